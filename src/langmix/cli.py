@@ -1,0 +1,259 @@
+"""The `langmix` command line: one command per stage, plus `study` and `report`. Thin: it parses, renders
+progress with rich, and calls the stage functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from langmix.config import ConfigError, StudyConfig, dump_resolved, load_config
+
+app = typer.Typer(help="Controlled studies of multilinguality in LLM post-training.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Source data.", no_args_is_help=True)
+study_app = typer.Typer(help="Run and inspect a study (the grid models x mixtures x tasks x seeds).",
+                        no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(study_app, name="study")
+console = Console(stderr=True)
+log = logging.getLogger("langmix")
+
+OVERRIDES = typer.Option(None, "--set", "-s", help="dotted override, e.g. -s training.learning_rate=1e-3 (repeat)")
+
+
+def _setup(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False)], force=True)
+    for noisy in ("httpx", "urllib3", "datasets", "transformers", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    import torch
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+
+def _config(path: Path, overrides: list[str] | None) -> StudyConfig:
+    try:
+        return load_config(path, overrides or [])
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
+
+
+@contextmanager
+def _model_progress(progress: Progress) -> Iterator:
+    task_id = None
+
+    def update(step: int, total: int, loss: float) -> None:
+        nonlocal task_id
+        if task_id is None:
+            task_id = progress.add_task("pretraining tiny base model", total=total)
+        progress.update(task_id, completed=step, description=f"pretraining tiny base model (loss {loss:.2f})")
+
+    yield update
+
+
+@data_app.command("synth")
+def data_synth(task: str = typer.Option("math", help="math or api"),
+               languages: str = typer.Option("en", help="comma-separated language codes"),
+               split: str = typer.Option("train", help="train or eval (disjoint source ids)"),
+               n: int = typer.Option(10, help="items per language"), seed: int = 0,
+               out: Optional[Path] = typer.Option(None, help="JSONL file; stdout if omitted")) -> None:
+    """Render synthetic parallel examples as JSONL of OpenAI-style messages."""
+    from langmix import languages as langs
+    from langmix.data.synth import make_items, to_example
+
+    try:
+        codes = langs.resolve_all([c for c in languages.split(",") if c])
+        items = make_items(task, split, n, seed)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    lines = [to_example(item, lang).model_dump_json() for lang in codes for item in items]
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        console.print(f"wrote {len(lines)} examples to {out}")
+    else:
+        sys.stdout.write("\n".join(lines) + "\n")
+
+
+@app.command("mix")
+def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output directory"),
+        overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Write every mixture of a study config (designs x tasks x seeds) as data.jsonl + manifest.json."""
+    _setup()
+    from langmix.data.synth import SynthWorld, to_example
+    from langmix.mixtures import MixtureError, build_manifest, expand_designs, sample_mixture, write_mixture
+
+    cfg = _config(config, overrides)
+    world = SynthWorld(cfg.data.seed, cfg.data.train_pool, cfg.data.eval_items)
+    try:
+        specs = expand_designs(cfg.mixtures, cfg.languages)
+        for spec in specs:
+            for task in cfg.tasks:
+                pool = world.train_source(task)
+                for seed in cfg.seeds:
+                    examples = sample_mixture(spec, len(pool), lambda i, lang: to_example(pool[i], lang),
+                                              cfg.budget, seed, tag=task)
+                    target = out / f"{spec.name.replace('+', '_')}-{task}-s{seed}"
+                    write_mixture(target, examples, build_manifest(spec, task, cfg.budget, seed, examples))
+                    dump_resolved(cfg, target / "config.yaml")
+                    console.print(f"{target}: {len(examples)} examples, languages {', '.join(spec.languages)}")
+    except MixtureError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command("train")
+def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's data.jsonl"),
+              out: Path = typer.Option(..., help="output directory (checkpoints/, final/)"),
+              model: Optional[str] = typer.Option(None, help="model name from the config (default: the first)"),
+              seed: int = 0, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Fine-tune a model of the config on one mixture; resumes from the newest checkpoint in OUT."""
+    _setup()
+    from langmix.mixtures import MixtureError, read_mixture
+    from langmix.models import resolve_model_path
+    from langmix.train import train
+
+    cfg = _config(config, overrides)
+    model_cfg = next((m for m in cfg.models if model in (None, m.name)), None)
+    if model_cfg is None:
+        console.print(f"[red]no model named {model!r} in {config}[/red]")
+        raise typer.Exit(2)
+    try:
+        examples = read_mixture(mixture)
+    except (MixtureError, OSError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    dump_resolved(cfg, out / "config.yaml")
+    with _progress() as progress, _model_progress(progress) as update:
+        path = resolve_model_path(model_cfg, update)
+    train(model_cfg, path, examples, cfg.training, seed, out, show_progress=True)
+    console.print(f"saved {out / 'final'}")
+
+
+@app.command("eval")
+def eval_cmd(config: Path, model_dir: str = typer.Option(..., "--model", help="a model directory (e.g. OUT/final)"),
+             task: str = typer.Option("math"), out: Path = typer.Option(..., help="output directory"),
+             overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Evaluate a model directory on the config's languages; writes predictions.jsonl and metrics.json."""
+    _setup()
+    from langmix.data.synth import SynthWorld
+    from langmix.evaluate.run import evaluate
+    from langmix.models import load_model, load_tokenizer
+    from langmix.results import write_predictions
+
+    cfg = _config(config, overrides)
+    model_cfg = cfg.models[0].model_copy(update={"source": "hf", "path": model_dir})
+    examples = SynthWorld(cfg.data.seed, cfg.data.train_pool, cfg.data.eval_items).eval_examples(task, cfg.languages)
+    tokenizer, model = load_tokenizer(model_cfg, model_dir), load_model(model_cfg, model_dir)
+    with _progress() as progress:
+        bar = progress.add_task(f"evaluating {task}", total=len(examples))
+        predictions, metrics = evaluate(model, tokenizer, examples, cfg.evaluation, cfg.languages,
+                                        lambda k: progress.advance(bar, k))
+    out.mkdir(parents=True, exist_ok=True)
+    write_predictions(predictions, out / "predictions.jsonl")
+    (out / "metrics.json").write_text(json.dumps([dict(zip(("task", "language", "metric", "value", "n"), m))
+                                                  for m in metrics], indent=2))
+    table = Table("language", "metric", "value", "n")
+    for _, lang, metric, value, n in metrics:
+        table.add_row(lang, metric, f"{value:.3f}", str(n))
+    console.print(table)
+
+
+@study_app.command("run")
+def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
+              report: bool = typer.Option(True, help="build the report when the study finishes")) -> None:
+    """Run every pending run of a study (finished runs are skipped; interrupted ones resume)."""
+    _setup()
+    from langmix.report import build_report
+    from langmix.study.runner import Hooks, run_study, study_dir
+
+    cfg = _config(config, overrides)
+    with _progress() as progress, _model_progress(progress) as update:
+        runs = progress.add_task("runs", total=None)
+        stage = {"id": None}
+
+        def run_started(spec, i, n):
+            progress.update(runs, total=n, completed=i, description=f"run {i + 1}/{n}: {spec.slug}")
+
+        def stage_start(name, total):
+            if stage["id"] is not None:
+                progress.remove_task(stage["id"])
+            stage["id"] = progress.add_task(f"  {name}", total=total or None)
+
+        outcome = run_study(cfg, Hooks(run_started, stage_start, lambda k: progress.advance(stage["id"], k)),
+                            model_progress=update)
+        progress.update(runs, completed=progress.tasks[0].total or 0, description="runs")
+    console.print(f"done {len(outcome['done'])}, skipped (already finished) {len(outcome['skipped'])}, "
+                  f"failed {len(outcome['failed'])}")
+    for slug in outcome["failed"]:
+        console.print(f"[red]failed: {slug}[/red] (see its status.json)")
+    root = study_dir(cfg)
+    if report:
+        path = build_report(root / "results.parquet", root / "report", title=f"langmix study: {cfg.name}")
+        console.print(f"report: {path}")
+        print(path)
+    raise typer.Exit(1 if outcome["failed"] else 0)
+
+
+@study_app.command("status")
+def study_status_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Show each run's state: done, running, interrupted, failed or pending."""
+    from langmix.study.runner import study_status
+
+    cfg = _config(config, overrides)
+    table = Table("run", "model", "mixture", "task", "seed", "state")
+    counts: dict[str, int] = {}
+    for spec, state, _ in study_status(cfg):
+        counts[state] = counts.get(state, 0) + 1
+        color = {"done": "green", "failed": "red", "running": "yellow", "interrupted": "magenta"}.get(state, "")
+        table.add_row(spec.hash, spec.model.name, spec.mixture_name, spec.task, str(spec.seed),
+                      f"[{color}]{state}[/{color}]" if color else state)
+    Console().print(table)
+    Console().print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+@app.command("report")
+def report_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """(Re)build the study report from its results table."""
+    _setup()
+    from langmix.report import build_report
+    from langmix.study.runner import study_dir
+
+    cfg = _config(config, overrides)
+    root = study_dir(cfg)
+    if not (root / "results.parquet").exists():
+        console.print(f"[red]no results at {root / 'results.parquet'}: run `langmix study run {config}` first[/red]")
+        raise typer.Exit(2)
+    path = build_report(root / "results.parquet", root / "report", title=f"langmix study: {cfg.name}")
+    print(path)
+
+
+@app.command("query")
+def query_cmd(config: Path, sql: str, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Run SQL (DuckDB) on the study's results table, exposed as `results`."""
+    from langmix.results import query
+    from langmix.study.runner import study_dir
+
+    cfg = _config(config, overrides)
+    print(query(study_dir(cfg) / "results.parquet", sql).to_string(index=False))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,260 @@
+"""Typed study configuration: YAML -> pydantic, dotted overrides, resolved config dumps.
+
+Every model forbids unknown keys, so a typo fails loudly with the key path and the file it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from langmix import languages as langs
+
+Task = Literal["math", "api"]
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not validate; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TinyModelConfig(_Strict):
+    """A small Llama-architecture model built from a config and pretrained here on the synthetic corpus."""
+
+    vocab_size: int = Field(3000, ge=300)
+    hidden_size: int = Field(128, ge=16)
+    num_layers: int = Field(4, ge=1)
+    num_heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(384, ge=16)
+    max_position: int = Field(256, ge=32)
+    pretrain_steps: int = Field(250, ge=1)
+    pretrain_batch_size: int = Field(32, ge=1)
+    pretrain_seq_len: int = Field(128, ge=16)
+    pretrain_lr: float = Field(3e-3, gt=0)
+    corpus_items_per_language: int = Field(3000, ge=10, description="pretraining items for the largest share")
+    language_shares: dict[str, float] = Field(
+        default_factory=lambda: {
+            "en": 1.0, "es": 0.35, "fr": 0.35, "de": 0.3, "ru": 0.3, "zh": 0.3, "ja": 0.3,
+            "th": 0.06, "sw": 0.04, "bn": 0.05, "te": 0.03,
+        },
+        description="relative amount of pretraining text per language (English-centric by default)",
+    )
+    seed: int = 0
+
+    @field_validator("language_shares")
+    @classmethod
+    def _known_languages(cls, shares: dict[str, float]) -> dict[str, float]:
+        out = {langs.resolve(code).code: float(v) for code, v in shares.items()}
+        if any(v < 0 for v in out.values()):
+            raise ValueError("language shares must be >= 0")
+        return out
+
+
+class ModelConfig(_Strict):
+    """A base model: `tiny` (built and pretrained here) or `hf` (a hub id or a local directory)."""
+
+    name: str = "tiny"
+    source: Literal["tiny", "hf"] = "tiny"
+    path: str | None = Field(None, description="hub id or local directory, for source=hf")
+    revision: str | None = None
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    trust_remote_code: bool = False
+    chat_template: str | None = Field(None, description="override the tokenizer's chat template (Jinja)")
+    tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
+
+    @model_validator(mode="after")
+    def _path_for_hf(self) -> "ModelConfig":
+        if self.source == "hf" and not self.path:
+            raise ValueError("source 'hf' needs `path` (a hub id or a local directory)")
+        return self
+
+
+Design = Literal["english_only", "en_plus_one", "fixed", "growing", "held_out"]
+
+
+class MixtureDesign(_Strict):
+    """A language-coverage design; it expands into one or more concrete mixtures (see mixtures.expand_designs)."""
+
+    design: Design
+    name: str | None = Field(None, description="name for a `fixed` set or a prefix for generated mixtures")
+    languages: list[str] = Field(default_factory=list, description="en_plus_one: the '+1' list; fixed: the set; "
+                                 "growing: the order in which languages are added after English")
+    exclude: list[str] = Field(default_factory=list, description="held_out: languages left out of training")
+
+    @field_validator("languages", "exclude")
+    @classmethod
+    def _canonical(cls, codes: list[str]) -> list[str]:
+        return langs.resolve_all(codes)
+
+
+class BudgetConfig(_Strict):
+    """How many training examples a mixture holds.
+
+    fixed_total: `total` examples whatever the coverage (volume held constant, diversity varies);
+    per_language: `per_language` examples for each language (volume grows with coverage).
+    """
+
+    mode: Literal["fixed_total", "per_language"] = "fixed_total"
+    total: int = Field(480, ge=1)
+    per_language: int = Field(120, ge=1)
+    allow_shared_sources: bool = Field(
+        False, description="may the same parallel source item appear in several languages of one mixture")
+
+
+class DataConfig(_Strict):
+    """The embedded synthetic world (the default data source)."""
+
+    source: Literal["synth"] = "synth"
+    seed: int = 0
+    train_pool: int = Field(1200, ge=1, description="parallel training items per task (source ids)")
+    eval_items: int = Field(40, ge=1, description="evaluation items per task and language")
+
+
+class TrainingConfig(_Strict):
+    """Supervised fine-tuning (TRL SFTTrainer)."""
+
+    method: Literal["full", "lora"] = "full"
+    learning_rate: float = Field(2e-3, gt=0)
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int = Field(-1, description="overrides epochs when > 0")
+    batch_size: int = Field(16, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(192, ge=16)
+    warmup_ratio: float = Field(0.05, ge=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    lr_scheduler: str = "cosine"
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int = Field(2, ge=1)
+    logging_steps: int = Field(10, ge=1)
+    report_to: list[str] = Field(default_factory=lambda: ["none"])
+    lora_r: int = Field(8, ge=1)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_target_modules: str | list[str] = "all-linear"
+
+
+class EvalConfig(_Strict):
+    batch_size: int = Field(64, ge=1)
+    max_new_tokens: dict[str, int] = Field(default_factory=lambda: {"math": 72, "api": 48})
+    language_id: bool = True
+
+
+class StudyConfig(_Strict):
+    """One study: the grid models x mixtures x tasks x seeds, plus how to train and evaluate each run."""
+
+    name: str = "study"
+    output_dir: str = "runs"
+    languages: list[str] = Field(default_factory=lambda: list(langs.MGSM_LANGUAGES),
+                                 description="evaluation languages; training languages must be among them")
+    tasks: list[Task] = Field(default_factory=lambda: ["math", "api"])
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    include_base: bool = Field(True, description="also evaluate each base model without fine-tuning")
+    models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()])
+    mixtures: list[MixtureDesign] = Field(default_factory=lambda: [MixtureDesign(design="english_only")])
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvalConfig = Field(default_factory=EvalConfig)
+
+    @field_validator("languages")
+    @classmethod
+    def _canonical(cls, codes: list[str]) -> list[str]:
+        codes = langs.resolve_all(codes)
+        if "en" not in codes:
+            raise ValueError("the study languages must include 'en' (designs are defined relative to English)")
+        return codes
+
+    @model_validator(mode="after")
+    def _mixture_languages_in_study(self) -> "StudyConfig":
+        for i, design in enumerate(self.mixtures):
+            missing = [c for c in design.languages + design.exclude if c not in self.languages]
+            if missing:
+                raise ValueError(f"mixtures.{i}: languages {missing} are not among the study languages "
+                                 f"{self.languages}")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"models: names must be unique, got {names}")
+        return self
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid config {source}:"]
+    for item in err.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        msg = item["msg"]
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node: Any = tree
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"override {dotted!r}: {part!r} is not an index of a list of {len(node)}")
+            if last:
+                node[int(part)] = value
+            else:
+                node = node[int(part)]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:i])!r} is not a mapping or list")
+
+
+def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides; values are parsed as YAML (`x=3` is an int, `x=[en,es]` a list)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.path=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    return tree
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
+    """Load and validate a study YAML; errors name the file and the offending key."""
+    path = Path(path)
+    try:
+        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(tree).__name__}")
+    tree = apply_overrides(tree, overrides or [])
+    source = str(path) + (f" (with overrides {overrides})" if overrides else "")
+    try:
+        return StudyConfig.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+    except langs.UnknownLanguageError as exc:
+        raise ConfigError(f"invalid config {source}: {exc}") from None
+
+
+def config_hash(obj: BaseModel | dict[str, Any]) -> str:
+    """A short stable hash of a config (canonical JSON)."""
+    data = obj.model_dump(mode="json") if isinstance(obj, BaseModel) else obj
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def dump_resolved(obj: BaseModel, path: Path) -> None:
+    """Write a resolved config as YAML beside an output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(obj.model_dump(mode="json"), sort_keys=False, allow_unicode=True), encoding="utf-8")

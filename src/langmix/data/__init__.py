@@ -1,0 +1,1 @@
+"""Source data: the embedded synthetic world, and loaders for real datasets."""

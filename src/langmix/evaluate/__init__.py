@@ -1,0 +1,1 @@
+"""Per-language evaluation: batched greedy generation, then task scoring and response-language checks."""

@@ -1,0 +1,159 @@
+"""Base models: build and pretrain the tiny model, or load any causal LM (hub id or local directory).
+
+The tiny model is a small Llama-architecture network with a byte-level BPE tokenizer, pretrained here on the
+synthetic English-centric corpus. It is cached by the hash of everything that determines it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM,
+                          PreTrainedTokenizerFast)
+
+from langmix.config import ModelConfig, TinyModelConfig, config_hash
+from langmix.data import synth
+from langmix.timing import compute
+
+log = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ["<|pad|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+
+# Assistant turns sit inside {% generation %} so TRL's assistant-only loss masks everything else; the end-of-turn
+# token is inside the markers, so the model learns to stop.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|assistant|>\n' }}{% generation %}{{ message['content'] + '<|end|>' }}{% endgeneration %}{{ '\n' }}"
+    "{% else %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("LANGMIX_CACHE", Path.home() / ".cache" / "langmix"))
+
+
+def tiny_model_key(cfg: TinyModelConfig) -> str:
+    """Hash of the tiny config, the template files and this module's recipe version."""
+    h = hashlib.sha256(config_hash(cfg).encode())
+    for path in sorted(synth.TEMPLATE_DIR.glob("*.yaml")):
+        h.update(path.read_bytes())
+    h.update(b"recipe-v1")
+    return h.hexdigest()[:12]
+
+
+def train_tokenizer(corpus: dict[str, list[str]], vocab_size: int) -> PreTrainedTokenizerFast:
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    # The chat scaffolding and JSON punctuation are part of what the tokenizer must encode compactly.
+    extra = [synth.API_SYSTEM, '{"name": "get_weather", "arguments": {"city": "Paris"}}']
+    tok.train_from_iterator([d for docs in corpus.values() for d in docs] + extra, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|end|>",
+                                   additional_special_tokens=SPECIAL_TOKENS[2:])
+    fast.chat_template = CHAT_TEMPLATE
+    fast.padding_side = "left"
+    return fast
+
+
+def _packed_batches(tokenizer: PreTrainedTokenizerFast, corpus: dict[str, list[str]], seq_len: int,
+                    seed: int) -> torch.Tensor:
+    docs = [d for texts in corpus.values() for d in texts]
+    random.Random(seed).shuffle(docs)
+    ids: list[int] = []
+    for enc in tokenizer(docs, add_special_tokens=False)["input_ids"]:
+        ids.extend(enc + [tokenizer.eos_token_id])
+    n = len(ids) // seq_len
+    return torch.tensor(ids[: n * seq_len]).view(n, seq_len)
+
+
+def pretrain_tiny(cfg: TinyModelConfig, out_dir: Path, progress=None) -> Path:
+    """Train the tokenizer and pretrain the tiny model on the synthetic corpus; save to `out_dir`."""
+    torch.manual_seed(cfg.seed)
+    eval_keys = {task: {synth.content_key(i) for i in synth.make_items(task, "eval", 400, 0)}
+                 for task in ("math", "api")}
+    corpus = synth.pretraining_corpus(cfg.language_shares, cfg.corpus_items_per_language, cfg.seed, eval_keys)
+    tokenizer = train_tokenizer(corpus, cfg.vocab_size)
+    data = _packed_batches(tokenizer, corpus, cfg.pretrain_seq_len, cfg.seed)
+    model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
+        intermediate_size=cfg.intermediate_size, max_position_embeddings=cfg.max_position,
+        tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.pretrain_lr, weight_decay=0.01, betas=(0.9, 0.95))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    warm = max(1, cfg.pretrain_steps // 20)
+    model.train()
+    log.info("pretraining tiny model: %d params, %d sequences of %d tokens, %d steps",
+             sum(p.numel() for p in model.parameters()), len(data), cfg.pretrain_seq_len, cfg.pretrain_steps)
+    start = time.time()
+    for step in range(cfg.pretrain_steps):
+        lr = cfg.pretrain_lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * step / cfg.pretrain_steps))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = data[torch.randint(len(data), (cfg.pretrain_batch_size,), generator=gen)]
+        with compute("pretrain"):
+            loss = model(input_ids=batch, labels=batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+        if progress:
+            progress(step + 1, cfg.pretrain_steps, loss.item())
+    log.info("pretraining done in %.1fs, final loss %.3f", time.time() - start, loss.item())
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "langmix_tiny.json").write_text(json.dumps({"config": cfg.model_dump(), "final_loss": loss.item(),
+                                                       "tokens": int(data.numel())}, indent=2))
+    tmp.rename(out_dir)  # atomic: a half-written model is never mistaken for a cached one
+    return out_dir
+
+
+def ensure_tiny(cfg: TinyModelConfig, progress=None) -> Path:
+    """Path of the pretrained tiny model, building it on first use."""
+    path = cache_root() / "models" / f"tiny-{tiny_model_key(cfg)}"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return pretrain_tiny(cfg, path, progress)
+
+
+def resolve_model_path(cfg: ModelConfig, progress=None) -> str:
+    """A local directory or hub id that `from_pretrained` accepts."""
+    if cfg.source == "tiny":
+        return str(ensure_tiny(cfg.tiny, progress))
+    return str(cfg.path)
+
+
+def load_tokenizer(cfg: ModelConfig, path: str):
+    tok = AutoTokenizer.from_pretrained(path, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code)
+    if cfg.chat_template:
+        tok.chat_template = cfg.chat_template
+    if tok.chat_template is None:
+        raise ValueError(f"model {cfg.name!r} ({path}) has no chat template: set `chat_template` in its config")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
+
+
+def load_model(cfg: ModelConfig, path: str):
+    return AutoModelForCausalLM.from_pretrained(path, revision=cfg.revision, dtype=getattr(torch, cfg.dtype),
+                                                trust_remote_code=cfg.trust_remote_code)

@@ -1,0 +1,123 @@
+"""Supervised fine-tuning with TRL's SFTTrainer: assistant-only loss, full or LoRA, checkpoints and resume."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers import TrainerCallback
+from trl import SFTConfig, SFTTrainer
+
+from langmix.config import ModelConfig, TrainingConfig
+from langmix.models import load_model, load_tokenizer
+from langmix.records import Example
+from langmix.timing import COMPUTE_SECONDS
+
+log = logging.getLogger(__name__)
+
+
+class LabelMaskError(ValueError):
+    """An example whose loss mask covers no token or every token."""
+
+
+class _StepClock(TrainerCallback):
+    """Counts the time of each optimizer step (forward, backward, update) as model compute."""
+
+    def __init__(self) -> None:
+        self._start = 0.0
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        COMPUTE_SECONDS["train"] += time.perf_counter() - self._start
+
+
+def assistant_masks(tokenizer, examples: list[Example], max_length: int) -> list[list[int]]:
+    """The loss mask of each example as TRL builds it: the chat template's assistant mask, truncated."""
+    out = []
+    for ex in examples:
+        enc = tokenizer.apply_chat_template(ex.messages, tokenize=True, return_dict=True,
+                                            return_assistant_tokens_mask=True)
+        out.append(list(enc["assistant_masks"])[:max_length])
+    return out
+
+
+def check_label_masks(masks: list[list[int]], examples: list[Example]) -> None:
+    """Every example must train on some tokens (the assistant turn) and mask others (the prompt).
+
+    TRL would silently drop an example whose assistant turn was truncated away; here it is an error.
+    """
+    for ex, mask in zip(examples, masks):
+        trained = sum(1 for bit in mask if bit)
+        if trained == 0:
+            raise LabelMaskError(f"example {ex.id}: every label is masked (the assistant turn is cut off at "
+                                 f"max_length={len(mask)}? raise training.max_length)")
+        if trained == len(mask):
+            raise LabelMaskError(f"example {ex.id}: no label is masked; the chat template does not separate "
+                                 f"the prompt from the answer")
+
+
+def latest_checkpoint(ckpt_dir: Path) -> Path | None:
+    """The newest complete `checkpoint-N` directory (one with trainer_state.json), if any."""
+    done = [p for p in ckpt_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[1])) if done else None
+
+
+def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bool) -> SFTConfig:
+    return SFTConfig(
+        output_dir=str(ckpt_dir), assistant_only_loss=True, max_length=cfg.max_length,
+        per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler, warmup_steps=cfg.warmup_ratio, weight_decay=cfg.weight_decay,
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
+        logging_steps=cfg.logging_steps, report_to=cfg.report_to, seed=seed, data_seed=seed,
+        dataloader_num_workers=0, disable_tqdm=not show_progress, use_cpu=not torch.cuda.is_available(),
+        bf16=False, fp16=False, dataset_num_proc=None, save_only_model=False,
+    )
+
+
+def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg: TrainingConfig, seed: int,
+          out_dir: Path, show_progress: bool = True, callbacks: list[TrainerCallback] | None = None):
+    """Fine-tune on `examples`; resumes from the newest checkpoint in `out_dir/checkpoints` if one exists.
+
+    Returns the trained model (LoRA merged into the weights) and its tokenizer; the final weights (or adapter)
+    are saved to `out_dir/final`.
+    """
+    if not examples:
+        raise ValueError("cannot train on an empty mixture")
+    tokenizer = load_tokenizer(model_cfg, model_path)
+    model = load_model(model_cfg, model_path)
+    peft_config = None
+    if cfg.method == "lora":
+        from peft import LoraConfig
+        peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                 target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
+    check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples)
+    ckpt_dir = out_dir / "checkpoints"
+    dataset = Dataset.from_list([{"messages": ex.messages} for ex in examples])
+    trainer = SFTTrainer(model=model, args=sft_config(cfg, seed, ckpt_dir, show_progress), train_dataset=dataset,
+                         processing_class=tokenizer, peft_config=peft_config,
+                         callbacks=[_StepClock(), *(callbacks or [])])
+    if len(trainer.train_dataset) != len(examples):
+        raise LabelMaskError(f"the trainer kept {len(trainer.train_dataset)} of {len(examples)} examples")
+    resume = latest_checkpoint(ckpt_dir)
+    if resume:
+        log.info("resuming from %s", resume)
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    trainer.save_model(str(out_dir / "final"))
+    tokenizer.save_pretrained(str(out_dir / "final"))
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    (out_dir / "train_summary.json").write_text(json.dumps({
+        "global_step": trainer.state.global_step, "resumed_from": str(resume) if resume else None,
+        "train_loss": result.training_loss, "first_loss": history[0]["loss"] if history else None,
+        "last_loss": history[-1]["loss"] if history else None, "n_examples": len(examples)}, indent=2))
+    trained = trainer.model
+    if peft_config is not None:
+        trained = trained.merge_and_unload()
+    trained.eval()
+    return trained, tokenizer

@@ -1,0 +1,78 @@
+"""End to end through the CLI on a small config: study run, status, report, query, and stage commands."""
+
+import json
+
+import yaml
+from typer.testing import CliRunner
+
+from langmix.cli import app
+from tests.conftest import small_study_dict
+
+runner = CliRunner()
+
+
+def test_study_end_to_end(tmp_path, tiny_model_path):
+    tree = small_study_dict(tmp_path / "out", tasks=["math", "api"])
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    result = runner.invoke(app, ["study", "run", str(config)])
+    assert result.exit_code == 0, result.output
+    report = tmp_path / "out" / "t" / "report" / "report.html"
+    assert str(report) in result.output and report.exists()
+    md = (report.parent / "report.md").read_text()
+    for section in ("Fine-tuned vs base", "math: accuracy_strict per language", "api: call_accuracy per language",
+                    "high- vs low-resource", "English-only vs EN+1"):
+        assert section in md
+    assert {p.name for p in (report.parent / "plots").iterdir()} >= {
+        "math_per_language.png", "api_per_language.png", "math_resource.png", "math_en_plus_one.png"}
+
+    status = runner.invoke(app, ["study", "status", str(config)])
+    assert status.exit_code == 0 and "done: 6" in status.output
+
+    query = runner.invoke(app, ["query", str(config),
+                                "SELECT count(DISTINCT run_hash) AS runs, count(*) AS rows FROM results"])
+    assert query.exit_code == 0
+    runs, rows = query.output.split()[-2:]
+    # 3 runs per task x 3 languages x (5 math metrics | 3 api metrics)
+    assert int(runs) == 6 and int(rows) == 3 * 3 * 5 + 3 * 3 * 3
+
+    again = runner.invoke(app, ["study", "run", str(config), "--no-report"])
+    assert again.exit_code == 0 and "skipped (already finished) 6" in again.output
+
+
+def test_bad_config_exits_with_message(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("training:\n  epochz: 3\n")
+    result = runner.invoke(app, ["study", "run", str(config)])
+    assert result.exit_code == 2
+    assert "training.epochz" in result.output and "unknown key" in result.output
+
+
+def test_unknown_language_on_command_line(tmp_path):
+    result = runner.invoke(app, ["data", "synth", "--languages", "en,klingon"])
+    assert result.exit_code == 2 and "klingon" in result.output
+
+
+def test_stage_commands(tmp_path, tiny_model_path):
+    tree = small_study_dict(tmp_path / "out")
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    synth = runner.invoke(app, ["data", "synth", "--task", "api", "--languages", "en,sw", "--n", "3",
+                                "--out", str(tmp_path / "s.jsonl")])
+    assert synth.exit_code == 0 and len((tmp_path / "s.jsonl").read_text().splitlines()) == 6
+
+    mix = runner.invoke(app, ["mix", str(config), "--out", str(tmp_path / "mix")])
+    assert mix.exit_code == 0, mix.output
+    manifest = json.loads((tmp_path / "mix" / "en_sw-math-s0" / "manifest.json").read_text())
+    assert manifest["examples_per_language"] == {"en": 12, "sw": 12}
+
+    train = runner.invoke(app, ["train", str(config), "--mixture", str(tmp_path / "mix" / "en_sw-math-s0" /
+                                                                      "data.jsonl"), "--out", str(tmp_path / "run")])
+    assert train.exit_code == 0, train.output
+    assert (tmp_path / "run" / "config.yaml").exists()
+
+    ev = runner.invoke(app, ["eval", str(config), "--model", str(tmp_path / "run" / "final"),
+                             "--out", str(tmp_path / "eval")])
+    assert ev.exit_code == 0, ev.output
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert {m["language"] for m in metrics} == {"en", "es", "sw"}

@@ -1,0 +1,91 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from langmix.config import ConfigError, StudyConfig, apply_overrides, config_hash, dump_resolved, load_config
+
+
+def write(tmp_path: Path, tree) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    path = write(tmp_path, {"training": {"learnig_rate": 0.1}})
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "training.learnig_rate" in str(err.value)
+    assert "unknown key" in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_wrong_type_names_key(tmp_path):
+    path = write(tmp_path, {"training": {"batch_size": "many"}})
+    with pytest.raises(ConfigError, match=r"training\.batch_size"):
+        load_config(path)
+
+
+def test_bad_value_in_list_item(tmp_path):
+    path = write(tmp_path, {"mixtures": [{"design": "english_only"}, {"design": "everything"}]})
+    with pytest.raises(ConfigError, match=r"mixtures\.1\.design"):
+        load_config(path)
+
+
+def test_unknown_language_lists_close_matches(tmp_path):
+    path = write(tmp_path, {"languages": ["en", "swahil"]})
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "swahil" in str(err.value) and "sw" in str(err.value) and str(path) in str(err.value)
+
+
+def test_mixture_language_outside_study(tmp_path):
+    path = write(tmp_path, {"languages": ["en", "es"], "mixtures": [{"design": "fixed", "languages": ["en", "sw"]}]})
+    with pytest.raises(ConfigError, match="not among the study languages"):
+        load_config(path)
+
+
+def test_not_yaml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_overrides_are_typed_and_dotted(tmp_path):
+    path = write(tmp_path, {"mixtures": [{"design": "fixed", "languages": ["en", "es"]}]})
+    cfg = load_config(path, ["training.learning_rate=1e-4", "seeds=[1, 2]", "mixtures.0.languages=[en, sw]",
+                             "languages=[en, es, Swahili]"])
+    assert cfg.training.learning_rate == pytest.approx(1e-4)
+    assert cfg.seeds == [1, 2]
+    assert cfg.mixtures[0].languages == ["en", "sw"]
+    assert cfg.languages == ["en", "es", "sw"]
+
+
+def test_override_errors():
+    with pytest.raises(ConfigError, match="key.path=value"):
+        apply_overrides({}, ["training"])
+    with pytest.raises(ConfigError, match="not an index"):
+        apply_overrides({"seeds": [0]}, ["seeds.3=1"])
+
+
+def test_override_with_bad_value_names_override(tmp_path):
+    path = write(tmp_path, {})
+    with pytest.raises(ConfigError, match=r"training\.epochs.*overrides|overrides.*training\.epochs"):
+        load_config(path, ["training.epochs=-1"])
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = StudyConfig()
+    dump_resolved(cfg, tmp_path / "resolved.yaml")
+    again = load_config(tmp_path / "resolved.yaml")
+    assert again == cfg and config_hash(again) == config_hash(cfg)
+
+
+def test_hf_model_needs_path(tmp_path):
+    path = write(tmp_path, {"models": [{"name": "x", "source": "hf"}]})
+    with pytest.raises(ConfigError, match="models.0"):
+        load_config(path)

@@ -1,0 +1,99 @@
+import json
+
+import pytest
+from datasets import load_dataset
+
+from langmix.config import BudgetConfig, MixtureDesign
+from langmix.data.synth import make_items, to_example
+from langmix.mixtures import (MixtureError, MixtureSpec, budget_counts, build_manifest, expand_designs,
+                              read_mixture, sample_mixture, write_mixture)
+
+STUDY = ["en", "es", "ja", "bn", "sw"]
+POOL = make_items("math", "train", 300, seed=0)
+
+
+def render(i, lang):
+    return to_example(POOL[i], lang)
+
+
+def test_design_expansion():
+    specs = expand_designs([
+        MixtureDesign(design="english_only"),
+        MixtureDesign(design="en_plus_one", languages=["es", "sw"]),
+        MixtureDesign(design="fixed", name="core", languages=STUDY),
+        MixtureDesign(design="growing", languages=["es", "ja"]),
+        MixtureDesign(design="held_out", exclude=["sw"]),
+    ], STUDY)
+    assert [(s.name, s.languages) for s in specs] == [
+        ("en", ("en",)), ("en+es", ("en", "es")), ("en+sw", ("en", "sw")), ("core", tuple(STUDY)),
+        ("grow-3", ("en", "es", "ja")), ("all-minus-sw", ("en", "es", "ja", "bn"))]  # grow-2 == en+es, kept once
+
+
+def test_en_plus_one_defaults_to_every_other_language():
+    specs = expand_designs([MixtureDesign(design="en_plus_one")], STUDY)
+    assert [s.languages[1] for s in specs] == ["es", "ja", "bn", "sw"]
+
+
+@pytest.mark.parametrize("n,total,expected", [(1, 10, [10]), (3, 10, [4, 3, 3]), (4, 8, [2, 2, 2, 2]),
+                                              (5, 7, [2, 2, 1, 1, 1])])
+def test_fixed_total_budget(n, total, expected):
+    counts = budget_counts(n, BudgetConfig(mode="fixed_total", total=total))
+    assert counts == expected and sum(counts) == total
+
+
+def test_per_language_budget_grows_with_coverage():
+    b = BudgetConfig(mode="per_language", per_language=7)
+    assert budget_counts(1, b) == [7] and budget_counts(4, b) == [7, 7, 7, 7]
+
+
+def test_budget_smaller_than_languages_is_an_error():
+    with pytest.raises(MixtureError, match="smaller than"):
+        budget_counts(5, BudgetConfig(total=3))
+
+
+def test_sampling_is_deterministic_and_seed_dependent():
+    spec = MixtureSpec("core", "fixed", tuple(STUDY))
+    budget = BudgetConfig(total=100)
+    a = sample_mixture(spec, len(POOL), render, budget, seed=1)
+    b = sample_mixture(spec, len(POOL), render, budget, seed=1)
+    c = sample_mixture(spec, len(POOL), render, budget, seed=2)
+    assert [e.id for e in a] == [e.id for e in b]
+    assert [e.id for e in a] != [e.id for e in c]
+    assert len(a) == 100
+
+
+def test_distinct_sources_across_languages():
+    spec = MixtureSpec("core", "fixed", tuple(STUDY))
+    examples = sample_mixture(spec, len(POOL), render, BudgetConfig(total=250), seed=0)
+    assert len({e.source_id for e in examples}) == 250
+    shared = sample_mixture(spec, len(POOL), render, BudgetConfig(total=250, allow_shared_sources=True), seed=0)
+    assert len({e.source_id for e in shared}) < 250
+
+
+def test_pool_too_small_is_an_error():
+    spec = MixtureSpec("core", "fixed", tuple(STUDY))
+    with pytest.raises(MixtureError, match="pool holds 300"):
+        sample_mixture(spec, len(POOL), render, BudgetConfig(total=301), seed=0)
+
+
+def test_manifest_counts_and_files(tmp_path):
+    spec = MixtureSpec("en+sw", "en_plus_one", ("en", "sw"))
+    budget = BudgetConfig(total=21)
+    examples = sample_mixture(spec, len(POOL), render, budget, seed=0)
+    manifest = build_manifest(spec, "math", budget, 0, examples, lambda text: len(text.split()))
+    assert manifest["examples_per_language"] == {"en": 11, "sw": 10}
+    assert manifest["n_examples"] == 21 and len(manifest["source_ids"]) == 21
+    assert set(manifest["tokens_per_language"]) == {"en", "sw"}
+    path = write_mixture(tmp_path / "m", examples, manifest)
+    assert json.loads((tmp_path / "m" / "manifest.json").read_text())["content_hash"] == manifest["content_hash"]
+    assert read_mixture(path) == examples
+    ds = load_dataset("json", data_files=str(path), split="train")
+    assert ds[0]["messages"][0]["role"] == "user" and len(ds) == 21
+
+
+def test_malformed_mixture_line_names_file_and_line(tmp_path):
+    path = tmp_path / "data.jsonl"
+    good = to_example(POOL[0], "en").model_dump_json()
+    path.write_text(good + "\n" + '{"id": "x"}\n')
+    with pytest.raises(MixtureError, match=r"data.jsonl:2"):
+        read_mixture(path)

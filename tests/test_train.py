@@ -1,0 +1,71 @@
+import json
+
+import pytest
+from transformers import TrainerCallback
+
+from langmix.config import TrainingConfig
+from langmix.data.synth import make_items, to_example
+from langmix.models import load_tokenizer
+from langmix.train import LabelMaskError, assistant_masks, check_label_masks, latest_checkpoint, train
+
+EXAMPLES = [to_example(i, lang) for i in make_items("math", "train", 12, 0) for lang in ("en", "sw")]
+
+
+def test_chat_template_masks_exactly_the_assistant_turn(tiny_model_cfg, tiny_model_path):
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
+    ex = EXAMPLES[0]
+    enc = tok.apply_chat_template(ex.messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    ids, mask = enc["input_ids"], enc["assistant_masks"]
+    trained = tok.decode([t for t, m in zip(ids, mask) if m])
+    assert trained == ex.target() + "<|end|>"  # the answer and the end-of-turn token, nothing else
+    prompt = tok.decode([t for t, m in zip(ids, mask) if not m])
+    assert ex.messages[0]["content"] in prompt and "<|assistant|>" in prompt
+
+
+def test_label_mask_checks(tiny_model_cfg, tiny_model_path):
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
+    check_label_masks(assistant_masks(tok, EXAMPLES, 512), EXAMPLES)
+    with pytest.raises(LabelMaskError, match=f"{EXAMPLES[0].id}: every label is masked"):
+        check_label_masks(assistant_masks(tok, EXAMPLES[:1], 8), EXAMPLES[:1])
+    with pytest.raises(LabelMaskError, match="no label is masked"):
+        check_label_masks([[1, 1, 1]], EXAMPLES[:1])
+
+
+def test_truncated_assistant_turn_fails_training(tiny_model_cfg, tiny_model_path, tmp_path):
+    cfg = TrainingConfig(max_steps=1, max_length=16)
+    with pytest.raises(LabelMaskError, match="max_length=16"):
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_train_saves_final_model(tiny_model_cfg, tiny_model_path, tmp_path, method):
+    cfg = TrainingConfig(method=method, max_steps=3, batch_size=8, save_steps=2, logging_steps=1, max_length=256)
+    model, _ = train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    assert summary["global_step"] == 3 and summary["resumed_from"] is None
+    final = tmp_path / "final"
+    assert (final / ("adapter_config.json" if method == "lora" else "config.json")).exists()
+    assert not hasattr(model, "peft_config")  # LoRA is merged for evaluation
+
+
+class Crash(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 3:
+            raise KeyboardInterrupt("simulated preemption")
+
+
+def test_resume_from_checkpoint(tiny_model_cfg, tiny_model_path, tmp_path):
+    cfg = TrainingConfig(max_steps=5, batch_size=8, save_steps=2, logging_steps=1, max_length=256)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False,
+              callbacks=[Crash()])
+    assert latest_checkpoint(tmp_path / "checkpoints").name == "checkpoint-2"
+    assert not (tmp_path / "final").exists()
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    assert summary["resumed_from"].endswith("checkpoint-2")
+    assert summary["global_step"] == 5
+    state = json.loads((latest_checkpoint(tmp_path / "checkpoints") / "trainer_state.json").read_text())
+    assert state["global_step"] == 5
+    steps_logged = [h["step"] for h in state["log_history"] if "loss" in h]
+    assert steps_logged == [1, 2, 3, 4, 5]  # steps 1-2 from before the crash, 3-5 after resuming
