@@ -33,8 +33,8 @@ def test_study_end_to_end(tmp_path, tiny_model_path):
                                 "SELECT count(DISTINCT run_hash) AS runs, count(*) AS rows FROM results"])
     assert query.exit_code == 0
     runs, rows = query.output.split()[-2:]
-    # 3 runs per task x 3 languages x (5 math metrics | 3 api metrics)
-    assert int(runs) == 6 and int(rows) == 3 * 3 * 5 + 3 * 3 * 3
+    # 3 runs per task x 3 languages x (5 math metrics + 5 api metrics)
+    assert int(runs) == 6 and int(rows) == 3 * 3 * 5 + 3 * 3 * 5
 
     again = runner.invoke(app, ["study", "run", str(config), "--no-report"])
     assert again.exit_code == 0 and "skipped (already finished) 6" in again.output

@@ -187,9 +187,10 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
     cfg = _config(config, overrides)
     with _progress() as progress, _model_progress(progress) as update:
         runs = progress.add_task("runs", total=None)
-        stage = {"id": None}
+        stage: dict = {"id": None, "n": 0}
 
         def run_started(spec, i, n):
+            stage["n"] = n
             progress.update(runs, total=n, completed=i, description=f"run {i + 1}/{n}: {spec.slug}")
 
         def stage_start(name, total):
@@ -199,7 +200,7 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
 
         outcome = run_study(cfg, Hooks(run_started, stage_start, lambda k: progress.advance(stage["id"], k)),
                             model_progress=update)
-        progress.update(runs, completed=progress.tasks[0].total or 0, description="runs")
+        progress.update(runs, completed=stage["n"], description="runs")
     console.print(f"done {len(outcome['done'])}, skipped (already finished) {len(outcome['skipped'])}, "
                   f"failed {len(outcome['failed'])}")
     for slug in outcome["failed"]:

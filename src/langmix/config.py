@@ -30,13 +30,13 @@ class TinyModelConfig(_Strict):
     """A small Llama-architecture model built from a config and pretrained here on the synthetic corpus."""
 
     vocab_size: int = Field(3000, ge=300)
-    hidden_size: int = Field(128, ge=16)
+    hidden_size: int = Field(96, ge=16)
     num_layers: int = Field(4, ge=1)
     num_heads: int = Field(4, ge=1)
-    intermediate_size: int = Field(384, ge=16)
+    intermediate_size: int = Field(256, ge=16)
     max_position: int = Field(256, ge=32)
-    pretrain_steps: int = Field(250, ge=1)
-    pretrain_batch_size: int = Field(32, ge=1)
+    pretrain_steps: int = Field(800, ge=1)
+    pretrain_batch_size: int = Field(16, ge=1)
     pretrain_seq_len: int = Field(128, ge=16)
     pretrain_lr: float = Field(3e-3, gt=0)
     corpus_items_per_language: int = Field(3000, ge=10, description="pretraining items for the largest share")
@@ -125,7 +125,7 @@ class TrainingConfig(_Strict):
     learning_rate: float = Field(2e-3, gt=0)
     epochs: float = Field(2.0, gt=0)
     max_steps: int = Field(-1, description="overrides epochs when > 0")
-    batch_size: int = Field(16, ge=1)
+    batch_size: int = Field(8, ge=1)
     grad_accum: int = Field(1, ge=1)
     max_length: int = Field(192, ge=16)
     warmup_ratio: float = Field(0.05, ge=0, le=1)
@@ -238,8 +238,14 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(tree).__name__}")
-    tree = apply_overrides(tree, overrides or [])
-    source = str(path) + (f" (with overrides {overrides})" if overrides else "")
+    cfg = _validate(tree, str(path))
+    if not overrides:
+        return cfg
+    # Overrides apply to the resolved config, so they can reach defaults the file does not spell out.
+    return _validate(apply_overrides(cfg.model_dump(mode="json"), overrides), f"{path} (with overrides {overrides})")
+
+
+def _validate(tree: dict[str, Any], source: str) -> StudyConfig:
     try:
         return StudyConfig.model_validate(tree)
     except ValidationError as exc:

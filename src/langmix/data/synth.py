@@ -197,7 +197,7 @@ def to_example(item: MathItem | ApiItem, lang: str) -> Example:
                    messages=[{"role": "system", "content": API_SYSTEM},
                              {"role": "user", "content": render_api(item, lang)},
                              {"role": "assistant", "content": json.dumps(call, ensure_ascii=False)}],
-                   tools=TOOLS, reference={"call": call})
+                   tools=TOOLS, reference={"calls": [{item.function: {k: [v] for k, v in item.arguments}}]})
 
 
 @dataclass

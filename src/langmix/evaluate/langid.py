@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
@@ -22,3 +23,29 @@ def detect(texts: list[str], codes: list[str]) -> list[str | None]:
     stripped = [_NON_TEXT.sub(" ", t).strip() for t in texts]
     results = detector.detect_languages_in_parallel_of([s or "-" for s in stripped])
     return [r.iso_code_639_1.name.lower() if (r is not None and s) else None for r, s in zip(results, stripped)]
+
+
+def script_of(text: str) -> str | None:
+    """The dominant script of the letters in `text` (LATIN, CYRILLIC, CJK, HIRAGANA, THAI, BENGALI, ...)."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        if ch.isalpha():
+            name = unicodedata.name(ch, "").split(" ")[0]
+            counts[name] = counts.get(name, 0) + 1
+    return max(counts, key=counts.get) if counts else None
+
+
+def wrong_language_argument(got: str, canonical: str, lang: str, study_languages: list[str]) -> bool:
+    """True when `got` is `canonical` written in the user's language `lang` rather than in its canonical form.
+
+    Judged by script where the scripts differ (ja/zh/ru/th/bn/te users), else by lingua restricted to the study
+    languages (es/fr/de/sw users writing e.g. 'grados Celsius' for 'celsius').
+    """
+    if lang == "en" or not got.strip():
+        return False
+    got_script, canonical_script = script_of(got), script_of(canonical)
+    if got_script and canonical_script and got_script != canonical_script:
+        return True
+    if len(got.split()) < 1 or got_script != "LATIN":
+        return False
+    return detect([got], sorted(set(study_languages) | {"en", lang}))[0] == lang

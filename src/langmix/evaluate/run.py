@@ -11,21 +11,25 @@ from typing import Any, Callable
 
 from langmix.config import EvalConfig
 from langmix.evaluate import langid
-from langmix.evaluate.api import score_call
+from langmix.evaluate.ast_check import check
 from langmix.evaluate.generate import generate
 from langmix.evaluate.math import score_math
 from langmix.records import Example
 
 
-def score_example(ex: Example, output: str) -> dict[str, Any]:
+def score_example(ex: Example, output: str, study_languages: list[str] | None = None) -> dict[str, Any]:
     """Per-item verdict for either task."""
     if ex.task == "math":
-        v = score_math(output, ex.reference["answer"], ex.reference.get("answer_phrase", ""))
+        v = score_math(output, ex.reference["answer"], ex.reference.get("answer_phrase", ""), ex.language)
         return {"correct_strict": v.strict_correct, "correct_flexible": v.flexible_correct,
                 "extracted_strict": v.strict, "extracted_flexible": v.flexible, "reason": v.reason}
     if ex.task == "api":
-        v = score_call(output, ex.reference["call"])
-        return {"correct": v.correct, "name_correct": v.name_correct, "parsed_call": v.call, "reason": v.reason}
+        languages = study_languages or [ex.language]
+        v = check(output, ex.reference["calls"], ex.tools or [],
+                  lambda got, canonical: langid.wrong_language_argument(got, canonical, ex.language, languages))
+        return {"correct": v.correct, "name_correct": v.name_correct, "args_correct": v.args_correct,
+                "irrelevance": not ex.reference["calls"], "parsed_calls": v.calls, "reason": v.reason,
+                "wrong_language_args": v.wrong_language_args}
     raise ValueError(f"no scorer for task {ex.task!r}")
 
 
@@ -44,7 +48,12 @@ def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, fl
                        "unparsed_rate": sum(1.0 for p in items if p["reason"] == "no_number") / n}
         else:
             metrics = {"call_accuracy": mean("correct"), "name_accuracy": mean("name_correct"),
-                       "parse_failure_rate": sum(1.0 for p in items if p["parsed_call"] is None) / n}
+                       "argument_accuracy": mean("args_correct"),
+                       "wrong_language_argument_rate": sum(1.0 for p in items if p["wrong_language_args"]) / n,
+                       "parse_failure_rate": sum(1.0 for p in items if p["parsed_calls"] is None) / n}
+            irrelevance = [p for p in items if p["irrelevance"]]
+            if irrelevance:
+                metrics["irrelevance_accuracy"] = sum(1.0 for p in irrelevance if p["correct"]) / len(irrelevance)
         judged = [p for p in items if p.get("response_language") is not None]
         if task == "math" and "response_language" in items[0]:
             metrics["response_language_fidelity"] = sum(
@@ -65,7 +74,7 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
     predictions = []
     for i, (ex, out) in enumerate(zip(examples, outputs)):
         record = {"id": ex.id, "source_id": ex.source_id, "task": ex.task, "language": ex.language,
-                  "output": out, **score_example(ex, out)}
+                  "output": out, **score_example(ex, out, study_languages)}
         if langs is not None:
             record["response_language"] = langs[i]
         predictions.append(record)

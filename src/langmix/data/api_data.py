@@ -1,0 +1,156 @@
+"""API-calling data: BFCL v4 categories and API-Bank level-1/2 dialogues, as tool-use `Example`s.
+
+The one internal record for tool use is an `Example` with `task="api"`, the function schemas in `tools`, the
+conversation in `messages`, and the expected calls in BFCL's possible-answer shape in
+`reference["calls"]`: `[{func_name: {param: [acceptable values]}}]` (`""` marks an optional parameter; an empty
+list means no call is wanted).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from langmix.data.errors import DataFormatError
+from langmix.records import Example
+
+log = logging.getLogger(__name__)
+
+TOOL_SYSTEM = ("You can call these functions. Reply with the call as JSON, "
+               '{"name": ..., "arguments": {...}}, or a JSON list for several calls; reply in words if none fits.')
+
+
+def tool_system_prompt(tools: list[dict[str, Any]]) -> str:
+    return TOOL_SYSTEM + "\n" + json.dumps(tools, ensure_ascii=False)
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(path, lineno, f"not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataFormatError(path, lineno, "expected a JSON object")
+            rows.append((lineno, row))
+    return rows
+
+
+def load_bfcl(directory: str | Path, category: str, limit: int | None = None) -> list[Example]:
+    """`BFCL_v4_<category>.json` with `possible_answer/BFCL_v4_<category>.json` (none for irrelevance)."""
+    directory = Path(directory)
+    qpath = directory / f"BFCL_v4_{category}.json"
+    apath = directory / "possible_answer" / f"BFCL_v4_{category}.json"
+    if not qpath.exists():
+        raise DataFormatError(qpath, None, "no such BFCL category file")
+    answers: dict[str, Any] = {}
+    if apath.exists():
+        for lineno, row in _read_jsonl(apath):
+            if "id" not in row or not isinstance(row.get("ground_truth"), list):
+                raise DataFormatError(apath, lineno, "expected 'id' and a 'ground_truth' list")
+            answers[row["id"]] = row["ground_truth"]
+    elif "irrelevance" not in category:
+        raise DataFormatError(apath, None, f"missing possible answers for category {category!r}")
+    out = []
+    for lineno, row in _read_jsonl(qpath):
+        try:
+            turns, functions = row["question"], row["function"]
+            messages = [dict(m) for m in turns[0]]
+            assert all(m["role"] in ("user", "system", "assistant") for m in messages) and functions
+        except (KeyError, IndexError, TypeError, AssertionError):
+            raise DataFormatError(qpath, lineno, "expected 'question' [[{role, content}...]] and 'function'") \
+                from None
+        if "irrelevance" not in category and row["id"] not in answers:
+            raise DataFormatError(qpath, lineno, f"no possible answer for {row['id']}")
+        calls = answers.get(row["id"], [])
+        out.append(Example(id=f"bfcl-{row['id']}-en", source_id=f"bfcl-{row['id']}", task="api", language="en",
+                           messages=[{"role": "system", "content": tool_system_prompt(functions)}, *messages],
+                           tools=functions, reference={"calls": calls, "category": category}))
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def load_apibank_schemas(csv_path: str | Path) -> dict[str, dict[str, Any]]:
+    """API-Bank's `all_apis.csv` -> {api name: JSON-schema'd function}. `api_info` is read as literals only."""
+    csv_path = Path(csv_path)
+    schemas = {}
+    with open(csv_path, encoding="utf-8", newline="") as f:
+        for lineno, row in enumerate(csv.DictReader(f), 2):
+            name, info = row.get("类名") or row.get("class_name"), row.get("api_info", "")
+            if not name:
+                raise DataFormatError(csv_path, lineno, "row has no API class name")
+            fields: dict[str, Any] = {}
+            try:
+                for node in ast.parse(info).body:
+                    if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                        fields[node.targets[0].id] = ast.literal_eval(node.value)
+            except (SyntaxError, ValueError) as exc:
+                # Kept (dialogues may call it) but flagged: its parameters are unknown, so the type checks skip it.
+                log.warning("%s:%d: api_info of %s is not literal assignments (%s); schema has no parameters",
+                            csv_path, lineno, name, exc)
+                fields = {"description": "", "schema_error": str(exc)}
+            params = fields.get("input_parameters") or {}
+            if not isinstance(params, dict):  # e.g. `{None}`: an API without parameters
+                params = {}
+            if "schema_error" in fields:
+                schemas[name] = {"name": name, "description": "", "schema_error": fields["schema_error"]}
+                continue
+            schemas[name] = {"name": name, "description": fields.get("description", ""), "parameters": {
+                "type": "object", "required": list(params),
+                "properties": {k: {"type": v.get("type", "str"), "description": v.get("description", "")}
+                               for k, v in params.items()}}}
+    return schemas
+
+
+def load_apibank(directory: str | Path, schemas: dict[str, dict[str, Any]], limit: int | None = None
+                 ) -> list[Example]:
+    """API-Bank dialogues (`*.jsonl`: User/AI/API turns): one example per API call, with the dialogue so far.
+
+    Earlier API calls and their results become assistant/tool turns of the conversation; the expected call is
+    the API turn's `api_name` with its `param_dict`.
+    """
+    directory = Path(directory)
+    files = sorted(directory.glob("*.jsonl"))
+    if not files:
+        raise DataFormatError(directory, None, "no API-Bank *.jsonl dialogues")
+    out: list[Example] = []
+    for path in files:
+        history: list[dict[str, str]] = []
+        for n, (lineno, turn) in enumerate(_read_jsonl(path)):
+            role = turn.get("role")
+            if role in ("User", "AI"):
+                if not isinstance(turn.get("text"), str):
+                    raise DataFormatError(path, lineno, f"{role} turn without 'text'")
+                history.append({"role": "user" if role == "User" else "assistant", "content": turn["text"]})
+            elif role == "API":
+                name, params = turn.get("api_name"), turn.get("param_dict")
+                if not isinstance(name, str) or not isinstance(params, dict):
+                    raise DataFormatError(path, lineno, "API turn needs 'api_name' and a 'param_dict' object")
+                if name not in schemas:
+                    raise DataFormatError(path, lineno, f"API {name!r} is not in the schema file")
+                tools = [schemas[name]]
+                source = f"apibank-{path.stem}-{n}"
+                call = json.dumps({"name": name, "arguments": params}, ensure_ascii=False)
+                out.append(Example(
+                    id=f"{source}-en", source_id=source, task="api", language="en",
+                    messages=[{"role": "system", "content": tool_system_prompt(tools)}, *history,
+                              {"role": "assistant", "content": call}],
+                    tools=tools, reference={"calls": [{name: {k: [v] for k, v in params.items()}}]}))
+                result = turn.get("result", {})
+                history += [{"role": "assistant", "content": call},
+                            {"role": "user", "content": "API result: " + json.dumps(
+                                result.get("output") if isinstance(result, dict) else result, ensure_ascii=False)}]
+                if limit and len(out) >= limit:
+                    return out
+            else:
+                raise DataFormatError(path, lineno, f"unknown role {role!r} (expected User, AI or API)")
+    return out

@@ -1,0 +1,99 @@
+"""Hand-written extraction cases across the 11 MGSM languages: (language, output, answer, strict ok, flexible ok).
+
+Answer phrases are those of the MGSM exemplars (Shi et al., 2022)."""
+
+import pytest
+
+from langmix.evaluate.math import score_math
+
+PHRASES = {"en": "The answer is", "es": "La respuesta es", "fr": "La réponse est", "de": "Die Antwort ist",
+           "ru": "Ответ —", "zh": "答案是", "ja": "答えは", "th": "คำตอบคือ", "sw": "Jibu ni", "bn": "উত্তর হল",
+           "te": "సమాధానం"}
+
+CASES = [
+    # English: the reference harness's known failures
+    ("en", "She pays $29.00. The answer is $29.00.", 29, True, True),
+    ("en", "The answer is 18. Next question: Tom has 5 apples.", 18, True, False),  # runs on past the answer
+    ("en", "16 - 3 - 4 = 9 eggs, 9 * 2 = 18. The answer is 18.", 18, True, True),
+    ("en", "First 3, then 4, total 7", 7, False, True),
+    ("en", "The answer is 1,234.", 1234, True, True),
+    ("en", "The answer is 1234.5", 1234.5, True, True),
+    ("en", "The answer is 70%.", 70, True, True),
+    ("en", "THE ANSWER IS 12", 12, True, True),
+    ("en", "the answer is: 12 dollars", 12, True, True),
+    ("en", "The answer is -5.", -5, True, True),
+    ("en", "The answer is twelve.", 12, False, False),
+    ("en", "", 3, False, False),
+    # Spanish / German: "." groups thousands, "," is the decimal mark
+    ("es", "La respuesta es 1.234.", 1234, True, True),
+    ("es", "La respuesta es 2,5 kilos.", 2.5, True, True),
+    ("es", "Gasta 20 € en total. La respuesta es 20 €.", 20, True, True),
+    ("es", "La respuesta es 8", 8, True, True),
+    ("es", "Son 3 + 4 = 7 manzanas", 7, False, True),
+    ("de", "Die Antwort ist 1.500 Euro.", 1500, True, True),
+    ("de", "Die Antwort ist 3,75.", 3.75, True, True),
+    ("de", "Die Antwort ist 42.", 42, True, True),
+    ("de", "Er hat 5 + 6 = 11 Bälle. Die Antwort ist 11.", 11, True, True),
+    ("de", "Die Lösung lautet 11.", 11, False, True),
+    # French / Russian: space (also no-break) groups thousands
+    ("fr", "La réponse est 1 234.", 1234, True, True),
+    ("fr", "La réponse est 1\u202f234 €.", 1234, True, True),
+    ("fr", "La réponse est 12,50 $.", 12.5, True, True),
+    ("fr", "La réponse est 7.", 7, True, True),
+    ("fr", "Il reste 3 pommes et 4 poires, donc 7", 7, False, True),
+    ("ru", "Ответ — 1 000.", 1000, True, True),
+    ("ru", "Ответ — 25 рублей.", 25, True, True),
+    ("ru", "5 + 6 = 11. Ответ — 11.", 11, True, True),
+    ("ru", "Ответ — 2,5", 2.5, True, True),
+    ("ru", "Итого 9", 9, False, True),
+    # Chinese / Japanese: full-width digits, CJK numerals where unambiguous
+    ("zh", "答案是１８。", 18, True, True),
+    ("zh", "答案是十八。", 18, True, True),
+    ("zh", "答案是二十三个。", 23, True, True),
+    ("zh", "答案是18元。", 18, True, True),
+    ("zh", "答案是三百零五。", 305, True, True),
+    ("zh", "她有5个苹果，又买了2个，共7个", 7, False, True),
+    ("ja", "答えは18です。", 18, True, True),
+    ("ja", "答えは１，２３４円です。", 1234, True, True),
+    ("ja", "答えは七です。", 7, True, True),
+    ("ja", "全部で12個", 12, False, True),
+    ("ja", "答えは二千です。", 2000, True, True),
+    # Thai: Thai digits and Arabic digits
+    ("th", "คำตอบคือ ๑๘", 18, True, True),
+    ("th", "คำตอบคือ 18 บาท", 18, True, True),
+    ("th", "คำตอบคือ 1,234", 1234, True, True),
+    ("th", "ทั้งหมด ๗ ผล", 7, False, True),
+    ("th", "คำตอบคือ", 7, False, False),
+    # Swahili
+    ("sw", "Jibu ni 18.", 18, True, True),
+    ("sw", "Jibu ni $29.00", 29, True, True),
+    ("sw", "Jibu ni 1,200.", 1200, True, True),
+    ("sw", "Ana mipira 5 + 6 = 11", 11, False, True),
+    ("sw", "Jibu ni kumi na nane.", 18, False, False),
+    # Bengali: Bengali digits
+    ("bn", "উত্তর হল ১৮।", 18, True, True),
+    ("bn", "উত্তর হল 18।", 18, True, True),
+    ("bn", "উত্তর হল ১,২৩৪।", 1234, True, True),
+    ("bn", "মোট ৭টি আপেল", 7, False, True),
+    ("bn", "উত্তর হল ৯।", 8, False, False),
+    # Telugu: Telugu digits
+    ("te", "సమాధానం ౧౮.", 18, True, True),
+    ("te", "సమాధానం 18.", 18, True, True),
+    ("te", "సమాధానం ₹250.", 250, True, True),
+    ("te", "మొత్తం ౭ ఆపిల్స్", 7, False, True),
+    ("te", "సమాధానం 17.", 18, False, False),
+    # Other native digit systems (Devanagari, Arabic-Indic) reach the same normaliser
+    ("en", "The answer is ४२.", 42, True, True),
+    ("en", "The answer is ٤٢.", 42, True, True),
+]
+
+
+def test_enough_cases_in_every_language():
+    assert len(CASES) >= 60
+    assert {lang for lang, *_ in CASES} == set(PHRASES)
+
+
+@pytest.mark.parametrize("lang,output,answer,strict,flexible", CASES)
+def test_case(lang, output, answer, strict, flexible):
+    verdict = score_math(output, answer, PHRASES[lang], lang)
+    assert (verdict.strict_correct, verdict.flexible_correct) == (strict, flexible), verdict
