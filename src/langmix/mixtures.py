@@ -25,6 +25,10 @@ class MixtureError(ValueError):
     """A design or budget that cannot be satisfied."""
 
 
+class LineageError(MixtureError):
+    """Training data would contain an evaluation item or a translation of it."""
+
+
 @dataclass(frozen=True)
 class MixtureSpec:
     """A concrete mixture: which languages, from which design."""
@@ -164,3 +168,19 @@ def read_mixture(path: Path) -> list[Example]:
 
 def spec_dict(spec: MixtureSpec) -> dict[str, Any]:
     return asdict(spec)
+
+
+def _question(ex: Example) -> str:
+    users = [m["content"] for m in ex.messages if m["role"] == "user"]
+    return " ".join(users[-1].split()).casefold() if users else ""
+
+
+def check_lineage(train: list[Example], evaluation: list[Example]) -> None:
+    """Refuse training data that shares a source id (any language) or an exact question with evaluation data."""
+    eval_ids = {ex.source_id for ex in evaluation}
+    eval_questions = {_question(ex): ex.source_id for ex in evaluation}
+    clash = sorted({ex.source_id for ex in train if ex.source_id in eval_ids}
+                   | {eval_questions[q] for q in map(_question, train) if q and q in eval_questions})
+    if clash:
+        shown = ", ".join(clash[:10]) + (" ..." if len(clash) > 10 else "")
+        raise LineageError(f"{len(clash)} evaluation items (or translations of them) would be trained on: {shown}")

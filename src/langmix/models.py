@@ -135,19 +135,95 @@ def ensure_tiny(cfg: TinyModelConfig, progress=None) -> Path:
     return pretrain_tiny(cfg, path, progress)
 
 
+# Chat templates for models that ship none (or none with `{% generation %}` markers for assistant-only loss),
+# with the end-of-turn token each one trains on and stops at.
+CHAT_PRESETS: dict[str, tuple[str, str]] = {
+    # Gemma's turn format; Gemma has no system role, so a system message is folded into the first user turn.
+    "gemma": ((
+        "{{ bos_token }}{% set ns = namespace(system='') %}"
+        "{% for message in messages %}"
+        "{% if message['role'] == 'system' %}{% set ns.system = message['content'] + '\n\n' %}"
+        "{% elif message['role'] == 'assistant' %}"
+        "{{ '<start_of_turn>model\n' }}{% generation %}{{ message['content'] + '<end_of_turn>' }}{% endgeneration %}"
+        "{{ '\n' }}"
+        "{% else %}{{ '<start_of_turn>user\n' + ns.system + message['content'] + '<end_of_turn>\n' }}"
+        "{% set ns.system = '' %}{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"), "<end_of_turn>"),
+    "chatml": ((
+        "{% for message in messages %}"
+        "{% if message['role'] == 'assistant' %}"
+        "{{ '<|im_start|>assistant\n' }}{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
+        "{{ '\n' }}"
+        "{% else %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}{% endif %}"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"), "<|im_end|>"),
+}
+
+
+def _gguf_from_package(package: str, gguf_file: str | None) -> Path:
+    """The GGUF file a package ships: its `assemble()` output (chunked packages) or the one *.gguf inside."""
+    import importlib
+
+    module_name = package.replace("-", "_")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"model package {package!r} is not installed (pip install {package})") from exc
+    if hasattr(module, "assemble"):
+        return Path(module.assemble(cache_root() / "gguf" / getattr(module, "MODEL_NAME", f"{module_name}.gguf")))
+    found = sorted(Path(module.__file__).parent.rglob(gguf_file or "*.gguf"))
+    if len(found) != 1:
+        raise ValueError(f"package {package!r} holds {len(found)} GGUF files matching {gguf_file or '*.gguf'}; "
+                         f"set `gguf_file`")
+    return found[0]
+
+
+def convert_gguf(gguf_path: Path, dtype: str) -> Path:
+    """Dequantise a GGUF file once with transformers and cache it as safetensors (keyed by file hash)."""
+    digest = hashlib.sha256()
+    with open(gguf_path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            digest.update(block)
+    out = cache_root() / "models" / f"gguf-{gguf_path.stem}-{dtype}-{digest.hexdigest()[:12]}"
+    if out.exists():
+        return out
+    log.info("converting %s to safetensors (once)", gguf_path.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
+                                                 dtype=getattr(torch, dtype))
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    tmp = out.with_name(out.name + ".tmp")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(out)
+    return out
+
+
 def resolve_model_path(cfg: ModelConfig, progress=None) -> str:
     """A local directory or hub id that `from_pretrained` accepts."""
     if cfg.source == "tiny":
         return str(ensure_tiny(cfg.tiny, progress))
+    if cfg.source == "gguf_package":
+        return str(convert_gguf(_gguf_from_package(cfg.package, cfg.gguf_file), cfg.dtype))
+    if cfg.gguf_file:
+        return str(convert_gguf(Path(cfg.path) / cfg.gguf_file, cfg.dtype))
     return str(cfg.path)
 
 
 def load_tokenizer(cfg: ModelConfig, path: str):
     tok = AutoTokenizer.from_pretrained(path, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code)
+    eos = cfg.eos_token
     if cfg.chat_template:
-        tok.chat_template = cfg.chat_template
+        template, preset_eos = CHAT_PRESETS.get(cfg.chat_template, (cfg.chat_template, None))
+        tok.chat_template = template
+        eos = eos or preset_eos
+    if eos:
+        if eos not in tok.get_vocab():
+            raise ValueError(f"model {cfg.name!r}: eos_token {eos!r} is not in the vocabulary")
+        tok.eos_token = eos
     if tok.chat_template is None:
-        raise ValueError(f"model {cfg.name!r} ({path}) has no chat template: set `chat_template` in its config")
+        raise ValueError(f"model {cfg.name!r} ({path}) has no chat template: set `chat_template` to a preset "
+                         f"({', '.join(CHAT_PRESETS)}) or Jinja text")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"

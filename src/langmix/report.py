@@ -54,6 +54,8 @@ def resource_table(df: pd.DataFrame, task: str) -> pd.DataFrame:
     sub = headline(df)[lambda d: d["task"] == task]
     per_seed = sub.groupby(["mixture", "seed", "resource"])["value"].mean().unstack("resource")
     out = per_seed.groupby("mixture").agg(["mean", "std", "count"])
+    for col in [c for c in out.columns if c[1] == "count"]:
+        out[col] = out[col].astype(int)
     return out.loc[[m for m in mixture_order(sub) if m in out.index]]
 
 
@@ -86,6 +88,12 @@ def trained_vs_base(df: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------- plots
 
 
+def _ymax(values: pd.Series) -> float:
+    """Room above the highest point, capped at 1 (all metrics are rates)."""
+    top = float(values.max()) if len(values) else 0.0
+    return min(1.0, max(0.05, top * 1.2 + 0.02))
+
+
 def plot_per_language(df: pd.DataFrame, task: str, path: Path) -> Path:
     sub = headline(df)[lambda d: d["task"] == task]
     mixtures = mixture_order(sub)
@@ -102,7 +110,7 @@ def plot_per_language(df: pd.DataFrame, task: str, path: Path) -> Path:
             ax.scatter([x] * len(seeds), seeds, color="black", s=6, zorder=3)
     ax.set_xticks(range(len(languages)), languages)
     ax.set_ylabel(HEADLINE[task])
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, _ymax(sub["value"]))
     ax.set_title(f"{task}: {HEADLINE[task]} per language (bars: mean over seeds; dots: seeds)")
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -124,7 +132,7 @@ def plot_resource(df: pd.DataFrame, task: str, path: Path) -> Path:
             vals = g[g["mixture"] == m]["value"]
             ax.scatter([x] * len(vals), vals, color="black", s=6, zorder=3)
     ax.set_xticks(range(len(mixtures)), mixtures, rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, _ymax(per_seed["value"]))
     ax.set_title(f"{task}: mean {HEADLINE[task]} by resource group")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -164,9 +172,9 @@ def md_table(frame: pd.DataFrame, index_name: str = "") -> str:
         frame.columns = [" ".join(str(c) for c in col) for col in frame.columns]
     header = [index_name] + [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for idx, row in frame.iterrows():
+    for idx, *values in frame.itertuples(name=None):  # keeps each column's dtype (counts stay ints)
         label = " / ".join(map(str, idx)) if isinstance(idx, tuple) else str(idx)
-        lines.append("| " + " | ".join([label] + [_fmt(v) for v in row.values]) + " |")
+        lines.append("| " + " | ".join([label] + [_fmt(v) for v in values]) + " |")
     return "\n".join(lines)
 
 

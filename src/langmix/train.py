@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
 from langmix.config import ModelConfig, TrainingConfig
@@ -103,6 +104,8 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     trainer = SFTTrainer(model=model, args=sft_config(cfg, seed, ckpt_dir, show_progress), train_dataset=dataset,
                          processing_class=tokenizer, peft_config=peft_config,
                          callbacks=[_StepClock(), *(callbacks or [])])
+    if not show_progress:  # without a progress bar the trainer prints every log dict to stdout
+        trainer.remove_callback(PrinterCallback)
     if len(trainer.train_dataset) != len(examples):
         raise LabelMaskError(f"the trainer kept {len(trainer.train_dataset)} of {len(examples)} examples")
     resume = latest_checkpoint(ckpt_dir)

@@ -21,19 +21,15 @@ from langmix import languages as langs
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.synth import SynthWorld, to_example
 from langmix.evaluate.run import evaluate
-from langmix.mixtures import build_manifest, sample_mixture, write_mixture
+from langmix.mixtures import build_manifest, check_lineage, sample_mixture, write_mixture
 from langmix.models import load_model, load_tokenizer, resolve_model_path
-from langmix.records import Example, ResultRow
+from langmix.records import ResultRow
 from langmix.results import collect, write_predictions, write_rows
 from langmix.study.grid import RunSpec, expand
 
 log = logging.getLogger(__name__)
 
 DONE = "DONE"
-
-
-class LineageError(ValueError):
-    """An evaluation item (or a translation of it) would be trained on."""
 
 
 def study_dir(cfg: StudyConfig) -> Path:
@@ -77,12 +73,6 @@ def _write_status(path: Path, state: str, **extra) -> None:
     tmp = path / "status.json.tmp"
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path / "status.json")
-
-
-def check_lineage(train: list[Example], evaluation: list[Example]) -> None:
-    clash = sorted({ex.source_id for ex in train} & {ex.source_id for ex in evaluation})
-    if clash:
-        raise LineageError(f"{len(clash)} evaluation items would be trained on: {clash[:10]}")
 
 
 @dataclass
