@@ -97,19 +97,18 @@ def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output di
         overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Write every mixture of a study config (designs x tasks x seeds) as data.jsonl + manifest.json."""
     _setup()
-    from langmix.data.synth import SynthWorld, to_example
+    from langmix.data.sources import open_source
     from langmix.mixtures import MixtureError, build_manifest, expand_designs, sample_mixture, write_mixture
 
     cfg = _config(config, overrides)
-    world = SynthWorld(cfg.data.seed, cfg.data.train_pool, cfg.data.eval_items)
+    source = open_source(cfg.data)
     try:
         specs = expand_designs(cfg.mixtures, cfg.languages)
         for spec in specs:
             for task in cfg.tasks:
-                pool = world.train_source(task)
+                pool_size, render = source.pool(task, list(spec.languages))
                 for seed in cfg.seeds:
-                    examples = sample_mixture(spec, len(pool), lambda i, lang: to_example(pool[i], lang),
-                                              cfg.budget, seed, tag=task)
+                    examples = sample_mixture(spec, pool_size, render, cfg.budget, seed, tag=task)
                     target = out / f"{spec.name.replace('+', '_')}-{task}-s{seed}"
                     write_mixture(target, examples, build_manifest(spec, task, cfg.budget, seed, examples))
                     dump_resolved(cfg, target / "config.yaml")
@@ -148,20 +147,29 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
 
 
 @app.command("eval")
-def eval_cmd(config: Path, model_dir: str = typer.Option(..., "--model", help="a model directory (e.g. OUT/final)"),
-             task: str = typer.Option("math"), out: Path = typer.Option(..., help="output directory"),
-             overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """Evaluate a model directory on the config's languages; writes predictions.jsonl and metrics.json."""
+def eval_cmd(config: Path, out: Path = typer.Option(..., help="output directory"),
+             model_dir: Optional[str] = typer.Option(None, "--model",
+                                                     help="a model directory (e.g. OUT/final); default: the "
+                                                          "config's first model, untrained"),
+             task: str = typer.Option("math"), overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Evaluate a model on the config's languages and evaluation data; writes predictions.jsonl, metrics.json."""
     _setup()
-    from langmix.data.synth import SynthWorld
+    import time
+
+    from langmix.data.sources import open_source
     from langmix.evaluate.run import evaluate
-    from langmix.models import load_model, load_tokenizer
+    from langmix.models import load_model, load_tokenizer, resolve_model_path
     from langmix.results import write_predictions
 
     cfg = _config(config, overrides)
-    model_cfg = cfg.models[0].model_copy(update={"source": "hf", "path": model_dir})
-    examples = SynthWorld(cfg.data.seed, cfg.data.train_pool, cfg.data.eval_items).eval_examples(task, cfg.languages)
-    tokenizer, model = load_tokenizer(model_cfg, model_dir), load_model(model_cfg, model_dir)
+    start = time.time()
+    model_cfg = cfg.models[0]
+    if model_dir:
+        model_cfg = model_cfg.model_copy(update={"source": "hf", "path": model_dir, "gguf_file": None})
+    with _progress() as progress, _model_progress(progress) as update:
+        path = resolve_model_path(model_cfg, update)
+    examples = open_source(cfg.data).eval_examples(task, cfg.languages)
+    tokenizer, model = load_tokenizer(model_cfg, path), load_model(model_cfg, path)
     with _progress() as progress:
         bar = progress.add_task(f"evaluating {task}", total=len(examples))
         predictions, metrics = evaluate(model, tokenizer, examples, cfg.evaluation, cfg.languages,
@@ -173,7 +181,8 @@ def eval_cmd(config: Path, model_dir: str = typer.Option(..., "--model", help="a
     table = Table("language", "metric", "value", "n")
     for _, lang, metric, value, n in metrics:
         table.add_row(lang, metric, f"{value:.3f}", str(n))
-    console.print(table)
+    Console().print(table)
+    console.print(f"{len(examples)} items in {time.time() - start:.0f}s; predictions in {out}")
 
 
 @app.command("score")

@@ -118,13 +118,38 @@ class BudgetConfig(_Strict):
         False, description="may the same parallel source item appear in several languages of one mixture")
 
 
-class DataConfig(_Strict):
-    """The embedded synthetic world (the default data source)."""
+class FileSource(_Strict):
+    """One dataset on disk (or a Hugging Face dataset id for `parallel`)."""
 
-    source: Literal["synth"] = "synth"
+    format: Literal["gsm8k", "mgsm", "parallel", "examples", "bfcl", "apibank"]
+    path: str
+    limit: int | None = Field(None, ge=1, description="items per language")
+    shots: int = Field(0, ge=0, description="mgsm: native-language exemplars before each question")
+    exemplars: str | None = Field(None, description="mgsm: exemplars.json")
+    category: str | None = Field(None, description="bfcl: category, e.g. simple_python")
+    schemas: str | None = Field(None, description="apibank: all_apis.csv")
+    layout: Literal["long", "wide"] = Field("long", description="parallel: a row per language, or a column each")
+    id_field: str = "id"
+    language_field: str = "language"
+    question_field: str = "question"
+    answer_field: str = "answer"
+    split: str = "train"
+
+
+class TaskFiles(_Strict):
+    train: FileSource | None = None
+    eval: FileSource
+
+
+class DataConfig(_Strict):
+    """Where examples come from: the embedded synthetic world (default) or files per task."""
+
+    source: Literal["synth", "files"] = "synth"
     seed: int = 0
-    train_pool: int = Field(1200, ge=1, description="parallel training items per task (source ids)")
-    eval_items: int = Field(40, ge=1, description="evaluation items per task and language")
+    train_pool: int = Field(1200, ge=1, description="synth: parallel training items per task (source ids)")
+    eval_items: int = Field(40, ge=1, description="synth: evaluation items per task and language")
+    math: TaskFiles | None = None
+    api: TaskFiles | None = None
 
 
 class TrainingConfig(_Strict):

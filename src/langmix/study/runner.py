@@ -19,7 +19,7 @@ from typing import Callable
 
 from langmix import languages as langs
 from langmix.config import StudyConfig, dump_resolved
-from langmix.data.synth import SynthWorld, to_example
+from langmix.data.sources import open_source
 from langmix.evaluate.run import evaluate
 from langmix.mixtures import build_manifest, check_lineage, sample_mixture, write_mixture
 from langmix.models import load_model, load_tokenizer, resolve_model_path
@@ -84,21 +84,20 @@ class Hooks:
     advance: Callable[[int], None] = lambda k: None
 
 
-def execute_run(spec: RunSpec, path: Path, world: SynthWorld, model_path: str, hooks: Hooks,
+def execute_run(spec: RunSpec, path: Path, source, model_path: str, hooks: Hooks,
                 study: str = "", show_train_progress: bool = False) -> None:
     """Train (unless base) and evaluate one run; writes DONE last, so a crash never looks finished."""
     path.mkdir(parents=True, exist_ok=True)
     dump_resolved(spec, path / "config.yaml")
     _write_status(path, "running")
-    evaluation = world.eval_examples(spec.task, spec.languages)
+    evaluation = source.eval_examples(spec.task, spec.languages)
     if spec.is_base:
         tokenizer, model = load_tokenizer(spec.model, model_path), load_model(spec.model, model_path)
     else:
         from langmix.train import train  # TRL import is slow; base-only studies never pay it
 
-        pool = world.train_source(spec.task)
-        examples = sample_mixture(spec.mixture(), len(pool), lambda i, lang: to_example(pool[i], lang),
-                                  spec.budget, spec.seed, tag=spec.task)
+        pool_size, render = source.pool(spec.task, spec.train_languages)
+        examples = sample_mixture(spec.mixture(), pool_size, render, spec.budget, spec.seed, tag=spec.task)
         check_lineage(examples, evaluation)
         tokenizer = load_tokenizer(spec.model, model_path)
         manifest = build_manifest(spec.mixture(), spec.task, spec.budget, spec.seed, examples,
@@ -128,7 +127,7 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
     root.mkdir(parents=True, exist_ok=True)
     dump_resolved(cfg, root / "study.yaml")
     specs = expand(cfg)
-    world = SynthWorld(cfg.data.seed, cfg.data.train_pool, cfg.data.eval_items)
+    source = open_source(cfg.data)
     model_paths: dict[str, str] = {}
     outcome: dict[str, list[str]] = {"done": [], "skipped": [], "failed": []}
     for i, spec in enumerate(specs):
@@ -140,7 +139,7 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
         try:
             if spec.model.name not in model_paths:
                 model_paths[spec.model.name] = resolve_model_path(spec.model, model_progress)
-            execute_run(spec, path, world, model_paths[spec.model.name], hooks, cfg.name, show_train_progress)
+            execute_run(spec, path, source, model_paths[spec.model.name], hooks, cfg.name, show_train_progress)
             outcome["done"].append(spec.slug)
         except Exception as exc:  # one failed run must not stop the study
             log.error("run %s failed: %s", spec.slug, exc)

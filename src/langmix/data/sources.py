@@ -1,0 +1,113 @@
+"""One interface over the data a study trains and evaluates on, whatever its source.
+
+`open_source(cfg)` gives an object with `pool(task, languages)` (a parallel training pool for the mixture
+sampler) and `eval_examples(task, languages)`. The synthetic world and files on disk both provide it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+from langmix.config import DataConfig, FileSource
+from langmix.data import api_data, math_data
+from langmix.data.errors import DataFormatError
+from langmix.data.synth import SynthWorld, to_example
+from langmix.mixtures import MixtureError, read_mixture
+from langmix.records import Example
+
+log = logging.getLogger(__name__)
+
+Render = Callable[[int, str], Example]
+
+
+class SynthSource:
+    def __init__(self, cfg: DataConfig) -> None:
+        self.world = SynthWorld(cfg.seed, cfg.train_pool, cfg.eval_items)
+
+    def pool(self, task: str, languages: list[str]) -> tuple[int, Render]:
+        items = self.world.train_source(task)
+        return len(items), lambda i, lang: to_example(items[i], lang)
+
+    def eval_examples(self, task: str, languages: list[str]) -> list[Example]:
+        return self.world.eval_examples(task, languages)
+
+
+def load_examples(src: FileSource, languages: list[str] | None = None) -> list[Example]:
+    """The examples of one file source, in langmix's record."""
+    path = Path(src.path)
+    if src.format == "gsm8k":
+        return math_data.load_gsm8k(path, limit=src.limit)
+    if src.format == "mgsm":
+        exemplars = math_data.load_mgsm_exemplars(src.exemplars) if src.exemplars else None
+        return math_data.load_mgsm(path, languages, src.limit, exemplars, src.shots)
+    if src.format == "parallel":
+        return math_data.load_parallel(src)
+    if src.format == "examples":
+        return read_mixture(path)
+    if src.format == "bfcl":
+        return api_data.load_bfcl(path, src.category or "simple_python", src.limit)
+    if src.format == "apibank":
+        if not src.schemas:
+            raise DataFormatError(path, None, "apibank needs `schemas` (the all_apis.csv path)")
+        return api_data.load_apibank(path, api_data.load_apibank_schemas(src.schemas), src.limit)
+    raise ValueError(f"unknown format {src.format!r}")
+
+
+class FileDataSource:
+    def __init__(self, cfg: DataConfig) -> None:
+        self.cfg = cfg
+        self._train: dict[str, dict[str, dict[str, Example]]] = {}
+        self._eval: dict[tuple, list[Example]] = {}
+
+    def _files(self, task: str):
+        files = getattr(self.cfg, task, None)
+        if files is None:
+            raise ValueError(f"data.source is 'files' but data.{task} is not configured")
+        return files
+
+    def _train_by_source(self, task: str) -> dict[str, dict[str, Example]]:
+        if task not in self._train:
+            files = self._files(task)
+            if files.train is None:
+                raise ValueError(f"data.{task}.train is not configured: fine-tuned runs need training data")
+            by_source: dict[str, dict[str, Example]] = defaultdict(dict)
+            for ex in load_examples(files.train):
+                by_source[ex.source_id][ex.language] = ex
+            self._train[task] = dict(by_source)
+        return self._train[task]
+
+    def pool(self, task: str, languages: list[str]) -> tuple[int, Render]:
+        """Source items available in every language of the mixture (parallel data)."""
+        by_source = self._train_by_source(task)
+        ids = sorted(sid for sid, by_lang in by_source.items() if all(lang in by_lang for lang in languages))
+        if not ids:
+            have = sorted({lang for by_lang in by_source.values() for lang in by_lang})
+            raise MixtureError(f"no training item of data.{task}.train exists in all of {languages} "
+                               f"(languages present: {have}); translate the data first")
+        partial = len(by_source) - len(ids)
+        if partial:
+            log.warning("%s: %d of %d training items lack one of %s and are not used", task, partial,
+                        len(by_source), languages)
+        return len(ids), lambda i, lang: by_source[ids[i]][lang]
+
+    def eval_examples(self, task: str, languages: list[str]) -> list[Example]:
+        key = (task, tuple(languages))
+        if key not in self._eval:
+            self._eval[key] = self._load_eval(task, languages)
+        return self._eval[key]
+
+    def _load_eval(self, task: str, languages: list[str]) -> list[Example]:
+        examples = load_examples(self._files(task).eval, languages)
+        kept = [ex for ex in examples if ex.language in languages]
+        missing = sorted(set(languages) - {ex.language for ex in kept})
+        if missing:
+            log.warning("%s: no evaluation data for %s; those languages get no %s results", task, missing, task)
+        return kept
+
+
+def open_source(cfg: DataConfig):
+    return SynthSource(cfg) if cfg.source == "synth" else FileDataSource(cfg)
+

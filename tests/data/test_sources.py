@@ -1,0 +1,57 @@
+import json
+
+import pytest
+
+from langmix.config import DataConfig
+from langmix.data.sources import open_source
+from langmix.mixtures import MixtureError
+from tests.shared_data import shared
+
+
+def files_config(tmp_path, train_rows, **eval_extra):
+    train = tmp_path / "parallel.jsonl"
+    train.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in train_rows) + "\n")
+    return DataConfig.model_validate({"source": "files", "math": {
+        "train": {"format": "parallel", "path": str(train)},
+        "eval": {"format": "mgsm", "path": str(shared("mgsm")), "limit": 3, **eval_extra}}})
+
+
+ROWS = [{"id": "p1", "language": "en", "question": "Ann has 2 cats and gets 3 more. How many?", "answer": 5},
+        {"id": "p1", "language": "sw", "question": "Ann ana paka 2 na anapata 3 zaidi. Ngapi?", "answer": 5},
+        {"id": "p2", "language": "en", "question": "Tom has 10 pens and loses 4. How many?",
+         "answer": "10 - 4 = 6 pens.\n#### 6"},
+        {"id": "p3", "language": "sw", "question": "Juma ana 4. Ngapi?", "answer": "4"}]
+
+
+def test_parallel_long_pool_and_mgsm_eval(tmp_path):
+    source = open_source(files_config(tmp_path, ROWS))
+    size, render = source.pool("math", ["en", "sw"])
+    assert size == 1  # only p1 exists in both languages
+    assert render(0, "sw").target() == "Jibu ni 5." and render(0, "sw").source_id == "p1"
+    size_en, render_en = source.pool("math", ["en"])
+    assert size_en == 2 and render_en(1, "en").target() == "10 - 4 = 6 pens.\nThe answer is 6."
+    ev = source.eval_examples("math", ["en", "sw"])
+    assert len(ev) == 6 and {e.language for e in ev} == {"en", "sw"}
+
+
+def test_missing_languages_are_an_error_not_a_silent_drop(tmp_path):
+    source = open_source(files_config(tmp_path, ROWS))
+    with pytest.raises(MixtureError, match=r"translate the data first"):
+        source.pool("math", ["en", "ja"])
+
+
+def test_wide_layout(tmp_path):
+    path = tmp_path / "wide.jsonl"
+    path.write_text(json.dumps({"id": "w1", "question_en": "2+2?", "answer_en": 4, "question_es": "¿2+2?",
+                                "answer_es": 4}) + "\n")
+    cfg = DataConfig.model_validate({"source": "files", "math": {
+        "train": {"format": "parallel", "path": str(path), "layout": "wide"},
+        "eval": {"format": "mgsm", "path": str(shared("mgsm")), "limit": 1}}})
+    size, render = open_source(cfg).pool("math", ["en", "es"])
+    assert size == 1 and render(0, "es").target() == "La respuesta es 4."
+
+
+def test_malformed_parallel_row(tmp_path):
+    source = open_source(files_config(tmp_path, ROWS + [{"id": "p4", "language": "en"}]))
+    with pytest.raises(ValueError, match=r"parallel.jsonl:5: missing question"):
+        source.pool("math", ["en"])

