@@ -3,7 +3,7 @@ import json
 import pytest
 
 from langmix.data.api_data import load_apibank, load_apibank_schemas, load_bfcl
-from langmix.data.errors import DataFormatError
+from langmix.data.files import DataFormatError
 from tests.shared_data import shared
 
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from langmix.data.errors import DataFormatError
+from langmix.data.files import DataFormatError
 from langmix.data.math_data import (MGSM_ANSWER_PHRASES, answer_phrase_from_exemplar, load_gsm8k, load_mgsm,
                                     load_mgsm_exemplars)
 from langmix.languages import MGSM_LANGUAGES

@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from langmix.data.errors import DataFormatError
+from langmix.data.files import DataFormatError, iter_jsonl
 from langmix.records import Example
 
 log = logging.getLogger(__name__)
@@ -28,22 +28,6 @@ def tool_system_prompt(tools: list[dict[str, Any]]) -> str:
     return TOOL_SYSTEM + "\n" + json.dumps(tools, ensure_ascii=False)
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, lineno, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(path, lineno, "expected a JSON object")
-            rows.append((lineno, row))
-    return rows
-
-
 def load_bfcl(directory: str | Path, category: str, limit: int | None = None) -> list[Example]:
     """`BFCL_v4_<category>.json` with `possible_answer/BFCL_v4_<category>.json` (none for irrelevance)."""
     directory = Path(directory)
@@ -53,14 +37,14 @@ def load_bfcl(directory: str | Path, category: str, limit: int | None = None) ->
         raise DataFormatError(qpath, None, "no such BFCL category file")
     answers: dict[str, Any] = {}
     if apath.exists():
-        for lineno, row in _read_jsonl(apath):
+        for lineno, row in iter_jsonl(apath):
             if "id" not in row or not isinstance(row.get("ground_truth"), list):
                 raise DataFormatError(apath, lineno, "expected 'id' and a 'ground_truth' list")
             answers[row["id"]] = row["ground_truth"]
     elif "irrelevance" not in category:
         raise DataFormatError(apath, None, f"missing possible answers for category {category!r}")
     out = []
-    for lineno, row in _read_jsonl(qpath):
+    for lineno, row in iter_jsonl(qpath):
         try:
             turns, functions = row["question"], row["function"]
             messages = [dict(m) for m in turns[0]]
@@ -125,7 +109,7 @@ def load_apibank(directory: str | Path, schemas: dict[str, dict[str, Any]], limi
     out: list[Example] = []
     for path in files:
         history: list[dict[str, str]] = []
-        for n, (lineno, turn) in enumerate(_read_jsonl(path)):
+        for n, (lineno, turn) in enumerate(iter_jsonl(path)):
             role = turn.get("role")
             if role in ("User", "AI"):
                 if not isinstance(turn.get("text"), str):

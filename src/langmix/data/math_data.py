@@ -14,26 +14,12 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from langmix import languages as langs
-from langmix.data.errors import DataFormatError
+from langmix.data.files import DataFormatError, iter_jsonl
 from langmix.evaluate.math import parse_number
 from langmix.records import Example
 
 CALCULATOR = re.compile(r"<<[^>]*>>")
 ENGLISH_PHRASE = "The answer is"
-
-
-def _jsonl(path: Path) -> Iterable[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, lineno, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(path, lineno, "expected a JSON object")
-            yield lineno, row
 
 
 def math_messages(question: str, solution: str | None = None,
@@ -75,7 +61,7 @@ def load_gsm8k(path: str | Path, split: str | None = None, keep_calculator: bool
     path = Path(path)
     split = split or path.stem
     out = []
-    for lineno, row in _jsonl(path):
+    for lineno, row in iter_jsonl(path):
         if not isinstance(row.get("question"), str) or not isinstance(row.get("answer"), str):
             raise DataFormatError(path, lineno, "expected string fields 'question' and 'answer'")
         reasoning, value = gsm8k_answer(path, lineno, row["answer"], keep_calculator)
@@ -163,7 +149,7 @@ def _rows(src) -> list[dict[str, Any]]:
     """Rows of a local JSONL/JSON/CSV/Parquet file, or of a Hugging Face dataset id (users with internet)."""
     path = Path(src.path)
     if path.suffix == ".jsonl":
-        return [row for _, row in _jsonl(path)]
+        return [row for _, row in iter_jsonl(path)]
     from datasets import load_dataset
 
     if path.exists():

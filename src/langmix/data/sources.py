@@ -13,7 +13,7 @@ from typing import Callable
 
 from langmix.config import DataConfig, FileSource
 from langmix.data import api_data, math_data
-from langmix.data.errors import DataFormatError
+from langmix.data.files import DataFormatError
 from langmix.data.synth import SynthWorld, to_example
 from langmix.mixtures import MixtureError, read_mixture
 from langmix.records import Example
