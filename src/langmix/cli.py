@@ -185,6 +185,76 @@ def eval_cmd(config: Path, out: Path = typer.Option(..., help="output directory"
     console.print(f"{len(examples)} items in {time.time() - start:.0f}s; predictions in {out}")
 
 
+@app.command("translate")
+def translate_cmd(
+    source: Path = typer.Argument(..., help="English task data"),
+    fmt: str = typer.Option("examples", "--format", help="gsm8k | examples | apibank | bfcl"),
+    to: str = typer.Option(..., help="comma-separated target languages"),
+    backend: str = typer.Option("openai", help="openai | seq2seq | causal | memory"),
+    out: Path = typer.Option(..., help="output directory (data.jsonl, qa.md, qa.json, manifest.json)"),
+    base_url: Optional[str] = typer.Option(None, help="openai: server base URL, e.g. http://localhost:8000/v1"),
+    model: Optional[str] = typer.Option(None, help="openai: model name; seq2seq: model path or hub id"),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai: environment variable holding the key"),
+    concurrency: int = typer.Option(16, help="openai: parallel requests"),
+    memory: Optional[Path] = typer.Option(None, help="memory: JSONL/TSV of existing translations"),
+    family: str = typer.Option("m2m100", help="seq2seq: m2m100 | nllb | madlad | marian"),
+    config: Optional[Path] = typer.Option(None, help="causal: a study config whose first model translates"),
+    schemas: Optional[Path] = typer.Option(None, help="apibank: all_apis.csv"),
+    category: Optional[str] = typer.Option(None, help="bfcl: category"),
+    limit: Optional[int] = typer.Option(None, help="translate only the first N examples"),
+    policy: str = typer.Option("exclude", help="what happens to an example that fails validation: exclude | flag"),
+    cache: Path = typer.Option(Path("runs/translation-cache.sqlite"), help="SQLite segment cache"),
+) -> None:
+    """Translate English task data into parallel data in other languages, validated, cached, with a QA report."""
+    _setup()
+    from langmix import languages as langs
+    from langmix.config import FileSource
+    from langmix.data.sources import load_examples
+    from langmix.mixtures import write_mixture
+    from langmix.translate import backends as tb
+    from langmix.translate.cache import TranslationCache
+    from langmix.translate.pipeline import qa_json, qa_table, translate_examples
+
+    try:
+        targets = langs.resolve_all([c for c in to.split(",") if c])
+        examples = load_examples(FileSource(format=fmt, path=str(source), limit=limit, category=category,
+                                            schemas=str(schemas) if schemas else None))
+        if backend == "openai":
+            if not (base_url and model):
+                raise ValueError("the openai backend needs --base-url and --model")
+            engine = tb.OpenAIBackend(base_url, model, api_key_env=api_key_env, concurrency=concurrency)
+        elif backend == "seq2seq":
+            engine = tb.Seq2SeqBackend(model or "", family=family)
+        elif backend == "causal":
+            if not config:
+                raise ValueError("the causal backend needs --config (its first model translates)")
+            engine = tb.CausalBackend(_config(config, []).models[0])
+        elif backend == "memory":
+            if not memory:
+                raise ValueError("the memory backend needs --memory")
+            engine = tb.MemoryBackend(str(memory))
+        else:
+            raise ValueError(f"unknown backend {backend!r}")
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    store = TranslationCache(cache)
+    segments = sum(1 for ex in examples for m in ex.messages if m["role"] in ("user", "assistant")) * len(targets)
+    with _progress() as progress:
+        bar = progress.add_task(f"translating {len(examples)} examples into {', '.join(targets)}", total=segments)
+        translated, qa = translate_examples(examples, targets, engine, store, ["en", *targets], policy=policy,
+                                            progress=lambda k: progress.advance(bar, k))
+    manifest = {"source": str(source), "format": fmt, "backend": backend, "model": engine.model_id,
+                "targets": targets, "policy": policy, "n_source": len(examples),
+                "kept_per_language": {lang: q.passed + q.flagged for lang, q in qa.items()},
+                "excluded_per_language": {lang: q.excluded for lang, q in qa.items()}}
+    write_mixture(out, examples + translated, manifest)
+    (out / "qa.md").write_text(qa_table(qa) + "\n", encoding="utf-8")
+    (out / "qa.json").write_text(qa_json(qa), encoding="utf-8")
+    Console().print(qa_table(qa))
+    console.print(f"wrote {out / 'data.jsonl'} (use it as a training source with format: examples)")
+
+
 @app.command("score")
 def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api"),
               out: Optional[Path] = typer.Option(None, help="verdicts JSONL (default: <predictions>.verdicts.jsonl)")

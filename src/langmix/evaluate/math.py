@@ -22,7 +22,8 @@ SPACE_GROUPING = {"fr", "ru"}
 CJK_NUMERAL_LANGUAGES = {"zh", "ja"}
 
 _SPACES = "\u00a0\u202f\u2009 "
-_NUMBER = re.compile(r"-?\d+(?:(?:[.,]|[" + _SPACES + r"](?=\d{3}(?!\d)))\d+)*")
+_NUMBER = re.compile(r"-?(?:\d+|(?<![\d.,])\.(?=\d))(?:(?:[.,]|[" + _SPACES + r"](?=\d{3}(?!\d)))?\d+)*(?:\s*[万萬億亿])?")
+_CJK_MULTIPLIER = {"万": 10_000, "萬": 10_000, "億": 100_000_000, "亿": 100_000_000}
 _CJK_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
                "八": 8, "九": 9}
 _CJK_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "萬": 10_000}
@@ -80,14 +81,23 @@ def parse_cjk(text: str) -> int | None:
     return total + section + (digit or 0)
 
 
-def numbers(output: str, lang: str = "en") -> list[float]:
-    """Every number in `output`, in order (Arabic, native or full-width digits, and CJK numerals)."""
+def numbers(output: str, lang: str = "en", cjk: bool = True) -> list[float]:
+    """Every number in `output`, in order (Arabic, native or full-width digits, and CJK numerals unless
+    `cjk=False`)."""
     found: list[tuple[int, float]] = []
+    taken: set[int] = set()
     for match in _NUMBER.finditer(output):
-        value = parse_number(match.group(), lang)
+        taken.update(range(match.start(), match.end()))
+        text, scale = match.group(), 1
+        if text[-1] in _CJK_MULTIPLIER:  # 8万 = 80,000
+            text, scale = text[:-1].rstrip(), _CJK_MULTIPLIER[text[-1]]
+        value = parse_number(text, lang)
+        value = value * scale if value is not None else None
         if value is not None:
             found.append((match.start(), value))
-    for match in _CJK_NUMBER.finditer(output) if lang in CJK_NUMERAL_LANGUAGES else ():
+    for match in _CJK_NUMBER.finditer(output) if cjk and lang in CJK_NUMERAL_LANGUAGES else ():
+        if match.start() in taken:  # the 万 of 8万, already read with its digits
+            continue
         value = parse_cjk(match.group())
         if value is not None:
             found.append((match.start(), float(value)))

@@ -1,0 +1,277 @@
+"""Translation backends, one interface: `translate(requests) -> list[str | None]` (None = not available).
+
+- openai: any OpenAI-compatible chat-completions server; bounded concurrency, timeouts, retries with exponential
+  backoff on 429/5xx (honouring Retry-After), an optional request-rate limit. The key is read from an environment
+  variable and never logged.
+- seq2seq: a Hugging Face translation model (M2M100, NLLB, MADLAD, Marian), batched.
+- causal: a local causal LM prompted to translate, batched greedy generation.
+- memory: a translation memory of existing translations; a miss is None, never an invention.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langmix import languages as langs
+
+log = logging.getLogger(__name__)
+
+PROMPT_VERSION = "v1"
+SYSTEM_PROMPT = ("You are a professional translator. Translate the user's text from {src} into {tgt}. Keep every "
+                 "placeholder like ⟦0⟧ exactly as it is, keep names, numbers and formulas unchanged, and reply with "
+                 "the translation only.")
+
+
+@dataclass
+class Request:
+    text: str
+    src: str
+    tgt: str
+    source_id: str = ""
+    hint: str | None = None  # why the previous attempt was rejected (LLM backends put it in the prompt)
+
+
+def _names(req: Request) -> tuple[str, str]:
+    return langs.get(req.src).name, langs.get(req.tgt).name
+
+
+def chat_prompt(req: Request) -> list[dict[str, str]]:
+    src, tgt = _names(req)
+    system = SYSTEM_PROMPT.format(src=src, tgt=tgt)
+    if req.hint:
+        system += f" A previous translation was rejected ({req.hint}); avoid that."
+    return [{"role": "system", "content": system}, {"role": "user", "content": req.text}]
+
+
+class TransientError(RuntimeError):
+    """A failure worth retrying (429, 5xx, timeout, connection reset)."""
+
+
+@dataclass
+class OpenAIBackend:
+    base_url: str
+    model: str
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 16
+    timeout: float = 30.0
+    max_retries: int = 5
+    backoff: float = 0.5
+    requests_per_second: float | None = None
+    temperature: float = 0.0
+    name: str = "openai"
+    protects_numbers: bool = True
+    stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "retries": 0, "failures": 0})
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _next_slot: float = 0.0
+
+    @property
+    def prompt_version(self) -> str:
+        return PROMPT_VERSION
+
+    @property
+    def model_id(self) -> str:
+        return self.model
+
+    def _wait_for_rate_limit(self) -> None:
+        if not self.requests_per_second:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + 1.0 / self.requests_per_second
+        time.sleep(max(0.0, slot - now))
+
+    def _post(self, payload: dict) -> str:
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(self.api_key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        request = urllib.request.Request(self.base_url.rstrip("/") + "/chat/completions",
+                                         data=json.dumps(payload).encode(), headers=headers, method="POST")
+        with self._lock:
+            self.stats["requests"] += 1
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 429 or exc.code >= 500:
+                raise TransientError(f"HTTP {exc.code}", exc.headers.get("Retry-After")) from None
+            raise RuntimeError(f"translation server refused the request: HTTP {exc.code}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            raise TransientError(f"{type(exc).__name__}", None) from None
+        try:
+            return body["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            raise TransientError("malformed response", None) from None
+
+    def _one(self, req: Request) -> str | None:
+        payload = {"model": self.model, "messages": chat_prompt(req), "temperature": self.temperature}
+        for attempt in range(self.max_retries + 1):
+            self._wait_for_rate_limit()
+            try:
+                return self._post(payload)
+            except TransientError as exc:
+                if attempt == self.max_retries:
+                    with self._lock:
+                        self.stats["failures"] += 1
+                    log.warning("translation request failed after %d attempts: %s", attempt + 1, exc.args[0])
+                    return None
+                retry_after = exc.args[1]
+                delay = float(retry_after) if retry_after and str(retry_after).replace(".", "").isdigit() \
+                    else self.backoff * 2 ** attempt * (0.5 + random.random())
+                with self._lock:
+                    self.stats["retries"] += 1
+                time.sleep(min(delay, 30.0))
+        return None
+
+    def translate(self, requests: list[Request]) -> list[str | None]:
+        if self.concurrency <= 1:
+            return [self._one(r) for r in requests]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            return list(pool.map(self._one, requests))
+
+
+# Language-code conventions of the common translation model families.
+def model_language_code(code: str, family: str) -> str:
+    lang = langs.get(code)
+    if family == "nllb":
+        return f"{lang.uriel if lang.code != 'zh' else 'zho'}_{'Hans' if lang.code == 'zh' else lang.script}"
+    if family == "madlad":
+        return f"<2{lang.code}>"
+    return lang.code  # m2m100 and marian use ISO 639-1
+
+
+@dataclass
+class Seq2SeqBackend:
+    """A transformers encoder-decoder translation model (local path or hub id), batched greedy decoding."""
+
+    model_path: str
+    family: str = "m2m100"  # m2m100 | nllb | madlad | marian
+    batch_size: int = 16
+    max_new_tokens: int = 256
+    name: str = "seq2seq"
+    protects_numbers: bool = False  # translation models mangle placeholders: translate raw text, verify after
+    prompt_version: str = PROMPT_VERSION
+
+    def __post_init__(self) -> None:
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.model = AutoModelForSeq2SeqLM.from_pretrained(self.model_path).eval()
+        self.model_name = str(self.model_path)
+
+    @property
+    def model_id(self) -> str:
+        return self.model_name
+
+    def translate(self, requests: list[Request]) -> list[str | None]:
+        import torch
+
+        out: list[str | None] = []
+        for start in range(0, len(requests), self.batch_size):
+            batch = requests[start:start + self.batch_size]
+            src, tgt = batch[0].src, batch[0].tgt
+            texts = [r.text for r in batch]
+            kwargs = {}
+            if self.family in ("m2m100", "nllb"):
+                self.tokenizer.src_lang = model_language_code(src, self.family)
+                kwargs["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(
+                    self.tokenizer.lang_code_to_token[model_language_code(tgt, self.family)]
+                    if hasattr(self.tokenizer, "lang_code_to_token") else model_language_code(tgt, self.family))
+            elif self.family == "madlad":
+                texts = [f"{model_language_code(tgt, 'madlad')} {t}" for t in texts]
+            enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True)
+            with torch.inference_mode():
+                ids = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False, **kwargs)
+            out += self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        return out
+
+
+@dataclass
+class CausalBackend:
+    """A local causal LM (any langmix model config) prompted to translate."""
+
+    model_cfg: object
+    batch_size: int = 16
+    max_new_tokens: int = 256
+    name: str = "causal"
+    protects_numbers: bool = True
+    prompt_version: str = PROMPT_VERSION
+
+    def __post_init__(self) -> None:
+        from langmix.models import load_model, load_tokenizer, resolve_model_path
+
+        path = resolve_model_path(self.model_cfg)
+        self.tokenizer, self.model = load_tokenizer(self.model_cfg, path), load_model(self.model_cfg, path)
+        self.model.eval()
+        self.model_id = self.model_cfg.name
+
+    def translate(self, requests: list[Request]) -> list[str | None]:
+        from langmix.evaluate.generate import generate
+        from langmix.records import Example
+
+        examples = [Example(id=str(i), source_id=str(i), task="translate", language=r.tgt, messages=chat_prompt(r))
+                    for i, r in enumerate(requests)]
+        outputs = generate(self.model, self.tokenizer, examples, self.max_new_tokens, self.batch_size)
+        return [o.strip().split("\n\n")[0].strip() for o in outputs]
+
+
+@dataclass
+class MemoryBackend:
+    """Existing translations (a published parallel set, or TSV/JSONL per language), keyed by source id or text.
+
+    JSONL rows: {"language", "text", and "source_id" and/or "source"}; TSV rows: source<TAB>language<TAB>text.
+    """
+
+    path: str
+    name: str = "memory"
+    protects_numbers: bool = False
+    prompt_version: str = "memory"
+    misses: int = 0
+
+    def __post_init__(self) -> None:
+        from langmix.data.files import DataFormatError, iter_jsonl
+
+        self.model_id = Path(self.path).name
+        self.by_id: dict[tuple[str, str], str] = {}
+        self.by_text: dict[tuple[str, str], str] = {}
+        path = Path(self.path)
+        if path.suffix == ".tsv":
+            for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                parts = line.split("\t")
+                if len(parts) != 3:
+                    raise DataFormatError(path, lineno, "expected source<TAB>language<TAB>translation")
+                self.by_text[(_key(parts[0]), langs.resolve(parts[1]).code)] = parts[2]
+            return
+        for lineno, row in iter_jsonl(path):
+            if not isinstance(row.get("text"), str) or not isinstance(row.get("language"), str):
+                raise DataFormatError(path, lineno, "expected 'language' and 'text'")
+            lang = langs.resolve(row["language"]).code
+            if row.get("source_id"):
+                self.by_id[(str(row["source_id"]), lang)] = row["text"]
+            if isinstance(row.get("source"), str):
+                self.by_text[(_key(row["source"]), lang)] = row["text"]
+
+    def translate(self, requests: list[Request]) -> list[str | None]:
+        out = []
+        for r in requests:
+            segment_id = r.source_id[:-2] if r.source_id.endswith("#0") else r.source_id  # a bare id = the question
+            hit = self.by_id.get((r.source_id, r.tgt)) or self.by_id.get((segment_id, r.tgt)) \
+                or self.by_text.get((_key(r.text), r.tgt))
+            self.misses += hit is None
+            out.append(hit)
+        return out
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split()).casefold()

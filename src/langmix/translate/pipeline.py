@@ -1,0 +1,204 @@
+"""Translate English task examples into parallel examples in other languages, with QA.
+
+Only natural language is translated: for math the question and the worked solution (numbers protected by
+placeholders, the final answer line rebuilt in the target language's phrase); for API calling the user turns
+(schemas, function names, argument keys, JSON and canonical values stay as they are, and arguments that appear
+verbatim in the user text are recorded). Every segment is validated; a failing segment is retried with the reason
+(LLM backends), then the example is flagged or excluded by policy, and every outcome is counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from langmix.data.math_data import ENGLISH_PHRASE, MGSM_ANSWER_PHRASES
+from langmix.records import Example
+from langmix.translate.backends import Request
+from langmix.translate.cache import TranslationCache, segment_key
+from langmix.translate.structure import protect, restore, spans_present
+from langmix.translate.validate import Check, validate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Segment:
+    example: int
+    message: int
+    source: str  # what the backend sees (masked when the backend protects numbers)
+    original: str
+    spans: list[str]
+    check: Check
+    translation: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    attempts: int = 0
+
+
+@dataclass
+class LanguageQA:
+    n: int = 0
+    passed: int = 0
+    passed_after_retry: int = 0
+    flagged: int = 0
+    excluded: int = 0
+    backend_misses: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+
+def _math_parts(ex: Example) -> tuple[str, str | None]:
+    """The question, and the solution without its final answer line (rebuilt per language)."""
+    question = ex.messages[-2]["content"] if ex.messages[-1]["role"] == "assistant" else ex.messages[-1]["content"]
+    if ex.messages[-1]["role"] != "assistant":
+        return question, None
+    solution = ex.messages[-1]["content"]
+    phrase = ex.reference.get("answer_phrase", ENGLISH_PHRASE)
+    head = solution.rsplit(phrase, 1)[0].rstrip() if phrase in solution else solution
+    return question, head
+
+
+def _segments(ex_index: int, ex: Example, protect_numbers: bool) -> list[Segment]:
+    out = []
+    for m, msg in enumerate(ex.messages):
+        if msg["role"] != "user" and not (ex.task == "math" and msg["role"] == "assistant"):
+            continue
+        text = msg["content"]
+        if ex.task == "math" and msg["role"] == "assistant":
+            text = _math_parts(ex)[1] or ""
+        if not text.strip():
+            continue
+        masked, spans = protect(text) if protect_numbers else (text, [])
+        out.append(Segment(ex_index, m, masked, text, spans, Check(numbers=ex.task == "math")))
+    return out
+
+
+def translate_examples(examples: list[Example], targets: list[str], backend, cache: TranslationCache,
+                       languages: list[str], policy: str = "exclude", retries: int = 1, batch_size: int = 64,
+                       progress: Callable[[int], None] | None = None) -> tuple[list[Example], dict[str, LanguageQA]]:
+    """Translate English `examples` into each of `targets`; returns (translated examples, QA per language)."""
+    if policy not in ("exclude", "flag"):
+        raise ValueError(f"policy must be 'exclude' or 'flag', got {policy!r}")
+    not_english = sorted({ex.language for ex in examples} - {"en"})
+    if not_english:
+        raise ValueError(f"translation sources must be English; found {not_english}")
+    qa: dict[str, LanguageQA] = defaultdict(LanguageQA)
+    out: list[Example] = []
+    can_retry = backend.name in ("openai", "causal")
+    for lang in targets:
+        segments = [s for i, ex in enumerate(examples) for s in _segments(i, ex, backend.protects_numbers)]
+        pending = segments
+        for attempt in range(1 + (retries if can_retry else 0)):
+            _translate(pending, examples, lang, backend, cache, batch_size, attempt, progress)
+            for seg in pending:
+                _check(seg, lang, languages)
+            pending = [s for s in pending if s.reasons and s.translation is not None]
+            if not pending:
+                break
+        by_example: dict[int, list[Segment]] = defaultdict(list)
+        for seg in segments:
+            by_example[seg.example].append(seg)
+        for i, ex in enumerate(examples):
+            segs = by_example.get(i, [])
+            q = qa[lang]
+            q.n += 1
+            reasons = sorted({r for s in segs for r in s.reasons})
+            q.backend_misses += any(s.translation is None for s in segs)
+            q.reasons.update(reasons)
+            if not reasons:
+                q.passed += 1
+                q.passed_after_retry += any(s.attempts > 1 for s in segs)
+            elif policy == "flag" and all(s.translation is not None for s in segs):
+                q.flagged += 1
+            else:
+                q.excluded += 1
+                continue
+            out.append(_assemble(ex, lang, segs, reasons))
+    return out, dict(qa)
+
+
+def _translate(segments: list[Segment], examples: list[Example], lang: str, backend, cache: TranslationCache,
+               batch_size: int, attempt: int, progress) -> None:
+    def version(seg: Segment) -> str:  # a retry's prompt carries the rejection reasons, so its key does too
+        return backend.prompt_version + (f"-retry{attempt}:{','.join(seg.reasons)}" if attempt else "")
+
+    keys = [segment_key(backend.name, backend.model_id, "en", lang, version(s), s.source) for s in segments]
+    cached = cache.get_many(keys)
+    todo = [(s, k) for s, k in zip(segments, keys) if k not in cached]
+    for s, k in zip(segments, keys):
+        if k in cached:
+            s.translation, s.attempts = cached[k], s.attempts + 1
+    if progress and len(todo) < len(segments):
+        progress(len(segments) - len(todo))
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        requests = [Request(s.source, "en", lang, f"{examples[s.example].source_id}#{_index(s, examples)}",
+                            ", ".join(s.reasons) or None) for s, _ in batch]
+        results = backend.translate(requests)
+        fresh = {}
+        for (seg, key), text in zip(batch, results):
+            seg.translation, seg.attempts = text, seg.attempts + 1
+            if text is not None:
+                fresh[key] = text
+        cache.put_many(fresh)  # committed per batch: a kill loses at most the batch in flight
+        if progress:
+            progress(len(batch))
+
+
+def _index(seg: Segment, examples: list[Example]) -> int:
+    """Position of the segment among its example's translatable turns (0 = the first user turn)."""
+    ex = examples[seg.example]
+    return sum(1 for m in ex.messages[:seg.message] if m["role"] == "user" or ex.task == "math")
+
+
+def _check(seg: Segment, lang: str, languages: list[str]) -> None:
+    if seg.translation is None:
+        seg.reasons = ["backend_miss"]
+        return
+    text, lost = restore(seg.translation, seg.spans) if seg.spans else (seg.translation, [])
+    lost = spans_present(seg.spans, lost, text, lang)  # a reformatted but present number is not lost
+    seg.reasons = validate(seg.original, text, lang, languages, seg.check, lost)
+    if not seg.reasons:
+        seg.translation = text
+
+
+def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str]) -> Example:
+    messages = [dict(m) for m in ex.messages]
+    for seg in segs:
+        if seg.translation is not None:
+            text = restore(seg.translation, seg.spans)[0] if seg.spans else seg.translation
+            messages[seg.message]["content"] = text
+    reference = dict(ex.reference)
+    if ex.task == "math":
+        phrase = MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
+        reference["answer_phrase"] = phrase
+        if messages[-1]["role"] == "assistant":
+            answer = reference["answer"]
+            value = int(answer) if float(answer).is_integer() else answer
+            messages[-1]["content"] = f"{messages[-1]['content'].rstrip()}\n{phrase} {value}.".lstrip()
+    if ex.task == "api":
+        user_text = " ".join(m["content"] for m in messages if m["role"] == "user")
+        reference["verbatim_arguments"] = sorted(
+            f"{name}.{key}" for call in reference.get("calls", []) for name, args in call.items()
+            for key, values in args.items() if any(isinstance(v, str) and v and v in user_text for v in values))
+    if reasons:
+        reference["translation_flags"] = reasons
+    return Example(id=f"{ex.source_id}-{lang}", source_id=ex.source_id, task=ex.task, language=lang,
+                   messages=messages, tools=ex.tools, reference=reference)
+
+
+def qa_table(qa: dict[str, LanguageQA]) -> str:
+    """Markdown QA table, one row per language."""
+    lines = ["| language | n | passed | passed after retry | flagged | excluded | backend misses | reasons |",
+             "|---|---|---|---|---|---|---|---|"]
+    for lang, q in qa.items():
+        reasons = ", ".join(f"{k} {v}" for k, v in q.reasons.most_common())
+        lines.append(f"| {lang} | {q.n} | {q.passed} | {q.passed_after_retry} | {q.flagged} | {q.excluded} | "
+                     f"{q.backend_misses} | {reasons} |")
+    return "\n".join(lines)
+
+
+def qa_json(qa: dict[str, LanguageQA]) -> str:
+    return json.dumps({lang: {**q.__dict__, "reasons": dict(q.reasons)} for lang, q in qa.items()}, indent=2)

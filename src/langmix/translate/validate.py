@@ -1,0 +1,67 @@
+"""Validators for one translated segment, each failing with a reason code.
+
+numbers_changed, placeholder_lost, structure_changed, wrong_language, length_ratio, copied_source, empty.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from langmix.evaluate import langid
+from langmix.translate.structure import PLACEHOLDER, numbers_preserved
+
+# Target/source length ratio bounds (characters). Scripts that pack more per character (CJK) run shorter.
+LENGTH_BOUNDS: dict[str, tuple[float, float]] = {"zh": (0.12, 1.2), "ja": (0.15, 1.4)}
+DEFAULT_BOUNDS = (0.4, 2.8)
+
+
+@dataclass(frozen=True)
+class Check:
+    numbers: bool = True
+    language: bool = True
+    structure: bool = False  # the segment is JSON whose structure must survive
+
+
+def validate(source: str, target: str, target_lang: str, languages: list[str], check: Check = Check(),
+             lost_placeholders: list[int] | None = None) -> list[str]:
+    """Reason codes of every failed check (empty list = valid)."""
+    if not target.strip():
+        return ["empty"]
+    reasons: list[str] = []
+    if lost_placeholders or PLACEHOLDER.search(target):
+        reasons.append("placeholder_lost")
+    if check.numbers and not numbers_preserved(source, target, target_lang)[0]:
+        reasons.append("numbers_changed")
+    if check.structure and not _same_structure(source, target):
+        reasons.append("structure_changed")
+    lo, hi = LENGTH_BOUNDS.get(target_lang, DEFAULT_BOUNDS)
+    ratio = len(target) / max(1, len(source))
+    if not lo <= ratio <= hi:
+        reasons.append("length_ratio")
+    if target_lang != "en" and _normal(target) == _normal(source):
+        reasons.append("copied_source")
+    elif check.language and target_lang in languages:
+        detected = langid.detect([target], sorted(set(languages) | {"en", target_lang}))[0]
+        if detected is not None and detected != target_lang:
+            reasons.append("wrong_language")
+    return reasons
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _same_structure(source: str, target: str) -> bool:
+    try:
+        return _shape(json.loads(source)) == _shape(json.loads(target))
+    except (json.JSONDecodeError, TypeError):
+        return False
+
+
+def _shape(obj):
+    if isinstance(obj, dict):
+        return {k: _shape(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_shape(v) for v in obj]
+    return type(obj).__name__

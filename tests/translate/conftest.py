@@ -1,0 +1,37 @@
+import pytest
+
+from langmix import languages as langs
+from langmix.data.math_data import load_gsm8k, load_mgsm
+from langmix.translate.testing import FakeServer, Faults
+from tests.shared_data import shared
+
+TARGETS = ["es", "fr", "de", "ru", "zh", "ja", "th", "sw", "bn", "te"]
+
+
+@pytest.fixture(scope="session")
+def gsm_questions():
+    """The first 250 GSM8K test questions (= MGSM's English items), as question-only examples."""
+    return [ex.model_copy(update={"messages": ex.messages[:1]})
+            for ex in load_gsm8k(shared("gsm8k", "test.jsonl"), limit=250)]
+
+
+@pytest.fixture(scope="session")
+def mgsm_memory(gsm_questions):
+    """{(English question, language name): MGSM human translation}."""
+    english = {ex.source_id: ex.messages[0]["content"] for ex in gsm_questions}
+    return {(english[ex.source_id], langs.get(ex.language).name): ex.messages[-1]["content"]
+            for ex in load_mgsm(shared("mgsm"), TARGETS)}
+
+
+@pytest.fixture
+def server(mgsm_memory):
+    servers = []
+
+    def start(**faults):
+        srv = FakeServer(mgsm_memory, Faults(**faults)).start()
+        servers.append(srv)
+        return srv
+
+    yield start
+    for srv in servers:
+        srv.stop()

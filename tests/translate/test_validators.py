@@ -1,0 +1,79 @@
+"""The validators measured on real human translations (MGSM) and on planted corruptions of them."""
+
+import random
+
+from langmix.data.math_data import load_mgsm
+from langmix.translate.structure import numbers_preserved, protect, restore
+from langmix.translate.validate import validate
+from tests.shared_data import shared
+from tests.translate.conftest import TARGETS
+
+LANGS = ["en", *TARGETS]
+
+
+def _pairs():
+    mgsm = load_mgsm(shared("mgsm"))
+    english = {ex.source_id: ex.messages[-1]["content"] for ex in mgsm if ex.language == "en"}
+    return [(english[ex.source_id], ex.messages[-1]["content"], ex.language) for ex in mgsm if ex.language != "en"]
+
+
+def test_number_check_passes_human_translations():
+    pairs = _pairs()
+    failures = [(lang, why) for src, tgt, lang in pairs for ok, why in [numbers_preserved(src, tgt, lang)] if not ok]
+    rate = 1 - len(failures) / len(pairs)
+    print(f"number check on MGSM human translations: {len(pairs) - len(failures)}/{len(pairs)} = {rate:.3f}")
+    assert len(pairs) == 2500 and rate >= 0.95
+
+
+def corrupt(src: str, tgt: str, lang: str, kind: str, rng: random.Random) -> str:
+    if kind == "drop_number":
+        _, spans = protect(tgt)
+        return tgt.replace(rng.choice(spans), "", 1) if spans else tgt[: len(tgt) // 2]
+    if kind == "change_number":
+        masked, spans = protect(tgt)
+        if not spans:
+            return tgt + " 7"
+        i = rng.randrange(len(spans))
+        spans[i] = str(int("".join(ch for ch in spans[i] if ch.isdigit())[:6] or 0) + 1)
+        return restore(masked, spans)[0]
+    if kind == "wrong_language":
+        return src if lang != "en" else tgt
+    if kind == "truncated":
+        return tgt[: max(1, len(tgt) // 4)]
+    if kind == "untranslated":
+        return src
+    raise ValueError(kind)
+
+
+def test_planted_corruptions_are_caught():
+    rng = random.Random(0)
+    pairs = _pairs()
+    kinds = ["drop_number", "change_number", "wrong_language", "truncated", "untranslated"]
+    caught = total = 0
+    by_kind = {k: [0, 0] for k in kinds}
+    clean = [(s, t, lang) for s, t, lang in pairs if not validate(s, t, lang, LANGS)]
+    for src, tgt, lang in rng.sample(clean, 500):
+        for kind in kinds:
+            bad = corrupt(src, tgt, lang, kind, rng)
+            if bad == tgt:
+                continue
+            hit = bool(validate(src, bad, lang, LANGS))
+            caught += hit
+            total += 1
+            by_kind[kind][0] += hit
+            by_kind[kind][1] += 1
+    print(f"planted corruptions caught: {caught}/{total} = {caught / total:.3f}; by kind {by_kind}")
+    assert caught / total >= 0.95
+    print(f"human translations passing every validator: {len(clean)}/{len(pairs)}")
+
+
+def test_validator_reason_codes():
+    src = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+    assert validate(src, "Tom tiene 3 manzanas y compra 4 más. ¿Cuántas manzanas tiene?", "es", LANGS) == []
+    assert "numbers_changed" in validate(src, "Tom tiene 3 manzanas y compra 5 más. ¿Cuántas tiene?", "es", LANGS)
+    assert "copied_source" in validate(src, src, "es", LANGS)
+    assert "length_ratio" in validate(src, "Tom 3 4", "es", LANGS)
+    assert validate(src, "   ", "es", LANGS) == ["empty"]
+    assert "wrong_language" in validate(src, "Tom a 3 pommes et en achète 4 de plus. Combien de pommes a-t-il ?",
+                                        "es", LANGS)
+    assert "placeholder_lost" in validate(src, "Tom tiene ⟦0⟧ manzanas y compra 4 más. ¿Cuántas tiene?", "es", LANGS)
