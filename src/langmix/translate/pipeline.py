@@ -20,7 +20,8 @@ from langmix.records import Example
 from langmix.translate.backends import Request
 from langmix.translate.cache import TranslationCache, segment_key
 from langmix.translate.structure import protect, restore, spans_present
-from langmix.translate.validate import Check, validate
+from langmix.evaluate import langid
+from langmix.translate.validate import Check, detection_languages, validate
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +93,7 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
         pending = segments
         for attempt in range(1 + (retries if can_retry else 0)):
             _translate(pending, examples, lang, backend, cache, batch_size, attempt, progress)
-            for seg in pending:
-                _check(seg, lang, languages)
+            _check_all(pending, lang, languages)
             pending = [s for s in pending if s.reasons and s.translation is not None]
             if not pending:
                 break
@@ -153,15 +153,20 @@ def _index(seg: Segment, examples: list[Example]) -> int:
     return sum(1 for m in ex.messages[:seg.message] if m["role"] == "user" or ex.task == "math")
 
 
-def _check(seg: Segment, lang: str, languages: list[str]) -> None:
-    if seg.translation is None:
-        seg.reasons = ["backend_miss"]
-        return
-    text, lost = restore(seg.translation, seg.spans) if seg.spans else (seg.translation, [])
-    lost = spans_present(seg.spans, lost, text, lang)  # a reformatted but present number is not lost
-    seg.reasons = validate(seg.original, text, lang, languages, seg.check, lost)
-    if not seg.reasons:
-        seg.translation = text
+def _check_all(segments: list[Segment], lang: str, languages: list[str]) -> None:
+    """Validate every translated segment; language identification runs once for the whole list."""
+    restored: list[tuple[Segment, str, list[int]]] = []
+    for seg in segments:
+        if seg.translation is None:
+            seg.reasons = ["backend_miss"]
+            continue
+        text, lost = restore(seg.translation, seg.spans) if seg.spans else (seg.translation, [])
+        restored.append((seg, text, spans_present(seg.spans, lost, text, lang)))  # reformatted != lost
+    detected = langid.detect([text for _, text, _ in restored], detection_languages(languages, lang))
+    for (seg, text, lost), found in zip(restored, detected):
+        seg.reasons = validate(seg.original, text, lang, languages, seg.check, lost, detected=found)
+        if not seg.reasons:
+            seg.translation = text
 
 
 def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str]) -> Example:

@@ -23,9 +23,13 @@ class Check:
     structure: bool = False  # the segment is JSON whose structure must survive
 
 
+_UNSET = object()
+
+
 def validate(source: str, target: str, target_lang: str, languages: list[str], check: Check = Check(),
-             lost_placeholders: list[int] | None = None) -> list[str]:
-    """Reason codes of every failed check (empty list = valid)."""
+             lost_placeholders: list[int] | None = None, detected=_UNSET) -> list[str]:
+    """Reason codes of every failed check (empty list = valid). `detected` passes a language already
+    identified for `target` (the pipeline identifies a whole batch at once)."""
     if not target.strip():
         return ["empty"]
     reasons: list[str] = []
@@ -42,7 +46,8 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
     if target_lang != "en" and _normal(target) == _normal(source):
         reasons.append("copied_source")
     elif check.language and target_lang in languages:
-        detected = langid.detect([target], sorted(set(languages) | {"en", target_lang}))[0]
+        if detected is _UNSET:
+            detected = langid.detect([target], detection_languages(languages, target_lang))[0]
         if detected is not None and detected != target_lang:
             reasons.append("wrong_language")
     return reasons
@@ -65,3 +70,7 @@ def _shape(obj):
     if isinstance(obj, list):
         return [_shape(v) for v in obj]
     return type(obj).__name__
+
+
+def detection_languages(languages: list[str], target_lang: str) -> list[str]:
+    return sorted(set(languages) | {"en", target_lang})
