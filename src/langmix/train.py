@@ -98,7 +98,6 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
         from peft import LoraConfig
         peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                  target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
-    check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples)
     ckpt_dir = out_dir / "checkpoints"
     dataset = Dataset.from_list([{"messages": ex.messages} for ex in examples])
     trainer = SFTTrainer(model=model, args=sft_config(cfg, seed, ckpt_dir, show_progress), train_dataset=dataset,
@@ -106,8 +105,11 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
                          callbacks=[_StepClock(), *(callbacks or [])])
     if not show_progress:  # without a progress bar the trainer prints every log dict to stdout
         trainer.remove_callback(PrinterCallback)
-    if len(trainer.train_dataset) != len(examples):
-        raise LabelMaskError(f"the trainer kept {len(trainer.train_dataset)} of {len(examples)} examples")
+    labels = trainer.train_dataset["labels"]
+    if len(labels) != len(examples) or any(all(t != -100 for t in row) for row in labels):
+        # TRL silently drops examples whose assistant turn was truncated away; name the culprits instead.
+        check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples)
+        raise LabelMaskError(f"the trainer kept {len(labels)} of {len(examples)} examples")
     resume = latest_checkpoint(ckpt_dir)
     if resume:
         log.info("resuming from %s", resume)

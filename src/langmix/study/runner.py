@@ -123,6 +123,10 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
               model_progress=None) -> dict[str, list[str]]:
     """Run every pending or interrupted run of the study; returns run slugs by outcome."""
     hooks = hooks or Hooks()
+    if not show_train_progress:  # the study's own progress bars say where it is
+        import datasets
+
+        datasets.disable_progress_bars()
     root = study_dir(cfg)
     root.mkdir(parents=True, exist_ok=True)
     dump_resolved(cfg, root / "study.yaml")
