@@ -199,6 +199,7 @@ def translate_cmd(
     memory: Optional[Path] = typer.Option(None, help="memory: JSONL/TSV of existing translations"),
     family: str = typer.Option("m2m100", help="seq2seq: m2m100 | nllb | madlad | marian"),
     config: Optional[Path] = typer.Option(None, help="causal: a study config whose first model translates"),
+    prompt_style: str = typer.Option("chat", help="causal: chat (instruction models) | completion (base models)"),
     schemas: Optional[Path] = typer.Option(None, help="apibank: all_apis.csv"),
     category: Optional[str] = typer.Option(None, help="bfcl: category"),
     limit: Optional[int] = typer.Option(None, help="translate only the first N examples"),
@@ -228,7 +229,7 @@ def translate_cmd(
         elif backend == "causal":
             if not config:
                 raise ValueError("the causal backend needs --config (its first model translates)")
-            engine = tb.CausalBackend(_config(config, []).models[0])
+            engine = tb.CausalBackend(_config(config, []).models[0], style=prompt_style)
         elif backend == "memory":
             if not memory:
                 raise ValueError("the memory backend needs --memory")

@@ -39,3 +39,12 @@ def test_causal_backend_with_the_tiny_model(tmp_path, tiny_model_cfg, tiny_model
     assert q.n == 6 and q.passed + q.flagged + q.excluded == 6  # every example accounted for
     assert len(out) == q.passed + q.flagged and all(ex.language == "es" for ex in out)
     assert all(("translation_flags" in ex.reference) for ex in out[q.passed:] if q.flagged)
+
+
+def test_completion_prompt_for_base_models():
+    from langmix.translate.backends import Request, completion_prompt
+
+    prompt = completion_prompt(Request("Tom has ⟦0⟧ cats.", "en", "sw"))
+    lines = prompt.splitlines()
+    assert lines[-2:] == ["English: Tom has ⟦0⟧ cats.", "Swahili:"]
+    assert "Swahili: Leo hali ya hewa ni nzuri na watoto wanacheza bustanini." in lines  # parallel demonstrations

@@ -197,16 +197,34 @@ class Seq2SeqBackend:
         return out
 
 
+def completion_prompt(req: Request) -> str:
+    """A few-shot 'English: ... / Swahili: ...' prompt for base models, with demonstrations drawn from the
+    synthetic world's parallel everyday sentences."""
+    from langmix.data.synth import load_templates, template_languages
+
+    src, tgt = _names(req)
+    lines = []
+    if req.tgt in template_languages() and req.src in template_languages():
+        for a, b in list(zip(load_templates(req.src)["pretrain"], load_templates(req.tgt)["pretrain"]))[:3]:
+            lines += [f"{src}: {a}", f"{tgt}: {b}", ""]
+    return "\n".join(lines + [f"{src}: {req.text}", f"{tgt}:"])
+
+
 @dataclass
 class CausalBackend:
-    """A local causal LM (any langmix model config) prompted to translate."""
+    """A local causal LM (any langmix model config) prompted to translate: `chat` (instruction in the chat
+    template, for instruction-tuned models) or `completion` (few-shot continuation, for base models)."""
 
     model_cfg: object
     batch_size: int = 16
     max_new_tokens: int = 256
+    style: str = "chat"
     name: str = "causal"
     protects_numbers: bool = True
-    prompt_version: str = PROMPT_VERSION
+
+    @property
+    def prompt_version(self) -> str:
+        return f"{PROMPT_VERSION}-{self.style}"
 
     def __post_init__(self) -> None:
         from langmix.models import load_model, load_tokenizer, resolve_model_path
@@ -220,10 +238,30 @@ class CausalBackend:
         from langmix.evaluate.generate import generate
         from langmix.records import Example
 
+        if self.style == "completion":
+            return self._complete([completion_prompt(r) for r in requests])
         examples = [Example(id=str(i), source_id=str(i), task="translate", language=r.tgt, messages=chat_prompt(r))
                     for i, r in enumerate(requests)]
         outputs = generate(self.model, self.tokenizer, examples, self.max_new_tokens, self.batch_size)
         return [o.strip().split("\n\n")[0].strip() for o in outputs]
+
+    def _complete(self, prompts: list[str]) -> list[str]:
+        import torch
+
+        from langmix.timing import compute
+
+        out: list[str] = []
+        self.tokenizer.padding_side = "left"
+        for start in range(0, len(prompts), self.batch_size):
+            batch = self.tokenizer(prompts[start:start + self.batch_size], return_tensors="pt", padding=True)
+            newline = self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize("\n"))[-1:]
+            with torch.inference_mode(), compute("generate"):
+                ids = self.model.generate(**batch, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                          eos_token_id=[self.tokenizer.eos_token_id, *newline],
+                                          pad_token_id=self.tokenizer.pad_token_id)
+            texts = self.tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+            out += [t.strip().split("\n")[0].strip() for t in texts]
+        return out
 
 
 @dataclass
