@@ -130,7 +130,7 @@ def _translate(segments: list[Segment], examples: list[Example], lang: str, back
     for s, k in zip(segments, keys):
         if k in cached:
             s.translation, s.attempts = cached[k], s.attempts + 1
-    if progress and len(todo) < len(segments):
+    if progress and attempt == 0 and len(todo) < len(segments):
         progress(len(segments) - len(todo))
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
@@ -143,7 +143,7 @@ def _translate(segments: list[Segment], examples: list[Example], lang: str, back
             if text is not None:
                 fresh[key] = text
         cache.put_many(fresh)  # committed per batch: a kill loses at most the batch in flight
-        if progress:
+        if progress and attempt == 0:  # retries are extra work, not progress
             progress(len(batch))
 
 
