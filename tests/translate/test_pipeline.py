@@ -116,3 +116,21 @@ def test_solutions_are_translated_with_numbers_protected(tmp_path):
         assert solution.endswith(f"Jibu ni {int(src.reference['answer'])}.")
         assert "The answer is" not in solution and "⟦" not in solution
         assert ex.reference["answer_phrase"] == "Jibu ni"
+
+
+def test_repeated_dialogue_turns_are_translated_once(tmp_path):
+    schemas = load_apibank_schemas(shared("api-bank", "all_apis.csv"))
+    examples = load_apibank(shared("api-bank", "lv1-lv2-samples", "level-1-given-desc"), schemas, limit=8)
+    seen: list[str] = []
+
+    class Counting:
+        name, model_id, prompt_version, protects_numbers = "count", "count", "v1", True
+
+        def translate(self, requests):
+            seen.extend(r.text for r in requests)
+            return [f"[sw] {r.text}" for r in requests]
+
+    translate_examples(examples, ["sw"], Counting(), TranslationCache(tmp_path / "c.sqlite"), ["en", "sw"],
+                       policy="flag")
+    user_turns = sum(1 for ex in examples for m in ex.messages if m["role"] == "user")
+    assert len(seen) == len(set(seen)) < user_turns

@@ -126,25 +126,29 @@ def _translate(segments: list[Segment], examples: list[Example], lang: str, back
 
     keys = [segment_key(backend.name, backend.model_id, "en", lang, version(s), s.source) for s in segments]
     cached = cache.get_many(keys)
-    todo = [(s, k) for s, k in zip(segments, keys) if k not in cached]
+    same: dict[str, list[Segment]] = defaultdict(list)  # dialogues repeat turns: translate each text once
     for s, k in zip(segments, keys):
         if k in cached:
             s.translation, s.attempts = cached[k], s.attempts + 1
-    if progress and attempt == 0 and len(todo) < len(segments):
-        progress(len(segments) - len(todo))
+        else:
+            same[k].append(s)
+    todo = [(group[0], k) for k, group in same.items()]
+    if progress and attempt == 0:
+        progress(len(segments) - sum(len(g) for g in same.values()))
     for start in range(0, len(todo), batch_size):
         batch = todo[start:start + batch_size]
         requests = [Request(s.source, "en", lang, f"{examples[s.example].source_id}#{_index(s, examples)}",
                             ", ".join(s.reasons) or None) for s, _ in batch]
         results = backend.translate(requests)
         fresh = {}
-        for (seg, key), text in zip(batch, results):
-            seg.translation, seg.attempts = text, seg.attempts + 1
+        for (_, key), text in zip(batch, results):
+            for seg in same[key]:
+                seg.translation, seg.attempts = text, seg.attempts + 1
             if text is not None:
                 fresh[key] = text
         cache.put_many(fresh)  # committed per batch: a kill loses at most the batch in flight
         if progress and attempt == 0:  # retries are extra work, not progress
-            progress(len(batch))
+            progress(sum(len(same[k]) for _, k in batch))
 
 
 def _index(seg: Segment, examples: list[Example]) -> int:
