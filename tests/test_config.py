@@ -89,3 +89,16 @@ def test_hf_model_needs_path(tmp_path):
     path = write(tmp_path, {"models": [{"name": "x", "source": "hf"}]})
     with pytest.raises(ConfigError, match="models.0"):
         load_config(path)
+
+
+def test_file_source_needs_files_for_each_task(tmp_path):
+    path = write(tmp_path, {"tasks": ["math", "api"], "data": {"source": "files", "math": {
+        "eval": {"format": "mgsm", "path": "x"}}}})
+    with pytest.raises(ConfigError, match=r"data.api"):
+        load_config(path)
+
+
+def test_example_configs_validate():
+    root = Path(__file__).resolve().parents[1] / "examples"
+    for path in sorted(root.glob("*.yaml")):
+        load_config(path)

@@ -213,6 +213,10 @@ class StudyConfig(_Strict):
             if missing:
                 raise ValueError(f"mixtures.{i}: languages {missing} are not among the study languages "
                                  f"{self.languages}")
+        if self.data.source == "files":
+            missing_tasks = [t for t in self.tasks if getattr(self.data, t) is None]
+            if missing_tasks:
+                raise ValueError(f"data.source is 'files' but data.{missing_tasks[0]} (train/eval files) is not set")
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"models: names must be unique, got {names}")
