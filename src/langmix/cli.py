@@ -214,7 +214,7 @@ def translate_cmd(
     from langmix.mixtures import write_mixture
     from langmix.translate import backends as tb
     from langmix.translate.cache import TranslationCache
-    from langmix.translate.pipeline import qa_json, qa_table, translate_examples
+    from langmix.translate.pipeline import count_segments, qa_json, qa_table, translate_examples
 
     try:
         targets = langs.resolve_all([c for c in to.split(",") if c])
@@ -240,7 +240,7 @@ def translate_cmd(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     store = TranslationCache(cache)
-    segments = sum(1 for ex in examples for m in ex.messages if m["role"] in ("user", "assistant")) * len(targets)
+    segments = count_segments(examples) * len(targets)
     with _progress() as progress:
         bar = progress.add_task(f"translating {len(examples)} examples into {', '.join(targets)}", total=segments)
         translated, qa = translate_examples(examples, targets, engine, store, ["en", *targets], policy=policy,

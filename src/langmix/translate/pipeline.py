@@ -72,8 +72,13 @@ def _segments(ex_index: int, ex: Example, protect_numbers: bool) -> list[Segment
         if not text.strip():
             continue
         masked, spans = protect(text) if protect_numbers else (text, [])
-        out.append(Segment(ex_index, m, masked, text, spans, Check(numbers=ex.task == "math")))
+        out.append(Segment(ex_index, m, masked, text, spans, Check(numbers=True)))  # times and dates too
     return out
+
+
+def count_segments(examples: list[Example], protect_numbers: bool = False) -> int:
+    """How many segments one target language takes (for progress bars)."""
+    return sum(len(_segments(i, ex, protect_numbers)) for i, ex in enumerate(examples))
 
 
 def translate_examples(examples: list[Example], targets: list[str], backend, cache: TranslationCache,
