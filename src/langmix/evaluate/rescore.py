@@ -16,13 +16,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from langmix.data.math_data import MGSM_ANSWER_PHRASES
 from langmix.evaluate import langid
 from langmix.evaluate.ast_check import check
 from langmix.evaluate.math import parse_number, score_math
 
-MGSM_PHRASES = {"en": "The answer is", "es": "La respuesta es", "fr": "La réponse est", "de": "Die Antwort ist",
-                "ru": "Ответ —", "zh": "答案是", "ja": "答えは", "th": "คำตอบคือ", "sw": "Jibu ni", "bn": "উত্তর হল",
-                "te": "సమాధానం"}
+MGSM_PHRASES = MGSM_ANSWER_PHRASES
 
 
 def _score_line(task: str, row: dict[str, Any], languages: list[str]) -> dict[str, Any]:
