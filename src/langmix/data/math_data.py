@@ -11,7 +11,7 @@ import csv
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from langmix import languages as langs
 from langmix.data.files import DataFormatError, iter_jsonl
