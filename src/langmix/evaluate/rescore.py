@@ -16,12 +16,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from langmix.data.math_data import MGSM_ANSWER_PHRASES
+from langmix.data.math_data import ENGLISH_PHRASE, MGSM_ANSWER_PHRASES
 from langmix.evaluate import langid
 from langmix.evaluate.ast_check import check
 from langmix.evaluate.math import parse_number, score_math
-
-MGSM_PHRASES = MGSM_ANSWER_PHRASES
 
 
 def _score_line(task: str, row: dict[str, Any], languages: list[str]) -> dict[str, Any]:
@@ -32,7 +30,8 @@ def _score_line(task: str, row: dict[str, Any], languages: list[str]) -> dict[st
         answer = ref if isinstance(ref, (int, float)) else parse_number(str(ref))
         if answer is None:
             raise ValueError(f"reference {ref!r} is not a number")
-        v = score_math(output, answer, row.get("answer_phrase") or MGSM_PHRASES.get(lang, "The answer is"), lang)
+        phrase = row.get("answer_phrase") or MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
+        v = score_math(output, answer, phrase, lang)
         return {"correct": v.strict_correct, "correct_flexible": v.flexible_correct, "extracted": v.strict,
                 "extracted_flexible": v.flexible, "reason": v.reason}
     if not isinstance(ref, dict):
@@ -62,7 +61,7 @@ def rescore(task: str, predictions: Path, out: Path) -> dict[str, dict[str, floa
             except json.JSONDecodeError as exc:
                 rows.append((lineno, None, f"not valid JSON ({exc.msg})"))
     languages = sorted({r["language"] for _, r, _ in rows if r and isinstance(r.get("language"), str)
-                        and r["language"] in MGSM_PHRASES} | {"en"})
+                        and r["language"] in MGSM_ANSWER_PHRASES} | {"en"})
     totals: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "correct": 0, "bad_input": 0})
     with open(out, "w", encoding="utf-8") as f:
         for lineno, row, error in rows:
