@@ -13,9 +13,9 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from langmix.data.files import DataFormatError, iter_jsonl
+from langmix.data.files import DataFormatError, iter_jsonl, iter_lines, require_dir
 from langmix.records import Example
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def tool_system_prompt(tools: list[dict[str, Any]]) -> str:
 
 def load_bfcl(directory: str | Path, category: str, limit: int | None = None) -> list[Example]:
     """`BFCL_v4_<category>.json` with `possible_answer/BFCL_v4_<category>.json` (none for irrelevance)."""
-    directory = Path(directory)
+    directory = require_dir(directory)
     qpath = directory / f"BFCL_v4_{category}.json"
     apath = directory / "possible_answer" / f"BFCL_v4_{category}.json"
     if not qpath.exists():
@@ -60,6 +60,8 @@ def load_bfcl(directory: str | Path, category: str, limit: int | None = None) ->
                            tools=functions, reference={"calls": calls, "category": category}))
         if limit and len(out) >= limit:
             break
+    if not out:
+        raise DataFormatError(qpath, None, "no examples in file")
     return out
 
 
@@ -67,31 +69,38 @@ def load_apibank_schemas(csv_path: str | Path) -> dict[str, dict[str, Any]]:
     """API-Bank's `all_apis.csv` -> {api name: JSON-schema'd function}. `api_info` is read as literals only."""
     csv_path = Path(csv_path)
     schemas = {}
-    with open(csv_path, encoding="utf-8", newline="") as f:
-        for lineno, row in enumerate(csv.DictReader(f), 2):
-            name, info = row.get("类名") or row.get("class_name"), row.get("api_info", "")
-            if not name:
-                raise DataFormatError(csv_path, lineno, "row has no API class name")
-            fields: dict[str, Any] = {}
-            try:
-                for node in ast.parse(info).body:
-                    if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-                        fields[node.targets[0].id] = ast.literal_eval(node.value)
-            except (SyntaxError, ValueError) as exc:
-                # Kept (dialogues may call it) but flagged: its parameters are unknown, so the type checks skip it.
-                log.warning("%s:%d: api_info of %s is not literal assignments (%s); schema has no parameters",
-                            csv_path, lineno, name, exc)
-                fields = {"description": "", "schema_error": str(exc)}
-            params = fields.get("input_parameters") or {}
-            if not isinstance(params, dict):  # e.g. `{None}`: an API without parameters
-                params = {}
-            if "schema_error" in fields:
-                schemas[name] = {"name": name, "description": "", "schema_error": fields["schema_error"]}
-                continue
-            schemas[name] = {"name": name, "description": fields.get("description", ""), "parameters": {
-                "type": "object", "required": list(params),
-                "properties": {k: {"type": v.get("type", "str"), "description": v.get("description", "")}
-                               for k, v in params.items()}}}
+    linenos: list[int] = []
+
+    def lines() -> Iterator[str]:  # decoded line by line, so bad bytes name their line; a quoted field may span lines
+        for lineno, text in iter_lines(csv_path):
+            linenos.append(lineno)
+            yield text
+
+    for row in csv.DictReader(lines()):
+        lineno = linenos[-1]
+        name, info = row.get("类名") or row.get("class_name"), row.get("api_info", "")
+        if not name:
+            raise DataFormatError(csv_path, lineno, "row has no API class name")
+        fields: dict[str, Any] = {}
+        try:
+            for node in ast.parse(info).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    fields[node.targets[0].id] = ast.literal_eval(node.value)
+        except (SyntaxError, ValueError) as exc:
+            # Kept (dialogues may call it) but flagged: its parameters are unknown, so the type checks skip it.
+            log.warning("%s:%d: api_info of %s is not literal assignments (%s); schema has no parameters",
+                        csv_path, lineno, name, exc)
+            fields = {"description": "", "schema_error": str(exc)}
+        params = fields.get("input_parameters") or {}
+        if not isinstance(params, dict):  # e.g. `{None}`: an API without parameters
+            params = {}
+        if "schema_error" in fields:
+            schemas[name] = {"name": name, "description": "", "schema_error": fields["schema_error"]}
+            continue
+        schemas[name] = {"name": name, "description": fields.get("description", ""), "parameters": {
+            "type": "object", "required": list(params),
+            "properties": {k: {"type": v.get("type", "str"), "description": v.get("description", "")}
+                           for k, v in params.items()}}}
     return schemas
 
 
@@ -102,7 +111,7 @@ def load_apibank(directory: str | Path, schemas: dict[str, dict[str, Any]], limi
     Earlier API calls and their results become assistant/tool turns of the conversation; the expected call is
     the API turn's `api_name` with its `param_dict`.
     """
-    directory = Path(directory)
+    directory = require_dir(directory)
     files = sorted(directory.glob("*.jsonl"))
     if not files:
         raise DataFormatError(directory, None, "no API-Bank *.jsonl dialogues")

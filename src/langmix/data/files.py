@@ -1,11 +1,28 @@
-"""File reading shared by the loaders: JSONL rows, and the one error every loader raises for a malformed file
-(naming the file, the line and the reason)."""
+"""File reading shared by the loaders, and the one error every loader raises for a malformed file (naming the
+file, the line and the reason): a missing file, a directory where a file belongs, bytes that are not UTF-8, a
+line that is not a JSON object, an empty file.
+
+Rows of tabular data (`read_rows`) come as (line number, dict); a per-language file set is a path pattern with
+`{lang}` (the code, `mgsm_{lang}.tsv`) or `{language}` (the English name, `{language}.jsonl` -> `Swahili.jsonl` or
+`swahili.jsonl`), expanded by `language_files`.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
+import logging
 from pathlib import Path
 from typing import Any, Iterator
+
+from pydantic import ValidationError
+
+from langmix import languages as langs
+from langmix.records import Example
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDERS = ("{lang}", "{language}")
 
 
 class DataFormatError(ValueError):
@@ -15,16 +32,202 @@ class DataFormatError(ValueError):
         self.path, self.line, self.reason = str(path), line, reason
 
 
+def require_file(path: str | Path) -> Path:
+    """The path, if it is a readable file; a missing path or a directory is a DataFormatError."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataFormatError(path, None, "is a directory, expected a file")
+    if not path.is_file():
+        raise DataFormatError(path, None, "no such file")
+    return path
+
+
+def require_dir(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise DataFormatError(path, None, "is a file, expected a directory" if path.exists() else "no such directory")
+    return path
+
+
+def _decode(path: Path, lineno: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(path, lineno, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                              f"{exc.start + 1}); re-encode the file as UTF-8") from None
+
+
+def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) for each line, decoded as UTF-8 (a leading BOM is dropped); bad bytes name the line."""
+    path = require_file(path)
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            yield lineno, _decode(path, lineno, raw)
+
+
+def read_text(path: str | Path) -> str:
+    """A whole file as UTF-8 text; bad bytes are an error naming their line."""
+    return "".join(text for _, text in iter_lines(path))
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; anything but a JSON object is a DataFormatError."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+    for lineno, line in iter_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(path, lineno, f"not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DataFormatError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
+        yield lineno, row
+
+
+def iter_json_array(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """A `.json` file: a top-level array of objects (each with the line it starts on), or JSON lines."""
+    text = read_text(path)
+    start = len(text) - len(text.lstrip())
+    if text[start:start + 1] != "[":
+        if text[start:start + 1] == "{" and text.strip().count("\n"):
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, lineno, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(path, lineno, "expected a JSON object")
-            yield lineno, row
+                whole = json.loads(text)
+            except json.JSONDecodeError:
+                whole = None
+            if isinstance(whole, dict):
+                raise DataFormatError(path, 1, "one JSON object spanning several lines; expected an array of "
+                                      "objects or one object per line")
+        yield from iter_jsonl(path)
+        return
+    decoder, pos = json.JSONDecoder(), start + 1
+
+    def skip(p: int) -> int:
+        while p < len(text) and text[p] in " \t\r\n":
+            p += 1
+        return p
+
+    pos = skip(pos)
+    while pos < len(text) and text[pos] != "]":
+        lineno = text.count("\n", 0, pos) + 1
+        try:
+            row, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(path, text.count("\n", 0, exc.pos) + 1, f"not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DataFormatError(path, lineno, f"expected a JSON object, got {type(row).__name__}")
+        yield lineno, row
+        pos = skip(pos)
+        if pos < len(text) and text[pos] == ",":
+            pos = skip(pos + 1)
+        elif pos < len(text) and text[pos] != "]":
+            raise DataFormatError(path, text.count("\n", 0, pos) + 1, "not valid JSON (expected ',' or ']')")
+    if pos >= len(text):
+        raise DataFormatError(path, text.count("\n") + 1, "not valid JSON (the array is not closed)")
+
+
+def iter_delimited(path: str | Path, delimiter: str, header: bool) -> Iterator[tuple[int, dict[str, Any]]]:
+    """CSV/TSV rows as dicts: by header names, or (without a header) by column position "0", "1", ...
+
+    Fields are not quoted in TSV (MGSM's questions hold bare quote marks); CSV follows the usual quoting."""
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    lines = iter_lines(path)
+    numbered: list[int] = []
+
+    def text_lines() -> Iterator[str]:
+        for lineno, text in lines:
+            numbered.append(lineno)
+            yield text
+
+    reader = csv.reader(text_lines(), delimiter=delimiter, quoting=quoting)
+    names: list[str] | None = None
+    for cells in reader:
+        lineno = numbered[-1]
+        if not any(c.strip() for c in cells):
+            continue
+        if header and names is None:
+            names = [c.strip() for c in cells]
+            continue
+        if names is not None and len(cells) != len(names):
+            raise DataFormatError(path, lineno, f"expected {len(names)} fields as in the header, got {len(cells)}")
+        yield lineno, dict(zip(names or [str(i) for i in range(len(cells))], cells))
+
+
+def read_rows(path: str | Path, header: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for a local `.jsonl`, `.json`, `.tsv`, `.csv` or `.parquet` file (parquet: row number).
+
+    `header=False` reads TSV/CSV positionally (columns "0", "1", ...), as MGSM's question<TAB>answer files."""
+    path = require_file(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        yield from iter_jsonl(path)
+    elif suffix == ".json":
+        yield from iter_json_array(path)
+    elif suffix in (".tsv", ".csv"):
+        yield from iter_delimited(path, "\t" if suffix == ".tsv" else ",", header)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for i, row in enumerate(pq.read_table(path).to_pylist(), 1):
+            yield i, row
+    else:
+        raise DataFormatError(path, None, "expected a .jsonl, .json, .tsv, .csv or .parquet file")
+
+
+def is_pattern(path: str) -> bool:
+    return any(p in path for p in PLACEHOLDERS)
+
+
+def language_files(pattern: str, languages: list[str] | None = None) -> dict[str, Path]:
+    """{code: file} for the languages whose file exists; `languages` default to the whole registry.
+
+    `{lang}` is the code (`sw`), `{language}` the English name as written or in lower case (`Swahili`, `swahili`).
+    Logs which languages were found; none found is a DataFormatError naming the files looked for."""
+    wanted = langs.resolve_all(languages) if languages else langs.known_codes()
+    found: dict[str, Path] = {}
+    tried: list[str] = []
+    for code in wanted:
+        name = langs.get(code).name
+        candidates = dict.fromkeys(pattern.replace("{lang}", code).replace("{language}", n)
+                                   for n in (name, name.lower()))
+        tried += candidates
+        for candidate in candidates:
+            if Path(candidate).is_file():
+                found[code] = Path(candidate)
+                break
+            if Path(candidate).is_dir():
+                raise DataFormatError(candidate, None, "is a directory, expected a file")
+    if not found:
+        shown = ", ".join(tried[:6]) + (" ..." if len(tried) > 6 else "")
+        raise DataFormatError(pattern, None, f"no file for any of the languages {wanted} (looked for {shown})")
+    missing = [c for c in wanted if c not in found]
+    log.info("%s: found %d of %d languages: %s%s", pattern, len(found), len(wanted), ", ".join(found),
+             f" (no file for {', '.join(missing)})" if missing else "")
+    return found
+
+
+ROLES = ("system", "user", "assistant", "tool")
+
+
+def load_example_file(path: str | Path) -> list[Example]:
+    """langmix's own JSONL (one `Example` per line, as `write_mixture` writes it). A line that is not an example,
+    an example without messages or with a message lacking role/content, or a file without examples is an error."""
+    out = []
+    for lineno, row in iter_jsonl(path):
+        try:
+            ex = Example.model_validate(row)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise DataFormatError(path, lineno, f"not a valid example: {loc}: {first['msg']} "
+                                  f"({exc.error_count()} problem(s))") from None
+        if not ex.messages:
+            raise DataFormatError(path, lineno, "example has no messages")
+        for i, m in enumerate(ex.messages):
+            if m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+                raise DataFormatError(path, lineno, f"message {i} needs a role ({', '.join(ROLES)}) and content")
+        out.append(ex)
+    if not out:
+        raise DataFormatError(path, None, "no examples in file")
+    return out

@@ -7,14 +7,14 @@ first 250 GSM8K test items, so MGSM item i carries source id `gsm8k-test-i` in e
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 from langmix import languages as langs
-from langmix.data.files import DataFormatError, iter_jsonl
+from langmix.data.files import (DataFormatError, is_pattern, iter_delimited, iter_jsonl, language_files, read_rows,
+                                read_text, require_dir)
 from langmix.evaluate.math import parse_number
 from langmix.records import Example
 
@@ -70,6 +70,8 @@ def load_gsm8k(path: str | Path, split: str | None = None, keep_calculator: bool
                                 ENGLISH_PHRASE, solution))
         if limit and len(out) >= limit:
             break
+    if not out:
+        raise DataFormatError(path, None, "no examples in file")
     return out
 
 
@@ -80,8 +82,9 @@ def _fmt(value: float) -> str:
 def load_mgsm_exemplars(path: str | Path) -> dict[str, list[tuple[str, str]]]:
     """MGSM few-shot exemplars per language: [(question, step-by-step answer), ...]."""
     path = Path(path)
+    text = read_text(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(text)
         table = data["MGSM_EXEMPLARS"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise DataFormatError(path, None, f"expected JSON with an 'MGSM_EXEMPLARS' mapping ({exc})") from None
@@ -111,7 +114,7 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
     With `shots` > 0, the language's own exemplars come first as earlier turns. The strict answer phrase of a
     language comes from its exemplars when given, else from the MGSM convention table in this module.
     """
-    directory = Path(directory)
+    directory = require_dir(directory)
     files = {p.stem.split("_", 1)[1]: p for p in directory.glob("mgsm_*.tsv")}
     if not files:
         raise DataFormatError(directory, None, "no mgsm_<lang>.tsv files")
@@ -125,17 +128,20 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
             raise ValueError(f"{shots}-shot prompting needs {shots} exemplars for {lang!r}, found {len(lang_shots)}")
         phrase = answer_phrase_from_exemplar(exemplars[lang][0][1]) if exemplars and lang in exemplars \
             else MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
-        with open(files[lang], encoding="utf-8", newline="") as f:
-            for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
-                if len(row) != 2:
-                    raise DataFormatError(files[lang], lineno, f"expected question<TAB>answer, got {len(row)} fields")
-                value = parse_number(row[1])
-                if value is None:
-                    raise DataFormatError(files[lang], lineno, f"answer {row[1]!r} is not a number")
-                out.append(math_example(f"gsm8k-test-{lineno - 1}", lang, row[0].strip(), value, phrase,
-                                        exemplars=lang_shots))
-                if limit and lineno >= limit:
-                    break
+        n_before = len(out)
+        for lineno, cells in iter_delimited(files[lang], "\t", header=False):
+            row = list(cells.values())
+            if len(row) != 2:
+                raise DataFormatError(files[lang], lineno, f"expected question<TAB>answer, got {len(row)} fields")
+            value = parse_number(row[1])
+            if value is None:
+                raise DataFormatError(files[lang], lineno, f"answer {row[1]!r} is not a number")
+            out.append(math_example(f"gsm8k-test-{lineno - 1}", lang, row[0].strip(), value, phrase,
+                                    exemplars=lang_shots))
+            if limit and lineno >= limit:
+                break
+        if len(out) == n_before:
+            raise DataFormatError(files[lang], None, "no items in file")
     return out
 
 
@@ -145,19 +151,28 @@ MGSM_ANSWER_PHRASES = {"en": "The answer is", "es": "La respuesta es", "fr": "La
                        "th": "คำตอบคือ", "sw": "Jibu ni", "bn": "উত্তর হল", "te": "సమాధానం"}
 
 
-def _rows(src) -> list[dict[str, Any]]:
-    """Rows of a local JSONL/JSON/CSV/Parquet file, or of a Hugging Face dataset id (users with internet)."""
+def _local_rows(src, path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of one local file. A `.tsv`/`.csv` whose first row names the question column has a header; otherwise
+    its columns are positional ("0", "1", ...), and question/answer default to the first two (MGSM's TSVs)."""
+    if path.suffix.lower() not in (".tsv", ".csv"):
+        return list(read_rows(path))
+    rows = list(read_rows(path, header=False))
+    if rows and src.field("question") in [str(v).strip() for v in rows[0][1].values()]:
+        return list(read_rows(path, header=True))
+    return rows
+
+
+def _rows(src) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) of a local JSONL/JSON/TSV/CSV/Parquet file, or of a Hugging Face dataset id (users with
+    internet; the row number stands for the line)."""
     path = Path(src.path)
-    if path.suffix == ".jsonl":
-        return [row for _, row in iter_jsonl(path)]
+    if path.exists():
+        return _local_rows(src, path)
+    if path.suffix.lower() in (".jsonl", ".json", ".tsv", ".csv", ".parquet") or path.is_absolute():
+        raise DataFormatError(path, None, "no such file")
     from datasets import load_dataset
 
-    if path.exists():
-        kind = {".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(path.suffix)
-        if kind is None:
-            raise DataFormatError(path, None, "parallel data must be .jsonl, .json, .csv or .parquet")
-        return list(load_dataset(kind, data_files=str(path), split="train"))
-    return list(load_dataset(src.path, split=src.split))
+    return list(enumerate(load_dataset(src.path, split=src.split), 1))
 
 
 def _solution(path, lineno: int, answer: Any, lang: str) -> tuple[str | None, float]:
@@ -176,34 +191,123 @@ def _solution(path, lineno: int, answer: Any, lang: str) -> tuple[str | None, fl
 
             value = extract_flexible(answer, lang)
     if value is None:
-        raise DataFormatError(path, lineno, "answer has no number")
+        shown = answer if len(answer) <= 60 else answer[:57] + "..."
+        raise DataFormatError(path, lineno, f"answer {shown!r} is not a number (nor a solution ending in one)")
     return reasoning, value
 
 
-def load_parallel(src) -> list[Example]:
-    """A parallel translated math training set: `long` (a row per language sharing an id) or `wide` (one row,
-    columns `<field>_<lang>`). Each example's target is the worked solution (if given) ending with the
-    language's answer phrase."""
-    rows = _rows(src)
+def _columns(src, row: dict[str, Any]) -> dict[str, str]:
+    """Column name per role; a headerless TSV/CSV row (columns "0", "1", ...) reads question and answer from its
+    first two columns unless `fields` names positions."""
+    cols = {role: src.field(role) for role in ("id", "language", "question", "answer", "english")}
+    if row and all(str(k).isdigit() for k in row):
+        for role, default in (("question", "0"), ("answer", "1")):
+            if not cols[role].isdigit():
+                cols[role] = default
+    return cols
+
+
+def _default_prefix(path: str) -> str:
+    """`data/mgsm_{lang}.tsv` -> `mgsm`; `data/{language}.jsonl` -> `data`; `train.jsonl` -> `train`."""
+    stem = Path(path).name.split(".")[0]
+    for placeholder in ("{lang}", "{language}"):
+        stem = stem.replace(placeholder, "")
+    return stem.strip("_-. ") or Path(path).parent.name or "row"
+
+
+def _cells(src, path, lineno: int, row: dict[str, Any], cols: dict[str, str], file_lang: str | None
+           ) -> list[tuple[Any, Any, Any]]:
+    """(language, question, answer) of one row: the file's language, the row's language column, or every
+    `<question>_<lang>` column of a wide row."""
+    if file_lang is not None:
+        return [(file_lang, row.get(cols["question"]), row.get(cols["answer"]))]
+    if src.layout == "long":
+        return [(row.get(cols["language"]), row.get(cols["question"]), row.get(cols["answer"]))]
+    q = cols["question"]
+    suffixes = [k[len(q) + 1:] for k in row if k.startswith(q + "_") and k != cols["english"]]
+    return [(s, row.get(f"{q}_{s}"), row.get(f"{cols['answer']}_{s}")) for s in suffixes]
+
+
+def _row_id(src, path, lineno: int, row: dict[str, Any], cols: dict[str, str], index: int, has_ids: bool,
+            prefix: str) -> str:
+    if not has_ids:
+        return f"{prefix}-{index}"
+    if row.get(cols["id"]) in (None, ""):
+        raise DataFormatError(path, lineno, f"no {cols['id']!r} field (the first row has one)")
+    return str(row[cols["id"]])
+
+
+def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
+    """A parallel translated math training set, in any of the shapes public multilingual sets come in:
+
+    - `long`: a row per language sharing an id; `wide`: one row per item, columns `<field>_<lang>`;
+    - a per-language file set: `path` with `{lang}` or `{language}`, looked up for `languages` (default: every
+      registry language); item i of every file is the same item;
+    - rows without an id column: the row number (from 0, per file) is the id, `<id_prefix>-<i>`;
+    - `fields` maps roles to columns; an `english` column becomes the `en` example of the same source id.
+
+    Each example's target is the worked solution (if given) ending with the language's answer phrase. A missing
+    field, a non-numeric answer, an unknown language or an item given twice is a DataFormatError naming the line.
+    """
+    if is_pattern(src.path):
+        if src.layout == "wide":
+            raise DataFormatError(src.path, None, "a per-language file set has a row per item; layout 'wide' "
+                                  "does not apply")
+        tables = [(path, lang, _local_rows(src, path)) for lang, path in language_files(src.path, languages).items()]
+    else:
+        tables = [(Path(src.path), None, _rows(src))]
+    prefix = src.id_prefix or _default_prefix(src.path)
     out: list[Example] = []
-    for lineno, row in enumerate(rows, 1):
-        if src.layout == "long":
-            cells = [(row.get(src.language_field), row.get(src.question_field), row.get(src.answer_field))]
-        else:
-            suffixes = [k[len(src.question_field) + 1:] for k in row if k.startswith(src.question_field + "_")]
-            cells = [(s, row.get(f"{src.question_field}_{s}"), row.get(f"{src.answer_field}_{s}")) for s in suffixes]
-        if src.id_field not in row or not cells:
-            raise DataFormatError(src.path, lineno, f"expected an {src.id_field!r} field and question/answer fields")
-        for lang_code, question, answer in cells:
-            if not isinstance(question, str) or answer is None or not isinstance(lang_code, str):
-                raise DataFormatError(src.path, lineno, f"missing {src.question_field}/{src.answer_field}/"
-                                      f"{src.language_field}")
-            lang = langs.resolve(lang_code).code
-            reasoning, value = _solution(src.path, lineno, answer, lang)
-            phrase = MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
-            tail = f"{phrase} {_fmt(value)}."
-            solution = tail if reasoning is None else (reasoning if phrase in reasoning else f"{reasoning}\n{tail}")
-            out.append(math_example(str(row[src.id_field]), lang, question.strip(), value, phrase, solution))
-            if src.limit and len(out) >= src.limit * max(1, len(cells)):
-                return out
+    seen: dict[tuple[str, str], str] = {}
+    values: dict[str, tuple[float, str]] = {}
+    english: dict[str, tuple[str, float, str]] = {}
+    for path, file_lang, rows in tables:
+        if not rows:
+            raise DataFormatError(path, None, "no rows in file")
+        cols = _columns(src, rows[0][1])
+        has_ids = cols["id"] in rows[0][1]
+        if not has_ids and file_lang is None and src.layout == "long":
+            raise DataFormatError(path, rows[0][0], f"expected an {cols['id']!r} field: a long layout needs ids "
+                                  "shared by the languages (or use one file per language)")
+        for index, (lineno, row) in enumerate(rows):
+            if src.limit and index >= src.limit:
+                break
+            sid = _row_id(src, path, lineno, row, cols, index, has_ids, prefix)
+            cells = _cells(src, path, lineno, row, cols, file_lang)
+            if not cells:
+                raise DataFormatError(path, lineno, f"expected {cols['question']}_<lang> and {cols['answer']}_<lang> "
+                                      "fields")
+            for lang_code, question, answer in cells:
+                if not isinstance(question, str) or not question.strip() or answer in (None, "") \
+                        or not isinstance(lang_code, str):
+                    raise DataFormatError(path, lineno, f"missing {cols['question']}/{cols['answer']}/"
+                                          f"{cols['language']}")
+                try:
+                    lang = langs.resolve(lang_code).code
+                except langs.UnknownLanguageError as exc:
+                    raise DataFormatError(path, lineno, str(exc)) from None
+                where = f"{path}:{lineno}"
+                if (sid, lang) in seen:
+                    raise DataFormatError(path, lineno, f"item {sid!r} in {lang} is given twice (first at "
+                                          f"{seen[sid, lang]})")
+                seen[sid, lang] = where
+                reasoning, value = _solution(path, lineno, answer, lang)
+                if sid in values and values[sid][0] != value:
+                    raise DataFormatError(path, lineno, f"item {sid!r}: answer {_fmt(value)} in {lang} differs from "
+                                          f"{_fmt(values[sid][0])} at {values[sid][1]} (are the files aligned?)")
+                values.setdefault(sid, (value, where))
+                phrase = MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
+                tail = f"{phrase} {_fmt(value)}."
+                solution = tail if reasoning is None else (reasoning if phrase in reasoning else f"{reasoning}\n{tail}")
+                out.append(math_example(sid, lang, question.strip(), value, phrase, solution))
+            original = row.get(cols["english"]) if cols["english"] else None
+            if isinstance(original, str) and original.strip():
+                known = english.get(sid)
+                if known and " ".join(known[0].split()) != " ".join(original.split()):
+                    raise DataFormatError(path, lineno, f"item {sid!r}: English original differs from the one at "
+                                          f"{known[2]} (are the files aligned?)")
+                english.setdefault(sid, (original.strip(), values[sid][0], f"{path}:{lineno}"))
+    for sid, (question, value, _) in english.items():
+        if (sid, "en") not in seen:
+            out.append(math_example(sid, "en", question, value, ENGLISH_PHRASE, f"{ENGLISH_PHRASE} {_fmt(value)}."))
     return out

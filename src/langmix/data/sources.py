@@ -13,9 +13,9 @@ from typing import Callable
 
 from langmix.config import DataConfig, FileSource
 from langmix.data import api_data, math_data
-from langmix.data.files import DataFormatError
+from langmix.data.files import DataFormatError, load_example_file
 from langmix.data.synth import SynthWorld, to_example
-from langmix.mixtures import MixtureError, read_mixture
+from langmix.mixtures import MixtureError
 from langmix.records import Example
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ class SynthSource:
 
 
 def load_examples(src: FileSource, languages: list[str] | None = None) -> list[Example]:
-    """The examples of one file source, in langmix's record."""
+    """The examples of one file source, in langmix's record. `languages` are the languages a per-language file
+    set (`parallel` with a `{lang}`/`{language}` pattern) is looked up for; by default, every registry language."""
     path = Path(src.path)
     if src.format == "gsm8k":
         return math_data.load_gsm8k(path, limit=src.limit)
@@ -44,9 +45,10 @@ def load_examples(src: FileSource, languages: list[str] | None = None) -> list[E
         exemplars = math_data.load_mgsm_exemplars(src.exemplars) if src.exemplars else None
         return math_data.load_mgsm(path, languages, src.limit, exemplars, src.shots)
     if src.format == "parallel":
-        return math_data.load_parallel(src)
+        return math_data.load_parallel(src, languages)
     if src.format == "examples":
-        return read_mixture(path)
+        examples = load_example_file(path)
+        return examples[:src.limit] if src.limit else examples
     if src.format == "bfcl":
         return api_data.load_bfcl(path, src.category or "simple_python", src.limit)
     if src.format == "apibank":
