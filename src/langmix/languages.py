@@ -5,6 +5,15 @@ Resource groups follow the MGSM paper's split into high-resource and underrepres
 bn, th, sw, te as underrepresented); languages outside MGSM follow the Joshi et al. (2020) "State and Fate of
 Linguistic Diversity" taxonomy (classes 4-5 -> high, 0-3 -> low). URIEL codes are ISO 639-3 as URIEL uses them
 (macro-languages mapped to the individual language URIEL indexes, e.g. sw -> swh, zh -> cmn).
+
+Answer phrases (the one place they live; strict math scoring, the synthetic templates, the MGSM loader and the
+translation pipeline all read them from here): each MGSM language's tuple starts with the phrases its MGSM
+few-shot exemplars use (Shi et al., 2022, arXiv:2210.03057, `exemplars.py`), most frequent first: that first
+phrase is the canonical one that training targets are written with. German's exemplars write "Die Antwort
+lautet" seven times and "Die Antwort ist" once, so both are exemplar phrases, "lautet" first. After the exemplar
+phrases come the documented variants (`ANSWER_PHRASE_VARIANTS`): short, common ways of stating the answer in the
+same language that models write, mostly the colon form ("Answer:", "Ответ:"). Strict scoring accepts exactly
+these phrases, so "strict" keeps meaning "the model stated its answer with the language's answer phrase".
 """
 
 from __future__ import annotations
@@ -25,22 +34,60 @@ class Language:
     resource: str  # "high" or "low"
     family: str
     uriel: str
+    answer_phrases: tuple[str, ...] = ()  # exemplar phrase(s) first (the first is canonical), then variants
+
+    @property
+    def answer_phrase(self) -> str:
+        """The canonical answer phrase (the MGSM exemplars' most frequent one); "" for a language without one."""
+        return self.answer_phrases[0] if self.answer_phrases else ""
+
+
+# The phrases MGSM's exemplars use before the final number, per language, most frequent first (counted over the
+# 8 exemplars of MGSM's `exemplars.py`; a test re-derives them from ../shared/data/mgsm/exemplars.json).
+MGSM_EXEMPLAR_PHRASES: dict[str, tuple[str, ...]] = {
+    "en": ("The answer is",), "es": ("La respuesta es",), "fr": ("La réponse est",),
+    "de": ("Die Antwort lautet", "Die Antwort ist"), "ru": ("Ответ —",), "zh": ("答案是",), "ja": ("答えは",),
+    "th": ("คำตอบคือ",), "sw": ("Jibu ni",), "bn": ("উত্তর হল",), "te": ("సమాధానం",),
+}
+
+# Variants models commonly write besides the exemplar phrase. Matching treats any run of whitespace in a phrase
+# as any whitespace, and a colon as optionally preceded by whitespace and written ":" or "：" (so "Réponse:"
+# also covers the French "Réponse :"); matching is case-insensitive.
+ANSWER_PHRASE_VARIANTS: dict[str, tuple[str, ...]] = {
+    "en": ("The final answer is", "Answer:"),
+    "es": ("La respuesta final es", "Respuesta:"),
+    "fr": ("La réponse finale est", "Réponse:"),
+    "de": ("Die endgültige Antwort lautet", "Antwort:"),
+    "ru": ("Ответ:", "Ответ –"),  # the colon form, and an en dash for the exemplars' em dash
+    "zh": ("答案:",),
+    "ja": ("答え:",),
+    "th": ("คำตอบ:",),
+    "sw": ("Jibu:",),
+    "bn": ("উত্তর:",),
+    "te": ("జవాబు:",),  # the colon form of జవాబు, the other common word for "answer"
+}
+# No variant contains another phrase of its language (a test checks it): "Final answer:" would add nothing to
+# "Answer:", "最终答案是" nothing to "答案是", "উত্তর হলো" nothing to "উত্তর হল".
+
+
+def _phrases(code: str) -> tuple[str, ...]:
+    return MGSM_EXEMPLAR_PHRASES.get(code, ()) + ANSWER_PHRASE_VARIANTS.get(code, ())
 
 
 _REGISTRY: dict[str, Language] = {
     lang.code: lang
     for lang in [
-        Language("en", "English", "Latn", "high", "Indo-European", "eng"),
-        Language("es", "Spanish", "Latn", "high", "Indo-European", "spa"),
-        Language("fr", "French", "Latn", "high", "Indo-European", "fra"),
-        Language("de", "German", "Latn", "high", "Indo-European", "deu"),
-        Language("ru", "Russian", "Cyrl", "high", "Indo-European", "rus"),
-        Language("zh", "Chinese", "Hans", "high", "Sino-Tibetan", "cmn"),
-        Language("ja", "Japanese", "Jpan", "high", "Japonic", "jpn"),
-        Language("th", "Thai", "Thai", "low", "Kra-Dai", "tha"),
-        Language("sw", "Swahili", "Latn", "low", "Niger-Congo", "swh"),
-        Language("bn", "Bengali", "Beng", "low", "Indo-European", "ben"),
-        Language("te", "Telugu", "Telu", "low", "Dravidian", "tel"),
+        Language("en", "English", "Latn", "high", "Indo-European", "eng", _phrases("en")),
+        Language("es", "Spanish", "Latn", "high", "Indo-European", "spa", _phrases("es")),
+        Language("fr", "French", "Latn", "high", "Indo-European", "fra", _phrases("fr")),
+        Language("de", "German", "Latn", "high", "Indo-European", "deu", _phrases("de")),
+        Language("ru", "Russian", "Cyrl", "high", "Indo-European", "rus", _phrases("ru")),
+        Language("zh", "Chinese", "Hans", "high", "Sino-Tibetan", "cmn", _phrases("zh")),
+        Language("ja", "Japanese", "Jpan", "high", "Japonic", "jpn", _phrases("ja")),
+        Language("th", "Thai", "Thai", "low", "Kra-Dai", "tha", _phrases("th")),
+        Language("sw", "Swahili", "Latn", "low", "Niger-Congo", "swh", _phrases("sw")),
+        Language("bn", "Bengali", "Beng", "low", "Indo-European", "ben", _phrases("bn")),
+        Language("te", "Telugu", "Telu", "low", "Dravidian", "tel", _phrases("te")),
         Language("ar", "Arabic", "Arab", "high", "Afro-Asiatic", "arb"),
         Language("hi", "Hindi", "Deva", "high", "Indo-European", "hin"),
         Language("ko", "Korean", "Kore", "high", "Koreanic", "kor"),
@@ -108,6 +155,22 @@ def resolve_all(codes: list[str]) -> list[str]:
 def get(code: str) -> Language:
     """The entry for an already-canonical code."""
     return resolve(code)
+
+
+def answer_phrases(code: str) -> tuple[str, ...]:
+    """Every phrase strict math scoring accepts for `code` (exemplar phrases first); () for a language without
+    MGSM phrases or a code the registry does not know."""
+    try:
+        return resolve(code).answer_phrases
+    except UnknownLanguageError:
+        return ()
+
+
+def answer_phrase(code: str) -> str:
+    """The canonical answer phrase of `code` (what training targets are written with); English's for a language
+    without one of its own."""
+    phrases = answer_phrases(code)
+    return phrases[0] if phrases else MGSM_EXEMPLAR_PHRASES["en"][0]
 
 
 def known_codes() -> list[str]:

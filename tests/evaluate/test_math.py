@@ -1,8 +1,10 @@
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from langmix.evaluate.math import extract_flexible, extract_strict, parse_number, score_math
+from langmix.evaluate.math import MAX_OUTPUT_CHARS, extract_flexible, extract_strict, parse_number, score_math
 
 
 @pytest.mark.parametrize("output,answer,phrase,strict,flexible,reason", [
@@ -24,13 +26,49 @@ def test_score_table(output, answer, phrase, strict, flexible, reason):
     assert (verdict.strict_correct, verdict.flexible_correct, verdict.reason) == (strict, flexible, reason)
 
 
-def test_huge_output_is_wrong_not_a_crash():
-    verdict = score_math("The answer is 7. " * 5000, 7, "The answer is")
-    assert verdict.reason == "too_long" and not verdict.strict_correct
+def test_long_rambling_output_is_scored():
+    # ~2,000 tokens of reasoning (tens of thousands of characters), then a correctly phrased answer
+    output = "Let me think about the 3 apples and 4 pears again. " * 800 + "The answer is 7."
+    assert len(output) > 40_000
+    verdict = score_math(output, 7, "The answer is")
+    assert (verdict.strict, verdict.reason) == (7, "ok")
+
+
+def test_one_megabyte_scores_in_well_under_a_second():
+    tail = "So the answer is 12. The answer is 12."
+    output = ("12 + 3 = 15, then 15 - 3 = 12. " * 40_000)[: MAX_OUTPUT_CHARS - len(tail)] + tail
+    assert len(output) == MAX_OUTPUT_CHARS
+    start = time.perf_counter()
+    verdict = score_math(output, 12, "The answer is")
+    assert time.perf_counter() - start < 1.0  # linear extraction: about 0.2 s on one core
+    assert (verdict.strict, verdict.flexible, verdict.reason) == (12, 12, "ok")
+
+
+def test_pathological_size_is_refused():
+    verdict = score_math("The answer is 7. " * 60_000, 7, "The answer is")  # 1.02 MB
+    assert verdict.reason == "too_long" and not verdict.strict_correct and not verdict.flexible_correct
+
+
+def test_digit_runs_are_not_numbers():
+    assert score_math("1" * 500_000 + " The answer is 3", 3, "The answer is").reason == "ok"
+    assert extract_flexible("9" * 101) is None and extract_flexible("9" * 100) == float("9" * 100)
 
 
 def test_strict_uses_last_answer_phrase():
     assert extract_strict("The answer is 3. Wait. The answer is 5.", "The answer is") == 5
+    assert extract_strict("The answer is 3. Wait. Answer: 5. Hmm.", ["The answer is", "Answer:"]) == 5
+
+
+def test_strict_position_survives_casefold_changes():
+    # casefolding "ß" to "ss" lengthens the text; the old rfind-on-casefolded index then read "5" from "15"
+    assert extract_strict("Maße: 2 m, Straße: 3 m. Die Antwort ist 15.", "Die Antwort ist", "de") == 15
+
+
+def test_strict_accepts_the_registry_phrases_of_the_language_only():
+    assert score_math("Antwort: 11", 11, "", "de").phrase == "Antwort:"
+    assert score_math("Die Antwort lautet 11.", 11, "Die Antwort ist", "de").strict_correct
+    assert not score_math("The answer is 11.", 11, "", "de").strict_correct  # English phrase in German
+    assert not score_math("Antwort: 11", 11, "", "de", phrases=["Die Antwort lautet"]).strict_correct
 
 
 @given(st.integers(min_value=-10**9, max_value=10**9))

@@ -1,7 +1,9 @@
 """Final-answer extraction for math outputs.
 
-Two modes, reported separately: *strict* reads the number after the language's own answer phrase (the last
-occurrence); *flexible* reads the last number in the output. Numbers are normalised before comparison:
+Two modes, reported separately: *strict* reads the first number after the last occurrence of one of the
+language's answer phrases (the registry's `answer_phrases`: the MGSM exemplars' phrases and documented variants,
+see `langmix.languages`); *flexible* reads the last number in the output. Extraction is linear in the output's
+length; only outputs over 1 MB are refused. Numbers are normalised before comparison:
 native and full-width digits (Python's `\\d` matches every Unicode decimal digit and `int()` converts it),
 thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1 234` in fr/ru), decimals
 (`29.00` == 29), currency and unit symbols around the number, and simple CJK numerals (`二十三`).
@@ -9,12 +11,18 @@ thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1
 
 from __future__ import annotations
 
+import heapq
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
-MAX_OUTPUT_CHARS = 20_000
+from langmix import languages as langs
+
+MAX_OUTPUT_CHARS = 1_000_000  # only pathological sizes are refused; a rambling 2,000-token answer is scored
+MAX_NUMBER_CHARS = 100  # a longer run of digits is not read as a number
 
 # Languages whose decimal mark is a comma (so "." or a space groups thousands).
 COMMA_DECIMAL = {"de", "es", "fr", "ru", "it", "pt", "id"}
@@ -37,6 +45,7 @@ class MathVerdict:
     strict_correct: bool
     flexible_correct: bool
     reason: str  # "ok", "wrong", "no_answer_phrase", "no_number", "too_long"
+    phrase: str | None = None  # the answer phrase strict extraction found (as written), None if none
 
 
 def _ascii_digits(text: str) -> str:
@@ -81,57 +90,119 @@ def parse_cjk(text: str) -> int | None:
     return total + section + (digit or 0)
 
 
+def _number_matches(output: str, lang: str, cjk: bool) -> Iterator[tuple[int, str, bool]]:
+    """(start, text, is_cjk) of every candidate number in `output`, lazily and in order of position."""
+    arabic = ((m.start(), m.group(), False) for m in _NUMBER.finditer(output))
+    if not (cjk and lang in CJK_NUMERAL_LANGUAGES):
+        return arabic
+    return heapq.merge(arabic, ((m.start(), m.group(), True) for m in _CJK_NUMBER.finditer(output)))
+
+
+def _value(text: str, is_cjk: bool, lang: str, after_multiplier: bool) -> float | None:
+    if len(text) > MAX_NUMBER_CHARS:
+        return None  # a run of digits this long is not an answer; parsing it would only cost time
+    if is_cjk:
+        return None if after_multiplier else (lambda v: None if v is None else float(v))(parse_cjk(text))
+    scale = 1
+    if text[-1] in _CJK_MULTIPLIER:  # 8万 = 80,000
+        text, scale = text[:-1].rstrip(), _CJK_MULTIPLIER[text[-1]]
+    value = parse_number(text, lang)
+    return value * scale if value is not None else None
+
+
+def _values(matches: Iterable[tuple[int, str, bool]], lang: str) -> Iterator[float]:
+    """Parsed values of `matches` (in order), skipping the CJK numeral that is the 万 of an Arabic `8万`."""
+    multiplier_at = -1
+    for start, text, is_cjk in matches:
+        value = _value(text, is_cjk, lang, after_multiplier=is_cjk and start == multiplier_at)
+        if not is_cjk and text[-1] in _CJK_MULTIPLIER:
+            multiplier_at = start + len(text) - 1
+        if value is not None:
+            yield value
+
+
 def numbers(output: str, lang: str = "en", cjk: bool = True) -> list[float]:
     """Every number in `output`, in order (Arabic, native or full-width digits, and CJK numerals unless
     `cjk=False`)."""
-    found: list[tuple[int, float]] = []
-    taken: set[int] = set()
-    for match in _NUMBER.finditer(output):
-        taken.update(range(match.start(), match.end()))
-        text, scale = match.group(), 1
-        if text[-1] in _CJK_MULTIPLIER:  # 8万 = 80,000
-            text, scale = text[:-1].rstrip(), _CJK_MULTIPLIER[text[-1]]
-        value = parse_number(text, lang)
-        value = value * scale if value is not None else None
-        if value is not None:
-            found.append((match.start(), value))
-    for match in _CJK_NUMBER.finditer(output) if cjk and lang in CJK_NUMERAL_LANGUAGES else ():
-        if match.start() in taken:  # the 万 of 8万, already read with its digits
-            continue
-        value = parse_cjk(match.group())
-        if value is not None:
-            found.append((match.start(), float(value)))
-    return [v for _, v in sorted(found)]
+    return list(_values(_number_matches(output, lang, cjk), lang))
+
+
+def first_number(text: str, lang: str = "en") -> float | None:
+    """The first number in `text`; stops reading at it."""
+    return next(_values(_number_matches(text, lang, True), lang), None)
 
 
 def extract_flexible(output: str, lang: str = "en") -> float | None:
-    found = numbers(output, lang)
-    return found[-1] if found else None
+    """The last number in `output`. Linear: candidates are found in one pass each and parsed from the end."""
+    arabic = list(_NUMBER.finditer(output))
+    cjk = list(_CJK_NUMBER.finditer(output)) if lang in CJK_NUMERAL_LANGUAGES else []
+    i, j = len(arabic) - 1, len(cjk) - 1
+    while i >= 0 or j >= 0:
+        if j < 0 or (i >= 0 and arabic[i].start() > cjk[j].start()):
+            value, i = _value(arabic[i].group(), False, lang, False), i - 1
+        else:  # a CJK numeral inside the previous Arabic match is the 万 of `8万`, read with its digits
+            inside = i >= 0 and arabic[i].end() > cjk[j].start()
+            value, j = _value(cjk[j].group(), True, lang, inside), j - 1
+        if value is not None:
+            return value
+    return None
 
 
-def extract_strict(output: str, answer_phrase: str, lang: str = "en") -> float | None:
-    """The first number after the last occurrence of the answer phrase (case-insensitive)."""
-    idx = output.casefold().rfind(answer_phrase.casefold()) if answer_phrase else -1
-    if idx < 0:
+@lru_cache(maxsize=256)
+def phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One case-insensitive pattern for any of `phrases` (NFKC): a run of whitespace in a phrase matches any
+    whitespace, and a colon may follow whitespace (French "Réponse :" for "Réponse:")."""
+    parts = []
+    for phrase in dict.fromkeys(unicodedata.normalize("NFKC", p).strip() for p in phrases if p and p.strip()):
+        tokens = re.split(r"(\s+|:)", phrase)
+        parts.append("".join(r"\s+" if t.isspace() else r"\s*:" if t == ":" else re.escape(t) for t in tokens if t))
+    if not parts:
         return None
-    found = numbers(output[idx + len(answer_phrase):], lang)
-    return found[0] if found else None
+    parts.sort(key=len, reverse=True)  # the longest phrase wins where two start at the same place
+    return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
 
 
-def score_math(output: str, answer: float, answer_phrase: str, lang: str = "en") -> MathVerdict:
-    """Score one output against the reference answer. Never raises: bad outputs are wrong, with a reason."""
+def _last_phrase(output: str, phrases: tuple[str, ...]) -> re.Match[str] | None:
+    pattern = phrase_pattern(phrases)
+    last = None
+    for last in pattern.finditer(output) if pattern else ():
+        pass
+    return last
+
+
+def extract_strict(output: str, answer_phrase: str | Sequence[str], lang: str = "en") -> float | None:
+    """The first number after the last occurrence of any of the answer phrases (case-insensitive)."""
+    phrases = (answer_phrase,) if isinstance(answer_phrase, str) else tuple(answer_phrase)
+    match = _last_phrase(output, phrases)
+    return first_number(output[match.end():], lang) if match else None
+
+
+def accepted_phrases(answer_phrase: str, lang: str) -> tuple[str, ...]:
+    """What strict scoring accepts: the item's own phrase (if any), then the language's registry phrases."""
+    return tuple(dict.fromkeys(([answer_phrase] if answer_phrase else []) + list(langs.answer_phrases(lang))))
+
+
+def score_math(output: str, answer: float, answer_phrase: str = "", lang: str = "en", *,
+               phrases: Sequence[str] | None = None) -> MathVerdict:
+    """Score one output against the reference answer. Never raises: bad outputs are wrong, with a reason.
+
+    Strict accepts `answer_phrase` and every answer phrase of `lang` in the language registry (exemplar phrases
+    and documented variants); pass `phrases` to use exactly those instead. Linear in the output's length; only
+    outputs over `MAX_OUTPUT_CHARS` (1 MB) are refused as `too_long`.
+    """
     if len(output) > MAX_OUTPUT_CHARS:
         return MathVerdict(None, None, False, False, "too_long")
     output = unicodedata.normalize("NFKC", output)
-    answer_phrase = unicodedata.normalize("NFKC", answer_phrase)
-    strict = extract_strict(output, answer_phrase, lang)
+    accepted = tuple(phrases) if phrases is not None else accepted_phrases(answer_phrase, lang)
+    match = _last_phrase(output, accepted)
+    strict = first_number(output[match.end():], lang) if match else None
     flexible = extract_flexible(output, lang)
     strict_ok = strict is not None and abs(strict - float(answer)) < 1e-6
     flex_ok = flexible is not None and abs(flexible - float(answer)) < 1e-6
     if flexible is None:
         reason = "no_number"
     elif strict is None:
-        reason = "no_answer_phrase"
+        reason = "no_answer_phrase" if match is None else "no_number"
     else:
         reason = "ok" if strict_ok else "wrong"
-    return MathVerdict(strict, flexible, strict_ok, flex_ok, reason)
+    return MathVerdict(strict, flexible, strict_ok, flex_ok, reason, match.group() if match else None)

@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from langmix.data.math_data import ENGLISH_PHRASE, MGSM_ANSWER_PHRASES
+from langmix import languages as langs
 from langmix.records import Example
 from langmix.translate.backends import Request
 from langmix.translate.cache import TranslationCache, segment_key
@@ -56,7 +56,7 @@ def _math_parts(ex: Example) -> tuple[str, str | None]:
     if ex.messages[-1]["role"] != "assistant":
         return question, None
     solution = ex.messages[-1]["content"]
-    phrase = ex.reference.get("answer_phrase", ENGLISH_PHRASE)
+    phrase = ex.reference.get("answer_phrase", langs.answer_phrase("en"))
     head = solution.rsplit(phrase, 1)[0].rstrip() if phrase in solution else solution
     return question, head
 
@@ -186,7 +186,7 @@ def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str]) -
             messages[seg.message]["content"] = text
     reference = dict(ex.reference)
     if ex.task == "math":
-        phrase = MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
+        phrase = langs.answer_phrase(lang)  # the registry's canonical phrase
         reference["answer_phrase"] = phrase
         if messages[-1]["role"] == "assistant":
             answer = reference["answer"]
