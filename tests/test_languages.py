@@ -36,3 +36,33 @@ def test_registry_facts():
 
 def test_every_mgsm_language_has_templates():
     assert set(langs.MGSM_LANGUAGES) <= set(template_languages())
+
+
+def test_answer_phrases_live_in_the_registry():
+    assert langs.get("de").answer_phrases[:2] == ("Die Antwort lautet", "Die Antwort ist")
+    assert langs.answer_phrase("ru") == "Ответ —" and "Ответ:" in langs.answer_phrases("ru")
+    assert langs.answer_phrase("en") == "The answer is" and "Answer:" in langs.answer_phrases("en")
+    assert langs.answer_phrases("yo") == () and langs.answer_phrase("yo") == "The answer is"
+    for code in langs.MGSM_LANGUAGES:
+        phrases = langs.answer_phrases(code)
+        assert phrases[0] == langs.answer_phrase(code) and len(phrases) == len(set(phrases)) <= 4
+        for i, phrase in enumerate(phrases):  # no phrase is redundant with an earlier, more general one
+            assert not any(other.casefold() in phrase.casefold() for other in phrases[:i]), (code, phrase)
+
+
+def test_exemplar_phrases_are_those_mgsm_uses():
+    from langmix.data.math_data import exemplar_answer_phrases, load_mgsm_exemplars
+    from tests.shared_data import shared
+
+    exemplars = load_mgsm_exemplars(shared("mgsm", "exemplars.json"))
+    assert set(exemplars) == set(langs.MGSM_LANGUAGES)
+    derived = {code: exemplar_answer_phrases([a for _, a in items]) for code, items in exemplars.items()}
+    assert derived == langs.MGSM_EXEMPLAR_PHRASES
+    assert derived["de"] == ("Die Antwort lautet", "Die Antwort ist")  # 7 x "lautet", 1 x "ist"
+
+
+@pytest.mark.parametrize("code", langs.MGSM_LANGUAGES)
+def test_synthetic_templates_use_the_canonical_phrase(code):
+    from langmix.data import synth
+
+    assert synth.answer_phrase(code) == langs.answer_phrase(code)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from langmix.evaluate.math import parse_number
 from langmix.records import Example
 
 CALCULATOR = re.compile(r"<<[^>]*>>")
-ENGLISH_PHRASE = "The answer is"
+ENGLISH_PHRASE = langs.answer_phrase("en")  # answer phrases live in the language registry only
 
 
 def math_messages(question: str, solution: str | None = None,
@@ -107,12 +108,43 @@ def answer_phrase_from_exemplar(answer: str) -> str:
     return phrase or ENGLISH_PHRASE
 
 
+_SENTENCE_END = re.compile(r"[.。।!?！？\n]")
+
+
+def exemplar_answer_phrases(answers: list[str]) -> tuple[str, ...]:
+    """The answer phrases a language's few-shot answers use before their final number, most frequent first.
+
+    Each answer's phrase is the longest word-suffix of its last sentence before the final number that is as
+    common among the answers as any of its suffixes ("Die Antwort lautet" 7 times and "Die Antwort ist" once in
+    MGSM's German exemplars; Thai "คำตอบคือ", not "ชิ้น คำตอบคือ"). The registry's MGSM phrases are checked
+    against this derivation in the tests.
+    """
+    segments = []
+    for answer in answers:
+        numbers = list(re.finditer(r"\d[\d,.]*", answer))
+        if numbers:
+            before = answer[:numbers[-1].start()].rstrip(" :：=$€£¥₹\n")
+            words = _SENTENCE_END.split(before)[-1].split()
+            if words:
+                segments.append(words)
+    suffixes: Counter[str] = Counter()
+    for words in segments:
+        suffixes.update({" ".join(words[i:]) for i in range(len(words))})
+    phrases: Counter[str] = Counter()
+    for words in segments:
+        options = [" ".join(words[i:]) for i in range(len(words))]  # longest first
+        best = max(suffixes[o] for o in options)
+        phrases[next(o for o in options if suffixes[o] == best)] += 1
+    return tuple(p for p, _ in phrases.most_common())
+
+
 def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: int | None = None,
               exemplars: dict[str, list[tuple[str, str]]] | None = None, shots: int = 0) -> list[Example]:
     """MGSM TSVs (`mgsm_<lang>.tsv`: question<TAB>answer) as evaluation examples.
 
-    With `shots` > 0, the language's own exemplars come first as earlier turns. The strict answer phrase of a
-    language comes from its exemplars when given, else from the MGSM convention table in this module.
+    With `shots` > 0, the language's own exemplars come first as earlier turns. The answer phrase recorded on
+    each item is the language's canonical phrase in the registry (`langmix.languages`); a language without one
+    takes the phrase its exemplars use most, else English's.
     """
     directory = require_dir(directory)
     files = {p.stem.split("_", 1)[1]: p for p in directory.glob("mgsm_*.tsv")}
@@ -126,8 +158,9 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
         lang_shots = (exemplars or {}).get(lang, [])[:shots]
         if shots and len(lang_shots) < shots:
             raise ValueError(f"{shots}-shot prompting needs {shots} exemplars for {lang!r}, found {len(lang_shots)}")
-        phrase = answer_phrase_from_exemplar(exemplars[lang][0][1]) if exemplars and lang in exemplars \
-            else MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
+        derived = exemplar_answer_phrases([a for _, a in exemplars[lang]]) if exemplars and lang in exemplars \
+            else ()
+        phrase = langs.get(lang).answer_phrase or (derived[0] if derived else ENGLISH_PHRASE)
         n_before = len(out)
         for lineno, cells in iter_delimited(files[lang], "\t", header=False):
             row = list(cells.values())
@@ -145,10 +178,8 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
     return out
 
 
-# The answer phrases of the MGSM exemplars (Shi et al., 2022), used when no exemplar file is given.
-MGSM_ANSWER_PHRASES = {"en": "The answer is", "es": "La respuesta es", "fr": "La réponse est",
-                       "de": "Die Antwort ist", "ru": "Ответ —", "zh": "答案是", "ja": "答えは",
-                       "th": "คำตอบคือ", "sw": "Jibu ni", "bn": "উত্তর হল", "te": "సమాధానం"}
+# A view of the registry's canonical phrases, kept for importers; the phrases themselves live in languages.py.
+MGSM_ANSWER_PHRASES = {code: langs.answer_phrase(code) for code in langs.MGSM_LANGUAGES}
 
 
 def _local_rows(src, path: Path) -> list[tuple[int, dict[str, Any]]]:
@@ -296,7 +327,7 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
                     raise DataFormatError(path, lineno, f"item {sid!r}: answer {_fmt(value)} in {lang} differs from "
                                           f"{_fmt(values[sid][0])} at {values[sid][1]} (are the files aligned?)")
                 values.setdefault(sid, (value, where))
-                phrase = MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
+                phrase = langs.answer_phrase(lang)
                 tail = f"{phrase} {_fmt(value)}."
                 solution = tail if reasoning is None else (reasoning if phrase in reasoning else f"{reasoning}\n{tail}")
                 out.append(math_example(sid, lang, question.strip(), value, phrase, solution))
