@@ -215,7 +215,7 @@ def _solution(path, lineno: int, answer: Any, lang: str) -> tuple[str | None, fl
     if "####" in answer:
         reasoning, value = gsm8k_answer(path, lineno, answer, keep_calculator=False)
     else:
-        value = parse_number(answer)
+        value = parse_number(answer, lang)  # as written in the language: '1.000' in de is 1000
         reasoning = None if value is not None else answer.strip()
         if value is None:
             from langmix.evaluate.math import extract_flexible
