@@ -1,0 +1,57 @@
+"""The study's questions, answered with paired-bootstrap confidence intervals over the item-level table.
+
+Each analysis is a function over the item-level table (columns of `langmix.records.ItemRow`) or over its
+bootstrapped cell means (`core.cell_bootstrap`), returning a tidy pandas frame with estimate, 95% CI, p-value and
+n (items, seeds, runs). `run_all` runs every analysis the table supports and records why the others cannot run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, cell_bootstrap, check_items
+from langmix.analysis.coverage import capacity, coverage_curves, resource_gains
+from langmix.analysis.fidelity import fidelity, fidelity_cells
+from langmix.analysis.minimal import en_plus_one, relative_gain, zero_shot_vs_inclusion
+from langmix.analysis.typology import typology
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Analyses:
+    """Every analysis's frames (name -> frame) and, for those that could not run, the reason."""
+
+    cells: CellBoot
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def run_all(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Analyses:
+    check_items(items)
+    cb = cell_bootstrap(items, n_boot=n_boot, seed=seed)
+    out = Analyses(cells=cb)
+    steps = {
+        "coverage": lambda: {"coverage": coverage_curves(cb), "coverage_pooled": coverage_curves(cb, pooled=True)},
+        "resource": lambda: dict(zip(("resource_gains", "plateau"), resource_gains(cb))),
+        "en_plus_one": lambda: {"en_plus_one": en_plus_one(cb), "relative_gain": relative_gain(cb)},
+        "zero_shot": lambda: {"zero_shot": zero_shot_vs_inclusion(cb)},
+        "typology": lambda: dict(zip(("typology_languages", "typology_regression"), typology(cb))),
+        "capacity": lambda: {"capacity": capacity(cb)},
+        "fidelity": lambda: {"fidelity": fidelity(fidelity_cells(items, n_boot=n_boot, seed=seed + 1))},
+    }
+    for name, step in steps.items():
+        try:
+            out.frames.update(step())
+        except AnalysisError as err:
+            out.missing[name] = str(err)
+            log.info("analysis %s skipped: %s", name, err)
+    return out
+
+
+__all__ = ["Analyses", "AnalysisError", "CellBoot", "run_all", "cell_bootstrap", "coverage_curves", "resource_gains",
+           "capacity", "en_plus_one", "relative_gain", "zero_shot_vs_inclusion", "typology", "fidelity",
+           "fidelity_cells"]

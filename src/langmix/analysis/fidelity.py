@@ -1,0 +1,30 @@
+"""Language fidelity (analysis 7): the share of responses in the prompt's language, per mixture and language."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, cell_bootstrap, estimate_frame, group_contrasts
+
+
+def fidelity_cells(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 1) -> CellBoot:
+    """Bootstrap of per-cell shares of judged responses whose language is the prompt's."""
+    if "response_language" not in items.columns:
+        raise AnalysisError("no response_language column")
+    judged = items["response_language"].notna().to_numpy()
+    if not judged.any():
+        raise AnalysisError("no response was language-judged")
+    resp = items["response_language"].astype(object).to_numpy()
+    lang = items["language"].astype(object).to_numpy()
+    same = np.zeros(len(items), dtype=np.float64)
+    same[judged] = resp[judged] == lang[judged]
+    return cell_bootstrap(items.assign(_same=same), value="_same", mask=judged, n_boot=n_boot, seed=seed)
+
+
+def fidelity(cb: CellBoot) -> pd.DataFrame:
+    """Share in the prompt's language per (mixture, design, language, seen), pooled over models and tasks."""
+    keys, rows = group_contrasts(cb, cb.cells["language"].notna(), ["mixture", "design", "n_train_languages",
+                                                                    "language", "seen"])
+    out, _ = estimate_frame(cb, keys, rows)
+    return out.rename(columns={"estimate": "share", "n_cells": "n_model_tasks"})

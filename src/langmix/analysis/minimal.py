@@ -1,0 +1,151 @@
+"""Minimal multilinguality: EN+1 vs English-only (analysis 3); zero-shot vs direct inclusion (analysis 4)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from langmix.analysis.core import AnalysisError, CellBoot, adjust, english_only_mixture, estimate_frame, summarise, \
+    train_set
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("english", "added", "neither")
+
+
+def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]]]:
+    c = cb.cells
+    keys, rows = [], []
+    plus = c[c["design"] == "en_plus_one"]
+    for (model, task, mixture), g in plus.groupby(["model", "task", "mixture"], sort=True):
+        ref = english_only_mixture(c, model, task)
+        if ref is None:
+            continue
+        added = sorted(train_set(g["train_languages"].iloc[0]) - {"en"})
+        if len(added) != 1:
+            continue
+        for target in TARGETS:
+            langs = ["en"] if target == "english" else added if target == "added" else \
+                [lang for lang in g["language"] if lang not in ("en", added[0])]
+            pairs = [(cb.cell(model, task, mixture, lang), cb.cell(model, task, ref, lang)) for lang in langs]
+            pairs = [(i, j) for i, j in pairs if i is not None and j is not None]
+            if not pairs:
+                continue
+            w = 1.0 / len(pairs)
+            coefs: dict[int, float] = {}
+            for i, j in pairs:
+                coefs[i] = coefs.get(i, 0.0) + w
+                coefs[j] = coefs.get(j, 0.0) - w
+            keys.append({"model": model, "task": task, "mixture": mixture, "added": added[0], "target": target,
+                         "n_languages": len(pairs)})
+            rows.append(coefs)
+    return keys, rows
+
+
+def en_plus_one(cb: CellBoot) -> pd.DataFrame:
+    """Gain of each EN+1 mixture over English-only on English, on the added language and on the languages in
+    neither; per model and task, then pooled over models ('all') and over models and tasks. Holm-adjusted p-values
+    within each target over the per-model rows (many EN+1 mixtures are tested at once)."""
+    keys, rows = _en_plus_one_rows(cb)
+    if not rows:
+        raise AnalysisError("no EN+1 and English-only mixtures of the same model and task")
+    k = pd.DataFrame(keys)
+    pooled_keys, pooled_rows = [], []
+    for spec in (("task", "added", "target"), ("added", "target"), ("task", "target"), ("target",)):
+        for key, g in k.groupby(list(spec), sort=True):
+            key = key if isinstance(key, tuple) else (key,)
+            coefs: dict[int, float] = {}
+            for r in g.index:
+                for cell, v in rows[r].items():
+                    coefs[cell] = coefs.get(cell, 0.0) + v / len(g)
+            rec = {"model": "all", "task": "all", "mixture": "all", "added": "all"} | dict(zip(spec, key))
+            if "added" in spec:
+                rec["mixture"] = f"en+{rec['added']}"
+            pooled_keys.append(rec | {"n_languages": int(g["n_languages"].max())})
+            pooled_rows.append(coefs)
+    out, _ = estimate_frame(cb, pd.DataFrame(keys + pooled_keys), rows + pooled_rows)
+    out["p_holm"] = np.nan
+    per = out["model"] != "all"
+    for target in TARGETS:
+        m = per & (out["target"] == target)
+        out.loc[m, "p_holm"] = adjust(out.loc[m, "p_value"])
+    return out
+
+
+def relative_gain(cb: CellBoot) -> pd.DataFrame:
+    """Relative gain of EN+1 over English-only in the mean over all evaluated languages, averaged over the EN+1
+    mixtures, per model and task, and its median across models and tasks (CI from the same replicates)."""
+    c = cb.cells
+    recs, num_b, den_b = [], [], []
+    for (model, task), g in c[c["design"] == "en_plus_one"].groupby(["model", "task"], sort=True):
+        ref = english_only_mixture(c, model, task)
+        if ref is None:
+            continue
+        langs = sorted(set(g["language"]))
+        base = [cb.cell(model, task, ref, lang) for lang in langs]
+        if any(b is None for b in base):
+            continue
+        num_idx = g.index.to_numpy()
+        num_p = cb.point[num_idx].mean()
+        den_p = cb.point[base].mean()
+        num_b.append(cb.boot[num_idx].mean(axis=0))
+        den_b.append(cb.boot[base].mean(axis=0))
+        recs.append({"model": model, "task": task, "en_only": den_p, "en_plus_one": num_p,
+                     "n_mixtures": g["mixture"].nunique(), "n_items": int(g["n_items"].max()),
+                     "n_seeds": int(g["n_seeds"].max())})
+    if not recs:
+        raise AnalysisError("no EN+1 and English-only mixtures of the same model and task")
+    num_b, den_b = np.array(num_b), np.array(den_b)
+    point = np.array([r["en_plus_one"] / r["en_only"] - 1 for r in recs])
+    boot = num_b / den_b - 1
+    out = pd.concat([pd.DataFrame(recs), summarise(point, boot)], axis=1)
+    med = summarise(np.array([np.median(point)]), np.median(boot, axis=0)[None, :])
+    row = {"model": "median", "task": "all", "en_only": np.nan, "en_plus_one": np.nan,
+           "n_mixtures": int(out["n_mixtures"].max()), "n_items": int(out["n_items"].max()),
+           "n_seeds": int(out["n_seeds"].max())} | med.iloc[0].to_dict()
+    return pd.concat([out, pd.DataFrame([row])], ignore_index=True)
+
+
+def zero_shot_vs_inclusion(cb: CellBoot) -> pd.DataFrame:
+    """For each language held out of a high-diversity mixture: its score there minus its score when included in
+    the lowest-diversity mixture that trains on it (EN+1 where present). Positive: zero-shot from a diverse
+    mixture beats direct inclusion in a narrow one. Per model and task, pooled per language; Holm over languages."""
+    c = cb.cells
+    held = c[(c["design"] == "held_out") & ~c["seen"] & (c["language"] != "en")]
+    if held.empty:
+        raise AnalysisError("no held-out design: no language was left out of a multilingual mixture")
+    keys, rows = [], []
+    for i, r in held.iterrows():
+        inc = c[(c["model"] == r["model"]) & (c["task"] == r["task"]) & (c["language"] == r["language"]) & c["seen"]
+                & c["design"].isin(["en_plus_one", "fixed", "growing"])]
+        if inc.empty:
+            continue
+        low = inc.sort_values(["n_train_languages", "design"], key=lambda s: s if s.name != "design" else
+                              s.map({"en_plus_one": 0, "growing": 1, "fixed": 2})).iloc[0]
+        keys.append({"model": r["model"], "task": r["task"], "language": r["language"], "resource": r["resource"],
+                     "held_out_mixture": r["mixture"], "held_out_k": int(r["n_train_languages"]),
+                     "included_mixture": low["mixture"], "included_k": int(low["n_train_languages"])})
+        rows.append({int(i): 1.0, int(low.name): -1.0})
+    if not rows:
+        raise AnalysisError("no held-out language is also included in a smaller mixture")
+    k = pd.DataFrame(keys)
+    pk, pr = [], []
+    for lang, g in k.groupby("language", sort=True):
+        coefs: dict[int, float] = {}
+        for r in g.index:
+            for cell, v in rows[r].items():
+                coefs[cell] = coefs.get(cell, 0.0) + v / len(g)
+        pk.append({"model": "all", "task": "all", "language": lang, "resource": g["resource"].iloc[0],
+                   "held_out_mixture": ",".join(sorted(set(g["held_out_mixture"]))),
+                   "held_out_k": int(g["held_out_k"].max()),
+                   "included_mixture": ",".join(sorted(set(g["included_mixture"]))),
+                   "included_k": int(g["included_k"].min())})
+        pr.append(coefs)
+    out, _ = estimate_frame(cb, pd.DataFrame(keys + pk), rows + pr)
+    pooled = out["model"] == "all"
+    out["p_holm"] = np.nan
+    out.loc[pooled, "p_holm"] = adjust(out.loc[pooled, "p_value"])
+    out.loc[~pooled, "p_holm"] = adjust(out.loc[~pooled, "p_value"])
+    return out

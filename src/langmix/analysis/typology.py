@@ -1,0 +1,164 @@
+"""Typology: gain over English-only vs URIEL distance from English, and a regression with CIs.
+
+Distances are URIEL+ (urielplus 1.3.2; Khan et al., 2025, "URIEL+: Enhancing Linguistic Inclusion and Usability in a
+Typological and Multilingual Knowledge Base", COLING 2025, https://aclanthology.org/2025.coling-main.463/; built on
+Littell et al., 2017, "URIEL and lang2vec", EACL 2017) angular distances between English (eng) and each registry
+language's URIEL code, with urielplus's default configuration. urielplus ships its data in its wheel (no download at
+run time); the table below was computed with it once so the analysis needs no urielplus at run time, and
+`compute_distances()` recomputes it when urielplus is installed (a test checks the two agree). Missing values (no
+shared features, e.g. phonological for Arabic) are None.
+
+The regression (statsmodels MixedLM, one per distance kind) is fitted on cell-level zero-shot gains (one per model,
+task, multilingual mixture and non-English language the mixture does not train on; transfer is what distance is
+about): gain ~ distance + resource + model + task, with language as a random
+intercept (language is a factor, but distance and resource are per-language constants, so a fixed language effect
+would absorb them; its random intercept keeps the distance CI honest about having few languages).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from langmix.analysis.core import AnalysisError, CellBoot, english_only_mixture, summarise
+from langmix.languages import get
+
+log = logging.getLogger(__name__)
+
+KINDS: tuple[str, ...] = ("genetic", "syntactic", "phonological", "geographic")
+URIELPLUS_VERSION = "1.3.2"
+CITATION = ("Khan et al. (2025), URIEL+, COLING 2025, https://aclanthology.org/2025.coling-main.463/ "
+            "(urielplus 1.3.2, angular distances, default configuration); Littell et al. (2017), URIEL and lang2vec")
+
+# URIEL+ distance from English, computed with urielplus 1.3.2 (see the module docstring).
+DISTANCES: dict[str, dict[str, float | None]] = {
+    "es": {"genetic": 0.9386, "syntactic": 0.3936, "phonological": 0.2804, "geographic": 0.0575},
+    "fr": {"genetic": 0.9386, "syntactic": 0.4204, "phonological": 0.4576, "geographic": 0.0246},
+    "de": {"genetic": 0.6336, "syntactic": 0.3582, "phonological": 0.3695, "geographic": 0.0437},
+    "ru": {"genetic": 0.8934, "syntactic": 0.4525, "phonological": 0.2804, "geographic": 0.1849},
+    "zh": {"genetic": 1.0, "syntactic": 0.5275, "phonological": 0.39, "geographic": 0.3047},
+    "ja": {"genetic": 1.0, "syntactic": 0.6287, "phonological": 0.5348, "geographic": 0.3453},
+    "th": {"genetic": 1.0, "syntactic": 0.5325, "phonological": 0.39, "geographic": 0.3501},
+    "sw": {"genetic": 1.0, "syntactic": 0.693, "phonological": 0.2736, "geographic": 0.294},
+    "bn": {"genetic": 0.9196, "syntactic": 0.5936, "phonological": 0.3613, "geographic": 0.3019},
+    "te": {"genetic": 1.0, "syntactic": 0.6726, "phonological": 0.2952, "geographic": 0.2989},
+    "ar": {"genetic": 1.0, "syntactic": 0.5681, "phonological": None, "geographic": 0.1832},
+    "hi": {"genetic": 0.9196, "syntactic": 0.5508, "phonological": 0.3433, "geographic": 0.2707},
+    "ko": {"genetic": 1.0, "syntactic": 0.587, "phonological": 0.4638, "geographic": 0.3292},
+    "id": {"genetic": 1.0, "syntactic": 0.4995, "phonological": 0.2736, "geographic": 0.4185},
+    "yo": {"genetic": 1.0, "syntactic": 0.5903, "phonological": 0.5348, "geographic": 0.2026},
+}
+
+
+def distances(kind: str = "syntactic") -> dict[str, float]:
+    """Distance from English of each registry language (en = 0) for one kind; languages without a value omitted."""
+    if kind not in KINDS:
+        raise AnalysisError(f"unknown distance kind {kind!r} (known: {', '.join(KINDS)})")
+    out = {"en": 0.0}
+    out.update({code: d[kind] for code, d in DISTANCES.items() if d.get(kind) is not None})
+    return out
+
+
+def compute_distances(codes: list[str], kinds: tuple[str, ...] = KINDS) -> dict[str, dict[str, float | None]]:
+    """Recompute URIEL+ distances from English with urielplus (installed; its data ships in the wheel)."""
+    try:
+        from urielplus import urielplus
+    except ImportError as err:  # pragma: no cover - urielplus is in requirements.txt
+        raise AnalysisError("urielplus is not installed; use the stored `DISTANCES`") from err
+    root = logging.getLogger()
+    level = root.level
+    u = urielplus.URIELPlus()
+    root.setLevel(level)  # urielplus configures the root logger at INFO on import
+    out: dict[str, dict[str, float | None]] = {}
+    for code in codes:
+        out[code] = {}
+        for kind in kinds:
+            try:
+                out[code][kind] = round(float(u.new_distance(kind, ["eng", get(code).uriel])), 4)
+            except ValueError:
+                out[code][kind] = None
+    return out
+
+
+def language_gains(cb: CellBoot) -> tuple[pd.DataFrame, list[dict[int, float]], np.ndarray]:
+    """Per (model, task, mixture, non-English language): gain over the same model's English-only, with CI."""
+    c = cb.cells
+    rows, meta = [], []
+    for (model, task), g in c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"])].groupby(
+            ["model", "task"], sort=True):
+        ref = english_only_mixture(c, model, task)
+        if ref is None:
+            continue
+        for i, r in g.iterrows():
+            j = cb.cell(model, task, ref, r["language"])
+            if j is None:
+                continue
+            rows.append({int(i): 1.0, j: -1.0})
+            meta.append(r[["model", "model_params", "task", "mixture", "design", "n_train_languages", "language",
+                           "resource", "seen"]].to_dict())
+    if not rows:
+        raise AnalysisError("no English-only mixture to measure gains against")
+    point, boot, n = cb.contrast(rows)
+    out = pd.concat([pd.DataFrame(meta), summarise(point, boot), n], axis=1)
+    return out, rows, boot
+
+
+def typology(cb: CellBoot, kinds: tuple[str, ...] = KINDS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-language mean gain with distances, regression coefficients): tidy frames.
+
+    Per-language gains average the language's gains over multilingual mixtures and models (bootstrap CI);
+    the regression rows give, per distance kind, the coefficient of each term with its 95% CI.
+    """
+    gains, rows, boot = language_gains(cb)
+    per_lang = []
+    for (lang, seen), g in gains.groupby(["language", "seen"]):
+        idx = g.index.to_numpy()
+        est = gains.loc[idx, "estimate"].mean()
+        s = summarise(np.array([est]), boot[idx].mean(axis=0)[None, :]).iloc[0]
+        per_lang.append({"language": lang, "seen": bool(seen), "resource": get(lang).resource,
+                         "estimate": s["estimate"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
+                         "n_cells": len(idx), "n_items": int(g["n_items"].max()), "n_seeds": int(g["n_seeds"].max()),
+                         **{f"d_{k}": distances(k).get(lang, np.nan) for k in kinds}})
+    per_lang = pd.DataFrame(per_lang)
+    coefs = []
+    for kind in kinds:
+        coefs += _regress(gains, kind)
+    return per_lang, pd.DataFrame(coefs)
+
+
+def _regress(gains: pd.DataFrame, kind: str) -> list[dict]:
+    import statsmodels.formula.api as smf
+
+    z = gains[~gains["seen"].astype(bool)]
+    d = z.assign(distance=z["language"].map(distances(kind)), gain=z["estimate"],
+                 low=(z["resource"] == "low").astype(int)).dropna(subset=["distance"])
+    n_lang = d["language"].nunique()
+    if n_lang < 4:
+        return [{"kind": kind, "term": "distance", "note": f"only {n_lang} languages with a {kind} distance"}]
+    terms = ["distance", "low"] if d["low"].nunique() > 1 else ["distance"]
+    for f in ("model", "task"):
+        if d[f].nunique() > 1:
+            terms.append(f"C({f})")
+    formula = "gain ~ " + " + ".join(terms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fit = smf.mixedlm(formula, d, groups=d["language"]).fit(reml=True)
+            method = "MixedLM (language random intercept)"
+        except (np.linalg.LinAlgError, ValueError) as err:
+            log.warning("MixedLM failed for %s (%s); OLS with language-clustered errors", kind, err)
+            fit = smf.ols(formula, d).fit(cov_type="cluster", cov_kwds={"groups": d["language"].astype("category")
+                                                                         .cat.codes})
+            method = "OLS (language-clustered SE)"
+    ci = fit.conf_int()
+    out = []
+    for term in ["distance", "low"]:
+        if term in fit.params.index:
+            out.append({"kind": kind, "term": term, "coef": float(fit.params[term]),
+                        "ci_low": float(ci.loc[term, 0]), "ci_high": float(ci.loc[term, 1]),
+                        "p_value": float(fit.pvalues[term]), "n_cells": len(d), "n_languages": n_lang,
+                        "method": method, "formula": formula})
+    return out
