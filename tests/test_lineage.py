@@ -1,0 +1,102 @@
+"""Contamination checks (issue 8.2): exact, normalised and source-id clashes are refused with their pairs;
+n-gram near-duplicates in the same language are reported, not refused."""
+
+import json
+import logging
+import random
+
+import pytest
+
+from langmix.data.math_data import math_example
+from langmix.mixtures import (NEAR_DUPLICATE_SHARE, LineageError, LineageReport, NearDuplicate, check_lineage,
+                              normalise_question)
+
+Q = "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins with four."
+
+
+def ex(sid, question, lang="en"):
+    return math_example(sid, lang, question, 1.0, "The answer is")
+
+
+def test_normalise_question():
+    assert normalise_question("  How MANY\u00a0eggs ,  does she sell？ ") == "how many eggs does she sell"
+    assert normalise_question("ＡＢＣ１２") == "abc12"  # NFKC: full-width forms
+    assert normalise_question("Straße") == normalise_question("STRASSE")  # casefold, not lower
+
+
+@pytest.mark.parametrize("variant", [
+    Q.replace("per day.", "per  day ."),  # one extra space (and before the full stop)
+    Q.upper(),
+    Q.replace("'", "’").replace(".", "!"),
+    Q.replace("16", "\uff11\uff16"),  # full-width digits (NFKC)
+])
+def test_normalised_matches_are_refused_with_the_pair(variant):
+    with pytest.raises(LineageError, match=r"1 evaluation items .*train-7-en / gsm8k-test-0-en "
+                                           r"\(same question after normalising\)"):
+        check_lineage([ex("train-7", variant)], [ex("gsm8k-test-0", Q)])
+
+
+def test_exact_and_source_id_clashes_name_their_pairs():
+    evaluation = [ex("e1", "How many cats?"), ex("e1", "Paka wangapi?", "sw"), ex("e2", "How many dogs?")]
+    # A Spanish translation of e1 (no Spanish eval item: paired with e1's first eval example), an exact copy of e2.
+    with pytest.raises(LineageError, match=r"2 evaluation items .*: e1-es / e1-en \(same source id\); "
+                                           r"t2-en / e2-en \(same question\)"):
+        check_lineage([ex("e1", "¿Cuántos gatos?", "es"), ex("t2", "How many dogs?"), ex("t3", "Other?")],
+                      evaluation)
+
+
+def test_clean_data_returns_an_empty_report():
+    report = check_lineage([ex("t1", "How many cats does Ann have now?")], [ex("e1", Q)])
+    assert report == LineageReport(n_train=1, n_eval=1, near_duplicates=[])
+
+
+def test_near_duplicates_are_reported_not_refused(caplog):
+    # 20 normalised words ("janet s ducks ...") -> 13 word 8-grams; changing the last word keeps 12 (92%).
+    edited = Q.replace("four.", "five.")
+    # Changing words 7 and 15 touches every one of the 13 grams: 0 shared.
+    far = Q.replace("per day", "each day").replace("every morning", "each morning")
+    other = "Tom has 12 apples and gives away 5 of them to his friends after school. How many are left?"
+    evaluation = [ex("gsm8k-test-0", Q), ex("gsm8k-test-1", other)]
+    with caplog.at_level(logging.WARNING, logger="langmix.mixtures"):
+        report = check_lineage([ex("t1", edited), ex("t2", far), ex("t3", "How many pens?")], evaluation)
+    assert report.near_duplicates == [NearDuplicate("t1-en", "gsm8k-test-0-en", "en", 0.923)]
+    assert "1 training questions are near-duplicates" in caplog.text and "t1-en / gsm8k-test-0-en (92%)" in caplog.text
+    assert NEAR_DUPLICATE_SHARE == 0.5
+    # JSON-friendly (manifests store them)
+    assert json.loads(json.dumps(report.near_duplicates)) == [["t1-en", "gsm8k-test-0-en", "en", 0.923]]
+
+
+def test_near_duplicates_only_within_the_same_language():
+    report = check_lineage([ex("t1", Q.replace("four.", "five."), "sw")], [ex("e1", Q, "en")])
+    assert report.near_duplicates == []
+
+
+def test_character_ngrams_for_languages_without_spaces():
+    q = "珍妮特的鸭子每天下16个蛋。她每天早上吃三个作为早餐，每天用四个蛋为朋友们烤松饼。"
+    edited = q.replace("松饼", "蛋糕")  # 2 of ~40 characters changed
+    report = check_lineage([ex("t1", edited, "zh")], [ex("e1", q, "zh")])
+    assert [(d.train_id, d.eval_id) for d in report.near_duplicates] == [("t1-zh", "e1-zh")]
+    assert 0.5 <= report.near_duplicates[0].share < 1
+    # Word 8-grams would see a single "word" (no spaces) and miss it: the char n-grams are what catches it.
+    unrelated = "汤姆有12个苹果，放学后给了朋友5个。还剩几个？"
+    assert check_lineage([ex("t2", unrelated, "zh")], [ex("e1", q, "zh")]).near_duplicates == []
+
+
+def test_near_duplicate_check_scales():
+    """10k train x 2.5k eval questions of ~40 words, 300 of them edited copies of eval questions.
+    Measured: about 1.5 s on 2 shared CPU cores (no timed assertion)."""
+    rng = random.Random(0)
+    vocab = [f"w{i}" for i in range(5000)]
+
+    def sentence() -> str:
+        return " ".join(rng.choice(vocab) for _ in range(40)) + "?"
+
+    evaluation = [ex(f"e{i}", sentence()) for i in range(2500)]
+    train = [ex(f"t{i}", sentence()) for i in range(10_000)]
+    for i in range(300):
+        words = evaluation[i].messages[-1]["content"].split()
+        words[-1] = "changed?"
+        train[i * 30] = ex(f"t{i * 30}", " ".join(words))
+    report = check_lineage(train, evaluation)
+    assert len(report.near_duplicates) == 300
+    assert report.near_duplicates[1] == NearDuplicate("t30-en", "e1-en", "en", 0.97)
