@@ -95,25 +95,26 @@ def data_synth(task: str = typer.Option("math", help="math or api"),
 @app.command("mix")
 def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output directory"),
         overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """Write every mixture of a study config (designs x tasks x seeds) as data.jsonl + manifest.json."""
+    """Write every mixture of a study config (designs x tasks x seeds) as data.jsonl + manifest.json, after the
+    same contamination check a study applies (training items that overlap the evaluation set are refused)."""
     _setup()
+    from langmix.data.files import DataFormatError
     from langmix.data.sources import open_source
-    from langmix.mixtures import MixtureError, build_manifest, expand_designs, sample_mixture, write_mixture
+    from langmix.mixtures import MixtureError, build_mixture, expand_designs, mixture_slug
 
     cfg = _config(config, overrides)
     source = open_source(cfg.data)
     try:
         specs = expand_designs(cfg.mixtures, cfg.languages)
-        for spec in specs:
-            for task in cfg.tasks:
-                pool_size, render = source.pool(task, list(spec.languages))
+        for task in cfg.tasks:
+            evaluation = source.eval_examples(task, cfg.languages)
+            for spec in specs:
                 for seed in cfg.seeds:
-                    examples = sample_mixture(spec, pool_size, render, cfg.budget, seed, tag=task)
-                    target = out / f"{spec.name.replace('+', '_')}-{task}-s{seed}"
-                    write_mixture(target, examples, build_manifest(spec, task, cfg.budget, seed, examples))
+                    target = out / f"{mixture_slug(spec.name)}-{task}-s{seed}"
+                    examples, _ = build_mixture(source, spec, task, cfg.budget, seed, evaluation, target)
                     dump_resolved(cfg, target / "config.yaml")
                     console.print(f"{target}: {len(examples)} examples, languages {', '.join(spec.languages)}")
-    except MixtureError as exc:
+    except (MixtureError, DataFormatError, OSError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
 
@@ -123,11 +124,12 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
               out: Path = typer.Option(..., help="output directory (checkpoints/, final/)"),
               model: Optional[str] = typer.Option(None, help="model name from the config (default: the first)"),
               seed: int = 0, overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """Fine-tune a model of the config on one mixture; resumes from the newest checkpoint in OUT."""
+    """Fine-tune a model of the config on one mixture; resumes from the newest checkpoint in OUT when OUT holds
+    this same training (config, seed and data); another run's checkpoints are refused."""
     _setup()
     from langmix.mixtures import MixtureError, read_mixture
     from langmix.models import resolve_model_path
-    from langmix.train import train
+    from langmix.train import IdentityError, LabelMaskError, train
 
     cfg = _config(config, overrides)
     model_cfg = next((m for m in cfg.models if model in (None, m.name)), None)
@@ -136,23 +138,33 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
         raise typer.Exit(2)
     try:
         examples = read_mixture(mixture)
-    except (MixtureError, OSError) as exc:
+        if not examples:
+            raise MixtureError(f"{mixture}: no examples to train on")
+    except (MixtureError, OSError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    with _progress() as progress, _model_progress(progress) as update:
+        path = resolve_model_path(model_cfg, update)
+    try:
+        train(model_cfg, path, examples, cfg.training, seed, out, show_progress=True)
+    except (IdentityError, LabelMaskError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     dump_resolved(cfg, out / "config.yaml")
-    with _progress() as progress, _model_progress(progress) as update:
-        path = resolve_model_path(model_cfg, update)
-    train(model_cfg, path, examples, cfg.training, seed, out, show_progress=True)
     console.print(f"saved {out / 'final'}")
 
 
 @app.command("eval")
-def eval_cmd(config: Path, out: Path = typer.Option(..., help="output directory"),
+def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output directory (single model)"),
              model_dir: Optional[str] = typer.Option(None, "--model",
                                                      help="a model directory (e.g. OUT/final); default: the "
                                                           "config's first model, untrained"),
-             task: str = typer.Option("math"), overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """Evaluate a model on the config's languages and evaluation data; writes predictions.jsonl, metrics.json."""
+             task: str = typer.Option("math"),
+             study: bool = typer.Option(False, "--study", help="evaluate every finished model of the study "
+                                        "CONFIG with its current evaluation settings (no training)"),
+             overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Evaluate a model on the config's languages and evaluation data; writes predictions.jsonl, metrics.json.
+    With --study, (re-)evaluate the study's trained models and base models; training never runs."""
     _setup()
     import time
 
@@ -162,6 +174,15 @@ def eval_cmd(config: Path, out: Path = typer.Option(..., help="output directory"
     from langmix.results import write_predictions
 
     cfg = _config(config, overrides)
+    if study:
+        from langmix.study.runner import evaluate_study
+
+        outcome = evaluate_study(cfg)
+        console.print(", ".join(f"{k} {len(v)}" for k, v in outcome.items()))
+        raise typer.Exit(1 if outcome.get("failed") else 0)
+    if out is None:
+        console.print("[red]--out is required (or --study)[/red]")
+        raise typer.Exit(2)
     start = time.time()
     model_cfg = cfg.models[0]
     if model_dir:
@@ -276,84 +297,188 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
     console.print(f"verdicts: {out}")
 
 
+def _report(cfg: StudyConfig) -> Path | None:
+    """Build the report from the study's finished runs (never from a stale table)."""
+    from langmix.report import build_report
+    from langmix.study.runner import study_dir, study_tables
+
+    items = study_tables(cfg).execute("SELECT * FROM items").df()
+    if items.empty:
+        return None
+    return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}")
+
+
 @study_app.command("run")
 def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
-              report: bool = typer.Option(True, help="build the report when the study finishes")) -> None:
-    """Run every pending run of a study (finished runs are skipped; interrupted ones resume)."""
+              report: bool = typer.Option(True, help="build the report when the study finishes"),
+              launcher: Optional[str] = typer.Option(None, help="local | slurm (default: the config's "
+                                                     "launcher.kind)"),
+              workers: Optional[int] = typer.Option(None, help="local: runs at once (default launcher.workers)"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="slurm: print the job arrays, resources and "
+                                           "multi-GPU commands; submit nothing"),
+              wait: bool = typer.Option(True, help="slurm: wait for the jobs and then build the report")) -> None:
+    """Run every unfinished run of a study (finished runs are skipped; interrupted ones resume)."""
     _setup()
-    from langmix.report import build_report
-    from langmix.study.runner import Hooks, run_study, study_dir
+    from langmix.study.runner import Hooks, run_study
 
     cfg = _config(config, overrides)
-    with _progress() as progress, _model_progress(progress) as update:
-        runs = progress.add_task("runs", total=None)
-        stage: dict = {"id": None, "n": 0}
+    kind = launcher or cfg.launcher.kind
+    if kind not in ("local", "slurm"):
+        console.print(f"[red]--launcher must be local or slurm, got {kind!r}[/red]")
+        raise typer.Exit(2)
+    if kind == "slurm":
+        _run_slurm(cfg, dry_run, wait)
+        outcome = None
+    else:
+        with _progress() as progress, _model_progress(progress) as update:
+            runs = progress.add_task("runs", total=None)
+            stage: dict = {"id": None, "n": 0}
 
-        def run_started(spec, i, n):
-            stage["n"] = n
-            progress.update(runs, total=n, completed=i, description=f"run {i + 1}/{n}: {spec.slug}")
+            def run_started(slug, i, n):
+                stage["n"] = n
+                progress.update(runs, total=n, completed=i, description=f"job {min(i + 1, n)}/{n}: {slug}")
 
-        def stage_start(name, total):
-            if stage["id"] is not None:
-                progress.remove_task(stage["id"])
-            stage["id"] = progress.add_task(f"  {name}", total=total or None)
+            def stage_start(name, total):
+                if stage["id"] is not None:
+                    progress.remove_task(stage["id"])
+                stage["id"] = progress.add_task(f"  {name}", total=total or None)
 
-        outcome = run_study(cfg, Hooks(run_started, stage_start, lambda k: progress.advance(stage["id"], k)),
-                            model_progress=update)
-        progress.update(runs, completed=stage["n"], description="runs")
-    console.print(f"done {len(outcome['done'])}, skipped (already finished) {len(outcome['skipped'])}, "
-                  f"failed {len(outcome['failed'])}")
-    for slug in outcome["failed"]:
-        console.print(f"[red]failed: {slug}[/red] (see its status.json)")
-    root = study_dir(cfg)
-    if report:
-        path = build_report(root / "results.parquet", root / "report", title=f"langmix study: {cfg.name}")
-        console.print(f"report: {path}")
-        print(path)
-    raise typer.Exit(1 if outcome["failed"] else 0)
+            outcome = run_study(cfg, Hooks(run_started, stage_start, lambda k: progress.advance(stage["id"], k)),
+                                model_progress=update, workers=workers)
+            progress.update(runs, completed=stage["n"], description="runs")
+        console.print(", ".join(f"{k} {len(v)}" for k, v in outcome.items()))
+        for name in outcome["failed"] + outcome["blocked"]:
+            console.print(f"[red]not finished: {name}[/red] (see its status.json)")
+        for name in outcome["busy"]:
+            console.print(f"[yellow]held by another driver: {name}[/yellow]")
+    if report and not dry_run:
+        path = _report(cfg)
+        if path:
+            console.print(f"report: {path}")
+            print(path)
+    raise typer.Exit(1 if outcome and (outcome["failed"] or outcome["blocked"]) else 0)
+
+
+def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> None:
+    from langmix.study import slurm
+    from langmix.study.grid import expand
+
+    if dry_run:
+        print(slurm.dry_run(cfg, expand(cfg)))
+        return
+    handles = slurm.submit(cfg)
+    console.print(f"submitted {len(handles)} jobs; ids in {slurm._jobs_file(cfg)}")
+    if not wait or not handles:
+        return
+    with _progress() as progress:
+        bar = progress.add_task("SLURM jobs", total=len(handles))
+        pending = list(handles)
+        import time
+
+        while pending:
+            still = [h for h in pending if not h.done()]
+            progress.advance(bar, len(pending) - len(still))
+            pending = still
+            time.sleep(2)
+    for handle in handles:
+        if handle.state not in ("COMPLETED",):
+            console.print(f"[red]job {handle.job_id}: {handle.state}[/red]")
 
 
 @study_app.command("status")
 def study_status_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """Show each run's state: done, running, interrupted, failed or pending."""
+    """Each run's state: done, running, interrupted, failed, corrupt or pending (from the run directories),
+    with SLURM's view (queued, requeued, ...) where the study was submitted to a cluster."""
+    from langmix.study import slurm
     from langmix.study.runner import study_status
 
     cfg = _config(config, overrides)
-    table = Table("run", "model", "mixture", "task", "seed", "state")
+    ids = slurm.read_job_ids(cfg)
+    queue = slurm.queue_states(sorted(set(ids.values()))) if ids else {}
+    table = Table("kind", "run", "model", "mixture", "task", "seed", "state", "slurm")
     counts: dict[str, int] = {}
-    for spec, state, _ in study_status(cfg):
+    for kind, spec, state, _ in study_status(cfg):
+        job_id = ids.get(spec.slug, "")
+        slurm_state = queue.get(job_id, "")
+        if state in ("pending", "interrupted") and slurm_state in ("PENDING", "REQUEUED"):
+            state = "queued" if slurm_state == "PENDING" else "requeued"
         counts[state] = counts.get(state, 0) + 1
-        color = {"done": "green", "failed": "red", "running": "yellow", "interrupted": "magenta"}.get(state, "")
-        table.add_row(spec.hash, spec.model.name, spec.mixture_name, spec.task, str(spec.seed),
-                      f"[{color}]{state}[/{color}]" if color else state)
+        color = {"done": "green", "failed": "red", "corrupt": "red", "running": "yellow",
+                 "interrupted": "magenta"}.get(state, "")
+        table.add_row(kind, spec.key, spec.model.name, spec.mixture_name, spec.task, str(spec.seed),
+                      f"[{color}]{state}[/{color}]" if color else state,
+                      f"{job_id} {slurm_state}".strip())
     Console().print(table)
     Console().print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
 
-@app.command("report")
-def report_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """(Re)build the study report from its results table."""
-    _setup()
-    from langmix.report import build_report
-    from langmix.study.runner import study_dir
+@study_app.command("cancel")
+def study_cancel_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Cancel the study's queued and running SLURM jobs (finished runs stay; a re-run resumes the rest)."""
+    from langmix.study import slurm
 
     cfg = _config(config, overrides)
-    root = study_dir(cfg)
-    if not (root / "results.parquet").exists():
-        console.print(f"[red]no results at {root / 'results.parquet'}: run `langmix study run {config}` first[/red]")
+    cancelled = slurm.cancel(cfg)
+    console.print(f"cancelled {len(cancelled)} jobs: {' '.join(cancelled)}" if cancelled else "nothing to cancel")
+
+
+@study_app.command("plan")
+def study_plan_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Before submitting: the runs as a table, and GPU-hours per run and in total (6 x params x tokens for
+    training, 2 x params x tokens for evaluation, at launcher.mfu of launcher.gpu_peak_tflops)."""
+    from langmix.study.estimate import estimate
+    from langmix.study.grid import expand
+
+    cfg = _config(config, overrides)
+    jobs = expand(cfg)
+    try:
+        rows = estimate(cfg, jobs)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    table = Table("kind", "run", "params", "tokens", "GPUs", "GPU-hours")
+    for r in rows:
+        table.add_row(r.kind, r.slug, f"{r.params / 1e9:.2f}B", f"{r.tokens:.3g}", str(r.gpus),
+                      f"{r.gpu_hours:.2f}")
+    Console(width=200).print(table)
+    trains = [r for r in rows if r.kind == "train"]
+    evals = [r for r in rows if r.kind == "eval"]
+    seeds = len(cfg.seeds)
+    print(f"fine-tuning runs: {len(trains)} ({len(trains) // seeds} per seed x {seeds} seeds); "
+          f"evaluation runs: {len(evals)}")
+    print(f"GPU-hours: training {sum(r.gpu_hours for r in trains):.1f}, evaluation "
+          f"{sum(r.gpu_hours for r in evals):.1f}, total {sum(r.gpu_hours for r in rows):.1f} "
+          f"(assumed MFU {cfg.launcher.mfu:.0%} of {cfg.launcher.gpu_peak_tflops:g} TFLOP/s per GPU, "
+          f"{cfg.launcher.tokens_per_example} tokens per example; override with -s launcher.mfu=...)")
+
+
+@app.command("report")
+def report_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """(Re)build the study report from its finished runs."""
+    _setup()
+    cfg = _config(config, overrides)
+    path = _report(cfg)
+    if path is None:
+        console.print(f"[red]no finished evaluation runs in this study: run `langmix study run {config}` "
+                      f"first[/red]")
         raise typer.Exit(2)
-    path = build_report(root / "results.parquet", root / "report", title=f"langmix study: {cfg.name}")
     print(path)
 
 
 @app.command("query")
 def query_cmd(config: Path, sql: str, overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """Run SQL (DuckDB) on the study's results table, exposed as `results`."""
-    from langmix.results import query
-    from langmix.study.runner import study_dir
+    """Run SQL (DuckDB) over the study's finished runs: views `results` (per language and metric) and `items`
+    (per item)."""
+    import duckdb
+
+    from langmix.study.runner import study_tables
 
     cfg = _config(config, overrides)
-    print(query(study_dir(cfg) / "results.parquet", sql).to_string(index=False))
+    try:
+        print(study_tables(cfg).execute(sql).df().to_string(index=False))
+    except duckdb.Error as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":

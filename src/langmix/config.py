@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from langmix import languages as langs
 
-Task = Literal["math", "api"]
+
+
+def _check_task(name: str) -> str:
+    from langmix import tasks  # the registry imports the scorers; only configs that name a task need it
+
+    return tasks.get(name).name
 
 
 class ConfigError(ValueError):
@@ -70,7 +75,10 @@ class ModelConfig(_Strict):
     package: str | None = Field(None, description="pip package holding GGUF weights, for source=gguf_package")
     revision: str | None = None
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(False, description="run the model repository's own code (off unless you "
+                                    "trust it)")
+    params: float | None = Field(None, gt=0, description="parameter count, for planning and SLURM resources; read "
+                                 "from the name or path (e.g. Qwen3-1.7B -> 1.7e9) when not set")
     chat_template: str | None = Field(None, description="a preset name (gemma, chatml) or Jinja text; replaces "
                                       "the tokenizer's template")
     eos_token: str | None = Field(None, description="end-of-turn token to stop generation and train on "
@@ -96,7 +104,8 @@ class MixtureDesign(_Strict):
     name: str | None = Field(None, description="name for a `fixed` set or a prefix for generated mixtures")
     languages: list[str] = Field(default_factory=list, description="en_plus_one: the '+1' list; fixed: the set; "
                                  "growing: the order in which languages are added after English")
-    exclude: list[str] = Field(default_factory=list, description="held_out: languages left out of training")
+    exclude: list[str] = Field(default_factory=list, description="held_out: languages left out of training "
+                               "(from `languages` when given, else from all study languages)")
 
     @field_validator("languages", "exclude")
     @classmethod
@@ -182,14 +191,40 @@ class TaskFiles(_Strict):
 
 
 class DataConfig(_Strict):
-    """Where examples come from: the embedded synthetic world (default) or files per task."""
+    """Where examples come from: the embedded synthetic world (default) or files per task.
+
+    With `source: files`, each task names its files under its own key (`math: {train: ..., eval: ...}`); the keys
+    are collected into `files`.
+    """
 
     source: Literal["synth", "files"] = "synth"
-    seed: int = 0
+    seed: int = Field(0, description="synth: seed of the generated world")
     train_pool: int = Field(1200, ge=1, description="synth: parallel training items per task (source ids)")
     eval_items: int = Field(40, ge=1, description="synth: evaluation items per task and language")
-    math: TaskFiles | None = None
-    api: TaskFiles | None = None
+    files: dict[str, TaskFiles] = Field(default_factory=dict, description="files: train/eval sources per task")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        files = dict(data.pop("files", None) or {})
+        for key in [k for k in data if k not in cls.model_fields]:
+            _check_task(key)  # an unknown top-level key that is not a task name stays an error
+            files[key] = data.pop(key)
+        data["files"] = files
+        return data
+
+    @field_validator("files")
+    @classmethod
+    def _known_tasks(cls, files: dict[str, TaskFiles]) -> dict[str, TaskFiles]:
+        for name in files:
+            _check_task(name)
+        return files
+
+    def task_files(self, task: str) -> TaskFiles | None:
+        return self.files.get(task)
 
 
 class TrainingConfig(_Strict):
@@ -216,9 +251,36 @@ class TrainingConfig(_Strict):
 
 
 class EvalConfig(_Strict):
-    batch_size: int = Field(64, ge=1)
-    max_new_tokens: dict[str, int] = Field(default_factory=lambda: {"math": 72, "api": 48})
-    language_id: bool = True
+    """Generation and scoring. Changing these re-evaluates finished models; it never retrains them."""
+
+    batch_size: int = Field(64, ge=1, description="prompts generated together")
+    max_new_tokens: dict[str, int] = Field(default_factory=dict, description="per task; the task's own default "
+                                           "(math 72, api 48) where not set")
+    language_id: bool = Field(True, description="judge the language of natural-language answers (lingua)")
+
+
+class LauncherConfig(_Strict):
+    """Where a study's runs execute: this machine (`local`) or a SLURM cluster (`slurm`, through submitit).
+
+    SLURM resources per run are derived from the model size and training method unless set here; partition,
+    account and qos fall back to the environment (LANGMIX_SLURM_PARTITION, _ACCOUNT, _QOS).
+    """
+
+    kind: Literal["local", "slurm"] = Field("local", description="local worker processes or SLURM jobs")
+    workers: int = Field(1, ge=1, description="local: runs executed at once (each a process)")
+    partition: str | None = Field(None, description="slurm: partition (else $LANGMIX_SLURM_PARTITION)")
+    account: str | None = Field(None, description="slurm: account (else $LANGMIX_SLURM_ACCOUNT)")
+    qos: str | None = Field(None, description="slurm: quality of service (else $LANGMIX_SLURM_QOS)")
+    array_parallelism: int = Field(64, ge=1, description="slurm: runs of one job array running at once")
+    gpus_per_run: int | None = Field(None, ge=0, description="override the GPUs derived from model size/method")
+    cpus_per_run: int | None = Field(None, ge=1, description="override the CPUs per run")
+    mem_gb_per_run: float | None = Field(None, gt=0, description="override the memory per run (GB)")
+    timeout_min: int | None = Field(None, ge=1, description="override the time limit per run (minutes)")
+    gpu_peak_tflops: float = Field(989.0, gt=0, description="planning: dense bf16 peak per GPU (H100 SXM: 989)")
+    mfu: float = Field(0.35, gt=0, le=1, description="planning: assumed model FLOP utilisation")
+    tokens_per_example: int = Field(400, ge=1, description="planning: assumed tokens per training example")
+    extra: dict[str, Any] = Field(default_factory=dict, description="slurm: further submitit parameters "
+                                  "(e.g. slurm_constraint)")
 
 
 class StudyConfig(_Strict):
@@ -228,8 +290,10 @@ class StudyConfig(_Strict):
     output_dir: str = "runs"
     languages: list[str] = Field(default_factory=lambda: list(langs.MGSM_LANGUAGES),
                                  description="evaluation languages; training languages must be among them")
-    tasks: list[Task] = Field(default_factory=lambda: ["math", "api"])
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    tasks: list[str] = Field(default_factory=lambda: ["math", "api"], description="registered task names "
+                             "(langmix.tasks)")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
+                             description="training seeds; distinct and >= 0")
     include_base: bool = Field(True, description="also evaluate each base model without fine-tuning")
     models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()])
     mixtures: list[MixtureDesign] = Field(default_factory=lambda: [MixtureDesign(design="english_only")])
@@ -237,6 +301,26 @@ class StudyConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
+    launcher: LauncherConfig = Field(default_factory=LauncherConfig)
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, names: list[str]) -> list[str]:
+        names = [_check_task(n) for n in names]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tasks repeat: {names}")
+        return names
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: list[int]) -> list[int]:
+        negative = [s for s in seeds if s < 0]
+        if negative:
+            raise ValueError(f"seeds must be >= 0, got {negative}")
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if repeated:
+            raise ValueError(f"seeds repeat: {repeated} (each seed is one run; a repeat would double its rows)")
+        return seeds
 
     @field_validator("languages")
     @classmethod
@@ -254,9 +338,15 @@ class StudyConfig(_Strict):
                 raise ValueError(f"mixtures.{i}: languages {missing} are not among the study languages "
                                  f"{self.languages}")
         if self.data.source == "files":
-            missing_tasks = [t for t in self.tasks if getattr(self.data, t) is None]
+            missing_tasks = [t for t in self.tasks if self.data.task_files(t) is None]
             if missing_tasks:
                 raise ValueError(f"data.source is 'files' but data.{missing_tasks[0]} (train/eval files) is not set")
+        from langmix.mixtures import MixtureError, expand_designs  # the designs must expand cleanly
+
+        try:
+            expand_designs(self.mixtures, self.languages)
+        except MixtureError as exc:
+            raise ValueError(f"mixtures: {exc}") from None
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"models: names must be unique, got {names}")
@@ -301,21 +391,33 @@ def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key.path=value")
         key, raw = item.split("=", 1)
-        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc.problem or exc}); quote it, "
+                              f"e.g. -s '{key}=\"...\"'") from None
+        _set_dotted(tree, key.strip(), value)
     return tree
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
     """Load and validate a study YAML; errors name the file and the offending key."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give the study's YAML file")
     try:
         tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): is it the YAML config?") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(tree).__name__}")
+    # A relative output_dir means "beside the config file", wherever the command runs from.
+    if isinstance(tree.get("output_dir", "runs"), str) and not Path(tree.get("output_dir", "runs")).is_absolute():
+        tree["output_dir"] = str((path.resolve().parent / tree.get("output_dir", "runs")).resolve())
     cfg = _validate(tree, str(path))
     if not overrides:
         return cfg

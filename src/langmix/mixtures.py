@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import unicodedata
+import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -61,8 +62,12 @@ def expand_designs(designs: list[MixtureDesign], study_languages: list[str]) -> 
         elif d.design == "held_out":
             if not d.exclude:
                 raise MixtureError("a `held_out` design needs `exclude`")
-            kept = tuple(c for c in study_languages if c not in d.exclude)
-            specs.append(MixtureSpec(d.name or f"all-minus-{'-'.join(d.exclude)}", d.design, kept))
+            kept = tuple(c for c in (d.languages or study_languages) if c not in d.exclude)
+            name = d.name or f"all-minus-{'-'.join(d.exclude)}"
+            if not kept:
+                raise MixtureError(f"held_out design {name!r} excludes every language: it would train on nothing "
+                                   f"(that is the base model, which `include_base` already evaluates)")
+            specs.append(MixtureSpec(name, d.design, kept))
     unique: dict[frozenset, MixtureSpec] = {}
     for spec in specs:
         key = frozenset(spec.languages)
@@ -72,8 +77,21 @@ def expand_designs(designs: list[MixtureDesign], study_languages: list[str]) -> 
         unique[key] = spec
     names = [s.name for s in unique.values()]
     if len(set(names)) != len(names):
-        raise MixtureError(f"mixture names repeat: {names}")
+        raise MixtureError(f"mixture names repeat: {sorted(n for n in names if names.count(n) > 1)}")
+    by_slug: dict[str, str] = {}
+    for name in names:
+        other = by_slug.setdefault(mixture_slug(name), name)
+        if other != name:
+            raise MixtureError(f"mixture names {other!r} and {name!r} both become the folder name "
+                               f"{mixture_slug(name)!r}; rename one")
+    if "base" in names:
+        raise MixtureError("'base' is reserved for the untrained model; rename that mixture")
     return list(unique.values())
+
+
+def mixture_slug(name: str) -> str:
+    """A mixture name as a folder name: characters other than letters, digits, '.', '-' become '_'."""
+    return re.sub(r"[^A-Za-z0-9.\-]", "_", name)
 
 
 def budget_counts(n_languages: int, budget: BudgetConfig) -> list[int]:
@@ -299,3 +317,22 @@ def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageRep
                     "n-grams shared; train id / eval id): %s%s", len(report.near_duplicates),
                     100 * NEAR_DUPLICATE_SHARE, shown, " ..." if len(report.near_duplicates) > 5 else "")
     return report
+
+
+def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
+                  evaluation: list[Example], out_dir: Path,
+                  count_tokens: Callable[[str], int] | None = None) -> tuple[list[Example], dict[str, Any]]:
+    """The one way a mixture is made: pool -> deterministic sample -> lineage check -> manifest -> write.
+
+    `source` is a data source (`pool(task, languages)`); `evaluation` is the evaluation set the model will be
+    scored on, so training data that overlaps it is refused before anything is written.
+    """
+    pool_size, render = source.pool(task, list(spec.languages))
+    examples = sample_mixture(spec, pool_size, render, budget, seed, tag=task)
+    report = check_lineage(examples, evaluation)
+    manifest = build_manifest(spec, task, budget, seed, examples, count_tokens)
+    near = getattr(report, "near_duplicates", None)
+    if near:
+        manifest["near_duplicates_of_eval"] = [list(pair) if isinstance(pair, tuple) else pair for pair in near]
+    write_mixture(out_dir, examples, manifest)
+    return examples, manifest

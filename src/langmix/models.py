@@ -12,6 +12,9 @@ import logging
 import math
 import os
 import random
+import re
+import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -117,13 +120,28 @@ def pretrain_tiny(cfg: TinyModelConfig, out_dir: Path, progress=None) -> Path:
         if progress:
             progress(step + 1, cfg.pretrain_steps, loss.item())
     log.info("pretraining done in %.1fs, final loss %.3f", time.time() - start, loss.item())
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    tmp = _temp_dir(out_dir)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "langmix_tiny.json").write_text(json.dumps({"config": cfg.model_dump(), "final_loss": loss.item(),
                                                        "tokens": int(data.numel())}, indent=2))
-    tmp.rename(out_dir)  # atomic: a half-written model is never mistaken for a cached one
-    return out_dir
+    return _publish(tmp, out_dir)
+
+
+def _temp_dir(out: Path) -> Path:
+    """A temp directory beside `out`, unique to this process (several jobs may build the same cache entry)."""
+    return out.with_name(f"{out.name}.tmp-{socket.gethostname()}-{os.getpid()}-{random.getrandbits(32):08x}")
+
+
+def _publish(tmp: Path, out: Path) -> Path:
+    """Rename `tmp` to `out` atomically; if another process published `out` first, keep theirs."""
+    try:
+        tmp.rename(out)
+    except OSError:
+        if not out.exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
 
 
 def ensure_tiny(cfg: TinyModelConfig, progress=None) -> Path:
@@ -203,11 +221,10 @@ def convert_gguf(gguf_path: Path, dtype: str) -> Path:
     model.is_quantized = False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = _temp_dir(out)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    tmp.rename(out)
-    return out
+    return _publish(tmp, out)
 
 
 def resolve_model_path(cfg: ModelConfig, progress=None) -> str:
@@ -244,3 +261,39 @@ def load_tokenizer(cfg: ModelConfig, path: str):
 def load_model(cfg: ModelConfig, path: str):
     return AutoModelForCausalLM.from_pretrained(path, revision=cfg.revision, dtype=getattr(torch, cfg.dtype),
                                                 trust_remote_code=cfg.trust_remote_code)
+
+
+def load_trained(cfg: ModelConfig, base_path: str, final_dir: Path):
+    """A fine-tuned model from disk: full weights from `final_dir`, or the base model plus the LoRA adapter in
+    `final_dir` (merged for generation speed). Returns (tokenizer, model)."""
+    final_dir = Path(final_dir)
+    if not final_dir.is_dir():
+        raise FileNotFoundError(f"no trained model at {final_dir}")
+    tokenizer = load_tokenizer(cfg, str(final_dir))
+    if (final_dir / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(load_model(cfg, base_path), str(final_dir)).merge_and_unload()
+    else:
+        model = load_model(cfg.model_copy(update={"revision": None}), str(final_dir))
+    model.eval()
+    return tokenizer, model
+
+
+_SIZE_IN_NAME = re.compile(r"(\d+(?:\.\d+)?)\s*([bBmM])(?![a-zA-Z])")
+
+
+def parameter_count(cfg: ModelConfig) -> float | None:
+    """The model's parameter count: `params` when set, the tiny model's exact size, else read from the name,
+    path or package (e.g. "Qwen3-1.7B" -> 1.7e9, "gemma3-270m" -> 2.7e8). None when unknown."""
+    if cfg.params:
+        return float(cfg.params)
+    if cfg.source == "tiny":
+        t = cfg.tiny
+        per_layer = 4 * t.hidden_size ** 2 + 3 * t.hidden_size * t.intermediate_size
+        return float(t.num_layers * per_layer + 2 * t.vocab_size * t.hidden_size)
+    for text in (cfg.path, cfg.package, cfg.name):
+        match = _SIZE_IN_NAME.search(text or "")
+        if match:
+            return float(match.group(1)) * (1e9 if match.group(2) in "bB" else 1e6)
+    return None

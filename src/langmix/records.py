@@ -49,3 +49,34 @@ class ResultRow(BaseModel):
     value: float
     n: int
     seed: int
+
+
+class ItemRow(BaseModel):
+    """One evaluated item: the verdict of one (eval run, item, language). Paired statistics need these.
+
+    `correct` is the task's headline verdict (math: strict accuracy; api: full call correct). `train_hash` is ""
+    for a base-model evaluation; `n_train_languages` is 0 there. `response_language` is None where it was not
+    judged. `model_params` is the base model's parameter count (for capacity analyses).
+    """
+
+    study: str
+    eval_hash: str
+    train_hash: str
+    model: str
+    model_params: int
+    mixture: str
+    design: str
+    train_languages: str  # comma-separated, "" for the base model
+    n_train_languages: int
+    task: str
+    headline_metric: str
+    language: str
+    resource: str
+    seed: int
+    item_id: str
+    source_id: str
+    correct: bool
+    correct_strict: bool | None = None
+    correct_flexible: bool | None = None
+    reason: str = ""
+    response_language: str | None = None

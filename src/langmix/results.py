@@ -1,46 +1,85 @@
-"""The tidy results store: one row per (run, task, language, metric), in Parquet, queried with DuckDB."""
+"""The tidy results store. Each evaluation run writes two Parquet files:
+
+- `results.parquet`: one row per (eval run, task, language, metric) with value and n (`ResultRow`);
+- `items.parquet`: one row per (eval run, item, language) with the item's verdicts (`ItemRow`).
+
+The study-level tables `results` and `items` are DuckDB views over the files of the study's finished runs,
+built when asked for, so they are never stale: a run that is re-evaluated or removed changes them at once.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel
 
-from langmix.records import ResultRow
-
-SCHEMA = pa.schema([(name, pa.float64() if f.annotation is float else pa.int64() if f.annotation is int
-                     else pa.string()) for name, f in ResultRow.model_fields.items()])
+from langmix.records import ItemRow, ResultRow
 
 
-def write_rows(rows: list[ResultRow], path: Path) -> Path:
-    table = pa.Table.from_pylist([r.model_dump() for r in rows], schema=SCHEMA)
-    tmp = path.with_suffix(".tmp")
+def _arrow_type(annotation: Any) -> pa.DataType:
+    text = str(annotation)
+    if "bool" in text:
+        return pa.bool_()
+    if annotation is float or text == "float":
+        return pa.float64()
+    if annotation is int or text == "int":
+        return pa.int64()
+    return pa.string()
+
+
+def schema_of(model: type[BaseModel]) -> pa.Schema:
+    return pa.schema([(name, _arrow_type(f.annotation)) for name, f in model.model_fields.items()])
+
+
+SCHEMA = schema_of(ResultRow)
+ITEM_SCHEMA = schema_of(ItemRow)
+
+
+def _write_table(table: pa.Table, path: Path) -> Path:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp)
     tmp.replace(path)
     return path
 
 
+def write_rows(rows: list[ResultRow], path: Path) -> Path:
+    return _write_table(pa.Table.from_pylist([r.model_dump() for r in rows], schema=SCHEMA), path)
+
+
+def write_items(rows: list[ItemRow], path: Path) -> Path:
+    return _write_table(pa.Table.from_pylist([r.model_dump() for r in rows], schema=ITEM_SCHEMA), path)
+
+
 def write_predictions(predictions: list[dict[str, Any]], path: Path) -> Path:
-    with open(path, "w", encoding="utf-8") as f:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
         for p in predictions:
             f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    tmp.replace(path)
     return path
 
 
-def collect(run_files: list[Path], out: Path) -> Path:
-    """Concatenate per-run result files into the study table."""
-    tables = [pq.read_table(p) for p in run_files]
-    table = pa.concat_tables(tables) if tables else SCHEMA.empty_table()
-    pq.write_table(table, out)
-    return out
-
-
-def query(results: Path, sql: str):
-    """Run SQL against the results table, exposed as the view `results`; returns a pandas DataFrame."""
+def connect(run_dirs: Iterable[Path]) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with views `results` and `items` over the given evaluation run directories."""
+    dirs = list(run_dirs)
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW results AS SELECT * FROM read_parquet('{results.as_posix()}')")
-    return con.execute(sql).df()
+    for view, name, schema in (("results", "results.parquet", SCHEMA), ("items", "items.parquet", ITEM_SCHEMA)):
+        files = [(d / name).as_posix() for d in dirs if (d / name).exists()]
+        if files:
+            listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM read_parquet([{listed}], union_by_name=true)")
+        else:
+            con.register(f"_{view}_empty", schema.empty_table())
+            con.execute(f"CREATE VIEW {view} AS SELECT * FROM _{view}_empty")
+    return con
+
+
+def query(run_dirs: Iterable[Path], sql: str):
+    """Run SQL against the views `results` and `items`; returns a pandas DataFrame."""
+    return connect(run_dirs).execute(sql).df()

@@ -63,10 +63,93 @@ def check_label_masks(masks: list[list[int]], examples: list[Example]) -> None:
                                  f"the prompt from the answer")
 
 
+class IdentityError(ValueError):
+    """An output directory that holds another run's checkpoints."""
+
+
+def _checkpoint_problem(ckpt: Path) -> str | None:
+    """Why a checkpoint directory cannot be resumed from (None when it is complete).
+
+    A process killed while saving can leave a truncated file: safetensors files must be as long as their header
+    says, and torch's zip-format files (optimizer, scheduler, RNG state) must have a readable central directory.
+    """
+    import struct
+    import zipfile
+
+    if not (ckpt / "trainer_state.json").exists():
+        return "trainer_state.json is missing"
+    try:
+        json.loads((ckpt / "trainer_state.json").read_text())
+    except ValueError:
+        return "trainer_state.json is not valid JSON"
+    for f in sorted(ckpt.iterdir()):
+        if f.suffix == ".safetensors":
+            size = f.stat().st_size
+            with open(f, "rb") as fh:
+                head = fh.read(8)
+                if len(head) < 8:
+                    return f"{f.name} is truncated"
+                (n,) = struct.unpack("<Q", head)
+                try:
+                    header = json.loads(fh.read(n))
+                except ValueError:
+                    return f"{f.name} has a broken header"
+            end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+            if size != 8 + n + end:
+                return f"{f.name} is truncated ({size} of {8 + n + end} bytes)"
+        elif f.suffix in (".pt", ".pth", ".bin"):
+            try:
+                with zipfile.ZipFile(f) as z:
+                    z.namelist()
+            except (zipfile.BadZipFile, OSError):
+                return f"{f.name} is truncated or not a torch archive"
+    return None
+
+
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    """The newest complete `checkpoint-N` directory (one with trainer_state.json), if any."""
-    done = [p for p in ckpt_dir.glob("checkpoint-*") if (p / "trainer_state.json").exists()]
-    return max(done, key=lambda p: int(p.name.split("-")[1])) if done else None
+    """The newest complete `checkpoint-N` directory; an incomplete newer one is skipped with a warning."""
+    candidates = sorted((p for p in ckpt_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                        key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for ckpt in candidates:
+        problem = _checkpoint_problem(ckpt)
+        if problem is None:
+            return ckpt
+        log.warning("%s is incomplete (%s); falling back to an earlier checkpoint", ckpt, problem)
+    return None
+
+
+def check_identity(out_dir: Path, identity: dict) -> None:
+    """Refuse to resume checkpoints in `out_dir` that another run (another config or data) wrote."""
+    path = out_dir / "identity.json"
+    has_checkpoints = any((out_dir / "checkpoints").glob("checkpoint-*")) or (out_dir / "final").exists()
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        if recorded != identity:
+            raise IdentityError(f"{out_dir} holds another run's training: recorded {recorded}, this run "
+                                f"{identity}; use another --out or delete that directory")
+    elif has_checkpoints:
+        raise IdentityError(f"{out_dir} holds checkpoints of an unknown run (no identity.json); use another --out "
+                            f"or delete them")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(identity, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+def training_identity(model_cfg: ModelConfig, cfg: TrainingConfig, seed: int, examples: list[Example]) -> dict:
+    """What makes two trainings the same run: model, training settings, seed and the examples' content."""
+    import hashlib
+
+    from langmix.config import config_hash
+
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(ex.model_dump_json().encode())
+    settings = cfg.model_dump(mode="json")
+    for key in ("save_steps", "save_total_limit", "logging_steps", "report_to"):
+        settings.pop(key, None)
+    return {"model": config_hash(model_cfg), "training": config_hash(settings), "seed": seed,
+            "data": h.hexdigest()[:16], "n_examples": len(examples)}
 
 
 def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bool) -> SFTConfig:
@@ -83,14 +166,17 @@ def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bo
 
 
 def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg: TrainingConfig, seed: int,
-          out_dir: Path, show_progress: bool = True, callbacks: list[TrainerCallback] | None = None):
-    """Fine-tune on `examples`; resumes from the newest checkpoint in `out_dir/checkpoints` if one exists.
+          out_dir: Path, show_progress: bool = True, callbacks: list[TrainerCallback] | None = None,
+          identity: dict | None = None):
+    """Fine-tune on `examples`; resumes from the newest complete checkpoint in `out_dir/checkpoints`.
 
-    Returns the trained model (LoRA merged into the weights) and its tokenizer; the final weights (or adapter)
-    are saved to `out_dir/final`.
+    `identity` (default: `training_identity(...)`) is recorded in `out_dir/identity.json`; checkpoints written by
+    a run with another identity are never resumed (IdentityError). Returns the trained model (LoRA merged into
+    the weights) and its tokenizer; the final weights (for LoRA: the adapter) are saved to `out_dir/final`.
     """
     if not examples:
         raise ValueError("cannot train on an empty mixture")
+    check_identity(out_dir, identity or training_identity(model_cfg, cfg, seed, examples))
     tokenizer = load_tokenizer(model_cfg, model_path)
     model = load_model(model_cfg, model_path)
     peft_config = None

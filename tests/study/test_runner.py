@@ -5,39 +5,84 @@ import subprocess
 import sys
 import time
 
-import pyarrow.parquet as pq
 import yaml
 
 from langmix.config import StudyConfig
 from langmix.study.grid import expand
-from langmix.study.runner import run_dir, run_state, run_study, study_dir, study_status
+from langmix.study.runner import eval_dir, run_study, study_dir, study_status, study_tables, train_dir
+from langmix.study.state import run_state
 from tests.conftest import small_study_dict
 
 
+def _mtimes(cfg):
+    return {p: (p / "DONE").stat().st_mtime_ns for _, _, _, p in study_status(cfg)}
+
+
 def test_grid_expansion(small_study):
-    specs = expand(small_study)
-    assert [(s.mixture_name, s.task, s.seed) for s in specs] == [("base", "math", 0), ("en", "math", 0),
-                                                                  ("en+sw", "math", 0)]
-    assert len({s.hash for s in specs}) == 3
+    jobs = expand(small_study)
+    assert [(j.evals[0].mixture_name, j.evals[0].task, j.evals[0].seed) for j in jobs] == [
+        ("base", "math", 0), ("en", "math", 0), ("en+sw", "math", 0)]
+    assert jobs[0].train is None and all(j.train is not None for j in jobs[1:])
+    assert len({e.key for j in jobs for e in j.evals}) == 3
     two_seeds = small_study.model_copy(update={"seeds": [0, 1]})
     assert len(expand(two_seeds)) == 5  # the base model is evaluated once (greedy decoding)
 
 
-def test_study_skips_finished_runs(small_study, tiny_model_path):
+def test_train_and_eval_keys_are_separate(small_study):
+    base = expand(small_study)[1]
+    changed_eval = small_study.model_copy(update={"evaluation": small_study.evaluation.model_copy(
+        update={"batch_size": 3})})
+    more_langs = StudyConfig.model_validate({**small_study.model_dump(mode="json"), "languages": ["en", "es", "sw",
+                                                                                                  "de"]})
+    ckpt_only = small_study.model_copy(update={"training": small_study.training.model_copy(update={"save_steps": 9})})
+    lr = small_study.model_copy(update={"training": small_study.training.model_copy(update={"learning_rate": 1e-4})})
+    for cfg in (changed_eval, more_langs, ckpt_only):
+        job = expand(cfg)[1]
+        assert job.train.key == base.train.key
+    assert expand(changed_eval)[1].evals[0].key != base.evals[0].key
+    assert expand(more_langs)[1].evals[0].key != base.evals[0].key
+    assert expand(lr)[1].train.key != base.train.key
+
+
+def test_study_skips_finished_runs_and_reevaluates_only(small_study, tiny_model_path):
     first = run_study(small_study)
-    assert len(first["done"]) == 3 and not first["failed"]
-    paths = [run_dir(small_study, s) for s in expand(small_study)]
-    stamps = {p: (p / "results.parquet").stat().st_mtime_ns for p in paths}
+    assert len(first["done"]) == 5 and not first["failed"]
+    stamps = _mtimes(small_study)
     second = run_study(small_study)
-    assert second == {"done": [], "skipped": [s.slug for s in expand(small_study)], "failed": []}
-    assert stamps == {p: (p / "results.parquet").stat().st_mtime_ns for p in paths}
-    table = pq.read_table(study_dir(small_study) / "results.parquet").to_pandas()
-    assert set(table["mixture"]) == {"base", "en", "en+sw"}
-    assert set(table["language"]) == {"en", "es", "sw"}
-    assert (table["n"] == 4).all()
-    for path in paths:
+    assert second["done"] == [] and len(second["skipped"]) == 5
+    assert stamps == _mtimes(small_study)
+    items = study_tables(small_study).execute("SELECT * FROM items").df()
+    assert set(items["mixture"]) == {"base", "en", "en+sw"}
+    assert len(items) == 3 * 3 * 4  # runs x languages x items: one row per (eval run, item, language)
+    results = study_tables(small_study).execute(
+        "SELECT mixture, language, metric, count(*) AS k FROM results GROUP BY ALL").df()
+    assert (results["k"] == 1).all()
+    for _, _, _, path in study_status(small_study):
         assert (path / "config.yaml").exists() and (path / "DONE").exists()
-        assert sum(1 for _ in open(path / "predictions.jsonl")) == 12  # every item kept, parseable or not
+    # changing only evaluation settings re-evaluates every model and trains none
+    changed = small_study.model_copy(update={"evaluation": small_study.evaluation.model_copy(
+        update={"max_new_tokens": {"math": 6}})})
+    third = run_study(changed)
+    assert sorted(n.split("/")[0] for n in third["done"]) == ["eval"] * 3
+    assert all(n.startswith("train/") for n in third["skipped"])
+    for job in expand(changed):
+        if job.train is not None:
+            assert (train_dir(changed, job.train) / "DONE").stat().st_mtime_ns == stamps[train_dir(changed,
+                                                                                                  job.train)]
+
+
+def test_corrupt_results_are_detected_and_redone(small_study, tiny_model_path):
+    run_study(small_study)
+    job = expand(small_study)[1]
+    run = eval_dir(small_study, job.evals[0])
+    data = (run / "items.parquet").read_bytes()
+    (run / "items.parquet").write_bytes(data[: len(data) // 2])
+    assert run_state(run) == "corrupt"
+    tables = study_tables(small_study).execute("SELECT DISTINCT mixture FROM items").df()
+    assert "en" not in set(tables["mixture"])  # never read from a corrupt run
+    outcome = run_study(small_study)
+    assert outcome["done"] == [f"eval/{job.evals[0].slug}"]
+    assert run_state(run) == "done"
 
 
 def test_failed_run_is_recorded_and_others_finish(tmp_path, tiny_model_path):
@@ -45,11 +90,48 @@ def test_failed_run_is_recorded_and_others_finish(tmp_path, tiny_model_path):
     tree["models"].append({"name": "missing", "source": "hf", "path": str(tmp_path / "no-such-model")})
     cfg = StudyConfig.model_validate(tree)
     outcome = run_study(cfg)
-    assert len(outcome["done"]) == 3 and len(outcome["failed"]) == 3
-    states = {(spec.model.name, state) for spec, state, _ in study_status(cfg)}
-    assert states == {("tiny", "done"), ("missing", "failed")}
-    failed = [p for spec, state, p in study_status(cfg) if state == "failed"][0]
+    assert len(outcome["done"]) == 5 and len(outcome["failed"]) == 3 and len(outcome["blocked"]) == 2
+    states = {(spec.model.name, state) for _, spec, state, _ in study_status(cfg)}
+    assert states == {("tiny", "done"), ("missing", "failed"), ("missing", "pending")}
+    failed = [p for _, _, state, p in study_status(cfg) if state == "failed"][0]
     assert "no-such-model" in json.loads((failed / "status.json").read_text())["error"]
+
+
+def test_changed_data_content_retrains(tmp_path, tiny_model_path):
+    from langmix.data.synth import make_items, to_example
+
+    data = tmp_path / "train.jsonl"
+    evalf = tmp_path / "eval.jsonl"
+    train_items = make_items("math", "train", 30, 0)
+    data.write_text("".join(to_example(i, lang).model_dump_json() + "\n" for i in train_items for lang in ("en", "sw")))
+    evalf.write_text("".join(to_example(i, "en").model_dump_json() + "\n" for i in make_items("math", "eval", 3, 0)))
+    tree = small_study_dict(tmp_path / "out", include_base=False, languages=["en", "sw"],
+                            data={"source": "files", "math": {"train": {"format": "examples", "path": str(data)},
+                                                              "eval": {"format": "examples", "path": str(evalf)}}})
+    cfg = StudyConfig.model_validate(tree)
+    key = expand(cfg)[0].train.key
+    data.write_text("".join(to_example(i, lang).model_dump_json() + "\n" for i in train_items[1:]
+                            for lang in ("en", "sw")))
+    assert expand(StudyConfig.model_validate(tree))[0].train.key != key  # same path, new content, new run
+
+
+def test_two_drivers_train_each_run_once(tmp_path, tiny_model_path):
+    tree = small_study_dict(tmp_path / "out", include_base=False,
+                            training={"max_steps": 20, "save_steps": 10, "logging_steps": 5})
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    procs = [subprocess.Popen([sys.executable, "-m", "langmix.cli", "study", "run", str(config), "--no-report"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+             for _ in range(2)]
+    for p in procs:
+        p.wait(timeout=300)
+    cfg = StudyConfig.model_validate(tree)
+    for job in expand(cfg):
+        summary = json.loads((train_dir(cfg, job.train) / "train_summary.json").read_text())
+        assert summary["resumed_from"] is None and summary["global_step"] == 20
+        assert run_state(eval_dir(cfg, job.evals[0])) == "done"
+    rows = study_tables(cfg).execute("SELECT eval_hash, language, count(*) AS k FROM items GROUP BY ALL").df()
+    assert set(rows["k"]) == {4}
 
 
 def test_interrupted_run_resumes(tmp_path, tiny_model_path):
@@ -59,8 +141,9 @@ def test_interrupted_run_resumes(tmp_path, tiny_model_path):
     config = tmp_path / "study.yaml"
     config.write_text(yaml.safe_dump(tree))
     cfg = StudyConfig.model_validate(tree)
-    spec = expand(cfg)[0]
-    ckpts = run_dir(cfg, spec) / "checkpoints"
+    job = expand(cfg)[0]
+    run = train_dir(cfg, job.train)
+    ckpts = run / "checkpoints"
     proc = subprocess.Popen([sys.executable, "-m", "langmix.cli", "study", "run", str(config), "--no-report"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
     deadline = time.time() + 240
@@ -72,10 +155,17 @@ def test_interrupted_run_resumes(tmp_path, tiny_model_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert run_state(run_dir(cfg, spec)) == "interrupted"
-    assert not (run_dir(cfg, spec) / "DONE").exists()
+    # the killed driver's claim is abandoned; its heartbeat stops, so the run is not "running" for long
+    from langmix.study import state
+    claim = state.read_claim(run)
+    if claim is not None:
+        claim["heartbeat"] = 0  # as if STALE_S had passed
+        (run / state.CLAIM).write_text(json.dumps(claim))
+    assert run_state(run) == "interrupted"
+    assert not (run / "DONE").exists()
     outcome = run_study(cfg)
-    assert outcome["done"] == [spec.slug]
-    summary = json.loads((run_dir(cfg, spec) / "train_summary.json").read_text())
+    assert f"train/{job.train.slug}" in outcome["done"]
+    summary = json.loads((run / "train_summary.json").read_text())
     assert summary["resumed_from"] is not None and summary["global_step"] == 400
-    assert run_state(run_dir(cfg, spec)) == "done"
+    assert run_state(run) == "done"
+    assert study_dir(cfg).exists()

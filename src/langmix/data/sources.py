@@ -65,7 +65,7 @@ class FileDataSource:
         self._eval: dict[tuple, list[Example]] = {}
 
     def _files(self, task: str):
-        files = getattr(self.cfg, task, None)
+        files = self.cfg.task_files(task)
         if files is None:
             raise ValueError(f"data.source is 'files' but data.{task} is not configured")
         return files

@@ -1,16 +1,44 @@
-"""Expand a study config into run specs; a spec's hash names its run directory."""
+"""Expand a study config into its runs: training runs and evaluation runs, each named by its own key.
+
+A *train key* covers what determines a trained model (model, mixture, task data and its content, budget, training
+settings, seed); an *eval key* covers the model evaluated (a train key, or the base model), the evaluation data and
+its content, the evaluation languages and the generation settings. Changing only evaluation settings therefore
+re-evaluates finished models without retraining them. Settings that do not change results (checkpoint interval,
+logging) are left out of the keys.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
-from langmix.config import (BudgetConfig, DataConfig, EvalConfig, ModelConfig, StudyConfig, TrainingConfig,
-                            config_hash)
-from langmix.mixtures import MixtureSpec, expand_designs
+from langmix.config import (BudgetConfig, EvalConfig, ModelConfig, StudyConfig, TrainingConfig, config_hash)
+from langmix.data.digest import paths_digest
+from langmix.mixtures import MixtureSpec, expand_designs, mixture_slug
+
+# TrainingConfig fields that change how a run is checkpointed or logged, not what it learns.
+_NOT_IN_TRAIN_KEY = {"save_steps", "save_total_limit", "logging_steps", "report_to"}
 
 
-class RunSpec(BaseModel):
-    """Everything that determines one run's results. `mixture` is None for a base-model evaluation."""
+def _data_identity(cfg: StudyConfig, task: str, split: str) -> dict[str, Any]:
+    """What determines one task's train or eval data, including the content of its files."""
+    data = cfg.data
+    if data.source == "synth":
+        # the synthetic train pool excludes the eval items, so both sizes shape it
+        identity = {"source": "synth", "seed": data.seed, "eval_items": data.eval_items}
+        return identity if split == "eval" else {**identity, "train_pool": data.train_pool}
+    files = data.task_files(task)
+    src = getattr(files, split) if files else None
+    if src is None:
+        return {"source": "files", split: None}
+    fields = src.model_dump(mode="json")
+    paths = [src.path, src.exemplars, src.schemas]
+    return {"source": "files", split: fields, "content": paths_digest(paths)}
+
+
+class TrainSpec(BaseModel):
+    """Everything that determines one fine-tuned model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -20,41 +48,94 @@ class RunSpec(BaseModel):
     train_languages: list[str]
     task: str
     seed: int
-    languages: list[str]
     budget: BudgetConfig
-    data: DataConfig
+    data: dict[str, Any]
     training: TrainingConfig
-    evaluation: EvalConfig
 
     @property
-    def is_base(self) -> bool:
-        return not self.train_languages
-
-    @property
-    def hash(self) -> str:
-        return config_hash(self)
+    def key(self) -> str:
+        tree = self.model_dump(mode="json")
+        tree["training"] = {k: v for k, v in tree["training"].items() if k not in _NOT_IN_TRAIN_KEY}
+        return config_hash(tree)
 
     @property
     def slug(self) -> str:
-        return f"{self.model.name}-{self.mixture_name}-{self.task}-s{self.seed}-{self.hash}".replace("+", "_")
+        return f"{self.model.name}-{mixture_slug(self.mixture_name)}-{self.task}-s{self.seed}-{self.key}"
 
     def mixture(self) -> MixtureSpec:
         return MixtureSpec(self.mixture_name, self.design, tuple(self.train_languages))
 
 
-def expand(cfg: StudyConfig) -> list[RunSpec]:
+class EvalSpec(BaseModel):
+    """Everything that determines one evaluation: the model (a train key, or "" for the base model), data,
+    languages and generation settings. Mixture fields are carried for the results tables."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train_key: str
+    model: ModelConfig
+    mixture_name: str
+    design: str
+    train_languages: list[str]
+    task: str
+    seed: int
+    languages: list[str]
+    data: dict[str, Any]
+    evaluation: EvalConfig
+
+    @property
+    def is_base(self) -> bool:
+        return not self.train_key
+
+    @property
+    def key(self) -> str:
+        return config_hash(self)
+
+    @property
+    def slug(self) -> str:
+        return f"{self.model.name}-{mixture_slug(self.mixture_name)}-{self.task}-s{self.seed}-{self.key}"
+
+
+class Job(BaseModel):
+    """A unit of work for a launcher: train (unless base), then evaluate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    train: TrainSpec | None
+    evals: list[EvalSpec]
+
+    @property
+    def slug(self) -> str:
+        return self.train.slug if self.train else self.evals[0].slug
+
+
+def expand(cfg: StudyConfig) -> list[Job]:
     """The grid models x (base + mixtures) x tasks x seeds. The base model is greedy-decoded, so one seed."""
     mixtures = expand_designs(cfg.mixtures, cfg.languages)
-    common = dict(languages=cfg.languages, budget=cfg.budget, data=cfg.data, training=cfg.training,
-                  evaluation=cfg.evaluation)
-    specs: list[RunSpec] = []
+    jobs: list[Job] = []
     for model in cfg.models:
         for task in cfg.tasks:
+            eval_data = _data_identity(cfg, task, "eval")
+            common = dict(model=model, task=task, languages=cfg.languages, data=eval_data,
+                          evaluation=cfg.evaluation)
             if cfg.include_base:
-                specs.append(RunSpec(model=model, mixture_name="base", design="base", train_languages=[],
-                                     task=task, seed=cfg.seeds[0], **common))
+                jobs.append(Job(train=None, evals=[EvalSpec(train_key="", mixture_name="base", design="base",
+                                                            train_languages=[], seed=cfg.seeds[0], **common)]))
+            train_data = _data_identity(cfg, task, "train")
             for mix in mixtures:
                 for seed in cfg.seeds:
-                    specs.append(RunSpec(model=model, mixture_name=mix.name, design=mix.design,
-                                         train_languages=list(mix.languages), task=task, seed=seed, **common))
-    return specs
+                    train = TrainSpec(model=model, mixture_name=mix.name, design=mix.design,
+                                      train_languages=list(mix.languages), task=task, seed=seed, budget=cfg.budget,
+                                      data=train_data, training=cfg.training)
+                    ev = EvalSpec(train_key=train.key, mixture_name=mix.name, design=mix.design,
+                                  train_languages=list(mix.languages), seed=seed, **common)
+                    jobs.append(Job(train=train, evals=[ev]))
+    return jobs
+
+
+def train_specs(jobs: list[Job]) -> list[TrainSpec]:
+    return [j.train for j in jobs if j.train is not None]
+
+
+def eval_specs(jobs: list[Job]) -> list[EvalSpec]:
+    return [e for j in jobs for e in j.evals]

@@ -1,159 +1,270 @@
-"""Execute a study's runs in order, each in its own directory named by the run's config hash.
+"""Execute a study's jobs: train (unless base), then evaluate, each in a directory named by its key.
 
-A run directory holds `config.yaml` (the resolved RunSpec), `status.json`, the mixture, checkpoints,
-`predictions.jsonl`, `results.parquet` and, last of all, the `DONE` marker. Re-running a study skips runs with
-`DONE` and resumes interrupted ones from their newest checkpoint.
+Layout under `<output_dir>/<name>/`:
+- `train/<slug>/`: `config.yaml` (the TrainSpec), `mixture/`, `identity.json`, `checkpoints/`, `final/`
+  (full weights or the LoRA adapter), `train_summary.json`, `DONE`;
+- `eval/<slug>/`: `config.yaml` (the EvalSpec), `predictions.jsonl`, `items.parquet`, `results.parquet`, `DONE`.
+Each run is claimed before it starts (see `state.py`), so any number of drivers, local workers or SLURM jobs can
+work on one study: a finished run is never repeated, an interrupted one resumes from its newest checkpoint, a
+corrupt one is redone, and a failure is recorded and blocks only the runs that need its model.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import socket
-import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from langmix import languages as langs
+from langmix import tasks
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.sources import open_source
 from langmix.evaluate.run import evaluate
-from langmix.mixtures import build_manifest, check_lineage, sample_mixture, write_mixture
-from langmix.models import load_model, load_tokenizer, resolve_model_path
-from langmix.records import ResultRow
-from langmix.results import collect, write_predictions, write_rows
-from langmix.study.grid import RunSpec, expand
+from langmix.mixtures import build_mixture, check_lineage, read_mixture
+from langmix.models import load_model, load_tokenizer, load_trained, parameter_count, resolve_model_path
+from langmix.records import ItemRow, ResultRow
+from langmix.results import connect, write_items, write_predictions, write_rows
+from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
+from langmix.study.state import mark_done, run_state, try_claim, write_status
 
 log = logging.getLogger(__name__)
 
-DONE = "DONE"
+TRAIN_OUTPUTS = ["final", "train_summary.json", "mixture"]
+EVAL_OUTPUTS = ["predictions.jsonl", "items.parquet", "results.parquet"]
 
 
 def study_dir(cfg: StudyConfig) -> Path:
     return Path(cfg.output_dir) / cfg.name
 
 
-def run_dir(cfg: StudyConfig, spec: RunSpec) -> Path:
-    return study_dir(cfg) / "runs" / spec.slug
+def train_dir(cfg: StudyConfig, spec: TrainSpec) -> Path:
+    return study_dir(cfg) / "train" / spec.slug
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def eval_dir(cfg: StudyConfig, spec: EvalSpec) -> Path:
+    return study_dir(cfg) / "eval" / spec.slug
 
 
-def run_state(path: Path) -> str:
-    """done | failed | running | interrupted | pending."""
-    if (path / DONE).exists():
-        return "done"
-    status_file = path / "status.json"
-    if not status_file.exists():
-        return "pending"
-    try:
-        status = json.loads(status_file.read_text())
-    except ValueError:
-        return "interrupted"
-    if status.get("state") == "failed":
-        return "failed"
-    if status.get("host") == socket.gethostname() and not _pid_alive(int(status.get("pid", -1))):
-        return "interrupted"
-    return "running"
-
-
-def _write_status(path: Path, state: str, **extra) -> None:
-    data = {"state": state, "pid": os.getpid(), "host": socket.gethostname(), "time": time.time(), **extra}
-    tmp = path / "status.json.tmp"
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path / "status.json")
+def train_dir_of(cfg: StudyConfig, spec: EvalSpec, job: Job) -> Path | None:
+    return train_dir(cfg, job.train) if job.train is not None else None
 
 
 @dataclass
 class Hooks:
     """Progress callbacks the CLI fills in (rich); all optional."""
 
-    run_started: Callable[[RunSpec, int, int], None] = lambda spec, i, n: None
+    run_started: Callable[[str, int, int], None] = lambda slug, i, n: None
     stage: Callable[[str, int], None] = lambda name, total: None
     advance: Callable[[int], None] = lambda k: None
 
 
-def execute_run(spec: RunSpec, path: Path, source, model_path: str, hooks: Hooks,
-                study: str = "", show_train_progress: bool = False) -> None:
-    """Train (unless base) and evaluate one run; writes DONE last, so a crash never looks finished."""
-    path.mkdir(parents=True, exist_ok=True)
-    dump_resolved(spec, path / "config.yaml")
-    _write_status(path, "running")
-    evaluation = source.eval_examples(spec.task, spec.languages)
-    if spec.is_base:
-        tokenizer, model = load_tokenizer(spec.model, model_path), load_model(spec.model, model_path)
-    else:
-        from langmix.train import train  # TRL import is slow; base-only studies never pay it
+class RunBusy(RuntimeError):
+    """Another live process holds the run's claim."""
 
-        pool_size, render = source.pool(spec.task, spec.train_languages)
-        examples = sample_mixture(spec.mixture(), pool_size, render, spec.budget, spec.seed, tag=spec.task)
-        check_lineage(examples, evaluation)
-        tokenizer = load_tokenizer(spec.model, model_path)
-        manifest = build_manifest(spec.mixture(), spec.task, spec.budget, spec.seed, examples,
-                                  lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
-        write_mixture(path / "mixture", examples, manifest)
-        hooks.stage("train", 0)
-        model, tokenizer = train(spec.model, model_path, examples, spec.training, spec.seed, path,
-                                 show_progress=show_train_progress)
-    hooks.stage("evaluate", len(evaluation))
-    predictions, metrics = evaluate(model, tokenizer, evaluation, spec.evaluation, spec.languages, hooks.advance)
+
+def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluation, hooks: Hooks,
+                  show_progress: bool = False) -> None:
+    """Build the mixture, fine-tune, and mark the run done (DONE last, so a crash never looks finished)."""
+    from langmix.train import train, training_identity  # TRL import is slow; base-only studies never pay it
+
+    dump_resolved(spec, path / "config.yaml")
+    write_status(path, "running")
+    tokenizer = load_tokenizer(spec.model, model_path)
+    examples, _ = build_mixture(source, spec.mixture(), spec.task, spec.budget, spec.seed, evaluation,
+                                path / "mixture",
+                                lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    hooks.stage(f"train {spec.slug}", 0)
+    identity = {"train_key": spec.key, **training_identity(spec.model, spec.training, spec.seed, examples)}
+    train(spec.model, model_path, examples, spec.training, spec.seed, path, show_progress=show_progress,
+          identity=identity)
+    write_status(path, "done")
+    mark_done(path, TRAIN_OUTPUTS)
+
+
+def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str, trained: Path | None,
+                 hooks: Hooks) -> None:
+    """Evaluate the base model or a trained one (loaded from disk), write predictions, items and metrics."""
+    dump_resolved(spec, path / "config.yaml")
+    write_status(path, "running")
+    examples = source.eval_examples(spec.task, spec.languages)
+    if trained is not None:
+        # the eval set may be newer than the model: the lineage check runs again against what it trained on
+        check_lineage(read_mixture(trained / "mixture" / "data.jsonl"), examples)
+        tokenizer, model = load_trained(spec.model, model_path, trained / "final")
+    else:
+        tokenizer, model = load_tokenizer(spec.model, model_path), load_model(spec.model, model_path)
+    hooks.stage(f"evaluate {spec.slug}", len(examples))
+    predictions, metrics = evaluate(model, tokenizer, examples, spec.evaluation, spec.languages, hooks.advance)
+    task = tasks.get(spec.task)
+    meta = dict(study=study, model=spec.model.name, mixture=spec.mixture_name, design=spec.design,
+                train_languages=",".join(spec.train_languages), seed=spec.seed)
+    items = []
+    params = int(parameter_count(spec.model) or 0)
+    for p in predictions:
+        strict, flexible = task.strict_flexible(p)
+        items.append(ItemRow(eval_hash=spec.key, train_hash=spec.train_key, model_params=params,
+                             n_train_languages=len(spec.train_languages), task=p["task"],
+                             headline_metric=task.headline_metric, language=p["language"],
+                             resource=langs.get(p["language"]).resource, item_id=p["id"], source_id=p["source_id"],
+                             correct=bool(p["correct"]), correct_strict=strict, correct_flexible=flexible,
+                             reason=str(p.get("reason", "")), response_language=p.get("response_language"),
+                             **meta))
+    rows = [ResultRow(run_hash=spec.key, task=t, language=lang, resource=langs.get(lang).resource, metric=metric,
+                      value=value, n=n, **meta) for t, lang, metric, value, n in metrics]
     write_predictions(predictions, path / "predictions.jsonl")
-    rows = [ResultRow(run_hash=spec.hash, study=study, model=spec.model.name, mixture=spec.mixture_name,
-                      design=spec.design, train_languages=",".join(spec.train_languages), task=task,
-                      language=lang, resource=langs.get(lang).resource, metric=metric, value=value, n=n,
-                      seed=spec.seed)
-            for task, lang, metric, value, n in metrics]
+    write_items(items, path / "items.parquet")
     write_rows(rows, path / "results.parquet")
-    _write_status(path, "done")
-    (path / DONE).write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
+    write_status(path, "done")
+    mark_done(path, EVAL_OUTPUTS)
+
+
+def _guarded(path: Path, work: Callable[[], None]) -> str:
+    """Run `work` under the run's claim: 'done' | 'skipped' | 'busy' | 'failed'."""
+    if run_state(path) == "done":
+        return "skipped"
+    claim = try_claim(path)
+    if claim is None:
+        return "busy"
+    with claim:
+        if run_state(path) == "done":  # finished by another driver between the check and the claim
+            return "skipped"
+        (path / "DONE").unlink(missing_ok=True)  # a corrupt run is redone
+        try:
+            work()
+            return "done"
+        except Exception as exc:  # one failed run must not stop the study
+            log.error("run %s failed: %s", path.name, exc)
+            write_status(path, "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+            return "failed"
+
+
+class Context:
+    """What the jobs of one process share: the data source and resolved model paths."""
+
+    def __init__(self, cfg: StudyConfig, model_progress=None) -> None:
+        self.cfg, self.model_progress = cfg, model_progress
+        self.source = open_source(cfg.data)
+        self._paths: dict[str, str] = {}
+
+    def model_path(self, spec) -> str:
+        if spec.model.name not in self._paths:
+            self._paths[spec.model.name] = resolve_model_path(spec.model, self.model_progress)
+        return self._paths[spec.model.name]
+
+
+def run_job(cfg: StudyConfig, job: Job, ctx: Context | None = None, hooks: Hooks | None = None,
+            show_train_progress: bool = False) -> dict[str, str]:
+    """Train (unless base) and evaluate one job; returns {run slug: outcome}."""
+    ctx, hooks = ctx or Context(cfg), hooks or Hooks()
+    outcome: dict[str, str] = {}
+    trained = None
+    if job.train is not None:
+        spec, path = job.train, train_dir(cfg, job.train)
+        outcome[f"train/{spec.slug}"] = _guarded(path, lambda: execute_train(
+            spec, path, ctx.source, ctx.model_path(spec), ctx.source.eval_examples(spec.task, cfg.languages),
+            hooks, show_train_progress))
+        if run_state(path) != "done":
+            waiting = "busy" if outcome[f"train/{spec.slug}"] == "busy" else "blocked"
+            for ev in job.evals:
+                outcome[f"eval/{ev.slug}"] = waiting
+            return outcome
+        trained = path
+    for ev in job.evals:
+        path = eval_dir(cfg, ev)
+        outcome[f"eval/{ev.slug}"] = _guarded(path, lambda ev=ev, path=path: execute_eval(
+            ev, path, cfg.name, ctx.source, ctx.model_path(ev), trained, hooks))
+    return outcome
+
+
+def _prepare(cfg: StudyConfig) -> list[Job]:
+    root = study_dir(cfg)
+    root.mkdir(parents=True, exist_ok=True)
+    dump_resolved(cfg, root / "study.yaml")
+    return expand(cfg)
+
+
+def _job_in_process(cfg_json: str, index: int) -> dict[str, str]:
+    cfg = StudyConfig.model_validate_json(cfg_json)
+    import datasets
+
+    datasets.disable_progress_bars()
+    return run_job(cfg, expand(cfg)[index])
 
 
 def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress: bool = False,
-              model_progress=None) -> dict[str, list[str]]:
-    """Run every pending or interrupted run of the study; returns run slugs by outcome."""
+              model_progress=None, workers: int | None = None) -> dict[str, list[str]]:
+    """Run every unfinished job of the study on this machine; returns run names by outcome
+    (done, skipped, failed, busy = held by another driver, blocked = its model failed to train)."""
     hooks = hooks or Hooks()
     if not show_train_progress:  # the study's own progress bars say where it is
         import datasets
 
         datasets.disable_progress_bars()
-    root = study_dir(cfg)
-    root.mkdir(parents=True, exist_ok=True)
-    dump_resolved(cfg, root / "study.yaml")
-    specs = expand(cfg)
-    source = open_source(cfg.data)
-    model_paths: dict[str, str] = {}
-    outcome: dict[str, list[str]] = {"done": [], "skipped": [], "failed": []}
-    for i, spec in enumerate(specs):
-        path = run_dir(cfg, spec)
-        if run_state(path) == "done":
-            outcome["skipped"].append(spec.slug)
-            continue
-        hooks.run_started(spec, i, len(specs))
-        try:
-            if spec.model.name not in model_paths:
-                model_paths[spec.model.name] = resolve_model_path(spec.model, model_progress)
-            execute_run(spec, path, source, model_paths[spec.model.name], hooks, cfg.name, show_train_progress)
-            outcome["done"].append(spec.slug)
-        except Exception as exc:  # one failed run must not stop the study
-            log.error("run %s failed: %s", spec.slug, exc)
-            path.mkdir(parents=True, exist_ok=True)
-            _write_status(path, "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-            outcome["failed"].append(spec.slug)
-    finished = [run_dir(cfg, s) / "results.parquet" for s in specs if run_state(run_dir(cfg, s)) == "done"]
-    collect(finished, root / "results.parquet")
+    jobs = _prepare(cfg)
+    workers = workers or cfg.launcher.workers
+    results: list[dict[str, str]] = []
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        ctx = Context(cfg, model_progress)
+        for job in jobs:  # resolve (build) each base model once, before the workers need it
+            ctx.model_path(job.evals[0])
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_job_in_process, cfg.model_dump_json(), i) for i in range(len(jobs))]
+            for done, fut in enumerate(as_completed(futures)):
+                results.append(fut.result())
+                hooks.run_started(f"{done + 1} of {len(jobs)} jobs finished", done + 1, len(jobs))
+    else:
+        ctx = Context(cfg, model_progress)
+        for i, job in enumerate(jobs):
+            hooks.run_started(job.slug, i, len(jobs))
+            results.append(run_job(cfg, job, ctx, hooks, show_train_progress))
+    outcome: dict[str, list[str]] = {k: [] for k in ("done", "skipped", "failed", "busy", "blocked")}
+    for result in results:
+        for name, state in result.items():
+            outcome[state].append(name)
     return outcome
 
 
-def study_status(cfg: StudyConfig) -> list[tuple[RunSpec, str, Path]]:
-    return [(spec, run_state(run_dir(cfg, spec)), run_dir(cfg, spec)) for spec in expand(cfg)]
+def study_status(cfg: StudyConfig) -> list[tuple[str, object, str, Path]]:
+    """(kind, spec, state, directory) for every train and eval run of the study."""
+    out: list[tuple[str, object, str, Path]] = []
+    for job in expand(cfg):
+        if job.train is not None:
+            out.append(("train", job.train, run_state(train_dir(cfg, job.train)), train_dir(cfg, job.train)))
+        for ev in job.evals:
+            out.append(("eval", ev, run_state(eval_dir(cfg, ev)), eval_dir(cfg, ev)))
+    return out
+
+
+def finished_eval_dirs(cfg: StudyConfig) -> list[Path]:
+    """Evaluation runs of the current grid whose outputs are complete and verified."""
+    return [p for kind, _, state, p in study_status(cfg) if kind == "eval" and state == "done"]
+
+
+def study_tables(cfg: StudyConfig):
+    """DuckDB connection with `results` and `items` views over the finished runs of the study."""
+    return connect(finished_eval_dirs(cfg))
+
+
+def evaluate_study(cfg: StudyConfig, hooks: Hooks | None = None) -> dict[str, list[str]]:
+    """Evaluate every model of the study that has finished training (and the base models) under the current
+    evaluation settings; never trains. Evaluations already done with these settings are skipped."""
+    hooks, jobs = hooks or Hooks(), _prepare(cfg)
+    ctx = Context(cfg)
+    outcome: dict[str, list[str]] = {k: [] for k in ("done", "skipped", "failed", "busy", "untrained")}
+    for i, job in enumerate(jobs):
+        hooks.run_started(job.slug, i, len(jobs))
+        trained = train_dir(cfg, job.train) if job.train is not None else None
+        if trained is not None and run_state(trained) != "done":
+            outcome["untrained"] += [f"eval/{e.slug}" for e in job.evals]
+            continue
+        for ev in job.evals:
+            path = eval_dir(cfg, ev)
+            state = _guarded(path, lambda ev=ev, path=path: execute_eval(
+                ev, path, cfg.name, ctx.source, ctx.model_path(ev), trained, hooks))
+            outcome[state].append(f"eval/{ev.slug}")
+    return outcome

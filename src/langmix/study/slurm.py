@@ -1,0 +1,214 @@
+"""Run a study on a SLURM cluster through submitit: one array task per job (train + its evaluations).
+
+Each task claims its runs like a local worker does, so re-submitting a study, or a driver on another node, never
+repeats finished work. The submitted callable is a `submitit.helpers.Checkpointable`: on preemption or time-out
+SLURM signals it, submitit requeues the same call, and training resumes from its newest checkpoint with the same
+data order (the sampler is seeded). Job ids are recorded in `<study>/slurm/jobs.json` for `status` and `cancel`.
+Runs that need several GPUs (full fine-tuning of large models) train under `accelerate launch` with FSDP; the
+command and its config are written beside the run and shown by `--dry-run`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from langmix.config import StudyConfig
+from langmix.study.estimate import Resources, resources
+from langmix.study.grid import Job, expand
+from langmix.study.runner import run_job, study_dir, train_dir
+
+log = logging.getLogger(__name__)
+
+try:  # submitit is a runtime dependency; the import is guarded so `--dry-run` works without it
+    from submitit.helpers import Checkpointable
+except ImportError:  # pragma: no cover
+    Checkpointable = object  # type: ignore[assignment,misc]
+
+
+class StudyJob(Checkpointable):
+    """The callable each array task runs: one job of the study, looked up by its slug."""
+
+    def __call__(self, cfg_json: str, slug: str) -> dict[str, str]:
+        import datasets
+
+        datasets.disable_progress_bars()
+        cfg = StudyConfig.model_validate_json(cfg_json)
+        job = next((j for j in expand(cfg) if j.slug == slug), None)
+        if job is None:
+            raise ValueError(f"job {slug} is not in study {cfg.name} (was the config changed after submitting?)")
+        if job.train is not None and resources(job, cfg).gpus > 1:
+            _train_distributed(cfg, job)
+        outcome = run_job(cfg, job)
+        failed = [name for name, state in outcome.items() if state in ("failed", "blocked")]
+        if failed:  # the run directories hold the errors; the job fails so sacct shows it
+            raise RuntimeError(f"runs failed: {failed}")
+        return outcome
+
+
+def fsdp_config(gpus: int) -> dict[str, Any]:
+    """An accelerate FSDP config for one node with `gpus` GPUs (full shard, bf16, transformer-layer wrap)."""
+    return {"compute_environment": "LOCAL_MACHINE", "distributed_type": "FSDP", "mixed_precision": "bf16",
+            "num_machines": 1, "num_processes": gpus, "machine_rank": 0, "main_training_function": "main",
+            "fsdp_config": {"fsdp_version": 2, "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
+                            "fsdp_cpu_ram_efficient_loading": True, "fsdp_offload_params": False,
+                            "fsdp_reshard_after_forward": True, "fsdp_state_dict_type": "SHARDED_STATE_DICT"}}
+
+
+def accelerate_command(cfg: StudyConfig, job: Job, config_file: Path, study_file: Path) -> list[str]:
+    gpus = resources(job, cfg).gpus
+    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
+            "--num_processes", str(gpus), "-m", "langmix.study.distributed", str(study_file), job.slug]
+
+
+def _train_distributed(cfg: StudyConfig, job: Job) -> None:
+    path = train_dir(cfg, job.train)
+    path.mkdir(parents=True, exist_ok=True)
+    config_file, study_file = path / "fsdp.yaml", path / "study.json"
+    config_file.write_text(yaml.safe_dump(fsdp_config(resources(job, cfg).gpus)))
+    study_file.write_text(cfg.model_dump_json())
+    cmd = accelerate_command(cfg, job, config_file, study_file)
+    log.info("%s", shlex.join(cmd))
+    subprocess.run(cmd, check=True)
+
+
+def executor_parameters(cfg: StudyConfig, res: Resources) -> dict[str, Any]:
+    launcher = cfg.launcher
+    params: dict[str, Any] = {"timeout_min": res.timeout_min, "cpus_per_task": res.cpus, "mem_gb": res.mem_gb,
+                              "slurm_array_parallelism": launcher.array_parallelism, "nodes": 1,
+                              "tasks_per_node": 1, "name": f"langmix-{cfg.name}"}
+    if res.gpus:
+        params["gpus_per_node"] = res.gpus
+    for field, env in (("partition", "LANGMIX_SLURM_PARTITION"), ("account", "LANGMIX_SLURM_ACCOUNT"),
+                       ("qos", "LANGMIX_SLURM_QOS")):
+        value = getattr(launcher, field) or os.environ.get(env)
+        if value:
+            params[f"slurm_{field}"] = value
+    params.update(launcher.extra)
+    return params
+
+
+def _jobs_file(cfg: StudyConfig) -> Path:
+    return study_dir(cfg) / "slurm" / "jobs.json"
+
+
+def read_job_ids(cfg: StudyConfig) -> dict[str, str]:
+    try:
+        return json.loads(_jobs_file(cfg).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def plan_submission(cfg: StudyConfig, jobs: list[Job]) -> list[tuple[Resources, list[Job]]]:
+    """Jobs grouped by the resources they ask for: one job array per group."""
+    groups: dict[Resources, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(resources(job, cfg), []).append(job)
+    return list(groups.items())
+
+
+def dry_run(cfg: StudyConfig, jobs: list[Job]) -> str:
+    """What `submit` would do: the arrays with their parameters, and for multi-GPU runs the accelerate command
+    and FSDP config."""
+    lines = []
+    for res, group in plan_submission(cfg, jobs):
+        lines.append(f"job array of {len(group)}: {json.dumps(executor_parameters(cfg, res), sort_keys=True)}")
+        for job in group:
+            lines.append(f"  {job.slug}")
+            if job.train is not None and res.gpus > 1:
+                path = train_dir(cfg, job.train)
+                cmd = accelerate_command(cfg, job, path / "fsdp.yaml", path / "study.json")
+                lines.append(f"    $ {shlex.join(cmd)}")
+                lines.append("    fsdp.yaml: " + json.dumps(fsdp_config(res.gpus), sort_keys=True))
+    return "\n".join(lines)
+
+
+def submit(cfg: StudyConfig, jobs: list[Job] | None = None) -> list:
+    """Submit the study's unfinished jobs as job arrays; returns the submitit jobs."""
+    import submitit
+
+    from langmix.study.runner import _prepare
+    from langmix.study.state import run_state
+
+    all_jobs = _prepare(cfg) if jobs is None else jobs
+    todo = [j for j in all_jobs
+            if any(run_state(p) != "done" for p in _job_dirs(cfg, j))]
+    folder = study_dir(cfg) / "slurm" / "logs"
+    submitted, ids = [], read_job_ids(cfg)
+    cfg_json = cfg.model_dump_json()
+    for res, group in plan_submission(cfg, todo):
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        executor.update_parameters(**executor_parameters(cfg, res))
+        with executor.batch():
+            handles = [executor.submit(StudyJob(), cfg_json, job.slug) for job in group]
+        for job, handle in zip(group, handles):
+            ids[job.slug] = str(handle.job_id)
+        submitted += handles
+    _jobs_file(cfg).parent.mkdir(parents=True, exist_ok=True)
+    _jobs_file(cfg).write_text(json.dumps(ids, indent=2))
+    return submitted
+
+
+def _job_dirs(cfg: StudyConfig, job: Job) -> list[Path]:
+    from langmix.study.runner import eval_dir
+
+    dirs = [train_dir(cfg, job.train)] if job.train else []
+    return dirs + [eval_dir(cfg, e) for e in job.evals]
+
+
+def queue_states(job_ids: list[str]) -> dict[str, str]:
+    """SLURM's view of the given jobs (PENDING, RUNNING, REQUEUED, COMPLETED, FAILED, ...): squeue for live jobs,
+    sacct for finished ones where accounting is on. Jobs neither knows are left out."""
+    if not job_ids:
+        return {}
+    states: dict[str, str] = {}
+    try:
+        out = subprocess.run(["squeue", "-h", "-o", "%i %T", "-j", ",".join(job_ids)], capture_output=True,
+                             text=True, timeout=30).stdout
+        for line in out.splitlines():
+            jid, state = line.split()[:2]
+            states[jid] = state
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return states
+    missing = [j for j in job_ids if not any(k == j or k.startswith(j + "_") for k in states)]
+    if missing:
+        try:
+            out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", ",".join(missing)],
+                                 capture_output=True, text=True, timeout=30).stdout
+            for line in out.splitlines():
+                jid, state = (line.split("|") + [""])[:2]
+                states.setdefault(jid, state.split()[0] if state else "")
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return states
+
+
+def cancel(cfg: StudyConfig) -> list[str]:
+    """scancel every recorded job of the study that SLURM still knows; returns their ids."""
+    ids = sorted(set(read_job_ids(cfg).values()))
+    live = [j for j, s in queue_states(ids).items() if s in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING",
+                                                             "SUSPENDED")]
+    if live:
+        subprocess.run(["scancel", *live], check=False)
+    return live
+
+
+def log_tail(cfg: StudyConfig, slug: str, lines: int = 20) -> str:
+    """The last lines of a job's SLURM log (stderr then stdout), for failure reports."""
+    jid = read_job_ids(cfg).get(slug)
+    if not jid:
+        return ""
+    folder = study_dir(cfg) / "slurm" / "logs"
+    text = []
+    for suffix in ("err", "out"):
+        for f in sorted(folder.glob(f"{jid}*_log.{suffix}")):
+            text += f.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join(text[-lines:])

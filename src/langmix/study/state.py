@@ -1,0 +1,182 @@
+"""The state of one run directory, from its files alone (never from who started it or where).
+
+- `claim.json`: the owner of a run in progress (host, pid, SLURM job id, a token) and a heartbeat the owner
+  refreshes every HEARTBEAT_S seconds. Claims are created with O_EXCL, so two drivers never run the same run;
+  a claim whose heartbeat is older than STALE_S is abandoned and may be taken over (atomically, by renaming it).
+- `status.json`: what the last attempt recorded (running / failed with the error and the tail of its log).
+- `DONE`: written last, with a digest of every output file; a run whose outputs no longer match is `corrupt`.
+
+States: done | corrupt | failed | running | interrupted | pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DONE = "DONE"
+CLAIM = "claim.json"
+HEARTBEAT_S = 10.0
+STALE_S = 60.0
+_HASH_LIMIT = 64 << 20  # files above this size are checked by size (model weights), below it by SHA-256
+
+
+def _owner() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "token": secrets.token_hex(8)}
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+class Claim:
+    """An exclusive claim on a run directory, held while the run executes; refreshes its heartbeat."""
+
+    def __init__(self, path: Path, owner: dict) -> None:
+        self.path, self.owner = path, owner
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                current = json.loads(self.path.read_text())
+                if current.get("owner", {}).get("token") != self.owner["token"]:
+                    log.error("lost the claim on %s to %s", self.path.parent, current.get("owner"))
+                    return
+                _write_json_atomic(self.path, {"owner": self.owner, "heartbeat": time.time()})
+            except (OSError, ValueError):
+                return
+
+    def release(self) -> None:
+        self._stop.set()
+        try:
+            current = json.loads(self.path.read_text())
+            if current.get("owner", {}).get("token") == self.owner["token"]:
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def read_claim(run: Path) -> dict | None:
+    try:
+        return json.loads((run / CLAIM).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def claim_is_live(claim: dict | None) -> bool:
+    return bool(claim) and time.time() - float(claim.get("heartbeat", 0)) < STALE_S
+
+
+def try_claim(run: Path) -> Claim | None:
+    """Claim `run` for this process, or None when a live owner holds it."""
+    run.mkdir(parents=True, exist_ok=True)
+    path = run / CLAIM
+    for _ in range(2):
+        owner = _owner()
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            current = read_claim(run)
+            if current is None:
+                # being written right now, or unreadable garbage: judge by the file's age
+                try:
+                    if time.time() - path.stat().st_mtime < STALE_S:
+                        return None
+                except FileNotFoundError:
+                    continue
+            elif claim_is_live(current):
+                return None
+            try:  # take the abandoned claim over: only one process can rename this file away
+                path.rename(run / f"claim.stale.{owner['token']}")
+                (run / f"claim.stale.{owner['token']}").unlink()
+                log.warning("%s: taking over an abandoned claim of %s", run.name,
+                            (current or {}).get("owner"))
+            except FileNotFoundError:
+                return None
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump({"owner": owner, "heartbeat": time.time()}, f)
+        claim = Claim(path, owner)
+        claim._thread.start()
+        return claim
+    return None
+
+
+def write_status(run: Path, state: str, **extra) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    _write_json_atomic(run / "status.json", {"state": state, "host": socket.gethostname(), "pid": os.getpid(),
+                                             "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "time": time.time(),
+                                             **extra})
+
+
+def read_status(run: Path) -> dict | None:
+    try:
+        return json.loads((run / "status.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _file_check(path: Path) -> str:
+    size = path.stat().st_size
+    if size > _HASH_LIMIT:
+        return f"size:{size}"
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def mark_done(run: Path, outputs: list[str]) -> None:
+    """Write DONE last, recording a check of every output (files, or every file under a directory)."""
+    files: dict[str, str] = {}
+    for name in outputs:
+        target = run / name
+        paths = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
+        for p in paths:
+            files[str(p.relative_to(run))] = _file_check(p)
+    _write_json_atomic(run / DONE, {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files})
+
+
+def verify_done(run: Path) -> str | None:
+    """None if the run's DONE record matches its files, else what is wrong."""
+    try:
+        record = json.loads((run / DONE).read_text())
+        files = record["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "DONE marker unreadable"
+    for name, check in files.items():
+        p = run / name
+        if not p.is_file():
+            return f"{name} is missing"
+        if _file_check(p) != check:
+            return f"{name} changed or is corrupt"
+    return None
+
+
+def run_state(run: Path) -> str:
+    """done | corrupt | failed | running | interrupted | pending."""
+    if (run / DONE).exists():
+        return "done" if verify_done(run) is None else "corrupt"
+    if claim_is_live(read_claim(run)):
+        return "running"
+    status = read_status(run)
+    if status is None:
+        return "interrupted" if (run / "checkpoints").exists() else "pending"
+    return "failed" if status.get("state") == "failed" else "interrupted"

@@ -1,0 +1,39 @@
+"""API calling (BFCL / API-Bank style): the output's calls are parsed and checked against the reference calls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langmix.evaluate import langid
+from langmix.evaluate.ast_check import check
+from langmix.records import Example
+from langmix.tasks.base import Task, TaskContext, rate, register
+
+
+class ApiTask(Task):
+    name = "api"
+    formats = ("bfcl", "apibank", "parallel", "examples")
+    default_max_new_tokens = 48
+    headline_metric = "call_accuracy"
+
+    def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
+        languages = ctx.study_languages or [ex.language]
+        v = check(output, ex.reference["calls"], ex.tools or [],
+                  lambda got, canonical: langid.wrong_language_argument(got, canonical, ex.language, languages))
+        return {"correct": v.correct, "name_correct": v.name_correct, "args_correct": v.args_correct,
+                "irrelevance": not ex.reference["calls"], "parsed_calls": v.calls, "reason": v.reason,
+                "wrong_language_args": v.wrong_language_args}
+
+    def metrics(self, items: list[dict[str, Any]]) -> dict[str, float]:
+        out = {"call_accuracy": rate(items, lambda p: p["correct"]),
+               "name_accuracy": rate(items, lambda p: p["name_correct"]),
+               "argument_accuracy": rate(items, lambda p: p["args_correct"]),
+               "wrong_language_argument_rate": rate(items, lambda p: p["wrong_language_args"]),
+               "parse_failure_rate": rate(items, lambda p: p["parsed_calls"] is None)}
+        irrelevance = [p for p in items if p["irrelevance"]]
+        if irrelevance:
+            out["irrelevance_accuracy"] = rate(irrelevance, lambda p: p["correct"])
+        return out
+
+
+register(ApiTask())

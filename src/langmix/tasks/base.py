@@ -1,0 +1,67 @@
+"""The task interface and its registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from langmix.records import Example
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a scorer may know beyond the item: the study's languages and the scoring mode."""
+
+    study_languages: list[str] = field(default_factory=list)
+    api_mode: str = "multilingual"
+
+
+class Task:
+    """One task. Subclasses fill in the class attributes and `score`/`metrics`.
+
+    `score` returns the item's verdict record: it must hold `correct` (the headline verdict, bool) and `reason`
+    (a short code: "ok", "wrong", "no_number", "parse_error", ...); other keys are task-specific and are kept in
+    predictions.jsonl. `metrics` turns a language's verdict records into named rates.
+    """
+
+    name: str = ""
+    formats: tuple[str, ...] = ()  # file formats (data.source: files) this task's data may come in
+    default_max_new_tokens: int = 64
+    headline_metric: str = ""
+    judge_response_language: bool = False  # run language ID on outputs (natural-language answers)
+
+    def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def metrics(self, items: list[dict[str, Any]]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def strict_flexible(self, verdict: dict[str, Any]) -> tuple[bool | None, bool | None]:
+        """The item's strict and flexible verdicts where the task has both (else None, None)."""
+        return None, None
+
+
+_REGISTRY: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    if not task.name or not task.headline_metric:
+        raise ValueError(f"task {type(task).__name__} needs a name and a headline metric")
+    _REGISTRY[task.name] = task
+    return task
+
+
+def get(name: str) -> Task:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}; known tasks: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def rate(items: list[dict[str, Any]], predicate) -> float:
+    """Share of items for which `predicate(item)` holds (0.0 for no items)."""
+    return sum(1.0 for p in items if predicate(p)) / len(items) if items else 0.0

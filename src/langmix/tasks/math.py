@@ -1,0 +1,34 @@
+"""Math word problems (GSM8K/MGSM style): the number after the language's answer phrase is the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langmix.evaluate.math import score_math
+from langmix.records import Example
+from langmix.tasks.base import Task, TaskContext, rate, register
+
+
+class MathTask(Task):
+    name = "math"
+    formats = ("gsm8k", "mgsm", "parallel", "examples")
+    default_max_new_tokens = 72
+    headline_metric = "accuracy_strict"
+    judge_response_language = True
+
+    def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
+        v = score_math(output, ex.reference["answer"], ex.reference.get("answer_phrase", ""), ex.language)
+        return {"correct": v.strict_correct, "correct_strict": v.strict_correct,
+                "correct_flexible": v.flexible_correct, "extracted_strict": v.strict,
+                "extracted_flexible": v.flexible, "reason": v.reason}
+
+    def metrics(self, items: list[dict[str, Any]]) -> dict[str, float]:
+        return {"accuracy_strict": rate(items, lambda p: p["correct_strict"]),
+                "accuracy_flexible": rate(items, lambda p: p["correct_flexible"]),
+                "unparsed_rate": rate(items, lambda p: p["reason"] == "no_number")}
+
+    def strict_flexible(self, verdict: dict[str, Any]) -> tuple[bool | None, bool | None]:
+        return bool(verdict["correct_strict"]), bool(verdict["correct_flexible"])
+
+
+register(MathTask())
