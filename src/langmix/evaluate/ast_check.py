@@ -1,232 +1,351 @@
-"""An AST checker for function calls in the BFCL sense, with multilingual improvements.
+"""An AST checker for function calls with two explicit rule sets: `bfcl` and `multilingual`.
 
-Model output is parsed, never executed: JSON (`{"name": ..., "arguments": {...}}` or a list of them) or Python
-call syntax (`f(a=1)` / `[f(a=1), g(b=2)]`) through `ast`, accepting only literal argument values.
-Expected calls follow BFCL's possible-answer shape: `[{func_name: {param: [acceptable values]}}]`, where `""`
-among the acceptable values marks an optional parameter. Checks: function name; required parameters present; no
-unexpected parameters; types (an int is accepted for a float); values after normalisation (NFKC, full-width
-punctuation, case, spaces and BFCL's punctuation set); parallel calls matched order-free; irrelevance (no call).
-A mismatch where the model wrote the argument in the user's language instead of the canonical value is flagged
-as `wrong_language_argument`.
+Expected calls follow BFCL's possible-answer shape `[{func_name: {param: [acceptable values]}}]`, where `""`
+among the acceptable values marks a parameter that may be omitted; `[]` means no call is wanted. Output is
+parsed by `call_parse` (JSON or Python call syntax, never executed).
+
+`bfcl` mode follows BFCL's AST checker (gorilla, `bfcl_eval/eval_checker/ast_eval/ast_checker.py`,
+`simple_function_checker` and the parallel/multiple checkers), rule for rule:
+- the function name must equal the expected name exactly;
+- every parameter the schema requires must be present; a parameter not in the schema or not in the possible
+  answer is unexpected; a parameter the possible answer lists without `""` must be present even where the schema
+  marks it optional;
+- types are exact (`bool` is not `int`; an `int` passes for a `float` parameter and is converted; a tuple passes
+  only for a `tuple` parameter): BFCL's type names `string integer float boolean array tuple dict any` (`any` means
+  a string); array and tuple elements are type-checked against `items.type` (one level, and skipped when the
+  possible answer lists `""` before a list, as BFCL's loop does); a value of the possible answer's own type where
+  the schema expects another is a variable reference and is compared as is;
+- strings are compared after BFCL's standardisation (spaces and `, . / - _ * ^` removed, `str.lower`, `'` -> `"`);
+  list elements and dict values one level down likewise; other values by Python equality (`5 == 5.0`);
+- parallel calls: each expected call in turn takes the first unmatched output call that passes (BFCL's greedy
+  order-free matching); irrelevance: any output that does not decode to a call is a correct abstention.
+Remaining differences from BFCL's verdicts come from the decoder only (see `call_parse`).
+
+`multilingual` mode is `bfcl` plus these named leniencies (`LENIENCIES`), each for output in or translated into
+other languages:
+- `nfkc`: the output and every compared string are NFKC-normalised (full-width `｛` `ｗａｋｅ`, compatibility forms);
+- `casefold`: strings compare by `str.casefold` (German `ß` = `ss`, Greek final sigma), not `str.lower`;
+- `strip_quotes_whitespace`: quotes and all whitespace (tabs, newlines, no-break spaces) are removed too;
+- `name_case`: function names compare case-insensitively;
+- `name_separator`: `_` and `.` are interchangeable in function names (OpenAI-style tools rename `a.b` to `a_b`);
+- `optimal_matching`: parallel calls match when any one-to-one assignment passes (scipy's
+  `linear_sum_assignment` over the pass/fail matrix), not only BFCL's greedy order;
+- `user_language_free_text`: with the user's request given, a free-text string argument (a message body, a title:
+  several words, no enum, format, date, time, code or number) may be the user's-language form copied from the
+  request where the canonical value does not itself appear there (`verbatim_arguments` of translated data); the
+  argument still counts in `wrong_language_args`. Constrained values keep requiring the canonical form.
+A mismatch where the model wrote an argument in the user's language is listed in `wrong_language_args`.
 """
 
 from __future__ import annotations
 
-import ast
-import json
 import re
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
-MAX_OUTPUT_CHARS = 20_000
-_STRIP = re.compile(r"[\s,./\-_*^'\"]+")
+import numpy as np
+from scipy.optimize import linear_sum_assignment
 
-TYPES: dict[str, tuple[type, ...]] = {
-    "integer": (int,), "int": (int,), "float": (int, float), "number": (int, float),
-    "string": (str,), "str": (str,), "boolean": (bool,), "bool": (bool,), "array": (list, tuple),
-    "list": (list, tuple), "tuple": (list, tuple), "dict": (dict,), "object": (dict,),
+from langmix.evaluate import call_parse
+from langmix.evaluate.call_parse import MAX_OUTPUT_CHARS, ParseError  # noqa: F401  (re-exported)
+
+Mode = Literal["bfcl", "multilingual"]
+MODES: tuple[str, ...] = ("bfcl", "multilingual")
+LENIENCIES: dict[str, tuple[str, ...]] = {
+    "bfcl": (),
+    "multilingual": ("nfkc", "casefold", "strip_quotes_whitespace", "name_case", "name_separator",
+                     "optimal_matching", "user_language_free_text"),
 }
+# BFCL's Python type names (PYTHON_TYPE_MAPPING), plus aliases in schemas outside BFCL (API-Bank's "str", ...).
+TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boolean": bool, "array": list,
+                          "tuple": list, "dict": dict, "any": str, "str": str, "int": int, "bool": bool,
+                          "list": list, "object": dict, "number": float}
+_BFCL_STRIP = re.compile(r"[ ,./\-_*^]")
+_WIDE_STRIP = re.compile(r"[\s,./\-_*^'\"]+")
+_CONSTRAINED_DESCRIPTION = re.compile(r"format|%[YmdHMS]|yyyy|\bdate|\btime|\bcode|\bid\b|token|e-?mail|url|phone|"
+                                      r"number", re.IGNORECASE)
+_CONSTRAINED_VALUE = re.compile(r"^[\d\s.,:/+\-%]+$|@|://|^\S+$")
 
 
 @dataclass
 class CallVerdict:
+    """One output's verdict: `reason` is ok, no_call, irrelevance_violated, parse_error, too_long, wrong_count,
+    wrong_name, missing_required, unexpected_arg, wrong_type or wrong_value; `mode` the rule set that gave it."""
+
     correct: bool
-    reason: str  # ok, no_call, irrelevance_violated, parse_error, too_long, wrong_count, wrong_name,
-    #              missing_required, unexpected_arg, wrong_type, wrong_value
+    reason: str
     calls: list[dict[str, Any]] | None = None
     name_correct: bool = False
     args_correct: bool = False
     wrong_language_args: list[str] = field(default_factory=list)
     detail: str = ""
+    mode: str = "multilingual"
 
 
-# ---------------------------------------------------------------- parsing
+@dataclass(frozen=True)
+class _Context:
+    """What one check needs besides the call: the rule set and the translated request, if any."""
+
+    lenient: bool
+    is_wrong_language: Callable[[str, str], bool] | None = None
+    request: str | None = None
+    verbatim: Collection[str] = ()
 
 
-def _py_call(node: ast.AST) -> dict[str, Any]:
-    if not isinstance(node, ast.Call) or node.args:
-        raise ValueError("expected a call with keyword arguments only")
-    name = ast.unparse(node.func)
-    return {"name": name, "arguments": {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}}
-
-
-def _normalise_json_calls(obj: Any) -> list[dict[str, Any]]:
-    items = obj if isinstance(obj, list) else [obj]
-    calls = []
-    for item in items:
-        if isinstance(item, dict) and isinstance(item.get("name"), str):
-            args = item.get("arguments", item.get("parameters", {}))
-            if isinstance(args, str):
-                args = json.loads(args)
-            if not isinstance(args, dict):
-                raise ValueError("arguments must be an object")
-            calls.append({"name": item["name"], "arguments": args})
-        elif isinstance(item, dict) and len(item) == 1 and isinstance(next(iter(item.values())), dict):
-            name, args = next(iter(item.items()))  # BFCL's {func: {arg: value}} shape
-            calls.append({"name": name, "arguments": args})
-        else:
-            raise ValueError("not a function call object")
-    return calls
-
-
-def parse_calls(output: str) -> tuple[list[dict[str, Any]] | None, str]:
+def parse_calls(output: str, mode: Mode = "multilingual") -> tuple[list[dict[str, Any]] | None, str]:
     """Calls in `output` as [{"name", "arguments"}], [] for plain text, or None with a reason code."""
     if len(output) > MAX_OUTPUT_CHARS:
         return None, "too_long"
-    text = unicodedata.normalize("NFKC", output).strip()
-    text = re.sub(r"^```(?:json|python)?\s*|\s*```$", "", text)
-    starts = [i for i in (text.find("["), text.find("{")) if i >= 0]
-    if starts:
-        try:
-            obj, _ = json.JSONDecoder().raw_decode(text[min(starts):])
-            return _normalise_json_calls(obj), "ok"
-        except (ValueError, TypeError):
-            pass
+    text = unicodedata.normalize("NFKC", output) if mode == "multilingual" else output
     try:
-        tree = ast.parse(text, mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return ([], "no_call") if not starts and "(" not in text else (None, "parse_error")
-    try:
-        nodes = tree.elts if isinstance(tree, (ast.List, ast.Tuple)) else [tree]
-        return [_py_call(n) for n in nodes], "ok"
-    except (ValueError, TypeError, SyntaxError, RecursionError):
-        return ([], "no_call") if isinstance(tree, (ast.Name, ast.Constant, ast.BinOp, ast.Compare)) \
-            else (None, "parse_error")
+        return call_parse.parse(text), "ok"
+    except ParseError:
+        return (None, "parse_error") if call_parse.looks_like_call(text) else ([], "no_call")
 
 
-# ---------------------------------------------------------------- matching
+def standardise(value: str, lenient: bool) -> str:
+    """BFCL's string standardisation, or (lenient) the multilingual one: NFKC, all whitespace and quotes
+    removed too, casefold."""
+    if lenient:
+        return _WIDE_STRIP.sub("", unicodedata.normalize("NFKC", value)).casefold()
+    return _BFCL_STRIP.sub("", value).lower().replace("'", '"')
 
 
 def normalise_string(value: str) -> str:
-    return _STRIP.sub("", unicodedata.normalize("NFKC", value)).casefold()
+    return standardise(value, True)
 
 
-def _type_ok(value: Any, type_name: str | None) -> bool:
-    allowed = TYPES.get((type_name or "").lower())
-    if allowed is None:
-        return True
-    if isinstance(value, bool) and bool not in allowed:
-        return False
-    return isinstance(value, allowed)
-
-
-def values_match(got: Any, want: Any) -> bool:
-    if isinstance(want, bool) or isinstance(got, bool):
-        return type(got) is type(want) and got == want
-    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
-        return float(got) == float(want)
-    if isinstance(want, str) and isinstance(got, str):
-        return normalise_string(got) == normalise_string(want)
-    if isinstance(want, (list, tuple)) and isinstance(got, (list, tuple)):
-        return len(got) == len(want) and all(values_match(g, w) for g, w in zip(got, want))
-    if isinstance(want, dict) and isinstance(got, dict):
-        return _dict_matches(got, want)
-    return got == want
-
-
-def _dict_matches(got: dict, want: dict) -> bool:
-    """`want` maps keys to acceptable-value lists (BFCL nested dicts) or to plain values."""
-    for key, acceptable in want.items():
-        options = acceptable if isinstance(acceptable, list) else [acceptable]
-        if key not in got:
-            if "" not in options:
-                return False
-            continue
-        if not any(values_match(got[key], o) for o in options if o != ""):
-            return False
-    return set(got) <= set(want)
-
-
-def _acceptable(got: Any, options: list[Any]) -> bool:
-    return any(values_match(got, o) for o in options if o != "")
-
-
-def check_one(call: dict[str, Any], name: str, expected_args: dict[str, list[Any]],
-              schema: dict[str, Any] | None, is_wrong_language: Callable[[str, str], bool] | None = None
-              ) -> CallVerdict:
-    """Check one parsed call against one expected call (and the function's schema, when known)."""
-    if normalise_name(call["name"]) != normalise_name(name):
-        return CallVerdict(False, "wrong_name", detail=f"{call['name']} != {name}")
-    args = call["arguments"]
-    params = (schema or {}).get("parameters", {})
-    properties = params.get("properties", {})
-    required = params.get("required", [k for k, v in expected_args.items() if "" not in v])
-    missing = [k for k in required if k not in args]
-    if missing:
-        return CallVerdict(False, "missing_required", name_correct=True, detail=f"missing {missing}")
-    unexpected = [k for k in args if k not in expected_args and (not properties or k not in properties)]
-    if unexpected or (properties and any(k not in properties for k in args)):
-        return CallVerdict(False, "unexpected_arg", name_correct=True, detail=f"unexpected {unexpected}")
-    for key, value in args.items():
-        options = expected_args.get(key, [])
-        if value is None and None in options:
-            continue
-        if isinstance(value, str) and any(isinstance(o, str) and o and values_match(value, o) for o in options):
-            continue  # BFCL's variable references: x="data['sales']" where x is an array
-        if key in properties and not _type_ok(value, properties[key].get("type")):
-            return CallVerdict(False, "wrong_type", name_correct=True, detail=f"{key}={value!r}")
-    wrong_lang = []
-    for key, value in args.items():
-        # BFCL writes an empty array value as an empty acceptable list (`"p": []`); read it as `[[]]`.
-        options = expected_args.get(key, [""]) or [[]]
-        if options == [""] or _acceptable(value, options):
-            continue
-        canonical = next((o for o in options if o != ""), None)
-        if is_wrong_language and isinstance(value, str) and isinstance(canonical, str) \
-                and is_wrong_language(value, canonical):
-            wrong_lang.append(key)
-        return CallVerdict(False, "wrong_value", name_correct=True, wrong_language_args=wrong_lang,
-                           detail=f"{key}={value!r}")
-    return CallVerdict(True, "ok", name_correct=True, args_correct=True)
+def names_match(got: str, want: str, lenient: bool) -> bool:
+    if not lenient:
+        return got == want
+    return normalise_name(got) == normalise_name(want)
 
 
 def normalise_name(name: str) -> str:
-    return name.strip().replace("_", ".").casefold()
+    return unicodedata.normalize("NFKC", name).strip().replace("_", ".").casefold()
+
+
+def _std(value: Any, lenient: bool) -> Any:
+    return standardise(value, lenient) if isinstance(value, str) else value
+
+
+def _first_type(options: list[Any]) -> type | None:
+    return next((type(o) for o in options if o != ""), None)
+
+
+def _type_ok(value: Any, options: list[Any], want: type, item_type: type | None) -> tuple[bool, bool]:
+    """(valid, is_variable) by BFCL's type_checker."""
+    answer_type = _first_type(options)
+    is_variable = answer_type is not None and answer_type is not want
+    if type(value) is want:
+        if item_type is None:
+            return True, is_variable
+        for option in options:  # each element must have the item type (or the option element's own type)
+            if not isinstance(option, list) or all(
+                    type(v) is item_type or type(v) is _first_type(option) for v in value):
+                return True, is_variable
+        return False, is_variable
+    return answer_type is not None and type(value) is answer_type, True
+
+
+def _dict_ok(got: dict, options: list[Any], lenient: bool) -> bool:
+    for option in options:
+        if option == "" or not isinstance(option, dict):
+            continue
+        if all(k in option and _std(v, lenient) in [_std(o, lenient) for o in option[k]] for k, v in got.items()) \
+                and all(k in got or "" in v for k, v in option.items()):
+            return True
+    return False
+
+
+def _list_dict_ok(got: list, options: list[Any], lenient: bool) -> bool:
+    return any(isinstance(o, list) and len(o) == len(got) and
+               all(isinstance(g, dict) and _dict_ok(g, [w], lenient) for g, w in zip(got, o)) for o in options)
+
+
+def _free_text_ok(key: str, name: str, value: Any, options: list[Any], prop: dict[str, Any], ctx: _Context) -> bool:
+    """The `user_language_free_text` leniency (see the module docstring)."""
+    canonical = next((o for o in options if isinstance(o, str) and o), None)
+    if not (ctx.lenient and ctx.request and isinstance(value, str) and canonical) or f"{name}.{key}" in ctx.verbatim:
+        return False
+    if any(k in prop for k in ("enum", "format", "pattern")) or \
+            _CONSTRAINED_DESCRIPTION.search(str(prop.get("description", ""))) or \
+            _CONSTRAINED_VALUE.search(canonical.strip()) or canonical in ctx.request:
+        return False
+    got, want = standardise(value, True), standardise(canonical, True)
+    return len(got) >= max(2, 0.15 * len(want)) and got in standardise(ctx.request, True)
+
+
+def _flag_language(key: str, value: Any, options: list[Any], ctx: _Context) -> list[str]:
+    canonical = next((o for o in options if o != ""), None)
+    if ctx.is_wrong_language and isinstance(value, str) and isinstance(canonical, str) \
+            and ctx.is_wrong_language(value, canonical):
+        return [key]
+    return []
+
+
+def check_one(call: dict[str, Any], name: str, expected_args: dict[str, list[Any]], schema: dict[str, Any] | None,
+              is_wrong_language: Callable[[str, str], bool] | None = None, *, mode: Mode = "multilingual",
+              request: str | None = None, verbatim: Collection[str] = ()) -> CallVerdict:
+    """Check one parsed call against one expected call and the function's schema (when known)."""
+    ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim)
+    return _check_one(call, name, expected_args, schema, ctx)
+
+
+def _check_one(call: dict[str, Any], name: str, expected_args: dict[str, list[Any]], schema: dict[str, Any] | None,
+               ctx: _Context) -> CallVerdict:
+    mode = "multilingual" if ctx.lenient else "bfcl"
+    if not names_match(call["name"], name, ctx.lenient):
+        return CallVerdict(False, "wrong_name", detail=f"{call['name']} != {name}", mode=mode)
+    args = call["arguments"]
+    params = (schema or {}).get("parameters") or {}
+    properties = params.get("properties") or {}
+    required = params.get("required", []) if schema else [k for k, v in expected_args.items() if "" not in v]
+
+    def fail(reason: str, detail: str, wrong_lang: list[str] | None = None) -> CallVerdict:
+        return CallVerdict(False, reason, name_correct=True, wrong_language_args=wrong_lang or [], detail=detail,
+                           mode=mode)
+
+    missing = [k for k in required if k not in args]
+    if missing:
+        return fail("missing_required", f"missing {missing}")
+    accepted_wrong_lang: list[str] = []
+    for key, value in args.items():
+        if key not in expected_args or (properties and key not in properties):
+            return fail("unexpected_arg", f"unexpected {key!r}")
+        options = expected_args[key] or [[]]  # BFCL writes an empty array answer as `[]`; read it as `[[]]`
+        prop = properties.get(key) or {}
+        type_name = str(prop.get("type", "")).lower()
+        want = TYPES.get(type_name)
+        if want is None:  # no schema (or an unknown type name): compare values only
+            want = _first_type(options) or type(value)
+        item_type = TYPES.get(str((prop.get("items") or {}).get("type", "")).lower()) \
+            if type_name in ("array", "tuple", "list") else None
+        if type_name == "tuple" and isinstance(value, tuple):
+            value = list(value)
+        if want is float and type(value) is int:
+            value = float(value)
+        valid, is_variable = _type_ok(value, options, want, item_type)
+        if not valid:
+            return fail("wrong_type", f"{key}={value!r}", _flag_language(key, value, options, ctx))
+        if is_variable:
+            ok = value in options
+        elif want is dict:
+            ok = _dict_ok(value, options, ctx.lenient)
+        elif want is list and item_type is dict:
+            ok = _list_dict_ok(value, options, ctx.lenient)
+        elif want is str:
+            ok = standardise(value, ctx.lenient) in [standardise(o, ctx.lenient) for o in options
+                                                     if isinstance(o, str)]
+        elif want is list:  # BFCL reads an optional "" among list answers as the empty list
+            got = [_std(v, ctx.lenient) for v in value]
+            ok = any(got == [_std(v, ctx.lenient) for v in (o if isinstance(o, list) else [])]
+                     for o in options if isinstance(o, list) or o == "")
+        else:
+            ok = value in options
+        if not ok and _free_text_ok(key, name, value, options, prop, ctx):
+            accepted_wrong_lang.append(key)  # accepted, and still counted as a user-language argument
+            continue
+        if not ok:
+            return fail("wrong_value", f"{key}={value!r}", _flag_language(key, value, options, ctx))
+    unsent = [k for k, v in expected_args.items() if k not in args and "" not in v]
+    if unsent:
+        return fail("missing_required", f"missing {unsent} (listed in the possible answer without \"\")")
+    return CallVerdict(True, "ok", name_correct=True, args_correct=True, wrong_language_args=accepted_wrong_lang,
+                       mode=mode)
+
+
+def _schema(functions: list[dict[str, Any]], name: str, lenient: bool) -> dict[str, Any] | None:
+    return next((f for f in functions if isinstance(f, dict) and names_match(str(f.get("name", "")), name, lenient)),
+                None)
 
 
 def check(output: str, expected: list[dict[str, dict[str, list[Any]]]], functions: list[dict[str, Any]],
-          is_wrong_language: Callable[[str, str], bool] | None = None) -> CallVerdict:
-    """Score a model output against BFCL-style possible answers; `expected == []` means no call is wanted."""
-    calls, reason = parse_calls(output)
-    if calls is None:
-        return CallVerdict(False, reason)
-    if not expected:
-        return CallVerdict(not calls, "ok" if not calls else "irrelevance_violated", calls)
-    if not calls:
-        return CallVerdict(False, "no_call", calls)
-    if len(calls) != len(expected):
-        return CallVerdict(False, "wrong_count", calls, detail=f"{len(calls)} calls, expected {len(expected)}")
-    schemas = {normalise_name(f["name"]): f for f in functions}
-    # order-free: match each expected call to a distinct output call (backtracking over a few calls)
-    verdicts: list[CallVerdict] = []
+          is_wrong_language: Callable[[str, str], bool] | None = None, *, mode: Mode = "multilingual",
+          request: str | None = None, verbatim: Collection[str] = ()) -> CallVerdict:
+    """Score a model output against BFCL-style possible answers under `mode` ("bfcl" or "multilingual").
 
-    def assign(i: int, used: frozenset[int]) -> bool:
-        if i == len(expected):
-            return True
-        (name, args), = expected[i].items()
+    `request` (the user's turns) and `verbatim` (translated data's `verbatim_arguments`, "func.param") enable the
+    multilingual `user_language_free_text` leniency.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown checker mode {mode!r} (expected one of {MODES})")
+    ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim)
+    calls, reason = parse_calls(output, mode)
+    if not expected:  # irrelevance: anything that does not decode to a call is a correct abstention
+        return CallVerdict(not calls, "ok" if not calls else "irrelevance_violated", calls, mode=mode)
+    if calls is None:
+        return CallVerdict(False, reason, mode=mode)
+    if not calls:
+        return CallVerdict(False, "no_call", calls, mode=mode)
+    if len(calls) != len(expected):
+        return CallVerdict(False, "wrong_count", calls, detail=f"{len(calls)} calls, expected {len(expected)}",
+                           mode=mode)
+    verdict = (_match_optimal if ctx.lenient else _match_greedy)(calls, expected, functions, ctx)
+    verdict.calls = calls
+    return verdict
+
+
+def _verdict(call: dict[str, Any], want: dict[str, dict[str, list[Any]]], functions: list[dict[str, Any]],
+             ctx: _Context) -> CallVerdict:
+    (name, args), = want.items()
+    return _check_one(call, name, args, _schema(functions, name, ctx.lenient), ctx)
+
+
+def _best_failure(failures: list[CallVerdict]) -> CallVerdict:
+    return max(failures, key=lambda v: (v.name_correct, len(v.wrong_language_args)))
+
+
+def _merge_ok(verdicts: list[CallVerdict], mode: str) -> CallVerdict:
+    wrong_lang = sorted({k for v in verdicts for k in v.wrong_language_args})
+    return CallVerdict(True, "ok", name_correct=True, args_correct=True, wrong_language_args=wrong_lang, mode=mode)
+
+
+def _match_greedy(calls: list[dict[str, Any]], expected: list[dict[str, Any]], functions: list[dict[str, Any]],
+                  ctx: _Context) -> CallVerdict:
+    """BFCL's order-free matching: each expected call takes the first unmatched output call that passes."""
+    used: set[int] = set()
+    passed: list[CallVerdict] = []
+    for want in expected:
+        failures = []
         for j, call in enumerate(calls):
             if j in used:
                 continue
-            v = check_one(call, name, args, schemas.get(normalise_name(name)), is_wrong_language)
-            verdicts.append(v)
-            if v.correct and assign(i + 1, used | {j}):
-                return True
-        return False
+            v = _verdict(call, want, functions, ctx)
+            if v.correct:
+                used.add(j)
+                passed.append(v)
+                break
+            failures.append(v)
+        else:
+            return _best_failure(failures)
+    return _merge_ok(passed, "multilingual" if ctx.lenient else "bfcl")
 
-    if assign(0, frozenset()):
-        return CallVerdict(True, "ok", calls, name_correct=True, args_correct=True)
-    failures = [v for v in verdicts if not v.correct]  # a partial match is still a failure as a whole
-    best = max(failures, key=lambda v: (v.name_correct, len(v.wrong_language_args)))
-    best.calls = calls
-    return best
+
+def _match_optimal(calls: list[dict[str, Any]], expected: list[dict[str, Any]], functions: list[dict[str, Any]],
+                   ctx: _Context) -> CallVerdict:
+    """Order-free matching by assignment: correct when some one-to-one pairing passes everywhere. Greedy first
+    (its success is such a pairing); where it fails, `linear_sum_assignment` over the pass/fail matrix, which is
+    polynomial (ten identical parallel calls cost 100 checks, not the 10! steps of backtracking)."""
+    greedy = _match_greedy(calls, expected, functions, ctx)
+    if greedy.correct or len(calls) == 1:
+        greedy.mode = "multilingual"
+        return greedy
+    grid = [[_verdict(call, want, functions, ctx) for call in calls] for want in expected]
+    cost = np.array([[0.0 if v.correct else 1.0 for v in row] for row in grid])
+    rows, cols = linear_sum_assignment(cost)
+    if cost[rows, cols].sum() == 0:
+        return _merge_ok([grid[i][j] for i, j in zip(rows, cols)], "multilingual")
+    return _best_failure([v for row in grid for v in row if not v.correct])
 
 
 def gold_call(expected: list[dict[str, dict[str, list[Any]]]], functions: list[dict[str, Any]] | None = None
               ) -> list[dict[str, Any]]:
     """A call list the possible answers accept: the first acceptable value of each parameter (resolved
-    recursively inside nested dicts and lists); optional parameters that accept "" (omitted) are left out."""
-    required = {normalise_name(f["name"]): set(f.get("parameters", {}).get("required", [])) for f in functions or []}
+    recursively inside nested dicts and lists of dicts); parameters that accept "" (omitted) are left out unless
+    the schema requires them."""
 
     def first(options: list[Any]) -> Any:
         return resolve(next(o for o in options if o != ""))
@@ -242,7 +361,8 @@ def gold_call(expected: list[dict[str, dict[str, list[Any]]]], functions: list[d
     out = []
     for item in expected:
         (name, args), = item.items()
-        needed = required.get(normalise_name(name), set())
-        out.append({"name": name, "arguments": {
-            k: first(v or [[]]) for k, v in args.items() if ("" not in v or k in needed) and v != [""]}})
+        schema = _schema(functions or [], name, False) or {}
+        needed = set((schema.get("parameters") or {}).get("required", []))
+        out.append({"name": name, "arguments": {k: first(v or [[]]) for k, v in args.items()
+                                                if ("" not in v or k in needed) and v != [""]}})
     return out

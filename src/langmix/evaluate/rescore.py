@@ -1,83 +1,151 @@
 """Re-score stored model outputs (from langmix, another harness or a hosted API) without a model.
 
 Input: JSONL, one object per line with `language`, `output`, and `reference`:
-- math: the answer as a number (or a string number); optional `answer_phrase` (else the MGSM phrase of the
-  language);
+- math: the answer as a finite number (or a string number); optional `answer_phrase` (strict extraction also
+  accepts the language's registry phrases, `langmix.languages`);
 - api: `{"functions": [...schemas], "possible_answer": [{func: {param: [values]}}]}` (BFCL's shape; `[]` for
-  irrelevance); `ground_truth` is accepted for `possible_answer`.
-Output: one verdict per input line, in order. A line that cannot be read is a verdict with reason `bad_input`
-(and counted), never skipped.
+  irrelevance); `ground_truth` is accepted for `possible_answer`; optional `request` (the user's text) and
+  `verbatim_arguments` for translated items.
+Output: one verdict per input line, in order, each with the checker `mode` for api. A line that cannot be read
+(not UTF-8, not JSON, nested too deeply, a lone surrogate, a reference that is not a finite number or not in
+BFCL's shape) is a verdict with reason `bad_input` and its line number, never skipped. The verdicts file is
+written to a temporary file beside `out` and renamed into place, so it is complete or absent.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import os
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from langmix.data.math_data import ENGLISH_PHRASE, MGSM_ANSWER_PHRASES
+from langmix import languages as langs
 from langmix.evaluate import langid
-from langmix.evaluate.ast_check import check
+from langmix.evaluate.ast_check import MODES, check
 from langmix.evaluate.math import parse_number, score_math
 
+log = logging.getLogger(__name__)
 
-def _score_line(task: str, row: dict[str, Any], languages: list[str]) -> dict[str, Any]:
+
+def _answer(ref: Any) -> float:
+    """A math reference as a finite number; ValueError for NaN, infinities, overflow, booleans and non-numbers."""
+    if isinstance(ref, bool) or not isinstance(ref, (int, float, str)):
+        raise ValueError(f"reference {ref!r} is not a number")
+    value = float(ref) if isinstance(ref, (int, float)) else parse_number(ref)
+    if value is None or not math.isfinite(value):
+        raise ValueError(f"reference {ref!r} is not a finite number")
+    return value
+
+
+def _expected(ref: dict[str, Any]) -> list[dict[str, dict[str, list[Any]]]]:
+    expected = ref.get("possible_answer", ref.get("ground_truth"))
+    if not isinstance(expected, list):
+        raise ValueError("api reference needs a 'possible_answer' list")
+    for item in expected:
+        if not (isinstance(item, dict) and len(item) == 1 and isinstance(next(iter(item.values())), dict)
+                and all(isinstance(v, list) for v in next(iter(item.values())).values())):
+            raise ValueError(f"possible answer {item!r} is not {{func: {{param: [values]}}}}")
+    if not isinstance(ref.get("functions", []), list):
+        raise ValueError("api reference 'functions' must be a list")
+    return expected
+
+
+def _score_line(task: str, row: dict[str, Any], languages: list[str], api_mode: str) -> dict[str, Any]:
     lang, output, ref = row.get("language"), row.get("output"), row.get("reference")
     if not isinstance(lang, str) or not isinstance(output, str) or ref is None:
         raise ValueError("needs string 'language' and 'output', and a 'reference'")
     if task == "math":
-        answer = ref if isinstance(ref, (int, float)) else parse_number(str(ref))
-        if answer is None:
-            raise ValueError(f"reference {ref!r} is not a number")
-        phrase = row.get("answer_phrase") or MGSM_ANSWER_PHRASES.get(lang, ENGLISH_PHRASE)
-        v = score_math(output, answer, phrase, lang)
+        phrase = row.get("answer_phrase") if isinstance(row.get("answer_phrase"), str) else ""
+        v = score_math(output, _answer(ref), phrase or langs.answer_phrase(lang), lang)
         return {"correct": v.strict_correct, "correct_flexible": v.flexible_correct, "extracted": v.strict,
                 "extracted_flexible": v.flexible, "reason": v.reason}
     if not isinstance(ref, dict):
         raise ValueError("api reference must be an object with 'functions' and 'possible_answer'")
-    expected = ref.get("possible_answer", ref.get("ground_truth"))
-    if not isinstance(expected, list):
-        raise ValueError("api reference needs a 'possible_answer' list")
-    v = check(output, expected, ref.get("functions", []),
-              lambda got, canonical: langid.wrong_language_argument(got, canonical, lang, languages))
+    request = ref.get("request") if isinstance(ref.get("request"), str) else None
+    verbatim = [x for x in ref.get("verbatim_arguments", []) if isinstance(x, str)] \
+        if isinstance(ref.get("verbatim_arguments"), list) else []
+    v = check(output, _expected(ref), ref.get("functions", []),
+              lambda got, canonical: langid.wrong_language_argument(got, canonical, lang, languages),
+              mode=api_mode, request=request, verbatim=verbatim)
     return {"correct": v.correct, "name_correct": v.name_correct, "parsed_calls": v.calls, "reason": v.reason,
-            "wrong_language_args": v.wrong_language_args, "detail": v.detail}
+            "wrong_language_args": v.wrong_language_args, "detail": v.detail, "mode": v.mode}
 
 
-def rescore(task: str, predictions: Path, out: Path) -> dict[str, dict[str, float]]:
-    """Write verdicts to `out`; return per-language totals {lang: {n, correct, accuracy, bad_input}}."""
-    if task not in ("math", "api"):
-        raise ValueError(f"unknown task {task!r} (expected math or api)")
-    rows: list[tuple[int, dict | None, str | None]] = []
-    with open(predictions, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+def _read(predictions: Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:
+    """(line number, row or None, error or None) for every non-blank line, decoded one line at a time."""
+    rows: list[tuple[int, dict[str, Any] | None, str | None]] = []
+    with open(predictions, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                rows.append((lineno, None, f"not UTF-8 (byte {exc.start})"))
+                continue
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
-                rows.append((lineno, row if isinstance(row, dict) else None, None if isinstance(row, dict)
-                             else "not a JSON object"))
+                json.dumps(row, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be written back
             except json.JSONDecodeError as exc:
                 rows.append((lineno, None, f"not valid JSON ({exc.msg})"))
+            except RecursionError:
+                rows.append((lineno, None, "JSON nested too deeply"))
+            except UnicodeEncodeError:
+                rows.append((lineno, None, "contains a lone surrogate (\\ud800-\\udfff), not valid Unicode"))
+            else:
+                ok = isinstance(row, dict)
+                rows.append((lineno, row if ok else None, None if ok else "not a JSON object"))
+    return rows
+
+
+def _dump(verdict: dict[str, Any]) -> str:
+    """One verdict as a JSON line; parsed calls that JSON cannot hold (bytes, tuple keys) are written as text."""
+    try:
+        return json.dumps(verdict, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps({**verdict, "parsed_calls": repr(verdict.get("parsed_calls"))}, ensure_ascii=False,
+                          default=repr)
+
+
+def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multilingual"
+            ) -> dict[str, dict[str, float]]:
+    """Write verdicts to `out`; return per-language totals {lang: {n, correct, accuracy, bad_input}}. `api_mode`
+    is the AST checker's rule set (bfcl or multilingual); each api verdict records it."""
+    if task not in ("math", "api"):
+        raise ValueError(f"unknown task {task!r} (expected math or api)")
+    if api_mode not in MODES:
+        raise ValueError(f"unknown checker mode {api_mode!r} (expected one of {MODES})")
+    rows = _read(Path(predictions))
     languages = sorted({r["language"] for _, r, _ in rows if r and isinstance(r.get("language"), str)
-                        and r["language"] in MGSM_ANSWER_PHRASES} | {"en"})
+                        and r["language"] in langs.MGSM_LANGUAGES} | {"en"})
     totals: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "correct": 0, "bad_input": 0})
-    with open(out, "w", encoding="utf-8") as f:
-        for lineno, row, error in rows:
-            lang = row.get("language") if row and isinstance(row.get("language"), str) else "?"
-            verdict: dict[str, Any]
-            if error is None:
-                try:
-                    verdict = _score_line(task, row, languages)
-                except ValueError as exc:
-                    error = str(exc)
-            if error is not None:
-                verdict = {"correct": False, "reason": "bad_input", "detail": f"line {lineno}: {error}"}
-                totals[lang]["bad_input"] += 1
-            totals[lang]["n"] += 1
-            totals[lang]["correct"] += bool(verdict["correct"])
-            f.write(json.dumps({"line": lineno, "language": lang, **verdict}, ensure_ascii=False) + "\n")
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for lineno, row, error in rows:
+                lang = row.get("language") if row and isinstance(row.get("language"), str) else "?"
+                verdict: dict[str, Any] = {}
+                if error is None:
+                    try:
+                        verdict = _score_line(task, row, languages, api_mode)
+                    except (ValueError, TypeError, RecursionError) as exc:
+                        error = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
+                if error is not None:
+                    verdict = {"correct": False, "reason": "bad_input", "detail": f"line {lineno}: {error}"}
+                    totals[lang]["bad_input"] += 1
+                    log.warning("%s:%d: bad input: %s", predictions, lineno, error)
+                totals[lang]["n"] += 1
+                totals[lang]["correct"] += bool(verdict["correct"])
+                f.write(_dump({"line": lineno, "language": lang, **verdict}) + "\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     for t in totals.values():
         t["accuracy"] = t["correct"] / t["n"] if t["n"] else 0.0
     return dict(totals)

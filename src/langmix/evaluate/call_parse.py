@@ -1,0 +1,178 @@
+"""Parsing model output into function calls, never executing it.
+
+Two surface forms: JSON (`{"name": ..., "arguments": {...}}`, BFCL's `{"function": ..., "parameters": ...}` or
+`{func: {arg: value}}`, or a list of them) and Python call syntax (`f(a=1)`, `[f(a=1), g(b=2)]`) read through
+`ast`. JSON is tried only where the output *is* JSON (it starts with `{` or `[` and decodes whole), so a Python
+call whose dict argument has a "name" key stays a Python call.
+
+Python argument values are resolved the way BFCL's decoder resolves them (gorilla, `bfcl_eval/model_handler/
+utils.py`, `resolve_ast_by_type`), but without `eval`: literals; tuples stay tuples; a bare name or a subscript
+is a variable reference and becomes its source text (`x=data` -> "data"); arithmetic over numeric literals
+(`base=10*1`, `2**3`, `-0.5`) and string concatenation are folded by a small evaluator with size limits.
+Deliberate differences from BFCL's decoder (each refuses where BFCL would produce a value):
+- a call or lambda inside an argument (`x=f(1)`) is a parse error; BFCL turns a call without keywords into its
+  source text and `eval`s a lambda's body;
+- a unary operator other than `-`/`+` on a number is a parse error; BFCL negates the operand of any unary
+  operator (`not True` -> -1, `+5` -> -5);
+- positional arguments are a parse error; BFCL drops them silently (the call then usually misses a required
+  parameter, the same verdict).
+Outputs nested deeper than `MAX_DEPTH` are parse errors, never a RecursionError.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import operator
+import re
+from typing import Any, Callable
+
+MAX_OUTPUT_CHARS = 20_000
+MAX_DEPTH = 64  # nesting of brackets in an output or a decoded value; deeper is a parse error
+_FENCE = re.compile(r"^```(?:json|python|tool_code)?\s*|\s*```$")
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+
+
+class ParseError(ValueError):
+    """The output is not a call list this parser accepts; the message says why."""
+
+
+def depth(text: str) -> int:
+    """The deepest bracket nesting in `text` (strings not excluded: a cheap, linear upper bound)."""
+    opening = text.count("(") + text.count("[") + text.count("{")
+    if opening <= MAX_DEPTH:
+        return opening
+    level = deepest = 0
+    for ch in text:
+        if ch in "([{":
+            level += 1
+            deepest = max(deepest, level)
+        elif ch in ")]}":
+            level = max(0, level - 1)
+    return deepest
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fold(op: ast.operator, left: Any, right: Any) -> Any:
+    """Arithmetic over literals, bounded: BFCL `eval`s these (`base=10*1`); we compute them without `eval`."""
+    if isinstance(op, ast.Add) and isinstance(left, str) and isinstance(right, str):
+        return left + right
+    if not (_number(left) and _number(right)) or type(op) not in _BINOPS:
+        raise ParseError("only arithmetic over numbers (and string +) is folded")
+    if isinstance(op, ast.Pow) and (abs(right) > 64 or abs(left) > 10**6):
+        raise ParseError("power too large to fold")
+    try:
+        result = _BINOPS[type(op)](left, right)
+    except (ArithmeticError, ValueError) as exc:
+        raise ParseError(f"arithmetic fails: {exc}") from None
+    if isinstance(result, complex) or (isinstance(result, int) and result.bit_length() > 256):
+        raise ParseError("arithmetic result out of range")
+    return result
+
+
+def value_of(node: ast.AST, level: int = 0) -> Any:
+    """A Python argument value, resolved as BFCL's decoder does (see the module docstring), never executed."""
+    if level > MAX_DEPTH:
+        raise ParseError("argument nested too deeply")
+    if isinstance(node, ast.Constant):
+        return "..." if node.value is Ellipsis else node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = value_of(node.operand, level + 1)
+        if not _number(operand):
+            raise ParseError("unary sign on a non-number")
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.BinOp):
+        return _fold(node.op, value_of(node.left, level + 1), value_of(node.right, level + 1))
+    if isinstance(node, ast.List):
+        return [value_of(v, level + 1) for v in node.elts]
+    if isinstance(node, ast.Tuple):
+        return tuple(value_of(v, level + 1) for v in node.elts)
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            raise ParseError("dict unpacking in an argument")
+        out = {}
+        for k, v in zip(node.keys, node.values):
+            key = value_of(k, level + 1)
+            if not isinstance(key, (str, int, float, bool, type(None), tuple)):
+                raise ParseError("unhashable dict key")
+            out[key] = value_of(v, level + 1)
+        return out
+    if isinstance(node, (ast.Name, ast.Subscript)):
+        return ast.unparse(node)  # a variable reference, as BFCL keeps it
+    raise ParseError(f"unsupported argument expression {type(node).__name__}")
+
+
+def _python_call(node: ast.AST) -> dict[str, Any]:
+    if not isinstance(node, ast.Call) or not isinstance(node.func, (ast.Name, ast.Attribute)):
+        raise ParseError("expected a function call")
+    if node.args or any(kw.arg is None for kw in node.keywords):
+        raise ParseError("positional or ** arguments")
+    parts, func = [], node.func
+    while isinstance(func, ast.Attribute):
+        parts.append(func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name):
+        raise ParseError("function name is not a dotted name")
+    parts.append(func.id)
+    return {"name": ".".join(reversed(parts)), "arguments": {kw.arg: value_of(kw.value) for kw in node.keywords}}
+
+
+def _json_calls(obj: Any) -> list[dict[str, Any]]:
+    items = obj if isinstance(obj, list) else [obj]
+    calls = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise ParseError("a JSON call must be an object")
+        name = item.get("name", item.get("function"))
+        if isinstance(name, str):
+            args = item.get("arguments", item.get("parameters", {}))
+            if isinstance(args, str):
+                if depth(args) > MAX_DEPTH:
+                    raise ParseError("arguments nested too deeply")
+                try:
+                    args = json.loads(args)
+                except (ValueError, RecursionError):
+                    raise ParseError("arguments string is not JSON") from None
+        elif len(item) == 1 and isinstance(next(iter(item.values())), dict):
+            name, args = next(iter(item.items()))  # BFCL's {func: {arg: value}} shape
+        else:
+            raise ParseError("not a function call object")
+        if not isinstance(args, dict):
+            raise ParseError("arguments must be an object")
+        calls.append({"name": name, "arguments": args})
+    return calls
+
+
+def parse(text: str) -> list[dict[str, Any]]:
+    """Calls in `text` as [{"name", "arguments"}]; raises ParseError where `text` is no call list."""
+    if depth(text) > MAX_DEPTH:
+        raise ParseError(f"nested deeper than {MAX_DEPTH}")
+    text = _FENCE.sub("", text.strip()).strip()
+    if text[:1] in ("{", "["):
+        try:
+            obj = json.loads(text)
+        except (ValueError, RecursionError):
+            pass  # not JSON: perhaps a Python call list `[f(a=1)]`
+        else:
+            return _json_calls(obj)
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        raise ParseError("neither JSON nor Python call syntax") from None
+    nodes = tree.elts if isinstance(tree, (ast.List, ast.Tuple)) else [tree]
+    try:
+        return [_python_call(n) for n in nodes]
+    except RecursionError:
+        raise ParseError("nested too deeply") from None
+
+
+def looks_like_call(text: str) -> bool:
+    """Whether plain text that failed to parse was meant as a call (so its failure is a parse error, not a
+    decision not to call): it starts like JSON or like `name(`."""
+    text = _FENCE.sub("", text.strip()).strip()
+    return text[:1] in ("{", "[") or re.match(r"[\w.]+\s*\(", text) is not None
