@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from statsmodels.stats.multitest import multipletests
+from scipy.stats import false_discovery_control
 
 from langmix.records import ItemRow
 
@@ -72,9 +72,14 @@ class CellBoot:
     value: str
     index: dict[tuple, int] = field(default_factory=dict)
 
+    english_only: dict[tuple[str, str], str] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         keys = list(CELL_KEYS)
         self.index = {tuple(r): i for i, r in enumerate(self.cells[keys].itertuples(index=False, name=None))}
+        eo = self.cells[self.cells["design"] == "english_only"]
+        for model, task, mixture in eo[["model", "task", "mixture"]].itertuples(index=False, name=None):
+            self.english_only.setdefault((model, task), mixture)
 
     def cell(self, model: str, task: str, mixture: str, language: str) -> int | None:
         return self.index.get((model, task, mixture, language))
@@ -120,12 +125,24 @@ def summarise(point: np.ndarray, boot: np.ndarray, alpha: float = ALPHA) -> pd.D
 
 
 def adjust(p: pd.Series, method: str = "holm") -> np.ndarray:
-    """Multiple-comparison adjusted p-values (statsmodels `multipletests`: 'holm' or 'fdr_bh')."""
+    """Multiple-comparison adjusted p-values: 'holm' (Holm-Bonferroni, family-wise) or 'bh' (Benjamini-Hochberg,
+    scipy's `false_discovery_control`). Holm is the step-down formula, written out because statsmodels'
+    `multipletests` runs a full garbage collection on every call (slow inside simulation loops)."""
     vals = p.to_numpy(dtype=float)
     out = np.full(len(vals), np.nan)
     ok = ~np.isnan(vals)
-    if ok.any():
-        out[ok] = multipletests(vals[ok], method=method)[1]
+    if not ok.any():
+        return out
+    v = vals[ok]
+    if method == "bh":
+        out[ok] = false_discovery_control(v, method="bh")
+        return out
+    order = np.argsort(v)
+    m = len(v)
+    stepped = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * v[order]))
+    adj = np.empty(m)
+    adj[order] = stepped
+    out[ok] = adj
     return out
 
 
@@ -229,10 +246,9 @@ def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray
     return CellBoot(cells=cells, point=point, boot=boot, n_boot=n_boot, value=value)
 
 
-def english_only_mixture(cells: pd.DataFrame, model: str, task: str) -> str | None:
+def english_only_mixture(cb: CellBoot, model: str, task: str) -> str | None:
     """The English-only mixture of a model and task (design english_only), if any."""
-    m = cells[(cells["model"] == model) & (cells["task"] == task) & (cells["design"] == "english_only")]
-    return None if m.empty else str(m["mixture"].iloc[0])
+    return cb.english_only.get((model, task))
 
 
 def fmt_ci(est: float, lo: float, hi: float, scale: float = 100.0, unit: str = " points") -> str:
@@ -256,7 +272,7 @@ def group_contrasts(cb: CellBoot, sel: pd.Series, by: list[str], gain: bool = Fa
                                           .itertuples(index=False, name=None)):
             if gain:
                 if (model, task) not in ref:
-                    ref[(model, task)] = english_only_mixture(cb.cells, model, task)
+                    ref[(model, task)] = english_only_mixture(cb, model, task)
                 j = cb.cell(model, task, ref[(model, task)], lang) if ref[(model, task)] else None
                 if j is None:
                     continue

@@ -20,7 +20,7 @@ def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]]]
     keys, rows = [], []
     plus = c[c["design"] == "en_plus_one"]
     for (model, task, mixture), g in plus.groupby(["model", "task", "mixture"], sort=True):
-        ref = english_only_mixture(c, model, task)
+        ref = english_only_mixture(cb, model, task)
         if ref is None:
             continue
         added = sorted(train_set(g["train_languages"].iloc[0]) - {"en"})
@@ -80,7 +80,7 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
     c = cb.cells
     recs, num_b, den_b = [], [], []
     for (model, task), g in c[c["design"] == "en_plus_one"].groupby(["model", "task"], sort=True):
-        ref = english_only_mixture(c, model, task)
+        ref = english_only_mixture(cb, model, task)
         if ref is None:
             continue
         langs = sorted(set(g["language"]))

@@ -89,7 +89,7 @@ def language_gains(cb: CellBoot) -> tuple[pd.DataFrame, list[dict[int, float]], 
     rows, meta = [], []
     for (model, task), g in c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"])].groupby(
             ["model", "task"], sort=True):
-        ref = english_only_mixture(c, model, task)
+        ref = english_only_mixture(cb, model, task)
         if ref is None:
             continue
         for i, r in g.iterrows():
