@@ -257,6 +257,10 @@ class EvalConfig(_Strict):
     max_new_tokens: dict[str, int] = Field(default_factory=dict, description="per task; the task's own default "
                                            "(math 72, api 48) where not set")
     language_id: bool = Field(True, description="judge the language of natural-language answers (lingua)")
+    api_checker: Literal["bfcl", "multilingual"] = Field(
+        "multilingual", description="AST checker rules for API calls: bfcl follows BFCL's checker exactly; "
+        "multilingual adds named leniencies (NFKC, casefold, quotes/whitespace, function-name case and _/., "
+        "optimal parallel matching, user-language free text); each verdict records the mode")
 
 
 class LauncherConfig(_Strict):
