@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from langmix.data.api_data import load_bfcl
-from langmix.evaluate.ast_check import check, gold_call, parse_calls
+from langmix.evaluate.ast_check import LENIENCIES, check, gold_call, parse_calls
 from tests.shared_data import shared
 
 FN = [{"name": "set_alarm", "parameters": {"type": "dict", "required": ["hour", "minute"], "properties": {
@@ -36,6 +36,9 @@ WANT = [{"set_alarm": {"hour": [7], "minute": [30], "label": ["wake up", ""], "v
     ('set_alarm(hour=__import__("os").getpid(), minute=30)', False, "parse_error"),
     ('set_alarm(7, 30)', False, "parse_error"),
     ("{" * 30000, False, "too_long"),
+    ("[" * 19000, False, "parse_error"),  # used to raise RecursionError
+    ('{"name": "set_alarm", "arguments": ' + '{"a": ' * 1500 + "1" + "}" * 1501, False, "parse_error"),
+    ('{"name": "set_alarm", "arguments": "' + '[' * 1500 + '"}', False, "parse_error"),  # nested JSON string
     ('[{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30}}, '
      '{"name": "set_alarm", "arguments": {"hour": 8, "minute": 0}}]', False, "wrong_count"),
 ])
@@ -52,6 +55,10 @@ def test_parallel_calls_are_order_free():
 
 
 def test_irrelevance():
+    for refusal in ("I can't do that (no tool fits).", "[No suitable function] Sorry.", "Use {city} next time.",
+                    "(None of the functions apply.)"):
+        for mode in ("bfcl", "multilingual"):  # class 2: a refusal with brackets is a correct abstention
+            assert check(refusal, [], FN, mode=mode).correct, (refusal, mode)
     assert check("There is no function for that.", [], FN).correct
     verdict = check('set_alarm(hour=7, minute=30)', [], FN)
     assert not verdict.correct and verdict.reason == "irrelevance_violated"
@@ -131,3 +138,131 @@ def test_python_syntax_parsing_uses_literals_only():
     calls, reason = parse_calls('f(a=[1, 2], b={"k": "v"}, c=None, d=-3.5)')
     assert reason == "ok" and calls == [{"name": "f", "arguments": {"a": [1, 2], "b": {"k": "v"}, "c": None,
                                                                      "d": -3.5}}]
+
+
+UPDATE = [{"name": "update_user_info", "parameters": {"type": "dict", "required": ["user_id", "update_info"],
+           "properties": {"user_id": {"type": "integer"}, "update_info": {"type": "dict", "properties": {
+               "name": {"type": "string"}, "email": {"type": "string"}}}}}}]
+UPDATE_WANT = [{"update_user_info": {"user_id": [1], "update_info": [{"name": ["John"], "email": ["j@x.org", ""]}]}}]
+FLOATS = [{"name": "poly", "parameters": {"type": "dict", "required": ["coefficients"], "properties": {
+    "coefficients": {"type": "array", "items": {"type": "float"}}, "base": {"type": "integer"},
+    "mode": {"type": "string"}}}}]
+FLOATS_WANT = [{"poly": {"coefficients": [[3.0, 2.0, -4.0]], "base": [10, ""], "mode": ["fast"]}}]
+
+
+@pytest.mark.parametrize("mode", ["bfcl", "multilingual"])
+@pytest.mark.parametrize("output,correct,reason", [
+    # class 1: "mode" is optional in the schema but listed without "" in the possible answer: BFCL requires it
+    ("poly(coefficients=[3.0, 2.0, -4.0])", False, "missing_required"),
+    ("poly(coefficients=[3.0, 2.0, -4.0], mode='fast')", True, "ok"),
+    # class 3: a Python call whose dict argument has a "name" key is still a Python call
+    ('update_user_info(user_id=1, update_info={"name": "John", "email": "j@x.org"})', True, "ok"),
+    # class 4: element types inside arrays, and a tuple is not an array
+    ("poly(coefficients=[3, 2, -4], mode='fast')", False, "wrong_type"),
+    ("poly(coefficients=(3.0, 2.0, -4.0), mode='fast')", False, "wrong_type"),
+    # class 5: simple arithmetic over literals is folded, as BFCL evaluates it (never with eval)
+    ("poly(coefficients=[3.0, 2.0, -4.0], base=10*1, mode='fast')", True, "ok"),
+    ("poly(coefficients=[1.5*2, 2.0, -4.0], base=2**3+2, mode='fast')", True, "ok"),
+    ("poly(coefficients=[3.0, 2.0, -4.0], base=10**10**10, mode='fast')", False, "parse_error"),
+    ("poly(coefficients=[3.0, 2.0, -4.0], base=__import__('os').getpid(), mode='fast')", False, "parse_error"),
+])
+def test_bfcl_rule_classes(output, correct, reason, mode):
+    want, fns = (UPDATE_WANT, UPDATE) if output.startswith("update") else (FLOATS_WANT, FLOATS)
+    verdict = check(output, want, fns, mode=mode)
+    assert (verdict.correct, verdict.reason, verdict.mode) == (correct, reason, mode), verdict
+
+
+@pytest.mark.parametrize("leniency,output", [
+    ("nfkc", "poly(coefficients=[3.0, 2.0, -4.0], mode='ｆａｓｔ')"),
+    ("casefold", "set_city(city='STRASSE')"),
+    ("strip_quotes_whitespace", "poly(coefficients=[3.0, 2.0, -4.0], mode='\\tfast\\n')"),
+    ("strip_quotes_whitespace", "poly(coefficients=[3.0, 2.0, -4.0], mode='\"fast\"')"),
+    ("name_case", "POLY(coefficients=[3.0, 2.0, -4.0], mode='fast')"),
+    ("name_separator", "math_poly(coefficients=[3.0, 2.0, -4.0], mode='fast')"),
+])
+def test_each_multilingual_leniency_is_named_and_bfcl_mode_refuses_it(leniency, output):
+    want, fns = FLOATS_WANT, FLOATS
+    if leniency == "casefold":
+        fns = [{"name": "set_city", "parameters": {"required": ["city"], "properties": {"city": {"type": "string"}}}}]
+        want = [{"set_city": {"city": ["Straße"]}}]
+    if leniency == "name_separator":
+        fns = [{**FLOATS[0], "name": "math.poly"}]
+        want = [{"math.poly": FLOATS_WANT[0]["poly"]}]
+    assert leniency in LENIENCIES["multilingual"] and not LENIENCIES["bfcl"]
+    assert check(output, want, fns, mode="multilingual").correct
+    assert not check(output, want, fns, mode="bfcl").correct
+
+
+def test_ten_identical_parallel_calls_are_matched_fast():
+    fn = [{"name": "f", "parameters": {"required": ["x"], "properties": {"x": {"type": "integer"}}}}]
+    want = [{"f": {"x": [1]}}] * 10
+    good = "[" + ", ".join(["f(x=1)"] * 10) + "]"
+    bad = "[" + ", ".join(["f(x=1)"] * 9 + ["f(x=2)"]) + "]"
+    for mode in ("bfcl", "multilingual"):
+        assert check(good, want, fn, mode=mode).correct
+        assert check(bad, want, fn, mode=mode).reason == "wrong_value"  # the old backtracking took > 60 s
+
+
+def test_optimal_matching_finds_the_pairing_greedy_misses():
+    fn = [{"name": "f", "parameters": {"required": ["x"], "properties": {"x": {"type": "string"}}}}]
+    want = [{"f": {"x": ["a", "b"]}}, {"f": {"x": ["a"]}}]  # greedy gives output 0 ("a") to the first
+    assert check('[f(x="a"), f(x="b")]', want, fn, mode="multilingual").correct
+    assert not check('[f(x="a"), f(x="b")]', want, fn, mode="bfcl").correct  # BFCL's greedy order
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="mode"):
+        check("f(x=1)", [{"f": {"x": [1]}}], [], mode="lenient")
+
+
+def _translated_agenda(tmp_path):
+    """API-Bank's AddAgenda item (content, location, time, token), its user turns translated into Spanish by a
+    stand-in translator that knows these phrases (placeholders for numbers kept), through the real pipeline."""
+    from langmix.data.api_data import load_apibank, load_apibank_schemas
+    from langmix.translate.cache import TranslationCache
+    from langmix.translate.pipeline import translate_examples
+
+    schemas = load_apibank_schemas(shared("api-bank", "all_apis.csv"))
+    examples = [ex for ex in load_apibank(shared("api-bank", "lv1-lv2-samples", "level-1-given-desc"), schemas)
+                if ex.id == "apibank-ModifyReminder-AddAgenda-GetUserToken-level-2-3-11-en"]
+    phrases = {"The agenda is": "La agenda es", "Meeting with project team": "Reunión con el equipo del proyecto",
+               "location is": "el lugar es", "Conference Room A": "Sala de conferencias A", "and time is": "y la hora es"}
+
+    class Phrasebook:
+        name, model_id, prompt_version, protects_numbers = "phrasebook", "phrasebook", "v1", True
+
+        def translate(self, requests):
+            out = []
+            for r in requests:
+                text = r.text
+                for en, es in phrases.items():
+                    text = text.replace(en, es)
+                out.append(text)
+            return out
+
+    (ex,), _ = translate_examples(examples, ["es"], Phrasebook(), TranslationCache(tmp_path / "c.sqlite"),
+                                 ["en", "es"], policy="flag")
+    return ex
+
+
+def test_translated_free_text_arguments(tmp_path):
+    ex = _translated_agenda(tmp_path)
+    request = " ".join(m["content"] for m in ex.messages if m["role"] == "user")
+    verbatim = ex.reference["verbatim_arguments"]
+    assert "Sala de conferencias A" in request and "AddAgenda.time" in verbatim and "AddAgenda.content" not in verbatim
+    token = ex.reference["calls"][0]["AddAgenda"]["token"][0]
+
+    def score(content, location, time="2023-03-25 10:00:00", mode="multilingual", with_request=True):
+        out = json.dumps({"name": "AddAgenda", "arguments": {"token": token, "content": content, "time": time,
+                                                             "location": location}}, ensure_ascii=False)
+        return check(out, ex.reference["calls"], ex.tools, mode=mode, request=request if with_request else None,
+                     verbatim=verbatim)
+
+    spanish = score("Reunión con el equipo del proyecto", "Sala de conferencias A")
+    assert (spanish.correct, spanish.wrong_language_args) == (True, ["content", "location"])  # counted still
+    assert score("Meeting with project team", "Conference Room A").wrong_language_args == []
+    assert not score("Reunión con el equipo del proyecto", "Sala de conferencias A", mode="bfcl").correct
+    assert not score("Reunión con el equipo del proyecto", "Conference Room A", with_request=False).correct
+    assert not score("Reunión del equipo", "Conference Room A").correct  # not copied from the request
+    # a constrained value (a date/time format) keeps requiring the canonical form
+    assert score("Meeting with project team", "Conference Room A", time="25 de marzo 10:00").reason == "wrong_value"

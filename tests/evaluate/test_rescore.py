@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from langmix.cli import app
@@ -47,3 +49,60 @@ def test_api_rescoring_via_cli(tmp_path):
     assert [v["correct"] for v in verdicts] == [True, False, True]
     assert verdicts[1]["wrong_language_args"] == ["city"]
     assert "ja" in result.output and "0.500" in result.output
+
+
+def test_every_line_gets_a_verdict(tmp_path):
+    fn = [{"name": "f", "parameters": {"required": ["x"], "properties": {"x": {"type": "integer"}}}}]
+    ref = {"functions": fn, "possible_answer": [{"f": {"x": [1]}}]}
+    good = json.dumps({"language": "en", "output": "f(x=1)", "reference": ref})
+    lines = [good,
+             json.dumps({"language": "en", "output": "[" * 19_000, "reference": ref}),
+             json.dumps({"language": "en", "output": '{"name": "f", "arguments": ' + '{"a": ' * 1500 + "1"
+                         + "}" * 1501, "reference": ref}),
+             json.dumps({"language": "en", "output": '{"name": "f", "arguments": "' + "[" * 1500 + '"}',
+                         "reference": ref}),
+             '{"language": "en", "output": "f(x=1)", "reference": ' + "[" * 1500 + "]" * 1500 + "}",
+             '{"language": "en", "output": "\\ud800 f(x=1)", "reference": {}}',
+             json.dumps({"language": "en", "output": "f(x=1)", "reference": {"functions": fn,
+                                                                              "possible_answer": [{"f": {"x": 1}}]}})]
+    preds = tmp_path / "p.jsonl"
+    preds.write_bytes(("\n".join(lines) + "\n").encode() + b'{"language": "en", "output": "\xff"}\n'
+                      + (good + "\n").encode())
+    totals = rescore("api", preds, tmp_path / "v.jsonl", api_mode="bfcl")
+    verdicts = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert [v["line"] for v in verdicts] == list(range(1, 10))
+    assert [v["reason"] for v in verdicts] == ["ok", "parse_error", "parse_error", "parse_error", "bad_input",
+                                               "bad_input", "bad_input", "bad_input", "ok"]
+    assert "line 5: JSON nested too deeply" in verdicts[4]["detail"] and "surrogate" in verdicts[5]["detail"]
+    assert "line 8: not UTF-8" in verdicts[7]["detail"] and verdicts[0]["mode"] == "bfcl"
+    assert totals["?"]["bad_input"] == 3
+    assert totals["en"] == {"n": 6, "correct": 2, "bad_input": 1, "accuracy": pytest.approx(1 / 3)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl", "v.jsonl"]  # no temporary file left
+
+
+@pytest.mark.parametrize("reference", ["NaN", "Infinity", "-Infinity", "1e309", "true", '"NaN"', '"Infinity"',
+                                       '"1e309"', "null", "[7]"])
+def test_non_finite_math_reference_is_bad_input(tmp_path, reference):
+    preds = tmp_path / "p.jsonl"
+    preds.write_text('{"language": "en", "output": "The answer is 7.", "reference": ' + reference + "}\n")
+    rescore("math", preds, tmp_path / "v.jsonl")
+    (verdict,) = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert verdict["reason"] == "bad_input" and not verdict["correct"], verdict
+
+
+def test_verdicts_are_written_atomically(tmp_path, monkeypatch):
+    from langmix.evaluate import rescore as module
+
+    out = tmp_path / "v.jsonl"
+    out.write_text("previous verdicts\n")
+    preds = tmp_path / "p.jsonl"
+    write(preds, [{"language": "en", "output": "The answer is 7.", "reference": 7}] * 3)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_score_line", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        rescore("math", preds, out)
+    assert out.read_text() == "previous verdicts\n" and sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl",
+                                                                                                      "v.jsonl"]
