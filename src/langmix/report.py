@@ -1,11 +1,14 @@
-"""Study report: Markdown + static HTML with PNG plots, built from the tidy results table.
+"""Study report from the item-level table: findings in words with 95% CIs, a section per analysis (figure + table),
+per-language means with CIs and n. One self-contained HTML page (figures embedded as base64 PNG, opens offline),
+a Markdown summary, figures as PNG and SVG under plots/, and every analysis frame as CSV under tables/.
 
-Sections: per-language accuracy by mixture (seeds shown as spread), English-only vs EN+1, low- vs high-resource
-averages, and fine-tuned vs base on the trained languages.
+Every number in a finding carries its 95% paired-bootstrap interval and its n (items x seeds, runs). Where the
+table cannot answer a question (one seed, no held-out design, one model size) the report says so instead.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import logging
 from pathlib import Path
@@ -14,225 +17,288 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+
+from langmix.analysis import Analyses, run_all  # noqa: E402
+from langmix.analysis.findings import findings, language_name as _name  # noqa: E402
+from langmix.analysis.core import estimate_frame, group_contrasts  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-HEADLINE = {"math": "accuracy_strict", "api": "call_accuracy"}
+SECTIONS = ("coverage", "resource", "en_plus_one", "zero_shot", "typology", "capacity", "fidelity", "per_language")
+TITLES = {
+    "coverage": "1. Coverage curves: seen vs unseen languages",
+    "resource": "2. Resource groups and the plateau",
+    "en_plus_one": "3. Minimal multilinguality: EN+1 vs English-only",
+    "zero_shot": "4. Zero-shot (held out of a diverse mixture) vs direct inclusion (in a narrow one)",
+    "typology": "5. Typology: gain vs URIEL+ distance from English",
+    "capacity": "6. Capacity: model size x coverage",
+    "fidelity": "7. Language fidelity: responses in the prompt's language",
+    "per_language": "Per-language headline means",
+}
 
 
-def load(results: Path) -> pd.DataFrame:
-    return pq.read_table(results).to_pandas()
+# ---------------------------------------------------------------- figures
 
 
-def headline(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows of each task's headline metric only."""
-    keep = [(df["task"] == task) & (df["metric"] == metric) for task, metric in HEADLINE.items()]
-    return df[pd.concat(keep, axis=1).any(axis=1)] if keep else df.iloc[0:0]
-
-
-def mixture_order(df: pd.DataFrame) -> list[str]:
-    """Base first, then by number of training languages, then by name."""
-    sizes = df.groupby("mixture")["train_languages"].first().map(lambda s: len(s.split(",")) if s else 0)
-    return sorted(sizes.index, key=lambda m: (sizes[m], m))
-
-
-def per_language_table(df: pd.DataFrame, task: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(mean, std over seeds) of the headline metric, mixtures x languages."""
-    sub = headline(df)[lambda d: d["task"] == task]
-    grouped = sub.groupby(["mixture", "language"])["value"]
-    mean = grouped.mean().unstack("language")
-    std = grouped.std(ddof=0).unstack("language")
-    order = [m for m in mixture_order(sub) if m in mean.index]
-    cols = list(dict.fromkeys(sub["language"]))
-    return mean.loc[order, cols], std.loc[order, cols]
-
-
-def resource_table(df: pd.DataFrame, task: str) -> pd.DataFrame:
-    """Mean headline metric over high- and low-resource languages, per mixture (per-seed values kept)."""
-    sub = headline(df)[lambda d: d["task"] == task]
-    per_seed = sub.groupby(["mixture", "seed", "resource"])["value"].mean().unstack("resource")
-    out = per_seed.groupby("mixture").agg(["mean", "std", "count"])
-    for col in [c for c in out.columns if c[1] == "count"]:
-        out[col] = out[col].astype(int)
-    return out.loc[[m for m in mixture_order(sub) if m in out.index]]
-
-
-def en_plus_one_deltas(df: pd.DataFrame, task: str) -> pd.DataFrame | None:
-    """Per-language change of each EN+1 mixture over English-only (mean over seeds); None without both."""
-    sub = headline(df)[lambda d: d["task"] == task]
-    mean = sub.groupby(["mixture", "design", "language"])["value"].mean().reset_index()
-    en_only = mean[mean["design"] == "english_only"]
-    plus = mean[mean["design"] == "en_plus_one"]
-    if en_only.empty or plus.empty:
-        return None
-    base = en_only.set_index("language")["value"]
-    table = plus.pivot(index="mixture", columns="language", values="value")
-    return table.sub(base, axis=1)[list(base.index)]
-
-
-def trained_vs_base(df: pd.DataFrame) -> pd.DataFrame:
-    """For each fine-tuned mixture: mean headline metric on its trained languages, and the base model's there."""
-    sub = headline(df)
-    rows = []
-    for (task, mixture), g in sub[sub["mixture"] != "base"].groupby(["task", "mixture"]):
-        trained = g["train_languages"].iloc[0].split(",")
-        base = sub[(sub["task"] == task) & (sub["mixture"] == "base") & sub["language"].isin(trained)]["value"]
-        tuned = g[g["language"].isin(trained)]["value"]
-        rows.append({"task": task, "mixture": mixture, "trained_languages": ",".join(trained),
-                     "fine_tuned": tuned.mean(), "base": base.mean() if len(base) else float("nan")})
-    return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------- plots
-
-
-def _ymax(values: pd.Series) -> float:
-    """Room above the highest point, capped at 1 (all metrics are rates)."""
-    top = float(values.max()) if len(values) else 0.0
-    return min(1.0, max(0.05, top * 1.2 + 0.02))
-
-
-def plot_per_language(df: pd.DataFrame, task: str, path: Path) -> Path:
-    sub = headline(df)[lambda d: d["task"] == task]
-    mixtures = mixture_order(sub)
-    languages = list(dict.fromkeys(sub["language"]))
-    width = 0.8 / max(1, len(mixtures))
-    fig, ax = plt.subplots(figsize=(max(8, len(languages) * 0.9), 4))
-    for k, mix in enumerate(mixtures):
-        g = sub[sub["mixture"] == mix]
-        xs = [languages.index(lang) + (k - len(mixtures) / 2 + 0.5) * width for lang in languages]
-        means = [g[g["language"] == lang]["value"].mean() for lang in languages]
-        ax.bar(xs, means, width, label=mix)
-        for x, lang in zip(xs, languages):
-            seeds = g[g["language"] == lang]["value"]
-            ax.scatter([x] * len(seeds), seeds, color="black", s=6, zorder=3)
-    ax.set_xticks(range(len(languages)), languages)
-    ax.set_ylabel(HEADLINE[task])
-    ax.set_ylim(0, _ymax(sub["value"]))
-    ax.set_title(f"{task}: {HEADLINE[task]} per language (bars: mean over seeds; dots: seeds)")
-    ax.legend(fontsize=7, ncol=2)
+def _save(fig, plots: Path, stem: str) -> Path:
+    png = plots / f"{stem}.png"
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(png, dpi=100)
+    fig.savefig(plots / f"{stem}.svg")
     plt.close(fig)
-    return path
+    return png
 
 
-def plot_resource(df: pd.DataFrame, task: str, path: Path) -> Path:
-    sub = headline(df)[lambda d: d["task"] == task]
-    per_seed = sub.groupby(["mixture", "seed", "resource"])["value"].mean().reset_index()
-    mixtures = mixture_order(sub)
-    fig, ax = plt.subplots(figsize=(max(6, len(mixtures) * 1.1), 3.6))
-    for k, group in enumerate(["high", "low"]):
-        g = per_seed[per_seed["resource"] == group]
-        xs = [i + (k - 0.5) * 0.38 for i in range(len(mixtures))]
-        ax.bar(xs, [g[g["mixture"] == m]["value"].mean() for m in mixtures], 0.38, label=f"{group}-resource")
-        for x, m in zip(xs, mixtures):
-            vals = g[g["mixture"] == m]["value"]
-            ax.scatter([x] * len(vals), vals, color="black", s=6, zorder=3)
-    ax.set_xticks(range(len(mixtures)), mixtures, rotation=30, ha="right", fontsize=8)
-    ax.set_ylim(0, _ymax(per_seed["value"]))
-    ax.set_title(f"{task}: mean {HEADLINE[task]} by resource group")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+def _err(ax, x, g, col="estimate", **kw):
+    ax.errorbar(x, g[col], yerr=[g[col] - g["ci_low"], g["ci_high"] - g[col]], capsize=2, **kw)
 
 
-def plot_deltas(deltas: pd.DataFrame, task: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(max(6, deltas.shape[1] * 0.8), 0.5 * len(deltas) + 1.5))
-    im = ax.imshow(deltas.values, cmap="RdBu", vmin=-0.5, vmax=0.5, aspect="auto")
-    ax.set_xticks(range(deltas.shape[1]), deltas.columns)
-    ax.set_yticks(range(len(deltas)), deltas.index)
-    for i in range(deltas.shape[0]):
-        for j in range(deltas.shape[1]):
-            ax.text(j, i, f"{deltas.values[i, j]:+.2f}", ha="center", va="center", fontsize=7)
-    fig.colorbar(im, ax=ax, label="change vs English-only")
-    ax.set_title(f"{task}: EN+1 minus English-only ({HEADLINE[task]})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+def figures(a: Analyses, plots: Path) -> dict[str, Path]:
+    fr, out = a.frames, {}
+    if "coverage_pooled" in fr:
+        c = fr["coverage_pooled"]
+        tasks = sorted(c["task"].unique())
+        fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.8), squeeze=False)
+        cmap = plt.get_cmap("viridis")
+        models = sorted(c["model"].unique(), key=lambda m: (c[c["model"] == m]["model_params"].iloc[0], m))
+        for ax, task in zip(axes[0], tasks):
+            for i, m in enumerate(models):
+                for seen, ls in ((False, "-"), (True, "--")):
+                    g = c[(c["task"] == task) & (c["model"] == m) & (c["seen"] == seen)].sort_values(
+                        "n_train_languages")
+                    if len(g):
+                        _err(ax, g["n_train_languages"], g, col="mean", ls=ls, color=cmap(i / max(1, len(models) - 1)),
+                             label=f"{m} {'seen' if seen else 'unseen'}", lw=1, ms=3, marker="o")
+            ax.set_title(f"{task}: mean over non-English languages")
+            ax.set_xlabel("training languages")
+            ax.set_ylabel("headline accuracy")
+        axes[0][0].legend(fontsize=6, ncol=2)
+        out["coverage"] = _save(fig, plots, "coverage")
+    if "resource_gains" in fr:
+        g = fr["resource_gains"]
+        g = g[(g["model"] == "all") & (g["task"] == "all")]
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        for res, color in (("high", "tab:blue"), ("low", "tab:orange")):
+            s = g[g["resource"] == res].sort_values("n_train_languages")
+            ax.plot(s["n_train_languages"], s["estimate"] * 100, marker="o", color=color, label=f"{res}-resource")
+            ax.fill_between(s["n_train_languages"], s["ci_low"] * 100, s["ci_high"] * 100, color=color, alpha=0.2)
+        if "plateau" in fr:
+            for _, r in fr["plateau"][(fr["plateau"]["model"] == "all") & (fr["plateau"]["task"] == "all")].iterrows():
+                ax.axvline(r["plateau"], ls=":", color="tab:blue" if r["resource"] == "high" else "tab:orange")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xlabel("training languages")
+        ax.set_ylabel("gain over English-only (points)")
+        ax.set_title("Gain by resource group (dotted: plateau)")
+        ax.legend(fontsize=8)
+        out["resource"] = _save(fig, plots, "resource")
+    if "en_plus_one" in fr:
+        e = fr["en_plus_one"]
+        e = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] != "all")]
+        added = sorted(e["added"].unique())
+        fig, ax = plt.subplots(figsize=(max(6, len(added) * 0.8), 3.8))
+        for k, target in enumerate(("english", "added", "neither")):
+            s = e[e["target"] == target].set_index("added").reindex(added)
+            x = np.arange(len(added)) + (k - 1) * 0.25
+            ax.bar(x, s["estimate"] * 100, 0.25, label=target)
+            ax.errorbar(x, s["estimate"] * 100, yerr=[(s["estimate"] - s["ci_low"]) * 100,
+                                                      (s["ci_high"] - s["estimate"]) * 100], fmt="none", color="k",
+                        capsize=2, lw=0.8)
+        ax.set_xticks(range(len(added)), [f"en+{x}" for x in added])
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_ylabel("gain over English-only (points)")
+        ax.set_title("EN+1: gain on English, the added language, languages in neither")
+        ax.legend(fontsize=8)
+        out["en_plus_one"] = _save(fig, plots, "en_plus_one")
+    if "zero_shot" in fr:
+        z = fr["zero_shot"]
+        z = z[z["model"] == "all"]
+        fig, ax = plt.subplots(figsize=(6, 0.5 * len(z) + 1.6))
+        y = np.arange(len(z))
+        ax.errorbar(z["estimate"] * 100, y, xerr=[(z["estimate"] - z["ci_low"]) * 100,
+                                                  (z["ci_high"] - z["estimate"]) * 100], fmt="o", capsize=3)
+        ax.set_yticks(y, [_name(x) for x in z["language"]])
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel("held out of diverse mixture minus included in narrow one (points)")
+        out["zero_shot"] = _save(fig, plots, "zero_shot")
+    if "typology_languages" in fr:
+        t = fr["typology_languages"]
+        t = t[~t["seen"]].dropna(subset=["d_syntactic"])
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        for res, color in (("high", "tab:blue"), ("low", "tab:orange")):
+            s = t[t["resource"] == res]
+            _err(ax, s["d_syntactic"], s.assign(estimate=s["estimate"] * 100, ci_low=s["ci_low"] * 100,
+                                               ci_high=s["ci_high"] * 100), fmt="o", color=color,
+                 label=f"{res}-resource")
+            for _, r in s.iterrows():
+                ax.annotate(r["language"], (r["d_syntactic"], r["estimate"] * 100), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")
+        ax.set_xlabel("syntactic URIEL+ distance from English")
+        ax.set_ylabel("zero-shot gain over English-only (points)")
+        ax.legend(fontsize=8)
+        out["typology"] = _save(fig, plots, "typology")
+    if "capacity" in fr:
+        c = fr["capacity"]
+        c = c[c["term"] == "slope"]
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        for task, s in c.groupby("task"):
+            s = s.sort_values("model_params")
+            _err(ax, s["model_params"], s.assign(estimate=s["estimate"] * 100, ci_low=s["ci_low"] * 100,
+                                                 ci_high=s["ci_high"] * 100), marker="o", label=task)
+        ax.set_xscale("log")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xlabel("parameters")
+        ax.set_ylabel("points per added training language")
+        ax.legend(fontsize=8)
+        out["capacity"] = _save(fig, plots, "capacity")
+    if "fidelity" in fr:
+        d = fr["fidelity"]
+        order = d.drop_duplicates("mixture").sort_values(["n_train_languages", "mixture"])["mixture"].tolist()
+        piv = d.pivot_table(index="mixture", columns="language", values="share").reindex(order)
+        fig, ax = plt.subplots(figsize=(max(6, piv.shape[1] * 0.6), 0.3 * len(piv) + 1.5))
+        im = ax.imshow(piv.values * 100, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(piv.shape[1]), piv.columns)
+        ax.set_yticks(range(len(piv)), piv.index, fontsize=7)
+        fig.colorbar(im, ax=ax, label="% responses in prompt language")
+        out["fidelity"] = _save(fig, plots, "fidelity")
+    return out
 
 
-# ---------------------------------------------------------------- rendering
+# ---------------------------------------------------------------- tables and page
+
+NOTES = {
+    "coverage": "Headline accuracy per model and coverage level, split into languages seen in training and unseen "
+                "(zero-shot), mean over non-English languages (per-language rows in tables/coverage.csv).",
+    "resource": "Gain over the same model's English-only mixture, mean over the group's non-English languages and "
+                "the mixtures with that many training languages, pooled over models and tasks. Plateau: the first "
+                "level whose gain is at least the lower 95% bound of the best level's gain.",
+    "en_plus_one": "Gain of EN+1 over English-only, pooled over models and tasks; p_holm adjusts over the per-model "
+                   "mixtures (Holm). Per-model rows in tables/en_plus_one.csv.",
+    "zero_shot": "A language's score held out of a high-diversity mixture minus its score included in the narrowest "
+                 "mixture that trains on it; Holm over languages.",
+    "typology": "MixedLM per distance kind on zero-shot gains (cells), language as random intercept, model and task "
+                "as fixed factors. Distances: URIEL+ (urielplus 1.3.2, Khan et al. 2025).",
+    "capacity": "Slope of the mean non-English score per added training language, per model; the interaction row is "
+                "the change of that slope per decade of parameters.",
+    "fidelity": "Share of language-judged responses in the prompt's language, pooled over models and tasks.",
+    "per_language": "Mean headline accuracy with 95% CI, pooled over models, per task, mixture and language.",
+}
+KEEP = {"coverage": ("coverage_pooled", None), "resource": ("resource_gains", ("model", "all")),
+        "en_plus_one": ("en_plus_one", ("model", "all")), "zero_shot": ("zero_shot", ("model", "all")),
+        "typology": ("typology_regression", None), "capacity": ("capacity", None),
+        "fidelity": ("fidelity", None)}
 
 
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return "" if pd.isna(v) else f"{v:.3f}"
+def per_language(a: Analyses) -> pd.DataFrame:
+    cb = a.cells
+    keys, rows = group_contrasts(cb, cb.cells["language"].notna(), ["task", "mixture", "language"])
+    out, _ = estimate_frame(cb, keys, rows)
+    return out.rename(columns={"n_cells": "n_models"})
+
+
+def _cell(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if pd.isna(v) else f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
     return str(v)
 
 
-def md_table(frame: pd.DataFrame, index_name: str = "") -> str:
-    frame = frame.copy()
-    if isinstance(frame.columns, pd.MultiIndex):
-        frame.columns = [" ".join(str(c) for c in col) for col in frame.columns]
-    header = [index_name] + [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for idx, *values in frame.itertuples(name=None):  # keeps each column's dtype (counts stay ints)
-        label = " / ".join(map(str, idx)) if isinstance(idx, tuple) else str(idx)
-        lines.append("| " + " | ".join([label] + [_fmt(v) for v in values]) + " |")
+def md_table(frame: pd.DataFrame, max_rows: int = 60) -> str:
+    frame = frame.head(max_rows)
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False, name=None)]
     return "\n".join(lines)
 
 
-def _md_to_html(markdown: str) -> str:
-    """Enough Markdown for this report: headings, paragraphs, pipe tables, images."""
-    out, table = [], []
-    for line in markdown.splitlines() + [""]:
-        if line.startswith("|"):
-            if not line.startswith("|---"):
-                table.append([html.escape(c.strip()) for c in line.strip("|").split("|")])
-            continue
-        if table:
-            head, *body = table
-            out.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>" + "".join(
-                "<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body) + "</table>")
-            table = []
-        if line.startswith("!["):
-            alt, src = line[2:].split("](")
-            out.append(f'<p><img src="{html.escape(src.rstrip(")"))}" alt="{html.escape(alt)}"></p>')
-        elif line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto}table{border-collapse:collapse;"
-             "font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}img{max-width:100%}")
-    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>" + \
-        "\n".join(out) + "</body></html>"
+def _ci_pivot(frame: pd.DataFrame, task: str) -> pd.DataFrame:
+    f = frame[frame["task"] == task]
+    txt = f.assign(v=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(f["estimate"], f["ci_low"], f["ci_high"])])
+    return txt.pivot(index="mixture", columns="language", values="v").reset_index()
 
 
-def build_report(results: Path, out_dir: Path, title: str = "langmix study") -> Path:
-    """Write report.md, report.html and plots/ into `out_dir`; returns the HTML path."""
-    df = load(results)
-    plots = out_dir / "plots"
+def _html_table(frame: pd.DataFrame, max_rows: int = 60) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+                   for row in frame.head(max_rows).itertuples(index=False, name=None))
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"></figure>'
+
+
+STYLE = ("body{font-family:sans-serif;max-width:1150px;margin:auto;padding:0 1em}table{border-collapse:collapse;"
+         "font-size:11px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 5px;text-align:right}"
+         "img{max-width:100%}section{margin-bottom:2em}.missing{color:#a33}ol.findings li{margin:.3em 0}")
+# marks each image as loaded or broken (read by the headless-browser test; harmless elsewhere)
+CHECK = ("<script>window.addEventListener('load',()=>{document.querySelectorAll('img').forEach(i=>"
+         "i.setAttribute('data-ok',i.complete&&i.naturalWidth>0?'1':'0'));"
+         "document.body.setAttribute('data-loaded','1')});</script>")
+
+
+def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: str = "") -> Path:
+    """Write report.html (self-contained), report.md, plots/*.{png,svg} and tables/*.csv; returns the HTML path."""
+    out_dir = Path(out_dir)
+    plots, tables = out_dir / "plots", out_dir / "tables"
     plots.mkdir(parents=True, exist_ok=True)
-    md = [f"# {title}", "", f"{df['run_hash'].nunique()} runs, {df['language'].nunique()} languages, "
-          f"seeds {sorted(df['seed'].unique().tolist())}. Headline metrics: "
-          + ", ".join(f"{t}: {m}" for t, m in HEADLINE.items()) + ". Values are means over seeds.", ""]
-    if df.empty:
-        md.append("No finished runs yet.")
-    tvb = trained_vs_base(df)
-    if not tvb.empty:
-        md += ["## Fine-tuned vs base model on the trained languages", "",
-               md_table(tvb.set_index(["task", "mixture"]), "task / mixture"), ""]
-    for task in [t for t in HEADLINE if t in set(df["task"])]:
-        mean, std = per_language_table(df, task)
-        md += [f"## {task}: {HEADLINE[task]} per language", "", md_table(mean, "mixture"), "",
-               "Standard deviation over seeds:", "", md_table(std, "mixture"), "",
-               f"![{task} per language]({plot_per_language(df, task, plots / f'{task}_per_language.png').relative_to(out_dir)})",
-               "", f"## {task}: high- vs low-resource languages", "", md_table(resource_table(df, task), "mixture"),
-               "", f"![{task} by resource]({plot_resource(df, task, plots / f'{task}_resource.png').relative_to(out_dir)})",
-               ""]
-        deltas = en_plus_one_deltas(df, task)
-        if deltas is not None:
-            md += [f"## {task}: English-only vs EN+1", "", md_table(deltas, "mixture"), "",
-                   f"![{task} EN+1]({plot_deltas(deltas, task, plots / f'{task}_en_plus_one.png').relative_to(out_dir)})",
-                   ""]
-    text = "\n".join(md)
-    (out_dir / "report.md").write_text(text, encoding="utf-8")
-    (out_dir / "report.html").write_text(_md_to_html(text), encoding="utf-8")
+    tables.mkdir(parents=True, exist_ok=True)
+    a = run_all(items)
+    a.frames["per_language"] = per_language(a)
+    for name, frame in a.frames.items():
+        frame.to_csv(tables / f"{name}.csv", index=False)
+    figs = figures(a, plots)
+    cells = a.cells.cells
+    facts = (f"{len(items):,} item verdicts; {cells['model'].nunique()} models, {cells['mixture'].nunique()} "
+             f"mixtures, {cells['task'].nunique()} tasks, {cells['language'].nunique()} languages, up to "
+             f"{int(cells['n_seeds'].max())} seeds and {int(cells['n_items'].max())} items per cell. Intervals: 95% "
+             f"paired bootstrap over items and seeds ({a.cells.n_boot} replicates).")
+    found = findings(a)
+    md = [f"# {title}", "", facts, ""] + ([config_note, ""] if config_note else []) + ["## Findings", ""]
+    md += [f"{i}. {s}" for i, s in enumerate(found, 1)] + [""]
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(facts)}</p>"]
+    if config_note:
+        body.append(f"<p>{html.escape(config_note)}</p>")
+    body.append("<section id='findings'><h2>Findings</h2><ol class='findings'>"
+                + "".join(f"<li>{html.escape(s)}</li>" for s in found) + "</ol></section>")
+    for sec in SECTIONS:
+        md += [f"## {TITLES[sec]}", ""]
+        part = [f"<section id='{sec}'><h2>{html.escape(TITLES[sec])}</h2>"]
+        if sec in a.missing:
+            md += [f"Cannot answer: {a.missing[sec]}.", ""]
+            part.append(f"<p class='missing'>Cannot answer: {html.escape(a.missing[sec])}.</p></section>")
+            body += part
+            continue
+        md += [NOTES[sec], ""]
+        part.append(f"<p>{html.escape(NOTES[sec])}</p>")
+        if sec in figs:
+            md += [f"![{TITLES[sec]}]({figs[sec].relative_to(out_dir).as_posix()})", ""]
+            part.append(_img(figs[sec], TITLES[sec]))
+        if sec == "per_language":
+            shown = [_ci_pivot(a.frames["per_language"], t) for t in sorted(cells["task"].unique())]
+            for t, frame in zip(sorted(cells["task"].unique()), shown):
+                n = a.frames["per_language"][a.frames["per_language"]["task"] == t]
+                cap = (f"{t}: n={int(n['n_items'].max())} items x {int(n['n_seeds'].max())} seeds per model, "
+                       f"{int(n['n_models'].max())} models")
+                md += [cap, "", md_table(frame), ""]
+                part += [f"<p>{html.escape(cap)}</p>", _html_table(frame)]
+        else:
+            name, filt = KEEP[sec]
+            frame = a.frames[name]
+            if filt is not None:
+                frame = frame[frame[filt[0]] == filt[1]]
+            if sec == "capacity" and not (frame["term"] == "interaction").any():
+                msg = "one model size: the size x coverage interaction cannot be estimated"
+                md += [f"Cannot answer: {msg}.", ""]
+                part.append(f"<p class='missing'>Cannot answer: {msg}.</p>")
+            md += [md_table(frame), ""]
+            part.append(_html_table(frame))
+        part.append("</section>")
+        body += part
+    (out_dir / "report.md").write_text("\n".join(md), encoding="utf-8")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>" + "\n".join(body) + CHECK + "</body></html>")
+    (out_dir / "report.html").write_text(page, encoding="utf-8")
+    log.info("report written to %s", out_dir / "report.html")
     return out_dir / "report.html"

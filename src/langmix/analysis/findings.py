@@ -1,0 +1,108 @@
+"""Findings in words: one sentence per question, generated from the analyses' frames, each with its 95% CI and n."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from langmix.analysis import Analyses
+from langmix.languages import get
+
+
+def language_name(code: str) -> str:
+    try:
+        return get(code).name
+    except ValueError:
+        return code
+
+
+def _pts(row: pd.Series, col: str = "estimate") -> str:
+    return f"{row[col] * 100:+.1f} points [{row['ci_low'] * 100:+.1f}, {row['ci_high'] * 100:+.1f}]"
+
+
+def _n(row: pd.Series) -> str:
+    runs = f", {int(row['n_runs'])} runs" if "n_runs" in row and not pd.isna(row.get("n_runs")) else ""
+    return f"n={int(row['n_items'])} items x {int(row['n_seeds'])} seed{'s' if row['n_seeds'] != 1 else ''}{runs}"
+
+
+def _verb(row: pd.Series) -> str:
+    if row["ci_low"] > 0:
+        return "raised"
+    if row["ci_high"] < 0:
+        return "lowered"
+    return "did not clearly change"
+
+
+def findings(a: Analyses) -> list[str]:
+    """One sentence per question, generated from the numbers."""
+    f, fr = [], a.frames
+    if "en_plus_one" in fr:
+        e = fr["en_plus_one"]
+        pooled = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] == "all")].set_index("target")
+        if "neither" in pooled.index:
+            r = pooled.loc["neither"]
+            f.append(f"Adding one language to English (EN+1, mean over the EN+1 mixtures, models and tasks) "
+                     f"{_verb(r)} accuracy on languages in neither mixture: {_pts(r)}, {_n(r)}.")
+        per = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] != "all") & (e["target"] == "neither")]
+        if len(per):
+            r = per.loc[per["estimate"].idxmax()]
+            f.append(f"Adding {language_name(r['added'])} {_verb(r)} accuracy on languages in neither mixture by "
+                     f"{_pts(r)}, {_n(r)} (the largest of {len(per)} EN+1 mixtures; Holm-adjust when "
+                     f"picking among them).")
+        for target, label in (("added", "the added language itself"), ("english", "English")):
+            if target in pooled.index:
+                r = pooled.loc[target]
+                f.append(f"EN+1 {_verb(r)} accuracy on {label}: {_pts(r)}, {_n(r)}.")
+    if "relative_gain" in fr:
+        r = fr["relative_gain"].iloc[-1]
+        k = len(fr["relative_gain"]) - 1
+        f.append(f"The median relative gain of EN+1 over English-only (mean over all evaluated languages) across "
+                 f"{k} model-task pairs is {r['estimate'] * 100:+.1f}% [{r['ci_low'] * 100:+.1f}, "
+                 f"{r['ci_high'] * 100:+.1f}] (published headline: +8-9%), {_n(r)}.")
+    if "plateau" in fr and len(fr["plateau"]):
+        p = fr["plateau"]
+        p = p[(p["model"] == "all") & (p["task"] == "all")]
+        for _, r in p.iterrows():
+            f.append(f"{r['resource'].capitalize()}-resource languages' gain over English-only reaches its plateau "
+                     f"at {r['plateau']} training languages ({r['gain_at_plateau'] * 100:+.1f} points "
+                     f"[{r['plateau_ci_low'] * 100:+.1f}, {r['plateau_ci_high'] * 100:+.1f}]; best "
+                     f"{r['best_gain'] * 100:+.1f} [{r['best_ci_low'] * 100:+.1f}, {r['best_ci_high'] * 100:+.1f}] "
+                     f"at {r['best_level']}), n={r['n_items']} items x {r['n_seeds']} seeds.")
+    if "zero_shot" in fr:
+        z = fr["zero_shot"]
+        for _, r in z[z["model"] == "all"].iterrows():
+            better = "better" if r["ci_low"] > 0 else "worse" if r["ci_high"] < 0 else "no clearly different"
+            f.append(f"{language_name(r['language'])} held out of a {r['held_out_k']}-language mixture scored {_pts(r)} "
+                     f"relative to being trained on in {r['included_mixture']} ({better}), {_n(r)}, "
+                     f"Holm p={r['p_holm']:.3g}.")
+    if "typology_regression" in fr and "coef" in fr["typology_regression"]:
+        t = fr["typology_regression"]
+        t = t[t["term"] == "distance"].dropna(subset=["coef"])
+        if len(t):
+            r = t.loc[t["p_value"].idxmin()]
+            f.append(f"Zero-shot gain changes by {r['coef'] * 10:+.1f} points [{r['ci_low'] * 10:+.1f}, "
+                     f"{r['ci_high'] * 10:+.1f}] per 0.1 of {r['kind']} URIEL+ distance from English (the strongest "
+                     f"of {len(t)} distance kinds; {r['method']}, {int(r['n_languages'])} languages, "
+                     f"{int(r['n_cells'])} cells).")
+    if "capacity" in fr:
+        c = fr["capacity"]
+        inter = c[(c["term"] == "interaction") & (c["task"] == "all")]
+        if len(inter):
+            r = inter.iloc[0]
+            f.append(f"Per decade of parameters, the effect of each added training language on the mean "
+                     f"non-English score changes by {_pts(r)} ({_verb(r).replace('did not clearly change', 'no clear interaction')}), "
+                     f"{_n(r)}.")
+    if "fidelity" in fr:
+        d = fr["fidelity"]
+        d = d[d["language"] != "en"]
+        for seen, label in ((False, "unseen"), (True, "seen")):
+            g = d[d["seen"] == seen]
+            if len(g):
+                f.append(f"On {label} non-English languages, {g['share'].mean() * 100:.1f}% of responses were in "
+                         f"the prompt's language (cells range {g['share'].min() * 100:.0f}-"
+                         f"{g['share'].max() * 100:.0f}%, each with a CI in section 7), n={int(g['n_items'].max())} "
+                         f"items x {int(g['n_seeds'].max())} seeds per cell.")
+    for name, why in a.missing.items():
+        f.append(f"Cannot answer ({name}): {why}.")
+    if int(a.cells.cells["n_seeds"].max()) == 1:
+        f.append("One seed only: intervals cover item sampling, not run-to-run variance.")
+    return f
