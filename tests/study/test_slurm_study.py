@@ -1,0 +1,143 @@
+"""The study engine on the real single-node SLURM cluster (scripts/slurm-cluster.sh): submit, cancel and
+re-submit, kill the driver, two drivers, a failing job. Select with `pytest -k slurm`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from langmix.config import StudyConfig
+from langmix.study import slurm
+from langmix.study.grid import expand
+from langmix.study.runner import eval_dir, study_status, study_tables, train_dir
+from langmix.study.state import run_state
+from tests.conftest import small_study_dict
+
+pytestmark = pytest.mark.usefixtures("slurm")
+
+
+def _wait(handles, timeout_s: float = 600) -> list[str]:
+    deadline = time.time() + timeout_s
+    while not all(h.done() for h in handles):
+        assert time.time() < deadline, "SLURM jobs did not finish"
+        time.sleep(1)
+    states = []
+    for h in handles:
+        state = h.get_info(mode="force").get("State") or h.state
+        for _ in range(20):  # sacct lags the result file by a moment
+            if state not in ("UNKNOWN", "RUNNING", "COMPLETING", "PENDING"):
+                break
+            time.sleep(1)
+            state = h.get_info(mode="force").get("State") or h.state
+        states.append(state)
+    return states
+
+
+def _study(tmp_path, **extra) -> StudyConfig:
+    tree = small_study_dict(tmp_path / "out", launcher={"kind": "slurm", "partition": "debug", "cpus_per_run": 1,
+                                                        "mem_gb_per_run": 2, "timeout_min": 10}, **extra)
+    return StudyConfig.model_validate(tree)
+
+
+def test_slurm_study_completes_every_run(tmp_path, tiny_model_path):
+    cfg = _study(tmp_path)
+    handles = slurm.submit(cfg)
+    assert len(handles) == 3
+    assert _wait(handles) == ["COMPLETED"] * 3
+    assert {state for _, _, state, _ in study_status(cfg)} == {"done"}
+    assert slurm.read_job_ids(cfg).keys() == {j.slug for j in expand(cfg)}
+    rows = study_tables(cfg).execute("SELECT eval_hash, task, language, metric, count(*) AS k FROM results "
+                                     "GROUP BY ALL").df()
+    assert len(rows) > 0 and set(rows["k"]) == {1}
+    assert slurm.submit(cfg) == []  # nothing left to do
+
+
+def test_slurm_scancel_then_resubmit_resumes_to_the_same_result(tmp_path, tiny_model_path):
+    training = {"max_steps": 60, "save_steps": 5, "logging_steps": 60}
+    cfg = _study(tmp_path, include_base=False, mixtures=[{"design": "english_only"}], training=training)
+    (job,) = expand(cfg)
+    run = train_dir(cfg, job.train)
+    handles = slurm.submit(cfg)
+    deadline = time.time() + 300
+    while not list((run / "checkpoints").glob("checkpoint-*/trainer_state.json")):
+        assert time.time() < deadline and not handles[0].done(), "no checkpoint appeared"
+        time.sleep(0.2)
+    subprocess.run(["scancel", str(handles[0].job_id)], check=True)
+    assert _wait(handles)[0].startswith("CANCELLED")
+    assert run_state(run) != "done"
+    resumed = slurm.submit(cfg)
+    assert _wait(resumed) == ["COMPLETED"]
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["resumed_from"] is not None and summary["global_step"] == 60
+    # the same study, uninterrupted, elsewhere: same loss and same metrics
+    ref = _study(tmp_path / "ref", include_base=False, mixtures=[{"design": "english_only"}], training=training)
+    assert _wait(slurm.submit(ref)) == ["COMPLETED"]
+    ref_summary = json.loads((train_dir(ref, job.train) / "train_summary.json").read_text())
+    assert summary["last_loss"] == pytest.approx(ref_summary["last_loss"], rel=1e-4)
+    got = pq.read_table(eval_dir(cfg, job.evals[0]) / "results.parquet").to_pandas()
+    want = pq.read_table(eval_dir(ref, job.evals[0]) / "results.parquet").to_pandas()
+    assert got["value"].tolist() == want["value"].tolist()
+
+
+def test_slurm_driver_killed_then_rerun_repeats_nothing(tmp_path, tiny_model_path):
+    cfg = _study(tmp_path)
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    proc = subprocess.Popen([sys.executable, "-m", "langmix.cli", "study", "run", str(config), "--no-report"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    deadline = time.time() + 300
+    while not any(state == "done" for _, _, state, _ in study_status(cfg)):
+        assert time.time() < deadline and proc.poll() is None, "no run finished"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    # the jobs live on in SLURM; wait for them, then drive the study again
+    ids = sorted(set(slurm.read_job_ids(cfg).values()))
+    while any(s in ("PENDING", "RUNNING", "COMPLETING") for s in slurm.queue_states(ids).values()):
+        assert time.time() < deadline + 300
+        time.sleep(1)
+    stamps = {p: (p / "DONE").stat().st_mtime_ns for _, _, s, p in study_status(cfg) if s == "done"}
+    assert stamps
+    rerun = subprocess.run([sys.executable, "-m", "langmix.cli", "study", "run", str(config), "--no-report"],
+                           capture_output=True, text=True, env=os.environ.copy(), timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert all((p / "DONE").stat().st_mtime_ns == t for p, t in stamps.items())
+    rows = study_tables(cfg).execute("SELECT eval_hash, task, language, metric, count(*) AS k FROM results "
+                                     "GROUP BY ALL").df()
+    assert len(rows) == 3 * 3 * len(set(rows["metric"])) and set(rows["k"]) == {1}
+
+
+def test_slurm_two_drivers_train_each_run_once(tmp_path, tiny_model_path):
+    cfg = _study(tmp_path, include_base=False)
+    first, second = slurm.submit(cfg), slurm.submit(cfg)
+    _wait(first + second)
+    for job in expand(cfg):
+        summary = json.loads((train_dir(cfg, job.train) / "train_summary.json").read_text())
+        assert summary["resumed_from"] is None
+        assert run_state(eval_dir(cfg, job.evals[0])) == "done"
+    trained = sum(1 for p in (tmp_path / "out").rglob("identity.json"))
+    assert trained == 2
+
+
+def test_slurm_failing_job_is_reported_with_its_log(tmp_path, tiny_model_path):
+    tree = small_study_dict(tmp_path / "out", include_base=False, mixtures=[{"design": "english_only"}],
+                            launcher={"kind": "slurm", "partition": "debug", "cpus_per_run": 1, "mem_gb_per_run": 2,
+                                      "timeout_min": 10})
+    tree["models"].append({"name": "missing", "source": "hf", "path": str(tmp_path / "no-such-model"),
+                           "params": 1.0e6})
+    cfg = StudyConfig.model_validate(tree)
+    handles = slurm.submit(cfg)
+    states = dict(zip([j.slug for j in expand(cfg)], _wait(handles)))
+    assert sorted(states.values()) == ["COMPLETED", "FAILED"]
+    failed = next(slug for slug, s in states.items() if s == "FAILED")
+    assert "no-such-model" in slurm.log_tail(cfg, failed, lines=60)
+    status = {spec.model.name: state for kind, spec, state, _ in study_status(cfg) if kind == "train"}
+    assert status == {"tiny": "done", "missing": "failed"}
