@@ -35,6 +35,7 @@ _CJK_MULTIPLIER = {"万": 10_000, "萬": 10_000, "億": 100_000_000, "亿": 100_
 _CJK_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
                "八": 8, "九": 9}
 _CJK_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "萬": 10_000}
+_NUMBER_CHARS = frozenset(".,-" + _SPACES + "".join(_CJK_MULTIPLIER) + "".join(_CJK_DIGITS) + "".join(_CJK_UNITS))
 _CJK_NUMBER = re.compile("[" + "".join(_CJK_DIGITS) + "".join(_CJK_UNITS) + "]+")
 
 
@@ -132,10 +133,19 @@ def first_number(text: str, lang: str = "en") -> float | None:
     return next(_values(_number_matches(text, lang, True), lang), None)
 
 
-def extract_flexible(output: str, lang: str = "en") -> float | None:
-    """The last number in `output`. Linear: candidates are found in one pass each and parsed from the end."""
-    arabic = list(_NUMBER.finditer(output))
-    cjk = list(_CJK_NUMBER.finditer(output)) if lang in CJK_NUMERAL_LANGUAGES else []
+def _safe_start(output: str, start: int) -> int:
+    """The nearest position at or before `start` that no number can span: its preceding character cannot be
+    part of a number (so scanning from there finds exactly the numbers a scan from the beginning finds)."""
+    while start > 0 and (output[start - 1] in _NUMBER_CHARS or output[start - 1].isdigit()
+                         or output[start - 1].isspace()):
+        start -= 1
+    return start
+
+
+def _last_in(output: str, start: int, lang: str) -> float | None:
+    """The last number found scanning `output` from `start` (a safe position), parsed from the end."""
+    arabic = list(_NUMBER.finditer(output, start))
+    cjk = list(_CJK_NUMBER.finditer(output, start)) if lang in CJK_NUMERAL_LANGUAGES else []
     i, j = len(arabic) - 1, len(cjk) - 1
     while i >= 0 or j >= 0:
         if j < 0 or (i >= 0 and arabic[i].start() > cjk[j].start()):
@@ -146,6 +156,18 @@ def extract_flexible(output: str, lang: str = "en") -> float | None:
         if value is not None:
             return value
     return None
+
+
+def extract_flexible(output: str, lang: str = "en") -> float | None:
+    """The last number in `output`. Linear, and usually reading only the tail: windows from the end double in
+    size until one holds a number."""
+    window = 2_000
+    while True:
+        start = _safe_start(output, max(0, len(output) - window))
+        value = _last_in(output, start, lang)
+        if value is not None or start == 0:
+            return value
+        window *= 4
 
 
 @lru_cache(maxsize=256)
