@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from langmix import plan
+from langmix.analysis.core import cell_bootstrap
 from langmix.analysis.simulate import Effects, StudyShape, simulate
 from langmix.report import build_report
 
@@ -30,8 +31,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         html = build_report(items, Path(tmp) / "report", "planted full-shape study")
         t2 = time.perf_counter()
-        rec = plan.recommend(items, ["sw", "bn", "te"], budget=4000, max_languages=5)
-        loo = plan.validate_loo(items)
+        cells = cell_bootstrap(items, n_boot=400)  # one bootstrap shared by recommend and validate_loo
+        rec = plan.recommend(items, ["sw", "bn", "te"], budget=4000, max_languages=5, cells=cells)
+        loo = plan.validate_loo(items, cells=cells)
         t3 = time.perf_counter()
         size = html.stat().st_size
     log.info("report %.1f s (%d KB), planner %.1f s: recommend %s, LOO rho %.2f [%.2f, %.2f]", t2 - t1,

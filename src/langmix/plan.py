@@ -65,20 +65,23 @@ def _design(cb: CellBoot) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     dist = distances("syntactic")
     sel = c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"])]
     rows, xs, pi, pj = [], [], [], []
-    for i, r in sel.iterrows():
-        ref = english_only_mixture(cb, r["model"], r["task"])
-        j = cb.cell(r["model"], r["task"], ref, r["language"]) if ref else None
+    feats: dict[tuple[str, str], np.ndarray] = {}
+    for i, model, task, mixture, lang, tl in zip(sel.index, sel["model"], sel["task"], sel["mixture"],
+                                                  sel["language"], sel["train_languages"]):
+        ref = english_only_mixture(cb, model, task)
+        j = cb.cell(model, task, ref, lang) if ref else None
         if j is None:
             continue
-        mix = train_set(r["train_languages"])
-        xs.append(_features(r["language"], mix, dist))
+        if (lang, tl) not in feats:
+            feats[(lang, tl)] = _features(lang, train_set(tl), dist)
+        xs.append(feats[(lang, tl)])
         pi.append(int(i))
         pj.append(j)
-        rows.append({"model": r["model"], "task": r["task"], "mixture": r["mixture"], "language": r["language"]})
+        rows.append((model, task, mixture, lang))
     if not rows:
         raise AnalysisError("no multilingual mixture with an English-only reference to learn gains from")
     pi, pj = np.array(pi), np.array(pj)
-    return pd.DataFrame(rows), np.array(xs), cb.point[pi] - cb.point[pj], cb.boot[pi] - cb.boot[pj]
+    return pd.DataFrame(rows, columns=["model", "task", "mixture", "language"]), np.array(xs), cb.point[pi] - cb.point[pj], cb.boot[pi] - cb.boot[pj]
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:

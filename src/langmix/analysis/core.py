@@ -99,15 +99,15 @@ class CellBoot:
         ni = self.cells["n_items"].to_numpy()
         ns = self.cells["n_seeds"].to_numpy()
         nr = self.cells["n_runs"].to_numpy()
-        run_key = (self.cells["model"] + "|" + self.cells["task"] + "|" + self.cells["mixture"]).to_numpy()
+        run_key = self.cells.groupby(["model", "task", "mixture"], sort=False).ngroup().to_numpy()
         out = []
         for coefs in rows:
             idx = np.fromiter(coefs, dtype=np.int64, count=len(coefs))
             if len(idx) == 0:
                 out.append((0, 0, 0))
                 continue
-            _, first = np.unique(run_key[idx], return_index=True)
-            out.append((int(ni[idx].max()), int(ns[idx].max()), int(nr[idx][first].sum())))
+            runs = dict(zip(run_key[idx].tolist(), nr[idx].tolist()))
+            out.append((int(ni[idx].max()), int(ns[idx].max()), int(sum(runs.values()))))
         return pd.DataFrame(out, columns=["n_items", "n_seeds", "n_runs"])
 
 
@@ -259,32 +259,32 @@ def group_contrasts(cb: CellBoot, sel: pd.Series, by: list[str], gain: bool = Fa
                     pooled: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[dict[int, float]]]:
     """Mean over the selected cells of each `by` group (or, with `gain`, of each cell minus the same model, task
     and language under English-only). `pooled` maps `by` columns to the label "all" to average over them too."""
-    c = cb.cells[sel].copy()
+    c = cb.cells[np.asarray(sel, bool)].copy()
     if pooled:
         for col, label in pooled.items():
             c[col] = label
-    ref: dict[tuple[str, str], str | None] = {}
+    model = cb.cells["model"].to_numpy()
+    task = cb.cells["task"].to_numpy()
+    lang = cb.cells["language"].to_numpy()
+    ref_cell = np.full(len(cb.cells), -1, dtype=np.int64)
+    if gain:
+        for i in c.index.to_numpy():
+            ref = cb.english_only.get((model[i], task[i]))
+            j = cb.cell(model[i], task[i], ref, lang[i]) if ref else None
+            ref_cell[i] = -1 if j is None else j
     keys, rows = [], []
-    for key, g in c.groupby(by, sort=True, observed=True):
-        coefs: dict[int, float] = {}
-        members = []
-        for i, (model, task, lang) in zip(g.index, cb.cells.loc[g.index, ["model", "task", "language"]]
-                                          .itertuples(index=False, name=None)):
-            if gain:
-                if (model, task) not in ref:
-                    ref[(model, task)] = english_only_mixture(cb, model, task)
-                j = cb.cell(model, task, ref[(model, task)], lang) if ref[(model, task)] else None
-                if j is None:
-                    continue
-                members.append((int(i), j))
-            else:
-                members.append((int(i), None))
-        if not members:
+    for key, pos in c.groupby(by, sort=True, observed=True).indices.items():
+        members = c.index.to_numpy()[pos]
+        if gain:
+            members = members[ref_cell[members] >= 0]
+        if len(members) == 0:
             continue
         w = 1.0 / len(members)
-        for i, j in members:
+        coefs: dict[int, float] = {}
+        for i in members.tolist():
             coefs[i] = coefs.get(i, 0.0) + w
-            if j is not None:
+            if gain:
+                j = int(ref_cell[i])
                 coefs[j] = coefs.get(j, 0.0) - w
         keys.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | {"n_cells": len(members)})
         rows.append(coefs)
