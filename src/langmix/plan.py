@@ -135,14 +135,15 @@ def to_study_config(rec: Recommendation, base_config: dict) -> dict:
     """A study config that tests the recommendation: English-only vs the recommended set, evaluated on every
     language of the base config plus the targets, with the recommended budget (fixed total)."""
     cfg = copy.deepcopy(base_config)
-    langs = list(dict.fromkeys([*cfg.get("languages", []), *rec.languages, *rec.targets]))
+    runners = [r["languages"] for r in rec.runners_up[:2] if len(r["languages"]) > 1]
+    langs = list(dict.fromkeys([*cfg.get("languages", []), *rec.languages, *rec.targets,
+                                *[c for r in runners for c in r]]))
     cfg["languages"] = ["en", *[c for c in langs if c != "en"]]
     mixtures = [{"design": "english_only"}]
     if len(rec.languages) > 1:
         mixtures.append({"design": "fixed", "name": "planned", "languages": list(rec.languages)})
-    for i, r in enumerate(rec.runners_up[:2], 1):
-        if len(r["languages"]) > 1:
-            mixtures.append({"design": "fixed", "name": f"runner-up-{i}", "languages": list(r["languages"])})
+    for i, r in enumerate(runners, 1):
+        mixtures.append({"design": "fixed", "name": f"runner-up-{i}", "languages": list(r)})
     cfg["mixtures"] = mixtures
     budget = dict(cfg.get("budget", {}))
     budget.update({"mode": "fixed_total", "total": int(sum(rec.examples_per_language.values()))})

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from langmix import plan
+from langmix.analysis.core import AnalysisError, cell_bootstrap
+from langmix.analysis.simulate import Effects, StudyShape, simulate
+
+SHAPE = StudyShape(families=("a",), sizes=(100_000_000, 1_000_000_000), seeds=(0, 1), n_items=100)
+
+
+@pytest.fixture(scope="module")
+def inclusion_study():
+    # direct inclusion is worth 10 points, zero-shot transfer nothing: the planner must pick the targets
+    items = simulate(Effects(seen_gain=0.10), SHAPE, seed=21)
+    return items, cell_bootstrap(items, n_boot=300)
+
+
+def test_recommend_picks_the_targets_when_inclusion_is_what_helps(inclusion_study):
+    items, cells = inclusion_study
+    rec = plan.recommend(items, ["sw", "bn", "te"], budget=1000, max_languages=4, cells=cells)
+    assert rec.languages == ["en", "bn", "sw", "te"] or sorted(rec.languages) == ["bn", "en", "sw", "te"]
+    assert rec.examples_per_language == {c: 250 for c in rec.languages}
+    assert rec.ci_low <= rec.predicted_gain <= rec.ci_high
+    assert rec.predicted_gain == pytest.approx(0.10, abs=0.03)
+    assert len(rec.runners_up) == 4 and all(r["predicted_gain"] <= rec.predicted_gain for r in rec.runners_up)
+    seen = rec.coefficients.set_index("term").loc["seen"]
+    assert seen["ci_low"] > 0
+
+
+def test_to_study_config_tests_the_recommendation(inclusion_study):
+    items, cells = inclusion_study
+    rec = plan.recommend(items, ["sw"], budget=300, max_languages=2, cells=cells)
+    assert rec.languages == ["en", "sw"]
+    cfg = plan.to_study_config(rec, {"name": "q", "languages": ["en", "es"], "budget": {"total": 10}})
+    assert cfg["languages"][:3] == ["en", "es", "sw"] and cfg["budget"] == {"total": 300, "mode": "fixed_total"}
+    assert cfg["mixtures"][:2] == [{"design": "english_only"},
+                                   {"design": "fixed", "name": "planned", "languages": ["en", "sw"]}]
+    from langmix.config import StudyConfig
+
+    StudyConfig.model_validate(cfg)
+
+
+def test_validate_loo_ranks_mixtures(inclusion_study):
+    items, cells = inclusion_study
+    loo = plan.validate_loo(items, cells=cells)
+    assert loo.attrs["n_mixtures"] == 21
+    assert loo.attrs["rho_ci_low"] <= loo.attrs["rho"] <= loo.attrs["rho_ci_high"]
+    assert loo.attrs["rho"] > 0.5
+
+
+def test_budget_below_one_example_per_language_is_refused(inclusion_study):
+    items, cells = inclusion_study
+    with pytest.raises(AnalysisError):
+        plan.recommend(items, ["sw"], budget=2, max_languages=4, cells=cells)
