@@ -194,7 +194,7 @@ def per_language(a: Analyses) -> pd.DataFrame:
     cb = a.cells
     keys, rows = group_contrasts(cb, cb.cells["language"].notna(), ["task", "mixture", "language"])
     out, _ = estimate_frame(cb, keys, rows)
-    return out.rename(columns={"n_cells": "n_models"})
+    return out.drop(columns="p_value").rename(columns={"n_cells": "n_models"})
 
 
 def _cell(v) -> str:

@@ -27,4 +27,4 @@ def fidelity(cb: CellBoot) -> pd.DataFrame:
     keys, rows = group_contrasts(cb, cb.cells["language"].notna(), ["mixture", "design", "n_train_languages",
                                                                     "language", "seen"])
     out, _ = estimate_frame(cb, keys, rows)
-    return out.rename(columns={"estimate": "share", "n_cells": "n_model_tasks"})
+    return out.drop(columns="p_value").rename(columns={"estimate": "share", "n_cells": "n_model_tasks"})

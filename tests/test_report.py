@@ -1,0 +1,84 @@
+"""The report of a small simulated study: sections, findings with CIs, files; rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import pytest
+
+from langmix.analysis.simulate import Effects, StudyShape, simulate
+from langmix.report import SECTIONS, build_report
+
+SHAPE = StudyShape(families=("a",), sizes=(100_000_000, 1_000_000_000), seeds=(0, 1), n_items=60)
+CHROMIUM = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--virtual-time-budget=5000"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    items = simulate(Effects(en_plus_one_unseen=0.05, coverage_gain=0.06), SHAPE, seed=5)
+    return build_report(items, tmp_path_factory.mktemp("r") / "report", "simulated study", config_note="note here")
+
+
+def test_report_files_findings_and_sections(report):
+    out = report.parent
+    md = (out / "report.md").read_text()
+    assert md.startswith("# simulated study") and "note here" in md
+    assert re.search(r"Adding one language to English .* raised accuracy on languages in neither mixture: "
+                     r"\+\d+\.\d points \[\+\d+\.\d, \+\d+\.\d\], n=60 items x 2 seeds, 88 runs", md)
+    stems = {"coverage", "resource", "en_plus_one", "zero_shot", "typology", "capacity", "fidelity"}
+    assert {p.name for p in (out / "plots").iterdir()} == {f"{s}.{e}" for s in stems for e in ("png", "svg")}
+    page = report.read_text()
+    for sec in SECTIONS:
+        assert f"<section id='{sec}'>" in page
+    assert "src=\"plots/" not in page  # self-contained
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == len(stems)
+    for i, data in enumerate(images):
+        path = out / f"decoded{i}.png"
+        path.write_bytes(base64.b64decode(data))
+        assert mpimg.imread(path).shape[0] > 100
+
+
+def test_report_says_what_the_data_cannot_answer(tmp_path):
+    shape = replace(SHAPE, sizes=(1_000_000_000,), seeds=(0,), held_out=())
+    html = build_report(simulate(Effects(), shape, seed=6), tmp_path / "r", "one seed")
+    md = (html.parent / "report.md").read_text()
+    assert "Cannot answer (zero_shot): no held-out design" in md
+    assert "One seed only: intervals cover item sampling, not run-to-run variance." in md
+    assert "Cannot answer: one model size" in md
+
+
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    if not Path(CHROMIUM[0]).exists() or shutil.which(CHROMIUM[0]) is None:
+        if os.environ.get("LANGMIX_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is missing (scripts/install-test-deps.sh installs it)")
+        print("skipping: /usr/bin/chromium is not installed (scripts/install-test-deps.sh installs it)")
+        pytest.skip("chromium not installed")
+    profile = tmp_path / "profile"
+    url = report.resolve().as_uri()
+    dom = subprocess.run([*CHROMIUM, f"--user-data-dir={profile}", "--dump-dom", url], capture_output=True,
+                         text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-loaded="1"' in dom.stdout
+    for sec in SECTIONS:
+        assert f'id="{sec}"' in dom.stdout
+    oks = re.findall(r'data-ok="([01])"', dom.stdout)
+    assert len(oks) == 7 and set(oks) == {"1"}, oks
+    shot = tmp_path / "shot.png"
+    run = subprocess.run([*CHROMIUM, f"--user-data-dir={profile}", f"--screenshot={shot}", "--window-size=1200,2400",
+                          url], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
+    img = mpimg.imread(shot)
+    assert img.shape[:2] == (2400, 1200) and img.std() > 0.05  # not blank
+    keep = os.environ.get("LANGMIX_REPORT_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)
