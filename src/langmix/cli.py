@@ -305,7 +305,9 @@ def _report(cfg: StudyConfig) -> Path | None:
     items = study_tables(cfg).execute("SELECT * FROM items").df()
     if items.empty:
         return None
-    return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}")
+    note = (f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
+            if "api" in cfg.tasks else "")
+    return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}", config_note=note)
 
 
 @study_app.command("run")
@@ -479,6 +481,51 @@ def query_cmd(config: Path, sql: str, overrides: Optional[list[str]] = OVERRIDES
     except duckdb.Error as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+
+
+@app.command("plan")
+def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to do well on, e.g. sw,bn,te"),
+             budget: int = typer.Option(..., help="training examples in the recommended mixture"),
+             max_languages: int = typer.Option(4, help="most languages in the mixture, English included"),
+             study: Path = typer.Option(..., "--from", help="a finished study: its config file or its directory "
+                                        "(holding study.yaml)"),
+             write: Optional[Path] = typer.Option(None, help="write the recommendation as a study config here"),
+             ) -> None:
+    """Recommend the languages (and examples per language) for your SFT data from a study's results, with the
+    predicted gain on the targets and its uncertainty, the runner-up sets, and a leave-one-mixture-out check."""
+    _setup()
+    import yaml
+
+    from langmix import languages as langs
+    from langmix.plan import cell_bootstrap, recommend, to_study_config, validate_loo
+    from langmix.study.runner import study_tables
+
+    cfg = _config(study / "study.yaml" if study.is_dir() else study, [])
+    try:
+        codes = langs.resolve_all([c for c in targets.split(",") if c])
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    items = study_tables(cfg).execute("SELECT * FROM items").df()
+    if items.empty:
+        console.print(f"[red]no finished evaluation runs in {cfg.name}[/red]")
+        raise typer.Exit(2)
+    cells = cell_bootstrap(items, n_boot=400)
+    rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
+    loo = validate_loo(items, cells=cells)
+    counts = ", ".join(f"{lang} {n}" for lang, n in rec.examples_per_language.items())
+    print(f"recommended: {counts} examples; predicted "
+          f"mean target gain {rec.predicted_gain:+.3f} [{rec.ci_low:+.3f}, {rec.ci_high:+.3f}]")
+    for runner in rec.runners_up:
+        print(f"runner-up: {runner}")
+    print(f"leave-one-mixture-out ranking: Spearman rho {loo.attrs.get('rho', float('nan')):.2f} "
+          f"[{loo.attrs.get('rho_ci_low', float('nan')):.2f}, {loo.attrs.get('rho_ci_high', float('nan')):.2f}] "
+          f"over {loo.attrs.get('n_mixtures', 0)} mixtures")
+    if rec.note:
+        print(rec.note)
+    if write:
+        write.write_text(yaml.safe_dump(to_study_config(rec, cfg.model_dump(mode="json")), sort_keys=False))
+        console.print(f"study config: {write}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,16 @@ from langmix.study.state import run_state
 from tests.conftest import small_study_dict
 
 pytestmark = pytest.mark.usefixtures("slurm")
+# this CPU-only cluster has no GPUs: every run asks for one CPU and no GPU
+LAUNCHER = {"kind": "slurm", "partition": "debug", "cpus_per_run": 1, "mem_gb_per_run": 2, "timeout_min": 10,
+            "gpus_per_run": 0}
+
+
+@pytest.fixture(autouse=True)
+def _short_claims(monkeypatch):
+    """A cancelled job's claim goes stale in seconds, not a minute (the jobs inherit the environment)."""
+    monkeypatch.setenv("LANGMIX_HEARTBEAT_S", "1")
+    monkeypatch.setenv("LANGMIX_CLAIM_STALE_S", "5")
 
 
 def _wait(handles, timeout_s: float = 600) -> list[str]:
@@ -42,8 +52,7 @@ def _wait(handles, timeout_s: float = 600) -> list[str]:
 
 
 def _study(tmp_path, **extra) -> StudyConfig:
-    tree = small_study_dict(tmp_path / "out", launcher={"kind": "slurm", "partition": "debug", "cpus_per_run": 1,
-                                                        "mem_gb_per_run": 2, "timeout_min": 10}, **extra)
+    tree = small_study_dict(tmp_path / "out", launcher=LAUNCHER, **extra)
     return StudyConfig.model_validate(tree)
 
 
@@ -54,14 +63,14 @@ def test_slurm_study_completes_every_run(tmp_path, tiny_model_path):
     assert _wait(handles) == ["COMPLETED"] * 3
     assert {state for _, _, state, _ in study_status(cfg)} == {"done"}
     assert slurm.read_job_ids(cfg).keys() == {j.slug for j in expand(cfg)}
-    rows = study_tables(cfg).execute("SELECT eval_hash, task, language, metric, count(*) AS k FROM results "
+    rows = study_tables(cfg).execute("SELECT run_hash, task, language, metric, count(*) AS k FROM results "
                                      "GROUP BY ALL").df()
     assert len(rows) > 0 and set(rows["k"]) == {1}
     assert slurm.submit(cfg) == []  # nothing left to do
 
 
 def test_slurm_scancel_then_resubmit_resumes_to_the_same_result(tmp_path, tiny_model_path):
-    training = {"max_steps": 60, "save_steps": 5, "logging_steps": 60}
+    training = {"max_steps": 30, "save_steps": 3, "logging_steps": 1}
     cfg = _study(tmp_path, include_base=False, mixtures=[{"design": "english_only"}], training=training)
     (job,) = expand(cfg)
     run = train_dir(cfg, job.train)
@@ -76,12 +85,19 @@ def test_slurm_scancel_then_resubmit_resumes_to_the_same_result(tmp_path, tiny_m
     resumed = slurm.submit(cfg)
     assert _wait(resumed) == ["COMPLETED"]
     summary = json.loads((run / "train_summary.json").read_text())
-    assert summary["resumed_from"] is not None and summary["global_step"] == 60
+    assert summary["resumed_from"] is not None and summary["global_step"] == 30
     # the same study, uninterrupted, elsewhere: same loss and same metrics
     ref = _study(tmp_path / "ref", include_base=False, mixtures=[{"design": "english_only"}], training=training)
     assert _wait(slurm.submit(ref)) == ["COMPLETED"]
     ref_summary = json.loads((train_dir(ref, job.train) / "train_summary.json").read_text())
-    assert summary["last_loss"] == pytest.approx(ref_summary["last_loss"], rel=1e-4)
+    assert summary["last_loss"] == pytest.approx(ref_summary["last_loss"], rel=1e-4)  # the loss at step 30
+    from safetensors.torch import load_file
+    import torch
+
+    got_w = load_file(str(run / "final" / "model.safetensors"))
+    want_w = load_file(str(train_dir(ref, job.train) / "final" / "model.safetensors"))
+    for name in want_w:
+        torch.testing.assert_close(got_w[name], want_w[name])
     got = pq.read_table(eval_dir(cfg, job.evals[0]) / "results.parquet").to_pandas()
     want = pq.read_table(eval_dir(ref, job.evals[0]) / "results.parquet").to_pandas()
     assert got["value"].tolist() == want["value"].tolist()
@@ -110,7 +126,7 @@ def test_slurm_driver_killed_then_rerun_repeats_nothing(tmp_path, tiny_model_pat
                            capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert all((p / "DONE").stat().st_mtime_ns == t for p, t in stamps.items())
-    rows = study_tables(cfg).execute("SELECT eval_hash, task, language, metric, count(*) AS k FROM results "
+    rows = study_tables(cfg).execute("SELECT run_hash, task, language, metric, count(*) AS k FROM results "
                                      "GROUP BY ALL").df()
     assert len(rows) == 3 * 3 * len(set(rows["metric"])) and set(rows["k"]) == {1}
 
@@ -129,8 +145,7 @@ def test_slurm_two_drivers_train_each_run_once(tmp_path, tiny_model_path):
 
 def test_slurm_failing_job_is_reported_with_its_log(tmp_path, tiny_model_path):
     tree = small_study_dict(tmp_path / "out", include_base=False, mixtures=[{"design": "english_only"}],
-                            launcher={"kind": "slurm", "partition": "debug", "cpus_per_run": 1, "mem_gb_per_run": 2,
-                                      "timeout_min": 10})
+                            launcher=LAUNCHER)
     tree["models"].append({"name": "missing", "source": "hf", "path": str(tmp_path / "no-such-model"),
                            "params": 1.0e6})
     cfg = StudyConfig.model_validate(tree)

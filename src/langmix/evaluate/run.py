@@ -47,7 +47,7 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
     outputs = generate(model, tokenizer, examples, max_new_tokens(cfg, task.name), cfg.batch_size, progress)
     detected = langid.detect(outputs, study_languages) if (cfg.language_id and task.judge_response_language) \
         else None
-    ctx = TaskContext(study_languages=study_languages, api_mode=getattr(cfg, "api_checker_mode", "multilingual"))
+    ctx = TaskContext(study_languages=study_languages, api_mode=cfg.api_checker)
     predictions = []
     for i, (ex, out) in enumerate(zip(examples, outputs)):
         record = {"id": ex.id, "source_id": ex.source_id, "task": ex.task, "language": ex.language,

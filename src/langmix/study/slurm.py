@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from langmix.config import StudyConfig
 from langmix.study.estimate import Resources, resources
 from langmix.study.grid import Job, expand
 from langmix.study.runner import run_job, study_dir, train_dir
+from langmix.study.state import HEARTBEAT_S
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ class StudyJob(Checkpointable):
         if job.train is not None and resources(job, cfg).gpus > 1:
             _train_distributed(cfg, job)
         outcome = run_job(cfg, job)
+        while "busy" in outcome.values():  # an earlier attempt's claim (e.g. a cancelled job) not yet stale
+            time.sleep(HEARTBEAT_S)
+            outcome = run_job(cfg, job)
         failed = [name for name, state in outcome.items() if state in ("failed", "blocked")]
         if failed:  # the run directories hold the errors; the job fails so sacct shows it
             raise RuntimeError(f"runs failed: {failed}")

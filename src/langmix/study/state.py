@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 
 DONE = "DONE"
 CLAIM = "claim.json"
-HEARTBEAT_S = 10.0
-STALE_S = 60.0
+# A live owner refreshes its claim every HEARTBEAT_S seconds; a claim not refreshed for STALE_S is abandoned.
+# Both can be set through the environment (e.g. shorter in tests, longer on a slow shared filesystem).
+HEARTBEAT_S = float(os.environ.get("LANGMIX_HEARTBEAT_S", 10.0))
+STALE_S = float(os.environ.get("LANGMIX_CLAIM_STALE_S", 60.0))
 _HASH_LIMIT = 64 << 20  # files above this size are checked by size (model weights), below it by SHA-256
 
 

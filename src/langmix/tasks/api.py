@@ -18,9 +18,11 @@ class ApiTask(Task):
 
     def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
         languages = ctx.study_languages or [ex.language]
+        request = "\n".join(m["content"] for m in ex.prompt_messages() if m["role"] == "user")
         v = check(output, ex.reference["calls"], ex.tools or [],
-                  lambda got, canonical: langid.wrong_language_argument(got, canonical, ex.language, languages))
-        return {"correct": v.correct, "name_correct": v.name_correct, "args_correct": v.args_correct,
+                  lambda got, canonical: langid.wrong_language_argument(got, canonical, ex.language, languages),
+                  mode=ctx.api_mode, request=request, verbatim=ex.reference.get("verbatim_arguments") or ())
+        return {"correct": v.correct, "checker_mode": v.mode, "name_correct": v.name_correct, "args_correct": v.args_correct,
                 "irrelevance": not ex.reference["calls"], "parsed_calls": v.calls, "reason": v.reason,
                 "wrong_language_args": v.wrong_language_args}
 
