@@ -20,14 +20,15 @@ def test_study_end_to_end(tmp_path, tiny_model_path):
     report = tmp_path / "out" / "t" / "report" / "report.html"
     assert str(report) in result.output and report.exists()
     md = (report.parent / "report.md").read_text()
-    for section in ("Fine-tuned vs base", "math: accuracy_strict per language", "api: call_accuracy per language",
-                    "high- vs low-resource", "English-only vs EN+1"):
+    for section in ("## Findings", "Coverage curves", "Resource groups", "Minimal multilinguality: EN+1",
+                    "Zero-shot", "Typology", "Capacity", "Language fidelity", "Per-language headline means",
+                    "`multilingual` mode"):
         assert section in md
-    assert {p.name for p in (report.parent / "plots").iterdir()} >= {
-        "math_per_language.png", "api_per_language.png", "math_resource.png", "math_en_plus_one.png"}
+    assert {p.name for p in (report.parent / "plots").iterdir()} >= {"coverage.png", "coverage.svg",
+                                                                     "en_plus_one.png", "fidelity.png"}
 
     status = runner.invoke(app, ["study", "status", str(config)])
-    assert status.exit_code == 0 and "done: 6" in status.output
+    assert status.exit_code == 0 and "done: 10" in status.output  # 4 trainings + 6 evaluations
 
     query = runner.invoke(app, ["query", str(config),
                                 "SELECT count(DISTINCT run_hash) AS runs, count(*) AS rows FROM results"])
@@ -36,8 +37,11 @@ def test_study_end_to_end(tmp_path, tiny_model_path):
     # 3 runs per task x 3 languages x (5 math metrics + 5 api metrics)
     assert int(runs) == 6 and int(rows) == 3 * 3 * 5 + 3 * 3 * 5
 
+    items = runner.invoke(app, ["query", str(config), "SELECT count(*) AS n FROM items"])
+    assert int(items.output.split()[-1]) == 6 * 3 * 4  # eval runs x languages x items
+
     again = runner.invoke(app, ["study", "run", str(config), "--no-report"])
-    assert again.exit_code == 0 and "skipped (already finished) 6" in again.output
+    assert again.exit_code == 0 and "done 0, skipped 10" in again.output
 
 
 def test_bad_config_exits_with_message(tmp_path):

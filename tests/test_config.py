@@ -79,7 +79,7 @@ def test_override_with_bad_value_names_override(tmp_path):
 
 
 def test_resolved_config_round_trips(tmp_path):
-    cfg = StudyConfig()
+    cfg = StudyConfig(output_dir=str(tmp_path / "out"))  # resolved configs hold an absolute output_dir
     dump_resolved(cfg, tmp_path / "resolved.yaml")
     again = load_config(tmp_path / "resolved.yaml")
     assert again == cfg and config_hash(again) == config_hash(cfg)

@@ -84,7 +84,7 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
             s = g[g["resource"] == res].sort_values("n_train_languages")
             ax.plot(s["n_train_languages"], s["estimate"] * 100, marker="o", color=color, label=f"{res}-resource")
             ax.fill_between(s["n_train_languages"], s["ci_low"] * 100, s["ci_high"] * 100, color=color, alpha=0.2)
-        if "plateau" in fr:
+        if "plateau" in fr and not fr["plateau"].empty:
             for _, r in fr["plateau"][(fr["plateau"]["model"] == "all") & (fr["plateau"]["task"] == "all")].iterrows():
                 ax.axvline(r["plateau"], ls=":", color="tab:blue" if r["resource"] == "high" else "tab:orange")
         ax.axhline(0, color="grey", lw=0.5)

@@ -1,0 +1,68 @@
+"""Config mistakes that used to give silently wrong results or tracebacks: each is an error naming the entry."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from langmix.config import ConfigError, load_config
+
+
+def write(tmp_path, tree) -> object:
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+@pytest.mark.parametrize("seeds, message", [([], "seeds"), ([0, 0], "seeds repeat: \\[0\\]"),
+                                            ([1, -2], "seeds must be >= 0")])
+def test_bad_seeds(tmp_path, seeds, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, {"seeds": seeds}))
+
+
+def test_duplicate_mixture_names(tmp_path):
+    tree = {"mixtures": [{"design": "fixed", "name": "a", "languages": ["en", "es"]},
+                         {"design": "fixed", "name": "a", "languages": ["en", "sw"]}]}
+    with pytest.raises(ConfigError, match="mixture names repeat: \\['a', 'a'\\]"):
+        load_config(write(tmp_path, tree))
+
+
+def test_names_that_share_a_folder(tmp_path):
+    tree = {"mixtures": [{"design": "fixed", "name": "en+sw", "languages": ["en", "sw"]},
+                         {"design": "fixed", "name": "en_sw", "languages": ["en", "sw", "es"]}]}
+    with pytest.raises(ConfigError, match="'en\\+sw' and 'en_sw' both become the folder name 'en_sw'"):
+        load_config(write(tmp_path, tree))
+
+
+def test_held_out_everything_is_not_a_mixture(tmp_path):
+    tree = {"languages": ["en", "sw"], "mixtures": [{"design": "held_out", "exclude": ["en", "sw"]}]}
+    with pytest.raises(ConfigError, match="excludes every language"):
+        load_config(write(tmp_path, tree))
+
+
+def test_unknown_task_names_the_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match="unknown task 'qa'; known tasks: api, math"):
+        load_config(write(tmp_path, {"tasks": ["math", "qa"]}))
+
+
+def test_directory_and_binary_configs(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(binary)
+
+
+def test_override_that_is_not_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="override 'name=\\[unclosed': the value is not valid YAML"):
+        load_config(write(tmp_path, {}), ["name=[unclosed"])
+
+
+def test_relative_output_dir_is_beside_the_config(tmp_path, monkeypatch):
+    (tmp_path / "cfgs").mkdir()
+    path = tmp_path / "cfgs" / "study.yaml"
+    path.write_text(yaml.safe_dump({"output_dir": "runs"}))
+    monkeypatch.chdir(tmp_path)
+    assert load_config("cfgs/study.yaml").output_dir == str(tmp_path / "cfgs" / "runs")
