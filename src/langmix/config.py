@@ -248,6 +248,13 @@ class TrainingConfig(_Strict):
     lora_alpha: int = Field(16, ge=1)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_target_modules: str | list[str] = "all-linear"
+    packing: bool = Field(True, description="padding-free batches: each step's examples in one row with "
+                          "per-example position ids (no attention across examples, no padding compute), loss from "
+                          "a chunked exact cross-entropy over assistant tokens only; off: TRL's padded batches")
+    group_by_length: bool = Field(False, description="length-grouped sampling: batches of similar-length examples "
+                                  "(cuts padding when packing is off; changes which examples share a step)")
+    loss_chunk_tokens: int = Field(1024, ge=16, description="packing: assistant tokens per chunk of the "
+                                   "cross-entropy (bounds the vocabulary-sized logits held at once)")
 
 
 class EvalConfig(_Strict):

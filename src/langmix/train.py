@@ -1,10 +1,26 @@
-"""Supervised fine-tuning with TRL's SFTTrainer: assistant-only loss, full or LoRA, checkpoints and resume."""
+"""Supervised fine-tuning with TRL's SFTTrainer: assistant-only loss, full or LoRA, checkpoints and resume.
+
+With `training.packing` (the default) the SFT path is langmix's own around TRL's trainer loop:
+- each mixture is tokenised once (chat template, assistant mask, truncation) and cached under
+  `$LANGMIX_CACHE/tokenized/` by the hash of the tokenizer, the examples' content and `max_length`, so seeds and
+  models that share a tokenizer reuse it;
+- a step's examples are concatenated into one padding-free row with per-example position ids; attention runs per
+  example (`varlen_attention`: flash varlen on CUDA, one causal SDPA per example elsewhere), so no token attends
+  across examples and no compute goes to padding;
+- the loss is an exact cross-entropy over assistant tokens only, computed from the final hidden states in chunks
+  (`chunked_cross_entropy`): full-vocabulary logits exist for one chunk of assistant tokens at a time, and the
+  gradients of the head are formed in the same pass.
+The sampler (and so each step's examples) is the trainer's own, so losses equal the padded path's up to rounding.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -152,8 +168,270 @@ def training_identity(model_cfg: ModelConfig, cfg: TrainingConfig, seed: int, ex
             "data": h.hexdigest()[:16], "n_examples": len(examples)}
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Fast SFT path: tokenisation cache, padding-free batches, per-example attention, chunked cross-entropy.
+
+TOKENIZED_VERSION = b"langmix-tokenized-v1"
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of everything in the tokenizer that changes token ids or masks: vocabulary, merges, normaliser,
+    special tokens and chat template."""
+    h = hashlib.sha256(TOKENIZED_VERSION)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    else:  # a slow tokenizer: its vocabulary stands in
+        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    h.update(str(tokenizer.chat_template).encode())
+    h.update(json.dumps([tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token,
+                         getattr(tokenizer, "add_bos_token", None)]).encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class TokenizedMixture:
+    """Token ids and assistant masks of a mixture, truncated to `max_length`, in the mixture's order."""
+
+    input_ids: list[list[int]]
+    masks: list[list[int]]
+
+    def labels(self) -> list[list[int]]:
+        return [[t if m else -100 for t, m in zip(ids, mask)] for ids, mask in zip(self.input_ids, self.masks)]
+
+
+def _tokenize(tokenizer, examples: list[Example], max_length: int, batch: int = 512) -> TokenizedMixture:
+    ids_out, masks_out = [], []
+    for start in range(0, len(examples), batch):
+        chunk = [ex.messages for ex in examples[start:start + batch]]
+        enc = tokenizer.apply_chat_template(chunk, tokenize=True, return_dict=True,
+                                            return_assistant_tokens_mask=True)
+        ids_out += [list(row)[:max_length] for row in enc["input_ids"]]
+        masks_out += [[1 if b else 0 for b in list(row)[:max_length]] for row in enc["assistant_masks"]]
+    return TokenizedMixture(ids_out, masks_out)
+
+
+def tokenize_mixture(tokenizer, examples: list[Example], max_length: int,
+                     cache_dir: Path | None = None) -> TokenizedMixture:
+    """Tokenise a mixture once: cached by (tokenizer fingerprint, examples' content, max_length)."""
+    import numpy as np
+
+    from langmix.models import cache_root
+
+    h = hashlib.sha256(tokenizer_fingerprint(tokenizer).encode())
+    h.update(str(max_length).encode())
+    for ex in examples:
+        h.update(json.dumps(ex.messages, sort_keys=True, ensure_ascii=False).encode())
+    path = Path(cache_dir or cache_root() / "tokenized") / f"{h.hexdigest()[:24]}.npz"
+    if path.exists():
+        try:
+            with np.load(path) as z:
+                ids, mask, offsets = z["ids"].tolist(), z["mask"].tolist(), z["offsets"].tolist()
+            if len(offsets) == len(examples) + 1:
+                spans = list(zip(offsets[:-1], offsets[1:]))
+                return TokenizedMixture([ids[a:b] for a, b in spans], [mask[a:b] for a, b in spans])
+        except (OSError, ValueError, KeyError):
+            log.warning("tokenisation cache %s is unreadable; tokenising again", path)
+    tok = _tokenize(tokenizer, examples, max_length)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    offsets = np.cumsum([0] + [len(r) for r in tok.input_ids], dtype=np.int64)
+    flat_ids = np.fromiter((t for r in tok.input_ids for t in r), dtype=np.int64, count=int(offsets[-1]))
+    flat_mask = np.fromiter((m for r in tok.masks for m in r), dtype=np.uint8, count=int(offsets[-1]))
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, ids=flat_ids.astype(np.int32 if flat_ids.max(initial=0) < 2**31 else np.int64),
+             mask=flat_mask, offsets=offsets)
+    tmp.replace(path)
+    return tok
+
+
+class PaddingFreeCollator:
+    """A step's examples as one row: ids concatenated, position ids restarting at 0 for each example.
+
+    Besides `input_ids`, `position_ids` and `labels` (-100 where no loss), it returns what the attention and the
+    loss need so that the hot loop does no host work: `cu_seq_lens_q/k` (int32 offsets, the flash-attention
+    varlen convention, also read by `varlen_attention`), `max_length_q/k`, `seq_bounds` (the same offsets as Python
+    ints), `shift_labels` (each position's next-token target within its own example), and `loss_positions` /
+    `loss_targets` (the positions with a target and the targets).
+    """
+
+    def __call__(self, features: list[dict]) -> dict:
+        import numpy as np
+
+        lengths = [len(f["input_ids"]) for f in features]
+        offsets = np.cumsum([0] + lengths)
+        total = int(offsets[-1])
+        ids = np.fromiter((t for f in features for t in f["input_ids"]), dtype=np.int64, count=total)
+        labels = np.fromiter((t for f in features for t in f["labels"]), dtype=np.int64, count=total)
+        positions = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths])
+        labels[offsets[:-1]] = -100  # the first token of an example is never a target
+        shift = np.full(total, -100, dtype=np.int64)
+        shift[:-1] = labels[1:]
+        shift[offsets[1:] - 1] = -100  # an example's last token predicts nothing (the next one is another example)
+        loss_positions = np.flatnonzero(shift != -100)
+        bounds = tuple(int(o) for o in offsets)
+        cu = torch.from_numpy(offsets.astype(np.int32))
+        return {
+            "input_ids": torch.from_numpy(ids)[None], "position_ids": torch.from_numpy(positions)[None],
+            "labels": torch.from_numpy(labels)[None], "shift_labels": torch.from_numpy(shift)[None],
+            "loss_positions": torch.from_numpy(loss_positions), "loss_targets": torch.from_numpy(shift[loss_positions]),
+            "cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": max(lengths), "max_length_k": max(lengths),
+            "seq_bounds": bounds,
+        }
+
+
+_VARLEN_BROKEN: list[str] = []
+
+
+def varlen_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
+                     sliding_window: int | None = None, **kwargs):
+    """Attention over a padding-free row: each example attends causally to itself only.
+
+    Registered as transformers attention implementation `langmix_varlen`. Without `seq_bounds` (a padded batch,
+    generation) it is plain SDPA. On CUDA it uses PyTorch's flash varlen kernel when available; elsewhere one causal
+    SDPA call per example. query: (1, heads, tokens, dim); returns (1, tokens, heads, dim) like the built-ins.
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    bounds = kwargs.pop("seq_bounds", None)
+    if bounds is None or query.shape[0] != 1:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      sliding_window=sliding_window, **kwargs)
+    dropout = dropout if module.training else 0.0
+    gqa = query.shape[1] != key.shape[1]
+    if query.is_cuda and not _VARLEN_BROKEN and dropout == 0.0:
+        try:
+            from torch.nn.attention.varlen import varlen_attn
+
+            cu = kwargs["cu_seq_lens_q"].to(query.device, torch.int32)
+            q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # (tokens, heads, dim)
+            window = (sliding_window - 1, 0) if sliding_window else (-1, 0)
+            out = varlen_attn(q, k, v, cu, cu, int(kwargs["max_length_q"]), int(kwargs["max_length_k"]),
+                              scale=scaling, window_size=window, enable_gqa=gqa)
+            return out.unsqueeze(0), None
+        except Exception as exc:  # an older torch or an unsupported shape: the per-example loop is exact too
+            _VARLEN_BROKEN.append(repr(exc))
+            log.warning("flash varlen attention unavailable (%s); attending one example at a time", exc)
+    outs = []
+    for start, end in zip(bounds[:-1], bounds[1:]):
+        q, k, v = query[:, :, start:end], key[:, :, start:end], value[:, :, start:end]
+        n = end - start
+        if sliding_window and n > sliding_window:
+            i = torch.arange(n, device=q.device)
+            allowed = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < sliding_window)
+            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout,
+                                                                 scale=scaling, enable_gqa=gqa)
+        else:
+            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout,
+                                                                 scale=scaling, enable_gqa=gqa)
+        outs.append(o)
+    out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _register_varlen() -> str:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register("langmix_varlen", varlen_attention)
+    return "langmix_varlen"
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    """Sum over rows of cross_entropy(hidden @ weight.T, targets), `chunk` rows of logits at a time.
+
+    The gradients with respect to hidden and weight are formed in the forward pass (softmax - one-hot, per chunk),
+    so the logits are computed once and never kept; backward only scales them.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, weight, targets, chunk: int, softcap: float | None):
+        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        acc = torch.promote_types(hidden.dtype, torch.float32)  # logits and sums in at least fp32
+        grad_h = torch.empty_like(hidden) if need_h else None
+        grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need_w else None
+        total = torch.zeros((), dtype=acc, device=hidden.device)
+        for s in range(0, hidden.shape[0], chunk):
+            h, t = hidden[s:s + chunk], targets[s:s + chunk]
+            raw = (h @ weight.T).to(acc)
+            logits = softcap * torch.tanh(raw / softcap) if softcap else raw
+            lse = torch.logsumexp(logits, dim=-1)
+            total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
+            if need_h or need_w:
+                g = torch.exp(logits - lse[:, None])
+                g[torch.arange(len(t), device=g.device), t] -= 1.0
+                if softcap:
+                    g = g * (1 - (logits / softcap) ** 2)
+                if need_h:
+                    grad_h[s:s + chunk] = (g.to(weight.dtype) @ weight).to(hidden.dtype)
+                if need_w:
+                    grad_w.addmm_(g.T, h.to(acc))
+        ctx.save_for_backward(*(x for x in (grad_h, grad_w) if x is not None))
+        ctx.need = (need_h, need_w)
+        ctx.weight_dtype = weight.dtype
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        saved = list(ctx.saved_tensors)
+        need_h, need_w = ctx.need
+        gh = None
+        if need_h:
+            gh = saved.pop(0)
+            gh = gh * grad_out.to(gh.dtype)
+        gw = (saved.pop(0) * grad_out).to(ctx.weight_dtype) if need_w else None
+        return gh, gw, None, None, None
+
+
+def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int = 1024,
+                          softcap: float | None = None) -> torch.Tensor:
+    """sum_i cross_entropy(hidden[i] @ weight.T, targets[i]) without materialising all the logits (exact)."""
+    if hidden.shape[0] == 0:
+        return hidden.sum() * 0.0 + weight.sum() * 0.0
+    return _LinearCrossEntropy.apply(hidden, weight, targets, chunk, softcap)
+
+
+def _backbone_and_head(model):
+    """The decoder stack (returning final hidden states) and the output projection of a causal LM (PEFT or not)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    backbone = base.base_model if base.base_model is not base else None
+    head = base.get_output_embeddings()
+    if backbone is None or head is None or getattr(head, "bias", None) is not None:
+        return None, None
+    return backbone, head
+
+
+def sequence_losses(model, batch: dict, chunk: int = 1024, softcap: float | None = None) -> torch.Tensor:
+    """Summed assistant-token loss of a padding-free batch (from `PaddingFreeCollator`)."""
+    backbone, head = _backbone_and_head(model)
+    hidden = backbone(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False,
+                      cu_seq_lens_q=batch["cu_seq_lens_q"], cu_seq_lens_k=batch["cu_seq_lens_k"],
+                      max_length_q=batch["max_length_q"], max_length_k=batch["max_length_k"],
+                      seq_bounds=batch["seq_bounds"]).last_hidden_state
+    picked = hidden[0].index_select(0, batch["loss_positions"])
+    return chunked_cross_entropy(picked, head.weight, batch["loss_targets"], chunk, softcap)
+
+
+class PackedSFTTrainer(SFTTrainer):
+    """SFTTrainer whose loss is `sequence_losses` on padding-free batches (no full-vocabulary logits, no per-step
+    metrics that need them)."""
+
+    loss_chunk_tokens = 1024
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        unwrapped = self.accelerator.unwrap_model(model)
+        softcap = getattr(unwrapped.config.get_text_config(), "final_logit_softcapping", None)
+        total = sequence_losses(unwrapped, inputs, self.loss_chunk_tokens, softcap)
+        n = inputs["loss_targets"].numel() if num_items_in_batch is None else num_items_in_batch
+        loss = total / torch.as_tensor(n, device=total.device).clamp(min=1)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
+        return (loss, None) if return_outputs else loss
+
+
 def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bool) -> SFTConfig:
-    return SFTConfig(
+    extra = {}
+    if cfg.group_by_length:
+        extra["train_sampling_strategy"] = "group_by_length"
+    return SFTConfig(**extra,
         output_dir=str(ckpt_dir), assistant_only_loss=True, max_length=cfg.max_length,
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
@@ -185,10 +463,26 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
         peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                  target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
     ckpt_dir = out_dir / "checkpoints"
-    dataset = Dataset.from_list([{"messages": ex.messages} for ex in examples])
-    trainer = SFTTrainer(model=model, args=sft_config(cfg, seed, ckpt_dir, show_progress), train_dataset=dataset,
-                         processing_class=tokenizer, peft_config=peft_config,
-                         callbacks=[_StepClock(), *(callbacks or [])])
+    packing = cfg.packing and _backbone_and_head(model)[0] is not None
+    if cfg.packing and not packing:
+        log.warning("%s: no separate decoder/output head (or a biased head); training with padded batches",
+                    model_cfg.name)
+    args = sft_config(cfg, seed, ckpt_dir, show_progress)
+    common = dict(processing_class=tokenizer, peft_config=peft_config, callbacks=[_StepClock(), *(callbacks or [])])
+    if packing:
+        tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
+        check_label_masks(tok.masks, examples)
+        dataset = Dataset.from_dict({"input_ids": tok.input_ids, "labels": tok.labels()})
+        args.dataset_kwargs = {"skip_prepare_dataset": True}
+        args.assistant_only_loss = False  # the labels already mask everything but the assistant turns
+        trainer = PackedSFTTrainer(model=model, args=args, train_dataset=dataset,
+                                   data_collator=PaddingFreeCollator(), **common)
+        trainer.loss_chunk_tokens = cfg.loss_chunk_tokens
+        original_attn = model.config._attn_implementation
+        trainer.model.set_attn_implementation(_register_varlen())
+    else:
+        dataset = Dataset.from_list([{"messages": ex.messages} for ex in examples])
+        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, **common)
     if not show_progress:  # without a progress bar the trainer prints every log dict to stdout
         trainer.remove_callback(PrinterCallback)
     labels = trainer.train_dataset["labels"]
@@ -199,7 +493,11 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     resume = latest_checkpoint(ckpt_dir)
     if resume:
         log.info("resuming from %s", resume)
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    try:
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    finally:
+        if packing:  # generation and saved models use the model's own attention again
+            trainer.model.set_attn_implementation(original_attn)
     trainer.save_model(str(out_dir / "final"))
     tokenizer.save_pretrained(str(out_dir / "final"))
     history = [h for h in trainer.state.log_history if "loss" in h]

@@ -1,0 +1,85 @@
+"""langmix's greedy decoding loop gives exactly the outputs of plain batched `model.generate`."""
+
+import copy
+from collections import Counter
+
+import pytest
+import torch
+
+from langmix.data.synth import make_items, to_example
+from langmix.evaluate.generate import generate, plain_generate, render_prompts
+from langmix.models import load_model, load_tokenizer
+
+LANGS = ["en", "sw", "ja", "es"]
+EXAMPLES = [to_example(item, LANGS[k % len(LANGS)]) for task in ("math", "api")
+            for k, item in enumerate(make_items(task, "eval", 10, 0))]
+
+
+@pytest.fixture(scope="module")
+def tok_model(tiny_model_cfg, tiny_model_path):
+    return load_tokenizer(tiny_model_cfg, tiny_model_path), load_model(tiny_model_cfg, tiny_model_path).eval()
+
+
+def _frequent_token_as_eos(tok, model):
+    """A tokenizer copy whose end-of-turn token is one the model emits often, so rows finish at different steps."""
+    prompts = render_prompts(tok, EXAMPLES)
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=12, do_sample=False, pad_token_id=tok.pad_token_id,
+                             eos_token_id=tok.eos_token_id)[:, enc["input_ids"].shape[1]:]
+    counts = Counter(out.flatten().tolist())
+    counts.pop(tok.pad_token_id, None)
+    counts.pop(tok.eos_token_id, None)
+    token = counts.most_common(3)[-1][0]  # frequent, but not in every row's first step
+    tok2 = copy.deepcopy(tok)
+    tok2.eos_token = tok.convert_ids_to_tokens(token)
+    return tok2
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_greedy_outputs_identical_to_plain_generate(tok_model, batch_size):
+    tok, model = tok_model
+    want = plain_generate(model, tok, EXAMPLES, 12, batch_size)
+    assert generate(model, tok, EXAMPLES, 12, batch_size) == want
+    assert generate(model, tok, EXAMPLES, 12, batch_size, shared_prefix_min=0) == want
+
+
+def test_rows_finishing_early_leave_the_batch_with_identical_outputs(tok_model):
+    tok, model = tok_model
+    tok2 = _frequent_token_as_eos(tok, model)
+    want = plain_generate(model, tok2, EXAMPLES, 16, 8)
+    got = generate(model, tok2, EXAMPLES, 16, 8)
+    assert got == want
+    lengths = [len(tok2(o, add_special_tokens=False)["input_ids"]) for o in want]
+    assert min(lengths) < max(lengths)  # rows did finish at different steps
+
+
+def test_shared_prompt_prefix_is_encoded_once_with_identical_outputs(tok_model):
+    tok, model = tok_model
+    api = [ex for ex in EXAMPLES if ex.task == "api"]
+    rows = tok(render_prompts(tok, api), add_special_tokens=False)["input_ids"]
+    shared = next(k for k in range(min(map(len, rows))) if len({r[k] for r in rows}) > 1)
+    assert shared >= 32  # the system prompt with the tool schemas
+    assert generate(model, tok, api, 12, 8, shared_prefix_min=16) == plain_generate(model, tok, api, 12, 8)
+
+
+def test_per_example_caps_and_stop_strings(tok_model):
+    tok, model = tok_model
+    full = generate(model, tok, EXAMPLES, 12, 8)
+    caps = [3 if k % 2 else 12 for k in range(len(EXAMPLES))]
+    capped = generate(model, tok, EXAMPLES, caps, 8)
+    for k, (c, f) in enumerate(zip(capped, full)):
+        assert c == f if caps[k] == 12 else f.startswith(c) and len(tok(c, add_special_tokens=False)["input_ids"]) <= 3
+    stop = Counter(o[2:4] for o in full if len(o) >= 4).most_common(1)[0][0]
+    stopped = generate(model, tok, EXAMPLES, 12, 8, stop=[stop])
+    assert any(s != f for s, f in zip(stopped, full))
+    for s, f in zip(stopped, full):
+        assert f.startswith(s) and (stop in s or s == f)
+
+
+def test_empty_and_progress(tok_model):
+    tok, model = tok_model
+    assert generate(model, tok, [], 5, 4) == []
+    seen = []
+    generate(model, tok, EXAMPLES[:5], 2, 2, progress=seen.append)
+    assert seen == [2, 2, 1]
