@@ -1,0 +1,70 @@
+"""Resuming is safe: another run's checkpoints are refused, and an incomplete newest checkpoint is skipped."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from langmix.config import TrainingConfig
+from langmix.data.synth import make_items, to_example
+from langmix.train import IdentityError, latest_checkpoint, train
+
+EXAMPLES = [to_example(i, lang) for i in make_items("math", "train", 12, 0) for lang in ("en", "sw")]
+CFG = TrainingConfig(max_steps=4, batch_size=8, save_steps=2, logging_steps=1, max_length=256)
+
+
+class Crash(TrainerCallback):
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.at:
+            raise KeyboardInterrupt("simulated preemption")
+
+
+def test_another_runs_checkpoints_are_refused(tiny_model_cfg, tiny_model_path, tmp_path):
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, CFG, 0, tmp_path, show_progress=False)
+    other = EXAMPLES[:12]  # another mixture into the same directory
+    with pytest.raises(IdentityError, match="holds another run's training"):
+        train(tiny_model_cfg, tiny_model_path, other, CFG, 0, tmp_path, show_progress=False)
+    with pytest.raises(IdentityError, match="holds another run's training"):
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, CFG.model_copy(update={"learning_rate": 1e-5}), 0, tmp_path,
+              show_progress=False)
+    with pytest.raises(IdentityError):
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, CFG, 1, tmp_path, show_progress=False)  # another seed
+    # the checkpoint interval is not part of a run's identity
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, CFG.model_copy(update={"save_steps": 3}), 0, tmp_path,
+          show_progress=False)
+
+
+def test_checkpoints_without_identity_are_refused(tiny_model_cfg, tiny_model_path, tmp_path):
+    (tmp_path / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    with pytest.raises(IdentityError, match="unknown run"):
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, CFG, 0, tmp_path, show_progress=False)
+
+
+def test_truncated_newest_checkpoint_falls_back(tiny_model_cfg, tiny_model_path, tmp_path, caplog):
+    cfg = CFG.model_copy(update={"max_steps": 6})
+    ref = tmp_path / "ref"
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, ref, show_progress=False)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, run, show_progress=False, callbacks=[Crash(5)])
+    newest = run / "checkpoints" / "checkpoint-4"
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # killed while saving
+    with caplog.at_level(logging.WARNING, logger="langmix.train"):
+        assert latest_checkpoint(run / "checkpoints").name == "checkpoint-2"
+    assert "checkpoint-4 is incomplete (model.safetensors is truncated" in caplog.text
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, run, show_progress=False)
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["resumed_from"].endswith("checkpoint-2") and summary["global_step"] == 6
+    got, want = load_file(str(run / "final" / "model.safetensors")), load_file(str(ref / "final" /
+                                                                                    "model.safetensors"))
+    for name in want:
+        torch.testing.assert_close(got[name], want[name])
