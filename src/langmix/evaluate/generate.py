@@ -59,6 +59,52 @@ def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
     return n
 
 
+def _growing_cache(model, capacity: int):
+    """A DynamicCache whose full-attention layers write into preallocated buffers of `capacity` positions instead
+    of concatenating at every step (which copies the whole cache each token)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            n = self.keys.shape[-2] if self.keys.numel() else 0
+            k = key_states.shape[-2]
+            buf = getattr(self, "_kv", None)
+            if buf is None or n + k > buf[0].shape[-2]:
+                cap = max(capacity, 2 * (n + k))
+                shape = (*key_states.shape[:-2], cap, key_states.shape[-1])
+                buf = (key_states.new_empty(shape), value_states.new_empty(
+                    (*value_states.shape[:-2], cap, value_states.shape[-1])))
+                if n:
+                    buf[0][..., :n, :].copy_(self.keys)
+                    buf[1][..., :n, :].copy_(self.values)
+                self._kv = buf
+            buf[0][..., n:n + k, :].copy_(key_states)
+            buf[1][..., n:n + k, :].copy_(value_states)
+            self.keys, self.values = buf[0][..., :n + k, :], buf[1][..., :n + k, :]
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices):
+            if getattr(self, "_kv", None) is not None:
+                n = self.keys.shape[-2]
+                self._kv = (self._kv[0][indices], self._kv[1][indices])
+                self.keys, self.values = self._kv[0][..., :n, :], self._kv[1][..., :n, :]
+
+        def batch_repeat_interleave(self, repeats):
+            if getattr(self, "_kv", None) is not None:
+                n = self.keys.shape[-2]
+                self._kv = (self._kv[0].repeat_interleave(repeats, 0), self._kv[1].repeat_interleave(repeats, 0))
+                self.keys, self.values = self._kv[0][..., :n, :], self._kv[1][..., :n, :]
+
+    cache = DynamicCache(config=model.config)
+    for layer in getattr(cache, "layers", []):
+        if type(layer) is DynamicLayer:
+            layer.__class__ = GrowingLayer
+    return cache
+
+
 def _select_rows(cache, keep: torch.Tensor) -> None:
     for layer in cache.layers:
         layer.batch_select_indices(keep)
@@ -77,8 +123,6 @@ def _stopped(tokenizer, row: list[int], stop: Sequence[str], tail_tokens: int = 
 def _generate_batch(model, rows: list[list[int]], caps: list[int], eos: list[int], pad_id: int, device,
                     cache_arg: str, tokenizer, stop: Sequence[str] | None, shared_prefix_min: int) -> list[list[int]]:
     """Greedy continuation of each token row (at most caps[i] new tokens); rows leave the batch when done."""
-    from transformers import DynamicCache
-
     n = len(rows)
     prefix = _common_prefix(rows) if n > 1 and shared_prefix_min else 0
     if prefix < shared_prefix_min:
@@ -86,14 +130,14 @@ def _generate_batch(model, rows: list[list[int]], caps: list[int], eos: list[int
     prefix = min(prefix, min(len(r) for r in rows) - 1)  # every row keeps at least one token of its own
     if prefix < (shared_prefix_min or 1):
         prefix = 0
-    cache = DynamicCache(config=model.config)
+    width = max(len(r) for r in rows) - prefix
+    cache = _growing_cache(model, prefix + width + max(caps) + 1)
     if prefix:
         ids = torch.tensor([rows[0][:prefix]], device=device)
         model(input_ids=ids, attention_mask=torch.ones_like(ids), **{cache_arg: cache}, use_cache=True,
               logits_to_keep=1)
         _expand_rows(cache, n)
     suffixes = [r[prefix:] for r in rows]
-    width = max(len(s) for s in suffixes)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     suffix_mask = torch.zeros((n, width), dtype=torch.long)
     for i, s in enumerate(suffixes):
@@ -106,29 +150,32 @@ def _generate_batch(model, rows: list[list[int]], caps: list[int], eos: list[int
                    use_cache=True, logits_to_keep=1).logits
     eos_t = torch.tensor(eos, device=device)
     out: list[list[int]] = [[] for _ in range(n)]
-    active = torch.arange(n, device=device)
-    active_list = list(range(n))
+    rows_in_batch = list(range(n))  # the example row of each batch row
+    live = [True] * n  # False: finished, still in the batch until the next compaction
     caps_t = torch.tensor(caps, device=device)
+    row_caps = caps_t
     last_pos = positions[:, -1]
     step = 0
     while True:
         nxt = logits[:, -1].argmax(-1)
         step += 1
-        done = torch.isin(nxt, eos_t) | (caps_t[active] <= step)
-        nxt_host = nxt.tolist()
-        for row, tok in zip(active_list, nxt_host):
-            out[row].append(tok)
-        done_host = done.tolist()
-        if stop:
-            done_host = [d or _stopped(tokenizer, out[r], stop) for d, r in zip(done_host, active_list)]
-        if all(done_host):
+        done = (torch.isin(nxt, eos_t) | (row_caps <= step)).tolist()
+        for b, (row, tok) in enumerate(zip(rows_in_batch, nxt.tolist())):
+            if live[b]:
+                out[row].append(tok)
+                if done[b] or (stop and _stopped(tokenizer, out[row], stop)):
+                    live[b] = False
+        n_live = sum(live)
+        if n_live == 0:
             break
-        if any(done_host):
-            keep = [k for k, d in enumerate(done_host) if not d]
+        # Finished rows leave the batch once they are worth a copy of the cache (an eighth of the batch)
+        if len(live) - n_live >= max(1, len(live) // 8):
+            keep = [b for b, alive in enumerate(live) if alive]
             keep_t = torch.tensor(keep, device=device)
             _select_rows(cache, keep_t)
-            active, nxt, mask, last_pos = active[keep_t], nxt[keep_t], mask[keep_t], last_pos[keep_t]
-            active_list = [active_list[k] for k in keep]
+            nxt, mask, last_pos, row_caps = nxt[keep_t], mask[keep_t], last_pos[keep_t], row_caps[keep_t]
+            rows_in_batch = [rows_in_batch[b] for b in keep]
+            live = [True] * len(keep)
         mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], 1)
         last_pos = last_pos + 1
         logits = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last_pos[:, None],
