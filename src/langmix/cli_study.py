@@ -1,0 +1,245 @@
+"""The study-level commands: `study run|status|cancel|plan`, `report`, `query` and `plan` (registered on the app
+of `langmix.cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from langmix.cli import OVERRIDES, _config, _model_progress, _progress, _setup, app, console, study_app
+from langmix.config import StudyConfig
+
+
+def _report(cfg: StudyConfig) -> Path | None:
+    """Build the report from the study's finished runs (never from a stale table)."""
+    from langmix.report import build_report
+    from langmix.study.runner import study_dir, study_tables
+
+    items = study_tables(cfg).execute("SELECT * FROM items").df()
+    if items.empty:
+        return None
+    note = (f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
+            if "api" in cfg.tasks else "")
+    return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}", config_note=note)
+
+
+@study_app.command("run")
+def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
+              report: bool = typer.Option(True, help="build the report when the study finishes"),
+              launcher: Optional[str] = typer.Option(None, help="local | slurm (default: the config's "
+                                                     "launcher.kind)"),
+              workers: Optional[int] = typer.Option(None, help="local: runs at once (default launcher.workers)"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="slurm: print the job arrays, resources and "
+                                           "multi-GPU commands; submit nothing"),
+              wait: bool = typer.Option(True, help="slurm: wait for the jobs and then build the report")) -> None:
+    """Run every unfinished run of a study (finished runs are skipped; interrupted ones resume)."""
+    _setup()
+    from langmix.study.runner import Hooks, run_study
+
+    cfg = _config(config, overrides)
+    kind = launcher or cfg.launcher.kind
+    if kind not in ("local", "slurm"):
+        console.print(f"[red]--launcher must be local or slurm, got {kind!r}[/red]")
+        raise typer.Exit(2)
+    if kind == "slurm":
+        _run_slurm(cfg, dry_run, wait)
+        outcome = None
+    else:
+        with _progress() as progress, _model_progress(progress) as update:
+            runs = progress.add_task("runs", total=None)
+            stage: dict = {"id": None, "n": 0}
+
+            def run_started(slug, i, n):
+                stage["n"] = n
+                progress.update(runs, total=n, completed=i, description=f"job {min(i + 1, n)}/{n}: {slug}")
+
+            def stage_start(name, total):
+                if stage["id"] is not None:
+                    progress.remove_task(stage["id"])
+                stage["id"] = progress.add_task(f"  {name}", total=total or None)
+
+            outcome = run_study(cfg, Hooks(run_started, stage_start, lambda k: progress.advance(stage["id"], k)),
+                                model_progress=update, workers=workers)
+            progress.update(runs, completed=stage["n"], description="runs")
+        console.print(", ".join(f"{k} {len(v)}" for k, v in outcome.items()))
+        for name in outcome["failed"] + outcome["blocked"]:
+            console.print(f"[red]not finished: {name}[/red] (see its status.json)")
+        for name in outcome["busy"]:
+            console.print(f"[yellow]held by another driver: {name}[/yellow]")
+    if report and not dry_run:
+        path = _report(cfg)
+        if path:
+            console.print(f"report: {path}")
+            print(path)
+    raise typer.Exit(1 if outcome and (outcome["failed"] or outcome["blocked"]) else 0)
+
+
+def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> None:
+    from langmix.study import slurm
+    from langmix.study.grid import expand
+
+    if dry_run:
+        print(slurm.dry_run(cfg, expand(cfg)))
+        return
+    handles = slurm.submit(cfg)
+    console.print(f"submitted {len(handles)} jobs; ids in {slurm._jobs_file(cfg)}")
+    if not wait or not handles:
+        return
+    with _progress() as progress:
+        bar = progress.add_task("SLURM jobs", total=len(handles))
+        pending = list(handles)
+        import time
+
+        while pending:
+            still = [h for h in pending if not h.done()]
+            progress.advance(bar, len(pending) - len(still))
+            pending = still
+            time.sleep(2)
+    for handle in handles:
+        if handle.state not in ("COMPLETED",):
+            console.print(f"[red]job {handle.job_id}: {handle.state}[/red]")
+
+
+@study_app.command("status")
+def study_status_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Each run's state: done, running, interrupted, failed, corrupt or pending (from the run directories),
+    with SLURM's view (queued, requeued, ...) where the study was submitted to a cluster."""
+    from langmix.study import slurm
+    from langmix.study.runner import study_status
+
+    cfg = _config(config, overrides)
+    ids = slurm.read_job_ids(cfg)
+    queue = slurm.queue_states(sorted(set(ids.values()))) if ids else {}
+    table = Table("kind", "run", "model", "mixture", "task", "seed", "state", "slurm")
+    counts: dict[str, int] = {}
+    for kind, spec, state, _ in study_status(cfg):
+        job_id = ids.get(spec.slug, "")
+        slurm_state = queue.get(job_id, "")
+        if state in ("pending", "interrupted") and slurm_state in ("PENDING", "REQUEUED"):
+            state = "queued" if slurm_state == "PENDING" else "requeued"
+        counts[state] = counts.get(state, 0) + 1
+        color = {"done": "green", "failed": "red", "corrupt": "red", "running": "yellow",
+                 "interrupted": "magenta"}.get(state, "")
+        table.add_row(kind, spec.key, spec.model.name, spec.mixture_name, spec.task, str(spec.seed),
+                      f"[{color}]{state}[/{color}]" if color else state,
+                      f"{job_id} {slurm_state}".strip())
+    Console().print(table)
+    Console().print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+@study_app.command("cancel")
+def study_cancel_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Cancel the study's queued and running SLURM jobs (finished runs stay; a re-run resumes the rest)."""
+    from langmix.study import slurm
+
+    cfg = _config(config, overrides)
+    cancelled = slurm.cancel(cfg)
+    console.print(f"cancelled {len(cancelled)} jobs: {' '.join(cancelled)}" if cancelled else "nothing to cancel")
+
+
+@study_app.command("plan")
+def study_plan_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Before submitting: the runs as a table, and GPU-hours per run and in total (6 x params x tokens for
+    training, 2 x params x tokens for evaluation, at launcher.mfu of launcher.gpu_peak_tflops)."""
+    from langmix.study.estimate import estimate
+    from langmix.study.grid import expand
+
+    cfg = _config(config, overrides)
+    jobs = expand(cfg)
+    try:
+        rows = estimate(cfg, jobs)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    table = Table("kind", "run", "params", "tokens", "GPUs", "GPU-hours")
+    for r in rows:
+        table.add_row(r.kind, r.slug, f"{r.params / 1e9:.2f}B", f"{r.tokens:.3g}", str(r.gpus),
+                      f"{r.gpu_hours:.2f}")
+    Console(width=200).print(table)
+    trains = [r for r in rows if r.kind == "train"]
+    evals = [r for r in rows if r.kind == "eval"]
+    seeds = len(cfg.seeds)
+    print(f"fine-tuning runs: {len(trains)} ({len(trains) // seeds} per seed x {seeds} seeds); "
+          f"evaluation runs: {len(evals)}")
+    print(f"GPU-hours: training {sum(r.gpu_hours for r in trains):.1f}, evaluation "
+          f"{sum(r.gpu_hours for r in evals):.1f}, total {sum(r.gpu_hours for r in rows):.1f} "
+          f"(assumed MFU {cfg.launcher.mfu:.0%} of {cfg.launcher.gpu_peak_tflops:g} TFLOP/s per GPU, "
+          f"{cfg.launcher.tokens_per_example} tokens per example; override with -s launcher.mfu=...)")
+
+
+@app.command("report")
+def report_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """(Re)build the study report from its finished runs."""
+    _setup()
+    cfg = _config(config, overrides)
+    path = _report(cfg)
+    if path is None:
+        console.print(f"[red]no finished evaluation runs in this study: run `langmix study run {config}` "
+                      f"first[/red]")
+        raise typer.Exit(2)
+    print(path)
+
+
+@app.command("query")
+def query_cmd(config: Path, sql: str, overrides: Optional[list[str]] = OVERRIDES) -> None:
+    """Run SQL (DuckDB) over the study's finished runs: views `results` (per language and metric) and `items`
+    (per item)."""
+    import duckdb
+
+    from langmix.study.runner import study_tables
+
+    cfg = _config(config, overrides)
+    try:
+        print(study_tables(cfg).execute(sql).df().to_string(index=False))
+    except duckdb.Error as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command("plan")
+def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to do well on, e.g. sw,bn,te"),
+             budget: int = typer.Option(..., help="training examples in the recommended mixture"),
+             max_languages: int = typer.Option(4, help="most languages in the mixture, English included"),
+             study: Path = typer.Option(..., "--from", help="a finished study: its config file or its directory "
+                                        "(holding study.yaml)"),
+             write: Optional[Path] = typer.Option(None, help="write the recommendation as a study config here"),
+             ) -> None:
+    """Recommend the languages (and examples per language) for your SFT data from a study's results, with the
+    predicted gain on the targets and its uncertainty, the runner-up sets, and a leave-one-mixture-out check."""
+    _setup()
+    import yaml
+
+    from langmix import languages as langs
+    from langmix.plan import cell_bootstrap, recommend, to_study_config, validate_loo
+    from langmix.study.runner import study_tables
+
+    cfg = _config(study / "study.yaml" if study.is_dir() else study, [])
+    try:
+        codes = langs.resolve_all([c for c in targets.split(",") if c])
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    items = study_tables(cfg).execute("SELECT * FROM items").df()
+    if items.empty:
+        console.print(f"[red]no finished evaluation runs in {cfg.name}[/red]")
+        raise typer.Exit(2)
+    cells = cell_bootstrap(items, n_boot=400)
+    rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
+    loo = validate_loo(items, cells=cells)
+    counts = ", ".join(f"{lang} {n}" for lang, n in rec.examples_per_language.items())
+    print(f"recommended: {counts} examples; predicted "
+          f"mean target gain {rec.predicted_gain:+.3f} [{rec.ci_low:+.3f}, {rec.ci_high:+.3f}]")
+    for runner in rec.runners_up:
+        print(f"runner-up: {runner}")
+    print(f"leave-one-mixture-out ranking: Spearman rho {loo.attrs.get('rho', float('nan')):.2f} "
+          f"[{loo.attrs.get('rho_ci_low', float('nan')):.2f}, {loo.attrs.get('rho_ci_high', float('nan')):.2f}] "
+          f"over {loo.attrs.get('n_mixtures', 0)} mixtures")
+    if rec.note:
+        print(rec.note)
+    if write:
+        write.write_text(yaml.safe_dump(to_study_config(rec, cfg.model_dump(mode="json")), sort_keys=False))
+        console.print(f"study config: {write}")
