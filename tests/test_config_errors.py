@@ -66,3 +66,16 @@ def test_relative_output_dir_is_beside_the_config(tmp_path, monkeypatch):
     path.write_text(yaml.safe_dump({"output_dir": "runs"}))
     monkeypatch.chdir(tmp_path)
     assert load_config("cfgs/study.yaml").output_dir == str(tmp_path / "cfgs" / "runs")
+
+
+def test_relative_data_paths_are_beside_the_config(tmp_path, monkeypatch):
+    (tmp_path / "cfgs" / "data").mkdir(parents=True)
+    (tmp_path / "cfgs" / "data" / "eval.jsonl").write_text("")
+    path = tmp_path / "cfgs" / "study.yaml"
+    path.write_text(yaml.safe_dump({"tasks": ["math"], "data": {"source": "files", "math": {
+        "eval": {"format": "examples", "path": "data/eval.jsonl"},
+        "train": {"format": "parallel", "path": "org/hub-dataset"}}}}))
+    monkeypatch.chdir(tmp_path)
+    files = load_config("cfgs/study.yaml").data.files["math"]
+    assert files.eval.path == str(tmp_path / "cfgs" / "data" / "eval.jsonl")
+    assert files.train.path == "org/hub-dataset"  # not a local path: a hub id stays as written

@@ -429,11 +429,36 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
     # A relative output_dir means "beside the config file", wherever the command runs from.
     if isinstance(tree.get("output_dir", "runs"), str) and not Path(tree.get("output_dir", "runs")).is_absolute():
         tree["output_dir"] = str((path.resolve().parent / tree.get("output_dir", "runs")).resolve())
+    _resolve_data_paths(tree, path.resolve().parent)
     cfg = _validate(tree, str(path))
     if not overrides:
         return cfg
     # Overrides apply to the resolved config, so they can reach defaults the file does not spell out.
     return _validate(apply_overrides(cfg.model_dump(mode="json"), overrides), f"{path} (with overrides {overrides})")
+
+
+def _resolve_data_paths(tree: dict[str, Any], base: Path) -> None:
+    """Relative data paths mean "beside the config file" too, where such a file or folder exists there (a path
+    that exists nowhere near the config may be a hub dataset id and is left as written)."""
+    data = tree.get("data")
+    if not isinstance(data, dict):
+        return
+    task_sections = [v for k, v in data.items() if isinstance(v, dict) and k not in DataConfig.model_fields]
+    task_sections += [v for v in (data.get("files") or {}).values() if isinstance(v, dict)]
+    for section in task_sections:
+        for split in ("train", "eval"):
+            src = section.get(split)
+            if not isinstance(src, dict):
+                continue
+            for key in ("path", "exemplars", "schemas"):
+                value = src.get(key)
+                if not isinstance(value, str) or Path(value).is_absolute():
+                    continue
+                candidate = base / value
+                probe = candidate.parent if "{" in candidate.name else candidate
+                if probe.exists():
+                    src[key] = str(candidate.resolve()) if "{" not in candidate.name else \
+                        str(candidate.parent.resolve() / candidate.name)
 
 
 def _validate(tree: dict[str, Any], source: str) -> StudyConfig:
