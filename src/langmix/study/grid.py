@@ -37,8 +37,8 @@ def _data_identity(cfg: StudyConfig, task: str, split: str) -> dict[str, Any]:
     return {"source": "files", split: fields, "content": paths_digest(paths)}
 
 
-class TrainSpec(BaseModel):
-    """Everything that determines one fine-tuned model."""
+class _RunSpec(BaseModel):
+    """What train and eval runs share: the model, the mixture it names, the task and the seed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,6 +48,19 @@ class TrainSpec(BaseModel):
     train_languages: list[str]
     task: str
     seed: int
+
+    @property
+    def key(self) -> str:
+        return config_hash(self)
+
+    @property
+    def slug(self) -> str:
+        return f"{self.model.name}-{mixture_slug(self.mixture_name)}-{self.task}-s{self.seed}-{self.key}"
+
+
+class TrainSpec(_RunSpec):
+    """Everything that determines one fine-tuned model."""
+
     budget: BudgetConfig
     data: dict[str, Any]
     training: TrainingConfig
@@ -58,27 +71,15 @@ class TrainSpec(BaseModel):
         tree["training"] = {k: v for k, v in tree["training"].items() if k not in _NOT_IN_TRAIN_KEY}
         return config_hash(tree)
 
-    @property
-    def slug(self) -> str:
-        return f"{self.model.name}-{mixture_slug(self.mixture_name)}-{self.task}-s{self.seed}-{self.key}"
-
     def mixture(self) -> MixtureSpec:
         return MixtureSpec(self.mixture_name, self.design, tuple(self.train_languages))
 
 
-class EvalSpec(BaseModel):
+class EvalSpec(_RunSpec):
     """Everything that determines one evaluation: the model (a train key, or "" for the base model), data,
     languages and generation settings. Mixture fields are carried for the results tables."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     train_key: str
-    model: ModelConfig
-    mixture_name: str
-    design: str
-    train_languages: list[str]
-    task: str
-    seed: int
     languages: list[str]
     data: dict[str, Any]
     evaluation: EvalConfig
@@ -86,14 +87,6 @@ class EvalSpec(BaseModel):
     @property
     def is_base(self) -> bool:
         return not self.train_key
-
-    @property
-    def key(self) -> str:
-        return config_hash(self)
-
-    @property
-    def slug(self) -> str:
-        return f"{self.model.name}-{mixture_slug(self.mixture_name)}-{self.task}-s{self.seed}-{self.key}"
 
 
 class Job(BaseModel):
