@@ -58,7 +58,7 @@ def gpus_for(spec: TrainSpec | EvalSpec, cfg: StudyConfig) -> int:
         return 0
     if isinstance(spec, EvalSpec) or spec.training.method == "lora":
         return 1
-    need = _params(spec) * FULL_FT_BYTES_PER_PARAM * 1.25 / (GPU_MEMORY_GB * 1e9)  # 25% for activations
+    need = _params(spec) * FULL_FT_BYTES_PER_PARAM * 1.5 / (GPU_MEMORY_GB * 1e9)  # +50% for activations
     return 2 ** max(0, math.ceil(math.log2(max(need, 1.0))))
 
 

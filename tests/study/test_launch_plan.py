@@ -1,0 +1,71 @@
+"""Before anything is submitted: `study plan` counts runs and GPU-hours, `--dry-run` shows the SLURM arrays and the
+multi-GPU commands. Neither needs a model or a cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from langmix.cli import app
+from langmix.config import StudyConfig, load_config
+from langmix.study.estimate import estimate, gpus_for, resources
+from langmix.study.grid import expand
+from langmix.study.runner import run_study
+from langmix.study.state import run_state
+from tests.conftest import small_study_dict
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+runner = CliRunner()
+
+
+def test_paper_replication_plan_has_220_runs():
+    result = runner.invoke(app, ["study", "plan", str(EXAMPLES / "paper-replication.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "fine-tuning runs: 220 (220 per seed x 1 seeds)" in result.output
+    assert "GPU-hours: training" in result.output and "assumed MFU 35%" in result.output
+
+
+def test_gpu_hours_follow_6_params_tokens():
+    cfg = load_config(EXAMPLES / "paper-replication.yaml")
+    jobs = expand(cfg)
+    rows = {r.slug: r for r in estimate(cfg, jobs)}
+    job = next(j for j in jobs if j.train is not None and j.train.model.name == "qwen3-8b")
+    r = rows[job.train.slug]
+    tokens = sum([cfg.budget.total]) * cfg.launcher.tokens_per_example * cfg.training.epochs
+    assert r.tokens == tokens and r.params == 8e9
+    assert r.gpu_hours == 6 * 8e9 * tokens / (989e12 * 0.35) / 3600
+    # full fine-tuning of 8B needs several 80 GB GPUs; LoRA and evaluation one
+    assert gpus_for(job.train, cfg) == 4 and gpus_for(job.evals[0], cfg) == 1
+    lora = cfg.model_copy(update={"training": cfg.training.model_copy(update={"method": "lora"})})
+    assert gpus_for(expand(lora)[1].train, lora) == 1
+    assert resources(job, cfg).gpus == 4 and resources(job, cfg).cpus == 32
+
+
+def test_dry_run_prints_arrays_and_the_fsdp_launch(tmp_path):
+    tree = yaml.safe_load((EXAMPLES / "paper-replication.yaml").read_text())
+    tree.update(models=[tree["models"][2]], tasks=["math"], mixtures=[{"design": "english_only"}],
+                output_dir=str(tmp_path))
+    tree["launcher"]["partition"] = "gpu"
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    result = runner.invoke(app, ["study", "run", str(config), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    arrays = [json.loads(line.split(": ", 1)[1]) for line in lines if line.startswith("job array of")]
+    assert sorted(a["gpus_per_node"] for a in arrays) == [1, 4]  # base evaluation; full fine-tuning
+    assert all(a["slurm_partition"] == "gpu" and a["slurm_array_parallelism"] == 32 for a in arrays)
+    launch = next(line for line in lines if "accelerate.commands.launch" in line)
+    assert "--num_processes 4" in launch and "langmix.study.distributed" in launch
+    fsdp = json.loads(next(line for line in lines if "fsdp.yaml:" in line).split("fsdp.yaml: ", 1)[1])
+    assert fsdp["distributed_type"] == "FSDP" and fsdp["num_processes"] == 4
+    assert not (tmp_path / "paper-replication").exists() or not any((tmp_path / "paper-replication").rglob("DONE"))
+
+
+def test_local_workers_run_jobs_in_parallel_processes(tmp_path, tiny_model_path):
+    cfg = StudyConfig.model_validate(small_study_dict(tmp_path / "out"))
+    outcome = run_study(cfg, workers=2)
+    assert len(outcome["done"]) == 5 and not outcome["failed"]
+    assert all(run_state(p) == "done" for p in (tmp_path / "out" / "t").glob("*/*") if p.is_dir())
