@@ -129,3 +129,24 @@ def test_final_loss_unchanged_by_packing(tiny_model_cfg, tiny_model_path, tmp_pa
         state = json.loads((out / "train_summary.json").read_text())
         losses[packing] = (state["first_loss"], state["last_loss"], state["train_loss"])
     assert losses[True] == pytest.approx(losses[False], rel=2e-3)
+
+
+def test_block_diagonal_mask_matches_per_example_attention():
+    """The GPU fallback (one SDPA call, block-diagonal causal mask) equals attending one example at a time."""
+    import types
+
+    from langmix.train import _block_causal_mask, varlen_attention
+
+    torch.manual_seed(0)
+    bounds = (0, 5, 12, 13, 20)
+    q, k, v = torch.randn(1, 4, 20, 8), torch.randn(1, 2, 20, 8), torch.randn(1, 2, 20, 8)
+    module = types.SimpleNamespace(training=False)
+    loop, _ = varlen_attention(module, q, k, v, None, scaling=0.3, seq_bounds=bounds)
+    mask = _block_causal_mask(bounds, None, q.device)
+    one = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3, enable_gqa=True).transpose(1, 2)
+    torch.testing.assert_close(loop, one)
+    for window in (2, 4):
+        loop, _ = varlen_attention(module, q, k, v, None, scaling=0.3, seq_bounds=bounds, sliding_window=window)
+        mask = _block_causal_mask(bounds, window, q.device)
+        one = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3, enable_gqa=True).transpose(1, 2)
+        torch.testing.assert_close(loop, one)

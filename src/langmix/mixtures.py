@@ -336,3 +336,97 @@ def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, se
         manifest["near_duplicates_of_eval"] = [list(pair) if isinstance(pair, tuple) else pair for pair in near]
     write_mixture(out_dir, examples, manifest)
     return examples, manifest
+
+
+def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, str]], evaluation: list[Example],
+                  count_tokens: Callable[[str], int] | None) -> tuple[list[str], dict, list]:
+    """Render, lineage-check and measure one chunk of picks: (JSON lines, stats, near-duplicate pairs)."""
+    examples = [render(i, lang) for i, lang in picks]
+    mixture_log = logging.getLogger(__name__)
+    level = mixture_log.level
+    mixture_log.setLevel(logging.ERROR)  # near-duplicates are summed up once for the whole mixture
+    try:
+        report = check_lineage(examples, evaluation)
+    finally:
+        mixture_log.setLevel(level)
+    per_lang: Counter = Counter()
+    sizes: Counter = Counter()
+    sources: set[str] = set()
+    for ex in examples:
+        per_lang[ex.language] += 1
+        text = "".join(m["content"] for m in ex.messages)
+        sizes[ex.language] += count_tokens(text) if count_tokens else len(text)
+        sources.add(ex.source_id)
+    near = [list(pair) if isinstance(pair, tuple) else pair for pair in getattr(report, "near_duplicates", [])]
+    return [ex.model_dump_json() for ex in examples], {"per_lang": per_lang, "sizes": sizes, "sources": sources}, near
+
+
+_STREAM_STATE: dict[str, Any] = {}
+
+
+def _stream_worker(picks: list[tuple[int, str]]):
+    state = _STREAM_STATE
+    return _stream_chunk(state["render"], picks, state["evaluation"], state["count_tokens"])
+
+
+def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
+                            evaluation: list[Example], out_dir: Path,
+                            count_tokens: Callable[[str], int] | None = None, chunk: int = 5_000,
+                            workers: int = 1) -> dict[str, Any]:
+    """`build_mixture` for mixtures too large to hold: the same `data.jsonl` (byte for byte) and `manifest.json`,
+    written chunk by chunk as the examples are rendered and checked, so memory stays bounded by a chunk (plus the
+    sampled (item, language) picks). Returns the manifest, not the examples. Nothing is published until every
+    chunk passed the lineage check (the files are written under temporary names, then renamed). `workers` > 1
+    renders and checks chunks in that many forked processes (POSIX), in order."""
+    import os
+
+    pool_size, render = source.pool(task, list(spec.languages))
+    picks = sample_mixture(spec, pool_size, lambda i, lang: (i, lang), budget, seed, tag=task)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp_data = out_dir / f".data.jsonl.{os.getpid()}.tmp"
+    digest = hashlib.sha256()
+    per_lang: Counter = Counter()
+    sizes: Counter = Counter()
+    sources: set[str] = set()
+    near: list = []
+    chunks = [picks[s:s + chunk] for s in range(0, len(picks), chunk)]
+    pool = None
+    try:
+        if workers > 1:
+            import multiprocessing
+
+            _STREAM_STATE.update(render=render, evaluation=evaluation, count_tokens=count_tokens)
+            pool = multiprocessing.get_context("fork").Pool(workers)
+            results = pool.imap(_stream_worker, chunks)
+        else:
+            results = (_stream_chunk(render, c, evaluation, count_tokens) for c in chunks)
+        with open(tmp_data, "w", encoding="utf-8") as f:
+            for lines, stats, chunk_near in results:
+                for line in lines:
+                    digest.update(line.encode())
+                    f.write(line + "\n")
+                per_lang.update(stats["per_lang"])
+                sizes.update(stats["sizes"])
+                sources |= stats["sources"]
+                near += chunk_near
+    except BaseException:
+        tmp_data.unlink(missing_ok=True)
+        raise
+    finally:
+        if pool is not None:
+            pool.terminate()
+        _STREAM_STATE.clear()
+    unit = "tokens" if count_tokens else "chars"
+    manifest: dict[str, Any] = {
+        "name": spec.name, "design": spec.design, "languages": list(spec.languages), "task": task,
+        "budget": budget.model_dump(), "seed": seed, "n_examples": len(picks),
+        "examples_per_language": dict(per_lang), f"{unit}_per_language": dict(sizes),
+        "source_ids": sorted(sources), "content_hash": digest.hexdigest()[:16],
+    }
+    if near:
+        manifest["near_duplicates_of_eval"] = near
+        log.warning("%d training questions are near-duplicates of evaluation questions (>= %.0f%% of their n-grams "
+                    "shared)", len(near), 100 * NEAR_DUPLICATE_SHARE)
+    tmp_data.replace(out_dir / "data.jsonl")
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    return manifest

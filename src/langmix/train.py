@@ -16,6 +16,7 @@ The sampler (and so each step's examples) is the trainer's own, so losses equal 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -287,8 +288,9 @@ def varlen_attention(module, query, key, value, attention_mask, dropout: float =
     """Attention over a padding-free row: each example attends causally to itself only.
 
     Registered as transformers attention implementation `langmix_varlen`. Without `seq_bounds` (a padded batch,
-    generation) it is plain SDPA. On CUDA it uses PyTorch's flash varlen kernel when available; elsewhere one causal
-    SDPA call per example. query: (1, heads, tokens, dim); returns (1, tokens, heads, dim) like the built-ins.
+    generation) it is plain SDPA. On CUDA: PyTorch's flash varlen kernel where it exists, else one SDPA call with a
+    block-diagonal causal mask; on CPU one causal SDPA call per example (no quadratic mask over the whole row).
+    query: (1, heads, tokens, dim); returns (1, tokens, heads, dim) like the built-ins.
     """
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
@@ -300,17 +302,15 @@ def varlen_attention(module, query, key, value, attention_mask, dropout: float =
     gqa = query.shape[1] != key.shape[1]
     if query.is_cuda and not _VARLEN_BROKEN and dropout == 0.0:
         try:
-            from torch.nn.attention.varlen import varlen_attn
-
-            cu = kwargs["cu_seq_lens_q"].to(query.device, torch.int32)
-            q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # (tokens, heads, dim)
-            window = (sliding_window - 1, 0) if sliding_window else (-1, 0)
-            out = varlen_attn(q, k, v, cu, cu, int(kwargs["max_length_q"]), int(kwargs["max_length_k"]),
-                              scale=scaling, window_size=window, enable_gqa=gqa)
-            return out.unsqueeze(0), None
-        except Exception as exc:  # an older torch or an unsupported shape: the per-example loop is exact too
+            return _flash_varlen(query, key, value, scaling, sliding_window, kwargs), None
+        except Exception as exc:  # an older torch or an unsupported shape
             _VARLEN_BROKEN.append(repr(exc))
-            log.warning("flash varlen attention unavailable (%s); attending one example at a time", exc)
+            log.warning("flash varlen attention unavailable (%s); using one block-diagonal SDPA call", exc)
+    if query.is_cuda:  # one kernel for the whole row beats one launch per example on a GPU
+        mask = _block_causal_mask(bounds, sliding_window, query.device)
+        out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
+                                                               scale=scaling, enable_gqa=gqa)
+        return out.transpose(1, 2).contiguous(), None
     outs = []
     for start, end in zip(bounds[:-1], bounds[1:]):
         q, k, v = query[:, :, start:end], key[:, :, start:end], value[:, :, start:end]
@@ -326,6 +326,42 @@ def varlen_attention(module, query, key, value, attention_mask, dropout: float =
         outs.append(o)
     out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
     return out.transpose(1, 2).contiguous(), None
+
+
+def _flash_varlen(query, key, value, scaling, sliding_window, kwargs):
+    from torch.nn.attention.varlen import varlen_attn
+
+    cu = kwargs["cu_seq_lens_q"].to(query.device, torch.int32)
+    q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # (tokens, heads, dim)
+    if k.shape[1] != q.shape[1]:  # grouped-query attention: older kernels take equal head counts only
+        k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)
+        v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)
+    extra = {"window_size": (sliding_window - 1, 0)} if sliding_window else {}
+    if "is_causal" in inspect.signature(varlen_attn).parameters:
+        extra["is_causal"] = True
+    elif not sliding_window:
+        extra["window_size"] = (-1, 0)
+    out = varlen_attn(q, k, v, cu, cu, int(kwargs["max_length_q"]), int(kwargs["max_length_k"]), scale=scaling,
+                      **extra)
+    return out.unsqueeze(0)
+
+
+_MASKS: dict = {}
+
+
+def _block_causal_mask(bounds: tuple[int, ...], sliding_window: int | None, device) -> torch.Tensor:
+    """(1, 1, T, T) boolean mask: causal within each example, nothing across examples (cached for the step)."""
+    key = (bounds, sliding_window, str(device))
+    if key not in _MASKS:
+        _MASKS.clear()
+        lengths = torch.tensor([b - a for a, b in zip(bounds[:-1], bounds[1:])], device=device)
+        seq = torch.repeat_interleave(torch.arange(len(lengths), device=device), lengths)
+        i = torch.arange(bounds[-1], device=device)
+        allowed = (seq[:, None] == seq[None, :]) & (i[:, None] >= i[None, :])
+        if sliding_window:
+            allowed &= i[:, None] - i[None, :] < sliding_window
+        _MASKS[key] = allowed[None, None]
+    return _MASKS[key]
 
 
 def _register_varlen() -> str:
