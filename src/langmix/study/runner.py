@@ -187,10 +187,18 @@ def _prepare(cfg: StudyConfig) -> list[Job]:
 
 def _job_in_process(cfg_json: str, index: int) -> dict[str, str]:
     cfg = StudyConfig.model_validate_json(cfg_json)
+    _quiet_library_progress()
+    return run_job(cfg, expand(cfg)[index])
+
+
+def _quiet_library_progress() -> None:
+    """datasets' and transformers' own bars (map passes, weight loading, shard writing) would interleave with the
+    study's progress display; the study reports its stages itself."""
     import datasets
+    from transformers.utils import logging as hf_logging
 
     datasets.disable_progress_bars()
-    return run_job(cfg, expand(cfg)[index])
+    hf_logging.disable_progress_bar()
 
 
 def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress: bool = False,
@@ -199,9 +207,7 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
     (done, skipped, failed, busy = held by another driver, blocked = its model failed to train)."""
     hooks = hooks or Hooks()
     if not show_train_progress:  # the study's own progress bars say where it is
-        import datasets
-
-        datasets.disable_progress_bars()
+        _quiet_library_progress()
     jobs = _prepare(cfg)
     workers = workers or cfg.launcher.workers
     results: list[dict[str, str]] = []
@@ -254,6 +260,7 @@ def evaluate_study(cfg: StudyConfig, hooks: Hooks | None = None) -> dict[str, li
     """Evaluate every model of the study that has finished training (and the base models) under the current
     evaluation settings; never trains. Evaluations already done with these settings are skipped."""
     hooks, jobs = hooks or Hooks(), _prepare(cfg)
+    _quiet_library_progress()
     ctx = Context(cfg)
     outcome: dict[str, list[str]] = {k: [] for k in ("done", "skipped", "failed", "busy", "untrained")}
     for i, job in enumerate(jobs):

@@ -25,7 +25,7 @@ import yaml
 from langmix.config import StudyConfig
 from langmix.study.estimate import Resources, resources
 from langmix.study.grid import Job, expand
-from langmix.study.runner import run_job, study_dir, train_dir
+from langmix.study.runner import _quiet_library_progress, run_job, study_dir, train_dir
 from langmix.study.state import HEARTBEAT_S
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,7 @@ class StudyJob(Checkpointable):
     """The callable each array task runs: one job of the study, looked up by its slug."""
 
     def __call__(self, cfg_json: str, slug: str) -> dict[str, str]:
-        import datasets
-
-        datasets.disable_progress_bars()
+        _quiet_library_progress()
         cfg = StudyConfig.model_validate_json(cfg_json)
         job = next((j for j in expand(cfg) if j.slug == slug), None)
         if job is None:
