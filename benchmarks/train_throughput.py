@@ -3,8 +3,9 @@
 Same mixture (synthetic math + API examples in 8 languages), same Llama-shaped model (hidden 512 x 8 layers, random
 weights, the tiny tokenizer), same batch size and steps, same sampler seed (so the same examples in each step).
 Prints non-padding tokens/s of each, achieved FLOP/s (6 x params x tokens, params = all weights used in matmuls,
-i.e. without the input embedding) over this machine's dense fp32 matmul peak measured in the same run, and ends
-with `langmix vs plain: N.NNx`.
+i.e. without the input embedding) over this machine's dense bf16 matmul peak measured in the same run (both run
+bf16 autocast: TRL's default `bf16=True`, `training.bf16` for langmix), and ends with `langmix vs plain: N.NNx`.
+The two trainers run in two threads that take turns, one optimizer step each, so both see the same machine load.
 
     .venv/bin/python benchmarks/train_throughput.py
 """
@@ -21,10 +22,11 @@ LANGS = ["en", "es", "de", "ru", "zh", "ja", "sw", "th"]
 
 
 def matmul_peak(seconds: float = 3.0, n: int = 1536) -> float:
-    """Best dense fp32 matmul FLOP/s of this process (its thread count), over a few seconds."""
+    """Best dense bf16 matmul FLOP/s of this process (its thread count), over a few seconds: both trainers run
+    bf16 autocast (TRL's default), so their matmuls are bf16."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
     best, end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < end:
         t = time.perf_counter()
@@ -34,20 +36,45 @@ def matmul_peak(seconds: float = 3.0, n: int = 1536) -> float:
     return best
 
 
-class StepTimer:
-    """Trainer callback: seconds of each optimizer step (forward, backward, update)."""
+class Baton:
+    """Makes two trainers running in two threads take turns, one optimizer step each, so that both see the same
+    machine load (this machine's load changes from minute to minute)."""
 
-    def __init__(self):
+    def __init__(self, names: list[str]):
+        import threading
+
+        self.cond = threading.Condition()
+        self.names, self.turn, self.done = names, names[0], set()
+
+    def wait(self, me: str) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.turn == me or self.done)
+
+    def pass_on(self, me: str, finished: bool = False) -> None:
+        with self.cond:
+            if finished:
+                self.done.add(me)
+            others = [n for n in self.names if n != me and n not in self.done]
+            self.turn = others[0] if others else me
+            self.cond.notify_all()
+
+
+class StepTimer:
+    """Trainer callback: seconds of each optimizer step (forward, backward, update), taking turns on a baton."""
+
+    def __init__(self, name: str, baton: Baton):
         from transformers import TrainerCallback
 
         timer = self
 
         class _CB(TrainerCallback):
             def on_step_begin(self, args, state, control, **kw):
+                baton.wait(name)
                 timer._t = time.perf_counter()
 
             def on_step_end(self, args, state, control, **kw):
                 timer.steps.append(time.perf_counter() - timer._t)
+                baton.pass_on(name, finished=state.global_step >= args.max_steps)
 
         self.steps: list[float] = []
         self.callback = _CB()
@@ -69,6 +96,8 @@ def count_tokens(cls, key: str, record: list[int], count):
 def main() -> None:
     import torch
 
+    threads = 1 if os.getloadavg()[0] > (os.cpu_count() or 1) else (os.cpu_count() or 1)
+    torch.set_num_threads(threads)  # on oversubscribed cores, multi-threaded kernels wait on descheduled threads
     tmp = Path(tempfile.mkdtemp(prefix="langmix-train-bench-"))
     os.environ.setdefault("LANGMIX_CACHE", str(tmp / "cache"))
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -102,48 +131,72 @@ def main() -> None:
           f"{STEPS} steps of {BATCH}, first {WARMUP} untimed; torch threads {torch.get_num_threads()}")
 
     peak = matmul_peak()
-    print(f"dense fp32 matmul peak here: {peak / 1e9:.1f} GFLOP/s")
+    print(f"dense bf16 matmul peak here: {peak / 1e9:.1f} GFLOP/s")
 
     def report(name: str, timer: StepTimer, tokens: list[int]) -> float:
         secs = sum(timer.steps[WARMUP:STEPS])
         toks = sum(tokens[WARMUP:STEPS])
         rate = toks / secs
-        print(f"{name:<36} {rate:8.0f} non-padding tokens/s  {6 * matmul_params * rate / 1e9:7.1f} GFLOP/s  "
-              f"MFU {6 * matmul_params * rate / peak:6.1%}")
+        print(f"{name:<42} {rate:6.0f} non-padding tokens/s  {6 * matmul_params * rate / 1e9:6.1f} GFLOP/s  "
+              f"MFU {6 * matmul_params * rate / peak:6.1%}  ({toks / (STEPS - WARMUP):.0f} tokens, "
+              f"{secs / (STEPS - WARMUP):.2f}s per step)")
         return rate
 
-    rates = {}
-    # plain: a ten-line SFTTrainer script with default settings
-    timer, tokens = StepTimer(), []
-    restore = count_tokens(DataCollatorForLanguageModeling, "plain", tokens,
-                           lambda b: int(b["attention_mask"].sum()) if "attention_mask" in b
-                           else int((b["input_ids"] != tok.pad_token_id).sum()))
     from datasets import Dataset
 
-    args = SFTConfig(output_dir=str(tmp / "plain"), assistant_only_loss=True, max_length=MAX_LEN,
-                     per_device_train_batch_size=BATCH, max_steps=STEPS, learning_rate=1e-3, report_to=["none"],
-                     save_strategy="no", seed=0, data_seed=0, use_cpu=True, disable_tqdm=True, logging_steps=1000)
-    trainer = SFTTrainer(model=LlamaForCausalLM.from_pretrained(model_dir), args=args, processing_class=tok,
-                         train_dataset=Dataset.from_list([{"messages": ex.messages} for ex in examples]),
-                         callbacks=[timer.callback])
-    trainer.remove_callback(PrinterCallback)
-    trainer.train()
-    restore()
-    rates["plain"] = report("plain SFTTrainer (defaults)", timer, tokens)
+    def run_plain(timer: StepTimer, tokens: list[int]) -> None:
+        """A ten-line SFTTrainer script with default settings (padded batches)."""
+        args = SFTConfig(output_dir=str(tmp / "plain"), assistant_only_loss=True, max_length=MAX_LEN,
+                         per_device_train_batch_size=BATCH, max_steps=STEPS, learning_rate=1e-3,
+                         report_to=["none"], save_strategy="no", seed=0, data_seed=0, use_cpu=True,
+                         disable_tqdm=True, logging_steps=1000)
+        trainer = SFTTrainer(model=LlamaForCausalLM.from_pretrained(model_dir), args=args, processing_class=tok,
+                             train_dataset=Dataset.from_list([{"messages": ex.messages} for ex in examples]),
+                             callbacks=[timer.callback])
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
 
-    # langmix: train() as a study runs it (packing, varlen attention, chunked CE over assistant tokens)
-    cfg = TrainingConfig(max_steps=STEPS, batch_size=BATCH, max_length=MAX_LEN, learning_rate=1e-3,
-                         save_steps=10_000, logging_steps=1000)
-    timer, tokens = StepTimer(), []
-    restore = count_tokens(lt.PaddingFreeCollator, "langmix", tokens, lambda b: int(b["input_ids"].numel()))
-    t0 = time.perf_counter()
-    lt.train(model_cfg, str(model_dir), examples, cfg, 0, tmp / "langmix", show_progress=False,
-             callbacks=[timer.callback])
-    wall = time.perf_counter() - t0
-    restore()
-    rates["langmix"] = report("langmix train() (packing)", timer, tokens)
-    print(f"langmix train() wall time {wall:.1f}s, of which timed steps {sum(timer.steps):.1f}s")
+    def run_langmix(timer: StepTimer, tokens: list[int]) -> None:
+        """train() as a study runs it (packing, per-example attention, chunked CE over assistant tokens)."""
+        cfg = TrainingConfig(max_steps=STEPS, batch_size=BATCH, max_length=MAX_LEN, learning_rate=1e-3,
+                             save_steps=10_000, logging_steps=1000, bf16=True)  # the plain script's precision
+        lt.train(model_cfg, str(model_dir), examples, cfg, 0, tmp / "langmix", show_progress=False,
+                 callbacks=[timer.callback])
 
+    import threading
+
+    baton = Baton(["plain", "langmix"])
+    timers = {name: StepTimer(name, baton) for name in baton.names}
+    tokens: dict[str, list[int]] = {"plain": [], "langmix": []}
+    restores = [count_tokens(DataCollatorForLanguageModeling, "plain", tokens["plain"],
+                             lambda b: int(b["attention_mask"].sum()) if "attention_mask" in b
+                             else int((b["input_ids"] != tok.pad_token_id).sum())),
+                count_tokens(lt.PaddingFreeCollator, "langmix", tokens["langmix"],
+                             lambda b: int(b["input_ids"].numel()))]
+    errors = []
+
+    def guarded(fn, name):
+        try:
+            fn(timers[name], tokens[name])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+            baton.pass_on(name, finished=True)
+
+    threads = [threading.Thread(target=guarded, args=(fn, name))
+               for fn, name in ((run_plain, "plain"), (run_langmix, "langmix"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for restore in restores:
+        restore()
+    if errors:
+        raise errors[0]
+    peak = max(peak, matmul_peak())
+    print(f"steps alternate between the two trainers (one step each in turn); best matmul peak "
+          f"{peak / 1e9:.1f} GFLOP/s")
+    rates = {"plain": report("plain SFTTrainer (defaults)", timers["plain"], tokens["plain"]),
+             "langmix": report("langmix train() (packing)", timers["langmix"], tokens["langmix"])}
     print(f"MFU langmix / plain: {rates['langmix'] / rates['plain']:.2f}x (same FLOP count per token)")
     print(f"langmix vs plain: {rates['langmix'] / rates['plain']:.2f}x")
 

@@ -131,11 +131,14 @@ def test_final_loss_unchanged_by_packing(tiny_model_cfg, tiny_model_path, tmp_pa
     assert losses[True] == pytest.approx(losses[False], rel=2e-3)
 
 
-def test_block_diagonal_mask_matches_per_example_attention():
+def test_block_diagonal_mask_matches_per_example_attention(monkeypatch):
     """The GPU fallback (one SDPA call, block-diagonal causal mask) equals attending one example at a time."""
     import types
 
+    import langmix.train as lt
     from langmix.train import _block_causal_mask, varlen_attention
+
+    monkeypatch.setattr(lt, "_ONE_CALL_MAX_TOKENS_CPU", 0)  # the per-example loop, vs one block-masked call
 
     torch.manual_seed(0)
     bounds = (0, 5, 12, 13, 20)

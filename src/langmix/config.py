@@ -255,6 +255,8 @@ class TrainingConfig(_Strict):
                                   "(cuts padding when packing is off; changes which examples share a step)")
     loss_chunk_tokens: int = Field(1024, ge=16, description="packing: assistant tokens per chunk of the "
                                    "cross-entropy (bounds the vocabulary-sized logits held at once)")
+    bf16: bool = Field(False, description="bf16 autocast (mixed precision), TRL's own default; off: fp32 "
+                       "training, the same results on any machine")
 
 
 class EvalConfig(_Strict):

@@ -281,6 +281,9 @@ class PaddingFreeCollator:
 
 
 _VARLEN_BROKEN: list[str] = []
+# CPU: up to this many tokens in a row, one block-masked SDPA call (measured 5-15% faster per step than one call
+# per example on the 512 x 8 benchmark, bf16 autocast); longer rows attend per example (no quadratic mask)
+_ONE_CALL_MAX_TOKENS_CPU = 2048
 
 
 def varlen_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
@@ -289,7 +292,8 @@ def varlen_attention(module, query, key, value, attention_mask, dropout: float =
 
     Registered as transformers attention implementation `langmix_varlen`. Without `seq_bounds` (a padded batch,
     generation) it is plain SDPA. On CUDA: PyTorch's flash varlen kernel where it exists, else one SDPA call with a
-    block-diagonal causal mask; on CPU one causal SDPA call per example (no quadratic mask over the whole row).
+    block-diagonal causal mask; on CPU the block-masked call for short rows, one causal SDPA call per example for
+    long ones (no quadratic mask over the whole row).
     query: (1, heads, tokens, dim); returns (1, tokens, heads, dim) like the built-ins.
     """
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -306,7 +310,7 @@ def varlen_attention(module, query, key, value, attention_mask, dropout: float =
         except Exception as exc:  # an older torch or an unsupported shape
             _VARLEN_BROKEN.append(repr(exc))
             log.warning("flash varlen attention unavailable (%s); using one block-diagonal SDPA call", exc)
-    if query.is_cuda:  # one kernel for the whole row beats one launch per example on a GPU
+    if query.is_cuda or bounds[-1] <= _ONE_CALL_MAX_TOKENS_CPU:  # one kernel for the row beats one per example
         mask = _block_causal_mask(bounds, sliding_window, query.device)
         out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
                                                                scale=scaling, enable_gqa=gqa)
@@ -455,7 +459,8 @@ class PackedSFTTrainer(SFTTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         unwrapped = self.accelerator.unwrap_model(model)
         softcap = getattr(unwrapped.config.get_text_config(), "final_logit_softcapping", None)
-        total = sequence_losses(unwrapped, inputs, self.loss_chunk_tokens, softcap)
+        with self.accelerator.autocast():  # the decoder is called directly, past accelerate's autocast wrapper
+            total = sequence_losses(unwrapped, inputs, self.loss_chunk_tokens, softcap)
         n = inputs["loss_targets"].numel() if num_items_in_batch is None else num_items_in_batch
         loss = total / torch.as_tensor(n, device=total.device).clamp(min=1)
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
@@ -475,7 +480,7 @@ def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bo
         save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=cfg.save_total_limit,
         logging_steps=cfg.logging_steps, report_to=cfg.report_to, seed=seed, data_seed=seed,
         dataloader_num_workers=0, disable_tqdm=not show_progress, use_cpu=not torch.cuda.is_available(),
-        bf16=False, fp16=False, dataset_num_proc=None, save_only_model=False,
+        bf16=cfg.bf16, fp16=False, dataset_num_proc=None, save_only_model=False,
     )
 
 
