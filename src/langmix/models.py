@@ -1,7 +1,16 @@
-"""Base models: build and pretrain the tiny model, or load any causal LM (hub id or local directory).
+r"""Base models: build and pretrain the tiny model, or load any causal LM (hub id or local directory).
 
 The tiny model is a small Llama-architecture network with a byte-level BPE tokenizer, pretrained here on the
 synthetic English-centric corpus. It is cached by the hash of everything that determines it.
+
+The tokenizer splits numbers into single digits (as Llama-3's and Gemma's do for arithmetic; a number is then
+spelled the same way after a space, a CJK character or a bracket), isolates each Han character (Chinese and
+Japanese write no spaces between words, so a merge across characters would be an arbitrary chunk; kana runs
+still merge), and keeps combining marks with their letters, so Thai,
+Bengali and Telugu words are not cut at every vowel sign (GPT-2's `\p{L}+` pre-tokenizer regex does that, since the
+signs are marks, not letters). Whitespace is its own token rather than the prefix of the next word: a name or city
+in a request (" Dakar") is then the very token the call copies ('"Dakar"'); with GPT-2's space-prefixed words the
+tiny model has to learn that mapping per name, and its calls collapse onto a few memorised values.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import time
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM,
                           PreTrainedTokenizerFast)
 
@@ -49,24 +58,46 @@ def cache_root() -> Path:
     return Path(os.environ.get("LANGMIX_CACHE", Path.home() / ".cache" / "langmix"))
 
 
+# Bump when the recipe below changes in a way the config and the synth sources do not capture.
+TINY_RECIPE = b"recipe-v2"
+# Digits one per token; Han characters one per pre-token; words (kana runs included) keep their combining marks;
+# whitespace is its own token, so a word is the same token wherever it stands.
+DIGIT = Regex(r"\p{Nd}")
+HAN_CHAR = Regex(r"\p{Han}")
+WORDS = Regex(r"[\p{L}\p{M}]+|[^\s\p{L}\p{M}\p{N}]+|\s+")
+
+
 def tiny_model_key(cfg: TinyModelConfig) -> str:
-    """Hash of the tiny config, the template files and this module's recipe version."""
+    """Hash of the tiny config, the synthetic world (its code and template files) and this module's recipe."""
     h = hashlib.sha256(config_hash(cfg).encode())
-    for path in sorted(synth.TEMPLATE_DIR.glob("*.yaml")):
+    for path in [Path(synth.__file__), *sorted(synth.TEMPLATE_DIR.glob("*.yaml"))]:
         h.update(path.read_bytes())
-    h.update(b"recipe-v1")
+    h.update(TINY_RECIPE)
     return h.hexdigest()[:12]
 
 
+def pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(DIGIT, behavior="isolated"),
+        pre_tokenizers.Split(HAN_CHAR, behavior="isolated"),
+        pre_tokenizers.Split(WORDS, behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+
+
 def train_tokenizer(corpus: dict[str, list[str]], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE over the corpus with the pre-tokenizer above; every language's text is seen equally often
+    in the merge statistics as it is in pretraining."""
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizer()
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    # The chat scaffolding and JSON punctuation are part of what the tokenizer must encode compactly.
-    extra = [synth.API_SYSTEM, '{"name": "get_weather", "arguments": {"city": "Paris"}}']
-    tok.train_from_iterator([d for docs in corpus.values() for d in docs] + extra, trainer=trainer)
+    # The chat scaffolding is part of what the tokenizer must encode compactly: the tool prompt opens every API
+    # example, so it counts as often as the API documents do (its words then merge early, even in a small vocabulary).
+    docs = [d for texts in corpus.values() for d in texts]
+    extra = [synth.API_SYSTEM] * max(1, int(len(docs) * synth.PRETRAIN_MIX["api"])) + [json.dumps(t) for t in synth.TOOLS]
+    tok.train_from_iterator(docs + extra, trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|end|>",
                                    additional_special_tokens=SPECIAL_TOKENS[2:])
     fast.chat_template = CHAT_TEMPLATE
@@ -76,6 +107,7 @@ def train_tokenizer(corpus: dict[str, list[str]], vocab_size: int) -> PreTrained
 
 def _packed_batches(tokenizer: PreTrainedTokenizerFast, corpus: dict[str, list[str]], seq_len: int,
                     seed: int) -> torch.Tensor:
+    """All documents, shuffled, end-of-text separated and cut into rows of `seq_len` tokens."""
     docs = [d for texts in corpus.values() for d in texts]
     random.Random(seed).shuffle(docs)
     ids: list[int] = []
@@ -90,7 +122,8 @@ def pretrain_tiny(cfg: TinyModelConfig, out_dir: Path, progress=None) -> Path:
     torch.manual_seed(cfg.seed)
     eval_keys = {task: {synth.content_key(i) for i in synth.make_items(task, "eval", 400, 0)}
                  for task in ("math", "api")}
-    corpus = synth.pretraining_corpus(cfg.language_shares, cfg.corpus_items_per_language, cfg.seed, eval_keys)
+    corpus = synth.pretraining_corpus(cfg.language_shares, cfg.corpus_items_per_language, cfg.seed, eval_keys,
+                                      parallel_share=cfg.parallel_share, code_switch_share=cfg.code_switch_share)
     tokenizer = train_tokenizer(corpus, cfg.vocab_size)
     data = _packed_batches(tokenizer, corpus, cfg.pretrain_seq_len, cfg.seed)
     model = LlamaForCausalLM(LlamaConfig(

@@ -1,8 +1,11 @@
+import json
 import re
+from collections import Counter
 
 import pytest
 
 from langmix.data import synth
+from langmix.evaluate.ast_check import check
 from langmix.languages import MGSM_LANGUAGES
 
 
@@ -35,17 +38,62 @@ def test_math_is_parallel_across_languages(lang):
         assert synth.answer_phrase(lang) in solution
 
 
+def test_math_has_one_to_three_steps_of_every_operation():
+    items = synth.make_items("math", "eval", 300, seed=0)
+    assert {len(i.steps) for i in items} == {1, 2, 3}
+    assert {op for i in items for op, _ in i.steps} == {"add", "sub", "mul"}
+
+
 @pytest.mark.parametrize("lang", MGSM_LANGUAGES)
-def test_api_targets_are_language_neutral(lang):
-    items = synth.make_items("api", "eval", 30, seed=0)
+def test_api_targets_are_language_neutral_and_copied_from_the_request(lang):
+    items = synth.make_items("api", "eval", 60, seed=0)
     for item in items:
         ex = synth.to_example(item, lang)
         en = synth.to_example(item, "en")
-        assert ex.messages[-1] == en.messages[-1]  # same JSON call in every language
         assert ex.tools == synth.TOOLS
+        request, reply = ex.messages[1]["content"], ex.messages[-1]["content"]
+        if not item.relevant:
+            assert ex.reference == {"calls": []}
+            assert reply == synth.load_templates(lang)["api"]["no_tool"]
+            continue
+        assert ex.messages[-1] == en.messages[-1]  # same JSON call in every language
+        assert json.loads(reply) == item.call
         for key, value in item.arguments:
-            if key in ("city", "source", "target", "amount", "hour"):
-                assert str(value) in ex.messages[1]["content"]
+            if key not in ("unit", "room", "on", "minute"):  # translated or reformatted values
+                assert str(value) in request, (key, value, request)
+
+
+@pytest.mark.parametrize("lang", MGSM_LANGUAGES)
+def test_reference_replies_score_correct(lang):
+    for item in synth.make_items("api", "eval", 60, seed=1):
+        ex = synth.to_example(item, lang)
+        verdict = check(ex.messages[-1]["content"], ex.reference["calls"], ex.tools)
+        assert verdict.correct, (ex.messages[-1]["content"], verdict)
+
+
+def test_api_world_cannot_be_gamed_by_one_output():
+    items = synth.make_items("api", "eval", 400, seed=0)
+    functions = Counter(i.function for i in items)
+    assert set(functions) == {t["name"] for t in synth.TOOLS} | {""}
+    assert 0.05 < functions[""] / len(items) < 0.16  # irrelevance items
+    calls = Counter(json.dumps(i.call, sort_keys=True) for i in items)
+    assert calls.most_common(1)[0][1] / len(items) < 0.12  # the best single call (the refusal) scores < 12%
+    types = {p["type"] for t in synth.TOOLS for p in t["parameters"]["properties"].values()}
+    assert types == {"string", "integer", "number", "boolean"}
+
+
+@pytest.mark.parametrize("lang", MGSM_LANGUAGES)
+def test_templates_cover_every_function_and_slot(lang):
+    t = synth.load_templates(lang)["api"]
+    for tool in synth.TOOLS:
+        keys = ["set_lights_on", "set_lights_off"] if tool["name"] == "set_lights" else [tool["name"]]
+        for key in keys:
+            assert len(t[key]) == 2
+    assert set(t["rooms"]) == set(synth.ROOMS) and set(t["units"]) == {"celsius", "fahrenheit"}
+    assert len(t["irrelevant"]) == len(synth.IRRELEVANT_SLOTS)
+    for text, slot in zip(t["irrelevant"], synth.IRRELEVANT_SLOTS):
+        assert "{" + slot + "}" in text
+    assert t["no_tool"] and "{" not in t["no_tool"]
 
 
 def test_arithmetic_is_right():
@@ -63,6 +111,26 @@ def test_pretraining_corpus_is_skewed_and_excludes_eval():
     assert len(corpus["en"]) == 200 and len(corpus["sw"]) == 20
     eval_questions = {synth.render_math(i, "en")[0] for i in synth.make_items("math", "eval", 50, 0)}
     assert not any(q in doc for doc in corpus["en"] for q in eval_questions)
+
+
+def test_parallel_and_code_switched_shares():
+    shares = {"en": 1.0, "sw": 1.0}
+    english = synth.pretraining_corpus({"en": 1.0}, 1000, seed=0)["en"]
+    mono = synth.pretraining_corpus(shares, 1000, seed=0)
+    assert not any("\n" in d for docs in mono.values() for d in docs)
+    assert not any("The answer is" in d or "Sorry" in d for d in mono["sw"])
+    par = synth.pretraining_corpus(shares, 1000, seed=0, parallel_share=0.5)
+    assert par["en"] == english  # the pivot's own documents are unchanged
+    pairs = [d.split("\n") for d in par["sw"] if "\n" in d]
+    # half of the 90% that are not (language-neutral) arithmetic
+    assert 0.38 < len(pairs) / 1000 < 0.52 and all(len(p) == 2 for p in pairs)
+    # the same content twice: the same numbers in both halves, one half English
+    assert all(sorted(re.findall(r"\d+", a)) == sorted(re.findall(r"\d+", b)) for a, b in pairs)
+    mixed = synth.pretraining_corpus(shares, 200, seed=0, code_switch_share=1.0)
+    maths = [d for d in mixed["sw"] if " = " in d]
+    assert any("Now " in d and "Sasa " in d for d in maths)  # sentences of both languages in one document
+    with pytest.raises(ValueError, match="at most 1"):
+        synth.pretraining_corpus(shares, 10, seed=0, parallel_share=0.6, code_switch_share=0.6)
 
 
 def test_unknown_task_and_missing_template():

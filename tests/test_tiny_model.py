@@ -1,0 +1,91 @@
+"""The tiny model's tokenizer, pretraining corpus knobs and cache key."""
+
+import pytest
+from pydantic import ValidationError
+
+from langmix import models
+from langmix.config import TinyModelConfig
+from langmix.data import synth
+from langmix.languages import MGSM_LANGUAGES
+
+
+def _pieces(text: str) -> list[str]:
+    return [p for p, _ in models.pre_tokenizer().pre_tokenize_str(text)]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    corpus = synth.pretraining_corpus({lang: 1.0 for lang in MGSM_LANGUAGES}, 60, seed=0, parallel_share=0.2)
+    return models.train_tokenizer(corpus, 1200)
+
+
+def test_digits_are_single_tokens(tokenizer):
+    for text in ["The answer is 472.", "小明有19个硬币。", '{"amount": 2025}', "答案是38。", "ana 1234 "]:
+        digits = [t for t in tokenizer.tokenize(text) if any(c.isdigit() for c in t)]
+        assert digits and all(len(t) == 1 for t in digits), (text, tokenizer.tokenize(text))
+    # a number is spelled with the same tokens after a space, a Han character or a bracket
+    ids = [tokenizer(s, add_special_tokens=False)["input_ids"] for s in ("x 38", "有38", "[38")]
+    assert ids[0][-2:] == ids[1][-2:] == ids[2][-2:]
+
+
+def test_han_characters_are_isolated_and_marks_stay_with_their_letters():
+    assert len(_pieces("小明有苹果")) == 5
+    # Thai, Bengali and Telugu words keep their vowel signs (marks, not letters) inside one pre-token
+    for word in ["ตอนนี้", "তাপমাত্রা", "ఉష్ణోగ్రత"]:
+        assert len(_pieces(word)) == 1, word
+    assert len(_pieces("ตอนนี้ที่")) == 1  # no spaces in Thai: the run is one pre-token, BPE learns its pieces
+    assert len(_pieces("Hello world")) == 3  # whitespace is a piece of its own
+
+
+def test_copied_arguments_are_the_same_tokens_in_request_and_call(tokenizer):
+    request = tokenizer.tokenize("I need 4 plane tickets from Dakar to Lagos.")
+    call = tokenizer.tokenize('{"origin": "Dakar", "destination": "Lagos", "passengers": 4}')
+    for word in ("Dakar", "Lagos"):
+        pieces = [t for t in tokenizer.tokenize(word)]
+        assert all(p in request and p in call for p in pieces), (word, request, call)
+
+
+@pytest.mark.parametrize("lang", MGSM_LANGUAGES)
+def test_tokenizer_round_trips_every_language(tokenizer, lang):
+    for item in synth.make_items("math", "eval", 3, 0) + synth.make_items("api", "eval", 5, 0):
+        ex = synth.to_example(item, lang)
+        for message in ex.messages:
+            ids = tokenizer(message["content"], add_special_tokens=False)["input_ids"]
+            assert tokenizer.decode(ids) == message["content"]
+
+
+def test_config_fields_are_documented_and_shares_checked():
+    for name, field in TinyModelConfig.model_fields.items():
+        assert field.description, name
+    with pytest.raises(ValidationError, match="at most 1"):
+        TinyModelConfig(parallel_share=0.7, code_switch_share=0.5)
+    with pytest.raises(ValidationError):
+        TinyModelConfig(language_shares={"en": 1.0, "xx": 0.5})
+
+
+def test_cache_key_follows_the_multilinguality_knobs():
+    base = models.tiny_model_key(TinyModelConfig())
+    assert models.tiny_model_key(TinyModelConfig()) == base
+    assert models.tiny_model_key(TinyModelConfig(parallel_share=0.3)) != base
+    assert models.tiny_model_key(TinyModelConfig(code_switch_share=0.2)) != base
+    shares = dict(TinyModelConfig().language_shares, sw=0.3)
+    assert models.tiny_model_key(TinyModelConfig(language_shares=shares)) != base
+
+
+def test_pretrained_tiny_model_loads_and_generates(tiny_model_cfg, tiny_model_path):
+    import json
+    from pathlib import Path
+
+    import torch
+
+    meta = json.loads((Path(tiny_model_path) / "langmix_tiny.json").read_text())
+    assert meta["config"]["parallel_share"] == tiny_model_cfg.tiny.parallel_share
+    tok = models.load_tokenizer(tiny_model_cfg, tiny_model_path)
+    model = models.load_model(tiny_model_cfg, tiny_model_path)
+    ex = synth.to_example(synth.make_items("api", "eval", 1, 0)[0], "zh")
+    prompt = tok.apply_chat_template(ex.messages[:-1], add_generation_prompt=True, tokenize=False)
+    ids = tok(prompt, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    assert ids["input_ids"].shape[1] < model.config.max_position_embeddings
