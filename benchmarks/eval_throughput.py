@@ -61,13 +61,14 @@ def main() -> None:
     plain, t_plain = run(lambda exs, cap: plain_generate(model, tok, exs, cap, BATCH))
     fast2, t_fast2 = run(lambda exs, cap: generate(model, tok, exs, cap, BATCH))  # again, after plain
     t_fast = min(t_fast, t_fast2)
+    noprefix, t_noprefix = run(lambda exs, cap: generate(model, tok, exs, cap, BATCH, shared_prefix_min=0))
     subset = {task: exs[:NAIVE // 2] for task, exs in by_task.items()}
     start = time.perf_counter()
     naive = {task: [plain_generate(model, tok, [ex], CAPS[task], 1)[0] for ex in exs] for task, exs in subset.items()}
     t_naive = time.perf_counter() - start
     fast_subset = {task: fast[task][:NAIVE // 2] for task in subset}
 
-    same_plain = fast == plain == fast2
+    same_plain = fast == plain == fast2 == noprefix
     same_naive = fast_subset == naive
     n = n_tokens(fast)
     n_naive = n_tokens(naive)
@@ -76,6 +77,7 @@ def main() -> None:
     print(f"{total} prompts (math cap {CAPS['math']}, api cap {CAPS['api']}), batch {BATCH}; "
           f"{finished} answers ended before their cap; {n} generated tokens")
     print(f"langmix generate          {n / t_fast:8.0f} generated tokens/s  ({t_fast:.1f}s)")
+    print(f"langmix, prefix sharing off {n / t_noprefix:6.0f} generated tokens/s  ({t_noprefix:.1f}s)")
     print(f"plain batched generate    {n / t_plain:8.0f} generated tokens/s  ({t_plain:.1f}s)")
     print(f"naive one-at-a-time loop  {n_naive / t_naive:8.0f} generated tokens/s  ({NAIVE} prompts, {t_naive:.1f}s)")
     print(f"greedy outputs identical: langmix == plain: {same_plain}; langmix == naive (subset): {same_naive}")
