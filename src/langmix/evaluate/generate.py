@@ -4,7 +4,7 @@
 batched `model.generate(do_sample=False)` with left padding. What it does beyond that:
 - prompts are rendered and tokenised once, in one call, and batches are formed by token length (little padding);
 - a prompt prefix shared by the whole batch (system prompt, tool schemas, few-shot exemplars) is encoded once and
-  its KV cache shared by every row (`shared_prefix_min` tokens or longer);
+  its KV cache shared by every row (`shared_prefix_min` tokens or longer; by default on CPU only);
 - rows that finish (end-of-turn token, a stop string, or their own max-token cap) leave the batch at once: their
   KV cache rows are dropped, so later steps compute only the rows still generating, and a batch ends when its last
   row does;
