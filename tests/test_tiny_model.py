@@ -34,15 +34,7 @@ def test_han_characters_are_isolated_and_marks_stay_with_their_letters():
     for word in ["ตอนนี้", "তাপমাত্রা", "ఉష్ణోగ్రత"]:
         assert len(_pieces(word)) == 1, word
     assert len(_pieces("ตอนนี้ที่")) == 1  # no spaces in Thai: the run is one pre-token, BPE learns its pieces
-    assert len(_pieces("Hello world")) == 3  # whitespace is a piece of its own
-
-
-def test_copied_arguments_are_the_same_tokens_in_request_and_call(tokenizer):
-    request = tokenizer.tokenize("I need 4 plane tickets from Dakar to Lagos.")
-    call = tokenizer.tokenize('{"origin": "Dakar", "destination": "Lagos", "passengers": 4}')
-    for word in ("Dakar", "Lagos"):
-        pieces = [t for t in tokenizer.tokenize(word)]
-        assert all(p in request and p in call for p in pieces), (word, request, call)
+    assert _pieces("Hello world") == ["Hello", "Ġworld"]  # words keep GPT-2's leading space
 
 
 @pytest.mark.parametrize("lang", MGSM_LANGUAGES)
@@ -89,3 +81,15 @@ def test_pretrained_tiny_model_loads_and_generates(tiny_model_cfg, tiny_model_pa
         out = model.generate(**ids, max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id)
     assert out.shape[1] > ids["input_ids"].shape[1]
     assert ids["input_ids"].shape[1] < model.config.max_position_embeddings
+
+
+def test_packing_keeps_documents_whole(tokenizer):
+    corpus = synth.pretraining_corpus({"en": 1.0, "ja": 0.5}, 40, seed=0)
+    data = models._packed_batches(tokenizer, corpus, 256, seed=0)
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    n_docs = sum(len(d) for d in corpus.values())
+    assert int((data == eos).sum()) == n_docs  # every document, each once
+    for row in data.tolist():
+        while row[-1] == pad:  # the padded tail
+            row.pop()
+        assert row[-1] == eos and pad not in row  # a row ends where a document ends

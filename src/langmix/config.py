@@ -46,8 +46,9 @@ class TinyModelConfig(_Strict):
     intermediate_size: int = Field(256, ge=16, description="MLP width")
     max_position: int = Field(256, ge=32, description="longest sequence, prompt and answer together")
     pretrain_steps: int = Field(800, ge=1, description="optimizer steps of pretraining (cosine schedule)")
-    pretrain_batch_size: int = Field(16, ge=1, description="sequences per pretraining step")
-    pretrain_seq_len: int = Field(128, ge=16, description="tokens per packed pretraining sequence")
+    pretrain_batch_size: int = Field(8, ge=1, description="sequences per pretraining step")
+    pretrain_seq_len: int = Field(256, ge=16, description="tokens per pretraining row (whole documents packed, the "
+                                  "tail padded; a worked problem of 3 steps is up to ~180 tokens)")
     pretrain_lr: float = Field(3e-3, gt=0, description="peak pretraining learning rate")
     corpus_items_per_language: int = Field(3000, ge=10, description="pretraining documents of the language with "
                                            "the largest share; the others get theirs in proportion")

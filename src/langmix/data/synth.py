@@ -309,7 +309,7 @@ class SynthWorld:
 
 # What a pretraining document is about: worked math problems, tool requests with their calls, arithmetic (equations
 # over the math items' number ranges, the same in every language: what web text gives a base model) and everyday text.
-PRETRAIN_MIX = {"math": 0.4, "api": 0.35, "arithmetic": 0.1, "text": 0.15}
+PRETRAIN_MIX = {"math": 0.45, "api": 0.4, "arithmetic": 0.0, "text": 0.15}
 ARITHMETIC_PER_DOC = 8
 
 
