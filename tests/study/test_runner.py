@@ -135,9 +135,9 @@ def test_two_drivers_train_each_run_once(tmp_path, tiny_model_path):
 
 
 def test_interrupted_run_resumes(tmp_path, tiny_model_path):
-    """Kill a real `langmix study run` process mid-training, then run the study again."""
+    """Kill a real `langmix study run` process mid-training (after its first checkpoint), then run it again."""
     tree = small_study_dict(tmp_path / "out", include_base=False, mixtures=[{"design": "english_only"}],
-                            training={"max_steps": 400, "save_steps": 5, "logging_steps": 50})
+                            training={"max_steps": 100, "save_steps": 5, "logging_steps": 50})
     config = tmp_path / "study.yaml"
     config.write_text(yaml.safe_dump(tree))
     cfg = StudyConfig.model_validate(tree)
@@ -166,6 +166,6 @@ def test_interrupted_run_resumes(tmp_path, tiny_model_path):
     outcome = run_study(cfg)
     assert f"train/{job.train.slug}" in outcome["done"]
     summary = json.loads((run / "train_summary.json").read_text())
-    assert summary["resumed_from"] is not None and summary["global_step"] == 400
+    assert summary["resumed_from"] is not None and summary["global_step"] == 100
     assert run_state(run) == "done"
     assert study_dir(cfg).exists()
