@@ -331,9 +331,8 @@ def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, se
     examples = sample_mixture(spec, pool_size, render, budget, seed, tag=task)
     report = check_lineage(examples, evaluation)
     manifest = build_manifest(spec, task, budget, seed, examples, count_tokens)
-    near = getattr(report, "near_duplicates", None)
-    if near:
-        manifest["near_duplicates_of_eval"] = [list(pair) if isinstance(pair, tuple) else pair for pair in near]
+    if report.near_duplicates:
+        manifest["near_duplicates_of_eval"] = [list(d) for d in report.near_duplicates]
     write_mixture(out_dir, examples, manifest)
     return examples, manifest
 
@@ -357,7 +356,7 @@ def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, 
         text = "".join(m["content"] for m in ex.messages)
         sizes[ex.language] += count_tokens(text) if count_tokens else len(text)
         sources.add(ex.source_id)
-    near = [list(pair) if isinstance(pair, tuple) else pair for pair in getattr(report, "near_duplicates", [])]
+    near = [list(d) for d in report.near_duplicates]
     return [ex.model_dump_json() for ex in examples], {"per_lang": per_lang, "sizes": sizes, "sources": sources}, near
 
 

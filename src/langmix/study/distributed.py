@@ -7,7 +7,6 @@ the submitting job on one GPU.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -24,8 +23,6 @@ def main(study_json: str, slug: str) -> None:
     path = train_dir(cfg, spec)
     execute_train(spec, path, ctx.source, ctx.model_path(spec), ctx.source.eval_examples(spec.task, cfg.languages),
                   Hooks())
-    if int(os.environ.get("RANK", "0")) != 0:
-        return
 
 
 if __name__ == "__main__":

@@ -47,10 +47,6 @@ def eval_dir(cfg: StudyConfig, spec: EvalSpec) -> Path:
     return study_dir(cfg) / "eval" / spec.slug
 
 
-def train_dir_of(cfg: StudyConfig, spec: EvalSpec, job: Job) -> Path | None:
-    return train_dir(cfg, job.train) if job.train is not None else None
-
-
 @dataclass
 class Hooks:
     """Progress callbacks the CLI fills in (rich); all optional."""
