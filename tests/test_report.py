@@ -32,7 +32,7 @@ def test_report_files_findings_and_sections(report):
     out = report.parent
     md = (out / "report.md").read_text()
     assert md.startswith("# simulated study") and "note here" in md
-    assert re.search(r"Adding one language to English .* raised accuracy on languages in neither mixture: "
+    assert re.search(r"Adding one language to English .* raised accuracy on languages in neither mixture by "
                      r"\+\d+\.\d points \[\+\d+\.\d, \+\d+\.\d\], n=60 items x 2 seeds, 88 runs", md)
     stems = {"coverage", "resource", "en_plus_one", "zero_shot", "typology", "capacity", "fidelity"}
     assert {p.name for p in (out / "plots").iterdir()} == {f"{s}.{e}" for s in stems for e in ("png", "svg")}
@@ -82,3 +82,14 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     keep = os.environ.get("LANGMIX_REPORT_SCREENSHOT")
     if keep:
         shutil.copy(shot, keep)
+
+
+def test_a_table_shown_in_part_says_so():
+    import pandas as pd
+
+    from langmix.report import md_table
+
+    frame = pd.DataFrame({"x": range(70)})
+    md = md_table(frame, max_rows=60, csv="coverage")
+    assert md.count("\n| ") == 60 and md.endswith("First 60 of 70 rows; all of them in tables/coverage.csv.")
+    assert "First" not in md_table(frame.head(60), max_rows=60, csv="coverage")

@@ -203,12 +203,29 @@ def _cell(v) -> str:
     return str(v)
 
 
-def md_table(frame: pd.DataFrame, max_rows: int = 60) -> str:
+def _cut_note(frame: pd.DataFrame, max_rows: int, csv: str | None) -> str:
+    """The line under a table shown in part: how many rows are left out and where they all are."""
+    if len(frame) <= max_rows:
+        return ""
+    return f"First {max_rows} of {len(frame)} rows" + (f"; all of them in tables/{csv}.csv." if csv else ".")
+
+
+def md_table(frame: pd.DataFrame, max_rows: int = 60, csv: str | None = None) -> str:
+    note = _cut_note(frame, max_rows, csv)
     frame = frame.head(max_rows)
     cols = [str(c) for c in frame.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False, name=None)]
-    return "\n".join(lines)
+    return "\n".join(lines + (["", note] if note else []))
+
+
+def _coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per model, task and coverage level; seen and unseen languages side by side as 'mean [low, high]'."""
+    by = ["model", "task", "n_train_languages"]
+    ci = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(frame["mean"], frame["ci_low"], frame["ci_high"])]
+    f = frame.assign(v=ci, part=frame["seen"].map({True: "seen", False: "unseen"}))
+    out = f.pivot_table(index=by, columns="part", values="v", aggfunc="first")
+    return out.join(f.groupby(by)[["n_items", "n_seeds"]].max()).reset_index().rename_axis(columns=None)
 
 
 def _ci_pivot(frame: pd.DataFrame, task: str) -> pd.DataFrame:
@@ -217,11 +234,12 @@ def _ci_pivot(frame: pd.DataFrame, task: str) -> pd.DataFrame:
     return txt.pivot(index="mixture", columns="language", values="v").reset_index()
 
 
-def _html_table(frame: pd.DataFrame, max_rows: int = 60) -> str:
+def _html_table(frame: pd.DataFrame, max_rows: int = 60, csv: str | None = None) -> str:
+    note = _cut_note(frame, max_rows, csv)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
                    for row in frame.head(max_rows).itertuples(index=False, name=None))
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table><tr>{head}</tr>{body}</table>" + (f"<p>{html.escape(note)}</p>" if note else "")
 
 
 def _img(path: Path, alt: str) -> str:
@@ -281,8 +299,8 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
                 n = a.frames["per_language"][a.frames["per_language"]["task"] == t]
                 cap = (f"{t}: n={int(n['n_items'].max())} items x {int(n['n_seeds'].max())} seeds per model, "
                        f"{int(n['n_models'].max())} models")
-                md += [cap, "", md_table(frame), ""]
-                part += [f"<p>{html.escape(cap)}</p>", _html_table(frame)]
+                md += [cap, "", md_table(frame, csv="per_language"), ""]
+                part += [f"<p>{html.escape(cap)}</p>", _html_table(frame, csv="per_language")]
         else:
             name, filt = KEEP[sec]
             frame = a.frames[name]
@@ -292,8 +310,10 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
                 msg = "one model size: the size x coverage interaction cannot be estimated"
                 md += [f"Cannot answer: {msg}.", ""]
                 part.append(f"<p class='missing'>Cannot answer: {msg}.</p>")
-            md += [md_table(frame), ""]
-            part.append(_html_table(frame))
+            if sec == "coverage":
+                frame = _coverage_table(frame)
+            md += [md_table(frame, csv=name), ""]
+            part.append(_html_table(frame, csv=name))
         part.append("</section>")
         body += part
     (out_dir / "report.md").write_text("\n".join(md), encoding="utf-8")

@@ -37,7 +37,8 @@ def run_all(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Analyse
     steps = {
         "coverage": lambda: {"coverage": coverage_curves(cb), "coverage_pooled": coverage_curves(cb, pooled=True)},
         "resource": lambda: dict(zip(("resource_gains", "plateau"), resource_gains(cb))),
-        "en_plus_one": lambda: {"en_plus_one": en_plus_one(cb), "relative_gain": relative_gain(cb)},
+        "en_plus_one": lambda: {"en_plus_one": en_plus_one(cb)},
+        "relative_gain": lambda: {"relative_gain": relative_gain(cb)},
         "zero_shot": lambda: {"zero_shot": zero_shot_vs_inclusion(cb)},
         "typology": lambda: dict(zip(("typology_languages", "typology_regression"), typology(cb))),
         "capacity": lambda: {"capacity": capacity(cb)},

@@ -24,12 +24,16 @@ def _n(row: pd.Series) -> str:
     return f"n={int(row['n_items'])} items x {int(row['n_seeds'])} seed{'s' if row['n_seeds'] != 1 else ''}{runs}"
 
 
-def _verb(row: pd.Series) -> str:
-    if row["ci_low"] > 0:
-        return "raised"
-    if row["ci_high"] < 0:
-        return "lowered"
-    return "did not clearly change"
+def _excludes_zero(row: pd.Series) -> bool:
+    return bool(row["ci_low"] > 0 or row["ci_high"] < 0)
+
+
+def _change(row: pd.Series, what: str) -> str:
+    """'raised <what> by +3.1 points [+0.8, +5.4]' when the 95% CI is above zero, 'lowered ...' when below, and
+    'did not clearly change <what> (+0.6 points [-0.2, +1.7], an interval that includes zero)' otherwise."""
+    if _excludes_zero(row):
+        return f"{'raised' if row['ci_low'] > 0 else 'lowered'} {what} by {_pts(row)}"
+    return f"did not clearly change {what} ({_pts(row)}, an interval that includes zero)"
 
 
 def findings(a: Analyses) -> list[str]:
@@ -41,17 +45,16 @@ def findings(a: Analyses) -> list[str]:
         if "neither" in pooled.index:
             r = pooled.loc["neither"]
             f.append(f"Adding one language to English (EN+1, mean over the EN+1 mixtures, models and tasks) "
-                     f"{_verb(r)} accuracy on languages in neither mixture: {_pts(r)}, {_n(r)}.")
+                     f"{_change(r, 'accuracy on languages in neither mixture')}, {_n(r)}.")
         per = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] != "all") & (e["target"] == "neither")]
         if len(per):
             r = per.loc[per["estimate"].idxmax()]
-            f.append(f"Adding {language_name(r['added'])} {_verb(r)} accuracy on languages in neither mixture by "
-                     f"{_pts(r)}, {_n(r)} (the largest of {len(per)} EN+1 mixtures; Holm-adjust when "
-                     f"picking among them).")
+            f.append(f"Adding {language_name(r['added'])} {_change(r, 'accuracy on languages in neither mixture')}, "
+                     f"{_n(r)} (the largest of {len(per)} EN+1 mixtures; Holm-adjust when picking among them).")
         for target, label in (("added", "the added language itself"), ("english", "English")):
             if target in pooled.index:
                 r = pooled.loc[target]
-                f.append(f"EN+1 {_verb(r)} accuracy on {label}: {_pts(r)}, {_n(r)}.")
+                f.append(f"EN+1 {_change(r, 'accuracy on ' + label)}, {_n(r)}.")
     if "relative_gain" in fr:
         r = fr["relative_gain"].iloc[-1]
         k = len(fr["relative_gain"]) - 1
@@ -70,7 +73,7 @@ def findings(a: Analyses) -> list[str]:
     if "zero_shot" in fr:
         z = fr["zero_shot"]
         for _, r in z[z["model"] == "all"].iterrows():
-            better = "better" if r["ci_low"] > 0 else "worse" if r["ci_high"] < 0 else "no clearly different"
+            better = "better" if r["ci_low"] > 0 else "worse" if r["ci_high"] < 0 else "not clearly different"
             f.append(f"{language_name(r['language'])} held out of a {r['held_out_k']}-language mixture scored {_pts(r)} "
                      f"relative to being trained on in {r['included_mixture']} ({better}), {_n(r)}, "
                      f"Holm p={r['p_holm']:.3g}.")
@@ -89,7 +92,8 @@ def findings(a: Analyses) -> list[str]:
         if len(inter):
             r = inter.iloc[0]
             f.append(f"Per decade of parameters, the effect of each added training language on the mean "
-                     f"non-English score changes by {_pts(r)} ({_verb(r).replace('did not clearly change', 'no clear interaction')}), "
+                     f"non-English score changes by {_pts(r)} "
+                     f"({'a clear' if _excludes_zero(r) else 'no clear'} interaction), "
                      f"{_n(r)}.")
     if "fidelity" in fr:
         d = fr["fidelity"]

@@ -78,7 +78,7 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
     """Relative gain of EN+1 over English-only in the mean over all evaluated languages, averaged over the EN+1
     mixtures, per model and task, and its median across models and tasks (CI from the same replicates)."""
     c = cb.cells
-    recs, num_b, den_b = [], [], []
+    recs, num_b, den_b, zero = [], [], [], []
     for (model, task), g in c[c["design"] == "en_plus_one"].groupby(["model", "task"], sort=True):
         ref = english_only_mixture(cb, model, task)
         if ref is None:
@@ -87,21 +87,29 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
         base = [cb.cell(model, task, ref, lang) for lang in langs]
         if any(b is None for b in base):
             continue
-        num_idx = g.index.to_numpy()
-        num_p = cb.point[num_idx].mean()
         den_p = cb.point[base].mean()
+        if den_p == 0:  # a relative gain over a score of 0 is undefined: name the pair instead of a NaN
+            zero.append(f"{model}/{task}")
+            continue
+        num_idx = g.index.to_numpy()
         num_b.append(cb.boot[num_idx].mean(axis=0))
         den_b.append(cb.boot[base].mean(axis=0))
-        recs.append({"model": model, "task": task, "en_only": den_p, "en_plus_one": num_p,
+        recs.append({"model": model, "task": task, "en_only": den_p, "en_plus_one": cb.point[num_idx].mean(),
                      "n_mixtures": g["mixture"].nunique(), "n_items": int(g["n_items"].max()),
                      "n_seeds": int(g["n_seeds"].max())})
+    if zero:
+        log.info("relative gain left out for %d model-task pairs whose English-only score is 0: %s", len(zero),
+                 ", ".join(zero))
     if not recs:
-        raise AnalysisError("no EN+1 and English-only mixtures of the same model and task")
+        why = (f"English-only scores 0 in every model-task pair ({', '.join(zero)}), so a relative gain is undefined"
+               if zero else "no EN+1 and English-only mixtures of the same model and task")
+        raise AnalysisError(why)
     num_b, den_b = np.array(num_b), np.array(den_b)
     point = np.array([r["en_plus_one"] / r["en_only"] - 1 for r in recs])
-    boot = num_b / den_b - 1
+    with np.errstate(divide="ignore", invalid="ignore"):  # a replicate whose English-only mean is 0 -> NaN
+        boot = np.where(den_b > 0, num_b / np.where(den_b > 0, den_b, 1.0) - 1, np.nan)
     out = pd.concat([pd.DataFrame(recs), summarise(point, boot)], axis=1)
-    med = summarise(np.array([np.median(point)]), np.median(boot, axis=0)[None, :])
+    med = summarise(np.array([np.median(point)]), np.nanmedian(boot, axis=0)[None, :])
     row = {"model": "median", "task": "all", "en_only": np.nan, "en_plus_one": np.nan,
            "n_mixtures": int(out["n_mixtures"].max()), "n_items": int(out["n_items"].max()),
            "n_seeds": int(out["n_seeds"].max())} | med.iloc[0].to_dict()
