@@ -97,3 +97,41 @@ def test_malformed_mixture_line_names_file_and_line(tmp_path):
     path.write_text(good + "\n" + '{"id": "x"}\n')
     with pytest.raises(MixtureError, match=r"data.jsonl:2"):
         read_mixture(path)
+
+
+class _PoolSource:
+    """A data source over POOL (what `build_mixture` asks of one)."""
+
+    def pool(self, task, languages):
+        return len(POOL), render
+
+
+def test_streaming_in_chunks_and_workers_writes_what_build_mixture_writes(tmp_path):
+    from langmix.mixtures import build_mixture, build_mixture_streaming
+
+    spec = MixtureSpec("core", "fixed", tuple(STUDY))
+    budget = BudgetConfig(mode="fixed_total", total=200)
+    evaluation = [to_example(item, "en") for item in make_items("math", "eval", 20, seed=1)]
+    examples, manifest = build_mixture(_PoolSource(), spec, "math", budget, 3, evaluation, tmp_path / "one")
+    chunked = build_mixture_streaming(_PoolSource(), spec, "math", budget, 3, evaluation, tmp_path / "chunks",
+                                      chunk=7, workers=2)
+    assert chunked == manifest and manifest["n_examples"] == len(examples) == 200
+    assert (tmp_path / "chunks" / "data.jsonl").read_bytes() == (tmp_path / "one" / "data.jsonl").read_bytes()
+    assert read_mixture(tmp_path / "one" / "data.jsonl") == examples
+    assert manifest["content_hash"] == build_manifest(spec, "math", budget, 3, examples)["content_hash"]
+
+
+def test_clashes_in_several_chunks_are_all_named_and_nothing_is_written(tmp_path):
+    from langmix.mixtures import LineageError, build_mixture_streaming
+
+    spec = MixtureSpec("en", "english_only", ("en",))
+    budget = BudgetConfig(mode="fixed_total", total=100)
+    clean = build_mixture_streaming(_PoolSource(), spec, "math", budget, 0, [], tmp_path / "clean")
+    ids = [ex.source_id for ex in read_mixture(tmp_path / "clean" / "data.jsonl")]
+    first, last = ids[0], ids[-1]  # in the first and the last of ten chunks
+    evaluation = [to_example(item, "es") for item in POOL if item.source_id in (first, last)]  # other language
+    assert len(evaluation) == 2 and clean["n_examples"] == 100
+    out = tmp_path / "leaky"
+    with pytest.raises(LineageError, match=r"^2 evaluation items .*\(2 training examples"):
+        build_mixture_streaming(_PoolSource(), spec, "math", budget, 0, evaluation, out, chunk=10)
+    assert list(out.iterdir()) == []

@@ -136,29 +136,57 @@ def sample_mixture(spec: MixtureSpec, pool_size: int, render: Callable[[int, str
     return [render(i, lang) for i, lang in picks]
 
 
+@dataclass
+class MixtureTally:
+    """What a manifest counts, accumulated example by example (or chunk by chunk, then merged in order)."""
+
+    count_tokens: Callable[[str], int] | None = None
+    n: int = 0
+    per_lang: Counter = field(default_factory=Counter)
+    sizes: Counter = field(default_factory=Counter)
+    sources: set[str] = field(default_factory=set)
+    digest: Any = field(default_factory=hashlib.sha256)
+
+    def add(self, examples: list[Example]) -> list[str]:
+        """Count `examples`; returns their JSON lines (what `data.jsonl` holds, the content hash covers)."""
+        lines = []
+        for ex in examples:
+            line = ex.model_dump_json()
+            lines.append(line)
+            self.digest.update(line.encode())
+            text = "".join(m["content"] for m in ex.messages)
+            self.sizes[ex.language] += self.count_tokens(text) if self.count_tokens else len(text)
+            self.per_lang[ex.language] += 1
+            self.sources.add(ex.source_id)
+        self.n += len(examples)
+        return lines
+
+    def extend(self, lines: list[str], chunk: "MixtureTally") -> None:
+        """Fold in the next chunk, counted elsewhere (e.g. in a worker process): its counts, and its lines into
+        the content hash, in order."""
+        for line in lines:
+            self.digest.update(line.encode())
+        self.n += chunk.n
+        self.per_lang.update(chunk.per_lang)
+        self.sizes.update(chunk.sizes)
+        self.sources |= chunk.sources
+
+    def manifest(self, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int) -> dict[str, Any]:
+        unit = "tokens" if self.count_tokens else "chars"
+        return {
+            "name": spec.name, "design": spec.design, "languages": list(spec.languages), "task": task,
+            "budget": budget.model_dump(), "seed": seed, "n_examples": self.n,
+            "examples_per_language": dict(self.per_lang), f"{unit}_per_language": dict(self.sizes),
+            "source_ids": sorted(self.sources), "content_hash": self.digest.hexdigest()[:16],
+        }
+
+
 def build_manifest(spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int, examples: list[Example],
                    count_tokens: Callable[[str], int] | None = None) -> dict[str, Any]:
     """Counts per language, token counts (with `count_tokens`, else characters), source ids and a content hash."""
-    per_lang = Counter(ex.language for ex in examples)
-    sizes: Counter = Counter()
-    for ex in examples:
-        text = "".join(m["content"] for m in ex.messages)
-        sizes[ex.language] += count_tokens(text) if count_tokens else len(text)
-    unit = "tokens" if count_tokens else "chars"
-    return {
-        "name": spec.name, "design": spec.design, "languages": list(spec.languages), "task": task,
-        "budget": budget.model_dump(), "seed": seed, "n_examples": len(examples),
-        "examples_per_language": dict(per_lang), f"{unit}_per_language": dict(sizes),
-        "source_ids": sorted({ex.source_id for ex in examples}),
-        "content_hash": content_hash(examples),
-    }
-
-
-def content_hash(examples: list[Example]) -> str:
-    h = hashlib.sha256()
-    for ex in examples:
-        h.update(ex.model_dump_json().encode())
-    return h.hexdigest()[:16]
+    tally = MixtureTally(count_tokens)
+    tally.add(examples)
+    return tally.manifest(spec, task, budget, seed)
 
 
 def write_mixture(out_dir: Path, examples: list[Example], manifest: dict[str, Any]) -> Path:
@@ -274,13 +302,9 @@ def _near_duplicates(train: list[Example], evaluation: list[Example]) -> list[Ne
     return found
 
 
-def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageReport:
-    """Refuse training data that shares a source id (any language) or a question (exactly or after
-    `normalise_question`, any language) with evaluation data, naming the pairs (train id / eval id); report
-    near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) without refusing them.
-
-    Measured (2 shared CPU cores): 10k train x 2.5k eval questions of ~40 words with 300 near-duplicates
-    in about 1.5 s (tests/test_lineage.py::test_near_duplicate_check_scales)."""
+def lineage_clashes(train: list[Example], evaluation: list[Example]) -> list[tuple[str, str, str, str]]:
+    """Training examples that share a source id (any language) or a question (exactly or after
+    `normalise_question`, any language) with evaluation data: (train id, eval id, why, eval source id)."""
     by_source: dict[str, dict[str, Example]] = defaultdict(dict)
     exact: dict[str, Example] = {}
     normal: dict[str, Example] = {}
@@ -290,8 +314,7 @@ def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageRep
         if users and users[-1].strip():
             exact.setdefault(users[-1].strip(), ex)
             normal.setdefault(_question(ex), ex)
-    pairs: list[tuple[str, str, str]] = []
-    clashing: set[str] = set()
+    pairs: list[tuple[str, str, str, str]] = []
     for ex in train:
         users = [m["content"] for m in ex.messages if m["role"] == "user"]
         raw, question = (users[-1].strip(), _question(ex)) if users else ("", "")
@@ -304,18 +327,35 @@ def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageRep
             hit, why = normal[question], "same question after normalising"
         else:
             continue
-        pairs.append((ex.id, hit.id, why))
-        clashing.add(hit.source_id)
+        pairs.append((ex.id, hit.id, why, hit.source_id))
+    return pairs
+
+
+def _refuse(pairs: list[tuple[str, str, str, str]]) -> None:
     if pairs:
-        shown = "; ".join(f"{t} / {e} ({why})" for t, e, why in pairs[:10]) + (" ..." if len(pairs) > 10 else "")
-        raise LineageError(f"{len(clashing)} evaluation items (or translations of them) would be trained on "
-                           f"(train id / eval id): {shown}")
-    report = LineageReport(len(train), len(evaluation), _near_duplicates(train, evaluation))
-    if report.near_duplicates:
-        shown = "; ".join(f"{d.train_id} / {d.eval_id} ({d.share:.0%})" for d in report.near_duplicates[:5])
+        shown = "; ".join(f"{t} / {e} ({why})" for t, e, why, _ in pairs[:10]) + (" ..." if len(pairs) > 10 else "")
+        raise LineageError(f"{len({p[3] for p in pairs})} evaluation items (or translations of them) would be "
+                           f"trained on ({len(pairs)} training examples; train id / eval id): {shown}")
+
+
+def _warn_near(near: list) -> None:
+    if near:
+        shown = "; ".join(f"{d[0]} / {d[1]} ({d[3]:.0%})" for d in near[:5])
         log.warning("%d training questions are near-duplicates of evaluation questions (>= %.0f%% of their "
-                    "n-grams shared; train id / eval id): %s%s", len(report.near_duplicates),
-                    100 * NEAR_DUPLICATE_SHARE, shown, " ..." if len(report.near_duplicates) > 5 else "")
+                    "n-grams shared; train id / eval id): %s%s", len(near), 100 * NEAR_DUPLICATE_SHARE, shown,
+                    " ..." if len(near) > 5 else "")
+
+
+def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageReport:
+    """Refuse training data that clashes with evaluation data (`lineage_clashes`), naming the pairs (train id /
+    eval id); report near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) without
+    refusing them.
+
+    Measured (2 shared CPU cores): 10k train x 2.5k eval questions of ~40 words with 300 near-duplicates
+    in about 1.5 s (tests/test_lineage.py::test_near_duplicate_check_scales)."""
+    _refuse(lineage_clashes(train, evaluation))
+    report = LineageReport(len(train), len(evaluation), _near_duplicates(train, evaluation))
+    _warn_near(report.near_duplicates)
     return report
 
 
@@ -327,37 +367,22 @@ def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, se
     `source` is a data source (`pool(task, languages)`); `evaluation` is the evaluation set the model will be
     scored on, so training data that overlaps it is refused before anything is written.
     """
-    pool_size, render = source.pool(task, list(spec.languages))
-    examples = sample_mixture(spec, pool_size, render, budget, seed, tag=task)
-    report = check_lineage(examples, evaluation)
-    manifest = build_manifest(spec, task, budget, seed, examples, count_tokens)
-    if report.near_duplicates:
-        manifest["near_duplicates_of_eval"] = [list(d) for d in report.near_duplicates]
-    write_mixture(out_dir, examples, manifest)
-    return examples, manifest
+    manifest = build_mixture_streaming(source, spec, task, budget, seed, evaluation, out_dir, count_tokens)
+    return read_mixture(out_dir / "data.jsonl"), manifest
 
 
 def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, str]], evaluation: list[Example],
-                  count_tokens: Callable[[str], int] | None) -> tuple[list[str], dict, list]:
-    """Render, lineage-check and measure one chunk of picks: (JSON lines, stats, near-duplicate pairs)."""
+                  count_tokens: Callable[[str], int] | None) -> tuple[list[str], MixtureTally, list, list]:
+    """Render, lineage-check and count one chunk of picks: (JSON lines, their tally, near-duplicates, clashes)."""
     examples = [render(i, lang) for i, lang in picks]
-    mixture_log = logging.getLogger(__name__)
-    level = mixture_log.level
-    mixture_log.setLevel(logging.ERROR)  # near-duplicates are summed up once for the whole mixture
-    try:
-        report = check_lineage(examples, evaluation)
-    finally:
-        mixture_log.setLevel(level)
-    per_lang: Counter = Counter()
-    sizes: Counter = Counter()
-    sources: set[str] = set()
-    for ex in examples:
-        per_lang[ex.language] += 1
-        text = "".join(m["content"] for m in ex.messages)
-        sizes[ex.language] += count_tokens(text) if count_tokens else len(text)
-        sources.add(ex.source_id)
-    near = [list(d) for d in report.near_duplicates]
-    return [ex.model_dump_json() for ex in examples], {"per_lang": per_lang, "sizes": sizes, "sources": sources}, near
+    clashes = lineage_clashes(examples, evaluation)
+    if clashes:  # nothing of this chunk is written; the caller refuses the mixture naming every clash
+        return [], MixtureTally(), [], clashes
+    near = [list(d) for d in _near_duplicates(examples, evaluation)]
+    tally = MixtureTally(count_tokens)
+    lines = tally.add(examples)
+    tally.digest = tally.count_tokens = None  # hashed in order by the caller; neither crosses processes
+    return lines, tally, near, []
 
 
 _STREAM_STATE: dict[str, Any] = {}
@@ -383,11 +408,9 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
     picks = sample_mixture(spec, pool_size, lambda i, lang: (i, lang), budget, seed, tag=task)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_data = out_dir / f".data.jsonl.{os.getpid()}.tmp"
-    digest = hashlib.sha256()
-    per_lang: Counter = Counter()
-    sizes: Counter = Counter()
-    sources: set[str] = set()
+    tally = MixtureTally(count_tokens)
     near: list = []
+    clashes: list = []
     chunks = [picks[s:s + chunk] for s in range(0, len(picks), chunk)]
     pool = None
     try:
@@ -400,14 +423,14 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
         else:
             results = (_stream_chunk(render, c, evaluation, count_tokens) for c in chunks)
         with open(tmp_data, "w", encoding="utf-8") as f:
-            for lines, stats, chunk_near in results:
-                for line in lines:
-                    digest.update(line.encode())
-                    f.write(line + "\n")
-                per_lang.update(stats["per_lang"])
-                sizes.update(stats["sizes"])
-                sources |= stats["sources"]
+            for lines, chunk_tally, chunk_near, chunk_clashes in results:
+                clashes += chunk_clashes
+                if clashes:
+                    continue  # keep checking, to name every clash; nothing will be published
+                f.writelines(line + "\n" for line in lines)
+                tally.extend(lines, chunk_tally)
                 near += chunk_near
+        _refuse(clashes)
     except BaseException:
         tmp_data.unlink(missing_ok=True)
         raise
@@ -415,17 +438,10 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
         if pool is not None:
             pool.terminate()
         _STREAM_STATE.clear()
-    unit = "tokens" if count_tokens else "chars"
-    manifest: dict[str, Any] = {
-        "name": spec.name, "design": spec.design, "languages": list(spec.languages), "task": task,
-        "budget": budget.model_dump(), "seed": seed, "n_examples": len(picks),
-        "examples_per_language": dict(per_lang), f"{unit}_per_language": dict(sizes),
-        "source_ids": sorted(sources), "content_hash": digest.hexdigest()[:16],
-    }
+    manifest = tally.manifest(spec, task, budget, seed)
     if near:
         manifest["near_duplicates_of_eval"] = near
-        log.warning("%d training questions are near-duplicates of evaluation questions (>= %.0f%% of their n-grams "
-                    "shared)", len(near), 100 * NEAR_DUPLICATE_SHARE)
+        _warn_near(near)
     tmp_data.replace(out_dir / "data.jsonl")
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest
