@@ -100,3 +100,21 @@ def test_near_duplicate_check_scales():
     report = check_lineage(train, evaluation)
     assert len(report.near_duplicates) == 300
     assert report.near_duplicates[1] == NearDuplicate("t30-en", "e1-en", "en", 0.97)
+
+
+def test_eval_time_recheck_warns_only_about_near_duplicates_not_recorded_at_build(tmp_path, caplog):
+    from langmix.mixtures import recheck_lineage, write_mixture
+
+    train = [ex("t1", Q.replace("four.", "five.")), ex("t3", "How many pens?")]
+    evaluation = [ex("gsm8k-test-0", Q)]
+    report = check_lineage(train, evaluation)
+    write_mixture(tmp_path, train, {"near_duplicates_of_eval": [list(d) for d in report.near_duplicates]})
+    with caplog.at_level(logging.WARNING, logger="langmix.mixtures"):
+        assert recheck_lineage(tmp_path, evaluation) == report
+    assert "near-duplicates" not in caplog.text  # reported when the mixture was built
+    newer = evaluation + [ex("gsm8k-test-9", "How many pens?")]
+    with pytest.raises(LineageError, match="t3-en / gsm8k-test-9-en"):
+        recheck_lineage(tmp_path, newer)
+    with caplog.at_level(logging.WARNING, logger="langmix.mixtures"):  # another eval set: a pair not recorded
+        assert len(recheck_lineage(tmp_path, [ex("gsm8k-test-7", Q)]).near_duplicates) == 1
+    assert "t1-en / gsm8k-test-7-en (92%)" in caplog.text

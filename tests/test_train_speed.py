@@ -153,3 +153,25 @@ def test_block_diagonal_mask_matches_per_example_attention(monkeypatch):
         mask = _block_causal_mask(bounds, window, q.device)
         one = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3, enable_gqa=True).transpose(1, 2)
         torch.testing.assert_close(loop, one)
+
+
+def test_activation_checkpointing_changes_neither_losses_nor_weights(tiny_model_cfg, tiny_model_path, tmp_path):
+    """Recomputing activations (TRL's default) or keeping them (langmix's): the same training, bit for bit up to
+    float reassociation; and the deprecated-name warning of transformers 5 is not raised."""
+    import warnings
+
+    from safetensors.torch import load_file
+
+    summaries, weights = {}, {}
+    for on in (False, True):
+        cfg = TrainingConfig(max_steps=4, batch_size=8, save_steps=100, logging_steps=1, max_length=256,
+                             activation_checkpointing=on)
+        out = tmp_path / f"ac{on}"
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
+            train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, out, show_progress=False)
+        summaries[on] = json.loads((out / "train_summary.json").read_text())
+        weights[on] = load_file(str(out / "final" / "model.safetensors"))
+    assert summaries[True]["last_loss"] == pytest.approx(summaries[False]["last_loss"], rel=1e-5)
+    for name, w in weights[False].items():
+        torch.testing.assert_close(weights[True][name], w, rtol=1e-5, atol=1e-6)

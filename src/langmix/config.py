@@ -278,6 +278,16 @@ class TrainingConfig(_Strict):
                                    "cross-entropy (bounds the vocabulary-sized logits held at once)")
     bf16: bool = Field(False, description="bf16 autocast (mixed precision), TRL's own default; off: fp32 "
                        "training, the same results on any machine")
+    activation_checkpointing: bool = Field(False, description="recompute activations in the backward pass "
+                                           "instead of keeping them: less memory, one more forward pass of compute "
+                                           "per step (TRL turns it on by default; turn it on when a model's "
+                                           "activations do not fit)")
+
+
+# TrainingConfig fields that change how a run is checkpointed, logged or computed, not what it learns: left out of
+# run keys and training identities, so changing one neither retrains nor refuses to resume.
+TRAINING_FIELDS_NOT_IN_KEY = frozenset({"save_steps", "save_total_limit", "logging_steps", "report_to",
+                                        "activation_checkpointing"})
 
 
 class EvalConfig(_Strict):

@@ -359,6 +359,21 @@ def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageRep
     return report
 
 
+def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageReport:
+    """The lineage check again at evaluation time (the eval set may be newer than the trained model): clashes are
+    refused; near-duplicates are warned about only when they differ from those the manifest recorded at build
+    time (else they were reported then)."""
+    train = read_mixture(mixture_dir / "data.jsonl")
+    _refuse(lineage_clashes(train, evaluation))
+    report = LineageReport(len(train), len(evaluation), _near_duplicates(train, evaluation))
+    manifest_path = mixture_dir / "manifest.json"
+    recorded = json.loads(manifest_path.read_text()).get("near_duplicates_of_eval", []) \
+        if manifest_path.exists() else None
+    if recorded is None or {tuple(d[:2]) for d in recorded} != {tuple(d[:2]) for d in report.near_duplicates}:
+        _warn_near(report.near_duplicates)
+    return report
+
+
 def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
                   evaluation: list[Example], out_dir: Path,
                   count_tokens: Callable[[str], int] | None = None) -> tuple[list[Example], dict[str, Any]]:

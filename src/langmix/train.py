@@ -157,13 +157,13 @@ def training_identity(model_cfg: ModelConfig, cfg: TrainingConfig, seed: int, ex
     """What makes two trainings the same run: model, training settings, seed and the examples' content."""
     import hashlib
 
-    from langmix.config import config_hash
+    from langmix.config import TRAINING_FIELDS_NOT_IN_KEY, config_hash
 
     h = hashlib.sha256()
     for ex in examples:
         h.update(ex.model_dump_json().encode())
     settings = cfg.model_dump(mode="json")
-    for key in ("save_steps", "save_total_limit", "logging_steps", "report_to"):
+    for key in TRAINING_FIELDS_NOT_IN_KEY:
         settings.pop(key, None)
     return {"model": config_hash(model_cfg), "training": config_hash(settings), "seed": seed,
             "data": h.hexdigest()[:16], "n_examples": len(examples)}
@@ -481,6 +481,7 @@ def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bo
         logging_steps=cfg.logging_steps, report_to=cfg.report_to, seed=seed, data_seed=seed,
         dataloader_num_workers=0, disable_tqdm=not show_progress, use_cpu=not torch.cuda.is_available(),
         bf16=cfg.bf16, fp16=False, dataset_num_proc=None, save_only_model=False,
+        activation_checkpointing=cfg.activation_checkpointing,
     )
 
 

@@ -34,7 +34,8 @@ def test_train_and_eval_keys_are_separate(small_study):
         update={"batch_size": 3})})
     more_langs = StudyConfig.model_validate({**small_study.model_dump(mode="json"), "languages": ["en", "es", "sw",
                                                                                                   "de"]})
-    ckpt_only = small_study.model_copy(update={"training": small_study.training.model_copy(update={"save_steps": 9})})
+    ckpt_only = small_study.model_copy(update={"training": small_study.training.model_copy(
+        update={"save_steps": 9, "activation_checkpointing": True})})
     lr = small_study.model_copy(update={"training": small_study.training.model_copy(update={"learning_rate": 1e-4})})
     for cfg in (changed_eval, more_langs, ckpt_only):
         job = expand(cfg)[1]

@@ -47,7 +47,7 @@ def findings(a: Analyses) -> list[str]:
             f.append(f"Adding one language to English (EN+1, mean over the EN+1 mixtures, models and tasks) "
                      f"{_change(r, 'accuracy on languages in neither mixture')}, {_n(r)}.")
         per = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] != "all") & (e["target"] == "neither")]
-        if len(per):
+        if len(per) > 1:  # with one EN+1 mixture this is the pooled sentence above
             r = per.loc[per["estimate"].idxmax()]
             f.append(f"Adding {language_name(r['added'])} {_change(r, 'accuracy on languages in neither mixture')}, "
                      f"{_n(r)} (the largest of {len(per)} EN+1 mixtures; Holm-adjust when picking among them).")

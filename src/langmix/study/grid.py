@@ -13,12 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from langmix.config import (BudgetConfig, EvalConfig, ModelConfig, StudyConfig, TrainingConfig, config_hash)
+from langmix.config import (TRAINING_FIELDS_NOT_IN_KEY, BudgetConfig, EvalConfig, ModelConfig, StudyConfig,
+                            TrainingConfig, config_hash)
 from langmix.data.digest import paths_digest
 from langmix.mixtures import MixtureSpec, expand_designs, mixture_slug
 
-# TrainingConfig fields that change how a run is checkpointed or logged, not what it learns.
-_NOT_IN_TRAIN_KEY = {"save_steps", "save_total_limit", "logging_steps", "report_to"}
 
 
 def _data_identity(cfg: StudyConfig, task: str, split: str) -> dict[str, Any]:
@@ -68,7 +67,7 @@ class TrainSpec(_RunSpec):
     @property
     def key(self) -> str:
         tree = self.model_dump(mode="json")
-        tree["training"] = {k: v for k, v in tree["training"].items() if k not in _NOT_IN_TRAIN_KEY}
+        tree["training"] = {k: v for k, v in tree["training"].items() if k not in TRAINING_FIELDS_NOT_IN_KEY}
         return config_hash(tree)
 
     def mixture(self) -> MixtureSpec:

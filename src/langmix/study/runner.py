@@ -22,7 +22,7 @@ from langmix import tasks
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.sources import open_source
 from langmix.evaluate.run import evaluate
-from langmix.mixtures import build_mixture, check_lineage, read_mixture
+from langmix.mixtures import build_mixture, recheck_lineage
 from langmix.models import load_model, load_tokenizer, load_trained, parameter_count, resolve_model_path
 from langmix.records import ItemRow, ResultRow
 from langmix.results import connect, write_items, write_predictions, write_rows
@@ -87,7 +87,7 @@ def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str
     examples = source.eval_examples(spec.task, spec.languages)
     if trained is not None:
         # the eval set may be newer than the model: the lineage check runs again against what it trained on
-        check_lineage(read_mixture(trained / "mixture" / "data.jsonl"), examples)
+        recheck_lineage(trained / "mixture", examples)
         tokenizer, model = load_trained(spec.model, model_path, trained / "final")
     else:
         tokenizer, model = load_tokenizer(spec.model, model_path), load_model(spec.model, model_path)
