@@ -109,6 +109,7 @@ def test_eval_time_recheck_warns_only_about_near_duplicates_not_recorded_at_buil
     evaluation = [ex("gsm8k-test-0", Q)]
     report = check_lineage(train, evaluation)
     write_mixture(tmp_path, train, {"near_duplicates_of_eval": [list(d) for d in report.near_duplicates]})
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="langmix.mixtures"):
         assert recheck_lineage(tmp_path, evaluation) == report
     assert "near-duplicates" not in caplog.text  # reported when the mixture was built
