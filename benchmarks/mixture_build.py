@@ -1,10 +1,12 @@
-"""Mixture building at scale: a 1M-example synthetic mixture built streaming (`build_mixture_streaming`).
+"""Mixture building at scale: a 1M-example synthetic mixture built streaming (`build_mixture_streaming`, what
+`build_mixture` runs).
 
-First checks on a small mixture that the streaming builder writes exactly what `build_mixture` writes (data.jsonl
-byte for byte, the same manifest) and compares their speed and peak memory there, side by side. Then builds the
-1M-example mixture (11 languages, fixed_total, shared sources allowed) in a child process and reports its time and
-peak RSS against the goals (<= 30 s, <= 1 GB). Ends with `langmix vs plain: N.NNx` (streaming vs `build_mixture`
-on the small mixture, examples/s).
+"plain" is the in-memory way a script would do it with langmix's own pieces: render every example into a list,
+`check_lineage` over the whole list, `build_manifest`, `write_mixture`. First checks on a small mixture that the
+streaming builder writes exactly what the plain path writes (data.jsonl byte for byte, the same manifest) and
+compares their speed and peak memory there, side by side. Then builds the 1M-example mixture (11 languages,
+fixed_total, shared sources allowed) in a child process and reports its time and peak RSS against the goals
+(<= 30 s, <= 1 GB). Ends with `langmix vs plain: N.NNx` (streaming vs plain on the small mixture, examples/s).
 
     .venv/bin/python benchmarks/mixture_build.py
 """
@@ -39,7 +41,7 @@ def _setup(n: int):
 
 def child(n: int, out: str, mode: str) -> None:
     """Build one mixture in this process and print a JSON line with its timings and peak RSS."""
-    from langmix.mixtures import build_mixture, build_mixture_streaming
+    from langmix.mixtures import build_manifest, build_mixture_streaming, check_lineage, sample_mixture, write_mixture
 
     t0 = time.perf_counter()
     source, spec, budget, evaluation = _setup(n)
@@ -49,7 +51,13 @@ def child(n: int, out: str, mode: str) -> None:
         manifest = build_mixture_streaming(source, spec, "math", budget, 0, evaluation, Path(out), workers=workers)
     else:
         workers = 1
-        _, manifest = build_mixture(source, spec, "math", budget, 0, evaluation, Path(out))
+        pool_size, render = source.pool("math", list(spec.languages))
+        examples = sample_mixture(spec, pool_size, render, budget, 0, tag="math")
+        report = check_lineage(examples, evaluation)
+        manifest = build_manifest(spec, "math", budget, 0, examples)
+        if report.near_duplicates:
+            manifest["near_duplicates_of_eval"] = [list(d) for d in report.near_duplicates]
+        write_mixture(Path(out), examples, manifest)
     t2 = time.perf_counter()
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(json.dumps({"setup_s": t1 - t0, "build_s": t2 - t1, "n": manifest["n_examples"], "workers": workers,
@@ -57,10 +65,8 @@ def child(n: int, out: str, mode: str) -> None:
 
 
 def run_child(n: int, out: Path, mode: str) -> dict:
-    # near-duplicate ties are broken in set order: the same hash seed in both builders makes them comparable
-    env = dict(os.environ, PYTHONHASHSEED="0")
     res = subprocess.run([sys.executable, __file__, "--child", str(n), str(out), mode], capture_output=True,
-                         text=True, check=True, env=env)
+                         text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

@@ -119,3 +119,17 @@ def test_eval_time_recheck_warns_only_about_near_duplicates_not_recorded_at_buil
     with caplog.at_level(logging.WARNING, logger="langmix.mixtures"):  # another eval set: a pair not recorded
         assert len(recheck_lineage(tmp_path, [ex("gsm8k-test-7", Q)]).near_duplicates) == 1
     assert "t1-en / gsm8k-test-7-en (92%)" in caplog.text
+
+
+def test_a_near_duplicate_of_two_eval_questions_names_the_first_whatever_the_hash_seed():
+    import os
+    import subprocess
+    import sys
+
+    code = ("from tests.test_lineage import ex, Q; from langmix.mixtures import check_lineage; "
+            "r = check_lineage([ex('t1', Q.replace('four.', 'five.'))], [ex('e2', Q), ex('e1', Q + ' Extra.')]); "
+            "print(r.near_duplicates[0].eval_id)")
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip()
+            for seed in (0, 1, 2, 3)}
+    assert seen == {"e2-en"}

@@ -13,6 +13,7 @@ import random
 import unicodedata
 import re
 from collections import Counter, defaultdict
+from itertools import chain
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, NamedTuple
@@ -273,38 +274,42 @@ def _question(ex: Example) -> str:
     return normalise_question(users[-1]) if users else ""
 
 
-def _ngrams(normalised: str, language: str) -> set[str]:
+def _ngrams(normalised: str, language: str) -> set:
+    """Character n-grams (strings) for languages written without spaces, else word n-grams (tuples); a text
+    shorter than n is one gram."""
     if language.split("-")[0] in CHAR_NGRAM_LANGUAGES:
-        units: list[str] | str = normalised.replace(" ", "")
-        n, join = NGRAM_CHARS, "".join
-    else:
-        units, n, join = normalised.split(), NGRAM_WORDS, " ".join
-    if not units:
-        return set()
-    return {join(units[i:i + n]) for i in range(max(1, len(units) - n + 1))}
+        chars, n = normalised.replace(" ", ""), NGRAM_CHARS
+        return {chars[i:i + n] for i in range(max(1, len(chars) - n + 1))} if chars else set()
+    words, n = normalised.split(), NGRAM_WORDS
+    if len(words) <= n:
+        return {tuple(words)} if words else set()
+    return set(zip(*(words[k:] for k in range(n))))
 
 
-def _near_duplicates(train: list[Example], evaluation: list[Example]) -> list[NearDuplicate]:
-    index: dict[tuple[str, str], list[int]] = defaultdict(list)
+def _near_duplicates(train: list[Example], questions: list[str], evaluation: list[Example]) -> list[NearDuplicate]:
+    """`questions`: the train examples' normalised questions (`_question`), computed once by the caller."""
+    index: dict[str, dict] = defaultdict(lambda: defaultdict(list))  # language -> gram -> eval positions
     for j, ex in enumerate(evaluation):
         for gram in _ngrams(_question(ex), ex.language):
-            index[ex.language, gram].append(j)
+            index[ex.language][gram].append(j)
     found = []
-    for ex in train:
-        grams = _ngrams(_question(ex), ex.language)
-        hits: Counter = Counter()
-        for gram in grams:
-            hits.update(index.get((ex.language, gram), ()))
-        if hits:
-            j, shared = hits.most_common(1)[0]
-            if shared / len(grams) >= NEAR_DUPLICATE_SHARE:
-                found.append(NearDuplicate(ex.id, evaluation[j].id, ex.language, round(shared / len(grams), 3)))
+    for ex, question in zip(train, questions):
+        grams = _ngrams(question, ex.language)
+        grams_of_lang = index.get(ex.language)
+        if not grams or not grams_of_lang:
+            continue
+        shared_grams = grams & grams_of_lang.keys()  # most grams are in no eval question: a set op, not lookups
+        if not shared_grams:
+            continue
+        hits = Counter(chain.from_iterable(grams_of_lang[g] for g in shared_grams))
+        j, shared = min(hits.items(), key=lambda kv: (-kv[1], kv[0]))  # ties: the first eval item, whatever the
+        # hash seed
+        if shared / len(grams) >= NEAR_DUPLICATE_SHARE:
+            found.append(NearDuplicate(ex.id, evaluation[j].id, ex.language, round(shared / len(grams), 3)))
     return found
 
 
-def lineage_clashes(train: list[Example], evaluation: list[Example]) -> list[tuple[str, str, str, str]]:
-    """Training examples that share a source id (any language) or a question (exactly or after
-    `normalise_question`, any language) with evaluation data: (train id, eval id, why, eval source id)."""
+def _clashes(train: list[Example], questions: list[str], evaluation: list[Example]) -> list[tuple[str, str, str, str]]:
     by_source: dict[str, dict[str, Example]] = defaultdict(dict)
     exact: dict[str, Example] = {}
     normal: dict[str, Example] = {}
@@ -315,9 +320,9 @@ def lineage_clashes(train: list[Example], evaluation: list[Example]) -> list[tup
             exact.setdefault(users[-1].strip(), ex)
             normal.setdefault(_question(ex), ex)
     pairs: list[tuple[str, str, str, str]] = []
-    for ex in train:
+    for ex, question in zip(train, questions):
         users = [m["content"] for m in ex.messages if m["role"] == "user"]
-        raw, question = (users[-1].strip(), _question(ex)) if users else ("", "")
+        raw = users[-1].strip() if users else ""
         if ex.source_id in by_source:
             same = by_source[ex.source_id]
             hit, why = same.get(ex.language) or next(iter(same.values())), "same source id"
@@ -329,6 +334,17 @@ def lineage_clashes(train: list[Example], evaluation: list[Example]) -> list[tup
             continue
         pairs.append((ex.id, hit.id, why, hit.source_id))
     return pairs
+
+
+def lineage(train: list[Example], evaluation: list[Example]) -> tuple[list[tuple[str, str, str, str]],
+                                                                        list[NearDuplicate]]:
+    """(clashes, near-duplicates) of training data against evaluation data. A clash shares a source id (any
+    language) or a question (exactly or after `normalise_question`, any language): (train id, eval id, why, eval
+    source id); near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) are looked for
+    only where nothing clashes."""
+    questions = [_question(ex) for ex in train]
+    clashes = _clashes(train, questions, evaluation)
+    return clashes, ([] if clashes else _near_duplicates(train, questions, evaluation))
 
 
 def _refuse(pairs: list[tuple[str, str, str, str]]) -> None:
@@ -347,14 +363,15 @@ def _warn_near(near: list) -> None:
 
 
 def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageReport:
-    """Refuse training data that clashes with evaluation data (`lineage_clashes`), naming the pairs (train id /
+    """Refuse training data that clashes with evaluation data (`lineage`), naming the pairs (train id /
     eval id); report near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) without
     refusing them.
 
     Measured (2 shared CPU cores): 10k train x 2.5k eval questions of ~40 words with 300 near-duplicates
     in about 1.5 s (tests/test_lineage.py::test_near_duplicate_check_scales)."""
-    _refuse(lineage_clashes(train, evaluation))
-    report = LineageReport(len(train), len(evaluation), _near_duplicates(train, evaluation))
+    clashes, near = lineage(train, evaluation)
+    _refuse(clashes)
+    report = LineageReport(len(train), len(evaluation), near)
     _warn_near(report.near_duplicates)
     return report
 
@@ -364,8 +381,9 @@ def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageRepo
     refused; near-duplicates are warned about only when they differ from those the manifest recorded at build
     time (else they were reported then)."""
     train = read_mixture(mixture_dir / "data.jsonl")
-    _refuse(lineage_clashes(train, evaluation))
-    report = LineageReport(len(train), len(evaluation), _near_duplicates(train, evaluation))
+    clashes, near = lineage(train, evaluation)
+    _refuse(clashes)
+    report = LineageReport(len(train), len(evaluation), near)
     manifest_path = mixture_dir / "manifest.json"
     recorded = json.loads(manifest_path.read_text()).get("near_duplicates_of_eval", []) \
         if manifest_path.exists() else None
@@ -390,10 +408,10 @@ def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, 
                   count_tokens: Callable[[str], int] | None) -> tuple[list[str], MixtureTally, list, list]:
     """Render, lineage-check and count one chunk of picks: (JSON lines, their tally, near-duplicates, clashes)."""
     examples = [render(i, lang) for i, lang in picks]
-    clashes = lineage_clashes(examples, evaluation)
+    clashes, near_dups = lineage(examples, evaluation)
     if clashes:  # nothing of this chunk is written; the caller refuses the mixture naming every clash
         return [], MixtureTally(), [], clashes
-    near = [list(d) for d in _near_duplicates(examples, evaluation)]
+    near = [list(d) for d in near_dups]
     tally = MixtureTally(count_tokens)
     lines = tally.add(examples)
     tally.digest = tally.count_tokens = None  # hashed in order by the caller; neither crosses processes
