@@ -26,6 +26,11 @@ def test_change_verb_follows_the_interval(low, high, want):
     assert _change(row, "accuracy on English") == want
 
 
+def test_a_figure_that_rounds_to_zero_has_no_minus_sign():
+    row = pd.Series({"estimate": -0.0001, "ci_low": -0.0002, "ci_high": 0.05})
+    assert _change(row, "x") == "did not clearly change x (+0.0 points [+0.0, +5.0], an interval that includes zero)"
+
+
 def _sentences(items: pd.DataFrame) -> list[str]:
     out = findings(run_all(items, n_boot=200))
     assert out

@@ -15,13 +15,23 @@ def language_name(code: str) -> str:
         return code
 
 
+def _pp(value: float) -> str:
+    """A signed figure with one decimal; a value that rounds to zero reads +0.0, never -0.0."""
+    text = f"{value:+.1f}"
+    return "+0.0" if text == "-0.0" else text
+
+
 def _pts(row: pd.Series, col: str = "estimate") -> str:
-    return f"{row[col] * 100:+.1f} points [{row['ci_low'] * 100:+.1f}, {row['ci_high'] * 100:+.1f}]"
+    return f"{_pp(row[col] * 100)} points [{_pp(row['ci_low'] * 100)}, {_pp(row['ci_high'] * 100)}]"
+
+
+def _items_seeds(n_items, n_seeds) -> str:
+    return f"n={int(n_items)} items x {int(n_seeds)} seed{'s' if int(n_seeds) != 1 else ''}"
 
 
 def _n(row: pd.Series) -> str:
     runs = f", {int(row['n_runs'])} runs" if "n_runs" in row and not pd.isna(row.get("n_runs")) else ""
-    return f"n={int(row['n_items'])} items x {int(row['n_seeds'])} seed{'s' if row['n_seeds'] != 1 else ''}{runs}"
+    return _items_seeds(row["n_items"], row["n_seeds"]) + runs
 
 
 def _excludes_zero(row: pd.Series) -> bool:
@@ -58,18 +68,22 @@ def findings(a: Analyses) -> list[str]:
     if "relative_gain" in fr:
         r = fr["relative_gain"].iloc[-1]
         k = len(fr["relative_gain"]) - 1
+        undefined = int(fr["relative_gain"]["undefined_replicates"].max())
+        caveat = (f"; in {undefined} of {a.cells.n_boot} bootstrap replicates an English-only mean resampled to 0, "
+                  f"where the ratio is undefined, so the interval is over the others" if undefined else "")
         f.append(f"The median relative gain of EN+1 over English-only (mean over all evaluated languages) across "
-                 f"{k} model-task pairs is {r['estimate'] * 100:+.1f}% [{r['ci_low'] * 100:+.1f}, "
-                 f"{r['ci_high'] * 100:+.1f}] (published headline: +8-9%), {_n(r)}.")
+                 f"{k} model-task pair{'s' if k != 1 else ''} is {_pp(r['estimate'] * 100)}% "
+                 f"[{_pp(r['ci_low'] * 100)}, {_pp(r['ci_high'] * 100)}] (published headline: +8-9%), {_n(r)}"
+                 f"{caveat}.")
     if "plateau" in fr and len(fr["plateau"]):
         p = fr["plateau"]
         p = p[(p["model"] == "all") & (p["task"] == "all")]
         for _, r in p.iterrows():
             f.append(f"{r['resource'].capitalize()}-resource languages' gain over English-only reaches its plateau "
-                     f"at {r['plateau']} training languages ({r['gain_at_plateau'] * 100:+.1f} points "
-                     f"[{r['plateau_ci_low'] * 100:+.1f}, {r['plateau_ci_high'] * 100:+.1f}]; best "
-                     f"{r['best_gain'] * 100:+.1f} [{r['best_ci_low'] * 100:+.1f}, {r['best_ci_high'] * 100:+.1f}] "
-                     f"at {r['best_level']}), n={r['n_items']} items x {r['n_seeds']} seeds.")
+                     f"at {r['plateau']} training languages ({_pp(r['gain_at_plateau'] * 100)} points "
+                     f"[{_pp(r['plateau_ci_low'] * 100)}, {_pp(r['plateau_ci_high'] * 100)}]; best "
+                     f"{_pp(r['best_gain'] * 100)} [{_pp(r['best_ci_low'] * 100)}, {_pp(r['best_ci_high'] * 100)}] "
+                     f"at {r['best_level']}), {_items_seeds(r['n_items'], r['n_seeds'])}.")
     if "zero_shot" in fr:
         z = fr["zero_shot"]
         for _, r in z[z["model"] == "all"].iterrows():
@@ -82,8 +96,8 @@ def findings(a: Analyses) -> list[str]:
         t = t[t["term"] == "distance"].dropna(subset=["coef"])
         if len(t):
             r = t.loc[t["p_value"].idxmin()]
-            f.append(f"Zero-shot gain changes by {r['coef'] * 10:+.1f} points [{r['ci_low'] * 10:+.1f}, "
-                     f"{r['ci_high'] * 10:+.1f}] per 0.1 of {r['kind']} URIEL+ distance from English (the strongest "
+            f.append(f"Zero-shot gain changes by {_pp(r['coef'] * 10)} points [{_pp(r['ci_low'] * 10)}, "
+                     f"{_pp(r['ci_high'] * 10)}] per 0.1 of {r['kind']} URIEL+ distance from English (the strongest "
                      f"of {len(t)} distance kinds; {r['method']}, {int(r['n_languages'])} languages, "
                      f"{int(r['n_cells'])} cells).")
     if "capacity" in fr:
@@ -103,8 +117,8 @@ def findings(a: Analyses) -> list[str]:
             if len(g):
                 f.append(f"On {label} non-English languages, {g['share'].mean() * 100:.1f}% of responses were in "
                          f"the prompt's language (cells range {g['share'].min() * 100:.0f}-"
-                         f"{g['share'].max() * 100:.0f}%, each with a CI in section 7), n={int(g['n_items'].max())} "
-                         f"items x {int(g['n_seeds'].max())} seeds per cell.")
+                         f"{g['share'].max() * 100:.0f}%, each with a CI in section 7), "
+                         f"{_items_seeds(g['n_items'].max(), g['n_seeds'].max())} per cell.")
     for name, why in a.missing.items():
         f.append(f"Cannot answer ({name}): {why}.")
     if int(a.cells.cells["n_seeds"].max()) == 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -109,10 +110,16 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):  # a replicate whose English-only mean is 0 -> NaN
         boot = np.where(den_b > 0, num_b / np.where(den_b > 0, den_b, 1.0) - 1, np.nan)
     out = pd.concat([pd.DataFrame(recs), summarise(point, boot)], axis=1)
-    med = summarise(np.array([np.median(point)]), np.nanmedian(boot, axis=0)[None, :])
+    # replicates whose English-only mean resampled to 0: no ratio; the CI is over the others, and says how many
+    out["undefined_replicates"] = np.isnan(boot).sum(axis=1)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all pairs undefined in a replicate: NaN, counted below
+        med_boot = np.nanmedian(boot, axis=0)
+    med = summarise(np.array([np.median(point)]), med_boot[None, :])
     row = {"model": "median", "task": "all", "en_only": np.nan, "en_plus_one": np.nan,
            "n_mixtures": int(out["n_mixtures"].max()), "n_items": int(out["n_items"].max()),
-           "n_seeds": int(out["n_seeds"].max())} | med.iloc[0].to_dict()
+           "n_seeds": int(out["n_seeds"].max()), "undefined_replicates": int(np.isnan(med_boot).sum())} \
+        | med.iloc[0].to_dict()
     return pd.concat([out, pd.DataFrame([row])], ignore_index=True)
 
 
