@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -81,3 +82,32 @@ def test_stage_commands(tmp_path, tiny_model_path):
     assert ev.exit_code == 0, ev.output
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert {m["language"] for m in metrics} == {"en", "es", "sw"}
+
+
+def test_eval_of_a_lora_adapter_scores_what_the_study_scores(tmp_path, tiny_model_path):
+    """`langmix eval --model OUT/final` on a LoRA run (an adapter, not a model) merges it over the config's base
+    model, and gives the metrics the study's own evaluation of that run gave."""
+    from langmix.config import StudyConfig
+    from langmix.study.grid import expand
+    from langmix.study.runner import eval_dir, run_study, train_dir
+
+    tree = small_study_dict(tmp_path / "out", include_base=False, mixtures=[{"design": "english_only"}],
+                            training={"method": "lora", "max_steps": 4, "learning_rate": 0.01})
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    cfg = StudyConfig.model_validate(tree)
+    assert not run_study(cfg)["failed"]
+    (job,) = expand(cfg)
+    final = train_dir(cfg, job.train) / "final"
+    assert (final / "adapter_config.json").exists()
+    ev = runner.invoke(app, ["eval", str(config), "--model", str(final), "--out", str(tmp_path / "eval")])
+    assert ev.exit_code == 0, ev.output
+    got = {(m["language"], m["metric"]): m["value"] for m in json.loads((tmp_path / "eval" / "metrics.json")
+                                                                      .read_text())}
+    import pyarrow.parquet as pq
+
+    want = pq.read_table(eval_dir(cfg, job.evals[0]) / "results.parquet").to_pandas()
+    assert len(want) and all(got[(r.language, r.metric)] == pytest.approx(r.value) for r in want.itertuples())
+    missing = runner.invoke(app, ["eval", str(config), "--model", str(tmp_path / "nope"), "--out",
+                                  str(tmp_path / "e2")])
+    assert missing.exit_code == 2 and "no trained model" in missing.output

@@ -157,8 +157,9 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
 @app.command("eval")
 def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output directory (single model)"),
              model_dir: Optional[str] = typer.Option(None, "--model",
-                                                     help="a model directory (e.g. OUT/final); default: the "
-                                                          "config's first model, untrained"),
+                                                     help="a trained model directory (e.g. OUT/final: full "
+                                                          "weights, or a LoRA adapter over the config's first "
+                                                          "model); default: the config's first model, untrained"),
              task: str = typer.Option("math"),
              study: bool = typer.Option(False, "--study", help="evaluate every finished model of the study "
                                         "CONFIG with its current evaluation settings (no training)"),
@@ -170,7 +171,7 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
 
     from langmix.data.sources import open_source
     from langmix.evaluate.run import evaluate
-    from langmix.models import load_model, load_tokenizer, resolve_model_path
+    from langmix.models import load_model, load_tokenizer, load_trained, resolve_model_path
     from langmix.results import write_predictions
 
     cfg = _config(config, overrides)
@@ -185,12 +186,17 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
         raise typer.Exit(2)
     start = time.time()
     model_cfg = cfg.models[0]
-    if model_dir:
-        model_cfg = model_cfg.model_copy(update={"source": "hf", "path": model_dir, "gguf_file": None})
     with _progress() as progress, _model_progress(progress) as update:
         path = resolve_model_path(model_cfg, update)
     examples = open_source(cfg.data).eval_examples(task, cfg.languages)
-    tokenizer, model = load_tokenizer(model_cfg, path), load_model(model_cfg, path)
+    if model_dir:  # full weights, or the base model (resolved above) plus the LoRA adapter in model_dir
+        try:
+            tokenizer, model = load_trained(model_cfg, path, Path(model_dir))
+        except FileNotFoundError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    else:
+        tokenizer, model = load_tokenizer(model_cfg, path), load_model(model_cfg, path)
     with _progress() as progress:
         bar = progress.add_task(f"evaluating {task}", total=len(examples))
         predictions, metrics = evaluate(model, tokenizer, examples, cfg.evaluation, cfg.languages,
