@@ -162,6 +162,8 @@ class FileSource(_Strict):
                       "case: data/{language}.jsonl -> Swahili.jsonl or swahili.jsonl); the languages looked for are "
                       "the study's (all registry languages for training data)")
     limit: int | None = Field(None, ge=1, description="items per language")
+    offset: int = Field(0, ge=0, description="mgsm: items per language skipped before `limit` counts (offset 150, "
+                        "limit 100: MGSM items 150-249)")
     shots: int = Field(0, ge=0, description="mgsm: native-language exemplars before each question")
     exemplars: str | None = Field(None, description="mgsm: exemplars.json")
     category: str | None = Field(None, description="bfcl: category, e.g. simple_python")
@@ -192,6 +194,12 @@ class FileSource(_Strict):
         if unknown:
             raise ValueError(f"unknown field role(s) {unknown}; expected some of {roles}")
         return fields
+
+    @model_validator(mode="after")
+    def _offset_only_for_mgsm(self) -> "FileSource":
+        if self.offset and self.format != "mgsm":
+            raise ValueError(f"`offset` is supported for format 'mgsm' only, not {self.format!r}")
+        return self
 
     @model_validator(mode="after")
     def _pattern_only_for_parallel(self) -> "FileSource":

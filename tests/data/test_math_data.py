@@ -84,3 +84,20 @@ def test_mgsm_malformed(tmp_path):
     (tmp_path / "ex.json").write_text('{"other": 1}')
     with pytest.raises(DataFormatError, match="MGSM_EXEMPLARS"):
         load_mgsm_exemplars(tmp_path / "ex.json")
+
+
+def test_mgsm_offset_and_limit_pick_items_150_to_249():
+    from langmix.config import FileSource
+    from langmix.data.sources import load_examples
+
+    src = FileSource(format="mgsm", path=str(shared("mgsm")), offset=150, limit=100)
+    items = load_examples(src, ["en", "sw"])
+    for lang in ("en", "sw"):
+        ids = [ex.source_id for ex in items if ex.language == lang]
+        assert ids == [f"gsm8k-test-{i}" for i in range(150, 250)]
+    whole = {ex.id: ex for ex in load_mgsm(shared("mgsm"), ["sw"])}
+    assert all(ex == whole[ex.id] for ex in items if ex.language == "sw")
+    with pytest.raises(DataFormatError, match="no items in file from item 250 on"):
+        load_mgsm(shared("mgsm"), ["en"], offset=250)
+    with pytest.raises(ValueError, match="offset` is supported for format 'mgsm' only"):
+        FileSource(format="gsm8k", path="x.jsonl", offset=3)

@@ -139,8 +139,10 @@ def exemplar_answer_phrases(answers: list[str]) -> tuple[str, ...]:
 
 
 def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: int | None = None,
-              exemplars: dict[str, list[tuple[str, str]]] | None = None, shots: int = 0) -> list[Example]:
-    """MGSM TSVs (`mgsm_<lang>.tsv`: question<TAB>answer) as evaluation examples.
+              exemplars: dict[str, list[tuple[str, str]]] | None = None, shots: int = 0,
+              offset: int = 0) -> list[Example]:
+    """MGSM TSVs (`mgsm_<lang>.tsv`: question<TAB>answer) as evaluation examples: per language, `limit` items
+    from item `offset` on (item i is `gsm8k-test-<i>`, counted from 0).
 
     With `shots` > 0, the language's own exemplars come first as earlier turns. The answer phrase recorded on
     each item is the language's canonical phrase in the registry (`langmix.languages`); a language without one
@@ -163,6 +165,8 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
         phrase = langs.get(lang).answer_phrase or (derived[0] if derived else ENGLISH_PHRASE)
         n_before = len(out)
         for lineno, cells in iter_delimited(files[lang], "\t", header=False):
+            if lineno - 1 < offset:
+                continue
             row = list(cells.values())
             if len(row) != 2:
                 raise DataFormatError(files[lang], lineno, f"expected question<TAB>answer, got {len(row)} fields")
@@ -171,10 +175,11 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
                 raise DataFormatError(files[lang], lineno, f"answer {row[1]!r} is not a number")
             out.append(math_example(f"gsm8k-test-{lineno - 1}", lang, row[0].strip(), value, phrase,
                                     exemplars=lang_shots))
-            if limit and lineno >= limit:
+            if limit and lineno >= offset + limit:
                 break
         if len(out) == n_before:
-            raise DataFormatError(files[lang], None, "no items in file")
+            raise DataFormatError(files[lang], None, f"no items in file from item {offset} on" if offset
+                                  else "no items in file")
     return out
 
 
