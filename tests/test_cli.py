@@ -111,3 +111,27 @@ def test_eval_of_a_lora_adapter_scores_what_the_study_scores(tmp_path, tiny_mode
     missing = runner.invoke(app, ["eval", str(config), "--model", str(tmp_path / "nope"), "--out",
                                   str(tmp_path / "e2")])
     assert missing.exit_code == 2 and "no trained model" in missing.output
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["eval", "{config}", "--out", "{tmp}/e", "-s", "data.source=files",
+      "-s", "data.math={eval: {format: mgsm, path: {tmp}/no-such-dir}}"], "no-such-dir: no such directory"),
+    (["eval", "{config}", "--out", "{tmp}/e", "-s", "languages=[en, klingon]"], "klingon"),
+    (["mix", "{config}", "--out", "{tmp}/m", "-s", "data.source=files",
+      "-s", "data.math={train: {format: gsm8k, path: {tmp}/bad.jsonl}, eval: {format: gsm8k, path: {tmp}/bad.jsonl}}"],
+     "bad.jsonl:1"),
+])
+def test_bad_inputs_exit_2_with_one_line_and_no_traceback(tmp_path, tiny_model_path, argv, message):
+    """Through the installed entry point (the `langmix` console script), as a user runs it."""
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(small_study_dict(tmp_path / "out")))
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    args = [a.replace("{config}", str(config)).replace("{tmp}", str(tmp_path)) for a in argv]
+    exe = os.path.join(os.path.dirname(sys.executable), "langmix")
+    done = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]

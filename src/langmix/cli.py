@@ -17,8 +17,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from langmix.config import ConfigError, StudyConfig, dump_resolved, load_config
+from langmix.errors import UserInputError
 
-app = typer.Typer(help="Controlled studies of multilinguality in LLM post-training.", no_args_is_help=True,
+
+class _App(typer.Typer):
+    """Any command: a bad input the user can fix (`UserInputError`: a malformed file, an unknown language, a
+    contaminated mixture, ...) is printed as one red line and exits 2; anything else keeps its traceback."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except UserInputError as exc:
+            console.print(f"[red]{exc}[/red]", soft_wrap=True)  # unwrapped: paths and ids stay whole
+            raise SystemExit(2) from None
+
+
+app = _App(help="Controlled studies of multilinguality in LLM post-training.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Source data.", no_args_is_help=True)
 study_app = typer.Typer(help="Run and inspect a study (the grid models x mixtures x tasks x seeds).",

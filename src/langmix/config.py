@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from langmix import languages as langs
+from langmix.errors import UserInputError
 
 
 
@@ -23,7 +24,7 @@ def _check_task(name: str) -> str:
     return tasks.get(name).name
 
 
-class ConfigError(ValueError):
+class ConfigError(UserInputError):
     """A config file or override that does not validate; the message names the file and the key."""
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import langcodes
 
+from langmix.errors import UserInputError
+
 
 @dataclass(frozen=True)
 class Language:
@@ -99,7 +101,7 @@ _REGISTRY: dict[str, Language] = {
 MGSM_LANGUAGES: tuple[str, ...] = ("en", "es", "fr", "de", "ru", "zh", "ja", "th", "sw", "bn", "te")
 
 
-class UnknownLanguageError(ValueError):
+class UnknownLanguageError(UserInputError):
     """Raised for a language code the registry does not hold or cannot resolve uniquely."""
 
 

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple
 
 from langmix.config import BudgetConfig, MixtureDesign
+from langmix.errors import UserInputError
 from langmix.records import Example
 
 log = logging.getLogger(__name__)
 
 
-class MixtureError(ValueError):
+class MixtureError(UserInputError):
     """A design or budget that cannot be satisfied."""
 
 

@@ -31,6 +31,7 @@ from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
 from langmix.config import ModelConfig, TrainingConfig
+from langmix.errors import UserInputError
 from langmix.models import load_model, load_tokenizer
 from langmix.records import Example
 from langmix.timing import COMPUTE_SECONDS
@@ -38,7 +39,7 @@ from langmix.timing import COMPUTE_SECONDS
 log = logging.getLogger(__name__)
 
 
-class LabelMaskError(ValueError):
+class LabelMaskError(UserInputError):
     """An example whose loss mask covers no token or every token."""
 
 
@@ -80,7 +81,7 @@ def check_label_masks(masks: list[list[int]], examples: list[Example]) -> None:
                                  f"the prompt from the answer")
 
 
-class IdentityError(ValueError):
+class IdentityError(UserInputError):
     """An output directory that holds another run's checkpoints."""
 
 

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 from pydantic import ValidationError
 
 from langmix import languages as langs
+from langmix.errors import UserInputError
 from langmix.records import Example
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 PLACEHOLDERS = ("{lang}", "{language}")
 
 
-class DataFormatError(ValueError):
+class DataFormatError(UserInputError):
     def __init__(self, path, line: int | None, reason: str) -> None:
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {reason}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from langmix.errors import UserInputError
 from langmix.records import Example
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
@@ -66,7 +67,7 @@ TOOLS: list[dict[str, Any]] = [
 API_SYSTEM = "Tools: " + ", ".join(t["name"] for t in TOOLS) + ". Reply with one JSON call, or say that no tool fits."
 
 
-class TemplateError(ValueError):
+class TemplateError(UserInputError):
     """A template file that is missing or lacks a field."""
 
 
