@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from langmix.analysis import Analyses, run_all  # noqa: E402
-from langmix.analysis.findings import findings, language_name as _name  # noqa: E402
+from langmix.analysis.findings import count, findings, language_name as _name  # noqa: E402
 from langmix.analysis.core import estimate_frame, group_contrasts  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -268,9 +268,10 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
         frame.to_csv(tables / f"{name}.csv", index=False)
     figs = figures(a, plots)
     cells = a.cells.cells
-    facts = (f"{len(items):,} item verdicts; {cells['model'].nunique()} models, {cells['mixture'].nunique()} "
-             f"mixtures, {cells['task'].nunique()} tasks, {cells['language'].nunique()} languages, up to "
-             f"{int(cells['n_seeds'].max())} seeds and {int(cells['n_items'].max())} items per cell. Intervals: 95% "
+    facts = (f"{len(items):,} item verdicts; {count(cells['model'].nunique(), 'model')}, "
+             f"{count(cells['mixture'].nunique(), 'mixture')}, {count(cells['task'].nunique(), 'task')}, "
+             f"{count(cells['language'].nunique(), 'language')}, up to {count(cells['n_seeds'].max(), 'seed')} and "
+             f"{count(cells['n_items'].max(), 'item')} per cell. Intervals: 95% "
              f"paired bootstrap over items and seeds ({a.cells.n_boot} replicates).")
     found = findings(a)
     md = [f"# {title}", "", facts, ""] + ([config_note, ""] if config_note else []) + ["## Findings", ""]
@@ -297,8 +298,8 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
             shown = [_ci_pivot(a.frames["per_language"], t) for t in sorted(cells["task"].unique())]
             for t, frame in zip(sorted(cells["task"].unique()), shown):
                 n = a.frames["per_language"][a.frames["per_language"]["task"] == t]
-                cap = (f"{t}: n={int(n['n_items'].max())} items x {int(n['n_seeds'].max())} seeds per model, "
-                       f"{int(n['n_models'].max())} models")
+                cap = (f"{t}: n={count(n['n_items'].max(), 'item')} x {count(n['n_seeds'].max(), 'seed')} per "
+                       f"model, {count(n['n_models'].max(), 'model')}")
                 md += [cap, "", md_table(frame, csv="per_language"), ""]
                 part += [f"<p>{html.escape(cap)}</p>", _html_table(frame, csv="per_language")]
         else:

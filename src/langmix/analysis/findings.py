@@ -25,8 +25,13 @@ def _pts(row: pd.Series, col: str = "estimate") -> str:
     return f"{_pp(row[col] * 100)} points [{_pp(row['ci_low'] * 100)}, {_pp(row['ci_high'] * 100)}]"
 
 
+def count(n, noun: str) -> str:
+    """'1 seed', '2 seeds': a count with its noun, plural where it is not one."""
+    return f"{int(n)} {noun}{'' if int(n) == 1 else 's'}"
+
+
 def _items_seeds(n_items, n_seeds) -> str:
-    return f"n={int(n_items)} items x {int(n_seeds)} seed{'s' if int(n_seeds) != 1 else ''}"
+    return f"n={count(n_items, 'item')} x {count(n_seeds, 'seed')}"
 
 
 def _n(row: pd.Series) -> str:
