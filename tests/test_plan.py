@@ -53,3 +53,27 @@ def test_budget_below_one_example_per_language_is_refused(inclusion_study):
     items, cells = inclusion_study
     with pytest.raises(AnalysisError):
         plan.recommend(items, ["sw"], budget=2, max_languages=4, cells=cells)
+
+
+def test_plan_from_a_small_finished_study(tmp_path, tiny_model_path):
+    """`langmix plan --from` on a study too small to validate by leave-one-mixture-out: the recommendation and a
+    line saying why it was not checked (it crashed on the quickstart's three multilingual mixtures)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from langmix.cli import app
+    from langmix.config import StudyConfig
+    from langmix.study.runner import run_study
+    from tests.conftest import small_study_dict
+
+    tree = small_study_dict(tmp_path / "out", include_base=True)
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    assert not run_study(StudyConfig.model_validate(tree))["failed"]
+    out = tmp_path / "next.yaml"
+    result = CliRunner().invoke(app, ["plan", "--from", str(config), "--targets", "sw", "--budget", "100",
+                                      "--max-languages", "2", "--write", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "recommended: en " in result.output
+    assert "leave-one-mixture-out ranking: not checked (only 1 multilingual mixture: at least 4" in result.output
+    StudyConfig.model_validate(yaml.safe_load(out.read_text()))

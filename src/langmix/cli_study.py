@@ -214,6 +214,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     import yaml
 
     from langmix import languages as langs
+    from langmix.analysis.core import AnalysisError
     from langmix.plan import cell_bootstrap, recommend, to_study_config, validate_loo
     from langmix.study.runner import study_tables
 
@@ -228,16 +229,27 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
         console.print(f"[red]no finished evaluation runs in {cfg.name}[/red]")
         raise typer.Exit(2)
     cells = cell_bootstrap(items, n_boot=400)
-    rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
-    loo = validate_loo(items, cells=cells)
+    try:
+        rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
+    except AnalysisError as exc:
+        console.print(f"[red]cannot recommend from {cfg.name}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        loo = validate_loo(items, cells=cells)
+    except AnalysisError as exc:  # the recommendation stands; its check cannot be made on this study
+        loo_line = f"leave-one-mixture-out ranking: not checked ({exc})"
+    else:
+        loo_line = (f"leave-one-mixture-out ranking: Spearman rho {loo.attrs.get('rho', float('nan')):.2f} "
+                    f"[{loo.attrs.get('rho_ci_low', float('nan')):.2f}, "
+                    f"{loo.attrs.get('rho_ci_high', float('nan')):.2f}] over {loo.attrs.get('n_mixtures', 0)} "
+                    f"mixtures")
     counts = ", ".join(f"{lang} {n}" for lang, n in rec.examples_per_language.items())
     print(f"recommended: {counts} examples; predicted "
           f"mean target gain {rec.predicted_gain:+.3f} [{rec.ci_low:+.3f}, {rec.ci_high:+.3f}]")
     for runner in rec.runners_up:
-        print(f"runner-up: {runner}")
-    print(f"leave-one-mixture-out ranking: Spearman rho {loo.attrs.get('rho', float('nan')):.2f} "
-          f"[{loo.attrs.get('rho_ci_low', float('nan')):.2f}, {loo.attrs.get('rho_ci_high', float('nan')):.2f}] "
-          f"over {loo.attrs.get('n_mixtures', 0)} mixtures")
+        print(f"runner-up: {', '.join(runner['languages'])}: predicted {runner['predicted_gain']:+.3f} "
+              f"[{runner['ci_low']:+.3f}, {runner['ci_high']:+.3f}]")
+    print(loo_line)
     if rec.note:
         print(rec.note)
     if write:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from langmix.analysis.findings import count
 from langmix.analysis.core import AnalysisError, CellBoot, cell_bootstrap, english_only_mixture, train_set
 from langmix.analysis.typology import distances
 from langmix.languages import get, known_codes
@@ -119,8 +120,9 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     per = budget // len(best["languages"])
     coefs = pd.DataFrame({"term": TERMS, "coef": beta, "ci_low": np.quantile(beta_b, 0.025, axis=1),
                           "ci_high": np.quantile(beta_b, 0.975, axis=1)})
-    note = (f"Fitted on {len(frame)} cell gains ({frame['model'].nunique()} models, {frame['task'].nunique()} tasks, "
-            f"{frame['mixture'].nunique()} mixtures, {frame['language'].nunique()} languages). Intervals cover "
+    note = (f"Fitted on {count(len(frame), 'cell gain')} ({count(frame['model'].nunique(), 'model')}, "
+            f"{count(frame['task'].nunique(), 'task')}, {count(frame['mixture'].nunique(), 'mixture')}, "
+            f"{count(frame['language'].nunique(), 'language')}). Intervals cover "
             f"item/seed sampling only, not model error (see validate_loo). Examples are split evenly: the study does "
             f"not vary per-language counts, so it cannot support an uneven split.")
     return Recommendation(targets=list(targets), languages=best["languages"],
@@ -167,7 +169,7 @@ def validate_loo(items: pd.DataFrame, n_boot: int = 1000, seed: int = 0, cells: 
                      "n_cells": int(out.sum())})
     res = pd.DataFrame(rows)
     if len(res) < 4:
-        raise AnalysisError(f"only {len(res)} multilingual mixtures: too few to rank")
+        raise AnalysisError(f"only {count(len(res), 'multilingual mixture')}: at least 4 are needed to rank them")
     rho = float(spearmanr(res["predicted"], res["observed"]).statistic)
     rng = np.random.default_rng(seed)
     draws = []
