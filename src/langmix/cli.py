@@ -310,11 +310,17 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
     except (ValueError, OSError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    table = Table("language", "n", "correct", "accuracy", "bad input")
+    table = Table("language", "n scored", "correct", "accuracy", "bad input (not scored)")
     for lang, t in sorted(totals.items()):
-        table.add_row(lang, str(t["n"]), str(t["correct"]), f"{t['accuracy']:.3f}", str(t["bad_input"]))
+        acc = "n/a" if t["accuracy"] is None else f"{t['accuracy']:.3f}"
+        table.add_row(lang, str(t["n"]), str(t["correct"]), acc, str(t["bad_input"]))
     Console().print(table)
     console.print(f"verdicts: {out}")
+    if not any(t["n"] for t in totals.values()):
+        bad = sum(t["bad_input"] for t in totals.values())
+        console.print(f"[red]no line could be scored ({bad} bad input{'s' if bad != 1 else ''}; the reasons are "
+                      f"in the verdicts)[/red]")
+        raise typer.Exit(2)
 
 
 from langmix import cli_study as _cli_study  # noqa: E402,F401  (registers the study commands)

@@ -29,7 +29,7 @@ def test_math_rescoring_keeps_every_line(tmp_path):
     assert [v["line"] for v in verdicts] == [1, 2, 3, 4, 5, 6]
     assert [v["correct"] for v in verdicts] == [True, True, False, False, False, True]
     assert verdicts[3]["reason"] == "bad_input" and "line 4" in verdicts[3]["detail"]
-    assert totals["sw"] == {"n": 2, "correct": 0, "bad_input": 1, "accuracy": 0.0}
+    assert totals["sw"] == {"n": 1, "correct": 0, "bad_input": 1, "accuracy": 0.0}  # bad input: not in n
     assert totals["?"]["bad_input"] == 1
 
 
@@ -76,7 +76,7 @@ def test_every_line_gets_a_verdict(tmp_path):
     assert "line 5: JSON nested too deeply" in verdicts[4]["detail"] and "surrogate" in verdicts[5]["detail"]
     assert "line 8: not UTF-8" in verdicts[7]["detail"] and verdicts[0]["mode"] == "bfcl"
     assert totals["?"]["bad_input"] == 3
-    assert totals["en"] == {"n": 6, "correct": 2, "bad_input": 1, "accuracy": pytest.approx(1 / 3)}
+    assert totals["en"] == {"n": 5, "correct": 2, "bad_input": 1, "accuracy": pytest.approx(2 / 5)}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl", "v.jsonl"]  # no temporary file left
 
 
@@ -106,3 +106,39 @@ def test_verdicts_are_written_atomically(tmp_path, monkeypatch):
         rescore("math", preds, out)
     assert out.read_text() == "previous verdicts\n" and sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl",
                                                                                                       "v.jsonl"]
+
+
+def test_lines_that_cannot_be_scored_are_not_wrong_answers(tmp_path):
+    """An unknown language or a missing reference is a bad input: out of n and the accuracy; a file with nothing
+    scorable has no accuracy (n/a) and exits 2, instead of reporting 0.000 on n items."""
+    preds = tmp_path / "p.jsonl"
+    write(preds, [{"language": "en", "output": "The answer is 3.", "reference": 3},
+                  {"language": "en", "output": "The answer is 4."},
+                  {"language": "xx", "output": "The answer is 3.", "reference": 3}])
+    totals = rescore("math", preds, tmp_path / "v.jsonl")
+    assert totals["en"] == {"n": 1, "correct": 1, "bad_input": 1, "accuracy": 1.0}
+    assert totals["xx"] == {"n": 0, "correct": 0, "bad_input": 1, "accuracy": None}
+    nothing = tmp_path / "none.jsonl"
+    write(nothing, [{"language": "en", "output": "The answer is 4."}])
+    result = runner.invoke(app, ["score", str(nothing), "--task", "math"])
+    assert result.exit_code == 2 and "n/a" in result.output and "no line could be scored" in result.output
+
+
+@pytest.mark.parametrize("task", ["math", "api"])
+def test_langmix_predictions_rescore_to_the_same_verdicts(tmp_path, tiny_model_path, task):
+    """predictions.jsonl from a study carries what `langmix score` needs: re-scoring gives the stored verdicts."""
+    from langmix.config import StudyConfig
+    from langmix.study.grid import expand
+    from langmix.study.runner import eval_dir, run_study
+    from tests.conftest import small_study_dict
+
+    cfg = StudyConfig.model_validate(small_study_dict(tmp_path / "out", tasks=[task], include_base=True,
+                                                      mixtures=[{"design": "english_only"}]))
+    assert not run_study(cfg)["failed"]
+    preds = eval_dir(cfg, expand(cfg)[0].evals[0]) / "predictions.jsonl"
+    stored = [json.loads(x) for x in preds.read_text().splitlines()]
+    totals = rescore(task, preds, tmp_path / "v.jsonl")
+    again = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert len(again) == len(stored) > 0 and not any(v["reason"] == "bad_input" for v in again)
+    assert [v["correct"] for v in again] == [p["correct"] for p in stored]
+    assert sum(t["n"] for t in totals.values()) == len(stored)

@@ -58,6 +58,7 @@ def _score_line(task: str, row: dict[str, Any], languages: list[str], api_mode: 
     lang, output, ref = row.get("language"), row.get("output"), row.get("reference")
     if not isinstance(lang, str) or not isinstance(output, str) or ref is None:
         raise ValueError("needs string 'language' and 'output', and a 'reference'")
+    langs.resolve(lang)  # an unknown language is a bad input (UnknownLanguageError is a ValueError)
     if task == "math":
         phrase = row.get("answer_phrase") if isinstance(row.get("answer_phrase"), str) else ""
         v = score_math(output, _answer(ref), phrase or langs.answer_phrase(lang), lang)
@@ -113,7 +114,8 @@ def _dump(verdict: dict[str, Any]) -> str:
 
 def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multilingual"
             ) -> dict[str, dict[str, float]]:
-    """Write verdicts to `out`; return per-language totals {lang: {n, correct, accuracy, bad_input}}. `api_mode`
+    """Write verdicts to `out`; return per-language totals {lang: {n, correct, accuracy, bad_input}}: n and
+    accuracy count the lines that could be scored (accuracy None where none could), bad_input the others. `api_mode`
     is the AST checker's rule set (bfcl or multilingual); each api verdict records it."""
     if task not in ("math", "api"):
         raise ValueError(f"unknown task {task!r} (expected math or api)")
@@ -135,17 +137,18 @@ def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multili
                         verdict = _score_line(task, row, languages, api_mode)
                     except (ValueError, TypeError, RecursionError) as exc:
                         error = str(exc) if not isinstance(exc, RecursionError) else "nested too deeply"
-                if error is not None:
+                if error is not None:  # counted apart: a line that cannot be scored is not a wrong answer
                     verdict = {"correct": False, "reason": "bad_input", "detail": f"line {lineno}: {error}"}
                     totals[lang]["bad_input"] += 1
                     log.warning("%s:%d: bad input: %s", predictions, lineno, error)
-                totals[lang]["n"] += 1
-                totals[lang]["correct"] += bool(verdict["correct"])
+                else:
+                    totals[lang]["n"] += 1
+                    totals[lang]["correct"] += bool(verdict["correct"])
                 f.write(_dump({"line": lineno, "language": lang, **verdict}) + "\n")
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     for t in totals.values():
-        t["accuracy"] = t["correct"] / t["n"] if t["n"] else 0.0
+        t["accuracy"] = t["correct"] / t["n"] if t["n"] else None  # nothing scored: no accuracy, not 0
     return dict(totals)

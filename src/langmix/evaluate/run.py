@@ -51,7 +51,7 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
     predictions = []
     for i, (ex, out) in enumerate(zip(examples, outputs)):
         record = {"id": ex.id, "source_id": ex.source_id, "task": ex.task, "language": ex.language,
-                  "output": out, **task.score(ex, out, ctx)}
+                  "output": out, **task.score(ex, out, ctx), **task.rescore_fields(ex)}
         if detected is not None:
             record["response_language"] = detected[i]
         predictions.append(record)

@@ -26,6 +26,12 @@ class ApiTask(Task):
                 "irrelevance": not ex.reference["calls"], "parsed_calls": v.calls, "reason": v.reason,
                 "wrong_language_args": v.wrong_language_args}
 
+    def rescore_fields(self, ex: Example) -> dict[str, Any]:
+        request = "\n".join(m["content"] for m in ex.prompt_messages() if m["role"] == "user")
+        return {"reference": {"possible_answer": ex.reference["calls"], "functions": ex.tools or [],
+                              "request": request,
+                              "verbatim_arguments": list(ex.reference.get("verbatim_arguments") or ())}}
+
     def metrics(self, items: list[dict[str, Any]]) -> dict[str, float]:
         out = {"call_accuracy": rate(items, lambda p: p["correct"]),
                "name_accuracy": rate(items, lambda p: p["name_correct"]),

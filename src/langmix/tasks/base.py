@@ -40,6 +40,11 @@ class Task:
         """The item's strict and flexible verdicts where the task has both (else None, None)."""
         return None, None
 
+    def rescore_fields(self, ex: Example) -> dict[str, Any]:
+        """What `langmix score` needs beside the output to score the item again (its `reference`, in the shape
+        `evaluate.rescore` reads); stored in predictions.jsonl so langmix's own outputs can be re-scored."""
+        return {}
+
 
 _REGISTRY: dict[str, Task] = {}
 

@@ -27,6 +27,9 @@ class MathTask(Task):
                 "accuracy_flexible": rate(items, lambda p: p["correct_flexible"]),
                 "unparsed_rate": rate(items, lambda p: p["reason"] == "no_number")}
 
+    def rescore_fields(self, ex: Example) -> dict[str, Any]:
+        return {"reference": ex.reference["answer"], "answer_phrase": ex.reference.get("answer_phrase", "")}
+
     def strict_flexible(self, verdict: dict[str, Any]) -> tuple[bool | None, bool | None]:
         return bool(verdict["correct_strict"]), bool(verdict["correct_flexible"])
 
