@@ -110,7 +110,7 @@ def test_eval_of_a_lora_adapter_scores_what_the_study_scores(tmp_path, tiny_mode
     assert len(want) and all(got[(r.language, r.metric)] == pytest.approx(r.value) for r in want.itertuples())
     missing = runner.invoke(app, ["eval", str(config), "--model", str(tmp_path / "nope"), "--out",
                                   str(tmp_path / "e2")])
-    assert missing.exit_code == 2 and "no trained model" in missing.output
+    assert missing.exit_code == 2 and "is not a trained model directory" in missing.output
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -49,10 +49,17 @@ def test_validate_loo_ranks_mixtures(inclusion_study):
     assert loo.attrs["rho"] > 0.5
 
 
-def test_budget_below_one_example_per_language_is_refused(inclusion_study):
+def test_the_whole_budget_is_split_and_small_budgets_shrink_the_set(inclusion_study):
     items, cells = inclusion_study
-    with pytest.raises(AnalysisError):
-        plan.recommend(items, ["sw"], budget=2, max_languages=4, cells=cells)
+    rec = plan.recommend(items, ["sw"], budget=10, max_languages=4, cells=cells)
+    assert sum(rec.examples_per_language.values()) == 10  # 4 languages: 3, 3, 2, 2 (none dropped)
+    assert max(rec.examples_per_language.values()) - min(rec.examples_per_language.values()) <= 1
+    small = plan.recommend(items, ["sw"], budget=2, max_languages=4, cells=cells)
+    assert len(small.languages) <= 2 and sum(small.examples_per_language.values()) == 2
+    with pytest.raises(AnalysisError, match="at least one example"):
+        plan.recommend(items, ["sw"], budget=0, max_languages=4, cells=cells)
+    with pytest.raises(AnalysisError, match="at least 2"):
+        plan.recommend(items, ["sw"], budget=100, max_languages=1, cells=cells)
 
 
 def test_plan_from_a_small_finished_study(tmp_path, tiny_model_path):

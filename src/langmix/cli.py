@@ -15,9 +15,16 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from langmix.config import ConfigError, StudyConfig, dump_resolved, load_config
 from langmix.errors import UserInputError
+
+
+def error(message: str) -> None:
+    """One red line on stderr, printed as text (brackets in paths or overrides are not rich markup) and not wrapped
+    (paths and ids stay whole)."""
+    console.print(Text(str(message), style="red"), soft_wrap=True)
 
 
 class _App(typer.Typer):
@@ -28,7 +35,7 @@ class _App(typer.Typer):
         try:
             return super().__call__(*args, **kwargs)
         except UserInputError as exc:
-            console.print(f"[red]{exc}[/red]", soft_wrap=True)  # unwrapped: paths and ids stay whole
+            error(str(exc))
             raise SystemExit(2) from None
 
 
@@ -59,7 +66,7 @@ def _config(path: Path, overrides: list[str] | None) -> StudyConfig:
     try:
         return load_config(path, overrides or [])
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
 
 
@@ -85,22 +92,31 @@ def _model_progress(progress: Progress) -> Iterator:
 def data_synth(task: str = typer.Option("math", help="math or api"),
                languages: str = typer.Option("en", help="comma-separated language codes"),
                split: str = typer.Option("train", help="train or eval (disjoint source ids)"),
-               n: int = typer.Option(10, help="items per language"), seed: int = 0,
+               n: int = typer.Option(10, min=1, help="items per language"), seed: int = 0,
                out: Optional[Path] = typer.Option(None, help="JSONL file; stdout if omitted")) -> None:
     """Render synthetic parallel examples as JSONL of OpenAI-style messages."""
     from langmix import languages as langs
     from langmix.data.synth import make_items, to_example
 
+    if split not in ("train", "eval"):
+        error(f"--split must be train or eval, got {split!r}")
+        raise typer.Exit(2)
     try:
-        codes = langs.resolve_all([c for c in languages.split(",") if c])
+        codes = langs.resolve_all([c.strip() for c in languages.split(",") if c.strip()])
+        if not codes:
+            raise ValueError("--languages names no language (e.g. --languages en,sw)")
         items = make_items(task, split, n, seed)
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
     lines = [to_example(item, lang).model_dump_json() for lang in codes for item in items]
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        except OSError as exc:
+            error(f"cannot write {out}: {exc.strerror or exc}")
+            raise typer.Exit(2) from None
         console.print(f"wrote {len(lines)} examples to {out}")
     else:
         sys.stdout.write("\n".join(lines) + "\n")
@@ -129,7 +145,7 @@ def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output di
                     dump_resolved(cfg, target / "config.yaml")
                     console.print(f"{target}: {len(examples)} examples, languages {', '.join(spec.languages)}")
     except (MixtureError, DataFormatError, OSError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
 
 
@@ -137,7 +153,7 @@ def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output di
 def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's data.jsonl"),
               out: Path = typer.Option(..., help="output directory (checkpoints/, final/)"),
               model: Optional[str] = typer.Option(None, help="model name from the config (default: the first)"),
-              seed: int = 0, overrides: Optional[list[str]] = OVERRIDES) -> None:
+              seed: int = typer.Option(0, min=0), overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Fine-tune a model of the config on one mixture; resumes from the newest checkpoint in OUT when OUT holds
     this same training (config, seed and data); another run's checkpoints are refused."""
     _setup()
@@ -148,21 +164,21 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
     cfg = _config(config, overrides)
     model_cfg = next((m for m in cfg.models if model in (None, m.name)), None)
     if model_cfg is None:
-        console.print(f"[red]no model named {model!r} in {config}[/red]")
+        error(f"no model named {model!r} in {config}")
         raise typer.Exit(2)
     try:
         examples = read_mixture(mixture)
         if not examples:
             raise MixtureError(f"{mixture}: no examples to train on")
     except (MixtureError, OSError, ValueError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
     with _progress() as progress, _model_progress(progress) as update:
         path = resolve_model_path(model_cfg, update)
     try:
         train(model_cfg, path, examples, cfg.training, seed, out, show_progress=True)
     except (IdentityError, LabelMaskError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
     dump_resolved(cfg, out / "config.yaml")
     console.print(f"saved {out / 'final'}")
@@ -189,6 +205,9 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
     from langmix.results import write_predictions
 
     cfg = _config(config, overrides)
+    if study and (out is not None or model_dir is not None):
+        error("--study evaluates the study's own runs in their folders: --out and --model do not apply")
+        raise typer.Exit(2)
     if study:
         from langmix.study.runner import evaluate_study
 
@@ -196,7 +215,16 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
         console.print(", ".join(f"{k} {len(v)}" for k, v in outcome.items()))
         raise typer.Exit(1 if outcome.get("failed") else 0)
     if out is None:
-        console.print("[red]--out is required (or --study)[/red]")
+        error("--out is required (or --study)")
+        raise typer.Exit(2)
+    from langmix import tasks
+
+    if task not in tasks.names():
+        error(f"unknown task {task!r} (registered: {', '.join(tasks.names())})")
+        raise typer.Exit(2)
+    if model_dir and not (Path(model_dir) / "config.json").exists() \
+            and not (Path(model_dir) / "adapter_config.json").exists():
+        error(f"{model_dir} is not a trained model directory (no config.json or adapter_config.json)")
         raise typer.Exit(2)
     start = time.time()
     model_cfg = cfg.models[0]
@@ -207,7 +235,7 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
         try:
             tokenizer, model = load_trained(model_cfg, path, Path(model_dir))
         except FileNotFoundError as exc:
-            console.print(f"[red]{exc}[/red]")
+            error(f"{exc}")
             raise typer.Exit(2) from None
     else:
         tokenizer, model = load_tokenizer(model_cfg, path), load_model(model_cfg, path)
@@ -278,7 +306,7 @@ def translate_cmd(
         else:
             raise ValueError(f"unknown backend {backend!r}")
     except (ValueError, OSError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
     store = TranslationCache(cache)
     segments = count_segments(examples) * len(targets)
@@ -308,7 +336,7 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
     try:
         totals = rescore(task, predictions, out)
     except (ValueError, OSError) as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
     table = Table("language", "n scored", "correct", "accuracy", "bad input (not scored)")
     for lang, t in sorted(totals.items()):
@@ -318,8 +346,7 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
     console.print(f"verdicts: {out}")
     if not any(t["n"] for t in totals.values()):
         bad = sum(t["bad_input"] for t in totals.values())
-        console.print(f"[red]no line could be scored ({bad} bad input{'s' if bad != 1 else ''}; the reasons are "
-                      f"in the verdicts)[/red]")
+        error(f"no line could be scored ({bad} bad input{'s' if bad != 1 else ''}; the reasons are in the verdicts)")
         raise typer.Exit(2)
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from langmix.cli import OVERRIDES, _config, _model_progress, _progress, _setup, app, console, study_app
+from langmix.cli import OVERRIDES, _config, _model_progress, _progress, _setup, app, console, error, study_app
 from langmix.config import StudyConfig
 
 
@@ -32,9 +32,10 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
               report: bool = typer.Option(True, help="build the report when the study finishes"),
               launcher: Optional[str] = typer.Option(None, help="local | slurm (default: the config's "
                                                      "launcher.kind)"),
-              workers: Optional[int] = typer.Option(None, help="local: runs at once (default launcher.workers)"),
-              dry_run: bool = typer.Option(False, "--dry-run", help="slurm: print the job arrays, resources and "
-                                           "multi-GPU commands; submit nothing"),
+              workers: Optional[int] = typer.Option(None, min=1, help="local: runs at once (default "
+                                                    "launcher.workers)"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="run nothing: slurm: print the job arrays, "
+                                           "resources and multi-GPU commands; local: list the runs still to do"),
               wait: bool = typer.Option(True, help="slurm: wait for the jobs and then build the report")) -> None:
     """Run every unfinished run of a study (finished runs are skipped; interrupted ones resume)."""
     _setup()
@@ -43,11 +44,20 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
     cfg = _config(config, overrides)
     kind = launcher or cfg.launcher.kind
     if kind not in ("local", "slurm"):
-        console.print(f"[red]--launcher must be local or slurm, got {kind!r}[/red]")
+        error(f"--launcher must be local or slurm, got {kind!r}")
         raise typer.Exit(2)
     if kind == "slurm":
         _run_slurm(cfg, dry_run, wait)
         outcome = None
+    elif dry_run:
+        from langmix.study.runner import study_status
+
+        runs = study_status(cfg)
+        todo = [(kind_, path.name, state) for kind_, _, state, path in runs if state != "done"]
+        for kind_, name, state in todo:
+            print(f"{kind_:<6} {state:<12} {name}")
+        print(f"{len(todo)} of {len(runs)} runs to do (local launcher, --dry-run: nothing was run)")
+        return
     else:
         with _progress() as progress, _model_progress(progress) as update:
             runs = progress.add_task("runs", total=None)
@@ -67,7 +77,7 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
             progress.update(runs, completed=stage["n"], description="runs")
         console.print(", ".join(f"{k} {len(v)}" for k, v in outcome.items()))
         for name in outcome["failed"] + outcome["blocked"]:
-            console.print(f"[red]not finished: {name}[/red] (see its status.json)")
+            error(f"not finished: {name} (see its status.json)")
         for name in outcome["busy"]:
             console.print(f"[yellow]held by another driver: {name}[/yellow]")
     if report and not dry_run:
@@ -101,7 +111,7 @@ def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> None:
             time.sleep(2)
     for handle in handles:
         if handle.state not in ("COMPLETED",):
-            console.print(f"[red]job {handle.job_id}: {handle.state}[/red]")
+            error(f"job {handle.job_id}: {handle.state}")
 
 
 @study_app.command("status")
@@ -153,7 +163,7 @@ def study_plan_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> 
     try:
         rows = estimate(cfg, jobs)
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
     table = Table("kind", "run", "params", "tokens", "GPUs", "GPU-hours")
     for r in rows:
@@ -178,8 +188,7 @@ def report_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None
     cfg = _config(config, overrides)
     path = _report(cfg)
     if path is None:
-        console.print(f"[red]no finished evaluation runs in this study: run `langmix study run {config}` "
-                      f"first[/red]")
+        error(f"no finished evaluation runs in this study: run `langmix study run {config}` first")
         raise typer.Exit(2)
     print(path)
 
@@ -192,18 +201,25 @@ def query_cmd(config: Path, sql: str, overrides: Optional[list[str]] = OVERRIDES
 
     from langmix.study.runner import study_tables
 
+    if not sql.strip():
+        error("the SQL query is empty; e.g. \"SELECT mixture, language, avg(correct::INT) FROM items GROUP BY ALL\"")
+        raise typer.Exit(2)
     cfg = _config(config, overrides)
     try:
-        print(study_tables(cfg).execute(sql).df().to_string(index=False))
+        result = study_tables(cfg).execute(sql)
+        if result.description is None:  # a statement without rows (SET, CREATE, DROP, ...)
+            error("the query returned no table; use a SELECT over the views `results` and `items`")
+            raise typer.Exit(2)
+        print(result.df().to_string(index=False))
     except duckdb.Error as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
 
 
 @app.command("plan")
 def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to do well on, e.g. sw,bn,te"),
              budget: int = typer.Option(..., help="training examples in the recommended mixture"),
-             max_languages: int = typer.Option(4, help="most languages in the mixture, English included"),
+             max_languages: int = typer.Option(4, min=2, help="most languages in the mixture, English included"),
              study: Path = typer.Option(..., "--from", help="a finished study: its config file or its directory "
                                         "(holding study.yaml)"),
              write: Optional[Path] = typer.Option(None, help="write the recommendation as a study config here"),
@@ -220,19 +236,22 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
 
     cfg = _config(study / "study.yaml" if study.is_dir() else study, [])
     try:
-        codes = langs.resolve_all([c for c in targets.split(",") if c])
+        codes = langs.resolve_all([c.strip() for c in targets.split(",") if c.strip()])
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        error(f"{exc}")
         raise typer.Exit(2) from None
+    if not codes:
+        error("--targets names no language (e.g. --targets sw,bn,te)")
+        raise typer.Exit(2)
     items = study_tables(cfg).execute("SELECT * FROM items").df()
     if items.empty:
-        console.print(f"[red]no finished evaluation runs in {cfg.name}[/red]")
+        error(f"no finished evaluation runs in {cfg.name}")
         raise typer.Exit(2)
     cells = cell_bootstrap(items, n_boot=400)
     try:
         rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
     except AnalysisError as exc:
-        console.print(f"[red]cannot recommend from {cfg.name}: {exc}[/red]")
+        error(f"cannot recommend from {cfg.name}: {exc}")
         raise typer.Exit(2) from None
     try:
         loo = validate_loo(items, cells=cells)
@@ -253,5 +272,10 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     if rec.note:
         print(rec.note)
     if write:
-        write.write_text(yaml.safe_dump(to_study_config(rec, cfg.model_dump(mode="json")), sort_keys=False))
+        try:
+            write.parent.mkdir(parents=True, exist_ok=True)
+            write.write_text(yaml.safe_dump(to_study_config(rec, cfg.model_dump(mode="json")), sort_keys=False))
+        except OSError as exc:
+            error(f"cannot write the study config to {write}: {exc.strerror or exc}")
+            raise typer.Exit(2) from None
         console.print(f"study config: {write}")

@@ -339,16 +339,18 @@ class LauncherConfig(_Strict):
 class StudyConfig(_Strict):
     """One study: the grid models x mixtures x tasks x seeds, plus how to train and evaluate each run."""
 
-    name: str = "study"
-    output_dir: str = "runs"
+    name: str = Field("study", pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]*$", description="the study's folder "
+                      "under output_dir: letters, digits and . _ + - (no path separators)")
+    output_dir: str = Field("runs", min_length=1, description="where studies are written; relative: beside the "
+                            "config file")
     languages: list[str] = Field(default_factory=lambda: list(langs.MGSM_LANGUAGES),
                                  description="evaluation languages; training languages must be among them")
-    tasks: list[str] = Field(default_factory=lambda: ["math", "api"], description="registered task names "
-                             "(langmix.tasks)")
+    tasks: list[str] = Field(default_factory=lambda: ["math", "api"], min_length=1,
+                             description="registered task names (langmix.tasks)")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
                              description="training seeds; distinct and >= 0")
     include_base: bool = Field(True, description="also evaluate each base model without fine-tuning")
-    models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()])
+    models: list[ModelConfig] = Field(default_factory=lambda: [ModelConfig()], min_length=1)
     mixtures: list[MixtureDesign] = Field(default_factory=lambda: [MixtureDesign(design="english_only")])
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     data: DataConfig = Field(default_factory=DataConfig)
@@ -459,13 +461,16 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; give the study's YAML file")
     try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): is it the YAML config?") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if tree is None:
+        raise ConfigError(f"{path} is empty: a study config needs at least its models, mixtures and tasks "
+                          f"(see examples/quickstart.yaml)")
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(tree).__name__}")
     # A relative output_dir means "beside the config file", wherever the command runs from.

@@ -95,8 +95,11 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
               ) -> Recommendation:
     """The language set (English + up to max_languages - 1 candidates) and per-language example counts that maximise
     the predicted mean gain on `targets` under `budget` examples, with a 95% CI and the runner-up sets."""
-    if max_languages < 1 or budget < max_languages:
-        raise AnalysisError("need max_languages >= 1 and a budget of at least one example per language")
+    if budget < 1:
+        raise AnalysisError(f"the budget must be at least one example, got {budget}")
+    if max_languages < 2:
+        raise AnalysisError(f"max_languages must be at least 2 (English and one more), got {max_languages}")
+    max_languages = min(max_languages, budget)  # every language in the mixture gets at least one example
     cb = cells or cell_bootstrap(items, n_boot=400)
     frame, x, y, yb = _design(cb)
     beta, beta_b = _fit(x, y), _fit(x, yb)
@@ -117,7 +120,12 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
         return {"languages": list(mix), "predicted_gain": gain, "ci_low": float(lo), "ci_high": float(hi)}
 
     best = summary(scored[0])
-    per = budget // len(best["languages"])
+    per, extra = divmod(budget, len(best["languages"]))  # the whole budget: the first `extra` get one more
+    split = {c: per + (i < extra) for i, c in enumerate(best["languages"])}
+    runners_up = [summary(s) for s in scored[1:1 + n_runners_up]]
+    ties = [r["languages"] for r in runners_up if abs(r["predicted_gain"] - best["predicted_gain"]) < 1e-9]
+    trained = set().union(*(train_set(t) for t in cb.cells["train_languages"].unique()))
+    evaluated = set(cb.cells["language"].unique())
     coefs = pd.DataFrame({"term": TERMS, "coef": beta, "ci_low": np.quantile(beta_b, 0.025, axis=1),
                           "ci_high": np.quantile(beta_b, 0.975, axis=1)})
     note = (f"Fitted on {count(len(frame), 'cell gain')} ({count(frame['model'].nunique(), 'model')}, "
@@ -125,11 +133,21 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
             f"{count(frame['language'].nunique(), 'language')}). Intervals cover "
             f"item/seed sampling only, not model error (see validate_loo). Examples are split evenly: the study does "
             f"not vary per-language counts, so it cannot support an uneven split.")
+    if ties:
+        note += (f" {count(len(ties), 'runner-up set')} tie with the recommendation (the same predicted gain: the "
+                 f"fitted model cannot tell them apart), so the choice among them is arbitrary: "
+                 f"{'; '.join(', '.join(t) for t in ties)}.")
+    for lang in sorted(set(targets) | set(best["languages"])):
+        if lang not in evaluated:
+            note += f" {lang} was not evaluated in the study: its prediction rests on its distance from English alone."
+        elif lang not in trained and lang != "en":
+            note += (f" No mixture of the study trains on {lang}: the gain from including it is extrapolated from "
+                     f"the other languages.")
     return Recommendation(targets=list(targets), languages=best["languages"],
-                          examples_per_language={c: per for c in best["languages"]},
+                          examples_per_language=split,
                           predicted_gain=best["predicted_gain"], ci_low=best["ci_low"], ci_high=best["ci_high"],
                           per_target={t: float(v) for t, v in zip(targets, scored[0][2] @ beta)},
-                          runners_up=[summary(s) for s in scored[1:1 + n_runners_up]], coefficients=coefs,
+                          runners_up=runners_up, coefficients=coefs,
                           note=note)
 
 

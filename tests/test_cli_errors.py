@@ -1,0 +1,55 @@
+"""Bad inputs a new user gives (found by an adversarial probe of the README's commands): each ends with exit 2 and
+one line naming the problem, before any model is loaded or trained; `--dry-run` runs nothing."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from langmix.cli import app
+from tests.conftest import small_study_dict
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(small_study_dict(tmp_path / "out")))
+    return path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["query", "{config}", "  "], "the SQL query is empty"),
+    (["plan", "--from", "{config}", "--targets", ",", "--budget", "10"], "--targets names no language"),
+    (["plan", "--from", "{config}", "--targets", "sw", "--budget", "10", "--max-languages", "1"], "max-languages"),
+    (["data", "synth", "--out", "{tmp}"], "cannot write"),
+    (["data", "synth", "--n", "0"], "--n"),
+    (["data", "synth", "--split", "foo"], "--split must be train or eval"),
+    (["data", "synth", "--languages", ","], "--languages names no language"),
+    (["study", "run", "{config}", "--workers", "0"], "--workers"),
+    (["study", "status", "{config}", "-s", "tasks=[]"], "tasks"),
+    (["study", "status", "{config}", "-s", "models=[]"], "models"),
+    (["study", "status", "{config}", "-s", "name=../x"], "name"),
+    (["study", "status", "{config}", "-s", "languages=[xx]"], "with overrides ['languages=[xx]']"),
+    (["study", "status", "{tmp}/empty.yaml"], "is empty"),
+    (["eval", "{config}", "--study", "--out", "{tmp}/e"], "--out and --model do not apply"),
+    (["eval", "{config}", "--task", "foo", "--out", "{tmp}/e"], "unknown task 'foo'"),
+    (["eval", "{config}", "--model", "{tmp}", "--out", "{tmp}/e"], "is not a trained model directory"),
+    (["train", "{config}", "--mixture", "{tmp}/m.jsonl", "--out", "{tmp}/r", "--seed", "-1"], "--seed"),
+])
+def test_bad_input_exits_2_naming_it(tmp_path, config, argv, message):
+    (tmp_path / "empty.yaml").write_text("")
+    args = [a.replace("{config}", str(config)).replace("{tmp}", str(tmp_path)) for a in argv]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output, result.output
+    assert not (tmp_path / "out").exists()  # nothing was run or written
+
+
+def test_local_dry_run_lists_the_runs_and_runs_nothing(tmp_path, config):
+    result = runner.invoke(app, ["study", "run", str(config), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "nothing was run" in result.output and "pending" in result.output
+    assert not list((tmp_path / "out").rglob("status.json"))
