@@ -93,3 +93,11 @@ def test_packing_keeps_documents_whole(tokenizer):
         while row[-1] == pad:  # the padded tail
             row.pop()
         assert row[-1] == eos and pad not in row  # a row ends where a document ends
+
+
+def test_parameter_count_is_the_tiny_models_exact_size(tiny_model_cfg, tiny_model_path):
+    """The count the report and the capacity analysis use equals the built model's (tied embeddings counted once)."""
+    from langmix.models import load_model, parameter_count
+
+    model = load_model(tiny_model_cfg, tiny_model_path)
+    assert parameter_count(tiny_model_cfg) == sum(p.numel() for p in model.parameters())

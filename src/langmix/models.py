@@ -335,8 +335,11 @@ def parameter_count(cfg: ModelConfig) -> float | None:
         return float(cfg.params)
     if cfg.source == "tiny":
         t = cfg.tiny
-        per_layer = 4 * t.hidden_size ** 2 + 3 * t.hidden_size * t.intermediate_size
-        return float(t.num_layers * per_layer + 2 * t.vocab_size * t.hidden_size)
+        # attention q/k/v/o, the gated MLP and two RMSNorms per layer; a final norm; one embedding matrix (tied
+        # with the output head, as `pretrain_tiny` builds it)
+        h = t.hidden_size
+        per_layer = 4 * h * h + 3 * h * t.intermediate_size + 2 * h
+        return float(t.num_layers * per_layer + h + t.vocab_size * h)
     for text in (cfg.path, cfg.package, cfg.name):
         match = _SIZE_IN_NAME.search(text or "")
         if match:

@@ -199,6 +199,8 @@ def per_language(a: Analyses) -> pd.DataFrame:
 
 def _cell(v) -> str:
     if isinstance(v, (float, np.floating)):
+        if not pd.isna(v) and abs(v) < 1e-9:  # float noise around zero (-2.3e-10) reads as 0
+            return "0"
         return "" if pd.isna(v) else f"{v:.3g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
     return str(v)
 
@@ -298,8 +300,10 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
             shown = [_ci_pivot(a.frames["per_language"], t) for t in sorted(cells["task"].unique())]
             for t, frame in zip(sorted(cells["task"].unique()), shown):
                 n = a.frames["per_language"][a.frames["per_language"]["task"] == t]
-                cap = (f"{t}: n={count(n['n_items'].max(), 'item')} x {count(n['n_seeds'].max(), 'seed')} per "
-                       f"model, {count(n['n_models'].max(), 'model')}")
+                seeds = (count(n["n_seeds"].max(), "seed") if n["n_seeds"].nunique() == 1 else
+                         f"{int(n['n_seeds'].min())}-{int(n['n_seeds'].max())} seeds (the base model: one)")
+                cap = (f"{t}: n={count(n['n_items'].max(), 'item')} x {seeds} per model, "
+                       f"{count(n['n_models'].max(), 'model')}")
                 md += [cap, "", md_table(frame, csv="per_language"), ""]
                 part += [f"<p>{html.escape(cap)}</p>", _html_table(frame, csv="per_language")]
         else:

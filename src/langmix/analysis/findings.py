@@ -78,7 +78,7 @@ def findings(a: Analyses) -> list[str]:
                   f"where the ratio is undefined, so the interval is over the others" if undefined else "")
         f.append(f"The median relative gain of EN+1 over English-only (mean over all evaluated languages) across "
                  f"{k} model-task pair{'s' if k != 1 else ''} is {_pp(r['estimate'] * 100)}% "
-                 f"[{_pp(r['ci_low'] * 100)}, {_pp(r['ci_high'] * 100)}] (published headline: +8-9%), {_n(r)}"
+                 f"[{_pp(r['ci_low'] * 100)}%, {_pp(r['ci_high'] * 100)}%] (published headline: +8-9%), {_n(r)}"
                  f"{caveat}.")
     if "plateau" in fr and len(fr["plateau"]):
         p = fr["plateau"]
@@ -121,8 +121,8 @@ def findings(a: Analyses) -> list[str]:
             g = d[d["seen"] == seen]
             if len(g):
                 f.append(f"On {label} non-English languages, {g['share'].mean() * 100:.1f}% of responses were in "
-                         f"the prompt's language (cells range {g['share'].min() * 100:.0f}-"
-                         f"{g['share'].max() * 100:.0f}%, each with a CI in section 7), "
+                         f"the prompt's language (cells range {g['share'].min() * 100:.1f}-"
+                         f"{g['share'].max() * 100:.1f}%, each with a CI in section 7), "
                          f"{_items_seeds(g['n_items'].max(), g['n_seeds'].max())} per cell.")
     for name, why in a.missing.items():
         f.append(f"Cannot answer ({name}): {why}.")
