@@ -69,3 +69,8 @@ def test_local_workers_run_jobs_in_parallel_processes(tmp_path, tiny_model_path)
     outcome = run_study(cfg, workers=2)
     assert len(outcome["done"]) == 5 and not outcome["failed"]
     assert all(run_state(p) == "done" for p in (tmp_path / "out" / "t").glob("*/*") if p.is_dir())
+    from langmix.study import slurm
+
+    plan = slurm.dry_run(cfg, expand(cfg))  # a finished study: nothing would be submitted, and it says so
+    assert plan.splitlines()[0] == f"{len(expand(cfg))} of {len(expand(cfg))} jobs are finished and would not be " \
+                                   f"submitted" and "job array" not in plan

@@ -119,10 +119,14 @@ def plan_submission(cfg: StudyConfig, jobs: list[Job]) -> list[tuple[Resources, 
 
 
 def dry_run(cfg: StudyConfig, jobs: list[Job]) -> str:
-    """What `submit` would do: the arrays with their parameters, and for multi-GPU runs the accelerate command
-    and FSDP config."""
-    lines = []
-    for res, group in plan_submission(cfg, jobs):
+    """What `submit` would do: the arrays of the unfinished jobs with their parameters, and for multi-GPU runs the
+    accelerate command and FSDP config; finished jobs are counted, not listed (submit skips them)."""
+    from langmix.study.state import run_state
+
+    todo = [j for j in jobs if any(run_state(p) != "done" for p in _job_dirs(cfg, j))]
+    lines = [f"{len(jobs) - len(todo)} of {len(jobs)} jobs are finished and would not be submitted"] \
+        if len(todo) < len(jobs) else []
+    for res, group in plan_submission(cfg, todo):
         lines.append(f"job array of {len(group)}: {json.dumps(executor_parameters(cfg, res), sort_keys=True)}")
         for job in group:
             lines.append(f"  {job.slug}")
