@@ -83,8 +83,7 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
     if report and not dry_run:
         path = _report(cfg)
         if path:
-            console.print(f"report: {path}")
-            print(path)
+            print(path)  # on stdout, for scripts; the log line on stderr says the same
     raise typer.Exit(1 if outcome and (outcome["failed"] or outcome["blocked"]) else 0)
 
 
