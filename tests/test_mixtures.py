@@ -80,7 +80,7 @@ def test_manifest_counts_and_files(tmp_path):
     spec = MixtureSpec("en+sw", "en_plus_one", ("en", "sw"))
     budget = BudgetConfig(total=21)
     examples = sample_mixture(spec, len(POOL), render, budget, seed=0)
-    manifest = build_manifest(spec, "math", budget, 0, examples, lambda text: len(text.split()))
+    manifest = build_manifest(spec, "math", budget, 0, examples, lambda texts: [len(t.split()) for t in texts])
     assert manifest["examples_per_language"] == {"en": 11, "sw": 10}
     assert manifest["n_examples"] == 21 and len(manifest["source_ids"]) == 21
     assert set(manifest["tokens_per_language"]) == {"en", "sw"}

@@ -142,7 +142,7 @@ def sample_mixture(spec: MixtureSpec, pool_size: int, render: Callable[[int, str
 class MixtureTally:
     """What a manifest counts, accumulated example by example (or chunk by chunk, then merged in order)."""
 
-    count_tokens: Callable[[str], int] | None = None
+    count_tokens: Callable[[list[str]], list[int]] | None = None  # texts -> token counts, one call per batch
     n: int = 0
     per_lang: Counter = field(default_factory=Counter)
     sizes: Counter = field(default_factory=Counter)
@@ -152,12 +152,13 @@ class MixtureTally:
     def add(self, examples: list[Example]) -> list[str]:
         """Count `examples`; returns their JSON lines (what `data.jsonl` holds, the content hash covers)."""
         lines = []
-        for ex in examples:
+        texts = ["".join(m["content"] for m in ex.messages) for ex in examples]
+        sizes = self.count_tokens(texts) if self.count_tokens else [len(t) for t in texts]
+        for ex, size in zip(examples, sizes, strict=True):
             line = ex.model_dump_json()
             lines.append(line)
             self.digest.update(line.encode())
-            text = "".join(m["content"] for m in ex.messages)
-            self.sizes[ex.language] += self.count_tokens(text) if self.count_tokens else len(text)
+            self.sizes[ex.language] += size
             self.per_lang[ex.language] += 1
             self.sources.add(ex.source_id)
         self.n += len(examples)
@@ -184,8 +185,9 @@ class MixtureTally:
 
 
 def build_manifest(spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int, examples: list[Example],
-                   count_tokens: Callable[[str], int] | None = None) -> dict[str, Any]:
-    """Counts per language, token counts (with `count_tokens`, else characters), source ids and a content hash."""
+                   count_tokens: Callable[[list[str]], list[int]] | None = None) -> dict[str, Any]:
+    """Counts per language, token counts (with `count_tokens`: texts -> counts, else characters), source ids and a
+    content hash."""
     tally = MixtureTally(count_tokens)
     tally.add(examples)
     return tally.manifest(spec, task, budget, seed)
@@ -287,16 +289,59 @@ def _ngrams(normalised: str, language: str) -> set:
     return set(zip(*(words[k:] for k in range(n))))
 
 
-def _near_duplicates(train: list[Example], questions: list[str], evaluation: list[Example]) -> list[NearDuplicate]:
+@dataclass
+class _EvalIndex:
+    """The evaluation side of the lineage check, built once per evaluation set (every mixture of a study is checked
+    against the same one): source ids, raw and normalised questions, and an n-gram index per language."""
+
+    evaluation: list[Example]
+    by_source: dict[str, dict[str, Example]]
+    exact: dict[str, Example]
+    normal: dict[str, Example]
+    grams: dict[str, dict]  # language -> gram -> eval positions
+
+    @classmethod
+    def build(cls, evaluation: list[Example]) -> "_EvalIndex":
+        by_source: dict[str, dict[str, Example]] = defaultdict(dict)
+        exact: dict[str, Example] = {}
+        normal: dict[str, Example] = {}
+        grams: dict[str, dict] = defaultdict(lambda: defaultdict(list))
+        for j, ex in enumerate(evaluation):
+            by_source[ex.source_id].setdefault(ex.language, ex)
+            users = [m["content"] for m in ex.messages if m["role"] == "user"]
+            question = _question(ex)
+            if users and users[-1].strip():
+                exact.setdefault(users[-1].strip(), ex)
+                normal.setdefault(question, ex)
+            for gram in _ngrams(question, ex.language):
+                grams[ex.language][gram].append(j)
+        return cls(list(evaluation), dict(by_source), exact, normal, {k: dict(v) for k, v in grams.items()})
+
+
+_EVAL_INDEXES: dict[str, _EvalIndex] = {}
+
+
+def _eval_index(evaluation: list[Example]) -> _EvalIndex:
+    """The index of `evaluation`, cached by content (ids and every message), so a changed eval set is re-indexed."""
+    h = hashlib.sha256()
+    for ex in evaluation:
+        h.update(ex.id.encode())
+        for m in ex.messages:
+            h.update(b"\0" + m["role"].encode() + b"\1" + m["content"].encode())
+    key = h.hexdigest()
+    if key not in _EVAL_INDEXES:
+        if len(_EVAL_INDEXES) >= 8:
+            _EVAL_INDEXES.pop(next(iter(_EVAL_INDEXES)))
+        _EVAL_INDEXES[key] = _EvalIndex.build(evaluation)
+    return _EVAL_INDEXES[key]
+
+
+def _near_duplicates(train: list[Example], questions: list[str], index: _EvalIndex) -> list[NearDuplicate]:
     """`questions`: the train examples' normalised questions (`_question`), computed once by the caller."""
-    index: dict[str, dict] = defaultdict(lambda: defaultdict(list))  # language -> gram -> eval positions
-    for j, ex in enumerate(evaluation):
-        for gram in _ngrams(_question(ex), ex.language):
-            index[ex.language][gram].append(j)
     found = []
     for ex, question in zip(train, questions):
         grams = _ngrams(question, ex.language)
-        grams_of_lang = index.get(ex.language)
+        grams_of_lang = index.grams.get(ex.language)
         if not grams or not grams_of_lang:
             continue
         shared_grams = grams & grams_of_lang.keys()  # most grams are in no eval question: a set op, not lookups
@@ -306,31 +351,22 @@ def _near_duplicates(train: list[Example], questions: list[str], evaluation: lis
         j, shared = min(hits.items(), key=lambda kv: (-kv[1], kv[0]))  # ties: the first eval item, whatever the
         # hash seed
         if shared / len(grams) >= NEAR_DUPLICATE_SHARE:
-            found.append(NearDuplicate(ex.id, evaluation[j].id, ex.language, round(shared / len(grams), 3)))
+            found.append(NearDuplicate(ex.id, index.evaluation[j].id, ex.language, round(shared / len(grams), 3)))
     return found
 
 
-def _clashes(train: list[Example], questions: list[str], evaluation: list[Example]) -> list[tuple[str, str, str, str]]:
-    by_source: dict[str, dict[str, Example]] = defaultdict(dict)
-    exact: dict[str, Example] = {}
-    normal: dict[str, Example] = {}
-    for ex in evaluation:
-        by_source[ex.source_id].setdefault(ex.language, ex)
-        users = [m["content"] for m in ex.messages if m["role"] == "user"]
-        if users and users[-1].strip():
-            exact.setdefault(users[-1].strip(), ex)
-            normal.setdefault(_question(ex), ex)
+def _clashes(train: list[Example], questions: list[str], index: _EvalIndex) -> list[tuple[str, str, str, str]]:
     pairs: list[tuple[str, str, str, str]] = []
     for ex, question in zip(train, questions):
         users = [m["content"] for m in ex.messages if m["role"] == "user"]
         raw = users[-1].strip() if users else ""
-        if ex.source_id in by_source:
-            same = by_source[ex.source_id]
+        if ex.source_id in index.by_source:
+            same = index.by_source[ex.source_id]
             hit, why = same.get(ex.language) or next(iter(same.values())), "same source id"
-        elif raw and raw in exact:
-            hit, why = exact[raw], "same question"
-        elif question and question in normal:
-            hit, why = normal[question], "same question after normalising"
+        elif raw and raw in index.exact:
+            hit, why = index.exact[raw], "same question"
+        elif question and question in index.normal:
+            hit, why = index.normal[question], "same question after normalising"
         else:
             continue
         pairs.append((ex.id, hit.id, why, hit.source_id))
@@ -344,8 +380,9 @@ def lineage(train: list[Example], evaluation: list[Example]) -> tuple[list[tuple
     source id); near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) are looked for
     only where nothing clashes."""
     questions = [_question(ex) for ex in train]
-    clashes = _clashes(train, questions, evaluation)
-    return clashes, ([] if clashes else _near_duplicates(train, questions, evaluation))
+    index = _eval_index(evaluation)
+    clashes = _clashes(train, questions, index)
+    return clashes, ([] if clashes else _near_duplicates(train, questions, index))
 
 
 def _refuse(pairs: list[tuple[str, str, str, str]]) -> None:
@@ -395,7 +432,7 @@ def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageRepo
 
 def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
                   evaluation: list[Example], out_dir: Path,
-                  count_tokens: Callable[[str], int] | None = None) -> tuple[list[Example], dict[str, Any]]:
+                  count_tokens: Callable[[list[str]], list[int]] | None = None) -> tuple[list[Example], dict[str, Any]]:
     """The one way a mixture is made: pool -> deterministic sample -> lineage check -> manifest -> write.
 
     `source` is a data source (`pool(task, languages)`); `evaluation` is the evaluation set the model will be
@@ -406,7 +443,7 @@ def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, se
 
 
 def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, str]], evaluation: list[Example],
-                  count_tokens: Callable[[str], int] | None) -> tuple[list[str], MixtureTally, list, list]:
+                  count_tokens: Callable[[list[str]], list[int]] | None) -> tuple[list[str], MixtureTally, list, list]:
     """Render, lineage-check and count one chunk of picks: (JSON lines, their tally, near-duplicates, clashes)."""
     examples = [render(i, lang) for i, lang in picks]
     clashes, near_dups = lineage(examples, evaluation)
@@ -429,7 +466,7 @@ def _stream_worker(picks: list[tuple[int, str]]):
 
 def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
                             evaluation: list[Example], out_dir: Path,
-                            count_tokens: Callable[[str], int] | None = None, chunk: int = 5_000,
+                            count_tokens: Callable[[list[str]], list[int]] | None = None, chunk: int = 5_000,
                             workers: int = 1) -> dict[str, Any]:
     """`build_mixture` for mixtures too large to hold: the same `data.jsonl` (byte for byte) and `manifest.json`,
     written chunk by chunk as the examples are rendered and checked, so memory stays bounded by a chunk (plus the

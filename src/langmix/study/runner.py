@@ -70,7 +70,8 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
     tokenizer = load_tokenizer(spec.model, model_path)
     examples, _ = build_mixture(source, spec.mixture(), spec.task, spec.budget, spec.seed, evaluation,
                                 path / "mixture",
-                                lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+                                lambda texts: [len(ids) for ids in
+                                               tokenizer(texts, add_special_tokens=False)["input_ids"]])
     hooks.stage(f"train {spec.slug}", 0)
     identity = {"train_key": spec.key, **training_identity(spec.model, spec.training, spec.seed, examples)}
     train(spec.model, model_path, examples, spec.training, spec.seed, path, show_progress=show_progress,
