@@ -93,3 +93,21 @@ def test_a_table_shown_in_part_says_so():
     md = md_table(frame, max_rows=60, csv="coverage")
     assert md.count("\n| ") == 60 and md.endswith("First 60 of 70 rows; all of them in tables/coverage.csv.")
     assert "First" not in md_table(frame.head(60), max_rows=60, csv="coverage")
+
+
+def test_every_figure_states_its_n(tmp_path, monkeypatch):
+    import langmix.report as rep
+    from langmix.analysis import run_all
+
+    notes = {}
+    real = rep._save
+
+    def spy(fig, plots, stem, note=""):
+        notes[stem] = note
+        return real(fig, plots, stem, note)
+
+    monkeypatch.setattr(rep, "_save", spy)
+    a = run_all(simulate(Effects(), replace(SHAPE, n_items=30), seed=7), n_boot=100)
+    made = rep.figures(a, tmp_path)
+    assert made and set(notes) == set(made)
+    assert all(n.startswith("n = up to 30 items x 2 seeds per cell; ") for n in notes.values()), notes

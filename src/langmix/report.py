@@ -42,9 +42,14 @@ TITLES = {
 # ---------------------------------------------------------------- figures
 
 
-def _save(fig, plots: Path, stem: str) -> Path:
+def _save(fig, plots: Path, stem: str, note: str = "") -> Path:
+    """PNG and SVG of `fig`, with `note` (its n and what its intervals are) printed under it."""
     png = plots / f"{stem}.png"
-    fig.tight_layout()
+    if note:
+        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="#444", wrap=True)
+        fig.tight_layout(rect=(0, 0.06, 1, 1))
+    else:
+        fig.tight_layout()
     fig.savefig(png, dpi=100)
     fig.savefig(plots / f"{stem}.svg")
     plt.close(fig)
@@ -57,6 +62,14 @@ def _err(ax, x, g, col="estimate", **kw):
 
 def figures(a: Analyses, plots: Path) -> dict[str, Path]:
     fr, out = a.frames, {}
+    cells = a.cells.cells
+    seeds = (count(cells["n_seeds"].max(), "seed") if cells["n_seeds"].nunique() == 1
+             else f"{int(cells['n_seeds'].min())}-{int(cells['n_seeds'].max())} seeds")
+    n_text = f"n = up to {count(cells['n_items'].max(), 'item')} x {seeds} per cell"
+
+    def save(fig, stem: str, what: str = "bars and bands: 95% paired-bootstrap intervals") -> Path:
+        return _save(fig, plots, stem, f"{n_text}; {what}")
+
     if "coverage_pooled" in fr:
         c = fr["coverage_pooled"]
         tasks = sorted(c["task"].unique())
@@ -75,7 +88,7 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
             ax.set_xlabel("training languages")
             ax.set_ylabel("headline accuracy")
         axes[0][0].legend(fontsize=6, ncol=2)
-        out["coverage"] = _save(fig, plots, "coverage")
+        out["coverage"] = save(fig, "coverage")
     if "resource_gains" in fr:
         g = fr["resource_gains"]
         g = g[(g["model"] == "all") & (g["task"] == "all")]
@@ -92,7 +105,7 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
         ax.set_ylabel("gain over English-only (points)")
         ax.set_title("Gain by resource group (dotted: plateau)")
         ax.legend(fontsize=8)
-        out["resource"] = _save(fig, plots, "resource")
+        out["resource"] = save(fig, "resource")
     if "en_plus_one" in fr:
         e = fr["en_plus_one"]
         e = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] != "all")]
@@ -108,9 +121,9 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
         ax.set_xticks(range(len(added)), [f"en+{x}" for x in added])
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_ylabel("gain over English-only (points)")
-        ax.set_title("EN+1: gain on English, the added language, languages in neither")
+        ax.set_title("EN+1: gain on English, on the added language\nand on languages in neither mixture")
         ax.legend(fontsize=8)
-        out["en_plus_one"] = _save(fig, plots, "en_plus_one")
+        out["en_plus_one"] = save(fig, "en_plus_one")
     if "zero_shot" in fr:
         z = fr["zero_shot"]
         z = z[z["model"] == "all"]
@@ -121,7 +134,7 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
         ax.set_yticks(y, [_name(x) for x in z["language"]])
         ax.axvline(0, color="grey", lw=0.5)
         ax.set_xlabel("held out of diverse mixture minus included in narrow one (points)")
-        out["zero_shot"] = _save(fig, plots, "zero_shot")
+        out["zero_shot"] = save(fig, "zero_shot")
     if "typology_languages" in fr:
         t = fr["typology_languages"]
         t = t[~t["seen"]].dropna(subset=["d_syntactic"])
@@ -137,7 +150,7 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
         ax.set_xlabel("syntactic URIEL+ distance from English")
         ax.set_ylabel("zero-shot gain over English-only (points)")
         ax.legend(fontsize=8)
-        out["typology"] = _save(fig, plots, "typology")
+        out["typology"] = save(fig, "typology")
     if "capacity" in fr:
         c = fr["capacity"]
         c = c[c["term"] == "slope"]
@@ -151,7 +164,7 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
         ax.set_xlabel("parameters")
         ax.set_ylabel("points per added training language")
         ax.legend(fontsize=8)
-        out["capacity"] = _save(fig, plots, "capacity")
+        out["capacity"] = save(fig, "capacity")
     if "fidelity" in fr:
         d = fr["fidelity"]
         order = d.drop_duplicates("mixture").sort_values(["n_train_languages", "mixture"])["mixture"].tolist()
@@ -161,7 +174,7 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
         ax.set_xticks(range(piv.shape[1]), piv.columns)
         ax.set_yticks(range(len(piv)), piv.index, fontsize=7)
         fig.colorbar(im, ax=ax, label="% responses in prompt language")
-        out["fidelity"] = _save(fig, plots, "fidelity")
+        out["fidelity"] = save(fig, "fidelity", "each cell's 95% interval is in the table of section 7")
     return out
 
 
