@@ -231,12 +231,8 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
     with _progress() as progress, _model_progress(progress) as update:
         path = resolve_model_path(model_cfg, update)
     examples = open_source(cfg.data).eval_examples(task, cfg.languages)
-    if model_dir:  # full weights, or the base model (resolved above) plus the LoRA adapter in model_dir
-        try:
-            tokenizer, model = load_trained(model_cfg, path, Path(model_dir))
-        except FileNotFoundError as exc:
-            error(f"{exc}")
-            raise typer.Exit(2) from None
+    if model_dir:  # full weights, or the base model (resolved above) plus the LoRA adapter (checked above)
+        tokenizer, model = load_trained(model_cfg, path, Path(model_dir))
     else:
         tokenizer, model = load_tokenizer(model_cfg, path), load_model(model_cfg, path)
     with _progress() as progress:

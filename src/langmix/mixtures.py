@@ -400,6 +400,13 @@ def _warn_near(near: list) -> None:
                     " ..." if len(near) > 5 else "")
 
 
+def _refused_or_reported(train: list[Example], evaluation: list[Example]) -> LineageReport:
+    """`lineage`, refusing any clash (LineageError); the near-duplicates in a report."""
+    clashes, near = lineage(train, evaluation)
+    _refuse(clashes)
+    return LineageReport(len(train), len(evaluation), near)
+
+
 def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageReport:
     """Refuse training data that clashes with evaluation data (`lineage`), naming the pairs (train id /
     eval id); report near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) without
@@ -407,9 +414,7 @@ def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageRep
 
     Measured (2 shared CPU cores): 10k train x 2.5k eval questions of ~40 words with 300 near-duplicates
     in about 1.5 s (tests/test_lineage.py::test_near_duplicate_check_scales)."""
-    clashes, near = lineage(train, evaluation)
-    _refuse(clashes)
-    report = LineageReport(len(train), len(evaluation), near)
+    report = _refused_or_reported(train, evaluation)
     _warn_near(report.near_duplicates)
     return report
 
@@ -418,10 +423,7 @@ def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageRepo
     """The lineage check again at evaluation time (the eval set may be newer than the trained model): clashes are
     refused; near-duplicates are warned about only when they differ from those the manifest recorded at build
     time (else they were reported then)."""
-    train = read_mixture(mixture_dir / "data.jsonl")
-    clashes, near = lineage(train, evaluation)
-    _refuse(clashes)
-    report = LineageReport(len(train), len(evaluation), near)
+    report = _refused_or_reported(read_mixture(mixture_dir / "data.jsonl"), evaluation)
     manifest_path = mixture_dir / "manifest.json"
     recorded = json.loads(manifest_path.read_text()).get("near_duplicates_of_eval", []) \
         if manifest_path.exists() else None

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from langmix.analysis import Analyses, run_all  # noqa: E402
-from langmix.analysis.findings import count, findings, language_name as _name  # noqa: E402
+from langmix.analysis.findings import count, findings, language_name as _name, seed_range  # noqa: E402
 from langmix.analysis.core import estimate_frame, group_contrasts  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,7 @@ def _err(ax, x, g, col="estimate", **kw):
 def figures(a: Analyses, plots: Path) -> dict[str, Path]:
     fr, out = a.frames, {}
     cells = a.cells.cells
-    seeds = (count(cells["n_seeds"].max(), "seed") if cells["n_seeds"].nunique() == 1
-             else f"{int(cells['n_seeds'].min())}-{int(cells['n_seeds'].max())} seeds")
-    n_text = f"n = up to {count(cells['n_items'].max(), 'item')} x {seeds} per cell"
+    n_text = f"n = up to {count(cells['n_items'].max(), 'item')} x {seed_range(cells['n_seeds'])} per cell"
 
     def save(fig, stem: str, what: str = "bars and bands: 95% paired-bootstrap intervals") -> Path:
         return _save(fig, plots, stem, f"{n_text}; {what}")
@@ -234,19 +232,22 @@ def md_table(frame: pd.DataFrame, max_rows: int = 60, csv: str | None = None) ->
     return "\n".join(lines + (["", note] if note else []))
 
 
+def _ci_text(frame: pd.DataFrame, col: str = "estimate") -> list[str]:
+    """Each row's figure with its interval: '0.412 [0.380, 0.445]'."""
+    return [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(frame[col], frame["ci_low"], frame["ci_high"])]
+
+
 def _coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per model, task and coverage level; seen and unseen languages side by side as 'mean [low, high]'."""
     by = ["model", "task", "n_train_languages"]
-    ci = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(frame["mean"], frame["ci_low"], frame["ci_high"])]
-    f = frame.assign(v=ci, part=frame["seen"].map({True: "seen", False: "unseen"}))
+    f = frame.assign(v=_ci_text(frame, "mean"), part=frame["seen"].map({True: "seen", False: "unseen"}))
     out = f.pivot_table(index=by, columns="part", values="v", aggfunc="first")
     return out.join(f.groupby(by)[["n_items", "n_seeds"]].max()).reset_index().rename_axis(columns=None)
 
 
 def _ci_pivot(frame: pd.DataFrame, task: str) -> pd.DataFrame:
     f = frame[frame["task"] == task]
-    txt = f.assign(v=[f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(f["estimate"], f["ci_low"], f["ci_high"])])
-    return txt.pivot(index="mixture", columns="language", values="v").reset_index()
+    return f.assign(v=_ci_text(f)).pivot(index="mixture", columns="language", values="v").reset_index()
 
 
 def _html_table(frame: pd.DataFrame, max_rows: int = 60, csv: str | None = None) -> str:
@@ -313,8 +314,7 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
             shown = [_ci_pivot(a.frames["per_language"], t) for t in sorted(cells["task"].unique())]
             for t, frame in zip(sorted(cells["task"].unique()), shown):
                 n = a.frames["per_language"][a.frames["per_language"]["task"] == t]
-                seeds = (count(n["n_seeds"].max(), "seed") if n["n_seeds"].nunique() == 1 else
-                         f"{int(n['n_seeds'].min())}-{int(n['n_seeds'].max())} seeds (the base model: one)")
+                seeds = seed_range(n["n_seeds"]) + ("" if n["n_seeds"].nunique() == 1 else " (the base model: one)")
                 cap = (f"{t}: n={count(n['n_items'].max(), 'item')} x {seeds} per model, "
                        f"{count(n['n_models'].max(), 'model')}")
                 md += [cap, "", md_table(frame, csv="per_language"), ""]

@@ -30,6 +30,12 @@ def count(n, noun: str) -> str:
     return f"{int(n)} {noun}{'' if int(n) == 1 else 's'}"
 
 
+def seed_range(n_seeds: pd.Series) -> str:
+    """'2 seeds', or '1-2 seeds' where cells differ (the base model is evaluated once)."""
+    low, high = int(n_seeds.min()), int(n_seeds.max())
+    return count(high, "seed") if low == high else f"{low}-{high} seeds"
+
+
 def _items_seeds(n_items, n_seeds) -> str:
     return f"n={count(n_items, 'item')} x {count(n_seeds, 'seed')}"
 

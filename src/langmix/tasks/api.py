@@ -10,6 +10,11 @@ from langmix.records import Example
 from langmix.tasks.base import Task, TaskContext, rate, register
 
 
+def _request(ex: Example) -> str:
+    """The user's words (what argument values may be copied from)."""
+    return "\n".join(m["content"] for m in ex.prompt_messages() if m["role"] == "user")
+
+
 class ApiTask(Task):
     name = "api"
     formats = ("bfcl", "apibank", "parallel", "examples")
@@ -18,7 +23,7 @@ class ApiTask(Task):
 
     def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
         languages = ctx.study_languages or [ex.language]
-        request = "\n".join(m["content"] for m in ex.prompt_messages() if m["role"] == "user")
+        request = _request(ex)
         v = check(output, ex.reference["calls"], ex.tools or [],
                   lambda got, canonical: langid.wrong_language_argument(got, canonical, ex.language, languages),
                   mode=ctx.api_mode, request=request, verbatim=ex.reference.get("verbatim_arguments") or ())
@@ -27,9 +32,8 @@ class ApiTask(Task):
                 "wrong_language_args": v.wrong_language_args}
 
     def rescore_fields(self, ex: Example) -> dict[str, Any]:
-        request = "\n".join(m["content"] for m in ex.prompt_messages() if m["role"] == "user")
         return {"reference": {"possible_answer": ex.reference["calls"], "functions": ex.tools or [],
-                              "request": request,
+                              "request": _request(ex),
                               "verbatim_arguments": list(ex.reference.get("verbatim_arguments") or ())}}
 
     def metrics(self, items: list[dict[str, Any]]) -> dict[str, float]:
