@@ -131,28 +131,25 @@ def test_final_loss_unchanged_by_packing(tiny_model_cfg, tiny_model_path, tmp_pa
     assert losses[True] == pytest.approx(losses[False], rel=2e-3)
 
 
-def test_block_diagonal_mask_matches_per_example_attention(monkeypatch):
-    """The GPU fallback (one SDPA call, block-diagonal causal mask) equals attending one example at a time."""
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_block_diagonal_mask_matches_per_example_attention(dtype):
+    """The GPU fallback (one SDPA call, block-diagonal causal mask) equals the CPU path (one float32 call per
+    example), and the CPU path returns the input dtype."""
     import types
 
-    import langmix.train as lt
     from langmix.train import _block_causal_mask, varlen_attention
-
-    monkeypatch.setattr(lt, "_ONE_CALL_MAX_TOKENS_CPU", 0)  # the per-example loop, vs one block-masked call
 
     torch.manual_seed(0)
     bounds = (0, 5, 12, 13, 20)
-    q, k, v = torch.randn(1, 4, 20, 8), torch.randn(1, 2, 20, 8), torch.randn(1, 2, 20, 8)
+    q, k, v = (torch.randn(1, h, 20, 8).to(dtype) for h in (4, 2, 2))
     module = types.SimpleNamespace(training=False)
-    loop, _ = varlen_attention(module, q, k, v, None, scaling=0.3, seq_bounds=bounds)
-    mask = _block_causal_mask(bounds, None, q.device)
-    one = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3, enable_gqa=True).transpose(1, 2)
-    torch.testing.assert_close(loop, one)
-    for window in (2, 4):
+    for window in (None, 2, 4):
         loop, _ = varlen_attention(module, q, k, v, None, scaling=0.3, seq_bounds=bounds, sliding_window=window)
+        assert loop.dtype == dtype and loop.shape == (1, 20, 4, 8)
         mask = _block_causal_mask(bounds, window, q.device)
-        one = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=0.3, enable_gqa=True).transpose(1, 2)
-        torch.testing.assert_close(loop, one)
+        one = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, scale=0.3,
+                                             enable_gqa=True).transpose(1, 2)
+        torch.testing.assert_close(loop, one.to(dtype))
 
 
 def test_activation_checkpointing_changes_neither_losses_nor_weights(tiny_model_cfg, tiny_model_path, tmp_path):

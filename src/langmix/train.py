@@ -282,9 +282,6 @@ class PaddingFreeCollator:
 
 
 _VARLEN_BROKEN: list[str] = []
-# CPU: up to this many tokens in a row, one block-masked SDPA call (measured 5-15% faster per step than one call
-# per example on the 512 x 8 benchmark, bf16 autocast); longer rows attend per example (no quadratic mask)
-_ONE_CALL_MAX_TOKENS_CPU = 2048
 
 
 def varlen_attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
@@ -293,8 +290,9 @@ def varlen_attention(module, query, key, value, attention_mask, dropout: float =
 
     Registered as transformers attention implementation `langmix_varlen`. Without `seq_bounds` (a padded batch,
     generation) it is plain SDPA. On CUDA: PyTorch's flash varlen kernel where it exists, else one SDPA call with a
-    block-diagonal causal mask; on CPU the block-masked call for short rows, one causal SDPA call per example for
-    long ones (no quadratic mask over the whole row).
+    block-diagonal causal mask. On CPU: one causal SDPA call per example, in float32 (PyTorch's CPU flash kernel
+    is about twice as fast in float32 as in bf16 at these sizes, and one call per example does no work across
+    examples: measured in benchmarks/train_throughput.py, 512 x 8 model, bf16 autocast elsewhere).
     query: (1, heads, tokens, dim); returns (1, tokens, heads, dim) like the built-ins.
     """
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -311,26 +309,29 @@ def varlen_attention(module, query, key, value, attention_mask, dropout: float =
         except Exception as exc:  # an older torch or an unsupported shape
             _VARLEN_BROKEN.append(repr(exc))
             log.warning("flash varlen attention unavailable (%s); using one block-diagonal SDPA call", exc)
-    if query.is_cuda or bounds[-1] <= _ONE_CALL_MAX_TOKENS_CPU:  # one kernel for the row beats one per example
+    if query.is_cuda:  # one kernel for the row beats one per example
         mask = _block_causal_mask(bounds, sliding_window, query.device)
         out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask, dropout_p=dropout,
                                                                scale=scaling, enable_gqa=gqa)
         return out.transpose(1, 2).contiguous(), None
-    outs = []
-    for start, end in zip(bounds[:-1], bounds[1:]):
-        q, k, v = query[:, :, start:end], key[:, :, start:end], value[:, :, start:end]
-        n = end - start
-        if sliding_window and n > sliding_window:
-            i = torch.arange(n, device=q.device)
-            allowed = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < sliding_window)
-            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout,
-                                                                 scale=scaling, enable_gqa=gqa)
-        else:
-            o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout,
-                                                                 scale=scaling, enable_gqa=gqa)
-        outs.append(o)
-    out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
-    return out.transpose(1, 2).contiguous(), None
+    dtype = query.dtype
+    with torch.autocast("cpu", enabled=False):
+        lengths = [end - start for start, end in zip(bounds[:-1], bounds[1:])]
+        # split (not slicing): its backward is one concatenation, not a zero-filled full-row gradient per example
+        split = [x.float().split(lengths, dim=2) for x in (query, key, value)]
+        outs = []
+        for q, k, v, n in zip(*split, lengths):
+            if sliding_window and n > sliding_window:
+                i = torch.arange(n, device=q.device)
+                allowed = (i[:, None] >= i[None, :]) & (i[:, None] - i[None, :] < sliding_window)
+                o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout,
+                                                                     scale=scaling, enable_gqa=gqa)
+            else:
+                o = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout,
+                                                                     scale=scaling, enable_gqa=gqa)
+            outs.append(o)
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+    return out.transpose(1, 2).to(dtype).contiguous(), None
 
 
 def _flash_varlen(query, key, value, scaling, sliding_window, kwargs):
