@@ -101,3 +101,32 @@ def test_parameter_count_is_the_tiny_models_exact_size(tiny_model_cfg, tiny_mode
 
     model = load_model(tiny_model_cfg, tiny_model_path)
     assert parameter_count(tiny_model_cfg) == sum(p.numel() for p in model.parameters())
+
+
+def test_reused_base_model_is_a_fresh_copy_and_follows_the_files(tiny_model_cfg, tiny_model_path, tmp_path):
+    """`load_model(..., reuse=True)` hands out copies of the model in memory: equal to what the disk holds, never
+    the same object (a run that trains or merges into it leaves the next run's base untouched), and reread when
+    the directory's files change."""
+    import shutil
+
+    import torch
+
+    first = models.load_model(tiny_model_cfg, tiny_model_path, reuse=True)
+    with torch.no_grad():
+        for p in first.parameters():
+            p.add_(1.0)  # what training does to the copy it got
+    second = models.load_model(tiny_model_cfg, tiny_model_path, reuse=True)
+    from_disk = models.load_model(tiny_model_cfg, tiny_model_path)
+    assert second is not first
+    for (name, a), (_, b) in zip(second.state_dict().items(), from_disk.state_dict().items()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+    moved = tmp_path / "model"
+    shutil.copytree(tiny_model_path, moved)
+    models.load_model(tiny_model_cfg, str(moved), reuse=True)
+    changed = models.load_model(tiny_model_cfg, str(moved))
+    with torch.no_grad():
+        changed.model.norm.weight.fill_(0.5)
+    changed.save_pretrained(moved)  # new weights in the same directory: the kept copy must not be handed out
+    again = models.load_model(tiny_model_cfg, str(moved), reuse=True)
+    torch.testing.assert_close(again.model.norm.weight, torch.full_like(again.model.norm.weight, 0.5))

@@ -438,24 +438,29 @@ def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, se
     """The one way a mixture is made: pool -> deterministic sample -> lineage check -> manifest -> write.
 
     `source` is a data source (`pool(task, languages)`); `evaluation` is the evaluation set the model will be
-    scored on, so training data that overlaps it is refused before anything is written.
+    scored on, so training data that overlaps it is refused before anything is written. Returns the examples
+    exactly as written (each line of `data.jsonl` is one of them, serialised) and the manifest.
     """
-    manifest = build_mixture_streaming(source, spec, task, budget, seed, evaluation, out_dir, count_tokens)
-    return read_mixture(out_dir / "data.jsonl"), manifest
+    examples: list[Example] = []
+    manifest = build_mixture_streaming(source, spec, task, budget, seed, evaluation, out_dir, count_tokens,
+                                       keep=examples)
+    return examples, manifest
 
 
 def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, str]], evaluation: list[Example],
-                  count_tokens: Callable[[list[str]], list[int]] | None) -> tuple[list[str], MixtureTally, list, list]:
-    """Render, lineage-check and count one chunk of picks: (JSON lines, their tally, near-duplicates, clashes)."""
+                  count_tokens: Callable[[list[str]], list[int]] | None
+                  ) -> tuple[list[str], MixtureTally, list, list, list[Example]]:
+    """Render, lineage-check and count one chunk of picks: (JSON lines, their tally, near-duplicates, clashes,
+    the examples)."""
     examples = [render(i, lang) for i, lang in picks]
     clashes, near_dups = lineage(examples, evaluation)
     if clashes:  # nothing of this chunk is written; the caller refuses the mixture naming every clash
-        return [], MixtureTally(), [], clashes
+        return [], MixtureTally(), [], clashes, []
     near = [list(d) for d in near_dups]
     tally = MixtureTally(count_tokens)
     lines = tally.add(examples)
     tally.digest = tally.count_tokens = None  # hashed in order by the caller; neither crosses processes
-    return lines, tally, near, []
+    return lines, tally, near, [], examples
 
 
 _STREAM_STATE: dict[str, Any] = {}
@@ -463,20 +468,24 @@ _STREAM_STATE: dict[str, Any] = {}
 
 def _stream_worker(picks: list[tuple[int, str]]):
     state = _STREAM_STATE
-    return _stream_chunk(state["render"], picks, state["evaluation"], state["count_tokens"])
+    lines, tally, near, clashes, _ = _stream_chunk(state["render"], picks, state["evaluation"], state["count_tokens"])
+    return lines, tally, near, clashes, []  # the examples stay in the worker (their lines carry them)
 
 
 def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
                             evaluation: list[Example], out_dir: Path,
                             count_tokens: Callable[[list[str]], list[int]] | None = None, chunk: int = 5_000,
-                            workers: int = 1) -> dict[str, Any]:
+                            workers: int = 1, keep: list[Example] | None = None) -> dict[str, Any]:
     """`build_mixture` for mixtures too large to hold: the same `data.jsonl` (byte for byte) and `manifest.json`,
     written chunk by chunk as the examples are rendered and checked, so memory stays bounded by a chunk (plus the
     sampled (item, language) picks). Returns the manifest, not the examples. Nothing is published until every
     chunk passed the lineage check (the files are written under temporary names, then renamed). `workers` > 1
-    renders and checks chunks in that many forked processes (POSIX), in order."""
+    renders and checks chunks in that many forked processes (POSIX), in order. `keep` (a list, one worker only)
+    receives the examples written, in order (what `build_mixture` returns, without reading the file back)."""
     import os
 
+    if keep is not None and workers > 1:
+        raise ValueError("keep= needs workers=1 (the examples of other processes are not sent back)")
     pool_size, render = source.pool(task, list(spec.languages))
     picks = sample_mixture(spec, pool_size, lambda i, lang: (i, lang), budget, seed, tag=task)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -496,11 +505,13 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
         else:
             results = (_stream_chunk(render, c, evaluation, count_tokens) for c in chunks)
         with open(tmp_data, "w", encoding="utf-8") as f:
-            for lines, chunk_tally, chunk_near, chunk_clashes in results:
+            for lines, chunk_tally, chunk_near, chunk_clashes, chunk_examples in results:
                 clashes += chunk_clashes
                 if clashes:
                     continue  # keep checking, to name every clash; nothing will be published
                 f.writelines(line + "\n" for line in lines)
+                if keep is not None:
+                    keep.extend(chunk_examples)
                 tally.extend(lines, chunk_tally)
                 near += chunk_near
         _refuse(clashes)

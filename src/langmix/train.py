@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import TrainerCallback
+from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
@@ -457,6 +457,18 @@ class PackedSFTTrainer(SFTTrainer):
     metrics that need them)."""
 
     loss_chunk_tokens = 1024
+    _flops_per_token: float | None = None
+
+    def floating_point_ops(self, inputs) -> float:
+        """The Trainer's 6 x parameters x tokens, with the parameter count taken once (not by walking every
+        parameter at every step)."""
+        if self._flops_per_token is None:
+            self._flops_per_token = super().floating_point_ops(inputs) / max(1, inputs["input_ids"].numel())
+        return self._flops_per_token * inputs["input_ids"].numel()
+
+    def _save_checkpoint(self, model, trial):
+        """Trainer's checkpoint without TRL's model card (README.md) in every checkpoint."""
+        Trainer._save_checkpoint(self, model, trial)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         unwrapped = self.accelerator.unwrap_model(model)
@@ -500,7 +512,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
         raise ValueError("cannot train on an empty mixture")
     check_identity(out_dir, identity or training_identity(model_cfg, cfg, seed, examples))
     tokenizer = load_tokenizer(model_cfg, model_path)
-    model = load_model(model_cfg, model_path)
+    model = load_model(model_cfg, model_path, reuse=True)
     peft_config = None
     if cfg.method == "lora":
         from peft import LoraConfig

@@ -100,3 +100,20 @@ def test_empty_and_progress(tok_model):
     seen = []
     generate(model, tok, EXAMPLES[:5], 2, 2, progress=seen.append)
     assert seen == [2, 2, 1]
+
+
+def test_sliding_window_model_gives_identical_outputs(tok_model):
+    """A model with sliding-window layers (Gemma-3's pattern): those cache layers keep their own window state
+    (only full-attention layers get langmix's preallocated buffers); outputs equal plain `generate`, with rows
+    finishing early."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    tok, _ = tok_model
+    torch.manual_seed(0)
+    model = Gemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        head_dim=16, intermediate_size=128, max_position_embeddings=1024, sliding_window=8,
+        layer_types=["sliding_attention", "full_attention"], initializer_range=0.3,
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)).eval()
+    tok2 = _frequent_token_as_eos(tok, model)
+    assert generate(model, tok2, EXAMPLES, 16, 8) == plain_generate(model, tok2, EXAMPLES, 16, 8)

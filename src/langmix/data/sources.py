@@ -26,13 +26,17 @@ Render = Callable[[int, str], Example]
 class SynthSource:
     def __init__(self, cfg: DataConfig) -> None:
         self.world = SynthWorld(cfg.seed, cfg.train_pool, cfg.eval_items)
+        self._eval: dict[tuple, list[Example]] = {}
 
     def pool(self, task: str, languages: list[str]) -> tuple[int, Render]:
         items = self.world.train_source(task)
         return len(items), lambda i, lang: to_example(items[i], lang)
 
     def eval_examples(self, task: str, languages: list[str]) -> list[Example]:
-        return self.world.eval_examples(task, languages)
+        key = (task, tuple(languages))
+        if key not in self._eval:  # a study asks for the same eval set once per run
+            self._eval[key] = self.world.eval_examples(task, languages)
+        return self._eval[key]
 
 
 def load_examples(src: FileSource, languages: list[str] | None = None) -> list[Example]:

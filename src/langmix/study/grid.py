@@ -9,6 +9,7 @@ logging) are left out of the keys.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -48,8 +49,8 @@ class _RunSpec(BaseModel):
     task: str
     seed: int
 
-    @property
-    def key(self) -> str:
+    @cached_property
+    def key(self) -> str:  # frozen, so hashed once (a study's planning and status ask for keys thousands of times)
         return config_hash(self)
 
     @property
@@ -64,7 +65,7 @@ class TrainSpec(_RunSpec):
     data: dict[str, Any]
     training: TrainingConfig
 
-    @property
+    @cached_property
     def key(self) -> str:
         tree = self.model_dump(mode="json")
         tree["training"] = {k: v for k, v in tree["training"].items() if k not in TRAINING_FIELDS_NOT_IN_KEY}
