@@ -18,6 +18,7 @@ from pathlib import Path
 
 BATCH = 64
 ITEMS = 12  # per task and language
+ROUNDS = 3
 NAIVE = 24  # prompts through the one-at-a-time loop
 LANGS = ["en", "es", "fr", "de", "ru", "zh", "ja", "th", "sw", "bn", "te"]
 CAPS = {"math": 72, "api": 48}  # the tasks' default max_new_tokens
@@ -57,18 +58,33 @@ def main() -> None:
     def n_tokens(outs: dict[str, list[str]]) -> int:
         return sum(len(tok(o, add_special_tokens=False)["input_ids"]) + 1 for v in outs.values() for o in v)
 
-    fast, t_fast = run(lambda exs, cap: generate(model, tok, exs, cap, BATCH))
-    plain, t_plain = run(lambda exs, cap: plain_generate(model, tok, exs, cap, BATCH))
-    fast2, t_fast2 = run(lambda exs, cap: generate(model, tok, exs, cap, BATCH))  # again, after plain
-    t_fast = min(t_fast, t_fast2)
-    noprefix, t_noprefix = run(lambda exs, cap: generate(model, tok, exs, cap, BATCH, shared_prefix_min=0))
     subset = {task: exs[:NAIVE // 2] for task, exs in by_task.items()}
-    start = time.perf_counter()
-    naive = {task: [plain_generate(model, tok, [ex], CAPS[task], 1)[0] for ex in exs] for task, exs in subset.items()}
-    t_naive = time.perf_counter() - start
-    fast_subset = {task: fast[task][:NAIVE // 2] for task in subset}
 
-    same_plain = fast == plain == fast2 == noprefix
+    def run_naive() -> tuple[dict[str, list[str]], float]:
+        start = time.perf_counter()
+        outs = {task: [plain_generate(model, tok, [ex], CAPS[task], 1)[0] for ex in exs]
+                for task, exs in subset.items()}
+        return outs, time.perf_counter() - start
+
+    # Rounds, each running every method once; each method's best round counts (this machine's speed changes from
+    # minute to minute, and the best of several rounds is what the code can do, for every method alike).
+    best: dict[str, float] = {}
+    outs: dict[str, list] = {}
+    for _ in range(ROUNDS):
+        for name, fn in (("langmix", lambda: run(lambda exs, cap: generate(model, tok, exs, cap, BATCH))),
+                         ("plain", lambda: run(lambda exs, cap: plain_generate(model, tok, exs, cap, BATCH))),
+                         ("noprefix", lambda: run(lambda exs, cap: generate(model, tok, exs, cap, BATCH,
+                                                                             shared_prefix_min=0))),
+                         ("naive", run_naive)):
+            out, seconds = fn()
+            outs.setdefault(name, []).append(out)
+            best[name] = min(best.get(name, float("inf")), seconds)
+    fast, plain, noprefix, naive = (outs[k][0] for k in ("langmix", "plain", "noprefix", "naive"))
+    t_fast, t_plain, t_noprefix, t_naive = (best[k] for k in ("langmix", "plain", "noprefix", "naive"))
+    fast_subset = {task: fast[task][:NAIVE // 2] for task in subset}
+    repeatable = all(o == outs[k][0] for k in outs for o in outs[k])
+
+    same_plain = fast == plain == noprefix and repeatable
     same_naive = fast_subset == naive
     n = n_tokens(fast)
     n_naive = n_tokens(naive)
@@ -80,7 +96,8 @@ def main() -> None:
     print(f"langmix, prefix sharing off {n / t_noprefix:6.0f} generated tokens/s  ({t_noprefix:.1f}s)")
     print(f"plain batched generate    {n / t_plain:8.0f} generated tokens/s  ({t_plain:.1f}s)")
     print(f"naive one-at-a-time loop  {n_naive / t_naive:8.0f} generated tokens/s  ({NAIVE} prompts, {t_naive:.1f}s)")
-    print(f"greedy outputs identical: langmix == plain: {same_plain}; langmix == naive (subset): {same_naive}")
+    print(f"best of {ROUNDS} rounds each (every round runs each method once)")
+    print(f"greedy outputs identical: langmix == plain (every round): {same_plain}; langmix == naive (subset): {same_naive}")
     print(f"langmix vs naive: {(n / t_fast) / (n_naive / t_naive):.2f}x")
     print(f"langmix vs plain: {t_plain / t_fast:.2f}x")
 

@@ -246,6 +246,24 @@ def tokenize_mixture(tokenizer, examples: list[Example], max_length: int,
     return tok
 
 
+class TokenRows(torch.utils.data.Dataset):
+    """A tokenised mixture as the trainer's dataset: per example, int64 arrays of ids and labels (-100 where no
+    loss). Plain indexing: an Arrow dataset converts each step's rows to Python lists."""
+
+    def __init__(self, tok: TokenizedMixture) -> None:
+        import numpy as np
+
+        self.input_ids = [np.asarray(row, dtype=np.int64) for row in tok.input_ids]
+        self.labels = [np.where(np.asarray(mask, dtype=bool), ids, -100)
+                       for ids, mask in zip(self.input_ids, tok.masks)]
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"input_ids": self.input_ids[i], "labels": self.labels[i]}
+
+
 class PaddingFreeCollator:
     """A step's examples as one row: ids concatenated, position ids restarting at 0 for each example.
 
@@ -262,8 +280,8 @@ class PaddingFreeCollator:
         lengths = [len(f["input_ids"]) for f in features]
         offsets = np.cumsum([0] + lengths)
         total = int(offsets[-1])
-        ids = np.fromiter((t for f in features for t in f["input_ids"]), dtype=np.int64, count=total)
-        labels = np.fromiter((t for f in features for t in f["labels"]), dtype=np.int64, count=total)
+        ids = np.concatenate([np.asarray(f["input_ids"], dtype=np.int64) for f in features])
+        labels = np.concatenate([np.asarray(f["labels"], dtype=np.int64) for f in features])
         positions = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths])
         labels[offsets[:-1]] = -100  # the first token of an example is never a target
         shift = np.full(total, -100, dtype=np.int64)
@@ -528,11 +546,12 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
         check_label_masks(tok.masks, examples)
-        dataset = Dataset.from_dict({"input_ids": tok.input_ids, "labels": tok.labels()})
+        dataset = TokenRows(tok)
         args.dataset_kwargs = {"skip_prepare_dataset": True}
         args.assistant_only_loss = False  # the labels already mask everything but the assistant turns
-        trainer = PackedSFTTrainer(model=model, args=args, train_dataset=dataset,
+        trainer = PackedSFTTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"input_ids": [[0]]}),
                                    data_collator=PaddingFreeCollator(), **common)
+        trainer.train_dataset = dataset  # TRL's constructor takes only `datasets` types; the loader reads arrays
         trainer.loss_chunk_tokens = cfg.loss_chunk_tokens
         original_attn = model.config._attn_implementation
         trainer.model.set_attn_implementation(_register_varlen())
@@ -541,7 +560,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, **common)
     if not show_progress:  # without a progress bar the trainer prints every log dict to stdout
         trainer.remove_callback(PrinterCallback)
-    labels = trainer.train_dataset["labels"]
+    labels = dataset.labels if packing else trainer.train_dataset["labels"]
     if len(labels) != len(examples) or any(all(t != -100 for t in row) for row in labels):
         # TRL silently drops examples whose assistant turn was truncated away; name the culprits instead.
         check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples)
