@@ -133,3 +133,16 @@ def test_a_near_duplicate_of_two_eval_questions_names_the_first_whatever_the_has
                            env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip()
             for seed in (0, 1, 2, 3)}
     assert seen == {"e2-en"}
+
+
+def test_normalised_questions_treat_unicode_punctuation_as_space():
+    """Punctuation of any script (ASCII, CJK, Arabic, Devanagari danda, full-width) becomes a space; letters, marks
+    and digits stay; NFKC folds full-width forms whether or not the text is ASCII."""
+    from langmix.mixtures import normalise_question
+
+    assert normalise_question("How  many, apples?!") == "how many apples"
+    assert normalise_question("りんごは何個？「合計」。") == "りんごは何個 合計"
+    assert normalise_question("كم تفاحة؟") == "كم تفاحة"
+    assert normalise_question("कितने सेब हैं।") == "कितने सेब हैं"
+    assert normalise_question("ＡＢＣ１２３！") == "abc123"
+    assert normalise_question("naïve café—done") == "naïve café done"
