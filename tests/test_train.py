@@ -69,3 +69,30 @@ def test_resume_from_checkpoint(tiny_model_cfg, tiny_model_path, tmp_path):
     assert state["global_step"] == 5
     steps_logged = [h["step"] for h in state["log_history"] if "loss" in h]
     assert steps_logged == [1, 2, 3, 4, 5]  # steps 1-2 from before the crash, 3-5 after resuming
+
+
+def test_adapters_of_one_base_are_loaded_without_rereading_the_base(tiny_model_cfg, tiny_model_path, tmp_path,
+                                                                     monkeypatch):
+    """Evaluating several LoRA runs of one base reads the base from disk once: each adapter is merged into a copy
+    of the base in memory, and each merged model equals the trainer's own merged model."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from langmix import models
+
+    trained = {}
+    for seed in (0, 1):
+        cfg = TrainingConfig(method="lora", max_steps=2, batch_size=4, save_steps=100, logging_steps=1,
+                             max_length=256, learning_rate=1e-2)
+        trained[seed], _ = train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, seed, tmp_path / f"s{seed}",
+                                 show_progress=False)
+    models._BASES.clear()
+    reads = []
+    real = AutoModelForCausalLM.from_pretrained
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained",
+                        lambda path, *a, **kw: (reads.append(str(path)), real(path, *a, **kw))[1])
+    for seed in (0, 1):
+        _, merged = models.load_trained(tiny_model_cfg, tiny_model_path, tmp_path / f"s{seed}" / "final")
+        for (name, a), (_, b) in zip(merged.state_dict().items(), trained[seed].state_dict().items()):
+            torch.testing.assert_close(a, b, msg=name)
+    assert reads == [str(tiny_model_path)]

@@ -117,3 +117,14 @@ def test_sliding_window_model_gives_identical_outputs(tok_model):
         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)).eval()
     tok2 = _frequent_token_as_eos(tok, model)
     assert generate(model, tok2, EXAMPLES, 16, 8) == plain_generate(model, tok2, EXAMPLES, 16, 8)
+
+
+def test_decode_all_equals_batch_decode(tok_model):
+    """The one-call decode gives transformers' `batch_decode` text, special tokens skipped, in every language."""
+    from langmix.evaluate.generate import decode_all
+
+    tok, _ = tok_model
+    rows = [tok(ex.messages[-1]["content"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+            for ex in EXAMPLES]
+    assert decode_all(tok, rows) == tok.batch_decode(rows, skip_special_tokens=True)
+    assert all(text and tok.eos_token not in text for text in decode_all(tok, rows))

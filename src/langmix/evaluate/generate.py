@@ -32,6 +32,18 @@ def render_prompts(tokenizer, examples: list[Example]) -> list[str]:
             for ex in examples]
 
 
+def decode_all(tokenizer, rows: list[list[int]]) -> list[str]:
+    """`tokenizer.batch_decode(rows, skip_special_tokens=True)`, as one call into the Rust tokenizer where that is
+    all transformers' decode does (a fast tokenizer whose class keeps the base decode, no clean-up of spaces):
+    transformers decodes row by row in Python."""
+    from transformers.tokenization_utils_tokenizers import TokenizersBackend
+
+    if (isinstance(tokenizer, TokenizersBackend) and type(tokenizer)._decode is TokenizersBackend._decode
+            and not tokenizer.clean_up_tokenization_spaces):
+        return tokenizer.backend_tokenizer.decode_batch(rows, skip_special_tokens=True)
+    return tokenizer.batch_decode(rows, skip_special_tokens=True)
+
+
 def _eos_ids(model, tokenizer) -> list[int]:
     ids = {tokenizer.eos_token_id}
     cfg_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
@@ -215,7 +227,7 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
             with compute("generate"):
                 new = _generate_batch(model, [rows[i] for i in idx], [caps[i] for i in idx], eos, pad_id, device,
                                       cache_arg, tokenizer, stop, shared_prefix_min)
-            for i, text in zip(idx, tokenizer.batch_decode(new, skip_special_tokens=True)):
+            for i, text in zip(idx, decode_all(tokenizer, new)):
                 outputs[i] = text
             if progress:
                 progress(len(idx))
