@@ -175,11 +175,11 @@ def main() -> None:
         if gemma:
             from peft import LoraConfig
             peft = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
-        trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype), args=args,
-                             processing_class=tok,
+        trainer = SFTTrainer(model=plain_model, args=args, processing_class=tok,
                              train_dataset=Dataset.from_list([{"messages": ex.messages} for ex in examples]),
                              callbacks=[timer.callback], peft_config=peft)
         trainer.remove_callback(PrinterCallback)
+        plain_ready.set()
         trainer.train()
 
     def run_langmix(timer: StepTimer, tokens: list[int]) -> None:
@@ -192,6 +192,11 @@ def main() -> None:
 
     import threading
 
+    # Loading a model swaps torch's initialisers process-wide (weights are made on the meta device), so nothing
+    # may build modules in the other thread meanwhile: the plain model is loaded here and its trainer (which adds
+    # the LoRA layers) is built before langmix's thread starts.
+    plain_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    plain_ready = threading.Event()
     baton = Baton(["plain", "langmix"])
     timers = {name: StepTimer(name, baton) for name in baton.names}
     tokens: dict[str, list[int]] = {"plain": [], "langmix": []}
@@ -208,11 +213,14 @@ def main() -> None:
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
             baton.pass_on(name, finished=True)
+        finally:
+            plain_ready.set()
 
     threads = [threading.Thread(target=guarded, args=(fn, name))
                for fn, name in ((run_plain, "plain"), (run_langmix, "langmix"))]
-    for t in threads:
-        t.start()
+    threads[0].start()
+    plain_ready.wait()
+    threads[1].start()
     for t in threads:
         t.join()
     for restore in restores:
