@@ -4,7 +4,7 @@
 batched `model.generate(do_sample=False)` with left padding. What it does beyond that:
 - prompts are rendered and tokenised once, in one call, and batches are formed by token length (little padding);
 - a prompt prefix shared by the whole batch (system prompt, tool schemas, few-shot exemplars) is encoded once and
-  its KV cache shared by every row (`shared_prefix_min` tokens or longer; by default on CPU only);
+  its KV cache shared by every row (`shared_prefix_min` tokens or longer; off by default: measured slower);
 - rows that finish (end-of-turn token, a stop string, or their own max-token cap) leave the batch at once: their
   KV cache rows are dropped, so later steps compute only the rows still generating, and a batch ends when its last
   row does;
@@ -23,7 +23,7 @@ import torch
 from langmix.records import Example
 from langmix.timing import compute
 
-SHARED_PREFIX_MIN = 32
+SHARED_PREFIX_MIN = 32  # the length from which a shared prefix is worth its extra forward, when sharing is asked for
 
 
 def render_prompts(tokenizer, examples: list[Example]) -> list[str]:
@@ -203,8 +203,10 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
 
     `max_new_tokens` is one cap or one per example (e.g. per task); `stop` strings end a row like the end-of-turn
     token does (the text up to and including the token that completes the stop string is kept, as with
-    `model.generate(stop_strings=...)`). `shared_prefix_min=0` turns prefix sharing off; by default it is on for
-    CPU (1.2x on the eval benchmark) and off for GPUs (0.68x measured on an H100, Qwen3-1.7B shape).
+    `model.generate(stop_strings=...)`). `shared_prefix_min=N` encodes a prompt prefix of N or more tokens shared
+    by a whole batch once; it is off by default because it measured slower: 0.68x on an H100 (Qwen3-1.7B shape),
+    0.81x and 1.00x in two runs of the 2-core CPU eval benchmark (best of 3 rounds each; the extra prefix forward
+    and the copy of its cache into every row cost as much as the prompt tokens saved, or more).
     """
     if not examples:
         return []
@@ -215,7 +217,7 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
     outputs: list[str] = [""] * len(rows)
     device = next(model.parameters()).device
     if shared_prefix_min is None:
-        shared_prefix_min = SHARED_PREFIX_MIN if device.type == "cpu" else 0
+        shared_prefix_min = 0
     eos = _eos_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     cache_arg = _cache_kwarg(model)
