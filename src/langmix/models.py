@@ -339,10 +339,15 @@ def load_model(cfg: ModelConfig, path: str, reuse: bool = False):
         kept = read()
         if sum(p.numel() * p.element_size() for p in kept.parameters()) > BASE_CACHE_MAX_BYTES:
             return kept
+    try:
+        fresh = copy.deepcopy(kept)
+    except Exception as exc:  # a model class (e.g. remote code) that cannot be copied: read it each time
+        log.info("%s cannot be copied in memory (%s); reading it from disk each time", path, exc)
+        return read()
     _BASES[key] = kept
     while len(_BASES) > _BASES_KEPT:
         _BASES.pop(next(iter(_BASES)))
-    return copy.deepcopy(kept)
+    return fresh
 
 
 def load_trained(cfg: ModelConfig, base_path: str, final_dir: Path):

@@ -74,3 +74,18 @@ def test_local_workers_run_jobs_in_parallel_processes(tmp_path, tiny_model_path)
     plan = slurm.dry_run(cfg, expand(cfg))  # a finished study: nothing would be submitted, and it says so
     assert plan.splitlines()[0] == f"{len(expand(cfg))} of {len(expand(cfg))} jobs are finished and would not be " \
                                    f"submitted" and "job array" not in plan
+
+
+def test_run_keys_are_cached_but_never_carried_by_a_copy():
+    """Keys are hashed once per spec; a copy with another seed (or anything else) gets its own key."""
+    from langmix.config import config_hash
+
+    train = next(job.train for job in expand(load_config(EXAMPLES / "quickstart.yaml")) if job.train is not None)
+    first = train.key
+    assert train.key is first  # cached
+    reseeded = train.model_copy(update={"seed": train.seed + 7})
+    assert reseeded.key != first
+    assert reseeded.key == type(train).model_validate(reseeded.model_dump()).key
+    ev = expand(load_config(EXAMPLES / "quickstart.yaml"))[0].evals[0]
+    assert ev.key == config_hash(ev) and ev.model_copy(update={"seed": 9}).key == config_hash(
+        ev.model_copy(update={"seed": 9}))

@@ -38,8 +38,10 @@ def decode_all(tokenizer, rows: list[list[int]]) -> list[str]:
     transformers decodes row by row in Python."""
     from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
-    if (isinstance(tokenizer, TokenizersBackend) and type(tokenizer)._decode is TokenizersBackend._decode
-            and not tokenizer.clean_up_tokenization_spaces):
+    cls = type(tokenizer)
+    if (isinstance(tokenizer, TokenizersBackend) and not tokenizer.clean_up_tokenization_spaces
+            and all(getattr(cls, name) is getattr(TokenizersBackend, name)
+                    for name in ("_decode", "decode", "batch_decode"))):
         return tokenizer.backend_tokenizer.decode_batch(rows, skip_special_tokens=True)
     return tokenizer.batch_decode(rows, skip_special_tokens=True)
 

@@ -53,6 +53,12 @@ class _RunSpec(BaseModel):
     def key(self) -> str:  # frozen, so hashed once (a study's planning and status ask for keys thousands of times)
         return config_hash(self)
 
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
+        """A copy never carries the original's cached key (pydantic copies the instance dict, cache included)."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("key", None)
+        return copied
+
     @property
     def slug(self) -> str:
         return f"{self.model.name}-{mixture_slug(self.mixture_name)}-{self.task}-s{self.seed}-{self.key}"

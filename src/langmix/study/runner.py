@@ -68,6 +68,7 @@ def _freeze_long_lived(stage: str) -> None:
     imports, after TRL's), so what one run leaves behind is still collected."""
     if stage not in _FROZEN:
         _FROZEN.add(stage)
+        gc.collect()  # garbage of earlier runs in this process is collected, never frozen
         gc.freeze()
 
 
