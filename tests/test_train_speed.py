@@ -119,7 +119,9 @@ def test_tokenisation_is_cached_by_content(tok_model, tmp_path):
 
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_final_loss_unchanged_by_packing(tiny_model_cfg, tiny_model_path, tmp_path, method):
-    """Same examples per step (the trainer's sampler), so padded and packed training follow the same losses."""
+    """Same examples per step (the trainer's sampler), so padded and packed training follow the same losses: in
+    fp32 (the CPU default) to 1e-5 relative (the mean loss over the run is not rounded; packing, per-example
+    attention and the chunked cross-entropy change only the order of float sums)."""
     losses = {}
     for packing in (False, True):
         cfg = TrainingConfig(method=method, max_steps=6, batch_size=8, save_steps=100, logging_steps=1,
@@ -128,7 +130,7 @@ def test_final_loss_unchanged_by_packing(tiny_model_cfg, tiny_model_path, tmp_pa
         train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, out, show_progress=False)
         state = json.loads((out / "train_summary.json").read_text())
         losses[packing] = (state["first_loss"], state["last_loss"], state["train_loss"])
-    assert losses[True] == pytest.approx(losses[False], rel=2e-3)
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
