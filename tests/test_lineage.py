@@ -146,3 +146,46 @@ def test_normalised_questions_treat_unicode_punctuation_as_space():
     assert normalise_question("कितने सेब हैं।") == "कितने सेब हैं"
     assert normalise_question("ＡＢＣ１２３！") == "abc123"
     assert normalise_question("naïve café—done") == "naïve café done"
+
+
+def test_eval_time_recheck_trusts_the_recorded_check_only_for_the_same_data_and_eval_set(tmp_path, monkeypatch):
+    """A mixture built against an eval set records that check; rechecking against the same eval set and the same
+    training data returns the recorded report without parsing the mixture. A changed data file or another eval
+    set is checked in full again (and a clash found then is refused)."""
+    from langmix import mixtures
+    from langmix.config import BudgetConfig
+    from langmix.mixtures import MixtureSpec, build_mixture, recheck_lineage
+
+    class Source:
+        items = [ex(f"t{i}", f"How many pens does person {i} have in the box?") for i in range(12)]
+        items[0] = ex("t0", Q.replace("four.", "five."))  # a near-duplicate of the eval question
+
+        def pool(self, task, languages):
+            return len(self.items), lambda i, lang: self.items[i]
+
+    evaluation = [ex("gsm8k-test-0", Q)]
+    spec = MixtureSpec("m", "fixed", ("en",))
+    examples, manifest = build_mixture(Source(), spec, "math", BudgetConfig(mode="fixed_total", total=12), 0,
+                                       evaluation, tmp_path)
+    assert manifest["near_duplicates_of_eval"] and manifest["lineage_checked"]["eval_digest"]
+    full = check_lineage(examples, evaluation)
+
+    parsed = []
+    real_read = mixtures.read_mixture
+    monkeypatch.setattr(mixtures, "read_mixture", lambda path: (parsed.append(path), real_read(path))[1])
+    assert recheck_lineage(tmp_path, evaluation) == full
+    assert parsed == []  # the recorded check held
+
+    newer = evaluation + [ex("gsm8k-test-5", examples[3].messages[0]["content"])]
+    with pytest.raises(LineageError, match="gsm8k-test-5"):
+        recheck_lineage(tmp_path, newer)  # another eval set: checked in full, the clash refused
+    assert len(parsed) == 1
+
+    data = tmp_path / "data.jsonl"
+    lines = data.read_text().splitlines()
+    leak = json.loads(lines[5])
+    leak["messages"][0]["content"] = Q  # training data edited after the build: now it contains the eval question
+    data.write_text("\n".join(lines[:5] + [json.dumps(leak)] + lines[6:]) + "\n")
+    with pytest.raises(LineageError, match="same question"):
+        recheck_lineage(tmp_path, evaluation)
+    assert len(parsed) == 2

@@ -320,14 +320,25 @@ class _EvalIndex:
 _EVAL_INDEXES: dict[str, _EvalIndex] = {}
 
 
-def _eval_index(evaluation: list[Example]) -> _EvalIndex:
-    """The index of `evaluation`, cached by content (ids and every message), so a changed eval set is re-indexed."""
+# What a recorded lineage check depends on besides the data: the rules. A manifest records them with the eval set's
+# digest; an eval-time recheck against the same eval set, rules and training data is not run again.
+LINEAGE_RULES = (f"clash: source id, exact or normalised question; near: word {NGRAM_WORDS}-grams, char "
+                 f"{NGRAM_CHARS}-grams for {','.join(sorted(CHAR_NGRAM_LANGUAGES))}, share {NEAR_DUPLICATE_SHARE}")
+
+
+def eval_digest(evaluation: list[Example]) -> str:
+    """Content digest of an evaluation set as the lineage check sees it: ids, source ids, languages, messages."""
     h = hashlib.sha256()
     for ex in evaluation:
-        h.update(ex.id.encode())
+        h.update(b"\2".join(x.encode() for x in (ex.id, ex.source_id, ex.language)))
         for m in ex.messages:
             h.update(b"\0" + m["role"].encode() + b"\1" + m["content"].encode())
-    key = h.hexdigest()
+    return h.hexdigest()
+
+
+def _eval_index(evaluation: list[Example]) -> _EvalIndex:
+    """The index of `evaluation`, cached by content (`eval_digest`), so a changed eval set is re-indexed."""
+    key = eval_digest(evaluation)
     if key not in _EVAL_INDEXES:
         if len(_EVAL_INDEXES) >= 8:
             _EVAL_INDEXES.pop(next(iter(_EVAL_INDEXES)))
@@ -423,13 +434,28 @@ def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageRepo
     """The lineage check again at evaluation time (the eval set may be newer than the trained model): clashes are
     refused; near-duplicates are warned about only when they differ from those the manifest recorded at build
     time (else they were reported then)."""
-    report = _refused_or_reported(read_mixture(mixture_dir / "data.jsonl"), evaluation)
     manifest_path = mixture_dir / "manifest.json"
-    recorded = json.loads(manifest_path.read_text()).get("near_duplicates_of_eval", []) \
-        if manifest_path.exists() else None
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    recorded = manifest.get("near_duplicates_of_eval", []) if manifest is not None else None
+    if manifest is not None and _recorded_check_holds(manifest, mixture_dir / "data.jsonl", evaluation):
+        return LineageReport(manifest["n_examples"], len(evaluation), [NearDuplicate(*d) for d in recorded])
+    report = _refused_or_reported(read_mixture(mixture_dir / "data.jsonl"), evaluation)
     if recorded is None or {tuple(d[:2]) for d in recorded} != {tuple(d[:2]) for d in report.near_duplicates}:
         _warn_near(report.near_duplicates)
     return report
+
+
+def _recorded_check_holds(manifest: dict, data: Path, evaluation: list[Example]) -> bool:
+    """Whether the manifest's lineage check was made against this eval set under these rules, on exactly the
+    training data now in `data` (its content hash, recomputed from the file's lines without parsing them)."""
+    done = manifest.get("lineage_checked")
+    if not done or done != {"eval_digest": eval_digest(evaluation), "rules": LINEAGE_RULES}:
+        return False
+    h = hashlib.sha256()
+    with open(data, "rb") as f:
+        for line in f:
+            h.update(line.rstrip(b"\n"))
+    return h.hexdigest()[:16] == manifest.get("content_hash")
 
 
 def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
@@ -531,6 +557,7 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
             pool.terminate()
         _STREAM_STATE.clear()
     manifest = tally.manifest(spec, task, budget, seed)
+    manifest["lineage_checked"] = {"eval_digest": eval_digest(evaluation), "rules": LINEAGE_RULES}
     if near:
         manifest["near_duplicates_of_eval"] = near
         _warn_near(near)
