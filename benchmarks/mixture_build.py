@@ -41,7 +41,7 @@ def _setup(n: int):
 
 def child(n: int, out: str, mode: str) -> None:
     """Build one mixture in this process and print a JSON line with its timings and peak RSS."""
-    from langmix.mixtures import (LINEAGE_RULES, build_manifest, build_mixture_streaming, check_lineage, eval_digest,
+    from langmix.mixtures import (build_manifest, build_mixture_streaming, check_lineage, lineage_record,
                                   sample_mixture, write_mixture)
 
     t0 = time.perf_counter()
@@ -56,7 +56,7 @@ def child(n: int, out: str, mode: str) -> None:
         examples = sample_mixture(spec, pool_size, render, budget, 0, tag="math")
         report = check_lineage(examples, evaluation)
         manifest = build_manifest(spec, "math", budget, 0, examples)
-        manifest["lineage_checked"] = {"eval_digest": eval_digest(evaluation), "rules": LINEAGE_RULES}
+        manifest["lineage_checked"] = lineage_record(evaluation)
         if report.near_duplicates:
             manifest["near_duplicates_of_eval"] = [list(d) for d in report.near_duplicates]
         write_mixture(Path(out), examples, manifest)

@@ -143,8 +143,10 @@ def main() -> None:
     # full fine-tuning: 6 x params per token (forward, backward to activations and to weights); LoRA: the frozen
     # weights get no gradient, so about 4 x params
     flops_per_param = 4 if gemma else 6
-    dtype = getattr(torch, model_cfg.dtype)  # the plain script loads the weights as langmix does
-    del model
+    # langmix's settings; the plain script trains with the same LoRA (if any), its other settings its defaults
+    cfg = TrainingConfig(max_steps=STEPS, batch_size=BATCH, max_length=MAX_LEN, learning_rate=1e-3,
+                         save_steps=10_000, logging_steps=1000, bf16=True,  # the plain script's precision
+                         method="lora" if gemma else "full")
     lengths = [len(r) for r in lt.tokenize_mixture(tok, examples, MAX_LEN).input_ids]
     print(f"model: {what}, {matmul_params / 1e6:.1f}M matmul params, vocab {len(tok)}; "
           f"{len(examples)} examples, {sum(lengths) / len(lengths):.0f} tokens mean ({min(lengths)}-{max(lengths)}); "
@@ -174,8 +176,9 @@ def main() -> None:
         peft = None
         if gemma:
             from peft import LoraConfig
-            peft = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
-        trainer = SFTTrainer(model=plain_model, args=args, processing_class=tok,
+            peft = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                              target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
+        trainer = SFTTrainer(model=model, args=args, processing_class=tok,
                              train_dataset=Dataset.from_list([{"messages": ex.messages} for ex in examples]),
                              callbacks=[timer.callback], peft_config=peft)
         trainer.remove_callback(PrinterCallback)
@@ -184,18 +187,15 @@ def main() -> None:
 
     def run_langmix(timer: StepTimer, tokens: list[int]) -> None:
         """train() as a study runs it (packing, per-example attention, chunked CE over assistant tokens)."""
-        cfg = TrainingConfig(max_steps=STEPS, batch_size=BATCH, max_length=MAX_LEN, learning_rate=1e-3,
-                             save_steps=10_000, logging_steps=1000, bf16=True,  # the plain script's precision
-                             method="lora" if gemma else "full")
         lt.train(model_cfg, str(model_dir), examples, cfg, 0, tmp / "langmix", show_progress=False,
                  callbacks=[timer.callback])
 
     import threading
 
     # Loading a model swaps torch's initialisers process-wide (weights are made on the meta device), so nothing
-    # may build modules in the other thread meanwhile: the plain model is loaded here and its trainer (which adds
-    # the LoRA layers) is built before langmix's thread starts.
-    plain_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype)
+    # may build modules in the other thread meanwhile: the plain script trains the model loaded above (the weights
+    # langmix's train() loads from model_dir), and its trainer (which adds the LoRA layers) is built before
+    # langmix's thread starts.
     plain_ready = threading.Event()
     baton = Baton(["plain", "langmix"])
     timers = {name: StepTimer(name, baton) for name in baton.names}

@@ -336,6 +336,11 @@ def eval_digest(evaluation: list[Example]) -> str:
     return h.hexdigest()
 
 
+def lineage_record(evaluation: list[Example]) -> dict[str, str]:
+    """What a manifest records of the lineage check its mixture passed: the eval set's digest and the rules."""
+    return {"eval_digest": eval_digest(evaluation), "rules": LINEAGE_RULES}
+
+
 def _eval_index(evaluation: list[Example]) -> _EvalIndex:
     """The index of `evaluation`, cached by content (`eval_digest`), so a changed eval set is re-indexed."""
     key = eval_digest(evaluation)
@@ -448,8 +453,7 @@ def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageRepo
 def _recorded_check_holds(manifest: dict, data: Path, evaluation: list[Example]) -> bool:
     """Whether the manifest's lineage check was made against this eval set under these rules, on exactly the
     training data now in `data` (its content hash, recomputed from the file's lines without parsing them)."""
-    done = manifest.get("lineage_checked")
-    if not done or done != {"eval_digest": eval_digest(evaluation), "rules": LINEAGE_RULES}:
+    if manifest.get("lineage_checked") != lineage_record(evaluation):
         return False
     h = hashlib.sha256()
     with open(data, "rb") as f:
@@ -557,7 +561,7 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
             pool.terminate()
         _STREAM_STATE.clear()
     manifest = tally.manifest(spec, task, budget, seed)
-    manifest["lineage_checked"] = {"eval_digest": eval_digest(evaluation), "rules": LINEAGE_RULES}
+    manifest["lineage_checked"] = lineage_record(evaluation)
     if near:
         manifest["near_duplicates_of_eval"] = near
         _warn_near(near)

@@ -254,8 +254,7 @@ class TokenRows(torch.utils.data.Dataset):
         import numpy as np
 
         self.input_ids = [np.asarray(row, dtype=np.int64) for row in tok.input_ids]
-        self.labels = [np.where(np.asarray(mask, dtype=bool), ids, -100)
-                       for ids, mask in zip(self.input_ids, tok.masks)]
+        self.labels = [np.asarray(row, dtype=np.int64) for row in tok.labels()]
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -558,13 +557,13 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     else:
         dataset = Dataset.from_list([{"messages": ex.messages} for ex in examples])
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, **common)
+        labels = trainer.train_dataset["labels"]  # (packed: built from masks check_label_masks passed above)
+        if len(labels) != len(examples) or any(all(t != -100 for t in row) for row in labels):
+            # TRL silently drops examples whose assistant turn was truncated away; name the culprits instead.
+            check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples)
+            raise LabelMaskError(f"the trainer kept {len(labels)} of {len(examples)} examples")
     if not show_progress:  # without a progress bar the trainer prints every log dict to stdout
         trainer.remove_callback(PrinterCallback)
-    labels = dataset.labels if packing else trainer.train_dataset["labels"]
-    if len(labels) != len(examples) or any(all(t != -100 for t in row) for row in labels):
-        # TRL silently drops examples whose assistant turn was truncated away; name the culprits instead.
-        check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples)
-        raise LabelMaskError(f"the trainer kept {len(labels)} of {len(examples)} examples")
     resume = latest_checkpoint(ckpt_dir)
     if resume:
         log.info("resuming from %s", resume)

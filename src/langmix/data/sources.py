@@ -23,20 +23,33 @@ log = logging.getLogger(__name__)
 Render = Callable[[int, str], Example]
 
 
-class SynthSource:
+class _EvalSets:
+    """What every source shares: an eval set (task, languages) is built once and the same list returned after (a
+    study asks for it once per run). Sources define `_load_eval` and set `self._eval = {}`."""
+
+    _eval: dict[tuple, list[Example]]
+
+    def eval_examples(self, task: str, languages: list[str]) -> list[Example]:
+        key = (task, tuple(languages))
+        if key not in self._eval:
+            self._eval[key] = self._load_eval(task, languages)
+        return self._eval[key]
+
+    def _load_eval(self, task: str, languages: list[str]) -> list[Example]:
+        raise NotImplementedError
+
+
+class SynthSource(_EvalSets):
     def __init__(self, cfg: DataConfig) -> None:
         self.world = SynthWorld(cfg.seed, cfg.train_pool, cfg.eval_items)
-        self._eval: dict[tuple, list[Example]] = {}
+        self._eval = {}
 
     def pool(self, task: str, languages: list[str]) -> tuple[int, Render]:
         items = self.world.train_source(task)
         return len(items), lambda i, lang: to_example(items[i], lang)
 
-    def eval_examples(self, task: str, languages: list[str]) -> list[Example]:
-        key = (task, tuple(languages))
-        if key not in self._eval:  # a study asks for the same eval set once per run
-            self._eval[key] = self.world.eval_examples(task, languages)
-        return self._eval[key]
+    def _load_eval(self, task: str, languages: list[str]) -> list[Example]:
+        return self.world.eval_examples(task, languages)
 
 
 def load_examples(src: FileSource, languages: list[str] | None = None) -> list[Example]:
@@ -62,11 +75,11 @@ def load_examples(src: FileSource, languages: list[str] | None = None) -> list[E
     raise ValueError(f"unknown format {src.format!r}")
 
 
-class FileDataSource:
+class FileDataSource(_EvalSets):
     def __init__(self, cfg: DataConfig) -> None:
         self.cfg = cfg
         self._train: dict[str, dict[str, dict[str, Example]]] = {}
-        self._eval: dict[tuple, list[Example]] = {}
+        self._eval = {}
 
     def _files(self, task: str):
         files = self.cfg.task_files(task)
@@ -98,12 +111,6 @@ class FileDataSource:
             log.warning("%s: %d of %d training items lack one of %s and are not used", task, partial,
                         len(by_source), languages)
         return len(ids), lambda i, lang: by_source[ids[i]][lang]
-
-    def eval_examples(self, task: str, languages: list[str]) -> list[Example]:
-        key = (task, tuple(languages))
-        if key not in self._eval:
-            self._eval[key] = self._load_eval(task, languages)
-        return self._eval[key]
 
     def _load_eval(self, task: str, languages: list[str]) -> list[Example]:
         examples = load_examples(self._files(task).eval, languages)

@@ -200,7 +200,7 @@ def _generate_batch(model, rows: list[list[int]], caps: list[int], eos: list[int
 @torch.inference_mode()
 def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Sequence[int], batch_size: int,
              progress: Callable[[int], None] | None = None, stop: Sequence[str] | None = None,
-             shared_prefix_min: int | None = None) -> list[str]:
+             shared_prefix_min: int = 0) -> list[str]:
     """Greedy completions, in input order.
 
     `max_new_tokens` is one cap or one per example (e.g. per task); `stop` strings end a row like the end-of-turn
@@ -218,8 +218,6 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
     order = sorted(range(len(rows)), key=lambda i: (len(rows[i]), i))
     outputs: list[str] = [""] * len(rows)
     device = next(model.parameters()).device
-    if shared_prefix_min is None:
-        shared_prefix_min = 0
     eos = _eos_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     cache_arg = _cache_kwarg(model)
