@@ -36,6 +36,7 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, LlamaConfig, Llam
 from langmix.config import ModelConfig, TinyModelConfig, config_hash
 from langmix.data import synth
 from langmix.timing import compute
+from langmix.tokenization import tokenizer_state
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +285,44 @@ def resolve_model_path(cfg: ModelConfig, progress=None) -> str:
     return str(cfg.path)
 
 
-def load_tokenizer(cfg: ModelConfig, path: str):
+def load_tokenizer(cfg: ModelConfig, path: str, reuse: bool = False):
+    """The tokenizer at `path` with the model config's chat template and end-of-turn token, left padding. With
+    `reuse`, a tokenizer this process loaded before (same path, files and settings) is returned, the same object,
+    while its settings (`tokenization.tokenizer_state`) are as loaded: a transformers 5 tokenizer takes ~5 s to
+    load for Gemma-3's vocabulary, and a study loads it for every run. Callers that change a tokenizer must not
+    ask for reuse."""
+    if not reuse:
+        return _read_tokenizer(cfg, path)
+    key = (cfg.revision, cfg.trust_remote_code, cfg.chat_template, cfg.eos_token, *_tokenizer_files_digest(path))
+    kept = _TOKENIZERS.pop(key, None)
+    if kept is None or tokenizer_state(kept[0]) != kept[1]:
+        tok = _read_tokenizer(cfg, path)
+        kept = (tok, tokenizer_state(tok))
+    _TOKENIZERS[key] = kept
+    while len(_TOKENIZERS) > _TOKENIZERS_KEPT:
+        _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
+    return kept[0]
+
+
+_TOKENIZERS: dict[tuple, tuple] = {}  # key -> (tokenizer, its state as loaded), most recently used last
+_TOKENIZERS_KEPT = 2
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".msgpack", ".h5", ".npz", ".ckpt")
+
+
+def _tokenizer_files_digest(path: str) -> tuple[str, str]:
+    """What identifies a tokenizer: the content of every file of the directory but model weights (so every
+    fine-tuned copy of one base, which saves the same tokenizer files, shares one entry); a hub id is itself."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return "hub", str(path)
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and not f.name.endswith(_WEIGHT_SUFFIXES):
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return "files", h.hexdigest()
+
+
+def _read_tokenizer(cfg: ModelConfig, path: str):
     tok = AutoTokenizer.from_pretrained(path, revision=cfg.revision, trust_remote_code=cfg.trust_remote_code)
     eos = cfg.eos_token
     if cfg.chat_template:
@@ -356,7 +394,7 @@ def load_trained(cfg: ModelConfig, base_path: str, final_dir: Path):
     final_dir = Path(final_dir)
     if not final_dir.is_dir():
         raise FileNotFoundError(f"no trained model at {final_dir}")
-    tokenizer = load_tokenizer(cfg, str(final_dir))
+    tokenizer = load_tokenizer(cfg, str(final_dir), reuse=True)
     if (final_dir / "adapter_config.json").exists():
         from peft import PeftModel
 

@@ -35,6 +35,7 @@ from langmix.errors import UserInputError
 from langmix.models import load_model, load_tokenizer
 from langmix.records import Example
 from langmix.timing import COMPUTE_SECONDS
+from langmix.tokenization import tokenizer_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -172,24 +173,6 @@ def training_identity(model_cfg: ModelConfig, cfg: TrainingConfig, seed: int, ex
 
 # ---------------------------------------------------------------------------------------------------------------
 # Fast SFT path: tokenisation cache, padding-free batches, per-example attention, chunked cross-entropy.
-
-TOKENIZED_VERSION = b"langmix-tokenized-v1"
-
-
-def tokenizer_fingerprint(tokenizer) -> str:
-    """A hash of everything in the tokenizer that changes token ids or masks: vocabulary, merges, normaliser,
-    special tokens and chat template."""
-    h = hashlib.sha256(TOKENIZED_VERSION)
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        h.update(backend.to_str().encode())
-    else:  # a slow tokenizer: its vocabulary stands in
-        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
-    h.update(str(tokenizer.chat_template).encode())
-    h.update(json.dumps([tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token,
-                         getattr(tokenizer, "add_bos_token", None)]).encode())
-    return h.hexdigest()[:16]
-
 
 @dataclass
 class TokenizedMixture:

@@ -22,6 +22,7 @@ import torch
 
 from langmix.records import Example
 from langmix.timing import compute
+from langmix.tokenization import encode_cached
 
 SHARED_PREFIX_MIN = 32  # the length from which a shared prefix is worth its extra forward, when sharing is asked for
 
@@ -213,7 +214,7 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
     if not examples:
         return []
     prompts = render_prompts(tokenizer, examples)
-    rows = tokenizer(prompts, add_special_tokens=False)["input_ids"]
+    rows = encode_cached(tokenizer, prompts)  # a study evaluates every run of a model on the same prompts
     caps = [max_new_tokens] * len(rows) if isinstance(max_new_tokens, int) else list(max_new_tokens)
     order = sorted(range(len(rows)), key=lambda i: (len(rows[i]), i))
     outputs: list[str] = [""] * len(rows)

@@ -29,6 +29,7 @@ from langmix.records import ItemRow, ResultRow
 from langmix.results import connect, write_items, write_predictions, write_rows
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
 from langmix.study.state import mark_done, run_state, try_claim, write_status
+from langmix.tokenization import count_tokens_cached
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +85,10 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
     _freeze_long_lived("trl")
     dump_resolved(spec, path / "config.yaml")
     write_status(path, "running")
-    tokenizer = load_tokenizer(spec.model, model_path)
+    tokenizer = load_tokenizer(spec.model, model_path, reuse=True)
     examples, _ = build_mixture(source, spec.mixture(), spec.task, spec.budget, spec.seed, evaluation,
                                 path / "mixture",
-                                lambda texts: [len(ids) for ids in
-                                               tokenizer(texts, add_special_tokens=False)["input_ids"]])
+                                lambda texts: count_tokens_cached(tokenizer, texts))
     hooks.stage(f"train {spec.slug}", 0)
     identity = {"train_key": spec.key, **training_identity(spec.model, spec.training, spec.seed, examples)}
     train(spec.model, model_path, examples, spec.training, spec.seed, path, show_progress=show_progress,
@@ -108,7 +108,8 @@ def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str
         recheck_lineage(trained / "mixture", examples)
         tokenizer, model = load_trained(spec.model, model_path, trained / "final")
     else:
-        tokenizer, model = load_tokenizer(spec.model, model_path), load_model(spec.model, model_path, reuse=True)
+        tokenizer, model = (load_tokenizer(spec.model, model_path, reuse=True),
+                            load_model(spec.model, model_path, reuse=True))
     hooks.stage(f"evaluate {spec.slug}", len(examples))
     predictions, metrics = evaluate(model, tokenizer, examples, spec.evaluation, spec.languages, hooks.advance)
     task = tasks.get(spec.task)

@@ -1,0 +1,98 @@
+"""What a study asks of a tokenizer many times over, done once: its fingerprint, the token ids of evaluation
+prompts, the token counts of mixture texts.
+
+A study tokenises the same evaluation prompts for every run of a model (each run's tokenizer is the base's) and
+counts the tokens of the same rendered examples in mixture after mixture. Both are cached here by the tokenizer's
+fingerprint (vocabulary, merges, normaliser, special tokens, chat template) and the text, so a cached answer is
+always the one the tokenizer would give. The fingerprint itself (a hash of the whole tokenizer: 0.6 s for
+Gemma-3's 262k vocabulary) is remembered per tokenizer object while `tokenizer_state` holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+from typing import Any
+
+TOKENIZED_VERSION = b"langmix-tokenized-v1"
+
+# Bounds: ids are kept for up to this many tokens in all (a Python int list costs ~36 bytes a token), counts for up
+# to this many texts; past a bound, the oldest tokenizer's entries go, then the store starts afresh.
+MAX_CACHED_TOKENS = 4_000_000
+MAX_CACHED_COUNTS = 1_000_000
+
+_FINGERPRINTS: "weakref.WeakKeyDictionary[Any, tuple[tuple, str]]" = weakref.WeakKeyDictionary()
+_IDS: dict[str, dict[str, list[int]]] = {}
+_COUNTS: dict[str, dict[str, int]] = {}
+
+
+def tokenizer_state(tokenizer) -> tuple:
+    """The settings langmix, TRL or a user change on a loaded tokenizer (chat template, special tokens, padding
+    side, added tokens, ...): a tokenizer whose state is unchanged is still the tokenizer that was loaded."""
+    return (tokenizer.chat_template, tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token,
+            tokenizer.unk_token, tokenizer.padding_side, tokenizer.truncation_side, len(tokenizer),
+            tokenizer.model_max_length, getattr(tokenizer, "add_bos_token", None),
+            getattr(tokenizer, "add_eos_token", None), getattr(tokenizer, "clean_up_tokenization_spaces", None))
+
+
+def _compute_fingerprint(tokenizer) -> str:
+    h = hashlib.sha256(TOKENIZED_VERSION)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    else:  # a slow tokenizer: its vocabulary stands in
+        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    h.update(str(tokenizer.chat_template).encode())
+    h.update(json.dumps([tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token,
+                         getattr(tokenizer, "add_bos_token", None)]).encode())
+    return h.hexdigest()[:16]
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of everything in the tokenizer that changes token ids or masks: vocabulary, merges, normaliser,
+    special tokens and chat template. Computed once per tokenizer object while its `tokenizer_state` holds."""
+    state = tokenizer_state(tokenizer)
+    try:
+        known = _FINGERPRINTS.get(tokenizer)
+    except TypeError:  # an object that cannot be weakly referenced: no memo
+        return _compute_fingerprint(tokenizer)
+    if known is not None and known[0] == state:
+        return known[1]
+    fingerprint = _compute_fingerprint(tokenizer)
+    _FINGERPRINTS[tokenizer] = (state, fingerprint)
+    return fingerprint
+
+
+def _store(stores: dict[str, dict], fingerprint: str) -> dict:
+    store = stores.pop(fingerprint, None)
+    stores[fingerprint] = store if store is not None else {}  # most recently used last
+    return stores[fingerprint]
+
+
+def encode_cached(tokenizer, texts: list[str]) -> list[list[int]]:
+    """`tokenizer(texts, add_special_tokens=False)["input_ids"]`, each distinct text encoded once per tokenizer
+    (fingerprint) in this process. The lists returned may be shared with later calls: do not change them."""
+    store = _store(_IDS, tokenizer_fingerprint(tokenizer))
+    missing = [t for t in dict.fromkeys(texts) if t not in store]
+    if missing:
+        store.update(zip(missing, tokenizer(missing, add_special_tokens=False)["input_ids"]))
+        while sum(len(ids) for s in _IDS.values() for ids in s.values()) > MAX_CACHED_TOKENS and len(_IDS) > 1:
+            _IDS.pop(next(iter(_IDS)))
+    out = [store[t] for t in texts]
+    if sum(len(ids) for ids in store.values()) > MAX_CACHED_TOKENS:
+        store.clear()
+    return out
+
+
+def count_tokens_cached(tokenizer, texts: list[str]) -> list[int]:
+    """The token count of each text (no special tokens added), each distinct text counted once per tokenizer
+    (fingerprint) in this process."""
+    store = _store(_COUNTS, tokenizer_fingerprint(tokenizer))
+    missing = [t for t in dict.fromkeys(texts) if t not in store]
+    if missing:
+        store.update(zip(missing, map(len, tokenizer(missing, add_special_tokens=False)["input_ids"])))
+    out = [store[t] for t in texts]
+    if sum(len(s) for s in _COUNTS.values()) > MAX_CACHED_COUNTS:
+        _COUNTS.clear()
+    return out

@@ -1,0 +1,54 @@
+"""Tokenizer work done once: the fingerprint memo, cached prompt ids and token counts, tokenizer reuse."""
+
+import shutil
+
+from langmix import tokenization
+from langmix.models import load_tokenizer
+from langmix.tokenization import count_tokens_cached, encode_cached, tokenizer_fingerprint
+
+TEXTS = ["How many apples?", "¿Cuántas manzanas?", "小明有19个硬币。", "How many apples?", "", "ตอนนี้ที่"]
+
+
+def test_cached_ids_and_counts_equal_the_tokenizers(tiny_model_cfg, tiny_model_path):
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
+    expected = tok(TEXTS, add_special_tokens=False)["input_ids"]
+    first = encode_cached(tok, TEXTS)
+    assert first == expected
+    again = encode_cached(tok, list(reversed(TEXTS)))
+    assert again == list(reversed(expected))
+    assert again[-1] is first[0]  # answered from the cache, not encoded again
+    assert count_tokens_cached(tok, TEXTS) == [len(ids) for ids in expected]
+
+
+def test_fingerprint_follows_changes_to_the_tokenizer(tiny_model_cfg, tiny_model_path):
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
+    before = tokenizer_fingerprint(tok)
+    assert before == tokenization._compute_fingerprint(tok)
+    tok.chat_template = "{{ messages[0]['content'] }}"
+    after = tokenizer_fingerprint(tok)
+    assert after != before and after == tokenization._compute_fingerprint(tok)
+    tok.add_tokens(["<new-token>"])  # changes ids: a new fingerprint, and cached ids are not reused
+    assert tokenizer_fingerprint(tok) not in (before, after)
+    assert encode_cached(tok, ["a <new-token>"]) == tok(["a <new-token>"], add_special_tokens=False)["input_ids"]
+
+
+def test_reused_tokenizer_is_reread_once_changed_and_shared_by_identical_copies(tiny_model_cfg, tiny_model_path,
+                                                                              tmp_path):
+    first = load_tokenizer(tiny_model_cfg, tiny_model_path, reuse=True)
+    assert load_tokenizer(tiny_model_cfg, tiny_model_path, reuse=True) is first
+    assert load_tokenizer(tiny_model_cfg, tiny_model_path) is not first  # reuse is asked for, never imposed
+    template = first.chat_template
+    first.chat_template = "{{ messages[0]['content'] }}"  # a caller changed it: the next one is read again
+    second = load_tokenizer(tiny_model_cfg, tiny_model_path, reuse=True)
+    assert second is not first and second.chat_template == template
+    # two fine-tuned copies of one base save the same tokenizer files: one tokenizer serves both
+    for name in ("run-a", "run-b"):
+        second.save_pretrained(tmp_path / name)
+        (tmp_path / name / "model.safetensors").write_bytes(name.encode())  # weights differ, tokenizers do not
+    a = load_tokenizer(tiny_model_cfg, str(tmp_path / "run-a"), reuse=True)
+    assert load_tokenizer(tiny_model_cfg, str(tmp_path / "run-b"), reuse=True) is a
+    vocab = tmp_path / "run-b" / "tokenizer.json"
+    vocab.write_text(vocab.read_text().replace('"<|pad|>"', '"<|padding|>"'))  # another tokenizer: read anew
+    b = load_tokenizer(tiny_model_cfg, str(tmp_path / "run-b"), reuse=True)
+    assert b is not a and "<|padding|>" in b.get_vocab()
+    shutil.rmtree(tmp_path)
