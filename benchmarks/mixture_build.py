@@ -41,8 +41,8 @@ def _setup(n: int):
 
 def child(n: int, out: str, mode: str) -> None:
     """Build one mixture in this process and print a JSON line with its timings and peak RSS."""
-    from langmix.mixtures import (build_manifest, build_mixture_streaming, check_lineage, lineage_record,
-                                  sample_mixture, write_mixture)
+    from langmix.lineage import check_lineage, lineage_record
+    from langmix.mixtures import build_manifest, build_mixture_streaming, sample_mixture, write_mixture
 
     t0 = time.perf_counter()
     source, spec, budget, evaluation = _setup(n)

@@ -122,7 +122,8 @@ def test_streaming_in_chunks_and_workers_writes_what_build_mixture_writes(tmp_pa
 
 
 def test_clashes_in_several_chunks_are_all_named_and_nothing_is_written(tmp_path):
-    from langmix.mixtures import LineageError, build_mixture_streaming
+    from langmix.lineage import LineageError
+    from langmix.mixtures import build_mixture_streaming
 
     spec = MixtureSpec("en", "english_only", ("en",))
     budget = BudgetConfig(mode="fixed_total", total=100)

@@ -12,28 +12,17 @@ import json
 import logging
 import random
 import re
-import unicodedata
-from collections import Counter, defaultdict
-from itertools import chain
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
-
-import regex
+from typing import Any, Callable
 
 from langmix.config import BudgetConfig, MixtureDesign
-from langmix.errors import UserInputError
+from langmix.lineage import (LineageReport, MixtureError, NearDuplicate, lineage, lineage_record,
+                             refuse_clashes, refused_or_reported, warn_near)
 from langmix.records import Example
 
 log = logging.getLogger(__name__)
-
-
-class MixtureError(UserInputError):
-    """A design or budget that cannot be satisfied."""
-
-
-class LineageError(MixtureError):
-    """Training data would contain an evaluation item or a translation of it."""
 
 
 @dataclass(frozen=True)
@@ -160,18 +149,18 @@ class MixtureTally:
         for ex, size in zip(examples, sizes, strict=True):
             line = ex.model_dump_json()
             lines.append(line)
-            self.digest.update(line.encode())
+            if self.digest is not None:  # a chunk's tally leaves the hash to the caller, who hashes in order
+                self.digest.update(line.encode())
             self.sizes[ex.language] += size
             self.per_lang[ex.language] += 1
             self.sources.add(ex.source_id)
         self.n += len(examples)
         return lines
 
-    def extend(self, lines: list[str], chunk: "MixtureTally") -> None:
-        """Fold in the next chunk, counted elsewhere (e.g. in a worker process): its counts, and its lines into
-        the content hash, in order."""
-        for line in lines:
-            self.digest.update(line.encode())
+    def extend(self, blob: bytes, chunk: "MixtureTally") -> None:
+        """Fold in the next chunk, counted elsewhere (e.g. in a worker process): its counts, and its lines (`blob`:
+        the chunk's lines as written, each ending in a newline) into the content hash, in order."""
+        self.digest.update(blob.replace(b"\n", b""))  # the hash covers the lines without their newlines
         self.n += chunk.n
         self.per_lang.update(chunk.per_lang)
         self.sizes.update(chunk.sizes)
@@ -224,217 +213,6 @@ def spec_dict(spec: MixtureSpec) -> dict[str, Any]:
     return asdict(spec)
 
 
-# Contamination (issue 8.2). Questions are compared after `normalise_question`; an exact or normalised match with
-# an evaluation question, or a shared source id, is refused. A training question that shares at least
-# NEAR_DUPLICATE_SHARE of its n-grams with one evaluation question of the same language is a near-duplicate
-# (a light paraphrase or an edited copy): reported in the LineageReport and logged, not refused, since templated
-# word problems share phrasing legitimately. n-grams are word 8-grams; languages written without spaces between
-# words (CHAR_NGRAM_LANGUAGES) use character 8-grams of the text with spaces removed: 8 Chinese/Japanese
-# characters are about 4-6 words, a span long enough that chance matches between unrelated questions stay rare,
-# and short enough that a 30-character question still has 20+ grams. A question shorter than n units is one gram.
-# Eval n-grams are indexed in a dict (gram -> eval questions), so the check is linear in the train n-grams.
-NGRAM_WORDS = 8
-NGRAM_CHARS = 8
-CHAR_NGRAM_LANGUAGES = frozenset({"zh", "ja", "th"})
-NEAR_DUPLICATE_SHARE = 0.5
-
-
-class NearDuplicate(NamedTuple):
-    """A training question that shares `share` of its n-grams with an evaluation question in `language`."""
-
-    train_id: str
-    eval_id: str
-    language: str
-    share: float
-
-
-@dataclass
-class LineageReport:
-    """What `check_lineage` found short of refusing: near-duplicates of evaluation questions."""
-
-    n_train: int
-    n_eval: int
-    near_duplicates: list[NearDuplicate] = field(default_factory=list)
-
-
-# Unicode punctuation (categories P*) as the `regex` module's Unicode tables define it: 3x the speed of a
-# per-character `str.translate`. Its tables are newer than Python 3.11's `unicodedata` (Unicode 14): 41 recently
-# assigned punctuation marks (Balinese, Kawi, ...) count as punctuation, which Python's tables call unassigned.
-_PUNCTUATION = regex.compile(r"\p{P}+")
-
-
-def normalise_question(text: str) -> str:
-    """NFKC, casefold, punctuation -> space, whitespace collapsed: 'How  many?' and 'how many' compare equal."""
-    if not text.isascii():  # ASCII text is its own NFKC form
-        text = unicodedata.normalize("NFKC", text)
-    return " ".join(_PUNCTUATION.sub(" ", text.casefold()).split())
-
-
-def _question(ex: Example) -> str:
-    """The normalised text of the example's question (its last user turn); '' if it has none."""
-    users = [m["content"] for m in ex.messages if m["role"] == "user"]
-    return normalise_question(users[-1]) if users else ""
-
-
-def _ngrams(normalised: str, language: str) -> set:
-    """Character n-grams (strings) for languages written without spaces, else word n-grams (tuples); a text
-    shorter than n is one gram."""
-    if language.split("-")[0] in CHAR_NGRAM_LANGUAGES:
-        chars, n = normalised.replace(" ", ""), NGRAM_CHARS
-        return {chars[i:i + n] for i in range(max(1, len(chars) - n + 1))} if chars else set()
-    words, n = normalised.split(), NGRAM_WORDS
-    if len(words) <= n:
-        return {tuple(words)} if words else set()
-    return set(zip(*(words[k:] for k in range(n))))
-
-
-@dataclass
-class _EvalIndex:
-    """The evaluation side of the lineage check, built once per evaluation set (every mixture of a study is checked
-    against the same one): source ids, raw and normalised questions, and an n-gram index per language."""
-
-    evaluation: list[Example]
-    by_source: dict[str, dict[str, Example]]
-    exact: dict[str, Example]
-    normal: dict[str, Example]
-    grams: dict[str, dict]  # language -> gram -> eval positions
-
-    @classmethod
-    def build(cls, evaluation: list[Example]) -> "_EvalIndex":
-        by_source: dict[str, dict[str, Example]] = defaultdict(dict)
-        exact: dict[str, Example] = {}
-        normal: dict[str, Example] = {}
-        grams: dict[str, dict] = defaultdict(lambda: defaultdict(list))
-        for j, ex in enumerate(evaluation):
-            by_source[ex.source_id].setdefault(ex.language, ex)
-            users = [m["content"] for m in ex.messages if m["role"] == "user"]
-            question = _question(ex)
-            if users and users[-1].strip():
-                exact.setdefault(users[-1].strip(), ex)
-                normal.setdefault(question, ex)
-            for gram in _ngrams(question, ex.language):
-                grams[ex.language][gram].append(j)
-        return cls(list(evaluation), dict(by_source), exact, normal, {k: dict(v) for k, v in grams.items()})
-
-
-_EVAL_INDEXES: dict[str, _EvalIndex] = {}
-
-
-# What a recorded lineage check depends on besides the data: the rules. A manifest records them with the eval set's
-# digest; an eval-time recheck against the same eval set, rules and training data is not run again.
-LINEAGE_RULES = (f"clash: source id, exact or normalised question; near: word {NGRAM_WORDS}-grams, char "
-                 f"{NGRAM_CHARS}-grams for {','.join(sorted(CHAR_NGRAM_LANGUAGES))}, share {NEAR_DUPLICATE_SHARE}")
-
-
-def eval_digest(evaluation: list[Example]) -> str:
-    """Content digest of an evaluation set as the lineage check sees it: ids, source ids, languages, messages."""
-    h = hashlib.sha256()
-    for ex in evaluation:
-        h.update(b"\2".join(x.encode() for x in (ex.id, ex.source_id, ex.language)))
-        for m in ex.messages:
-            h.update(b"\0" + m["role"].encode() + b"\1" + m["content"].encode())
-    return h.hexdigest()
-
-
-def lineage_record(evaluation: list[Example]) -> dict[str, str]:
-    """What a manifest records of the lineage check its mixture passed: the eval set's digest and the rules."""
-    return {"eval_digest": eval_digest(evaluation), "rules": LINEAGE_RULES}
-
-
-def _eval_index(evaluation: list[Example]) -> _EvalIndex:
-    """The index of `evaluation`, cached by content (`eval_digest`), so a changed eval set is re-indexed."""
-    key = eval_digest(evaluation)
-    if key not in _EVAL_INDEXES:
-        if len(_EVAL_INDEXES) >= 8:
-            _EVAL_INDEXES.pop(next(iter(_EVAL_INDEXES)))
-        _EVAL_INDEXES[key] = _EvalIndex.build(evaluation)
-    return _EVAL_INDEXES[key]
-
-
-def _near_duplicates(train: list[Example], questions: list[str], index: _EvalIndex) -> list[NearDuplicate]:
-    """`questions`: the train examples' normalised questions (`_question`), computed once by the caller."""
-    found = []
-    for ex, question in zip(train, questions):
-        grams = _ngrams(question, ex.language)
-        grams_of_lang = index.grams.get(ex.language)
-        if not grams or not grams_of_lang:
-            continue
-        shared_grams = grams & grams_of_lang.keys()  # most grams are in no eval question: a set op, not lookups
-        if len(shared_grams) < NEAR_DUPLICATE_SHARE * len(grams):
-            continue  # no one eval question can share more grams than all of them together (exact, and most
-            # questions stop here: templated phrasing shares a few grams with many eval questions)
-        hits = Counter(chain.from_iterable(grams_of_lang[g] for g in shared_grams))
-        j, shared = min(hits.items(), key=lambda kv: (-kv[1], kv[0]))  # ties: the first eval item, whatever the
-        # hash seed
-        if shared / len(grams) >= NEAR_DUPLICATE_SHARE:
-            found.append(NearDuplicate(ex.id, index.evaluation[j].id, ex.language, round(shared / len(grams), 3)))
-    return found
-
-
-def _clashes(train: list[Example], questions: list[str], index: _EvalIndex) -> list[tuple[str, str, str, str]]:
-    pairs: list[tuple[str, str, str, str]] = []
-    for ex, question in zip(train, questions):
-        users = [m["content"] for m in ex.messages if m["role"] == "user"]
-        raw = users[-1].strip() if users else ""
-        if ex.source_id in index.by_source:
-            same = index.by_source[ex.source_id]
-            hit, why = same.get(ex.language) or next(iter(same.values())), "same source id"
-        elif raw and raw in index.exact:
-            hit, why = index.exact[raw], "same question"
-        elif question and question in index.normal:
-            hit, why = index.normal[question], "same question after normalising"
-        else:
-            continue
-        pairs.append((ex.id, hit.id, why, hit.source_id))
-    return pairs
-
-
-def lineage(train: list[Example], evaluation: list[Example]) -> tuple[list[tuple[str, str, str, str]],
-                                                                        list[NearDuplicate]]:
-    """(clashes, near-duplicates) of training data against evaluation data. A clash shares a source id (any
-    language) or a question (exactly or after `normalise_question`, any language): (train id, eval id, why, eval
-    source id); near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) are looked for
-    only where nothing clashes."""
-    questions = [_question(ex) for ex in train]
-    index = _eval_index(evaluation)
-    clashes = _clashes(train, questions, index)
-    return clashes, ([] if clashes else _near_duplicates(train, questions, index))
-
-
-def _refuse(pairs: list[tuple[str, str, str, str]]) -> None:
-    if pairs:
-        shown = "; ".join(f"{t} / {e} ({why})" for t, e, why, _ in pairs[:10]) + (" ..." if len(pairs) > 10 else "")
-        raise LineageError(f"{len({p[3] for p in pairs})} evaluation items (or translations of them) would be "
-                           f"trained on ({len(pairs)} training examples; train id / eval id): {shown}")
-
-
-def _warn_near(near: list) -> None:
-    if near:
-        shown = "; ".join(f"{d[0]} / {d[1]} ({d[3]:.0%})" for d in near[:5])
-        log.warning("%d training questions are near-duplicates of evaluation questions (>= %.0f%% of their "
-                    "n-grams shared; train id / eval id): %s%s", len(near), 100 * NEAR_DUPLICATE_SHARE, shown,
-                    " ..." if len(near) > 5 else "")
-
-
-def _refused_or_reported(train: list[Example], evaluation: list[Example]) -> LineageReport:
-    """`lineage`, refusing any clash (LineageError); the near-duplicates in a report."""
-    clashes, near = lineage(train, evaluation)
-    _refuse(clashes)
-    return LineageReport(len(train), len(evaluation), near)
-
-
-def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageReport:
-    """Refuse training data that clashes with evaluation data (`lineage`), naming the pairs (train id /
-    eval id); report near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) without
-    refusing them.
-
-    Measured (2 shared CPU cores): 10k train x 2.5k eval questions of ~40 words with 300 near-duplicates
-    in about 1.5 s (tests/test_lineage.py::test_near_duplicate_check_scales)."""
-    report = _refused_or_reported(train, evaluation)
-    _warn_near(report.near_duplicates)
-    return report
-
-
 def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageReport:
     """The lineage check again at evaluation time (the eval set may be newer than the trained model): clashes are
     refused; near-duplicates are warned about only when they differ from those the manifest recorded at build
@@ -444,9 +222,9 @@ def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageRepo
     recorded = manifest.get("near_duplicates_of_eval", []) if manifest is not None else None
     if manifest is not None and _recorded_check_holds(manifest, mixture_dir / "data.jsonl", evaluation):
         return LineageReport(manifest["n_examples"], len(evaluation), [NearDuplicate(*d) for d in recorded])
-    report = _refused_or_reported(read_mixture(mixture_dir / "data.jsonl"), evaluation)
+    report = refused_or_reported(read_mixture(mixture_dir / "data.jsonl"), evaluation)
     if recorded is None or {tuple(d[:2]) for d in recorded} != {tuple(d[:2]) for d in report.near_duplicates}:
-        _warn_near(report.near_duplicates)
+        warn_near(report.near_duplicates)
     return report
 
 
@@ -479,9 +257,10 @@ def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, se
 
 def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, str]], evaluation: list[Example],
                   count_tokens: Callable[[list[str]], list[int]] | None
-                  ) -> tuple[list[str], MixtureTally, list, list, list[Example]]:
-    """Render, lineage-check and count one chunk of picks: (JSON lines, their tally, near-duplicates, clashes,
-    the examples). The cyclic garbage collector is paused meanwhile: a chunk allocates ~100 small objects per
+                  ) -> tuple[bytes, MixtureTally, list, list, list[Example]]:
+    """Render, lineage-check and count one chunk of picks: (its `data.jsonl` lines as bytes, their tally,
+    near-duplicates, clashes, the examples). One bytes object crosses from a worker process as one copy; a list of
+    lines was pickled and unpickled line by line, which cost the main process a third of the workers' time. The cyclic garbage collector is paused meanwhile: a chunk allocates ~100 small objects per
     example (n-gram tuples, messages) that reference counting frees, and the collector's passes over the
     mixture's picks took a quarter of the build time (measured, 100k examples)."""
     paused = gc.isenabled()
@@ -490,12 +269,15 @@ def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, 
         examples = [render(i, lang) for i, lang in picks]
         clashes, near_dups = lineage(examples, evaluation)
         if clashes:  # nothing of this chunk is written; the caller refuses the mixture naming every clash
-            return [], MixtureTally(), [], clashes, []
+            return b"", MixtureTally(), [], clashes, []
         near = [list(d) for d in near_dups]
-        tally = MixtureTally(count_tokens)
+        tally = MixtureTally(count_tokens, digest=None)
         lines = tally.add(examples)
-        tally.digest = tally.count_tokens = None  # hashed in order by the caller; neither crosses processes
-        return lines, tally, near, [], examples
+        tally.count_tokens = None  # hashed in order by the caller; neither crosses processes
+        blob = "".join(line + "\n" for line in lines).encode()
+        if blob.count(b"\n") != len(lines):  # JSON escapes newlines in strings: a line never holds one
+            raise AssertionError("a serialised example spans several lines")
+        return blob, tally, near, [], examples
     finally:
         if paused:
             gc.enable()
@@ -506,8 +288,8 @@ _STREAM_STATE: dict[str, Any] = {}
 
 def _stream_worker(picks: list[tuple[int, str]]):
     state = _STREAM_STATE
-    lines, tally, near, clashes, _ = _stream_chunk(state["render"], picks, state["evaluation"], state["count_tokens"])
-    return lines, tally, near, clashes, []  # the examples stay in the worker (their lines carry them)
+    blob, tally, near, clashes, _ = _stream_chunk(state["render"], picks, state["evaluation"], state["count_tokens"])
+    return blob, tally, near, clashes, []  # the examples stay in the worker (their lines carry them)
 
 
 def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
@@ -542,17 +324,17 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
             results = pool.imap(_stream_worker, chunks)
         else:
             results = (_stream_chunk(render, c, evaluation, count_tokens) for c in chunks)
-        with open(tmp_data, "w", encoding="utf-8") as f:
-            for lines, chunk_tally, chunk_near, chunk_clashes, chunk_examples in results:
+        with open(tmp_data, "wb") as f:
+            for blob, chunk_tally, chunk_near, chunk_clashes, chunk_examples in results:
                 clashes += chunk_clashes
                 if clashes:
                     continue  # keep checking, to name every clash; nothing will be published
-                f.writelines(line + "\n" for line in lines)
+                f.write(blob)
                 if keep is not None:
                     keep.extend(chunk_examples)
-                tally.extend(lines, chunk_tally)
+                tally.extend(blob, chunk_tally)
                 near += chunk_near
-        _refuse(clashes)
+        refuse_clashes(clashes)
     except BaseException:
         tmp_data.unlink(missing_ok=True)
         raise
@@ -564,7 +346,7 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
     manifest["lineage_checked"] = lineage_record(evaluation)
     if near:
         manifest["near_duplicates_of_eval"] = near
-        _warn_near(near)
+        warn_near(near)
     tmp_data.replace(out_dir / "data.jsonl")
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest

@@ -6,7 +6,7 @@ from langmix.data.files import DataFormatError
 from langmix.data.math_data import (MGSM_ANSWER_PHRASES, answer_phrase_from_exemplar, exemplar_answer_phrases, load_gsm8k, load_mgsm,
                                     load_mgsm_exemplars)
 from langmix.languages import MGSM_LANGUAGES
-from langmix.mixtures import LineageError, check_lineage
+from langmix.lineage import LineageError, check_lineage
 from tests.shared_data import shared
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -98,18 +98,22 @@ class MathItem:
     start: int
     steps: tuple[tuple[str, int], ...]
 
-    def values(self) -> list[tuple[str, int, int, int]]:
+    def values(self) -> tuple[tuple[str, int, int, int], ...]:
         """(op, x, y, z) for each step."""
+        return self._values
+
+    @cached_property
+    def _values(self) -> tuple[tuple[str, int, int, int], ...]:  # computed once: every rendering asks for them
         out, x = [], self.start
         for op, y in self.steps:
             z = x + y if op == "add" else x - y if op == "sub" else x * y
             out.append((op, x, y, z))
             x = z
-        return out
+        return tuple(out)
 
     @property
     def answer(self) -> int:
-        return self.values()[-1][3]
+        return self._values[-1][3]
 
 
 @dataclass(frozen=True)
@@ -264,6 +268,7 @@ def render_api_answer(item: ApiItem, lang: str) -> str:
     return json.dumps(item.call, ensure_ascii=False)
 
 
+@lru_cache(maxsize=None)
 def answer_phrase(lang: str) -> str:
     """The text before the number in the language's answer line (used by strict extraction)."""
     return load_templates(lang)["math"]["answer"].split("{z}")[0].strip()
