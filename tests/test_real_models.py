@@ -8,6 +8,7 @@ from langmix.config import EvalConfig, ModelConfig, TrainingConfig
 from langmix.data.math_data import load_gsm8k, load_mgsm
 from langmix.evaluate.run import evaluate
 from langmix.models import load_model, load_tokenizer, resolve_model_path
+from langmix.tokenization import encode
 from langmix.train import train
 from tests.shared_data import shared
 
@@ -21,6 +22,8 @@ def test_gemma_lora_steps_then_mgsm_eval(tmp_path):
     enc = tok.apply_chat_template([{"role": "user", "content": "2+3?"}, {"role": "assistant", "content": "5"}],
                                   tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     assert tok.decode([t for t, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]) == "5<end_of_turn>"
+    texts = ["<start_of_turn>user\nCuántas manzanas? 小明有19个硬币。<end_of_turn>\n", "তাপমাত্রা 38", "  x\n\ty"]
+    assert encode(tok, texts) == tok(texts, add_special_tokens=False)["input_ids"]  # Gemma's tokenizer class
 
     examples = load_gsm8k(shared("gsm8k", "train.jsonl"), limit=4)
     cfg = TrainingConfig(method="lora", max_steps=2, batch_size=2, max_length=192, save_steps=1, logging_steps=1,

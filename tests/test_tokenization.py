@@ -4,7 +4,9 @@ import shutil
 
 from langmix import tokenization
 from langmix.models import load_tokenizer
-from langmix.tokenization import count_tokens_cached, encode_cached, tokenizer_fingerprint
+from langmix.data.synth import make_items, to_example
+from langmix.languages import MGSM_LANGUAGES
+from langmix.tokenization import count_tokens_cached, encode, encode_cached, tokenizer_fingerprint
 
 TEXTS = ["How many apples?", "¿Cuántas manzanas?", "小明有19个硬币。", "How many apples?", "", "ตอนนี้ที่"]
 
@@ -44,7 +46,8 @@ def test_reused_tokenizer_is_reread_once_changed_and_shared_by_identical_copies(
     # two fine-tuned copies of one base save the same tokenizer files: one tokenizer serves both
     for name in ("run-a", "run-b"):
         second.save_pretrained(tmp_path / name)
-        (tmp_path / name / "model.safetensors").write_bytes(name.encode())  # weights differ, tokenizers do not
+        for other in ("model.safetensors", "trainer_state.json", "README.md"):  # weights and logs differ
+            (tmp_path / name / other).write_bytes(name.encode())
     a = load_tokenizer(tiny_model_cfg, str(tmp_path / "run-a"), reuse=True)
     assert load_tokenizer(tiny_model_cfg, str(tmp_path / "run-b"), reuse=True) is a
     vocab = tmp_path / "run-b" / "tokenizer.json"
@@ -52,3 +55,13 @@ def test_reused_tokenizer_is_reread_once_changed_and_shared_by_identical_copies(
     b = load_tokenizer(tiny_model_cfg, str(tmp_path / "run-b"), reuse=True)
     assert b is not a and "<|padding|>" in b.get_vocab()
     shutil.rmtree(tmp_path)
+
+
+def test_direct_encoding_equals_transformers_in_every_language(tiny_model_cfg, tiny_model_path):
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
+    texts = [tok.apply_chat_template(ex.messages, tokenize=False) for task in ("math", "api")
+             for item in make_items(task, "eval", 3, 0) for lang in MGSM_LANGUAGES for ex in [to_example(item, lang)]]
+    texts += ["<|user|> a special token inside", "  spaces\n\tand tabs ", ""]
+    assert encode(tok, texts) == tok(texts, add_special_tokens=False)["input_ids"]
+    tok(texts[:2], padding=True, truncation=True, max_length=8)  # leaves padding and truncation set on the backend
+    assert encode(tok, texts) == tok(texts, add_special_tokens=False)["input_ids"]

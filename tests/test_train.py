@@ -65,7 +65,8 @@ def test_resume_from_checkpoint(tiny_model_cfg, tiny_model_path, tmp_path):
     summary = json.loads((tmp_path / "train_summary.json").read_text())
     assert summary["resumed_from"].endswith("checkpoint-2")
     assert summary["global_step"] == 5
-    state = json.loads((latest_checkpoint(tmp_path / "checkpoints") / "trainer_state.json").read_text())
+    assert latest_checkpoint(tmp_path / "checkpoints").name == "checkpoint-4"  # none after the last step
+    state = json.loads((tmp_path / "final" / "trainer_state.json").read_text())
     assert state["global_step"] == 5
     steps_logged = [h["step"] for h in state["log_history"] if "loss" in h]
     assert steps_logged == [1, 2, 3, 4, 5]  # steps 1-2 from before the crash, 3-5 after resuming

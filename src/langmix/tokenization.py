@@ -70,13 +70,30 @@ def _store(stores: dict[str, dict], fingerprint: str) -> dict:
     return stores[fingerprint]
 
 
+def encode(tokenizer, texts: list[str]) -> list[list[int]]:
+    """`tokenizer(texts, add_special_tokens=False)["input_ids"]`, as one call into the Rust tokenizer where that is
+    all transformers does (a fast tokenizer whose class keeps transformers' own encoding path, no truncation or
+    padding set on the backend): transformers converts each encoding to Python lists and dicts, which cost more
+    than the encoding for prompts (measured: 0.16 s vs 0.10 s for 1,100 evaluation prompts)."""
+    from transformers.tokenization_utils_tokenizers import TokenizersBackend
+
+    cls, backend = type(tokenizer), getattr(tokenizer, "backend_tokenizer", None)
+    if (isinstance(tokenizer, TokenizersBackend) and backend is not None
+            and all(getattr(cls, name) is getattr(TokenizersBackend, name)
+                    for name in ("__call__", "_encode_plus"))
+            and backend.truncation is None and backend.padding is None
+            and backend.encode_special_tokens == bool(tokenizer.split_special_tokens)):
+        return [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
+    return tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+
 def encode_cached(tokenizer, texts: list[str]) -> list[list[int]]:
     """`tokenizer(texts, add_special_tokens=False)["input_ids"]`, each distinct text encoded once per tokenizer
     (fingerprint) in this process. The lists returned may be shared with later calls: do not change them."""
     store = _store(_IDS, tokenizer_fingerprint(tokenizer))
     missing = [t for t in dict.fromkeys(texts) if t not in store]
     if missing:
-        store.update(zip(missing, tokenizer(missing, add_special_tokens=False)["input_ids"]))
+        store.update(zip(missing, encode(tokenizer, missing)))
         while sum(len(ids) for s in _IDS.values() for ids in s.values()) > MAX_CACHED_TOKENS and len(_IDS) > 1:
             _IDS.pop(next(iter(_IDS)))
     out = [store[t] for t in texts]
@@ -91,7 +108,7 @@ def count_tokens_cached(tokenizer, texts: list[str]) -> list[int]:
     store = _store(_COUNTS, tokenizer_fingerprint(tokenizer))
     missing = [t for t in dict.fromkeys(texts) if t not in store]
     if missing:
-        store.update(zip(missing, map(len, tokenizer(missing, add_special_tokens=False)["input_ids"])))
+        store.update(zip(missing, map(len, encode(tokenizer, missing))))
     out = [store[t] for t in texts]
     if sum(len(s) for s in _COUNTS.values()) > MAX_CACHED_COUNTS:
         _COUNTS.clear()

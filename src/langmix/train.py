@@ -57,6 +57,16 @@ class _StepClock(TrainerCallback):
         COMPUTE_SECONDS["train"] += time.perf_counter() - self._start
 
 
+class _NoCheckpointAtEnd(TrainerCallback):
+    """No checkpoint after the last step: the final weights are saved next (and the trainer state with them), so a
+    checkpoint there (weights, optimizer state) could only resume a finished run. A third of the checkpoint time of
+    the quickstart, whose runs save every 40 of 120 steps."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_save = False
+
+
 def assistant_masks(tokenizer, examples: list[Example], max_length: int) -> list[list[int]]:
     """The loss mask of each example as TRL builds it: the chat template's assistant mask, truncated."""
     out = []
@@ -524,7 +534,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
         log.warning("%s: no separate decoder/output head (or a biased head); training with padded batches",
                     model_cfg.name)
     args = sft_config(cfg, seed, ckpt_dir, show_progress)
-    common = dict(processing_class=tokenizer, peft_config=peft_config, callbacks=[_StepClock(), *(callbacks or [])])
+    common = dict(processing_class=tokenizer, peft_config=peft_config, callbacks=[_StepClock(), _NoCheckpointAtEnd(), *(callbacks or [])])
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
         check_label_masks(tok.masks, examples)
@@ -557,6 +567,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
             trainer.model.set_attn_implementation(original_attn)
     trainer.save_model(str(out_dir / "final"))
     tokenizer.save_pretrained(str(out_dir / "final"))
+    trainer.state.save_to_json(str(out_dir / "final" / "trainer_state.json"))  # the log history, every step
     history = [h for h in trainer.state.log_history if "loss" in h]
     (out_dir / "train_summary.json").write_text(json.dumps({
         "global_step": trainer.state.global_step, "resumed_from": str(resume) if resume else None,
