@@ -56,11 +56,31 @@ def write_items(rows: list[ItemRow], path: Path) -> Path:
     return _write_table(pa.Table.from_pylist([r.model_dump() for r in rows], schema=ITEM_SCHEMA), path)
 
 
+def _json_lines(records: list[dict[str, Any]]) -> Iterable[str]:
+    """`json.dumps(record, ensure_ascii=False)` of each record, with containers that many records share (the same
+    object, e.g. a task's tool schemas in every API prediction: 90% of each line) serialised once."""
+    encode = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
+    shared: dict[int, tuple[Any, str]] = {}  # id -> (the object, kept alive so the id stays its own; its JSON)
+
+    def value(v: Any, depth: int) -> str:
+        if isinstance(v, dict) and depth < 2:
+            return "{" + ", ".join(f"{encode(str(k))}: {value(x, depth + 1)}" for k, x in v.items()) + "}" \
+                if all(isinstance(k, str) for k in v) else encode(v)
+        if isinstance(v, (list, dict)) and v:
+            known = shared.get(id(v))
+            if known is None or known[0] is not v:
+                known = shared[id(v)] = (v, encode(v))
+            return known[1]
+        return encode(v)
+
+    for record in records:
+        yield value(record, 0)
+
+
 def write_predictions(predictions: list[dict[str, Any]], path: Path) -> Path:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        for p in predictions:
-            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+        f.writelines(line + "\n" for line in _json_lines(predictions))
     tmp.replace(path)
     return path
 
