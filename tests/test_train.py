@@ -6,6 +6,7 @@ from transformers import TrainerCallback
 from langmix.config import TrainingConfig
 from langmix.data.synth import make_items, to_example
 from langmix.models import load_tokenizer
+from langmix.tokenization import tokenizer_state
 from langmix.train import LabelMaskError, assistant_masks, check_label_masks, latest_checkpoint, train
 
 EXAMPLES = [to_example(i, lang) for i in make_items("math", "train", 12, 0) for lang in ("en", "sw")]
@@ -39,8 +40,12 @@ def test_truncated_assistant_turn_fails_training(tiny_model_cfg, tiny_model_path
 
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_train_saves_final_model(tiny_model_cfg, tiny_model_path, tmp_path, method):
-    cfg = TrainingConfig(method=method, max_steps=3, batch_size=8, save_steps=2, logging_steps=1, max_length=256)
-    model, _ = train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
+    cfg = TrainingConfig(method=method, max_steps=3, batch_size=8, save_steps=2, logging_steps=1, max_length=256,
+                         packing=method == "full")  # LoRA through TRL's own padded path
+    shared = load_tokenizer(tiny_model_cfg, tiny_model_path, reuse=True)
+    before = tokenizer_state(shared)
+    model, tok = train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
+    assert tok is shared and tokenizer_state(tok) == before  # training shares the tokenizer and changes nothing
     summary = json.loads((tmp_path / "train_summary.json").read_text())
     assert summary["global_step"] == 3 and summary["resumed_from"] is None
     final = tmp_path / "final"

@@ -521,7 +521,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     if not examples:
         raise ValueError("cannot train on an empty mixture")
     check_identity(out_dir, identity or training_identity(model_cfg, cfg, seed, examples))
-    tokenizer = load_tokenizer(model_cfg, model_path)
+    tokenizer = load_tokenizer(model_cfg, model_path, reuse=True)  # TRL changes none of its settings
     model = load_model(model_cfg, model_path, reuse=True)
     peft_config = None
     if cfg.method == "lora":
