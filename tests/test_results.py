@@ -2,8 +2,13 @@
 
 import json
 import math
+from enum import Enum
 
 from langmix.results import write_predictions
+
+class Color(str, Enum):
+    RED = "red"
+
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"city": {"type": "string"}}}}]
 
@@ -15,6 +20,7 @@ def test_predictions_equal_json_dumps_with_shared_containers(tmp_path):
         {"id": "b", "output": "", "parsed_calls": calls, "reference": {"functions": TOOLS, "request": "x\n\"y\""}},
         {"id": "c", "output": "nan", "score": math.nan, "reference": {1: "int key", "functions": TOOLS}},
         {"id": "d", "reference": {}, "empty": [], "nested": {"deeper": {"functions": TOOLS}}, "none": None},
+        {"id": "e", Color.RED: 1, "reference": {Color.RED: [1.5, True], "t": (1, 2)}},  # str-enum keys, a tuple
     ]
     path = write_predictions(records, tmp_path / "predictions.jsonl")
     lines = path.read_text(encoding="utf-8").splitlines()

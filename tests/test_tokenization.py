@@ -2,6 +2,9 @@
 
 import shutil
 
+import pytest
+from tokenizers import normalizers
+
 from langmix import tokenization
 from langmix.models import load_tokenizer
 from langmix.data.synth import make_items, to_example
@@ -15,10 +18,10 @@ def test_cached_ids_and_counts_equal_the_tokenizers(tiny_model_cfg, tiny_model_p
     tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
     expected = tok(TEXTS, add_special_tokens=False)["input_ids"]
     first = encode_cached(tok, TEXTS)
-    assert first == expected
+    assert first == [tuple(ids) for ids in expected]
     again = encode_cached(tok, list(reversed(TEXTS)))
-    assert again == list(reversed(expected))
-    assert again[-1] is first[0]  # answered from the cache, not encoded again
+    assert again == [tuple(ids) for ids in reversed(expected)]
+    assert again[-1] is first[0] and isinstance(first[0], tuple)  # from the cache, and immutable
     assert count_tokens_cached(tok, TEXTS) == [len(ids) for ids in expected]
 
 
@@ -31,7 +34,29 @@ def test_fingerprint_follows_changes_to_the_tokenizer(tiny_model_cfg, tiny_model
     assert after != before and after == tokenization._compute_fingerprint(tok)
     tok.add_tokens(["<new-token>"])  # changes ids: a new fingerprint, and cached ids are not reused
     assert tokenizer_fingerprint(tok) not in (before, after)
-    assert encode_cached(tok, ["a <new-token>"]) == tok(["a <new-token>"], add_special_tokens=False)["input_ids"]
+    assert list(encode_cached(tok, ["a <new-token>"])[0]) == tok("a <new-token>", add_special_tokens=False)["input_ids"]
+
+
+@pytest.mark.parametrize("change", ["normalizer", "special flag", "split special tokens"])
+def test_changes_that_keep_the_vocabulary_size_still_change_the_fingerprint(tiny_model_cfg, tiny_model_path,
+                                                                             change):
+    shared = load_tokenizer(tiny_model_cfg, tiny_model_path, reuse=True)
+    text = "<|user|> How many apples? aintenant"
+    encode_cached(shared, [text])
+    before = tokenizer_fingerprint(shared)
+    if change == "normalizer":
+        shared.backend_tokenizer.normalizer = normalizers.Lowercase()
+    elif change == "special flag":  # an entry already in the vocabulary becomes a special token: same size
+        word = next(w for w in shared.get_vocab() if w.isalpha() and len(w) > 3)
+        text = f"x{word}y {word}"
+        encode_cached(shared, [text])
+        before = tokenizer_fingerprint(shared)
+        shared.add_tokens([word], special_tokens=True)
+    else:
+        shared.split_special_tokens = True
+    assert tokenizer_fingerprint(shared) != before
+    assert list(encode_cached(shared, [text])[0]) == shared(text, add_special_tokens=False)["input_ids"]
+    assert load_tokenizer(tiny_model_cfg, tiny_model_path, reuse=True) is not shared  # read again
 
 
 def test_reused_tokenizer_is_reread_once_changed_and_shared_by_identical_copies(tiny_model_cfg, tiny_model_path,
@@ -50,6 +75,12 @@ def test_reused_tokenizer_is_reread_once_changed_and_shared_by_identical_copies(
             (tmp_path / name / other).write_bytes(name.encode())
     a = load_tokenizer(tiny_model_cfg, str(tmp_path / "run-a"), reuse=True)
     assert load_tokenizer(tiny_model_cfg, str(tmp_path / "run-b"), reuse=True) is a
+    extra = tmp_path / "run-b" / "additional_chat_templates"  # a file in a subfolder is part of the tokenizer
+    extra.mkdir()
+    (extra / "tool_use.jinja").write_text("TOOLS")
+    with_templates = load_tokenizer(tiny_model_cfg, str(tmp_path / "run-b"), reuse=True)
+    assert with_templates is not a
+    assert load_tokenizer(tiny_model_cfg, str(tmp_path / "run-b"), reuse=True) is with_templates
     vocab = tmp_path / "run-b" / "tokenizer.json"
     vocab.write_text(vocab.read_text().replace('"<|pad|>"', '"<|padding|>"'))  # another tokenizer: read anew
     b = load_tokenizer(tiny_model_cfg, str(tmp_path / "run-b"), reuse=True)

@@ -306,23 +306,25 @@ def load_tokenizer(cfg: ModelConfig, path: str, reuse: bool = False):
 
 _TOKENIZERS: dict[tuple, tuple] = {}  # key -> (tokenizer, its state as loaded), most recently used last
 _TOKENIZERS_KEPT = 2
-# The files a tokenizer is read from (transformers reads config.json for the tokenizer class when the tokenizer's
-# own config does not name it); any other file whose name mentions tokens counts too.
-_TOKENIZER_FILES = {"config.json", "vocab.json", "vocab.txt", "merges.txt", "spiece.model", "chat_template.jinja",
-                    "chat_template.json", "preprocessor_config.json", "processor_config.json"}
+# What a model directory holds besides its tokenizer: weights and training logs. Everything else, subfolders
+# included (e.g. `additional_chat_templates/`), may be read by a tokenizer and is part of its identity.
+_NOT_TOKENIZER_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth", ".msgpack", ".h5", ".npz", ".ckpt",
+                           ".onnx", ".tmp")
+_NOT_TOKENIZER_NAMES = {"trainer_state.json", "train_summary.json", "README.md", "identity.json",
+                        "model.safetensors.index.json", "pytorch_model.bin.index.json"}
 
 
 def _tokenizer_files_digest(path: str) -> tuple[str, str]:
-    """What identifies a tokenizer: the content of the directory's tokenizer files (so every fine-tuned copy of one
-    base, which saves the same tokenizer files beside other weights and logs, shares one entry); a hub id is
-    itself."""
+    """What identifies a tokenizer: the content of every file under the directory but weights and training logs
+    (so every fine-tuned copy of one base, which saves the same tokenizer files beside its own weights and logs,
+    shares one entry); a hub id is itself."""
     folder = Path(path)
     if not folder.is_dir():
         return "hub", str(path)
     h = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.is_file() and (f.name in _TOKENIZER_FILES or "token" in f.name):
-            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and f.name not in _NOT_TOKENIZER_NAMES and not f.name.endswith(_NOT_TOKENIZER_SUFFIXES):
+            h.update(f.relative_to(folder).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     return "files", h.hexdigest()
 
 

@@ -64,7 +64,7 @@ def _json_lines(records: list[dict[str, Any]]) -> Iterable[str]:
 
     def value(v: Any, depth: int) -> str:
         if isinstance(v, dict) and depth < 2:
-            return "{" + ", ".join(f"{encode(str(k))}: {value(x, depth + 1)}" for k, x in v.items()) + "}" \
+            return "{" + ", ".join(f"{encode(k)}: {value(x, depth + 1)}" for k, x in v.items()) + "}" \
                 if all(isinstance(k, str) for k in v) else encode(v)
         if isinstance(v, (list, dict)) and v:
             known = shared.get(id(v))
