@@ -157,10 +157,18 @@ class MixtureTally:
         self.n += len(examples)
         return lines
 
+    def hash_lines(self, blob: bytes) -> None:
+        """Add `data.jsonl` bytes (whole lines or any slice of the file, in order) to the content hash, which covers
+        the lines without their newlines."""
+        self.digest.update(blob.replace(b"\n", b""))
+
+    def content_hash(self) -> str:
+        return self.digest.hexdigest()[:16]
+
     def extend(self, blob: bytes, chunk: "MixtureTally") -> None:
         """Fold in the next chunk, counted elsewhere (e.g. in a worker process): its counts, and its lines (`blob`:
         the chunk's lines as written, each ending in a newline) into the content hash, in order."""
-        self.digest.update(blob.replace(b"\n", b""))  # the hash covers the lines without their newlines
+        self.hash_lines(blob)
         self.n += chunk.n
         self.per_lang.update(chunk.per_lang)
         self.sizes.update(chunk.sizes)
@@ -172,7 +180,7 @@ class MixtureTally:
             "name": spec.name, "design": spec.design, "languages": list(spec.languages), "task": task,
             "budget": budget.model_dump(), "seed": seed, "n_examples": self.n,
             "examples_per_language": dict(self.per_lang), f"{unit}_per_language": dict(self.sizes),
-            "source_ids": sorted(self.sources), "content_hash": self.digest.hexdigest()[:16],
+            "source_ids": sorted(self.sources), "content_hash": self.content_hash(),
         }
 
 
@@ -233,11 +241,11 @@ def _recorded_check_holds(manifest: dict, data: Path, evaluation: list[Example])
     training data now in `data` (its content hash, recomputed from the file's lines without parsing them)."""
     if manifest.get("lineage_checked") != lineage_record(evaluation):
         return False
-    h = hashlib.sha256()
+    tally = MixtureTally()
     with open(data, "rb") as f:
-        for line in f:
-            h.update(line.rstrip(b"\n"))
-    return h.hexdigest()[:16] == manifest.get("content_hash")
+        for block in iter(lambda: f.read(1 << 20), b""):
+            tally.hash_lines(block)
+    return tally.content_hash() == manifest.get("content_hash")
 
 
 def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
