@@ -11,7 +11,6 @@ If TRL is not installed, the baseline is a hand-written padded loop (AdamW, `mod
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
@@ -190,6 +189,7 @@ def main() -> None:
 
     # langmix: train() (packing, varlen attention, chunked CE over assistant tokens)
     import langmix.train as lt
+    from langmix import packing
 
     clock, tokens = Clock(), []
     restore = count_wrap(lt.PaddingFreeCollator, tokens, lambda b: int(b["input_ids"].numel()))
@@ -202,7 +202,7 @@ def main() -> None:
                            callbacks=[clock])
         restore()
         rates["langmix"] = report("langmix train() (packing)", clock.steps, tokens)
-        log(f"varlen flash kernel used: {not lt._VARLEN_BROKEN} {lt._VARLEN_BROKEN[:1]}")
+        log(f"varlen flash kernel used: {not packing._VARLEN_BROKEN} {packing._VARLEN_BROKEN[:1]}")
         del trained
     except Exception as exc:  # noqa: BLE001
         import traceback

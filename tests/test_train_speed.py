@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from langmix.config import TrainingConfig
 from langmix.data.synth import make_items, to_example
 from langmix.models import load_model, load_tokenizer
-from langmix.train import (PaddingFreeCollator, _register_varlen, chunked_cross_entropy, sequence_losses,
-                           tokenize_mixture, train)
+from langmix.packing import (PaddingFreeCollator, chunked_cross_entropy, register_varlen, sequence_losses,
+                             tokenize_mixture)
+from langmix.train import train
 
 EXAMPLES = [to_example(i, lang) for i in make_items("math", "train", 12, 0) for lang in ("en", "sw")]
 
@@ -34,7 +35,7 @@ def test_packed_batch_gives_each_examples_loss_alone(tok_model, tmp_path):
     labels = mix.labels()
     batch = PaddingFreeCollator()([{"input_ids": i, "labels": lab} for i, lab in zip(mix.input_ids, labels)])
     assert batch["input_ids"].shape == (1, sum(len(i) for i in mix.input_ids))  # no padding at all
-    model.set_attn_implementation(_register_varlen())
+    model.set_attn_implementation(register_varlen())
     try:
         with torch.no_grad():
             packed = []
@@ -57,7 +58,7 @@ def test_packed_attention_does_not_cross_examples(tok_model, tmp_path):
     mix = tokenize_mixture(tok, EXAMPLES[:3], 256, cache_dir=tmp_path)
     feats = [{"input_ids": i, "labels": lab} for i, lab in zip(mix.input_ids, mix.labels())]
     changed = [dict(feats[0], input_ids=[(t + 7) % 500 for t in feats[0]["input_ids"]])] + feats[1:]
-    model.set_attn_implementation(_register_varlen())
+    model.set_attn_implementation(register_varlen())
     try:
         with torch.no_grad():
             hid = [model.model(**{k: b[k] for k in ("input_ids", "position_ids")}, seq_bounds=b["seq_bounds"],
@@ -139,7 +140,7 @@ def test_block_diagonal_mask_matches_per_example_attention(dtype):
     example), and the CPU path returns the input dtype."""
     import types
 
-    from langmix.train import _block_causal_mask, varlen_attention
+    from langmix.packing import _block_causal_mask, varlen_attention
 
     torch.manual_seed(0)
     bounds = (0, 5, 12, 13, 20)
