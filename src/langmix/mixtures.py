@@ -150,7 +150,7 @@ class MixtureTally:
             line = ex.model_dump_json()
             lines.append(line)
             if self.digest is not None:  # a chunk's tally leaves the hash to the caller, who hashes in order
-                self.digest.update(line.encode())
+                self.hash_lines(line.encode())
             self.sizes[ex.language] += size
             self.per_lang[ex.language] += 1
             self.sources.add(ex.source_id)
@@ -268,9 +268,10 @@ def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, 
                   ) -> tuple[bytes, MixtureTally, list, list, list[Example]]:
     """Render, lineage-check and count one chunk of picks: (its `data.jsonl` lines as bytes, their tally,
     near-duplicates, clashes, the examples). One bytes object crosses from a worker process as one copy; a list of
-    lines was pickled and unpickled line by line, which cost the main process a third of the workers' time. The cyclic garbage collector is paused meanwhile: a chunk allocates ~100 small objects per
-    example (n-gram tuples, messages) that reference counting frees, and the collector's passes over the
-    mixture's picks took a quarter of the build time (measured, 100k examples)."""
+    lines was pickled and unpickled line by line, which cost the main process a third of the workers' time. The
+    cyclic garbage collector is paused meanwhile: a chunk allocates ~100 small objects per example (n-gram
+    tuples, messages) that reference counting frees, and the collector's passes over the mixture's picks took a
+    quarter of the build time (measured, 100k examples)."""
     paused = gc.isenabled()
     gc.disable()
     try:

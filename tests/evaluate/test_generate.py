@@ -121,7 +121,7 @@ def test_sliding_window_model_gives_identical_outputs(tok_model):
 
 def test_decode_all_equals_batch_decode(tok_model):
     """The one-call decode gives transformers' `batch_decode` text, special tokens skipped, in every language."""
-    from langmix.evaluate.generate import decode_all
+    from langmix.tokenization import decode_all
 
     tok, _ = tok_model
     rows = [tok(ex.messages[-1]["content"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]

@@ -22,7 +22,7 @@ import torch
 
 from langmix.records import Example
 from langmix.timing import compute
-from langmix.tokenization import encode_cached
+from langmix.tokenization import decode_all, encode_cached
 
 SHARED_PREFIX_MIN = 32  # the length from which a shared prefix is worth its extra forward, when sharing is asked for
 
@@ -31,20 +31,6 @@ def render_prompts(tokenizer, examples: list[Example]) -> list[str]:
     """The model's chat template applied to each example's prompt turns, with the generation prompt."""
     return [tokenizer.apply_chat_template(ex.prompt_messages(), tokenize=False, add_generation_prompt=True)
             for ex in examples]
-
-
-def decode_all(tokenizer, rows: list[list[int]]) -> list[str]:
-    """`tokenizer.batch_decode(rows, skip_special_tokens=True)`, as one call into the Rust tokenizer where that is
-    all transformers' decode does (a fast tokenizer whose class keeps the base decode, no clean-up of spaces):
-    transformers decodes row by row in Python."""
-    from transformers.tokenization_utils_tokenizers import TokenizersBackend
-
-    cls = type(tokenizer)
-    if (isinstance(tokenizer, TokenizersBackend) and not tokenizer.clean_up_tokenization_spaces
-            and all(getattr(cls, name) is getattr(TokenizersBackend, name)
-                    for name in ("_decode", "decode", "batch_decode"))):
-        return tokenizer.backend_tokenizer.decode_batch(rows, skip_special_tokens=True)
-    return tokenizer.batch_decode(rows, skip_special_tokens=True)
 
 
 def _eos_ids(model, tokenizer) -> list[int]:
