@@ -189,3 +189,42 @@ def test_eval_time_recheck_trusts_the_recorded_check_only_for_the_same_data_and_
     with pytest.raises(LineageError, match="same question"):
         recheck_lineage(tmp_path, evaluation)
     assert len(parsed) == 2
+
+
+def test_word_by_word_normalisation_equals_the_whole_text_for_every_code_point():
+    """`normalise_question` normalises word by word (split at whitespace) and remembers each word's form; that
+    equals normalising the whole text only if no step crosses whitespace. Checked for every code point: next to
+    each kind of whitespace on both sides, and through the properties that make it hold."""
+    import sys
+    import unicodedata
+
+    from langmix import lineage
+
+    space = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    for s in space:  # combining class 0, and normalises to whitespace only
+        assert unicodedata.combining(s) == 0 and all(ch.isspace() for ch in unicodedata.normalize("NFKC", s)), s
+    for c in range(sys.maxunicode + 1):  # no canonical pair holds whitespace: nothing composes with it
+        decomposition = unicodedata.decomposition(chr(c)).split()
+        if len(decomposition) > 1 and not decomposition[0].startswith("<"):
+            assert not any(chr(int(x, 16)).isspace() for x in decomposition), hex(c)
+    kinds = [" ", "\u3000", "\u00a0", "\n", "\u2028"]  # ASCII space, and spaces NFKC changes or keeps
+    everything = [chr(c) for c in range(sys.maxunicode + 1)]
+    try:
+        for start in range(0, len(everything), 200_000):
+            part = everything[start:start + 200_000]
+            text = "a" + "".join(c + kinds[i % len(kinds)] for i, c in enumerate(part)) + "b" + "".join(part[:5000])
+            got, want = normalise_question(text).split(" "), lineage._normalise_text(text).split(" ")
+            first = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+            assert len(got) == len(want) and first == len(got), (hex(start), want[first - 2:first + 3],
+                                                                 got[first - 2:first + 3])
+    finally:
+        lineage._WORD_FORMS.clear()
+    # the cache is bounded, and a cleared cache gives the same forms
+    lineage._WORD_FORMS_MAX, saved = 3, lineage._WORD_FORMS_MAX
+    try:
+        assert normalise_question("Ｕｎｏ, DOS;  tres — ¨quatre¨") == lineage._normalise_text("Ｕｎｏ, DOS;  tres — ¨quatre¨")
+        assert normalise_question("un dos tres cuatro cinco") == "un dos tres cuatro cinco"
+        assert len(lineage._WORD_FORMS) <= 5 + 3
+    finally:
+        lineage._WORD_FORMS_MAX = saved
+        lineage._WORD_FORMS.clear()

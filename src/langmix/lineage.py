@@ -68,17 +68,43 @@ class LineageReport:
 _PUNCTUATION = regex.compile(r"\p{P}+")
 
 
-def normalise_question(text: str) -> str:
-    """NFKC, casefold, punctuation -> space, whitespace collapsed: 'How  many?' and 'how many' compare equal."""
+def _normalise_text(text: str) -> str:
     if not text.isascii():  # ASCII text is its own NFKC form
         text = unicodedata.normalize("NFKC", text)
     return " ".join(_PUNCTUATION.sub(" ", text.casefold()).split())
 
 
-def _question(ex: Example) -> str:
-    """The normalised text of the example's question (its last user turn); '' if it has none."""
+_WORD_FORMS: dict[str, str] = {}  # whitespace-separated word -> its normalised form ('' if only punctuation)
+_WORD_FORMS_MAX = 1_000_000
+
+
+def normalise_question(text: str) -> str:
+    """NFKC, casefold, punctuation -> space, whitespace collapsed: 'How  many?' and 'how many' compare equal.
+
+    Computed word by word (split at whitespace), each word's form remembered: no step crosses whitespace (a
+    whitespace character composes with nothing, has combining class 0 and normalises to whitespace; casefolding
+    and the punctuation pass go character by character), so the result equals normalising the whole text, which
+    tests check for every code point. 3-4x faster on a corpus, whose words repeat."""
+    words = text.split()
+    forms = _WORD_FORMS
+    try:
+        normalised = [forms[w] for w in words]
+    except KeyError:
+        if len(forms) > _WORD_FORMS_MAX:
+            forms.clear()
+        normalised = [forms[w] if w in forms else forms.setdefault(w, _normalise_text(w)) for w in words]
+    return " ".join(normalised) if "" not in normalised else " ".join(w for w in normalised if w)
+
+
+def _last_user_turn(ex: Example) -> str | None:
     users = [m["content"] for m in ex.messages if m["role"] == "user"]
-    return normalise_question(users[-1]) if users else ""
+    return users[-1] if users else None
+
+
+def _questions(examples: list[Example]) -> list[str]:
+    """The normalised text of each example's question (its last user turn); '' for one without."""
+    turns = (_last_user_turn(ex) for ex in examples)
+    return ["" if t is None else normalise_question(t) for t in turns]
 
 
 def _ngrams(normalised: str, language: str) -> set:
@@ -117,12 +143,12 @@ class _EvalIndex:
         grams: dict[str, dict] = defaultdict(dict)
         cells: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
         columns: dict[str, list[int]] = defaultdict(list)
-        for j, ex in enumerate(evaluation):
+        questions = _questions(evaluation)
+        for j, (ex, question) in enumerate(zip(evaluation, questions)):
             by_source[ex.source_id].setdefault(ex.language, ex)
-            users = [m["content"] for m in ex.messages if m["role"] == "user"]
-            question = _question(ex)
-            if users and users[-1].strip():
-                exact.setdefault(users[-1].strip(), ex)
+            raw = _last_user_turn(ex)
+            if raw is not None and raw.strip():
+                exact.setdefault(raw.strip(), ex)
                 normal.setdefault(question, ex)
             question_grams = _ngrams(question, ex.language)
             if question_grams:
@@ -173,7 +199,7 @@ def _eval_index(evaluation: list[Example]) -> _EvalIndex:
 
 def _near_duplicates(train: list[Example], questions: list[str], index: _EvalIndex,
                      block: int = 4096) -> list[NearDuplicate]:
-    """`questions`: the train examples' normalised questions (`_question`), computed once by the caller.
+    """`questions`: the train examples' normalised questions (`_questions`), computed once by the caller.
 
     A question is a candidate when its grams found in any eval question of its language reach the share (no one
     eval question can share more; templated phrasing shares a few grams with many eval questions, so most stop
@@ -235,7 +261,7 @@ def lineage(train: list[Example], evaluation: list[Example]) -> tuple[list[tuple
     language) or a question (exactly or after `normalise_question`, any language): (train id, eval id, why, eval
     source id); near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) are looked for
     only where nothing clashes."""
-    questions = [_question(ex) for ex in train]
+    questions = _questions(train)
     index = _eval_index(evaluation)
     clashes = _clashes(train, questions, index)
     return clashes, ([] if clashes else _near_duplicates(train, questions, index))

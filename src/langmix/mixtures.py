@@ -141,21 +141,25 @@ class MixtureTally:
     sources: set[str] = field(default_factory=set)
     digest: Any = field(default_factory=hashlib.sha256)
 
-    def add(self, examples: list[Example]) -> list[str]:
-        """Count `examples`; returns their JSON lines (what `data.jsonl` holds, the content hash covers)."""
-        lines = []
-        texts = ["".join(m["content"] for m in ex.messages) for ex in examples]
-        sizes = self.count_tokens(texts) if self.count_tokens else [len(t) for t in texts]
+    def add(self, examples: list[Example]) -> bytes:
+        """Count `examples`; returns their `data.jsonl` lines, each ending in a newline (what the content hash
+        covers), as the bytes pydantic writes (`model_dump_json`, encoded)."""
+        if self.count_tokens:
+            sizes = self.count_tokens(["".join(m["content"] for m in ex.messages) for ex in examples])
+        else:
+            sizes = [sum(len(m["content"]) for m in ex.messages) for ex in examples]
+        to_json = Example.__pydantic_serializer__.to_json
+        blob = b"".join([to_json(ex) + b"\n" for ex in examples])
+        if blob.count(b"\n") != len(examples):  # JSON escapes newlines in strings: a line never holds one
+            raise AssertionError("a serialised example spans several lines")
+        if self.digest is not None:  # a chunk's tally leaves the hash to the caller, who hashes in order
+            self.hash_lines(blob)
         for ex, size in zip(examples, sizes, strict=True):
-            line = ex.model_dump_json()
-            lines.append(line)
-            if self.digest is not None:  # a chunk's tally leaves the hash to the caller, who hashes in order
-                self.hash_lines(line.encode())
             self.sizes[ex.language] += size
             self.per_lang[ex.language] += 1
             self.sources.add(ex.source_id)
         self.n += len(examples)
-        return lines
+        return blob
 
     def hash_lines(self, blob: bytes) -> None:
         """Add `data.jsonl` bytes (whole lines or any slice of the file, in order) to the content hash, which covers
@@ -281,11 +285,8 @@ def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, 
             return b"", MixtureTally(), [], clashes, []
         near = [list(d) for d in near_dups]
         tally = MixtureTally(count_tokens, digest=None)
-        lines = tally.add(examples)
+        blob = tally.add(examples)
         tally.count_tokens = None  # hashed in order by the caller; neither crosses processes
-        blob = "".join(line + "\n" for line in lines).encode()
-        if blob.count(b"\n") != len(lines):  # JSON escapes newlines in strings: a line never holds one
-            raise AssertionError("a serialised example spans several lines")
         return blob, tally, near, [], examples
     finally:
         if paused:
