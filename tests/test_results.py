@@ -21,6 +21,8 @@ def test_predictions_equal_json_dumps_with_shared_containers(tmp_path):
         {"id": "c", "output": "nan", "score": math.nan, "reference": {1: "int key", "functions": TOOLS}},
         {"id": "d", "reference": {}, "empty": [], "nested": {"deeper": {"functions": TOOLS}}, "none": None},
         {"id": "e", Color.RED: 1, "reference": {Color.RED: [1.5, True], "t": (1, 2)}},  # str-enum keys, a tuple
+        {"id": "f", "output": "Die Antwort ist 7.", "correct": True, "reference": 7, "x": 1.5, "e": [], "d": {}},
+        {"id": "g", "reference": {"answer": 3, "phrase": "答えは"}, "calls": ({"a": 1},)},  # no list or dict in it
     ]
     path = write_predictions(records, tmp_path / "predictions.jsonl")
     lines = path.read_text(encoding="utf-8").splitlines()

@@ -9,7 +9,8 @@ from langmix import tokenization
 from langmix.models import load_tokenizer
 from langmix.data.synth import make_items, to_example
 from langmix.languages import MGSM_LANGUAGES
-from langmix.tokenization import count_tokens_cached, encode, encode_cached, tokenizer_fingerprint
+from langmix.tokenization import (chat_prompts_cached, count_tokens_cached, encode, encode_cached,
+                                  tokenizer_fingerprint)
 
 TEXTS = ["How many apples?", "¿Cuántas manzanas?", "小明有19个硬币。", "How many apples?", "", "ตอนนี้ที่"]
 
@@ -96,3 +97,22 @@ def test_direct_encoding_equals_transformers_in_every_language(tiny_model_cfg, t
     assert encode(tok, texts) == tok(texts, add_special_tokens=False)["input_ids"]
     tok(texts[:2], padding=True, truncation=True, max_length=8)  # leaves padding and truncation set on the backend
     assert encode(tok, texts) == tok(texts, add_special_tokens=False)["input_ids"]
+
+
+def test_cached_chat_prompts_equal_the_template_and_follow_its_changes(tiny_model_cfg, tiny_model_path, monkeypatch):
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path, reuse=False)
+    conversations = [[{"role": "system", "content": "Tools: []"}, {"role": "user", "content": text}]
+                     for text in TEXTS] + [[{"role": "user", "content": "How many apples?"}]]
+    expected = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    rendered: list[int] = []
+    real = type(tok).apply_chat_template
+    monkeypatch.setattr(type(tok), "apply_chat_template",
+                        lambda self, *a, **k: rendered.append(1) or real(self, *a, **k))
+    assert chat_prompts_cached(tok, conversations) == expected
+    assert len(rendered) == len(TEXTS)  # the repeated conversation rendered once (the last differs: no system turn)
+    assert chat_prompts_cached(tok, conversations[::-1]) == expected[::-1] and len(rendered) == len(TEXTS)
+    tok.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    changed = chat_prompts_cached(tok, conversations[:1])  # another template: rendered anew
+    assert changed == ["[system] Tools: []\n[user] How many apples?\n"] and len(rendered) == len(TEXTS) + 1
+    listed = [[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]]  # not hashable: rendered each time
+    assert chat_prompts_cached(tok, listed) == [real(tok, listed[0], tokenize=False, add_generation_prompt=True)]

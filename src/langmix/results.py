@@ -64,8 +64,10 @@ def _json_lines(records: list[dict[str, Any]]) -> Iterable[str]:
 
     def value(v: Any, depth: int) -> str:
         if isinstance(v, dict) and depth < 2:
-            return "{" + ", ".join(f"{encode(k)}: {value(x, depth + 1)}" for k, x in v.items()) + "}" \
-                if all(isinstance(k, str) for k in v) else encode(v)
+            if not all(isinstance(k, str) for k in v) or not any(isinstance(x, (list, dict)) and x
+                                                                  for x in v.values()):
+                return encode(v)  # nothing in it to share: one call of the C encoder
+            return "{" + ", ".join(f"{encode(k)}: {value(x, depth + 1)}" for k, x in v.items()) + "}"
         if isinstance(v, (list, dict)) and v:
             known = shared.get(id(v))
             if known is None or known[0] is not v:

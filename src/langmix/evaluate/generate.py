@@ -22,15 +22,14 @@ import torch
 
 from langmix.records import Example
 from langmix.timing import compute
-from langmix.tokenization import decode_all, encode_cached
+from langmix.tokenization import chat_prompts_cached, decode_all, encode_cached
 
 SHARED_PREFIX_MIN = 32  # the length from which a shared prefix is worth its extra forward, when sharing is asked for
 
 
 def render_prompts(tokenizer, examples: list[Example]) -> list[str]:
     """The model's chat template applied to each example's prompt turns, with the generation prompt."""
-    return [tokenizer.apply_chat_template(ex.prompt_messages(), tokenize=False, add_generation_prompt=True)
-            for ex in examples]
+    return chat_prompts_cached(tokenizer, [ex.prompt_messages() for ex in examples])
 
 
 def _eos_ids(model, tokenizer) -> list[int]:

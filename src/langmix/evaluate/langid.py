@@ -17,12 +17,26 @@ def _detector(codes: tuple[str, ...]):
     return LanguageDetectorBuilder.from_languages(*languages).build()
 
 
+_DETECTED: dict[tuple[tuple[str, ...], str], str | None] = {}  # (languages, text stripped) -> language
+_DETECTED_MAX = 500_000
+
+
 def detect(texts: list[str], codes: list[str]) -> list[str | None]:
-    """ISO 639-1 code of each text's language among `codes`, or None when the text has no letters to judge."""
-    detector = _detector(tuple(sorted(codes)))
-    stripped = [_NON_TEXT.sub(" ", t).strip() for t in texts]
-    results = detector.detect_languages_in_parallel_of([s or "-" for s in stripped])
-    return [r.iso_code_639_1.name.lower() if (r is not None and s) else None for r, s in zip(results, stripped)]
+    """ISO 639-1 code of each text's language among `codes`, or None when the text has no letters to judge.
+
+    Each distinct text (after stripping digits and punctuation) is judged once per set of languages in this
+    process: a study's runs answer the same prompts, and 93% of the quickstart's 19,800 answers repeat an earlier
+    one once numbers are stripped (lingua takes ~60 us per text)."""
+    languages = tuple(sorted(codes))
+    keys = [(languages, _NON_TEXT.sub(" ", t).strip()) for t in texts]
+    if len(_DETECTED) + len(keys) > _DETECTED_MAX:
+        _DETECTED.clear()
+    missing = [k for k in dict.fromkeys(keys) if k not in _DETECTED]
+    if missing:
+        results = _detector(languages).detect_languages_in_parallel_of([s or "-" for _, s in missing])
+        _DETECTED.update((k, r.iso_code_639_1.name.lower() if (r is not None and k[1]) else None)
+                         for k, r in zip(missing, results))
+    return [_DETECTED[k] for k in keys]
 
 
 def script_of(text: str) -> str | None:

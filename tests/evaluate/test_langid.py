@@ -1,0 +1,54 @@
+"""Response-language identification: lingua restricted to the study's languages, each distinct text judged once."""
+
+from langmix.evaluate import langid
+
+TEXTS = {
+    "en": "Anna has five apples and buys three more. How many apples does she have now?",
+    "es": "Ana tiene cinco manzanas y compra tres más. ¿Cuántas manzanas tiene ahora?",
+    "de": "Anna hat fünf Äpfel und kauft drei weitere. Wie viele Äpfel hat sie jetzt?",
+    "sw": "Anna ana matofaa matano na ananunua matatu zaidi. Ana matofaa mangapi sasa?",
+    "ja": "アンナはりんごを5個持っていて、さらに3個買います。今いくつ持っていますか？",
+}
+CODES = ["en", "es", "de", "sw", "ja"]
+
+
+def test_detect_names_each_language_and_none_without_letters():
+    langid._DETECTED.clear()
+    texts = [*TEXTS.values(), "12 + 7 = 19.", ""]
+    assert langid.detect(texts, CODES) == [*TEXTS, None, None]
+
+
+def test_repeated_texts_are_judged_once_and_agree_with_lingua(monkeypatch):
+    langid._DETECTED.clear()
+    calls: list[int] = []
+    real = langid._detector
+
+    class Counting:
+        def __init__(self, detector):
+            self.detector = detector
+
+        def detect_languages_in_parallel_of(self, texts):
+            calls.append(len(texts))
+            return self.detector.detect_languages_in_parallel_of(texts)
+
+    monkeypatch.setattr(langid, "_detector", lambda codes: Counting(real(codes)))
+    # the same words with other numbers are the same text once digits and punctuation are stripped
+    texts = [TEXTS["es"], TEXTS["es"].replace("cinco", "5"), TEXTS["es"] + " 42", TEXTS["en"], TEXTS["en"]]
+    first = langid.detect(texts, CODES)
+    assert first == ["es", "es", "es", "en", "en"]
+    assert calls == [3]  # es, es with a digit where a word was, en
+    assert langid.detect(list(reversed(texts)), list(reversed(CODES))) == list(reversed(first))
+    assert calls == [3]  # all known: the order of the languages does not matter
+    direct = real(tuple(sorted(CODES))).detect_languages_in_parallel_of(["sw text " + TEXTS["sw"]])
+    assert langid.detect(["sw text " + TEXTS["sw"]], CODES) == [direct[0].iso_code_639_1.name.lower()]
+    # another set of languages is another question: judged again
+    assert langid.detect([TEXTS["es"]], ["en", "es"]) == ["es"] and calls[-1] == 1
+
+
+def test_the_memo_is_bounded(monkeypatch):
+    langid._DETECTED.clear()
+    monkeypatch.setattr(langid, "_DETECTED_MAX", 4)
+    texts = [f"{w} apples and pears" for w in ("red", "green", "blue", "yellow", "black", "white")]
+    assert langid.detect(texts[:3], CODES) == ["en"] * 3
+    assert langid.detect(texts[3:], CODES) == ["en"] * 3  # 3 + 3 > 4: cleared first, then filled
+    assert len(langid._DETECTED) == 3
