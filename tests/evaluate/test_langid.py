@@ -52,3 +52,14 @@ def test_the_memo_is_bounded(monkeypatch):
     assert langid.detect(texts[:3], CODES) == ["en"] * 3
     assert langid.detect(texts[3:], CODES) == ["en"] * 3  # 3 + 3 > 4: cleared first, then filled
     assert len(langid._DETECTED) == 3
+
+
+def test_preload_builds_the_detector_once_in_the_background():
+    langid._build.cache_clear()
+    langid._DETECTED.clear()
+    threads = [langid.preload(CODES), langid.preload(list(reversed(CODES)) + ["en"])]  # the same set of languages
+    assert langid.detect([TEXTS["de"]], CODES) == ["de"]  # waits for the build under way, or finds it done
+    for thread in threads:
+        thread.join(timeout=60)
+        assert thread.daemon and not thread.is_alive()
+    assert langid._build.cache_info().misses == 1  # built once, for all three callers
