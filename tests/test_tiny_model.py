@@ -3,20 +3,20 @@
 import pytest
 from pydantic import ValidationError
 
-from langmix import models
+from langmix import models, tiny_model
 from langmix.config import TinyModelConfig
 from langmix.data import synth
 from langmix.languages import MGSM_LANGUAGES
 
 
 def _pieces(text: str) -> list[str]:
-    return [p for p, _ in models.pre_tokenizer().pre_tokenize_str(text)]
+    return [p for p, _ in tiny_model.pre_tokenizer().pre_tokenize_str(text)]
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     corpus = synth.pretraining_corpus({lang: 1.0 for lang in MGSM_LANGUAGES}, 60, seed=0, parallel_share=0.2)
-    return models.train_tokenizer(corpus, 1200)
+    return tiny_model.train_tokenizer(corpus, 1200)
 
 
 def test_digits_are_single_tokens(tokenizer):
@@ -56,12 +56,12 @@ def test_config_fields_are_documented_and_shares_checked():
 
 
 def test_cache_key_follows_the_multilinguality_knobs():
-    base = models.tiny_model_key(TinyModelConfig())
-    assert models.tiny_model_key(TinyModelConfig()) == base
-    assert models.tiny_model_key(TinyModelConfig(parallel_share=0.3)) != base
-    assert models.tiny_model_key(TinyModelConfig(code_switch_share=0.2)) != base
+    base = tiny_model.tiny_model_key(TinyModelConfig())
+    assert tiny_model.tiny_model_key(TinyModelConfig()) == base
+    assert tiny_model.tiny_model_key(TinyModelConfig(parallel_share=0.3)) != base
+    assert tiny_model.tiny_model_key(TinyModelConfig(code_switch_share=0.2)) != base
     shares = dict(TinyModelConfig().language_shares, sw=0.3)
-    assert models.tiny_model_key(TinyModelConfig(language_shares=shares)) != base
+    assert tiny_model.tiny_model_key(TinyModelConfig(language_shares=shares)) != base
 
 
 def test_pretrained_tiny_model_loads_and_generates(tiny_model_cfg, tiny_model_path):
@@ -85,7 +85,7 @@ def test_pretrained_tiny_model_loads_and_generates(tiny_model_cfg, tiny_model_pa
 
 def test_packing_keeps_documents_whole(tokenizer):
     corpus = synth.pretraining_corpus({"en": 1.0, "ja": 0.5}, 40, seed=0)
-    data = models._packed_batches(tokenizer, corpus, 256, seed=0)
+    data = tiny_model._packed_batches(tokenizer, corpus, 256, seed=0)
     pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
     n_docs = sum(len(d) for d in corpus.values())
     assert int((data == eos).sum()) == n_docs  # every document, each once

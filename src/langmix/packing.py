@@ -49,7 +49,7 @@ def tokenize_mixture(tokenizer, examples: list[Example], max_length: int,
     """Tokenise a mixture once: cached by (tokenizer fingerprint, examples' content, max_length)."""
     import numpy as np
 
-    from langmix.models import cache_root
+    from langmix.cache import cache_root
 
     h = hashlib.sha256(tokenizer_fingerprint(tokenizer).encode())
     h.update(str(max_length).encode())
