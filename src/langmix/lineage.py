@@ -240,8 +240,7 @@ def _near_duplicates(train: list[Example], questions: list[str], index: _EvalInd
 def _clashes(train: list[Example], questions: list[str], index: _EvalIndex) -> list[tuple[str, str, str, str]]:
     pairs: list[tuple[str, str, str, str]] = []
     for ex, question in zip(train, questions):
-        users = [m["content"] for m in ex.messages if m["role"] == "user"]
-        raw = users[-1].strip() if users else ""
+        raw = (_last_user_turn(ex) or "").strip()
         if ex.source_id in index.by_source:
             same = index.by_source[ex.source_id]
             hit, why = same.get(ex.language) or next(iter(same.values())), "same source id"

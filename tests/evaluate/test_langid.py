@@ -57,9 +57,13 @@ def test_the_memo_is_bounded(monkeypatch):
 def test_preload_builds_the_detector_once_in_the_background():
     langid._build.cache_clear()
     langid._DETECTED.clear()
+    langid._PRELOADING.clear()
     threads = [langid.preload(CODES), langid.preload(list(reversed(CODES)) + ["en"])]  # the same set of languages
+    assert threads[0] is threads[1]  # one thread per set of languages
+    other = langid.preload(["en", "es"])
     assert langid.detect([TEXTS["de"]], CODES) == ["de"]  # waits for the build under way, or finds it done
-    for thread in threads:
+    for thread in (threads[0], other):
         thread.join(timeout=60)
         assert thread.daemon and not thread.is_alive()
-    assert langid._build.cache_info().misses == 1  # built once, for all three callers
+    assert langid._build.cache_info().misses == 2  # built once per set, for every caller
+    assert langid.detect([TEXTS["es"]], ["es", "en"]) == ["es"] and langid._build.cache_info().misses == 2

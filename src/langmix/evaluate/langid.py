@@ -28,13 +28,18 @@ def _detector(codes: tuple[str, ...]):
         return _build(codes)
 
 
+_PRELOADING: dict[tuple[str, ...], threading.Thread] = {}
+
+
 def preload(codes: list[str]) -> threading.Thread:
     """Build the detector for `codes` in a background thread, so that its models load while other work runs (a
-    study trains before it evaluates); `detect` then finds it built, or waits for it."""
-    thread = threading.Thread(target=_detector, args=(tuple(sorted(set(codes))),), daemon=True,
-                              name="langmix-langid-preload")
-    thread.start()
-    return thread
+    study trains before it evaluates); `detect` then finds it built, or waits for it. One thread per set of
+    languages and process: later calls return it."""
+    key = tuple(sorted(set(codes)))
+    if key not in _PRELOADING:
+        _PRELOADING[key] = threading.Thread(target=_detector, args=(key,), daemon=True, name="langmix-langid-preload")
+        _PRELOADING[key].start()
+    return _PRELOADING[key]
 
 
 _DETECTED: dict[tuple[tuple[str, ...], str], str | None] = {}  # (languages, text stripped) -> language
