@@ -75,7 +75,7 @@ def _normalise_text(text: str) -> str:
 
 
 _WORD_FORMS: dict[str, str] = {}  # whitespace-separated word -> its normalised form ('' if only punctuation)
-_WORD_FORMS_MAX = 1_000_000
+_WORD_FORMS_MAX = 250_000  # ~50 MB at most; cleared when full (words are Zipf-distributed: the common ones return)
 
 
 def normalise_question(text: str) -> str:
