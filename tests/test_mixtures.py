@@ -136,3 +136,24 @@ def test_clashes_in_several_chunks_are_all_named_and_nothing_is_written(tmp_path
     with pytest.raises(LineageError, match=r"^2 evaluation items .*\(2 training examples"):
         build_mixture_streaming(_PoolSource(), spec, "math", budget, 0, evaluation, out, chunk=10)
     assert list(out.iterdir()) == []
+
+
+def test_tally_lines_are_model_dump_json_for_any_example(tmp_path):
+    """The tally serialises with pydantic's serializer, skipping the str round trip: the bytes equal
+    `model_dump_json()` lines, also for awkward text and for a subclass with fields of its own."""
+    from langmix.mixtures import MixtureTally
+    from langmix.records import Example
+
+    class Tagged(Example):
+        tag: str = "extra"
+
+    odd = ["line\nbreak \u2028 \x00 ünïcödé 🙂", "\"quoted\" \\ back", "日本語"]
+    examples = [Example(id=f"x{i}", source_id=f"s{i}", task="math", language="en",
+                        messages=[{"role": "user", "content": t}, {"role": "assistant", "content": "7"}],
+                        reference={"answer": float("nan") if i == 0 else 7, "k": [1, 2.5, None]})
+                for i, t in enumerate(odd)]
+    examples.append(Tagged(id="t", source_id="t", task="api", language="es", messages=[{"role": "user", "content": "?"}],
+                           tools=[{"type": "function", "function": {"name": "f"}}]))
+    blob = MixtureTally().add(examples)
+    assert blob == "".join(ex.model_dump_json() + "\n" for ex in examples).encode()
+    assert b'"tag":"extra"' in blob

@@ -114,5 +114,11 @@ def test_cached_chat_prompts_equal_the_template_and_follow_its_changes(tiny_mode
     tok.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
     changed = chat_prompts_cached(tok, conversations[:1])  # another template: rendered anew
     assert changed == ["[system] Tools: []\n[user] How many apples?\n"] and len(rendered) == len(TEXTS) + 1
-    listed = [[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]]  # not hashable: rendered each time
+    listed = [[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]]  # not a string: rendered each time
     assert chat_prompts_cached(tok, listed) == [real(tok, listed[0], tokenize=False, add_generation_prompt=True)]
+    tok.chat_template = "{{ unk_token }}|{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    first = chat_prompts_cached(tok, [[{"role": "user", "content": "hi"}]])
+    tok.unk_token = tok.eos_token  # a special token the fingerprint does not hash, read by the template
+    assert chat_prompts_cached(tok, [[{"role": "user", "content": "hi"}]]) == [f"{tok.eos_token}|hi"] != first
+    values = [[{"role": "user", "content": v}] for v in (True, 1.0)]  # equal as keys, rendered differently
+    assert chat_prompts_cached(tok, values) == [f"{tok.eos_token}|True", f"{tok.eos_token}|1.0"]

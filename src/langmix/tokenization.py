@@ -155,16 +155,17 @@ def chat_prompts_cached(tokenizer, conversations: list[list[dict[str, str]]]) ->
     each distinct one rendered once per tokenizer (fingerprint: it covers the chat template and special tokens) in
     this process. Every run of a model is evaluated on the same prompts; rendering them took ~1 ms each (a jinja
     template run per prompt), 1.2 s of the quickstart. A template that reads the clock (`strftime_now`) renders the
-    date of its first call."""
+    date of its first call. Only string-valued messages are remembered."""
     def render(messages: list[dict[str, str]]) -> str:
         return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    try:
-        keys = [tuple(tuple(m.items()) for m in messages) for messages in conversations]
-        hash(tuple(keys))
-    except TypeError:  # a message holding a list or dict (e.g. multimodal content): rendered, not remembered
+    if not all(isinstance(k, str) and isinstance(v, str) for messages in conversations for m in messages
+               for k, v in m.items()):  # e.g. multimodal content (lists): rendered, not remembered
         return [render(messages) for messages in conversations]
-    store = _store(_PROMPTS, tokenizer_fingerprint(tokenizer))
+    keys = [tuple(tuple(m.items()) for m in messages) for messages in conversations]
+    # the template sees every special token (`special_tokens_map`); the fingerprint hashes eos, pad and bos only
+    store = _store(_PROMPTS, tokenizer_fingerprint(tokenizer) + json.dumps(tokenizer.special_tokens_map,
+                                                                           sort_keys=True, default=str))
     if len(store) + len(keys) > MAX_CACHED_PROMPTS:
         store.clear()
     while len(_PROMPTS) > 8:

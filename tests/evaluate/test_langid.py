@@ -54,16 +54,10 @@ def test_the_memo_is_bounded(monkeypatch):
     assert len(langid._DETECTED) == 3
 
 
-def test_preload_builds_the_detector_once_in_the_background():
-    langid._build.cache_clear()
+
+def test_one_call_larger_than_the_memo_is_answered_and_not_remembered(monkeypatch):
     langid._DETECTED.clear()
-    langid._PRELOADING.clear()
-    threads = [langid.preload(CODES), langid.preload(list(reversed(CODES)) + ["en"])]  # the same set of languages
-    assert threads[0] is threads[1]  # one thread per set of languages
-    other = langid.preload(["en", "es"])
-    assert langid.detect([TEXTS["de"]], CODES) == ["de"]  # waits for the build under way, or finds it done
-    for thread in (threads[0], other):
-        thread.join(timeout=60)
-        assert thread.daemon and not thread.is_alive()
-    assert langid._build.cache_info().misses == 2  # built once per set, for every caller
-    assert langid.detect([TEXTS["es"]], ["es", "en"]) == ["es"] and langid._build.cache_info().misses == 2
+    monkeypatch.setattr(langid, "_DETECTED_MAX", 4)
+    texts = [f"{w} apples and pears" for w in ("red", "green", "blue", "yellow", "black", "white")]
+    assert langid.detect(texts, CODES) == ["en"] * 6
+    assert len(langid._DETECTED) == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import threading
 import unicodedata
 from functools import lru_cache
 
@@ -12,38 +11,17 @@ from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 _NON_TEXT = re.compile(r"[\d\s.,:;!?+\-*/=()\[\]{}\"'<>|_%$#@&^~`]+")
 
 
-_BUILDING = threading.Lock()
-
-
 @lru_cache(maxsize=8)
-def _build(codes: tuple[str, ...]):
-    languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in codes]
-    return LanguageDetectorBuilder.from_languages(*languages).with_preloaded_language_models().build()
-
-
 def _detector(codes: tuple[str, ...]):
-    """The detector for `codes` (sorted), its language models loaded (2 s for 11 languages, ~250 MB; lingua
-    releases the GIL meanwhile); built once per process, however many threads ask."""
-    with _BUILDING:
-        return _build(codes)
-
-
-_PRELOADING: dict[tuple[str, ...], threading.Thread] = {}
-
-
-def preload(codes: list[str]) -> threading.Thread:
-    """Build the detector for `codes` in a background thread, so that its models load while other work runs (a
-    study trains before it evaluates); `detect` then finds it built, or waits for it. One thread per set of
-    languages and process: later calls return it."""
-    key = tuple(sorted(set(codes)))
-    if key not in _PRELOADING:
-        _PRELOADING[key] = threading.Thread(target=_detector, args=(key,), daemon=True, name="langmix-langid-preload")
-        _PRELOADING[key].start()
-    return _PRELOADING[key]
+    """The detector for `codes` (sorted). Its language models load lazily, as texts need them: ~1.4 s for the
+    quickstart's answers in 11 languages. lingua holds the GIL while loading, so a background thread would not
+    overlap it with other work (measured)."""
+    languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in codes]
+    return LanguageDetectorBuilder.from_languages(*languages).build()
 
 
 _DETECTED: dict[tuple[tuple[str, ...], str], str | None] = {}  # (languages, text stripped) -> language
-_DETECTED_MAX = 500_000
+_DETECTED_MAX = 100_000
 
 
 def detect(texts: list[str], codes: list[str]) -> list[str | None]:
@@ -54,14 +32,18 @@ def detect(texts: list[str], codes: list[str]) -> list[str | None]:
     one once numbers are stripped (lingua takes ~60 us per text)."""
     languages = tuple(sorted(set(codes)))
     keys = [(languages, _NON_TEXT.sub(" ", t).strip()) for t in texts]
-    if len(_DETECTED) + len(keys) > _DETECTED_MAX:
-        _DETECTED.clear()
-    missing = [k for k in dict.fromkeys(keys) if k not in _DETECTED]
+    found = {k: _DETECTED[k] for k in dict.fromkeys(keys) if k in _DETECTED}
+    missing = [k for k in dict.fromkeys(keys) if k not in found]
     if missing:
         results = _detector(languages).detect_languages_in_parallel_of([s or "-" for _, s in missing])
-        _DETECTED.update((k, r.iso_code_639_1.name.lower() if (r is not None and k[1]) else None)
-                         for k, r in zip(missing, results))
-    return [_DETECTED[k] for k in keys]
+        new = {k: r.iso_code_639_1.name.lower() if (r is not None and k[1]) else None
+               for k, r in zip(missing, results)}
+        found.update(new)
+        if len(_DETECTED) + len(new) > _DETECTED_MAX:
+            _DETECTED.clear()
+        if len(new) <= _DETECTED_MAX:
+            _DETECTED.update(new)
+    return [found[k] for k in keys]
 
 
 def script_of(text: str) -> str | None:

@@ -38,12 +38,6 @@ def max_new_tokens(cfg: EvalConfig, task_name: str) -> int:
     return cfg.max_new_tokens.get(task_name, tasks.get(task_name).default_max_new_tokens)
 
 
-def preload_language_id(cfg: EvalConfig, task_name: str, study_languages: list[str]) -> None:
-    """Start loading the language detector that `evaluate` will use for this task (in the background)."""
-    if cfg.language_id and tasks.get(task_name).judge_response_language:
-        langid.preload(study_languages)
-
-
 def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_languages: list[str],
              progress: Callable[[int], None] | None = None) -> tuple[list[dict[str, Any]], list[tuple]]:
     """Generate for all `examples` (one task), score each, and aggregate per language."""

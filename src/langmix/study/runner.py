@@ -22,13 +22,13 @@ from langmix import languages as langs
 from langmix import tasks
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.sources import open_source
-from langmix.evaluate.run import evaluate, preload_language_id
+from langmix.evaluate.run import evaluate
 from langmix.mixtures import build_mixture, recheck_lineage
 from langmix.models import load_model, load_tokenizer, load_trained, parameter_count, resolve_model_path
 from langmix.records import ItemRow, ResultRow
 from langmix.results import connect, write_items, write_predictions, write_rows
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
-from langmix.study.state import DONE, mark_done, run_state, try_claim, write_status
+from langmix.study.state import mark_done, run_state, try_claim, write_status
 from langmix.tokenization import count_tokens_cached
 
 log = logging.getLogger(__name__)
@@ -175,9 +175,6 @@ def run_job(cfg: StudyConfig, job: Job, ctx: Context | None = None, hooks: Hooks
     ctx, hooks = ctx or Context(cfg), hooks or Hooks()
     outcome: dict[str, str] = {}
     trained = None
-    for ev in job.evals:  # the language detector loads while the job trains
-        if not (eval_dir(cfg, ev) / DONE).exists():
-            preload_language_id(ev.evaluation, ev.task, ev.languages)
     if job.train is not None:
         spec, path = job.train, train_dir(cfg, job.train)
         outcome[f"train/{spec.slug}"] = _guarded(path, lambda: execute_train(
