@@ -71,6 +71,11 @@ def test_resume_from_checkpoint(tiny_model_cfg, tiny_model_path, tmp_path):
     assert summary["resumed_from"].endswith("checkpoint-2")
     assert summary["global_step"] == 5
     assert latest_checkpoint(tmp_path / "checkpoints").name == "checkpoint-4"  # none after the last step
+    for ckpt in (tmp_path / "checkpoints").iterdir():  # what resuming reads, not the tokenizer or a model card
+        names = {f.name for f in ckpt.iterdir()}
+        assert {"model.safetensors", "optimizer.pt", "trainer_state.json"} <= names, names
+        assert not names & {"tokenizer.json", "tokenizer_config.json", "README.md"}, names
+    assert (tmp_path / "final" / "tokenizer.json").exists()
     state = json.loads((tmp_path / "final" / "trainer_state.json").read_text())
     assert state["global_step"] == 5
     steps_logged = [h["step"] for h in state["log_history"] if "loss" in h]

@@ -178,7 +178,20 @@ def training_identity(model_cfg: ModelConfig, cfg: TrainingConfig, seed: int, ex
             "data": h.hexdigest()[:16], "n_examples": len(examples)}
 
 
-class PackedSFTTrainer(SFTTrainer):
+class LeanCheckpointSFTTrainer(SFTTrainer):
+    """SFTTrainer whose checkpoints hold what resuming reads: weights, optimizer, scheduler, RNG and trainer state.
+    Not TRL's model card (README.md), and not the tokenizer: training never changes it, a resumed run reads it from
+    the base model as the first attempt did, and `final/` keeps it (Gemma-3's tokenizer.json is 33 MB)."""
+
+    def _save_checkpoint(self, model, trial):
+        tokenizer, self.processing_class = self.processing_class, None
+        try:
+            Trainer._save_checkpoint(self, model, trial)
+        finally:
+            self.processing_class = tokenizer
+
+
+class PackedSFTTrainer(LeanCheckpointSFTTrainer):
     """SFTTrainer whose loss is `sequence_losses` on padding-free batches (no full-vocabulary logits, no per-step
     metrics that need them)."""
 
@@ -191,10 +204,6 @@ class PackedSFTTrainer(SFTTrainer):
         if self._flops_per_token is None:
             self._flops_per_token = super().floating_point_ops(inputs) / max(1, inputs["input_ids"].numel())
         return self._flops_per_token * inputs["input_ids"].numel()
-
-    def _save_checkpoint(self, model, trial):
-        """Trainer's checkpoint without TRL's model card (README.md) in every checkpoint."""
-        Trainer._save_checkpoint(self, model, trial)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         unwrapped = self.accelerator.unwrap_model(model)
@@ -265,7 +274,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
         trainer.model.set_attn_implementation(register_varlen())
     else:
         dataset = Dataset.from_list([{"messages": ex.messages} for ex in examples])
-        trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, **common)
+        trainer = LeanCheckpointSFTTrainer(model=model, args=args, train_dataset=dataset, **common)
         labels = trainer.train_dataset["labels"]  # (packed: built from masks check_label_masks passed above)
         if len(labels) != len(examples) or any(all(t != -100 for t in row) for row in labels):
             # TRL silently drops examples whose assistant turn was truncated away; name the culprits instead.
