@@ -111,9 +111,8 @@ def _last_user_turn(ex: Example) -> str | None:
     return users[-1] if users else None
 
 
-def _questions(examples: list[Example]) -> list[str]:
-    """The normalised text of each example's question (its last user turn); '' for one without."""
-    turns = (_last_user_turn(ex) for ex in examples)
+def _questions(turns: list[str | None]) -> list[str]:
+    """The normalised text of each question (`_last_user_turn` of each example); '' for an example without one."""
     return ["" if t is None else normalise_question(t) for t in turns]
 
 
@@ -153,10 +152,9 @@ class _EvalIndex:
         grams: dict[str, dict] = defaultdict(dict)
         cells: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
         columns: dict[str, list[int]] = defaultdict(list)
-        questions = _questions(evaluation)
-        for j, (ex, question) in enumerate(zip(evaluation, questions)):
+        turns = [_last_user_turn(ex) for ex in evaluation]
+        for j, (ex, raw, question) in enumerate(zip(evaluation, turns, _questions(turns))):
             by_source[ex.source_id].setdefault(ex.language, ex)
-            raw = _last_user_turn(ex)
             if raw is not None and raw.strip():
                 exact.setdefault(raw.strip(), ex)
                 normal.setdefault(question, ex)
@@ -247,10 +245,11 @@ def _near_duplicates(train: list[Example], questions: list[str], index: _EvalInd
     return [d for _, d in found]
 
 
-def _clashes(train: list[Example], questions: list[str], index: _EvalIndex) -> list[tuple[str, str, str, str]]:
+def _clashes(train: list[Example], turns: list[str | None], questions: list[str],
+             index: _EvalIndex) -> list[tuple[str, str, str, str]]:
     pairs: list[tuple[str, str, str, str]] = []
-    for ex, question in zip(train, questions):
-        raw = (_last_user_turn(ex) or "").strip()
+    for ex, turn, question in zip(train, turns, questions):
+        raw = (turn or "").strip()
         if ex.source_id in index.by_source:
             same = index.by_source[ex.source_id]
             hit, why = same.get(ex.language) or next(iter(same.values())), "same source id"
@@ -270,9 +269,10 @@ def lineage(train: list[Example], evaluation: list[Example]) -> tuple[list[tuple
     language) or a question (exactly or after `normalise_question`, any language): (train id, eval id, why, eval
     source id); near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) are looked for
     only where nothing clashes."""
-    questions = _questions(train)
+    turns = [_last_user_turn(ex) for ex in train]
+    questions = _questions(turns)
     index = _eval_index(evaluation)
-    clashes = _clashes(train, questions, index)
+    clashes = _clashes(train, turns, questions, index)
     return clashes, ([] if clashes else _near_duplicates(train, questions, index))
 
 

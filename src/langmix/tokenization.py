@@ -18,7 +18,8 @@ from typing import Any
 TOKENIZED_VERSION = b"langmix-tokenized-v1"
 
 # Bounds: ids are kept for up to this many tokens in all (a Python int list costs ~36 bytes a token), counts for up
-# to this many texts; past a bound, the oldest tokenizer's entries go, then the store starts afresh.
+# to this many texts; past a bound, the oldest tokenizer's entries go, then the store starts afresh. Rendered chat
+# prompts: up to this many per tokenizer, for at most 8 tokenizers.
 MAX_CACHED_TOKENS = 4_000_000
 MAX_CACHED_COUNTS = 1_000_000
 MAX_CACHED_PROMPTS = 200_000

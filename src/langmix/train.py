@@ -259,7 +259,8 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
         log.warning("%s: no separate decoder/output head (or a biased head); training with padded batches",
                     model_cfg.name)
     args = sft_config(cfg, seed, ckpt_dir, show_progress)
-    common = dict(processing_class=tokenizer, peft_config=peft_config, callbacks=[_StepClock(), _NoCheckpointAtEnd(), *(callbacks or [])])
+    common = dict(processing_class=tokenizer, peft_config=peft_config,
+                  callbacks=[_StepClock(), _NoCheckpointAtEnd(), *(callbacks or [])])
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
         check_label_masks(tok.masks, examples)

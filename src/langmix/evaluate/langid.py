@@ -32,8 +32,9 @@ def detect(texts: list[str], codes: list[str]) -> list[str | None]:
     one once numbers are stripped (lingua takes ~60 us per text)."""
     languages = tuple(sorted(set(codes)))
     keys = [(languages, _NON_TEXT.sub(" ", t).strip()) for t in texts]
-    found = {k: _DETECTED[k] for k in dict.fromkeys(keys) if k in _DETECTED}
-    missing = [k for k in dict.fromkeys(keys) if k not in found]
+    distinct = dict.fromkeys(keys)
+    found = {k: _DETECTED[k] for k in distinct if k in _DETECTED}
+    missing = [k for k in distinct if k not in found]
     if missing:
         results = _detector(languages).detect_languages_in_parallel_of([s or "-" for _, s in missing])
         new = {k: r.iso_code_639_1.name.lower() if (r is not None and k[1]) else None
