@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from langmix.config import TrainingConfig
 from langmix.data.synth import make_items, to_example
 from langmix.models import load_model, load_tokenizer
-from langmix.packing import (PaddingFreeCollator, chunked_cross_entropy, register_varlen, sequence_losses,
+from langmix.packing import (PaddingFreeCollator, TokenRows, chunked_cross_entropy, register_varlen, sequence_losses,
                              tokenize_mixture)
 from langmix.train import train
 
@@ -50,6 +50,25 @@ def test_packed_batch_gives_each_examples_loss_alone(tok_model, tmp_path):
         alone = [_plain_loss(model, i, lab) for i, lab in zip(mix.input_ids, labels)]
     torch.testing.assert_close(torch.stack(packed), torch.stack(alone), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(whole, torch.stack(alone).sum(), rtol=1e-5, atol=1e-5)
+
+
+def test_collator_on_prepared_rows_equals_collator_on_ids_and_labels(tok_model, tmp_path):
+    """The trainer's dataset (`TokenRows`) makes position ids and shifted labels once per example; collating its
+    rows gives exactly what collating plain ids and labels gives."""
+    tok, _ = tok_model
+    mix = tokenize_mixture(tok, EXAMPLES[:5], 256, cache_dir=tmp_path)
+    rows = TokenRows(mix)
+    prepared = PaddingFreeCollator()([rows[i] for i in (3, 0, 4)])
+    plain = PaddingFreeCollator()([{"input_ids": mix.input_ids[i], "labels": mix.labels()[i]} for i in (3, 0, 4)])
+    assert prepared.keys() == plain.keys()
+    for key in prepared:
+        if isinstance(prepared[key], torch.Tensor):
+            assert torch.equal(prepared[key], plain[key]), key
+        else:
+            assert prepared[key] == plain[key], key
+    n0 = len(mix.input_ids[3])
+    assert prepared["position_ids"][0, n0].item() == 0 and prepared["labels"][0, n0].item() == -100
+    assert prepared["shift_labels"][0, n0 - 1].item() == -100  # no target across examples
 
 
 def test_packed_attention_does_not_cross_examples(tok_model, tmp_path):

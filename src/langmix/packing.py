@@ -11,6 +11,7 @@ import inspect
 import json
 import logging
 import os
+from itertools import accumulate
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,20 +79,29 @@ def tokenize_mixture(tokenizer, examples: list[Example], max_length: int,
 
 
 class TokenRows(torch.utils.data.Dataset):
-    """A tokenised mixture as the trainer's dataset: per example, int64 arrays of ids and labels (-100 where no
-    loss). Plain indexing: an Arrow dataset converts each step's rows to Python lists."""
+    """A tokenised mixture as the trainer's dataset: per example, int64 arrays of ids, labels (-100 where no loss,
+    and on the first token, which nothing predicts), position ids and shifted labels (each position's next-token
+    target within the example, -100 on its last token). All made once here, so the collator only concatenates
+    (plain indexing: an Arrow dataset converts each step's rows to Python lists)."""
 
     def __init__(self, tok: TokenizedMixture) -> None:
         import numpy as np
 
-        self.input_ids = [np.asarray(row, dtype=np.int64) for row in tok.input_ids]
-        self.labels = [np.asarray(row, dtype=np.int64) for row in tok.labels()]
+        self.rows = []
+        for ids, labels in zip(tok.input_ids, tok.labels()):
+            labels = np.asarray(labels, dtype=np.int64)
+            if len(labels):
+                labels[0] = -100
+            shift = np.empty_like(labels)
+            shift[:-1], shift[-1:] = labels[1:], -100
+            self.rows.append({"input_ids": np.asarray(ids, dtype=np.int64), "labels": labels,
+                              "position_ids": np.arange(len(labels), dtype=np.int64), "shift_labels": shift})
 
     def __len__(self) -> int:
-        return len(self.input_ids)
+        return len(self.rows)
 
     def __getitem__(self, i: int) -> dict:
-        return {"input_ids": self.input_ids[i], "labels": self.labels[i]}
+        return self.rows[i]
 
 
 class PaddingFreeCollator:
@@ -101,25 +111,22 @@ class PaddingFreeCollator:
     loss need so that the hot loop does no host work: `cu_seq_lens_q/k` (int32 offsets, the flash-attention
     varlen convention, also read by `varlen_attention`), `max_length_q/k`, `seq_bounds` (the same offsets as Python
     ints), `shift_labels` (each position's next-token target within its own example), and `loss_positions` /
-    `loss_targets` (the positions with a target and the targets).
+    `loss_targets` (the positions with a target and the targets). Features are `TokenRows` items; a feature
+    with `input_ids` and `labels` only gets the rest made here.
     """
 
     def __call__(self, features: list[dict]) -> dict:
         import numpy as np
 
+        if any("shift_labels" not in f for f in features):
+            features = TokenRows(TokenizedMixture([list(f["input_ids"]) for f in features],
+                                                  [[int(t != -100) for t in f["labels"]] for f in features])).rows
         lengths = [len(f["input_ids"]) for f in features]
-        offsets = np.cumsum([0] + lengths)
-        total = int(offsets[-1])
-        ids = np.concatenate([np.asarray(f["input_ids"], dtype=np.int64) for f in features])
-        labels = np.concatenate([np.asarray(f["labels"], dtype=np.int64) for f in features])
-        positions = np.concatenate([np.arange(n, dtype=np.int64) for n in lengths])
-        labels[offsets[:-1]] = -100  # the first token of an example is never a target
-        shift = np.full(total, -100, dtype=np.int64)
-        shift[:-1] = labels[1:]
-        shift[offsets[1:] - 1] = -100  # an example's last token predicts nothing (the next one is another example)
+        bounds = (0, *accumulate(lengths))
+        ids, labels, positions, shift = (np.concatenate([f[key] for f in features])
+                                         for key in ("input_ids", "labels", "position_ids", "shift_labels"))
         loss_positions = np.flatnonzero(shift != -100)
-        bounds = tuple(int(o) for o in offsets)
-        cu = torch.from_numpy(offsets.astype(np.int32))
+        cu = torch.tensor(bounds, dtype=torch.int32)
         return {
             "input_ids": torch.from_numpy(ids)[None], "position_ids": torch.from_numpy(positions)[None],
             "labels": torch.from_numpy(labels)[None], "shift_labels": torch.from_numpy(shift)[None],

@@ -267,6 +267,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
         dataset = TokenRows(tok)
         args.dataset_kwargs = {"skip_prepare_dataset": True}
         args.assistant_only_loss = False  # the labels already mask everything but the assistant turns
+        args.remove_unused_columns = False  # the rows hold what the collator reads (TRL would keep ids and labels)
         trainer = PackedSFTTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"input_ids": [[0]]}),
                                    data_collator=PaddingFreeCollator(), **common)
         trainer.train_dataset = dataset  # TRL's constructor takes only `datasets` types; the loader reads arrays

@@ -55,3 +55,23 @@ def test_malformed_parallel_row(tmp_path):
     source = open_source(files_config(tmp_path, ROWS + [{"id": "p4", "language": "en"}]))
     with pytest.raises(ValueError, match=r"parallel.jsonl:5: missing question"):
         source.pool("math", ["en"])
+
+
+def test_eval_examples_share_equal_tool_schemas_only():
+    from langmix.data.sources import share_tools
+    from langmix.records import Example
+
+    source = open_source(DataConfig(eval_items=3))
+    ev = source.eval_examples("api", ["en", "sw"])
+    assert len({id(ex.tools) for ex in ev}) == 1 and ev[0].tools  # one schema list, validated copies folded
+    def api(i, tools):
+        return Example(id=f"a{i}", source_id=f"a{i}", task="api", language="en", tools=tools,
+                       messages=[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "[]"}])
+    # equal under ==, different JSON (True vs 1 vs 1.0, key order): not shared, each keeps its own schemas
+    kinds = [[{"name": "f", "x": True}], [{"name": "f", "x": 1}], [{"name": "f", "x": 1.0}],
+             [{"x": True, "name": "f"}], [{"name": "f", "x": True}], None]
+    examples = share_tools([api(i, t) for i, t in enumerate(kinds)])
+    assert examples[0].tools is examples[4].tools
+    assert len({id(ex.tools) for ex in examples[:4]}) == 4
+    assert [ex.tools for ex in examples] == kinds and examples[5].tools is None
+    assert [json.dumps(ex.tools) for ex in examples] == [json.dumps(t) for t in kinds]

@@ -6,6 +6,7 @@ sampler) and `eval_examples(task, languages)`. The synthetic world and files on 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from pathlib import Path
@@ -23,6 +24,17 @@ log = logging.getLogger(__name__)
 Render = Callable[[int, str], Example]
 
 
+def share_tools(examples: list[Example]) -> list[Example]:
+    """`examples`, those whose tool schemas encode to the same JSON given one shared list (validation gives each
+    example its own copy). A run's predictions carry each example's schemas, and their writer encodes a list that
+    many records share once per file (an API prediction is ~90% schemas: 72 vs 35 us per record, measured)."""
+    shared: dict[str, list] = {}
+    for ex in examples:
+        if ex.tools:
+            ex.tools = shared.setdefault(json.dumps(ex.tools, ensure_ascii=False), ex.tools)
+    return examples
+
+
 class _EvalSets:
     """What every source shares: an eval set (task, languages) is built once and the same list returned after (a
     study asks for it once per run). Sources define `_load_eval` and set `self._eval = {}`."""
@@ -32,7 +44,7 @@ class _EvalSets:
     def eval_examples(self, task: str, languages: list[str]) -> list[Example]:
         key = (task, tuple(languages))
         if key not in self._eval:
-            self._eval[key] = self._load_eval(task, languages)
+            self._eval[key] = share_tools(self._load_eval(task, languages))
         return self._eval[key]
 
     def _load_eval(self, task: str, languages: list[str]) -> list[Example]:
