@@ -102,3 +102,19 @@ def test_example_configs_validate():
     root = Path(__file__).resolve().parents[1] / "examples"
     for path in sorted(root.glob("*.yaml")):
         load_config(path)
+
+
+def test_override_of_a_task_data_split_keeps_the_other_split(tmp_path):
+    """`data.math.eval=...` (how a config file spells a task's data) replaces that split only, as the README shows;
+    the resolved config keeps the section under `data.files`."""
+    tree = {"tasks": ["math"], "data": {"source": "files", "math": {"train": {"format": "gsm8k", "path": "train.jsonl"},
+                                                 "eval": {"format": "mgsm", "path": "mgsm", "limit": 50}}}}
+    path = write(tmp_path, tree)
+    cfg = load_config(path, ["data.math.eval={format: mgsm, path: other, offset: 150, limit: 100}"])
+    files = cfg.data.task_files("math")
+    assert files.train is not None and files.train.path.endswith("train.jsonl")
+    assert (files.eval.path, files.eval.offset, files.eval.limit) == ("other", 150, 100)
+    cfg = load_config(path, ["data.math.eval.limit=10", "data.files.math.train.limit=7"])
+    files = cfg.data.task_files("math")
+    assert (files.eval.limit, files.eval.format, files.train.limit) == (10, "mgsm", 7)
+    assert load_config(path, ["data.seed=3"]).data.seed == 3  # DataConfig's own fields are where they were

@@ -451,8 +451,17 @@ def apply_overrides(tree: dict[str, Any], overrides: list[str]) -> dict[str, Any
         except yaml.YAMLError as exc:
             raise ConfigError(f"override {item!r}: the value is not valid YAML ({exc.problem or exc}); quote it, "
                               f"e.g. -s '{key}=\"...\"'") from None
-        _set_dotted(tree, key.strip(), value)
+        _set_dotted(tree, _resolved_key(key.strip()), value)
     return tree
+
+
+def _resolved_key(dotted: str) -> str:
+    """The key path in the resolved config: a task's data section (`data.math...`, as a config file writes it)
+    lives under `data.files`, so `data.math.eval=...` replaces the eval source only, not the whole section."""
+    parts = dotted.split(".")
+    if len(parts) > 1 and parts[0] == "data" and parts[1] not in DataConfig.model_fields:
+        return ".".join(["data", "files", *parts[1:]])
+    return dotted
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
