@@ -111,3 +111,21 @@ def test_every_figure_states_its_n(tmp_path, monkeypatch):
     made = rep.figures(a, tmp_path)
     assert made and set(notes) == set(made)
     assert all(n.startswith("n = up to 30 items x 2 seeds per cell; ") for n in notes.values()), notes
+
+
+@pytest.mark.parametrize("designs", [("base",), ("english_only",), ("base", "english_only")])
+def test_report_on_a_study_without_comparisons_says_so(tmp_path, designs):
+    """Only the base model (or English-only runs): every analysis that needs a comparison says why it cannot run,
+    and the report is still written (a study whose fine-tuning runs all failed ends here)."""
+    shape = replace(SHAPE, sizes=(1_000_000_000,), seeds=(0,), n_items=20, include_base=True)
+    items = simulate(Effects(), shape, seed=3)
+    items = items[items["design"].isin(designs)].reset_index(drop=True)
+    md = (build_report(items, tmp_path / "r", "partial").parent / "report.md").read_text()
+    findings = md.split("## ")[1]
+    assert "Cannot answer (typology): no multilingual mixtures" in findings
+    if designs == ("base",):  # nothing fine-tuned: no coverage curve, no fine-tuned fidelity figure
+        assert "Cannot answer (coverage)" in findings and "in the prompt's language" not in findings
+    else:
+        assert "Cannot answer (coverage)" not in findings
+        assert re.search(r"answered in the prompt's language \d+\.\d% \[\d+\.\d, \d+\.\d\] of the time \(the mean "
+                         r"over 20 cells; n=20 judged items x 1 seed per cell", findings)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from langmix.analysis import (capacity, cell_bootstrap, coverage_curves, en_plus_one, fidelity, fidelity_cells,
-                              relative_gain, resource_gains, typology, zero_shot_vs_inclusion)
+                              fidelity_pooled, relative_gain, resource_gains, typology, zero_shot_vs_inclusion)
 from langmix.analysis.simulate import Effects, StudyShape, simulate
 
 from .conftest import SMALL
@@ -111,6 +111,25 @@ def test_fidelity_recovers_the_planted_shares():
     unseen = out[(out["mixture"] == "en") & (out["language"] == "sw")].iloc[0]
     seen = out[(out["mixture"] == "en+sw") & (out["language"] == "sw")].iloc[0]
     assert _covers(unseen, 0.7) and _covers(seen, 0.95) and seen["ci_low"] > unseen["ci_high"]
+
+
+def test_pooled_fidelity_leaves_out_the_base_model_and_counts_judged_items():
+    """The finding's figure: the mean share over fine-tuned non-English cells, seen vs unseen, with a CI; the base
+    model (planted at 0% in the prompt's language) is not in it; unjudged responses are in no n."""
+    from dataclasses import replace
+
+    items = simulate(Effects(fidelity_seen=0.95, fidelity_unseen=0.7), replace(SMALL, include_base=True), seed=17)
+    base = items["design"] == "base"
+    items["response_language"] = items["response_language"].astype(object)
+    items.loc[base, "response_language"] = "en"  # the base model never answers in the prompt's language
+    unjudged = (items["language"] == "sw") & items["source_id"].astype(str).str.endswith(("1", "3"))
+    items.loc[unjudged, "response_language"] = None
+    out = fidelity_pooled(fidelity_cells(items)).set_index("seen")
+    assert _covers(out.loc[False], 0.7) and _covers(out.loc[True], 0.95), out
+    assert out.loc[False, "n_items_min"] < out.loc[False, "n_items"]  # sw cells lost their unjudged items
+    cells = fidelity_cells(items).cells
+    fine_tuned = cells[(cells["language"] != "en") & (cells["n_train_languages"] > 0)]
+    assert out["n_cells"].sum() == len(fine_tuned) and not fine_tuned["mixture"].eq("base").any()
 
 
 @pytest.mark.parametrize("seeds, low, high", [((0,), 0.03, 0.08), ((0, 1), 0.0, 0.05)])

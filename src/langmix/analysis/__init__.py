@@ -14,7 +14,7 @@ import pandas as pd
 
 from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, cell_bootstrap, check_items
 from langmix.analysis.coverage import capacity, coverage_curves, resource_gains
-from langmix.analysis.fidelity import fidelity, fidelity_cells
+from langmix.analysis.fidelity import fidelity, fidelity_cells, fidelity_pooled
 from langmix.analysis.minimal import en_plus_one, relative_gain, zero_shot_vs_inclusion
 from langmix.analysis.typology import typology
 
@@ -30,6 +30,10 @@ class Analyses:
     missing: dict[str, str] = field(default_factory=dict)
 
 
+def _fidelity(cb: CellBoot) -> dict[str, pd.DataFrame]:
+    return {"fidelity": fidelity(cb), "fidelity_pooled": fidelity_pooled(cb)}
+
+
 def run_all(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Analyses:
     check_items(items)
     cb = cell_bootstrap(items, n_boot=n_boot, seed=seed)
@@ -42,17 +46,22 @@ def run_all(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Analyse
         "zero_shot": lambda: {"zero_shot": zero_shot_vs_inclusion(cb)},
         "typology": lambda: dict(zip(("typology_languages", "typology_regression"), typology(cb))),
         "capacity": lambda: {"capacity": capacity(cb)},
-        "fidelity": lambda: {"fidelity": fidelity(fidelity_cells(items, n_boot=n_boot, seed=seed + 1))},
+        "fidelity": lambda: _fidelity(fidelity_cells(items, n_boot=n_boot, seed=seed + 1)),
     }
     for name, step in steps.items():
         try:
-            out.frames.update(step())
+            frames = step()
+            if all(frame.empty for frame in frames.values()):
+                raise AnalysisError("the table has no cells this analysis compares (e.g. no fine-tuned run, or no "
+                                    "mixture of the kind it needs)")
         except AnalysisError as err:
             out.missing[name] = str(err)
             log.info("analysis %s skipped: %s", name, err)
+            continue
+        out.frames.update({key: frame for key, frame in frames.items() if not frame.empty})
     return out
 
 
 __all__ = ["Analyses", "AnalysisError", "CellBoot", "run_all", "cell_bootstrap", "coverage_curves", "resource_gains",
            "capacity", "en_plus_one", "relative_gain", "zero_shot_vs_inclusion", "typology", "fidelity",
-           "fidelity_cells"]
+           "fidelity_cells", "fidelity_pooled"]

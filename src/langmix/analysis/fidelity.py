@@ -28,3 +28,18 @@ def fidelity(cb: CellBoot) -> pd.DataFrame:
                                                                     "language", "seen"])
     out, _ = estimate_frame(cb, keys, rows)
     return out.drop(columns="p_value").rename(columns={"estimate": "share", "n_cells": "n_model_tasks"})
+
+
+def fidelity_pooled(cb: CellBoot) -> pd.DataFrame:
+    """The fine-tuned runs' share in the prompt's language on non-English languages, unseen vs seen in training:
+    the mean of the (model, task, mixture, language) cell shares, with its paired-bootstrap CI. The base model
+    (trained on no language) is left out. `n_cells` counts the cells; `n_items_min`/`n_items` the fewest and most
+    language-judged items in one cell (a response whose language could not be judged is in no cell's n)."""
+    cells = cb.cells
+    sel = (cells["language"] != "en") & (cells["n_train_languages"] > 0)
+    keys, rows = group_contrasts(cb, sel, ["seen"])
+    out, _ = estimate_frame(cb, keys, rows)
+    n_items = cells["n_items"].to_numpy()
+    out["n_cells"] = [len(r) for r in rows]
+    out["n_items_min"] = [int(n_items[list(r)].min()) for r in rows]
+    return out.drop(columns="p_value").rename(columns={"estimate": "share"})

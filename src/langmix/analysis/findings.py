@@ -120,16 +120,14 @@ def findings(a: Analyses) -> list[str]:
                      f"non-English score changes by {_pts(r)} "
                      f"({'a clear' if _excludes_zero(r) else 'no clear'} interaction), "
                      f"{_n(r)}.")
-    if "fidelity" in fr:
-        d = fr["fidelity"]
-        d = d[d["language"] != "en"]
-        for seen, label in ((False, "unseen"), (True, "seen")):
-            g = d[d["seen"] == seen]
-            if len(g):
-                f.append(f"On {label} non-English languages, {g['share'].mean() * 100:.1f}% of responses were in "
-                         f"the prompt's language (cells range {g['share'].min() * 100:.1f}-"
-                         f"{g['share'].max() * 100:.1f}%, each with a CI in section 7), "
-                         f"{_items_seeds(g['n_items'].max(), g['n_seeds'].max())} per cell.")
+    if "fidelity_pooled" in fr:
+        for _, r in fr["fidelity_pooled"].sort_values("seen").iterrows():
+            items = (count(r["n_items"], "judged item") if r["n_items_min"] == r["n_items"]
+                     else f"{int(r['n_items_min'])}-{int(r['n_items'])} judged items")
+            f.append(f"On non-English languages {'seen' if r['seen'] else 'not seen'} in training, fine-tuned models "
+                     f"answered in the prompt's language {r['share'] * 100:.1f}% [{r['ci_low'] * 100:.1f}, "
+                     f"{r['ci_high'] * 100:.1f}] of the time (the mean over {count(r['n_cells'], 'cell')}; "
+                     f"n={items} x {count(r['n_seeds'], 'seed')} per cell; each cell in section 7).")
     for name, why in a.missing.items():
         f.append(f"Cannot answer ({name}): {why}.")
     if int(a.cells.cells["n_seeds"].max()) == 1:

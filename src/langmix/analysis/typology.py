@@ -87,8 +87,10 @@ def language_gains(cb: CellBoot) -> tuple[pd.DataFrame, list[dict[int, float]], 
     """Per (model, task, mixture, non-English language): gain over the same model's English-only, with CI."""
     c = cb.cells
     rows, meta = [], []
-    for (model, task), g in c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"])].groupby(
-            ["model", "task"], sort=True):
+    multilingual = c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"])]
+    if multilingual.empty:
+        raise AnalysisError("no multilingual mixtures")
+    for (model, task), g in multilingual.groupby(["model", "task"], sort=True):
         ref = english_only_mixture(cb, model, task)
         if ref is None:
             continue
