@@ -19,7 +19,11 @@ from langmix.tasks import TaskContext
 
 
 def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, float, int]]:
-    """(task, language, metric, value, n) per language from per-item predictions."""
+    """(task, language, metric, value, n) per language from per-item predictions.
+
+    `response_language_fidelity` is the share of the language-judged responses (n: how many were judged) that are
+    in the prompt's language, as the report computes it; `response_language_unjudged` the share of all responses
+    whose language could not be judged (n: all)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for p in predictions:
         groups[(p["task"], p["language"])].append(p)
@@ -27,10 +31,13 @@ def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, fl
     for (task_name, lang), items in sorted(groups.items()):
         n = len(items)
         metrics = tasks.get(task_name).metrics(items)
-        if "response_language" in items[0]:
-            metrics["response_language_fidelity"] = sum(1.0 for p in items if p["response_language"] == lang) / n
-            metrics["response_language_unjudged"] = sum(1.0 for p in items if p["response_language"] is None) / n
         rows += [(task_name, lang, metric, value, n) for metric, value in metrics.items()]
+        if "response_language" in items[0]:
+            judged = [p["response_language"] for p in items if p["response_language"] is not None]
+            if judged:
+                rows.append((task_name, lang, "response_language_fidelity",
+                             sum(1.0 for r in judged if r == lang) / len(judged), len(judged)))
+            rows.append((task_name, lang, "response_language_unjudged", 1 - len(judged) / n, n))
     return rows
 
 
