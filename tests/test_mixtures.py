@@ -29,6 +29,22 @@ def test_design_expansion():
         ("grow-3", ("en", "es", "ja")), ("all-minus-sw", ("en", "es", "ja", "bn"))]  # grow-2 == en+es, kept once
 
 
+def test_equal_language_sets_keep_the_design_the_analyses_need(caplog):
+    """A `fixed` set listed before a held-out design with the same languages must not hide the held-out design
+    (the zero-shot analysis looks for it); an EN+1 mixture outranks the growing step equal to it, whatever the
+    order; the kept mixture stays in the first one's place."""
+    specs = expand_designs([
+        MixtureDesign(design="english_only"),
+        MixtureDesign(design="fixed", name="core3", languages=["en", "es", "ja", "bn"]),
+        MixtureDesign(design="growing", languages=["es", "ja"]),
+        MixtureDesign(design="held_out", exclude=["sw"]),
+        MixtureDesign(design="en_plus_one", languages=["es"]),
+    ], STUDY)
+    assert [(s.name, s.design) for s in specs] == [("en", "english_only"), ("all-minus-sw", "held_out"),
+                                                   ("en+es", "en_plus_one"), ("grow-3", "growing")]
+    assert "trained once, as all-minus-sw" in caplog.text and "trained once, as en+es" in caplog.text
+
+
 def test_en_plus_one_defaults_to_every_other_language():
     specs = expand_designs([MixtureDesign(design="en_plus_one")], STUDY)
     assert [s.languages[1] for s in specs] == ["es", "ja", "bn", "sw"]

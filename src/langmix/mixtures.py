@@ -34,8 +34,14 @@ class MixtureSpec:
     languages: tuple[str, ...]
 
 
+# Which of two designs with the same languages a study keeps: the analyses look for English-only, EN+1 and held-out
+# mixtures by their design, so those outrank a `growing` step or a `fixed` set that happens to equal them.
+_DESIGN_PRIORITY = {"english_only": 0, "en_plus_one": 1, "held_out": 2, "growing": 3, "fixed": 4}
+
+
 def expand_designs(designs: list[MixtureDesign], study_languages: list[str]) -> list[MixtureSpec]:
-    """Turn coverage designs into concrete mixtures; repeated language sets are kept once (first name wins)."""
+    """Turn coverage designs into concrete mixtures; a repeated language set is kept once, in its first place, as
+    the design the analyses need most (`_DESIGN_PRIORITY`; the first on a tie)."""
     others = [c for c in study_languages if c != "en"]
     specs: list[MixtureSpec] = []
     for d in designs:
@@ -66,7 +72,11 @@ def expand_designs(designs: list[MixtureDesign], study_languages: list[str]) -> 
     for spec in specs:
         key = frozenset(spec.languages)
         if key in unique:
-            log.warning("mixture %s has the same languages as %s; kept once", spec.name, unique[key].name)
+            kept, dropped = sorted((unique[key], spec), key=lambda s: _DESIGN_PRIORITY[s.design])
+            log.warning("mixtures %s (%s) and %s (%s) have the same languages; trained once, as %s (the analyses "
+                        "that need a %s design find it)", unique[key].name, unique[key].design, spec.name,
+                        spec.design, kept.name, kept.design)
+            unique[key] = kept  # in the first one's place
             continue
         unique[key] = spec
     names = [s.name for s in unique.values()]
