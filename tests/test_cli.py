@@ -33,11 +33,14 @@ def test_study_end_to_end(tmp_path, tiny_model_path):
     assert status.exit_code == 0 and "done: 10" in status.output  # 4 trainings + 6 evaluations
 
     query = runner.invoke(app, ["query", str(config),
-                                "SELECT count(DISTINCT run_hash) AS runs, count(*) AS rows FROM results"])
+                                "SELECT count(DISTINCT run_hash) AS runs, count(*) AS rows, "
+                                "count(*) FILTER (WHERE metric = 'response_language_unjudged' AND value = 1) AS none "
+                                "FROM results"])
     assert query.exit_code == 0
-    runs, rows = query.output.split()[-2:]
-    # 3 runs per task x 3 languages x (5 math metrics + 5 api metrics)
-    assert int(runs) == 6 and int(rows) == 3 * 3 * 5 + 3 * 3 * 5
+    runs, rows, none_judged = query.output.split()[-3:]
+    # 3 runs per task x 3 languages x (5 math metrics + 5 api metrics), less the fidelity rows of (run, language)
+    # cells where no response could be language-judged (no figure rather than 0%)
+    assert int(runs) == 6 and int(rows) == 3 * 3 * 5 + 3 * 3 * 5 - int(none_judged)
 
     items = runner.invoke(app, ["query", str(config), "SELECT count(*) AS n FROM items"])
     assert int(items.output.split()[-1]) == 6 * 3 * 4  # eval runs x languages x items

@@ -25,11 +25,16 @@ def test_chat_template_masks_exactly_the_assistant_turn(tiny_model_cfg, tiny_mod
 
 def test_label_mask_checks(tiny_model_cfg, tiny_model_path):
     tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
-    check_label_masks(assistant_masks(tok, EXAMPLES, 512), EXAMPLES)
-    with pytest.raises(LabelMaskError, match=f"{EXAMPLES[0].id}: every label is masked"):
-        check_label_masks(assistant_masks(tok, EXAMPLES[:1], 8), EXAMPLES[:1])
+    check_label_masks(assistant_masks(tok, EXAMPLES, 512), EXAMPLES, 512)
+    with pytest.raises(LabelMaskError, match=f"{EXAMPLES[0].id}: every label is masked \\(the assistant turn is "
+                                             f"cut off at training.max_length=8; raise it\\)"):
+        check_label_masks(assistant_masks(tok, EXAMPLES[:1], 8), EXAMPLES[:1], 8)
     with pytest.raises(LabelMaskError, match="no label is masked"):
-        check_label_masks([[1, 1, 1]], EXAMPLES[:1])
+        check_label_masks([[1, 1, 1]], EXAMPLES[:1], 512)
+    # a conversation that ends with the user: not a truncation, whatever its length
+    asks = EXAMPLES[0].model_copy(update={"messages": EXAMPLES[0].messages[:1]})
+    with pytest.raises(LabelMaskError, match="no assistant turn to learn from \\(its last message is 'user'\\)"):
+        check_label_masks(assistant_masks(tok, [asks], 512), [asks], 512)
 
 
 def test_truncated_assistant_turn_fails_training(tiny_model_cfg, tiny_model_path, tmp_path):

@@ -74,16 +74,20 @@ def assistant_masks(tokenizer, examples: list[Example], max_length: int) -> list
     return out
 
 
-def check_label_masks(masks: list[list[int]], examples: list[Example]) -> None:
+def check_label_masks(masks: list[list[int]], examples: list[Example], max_length: int) -> None:
     """Every example must train on some tokens (the assistant turn) and mask others (the prompt).
 
     TRL would silently drop an example whose assistant turn was truncated away; here it is an error.
     """
     for ex, mask in zip(examples, masks):
         trained = sum(1 for bit in mask if bit)
+        if trained == 0 and (not ex.messages or ex.messages[-1]["role"] != "assistant"):
+            raise LabelMaskError(f"example {ex.id}: no assistant turn to learn from (its last message is "
+                                 f"{ex.messages[-1]['role'] if ex.messages else 'missing'!r})")
         if trained == 0:
-            raise LabelMaskError(f"example {ex.id}: every label is masked (the assistant turn is cut off at "
-                                 f"max_length={len(mask)}? raise training.max_length)")
+            why = (f"the assistant turn is cut off at training.max_length={max_length}; raise it"
+                   if len(mask) >= max_length else "the chat template marks no assistant token")
+            raise LabelMaskError(f"example {ex.id}: every label is masked ({why})")
         if trained == len(mask):
             raise LabelMaskError(f"example {ex.id}: no label is masked; the chat template does not separate "
                                  f"the prompt from the answer")
@@ -263,7 +267,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
                   callbacks=[_StepClock(), _NoCheckpointAtEnd(), *(callbacks or [])])
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
-        check_label_masks(tok.masks, examples)
+        check_label_masks(tok.masks, examples, cfg.max_length)
         dataset = TokenRows(tok)
         args.dataset_kwargs = {"skip_prepare_dataset": True}
         args.assistant_only_loss = False  # the labels already mask everything but the assistant turns
@@ -280,7 +284,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
         labels = trainer.train_dataset["labels"]  # (packed: built from masks check_label_masks passed above)
         if len(labels) != len(examples) or any(all(t != -100 for t in row) for row in labels):
             # TRL silently drops examples whose assistant turn was truncated away; name the culprits instead.
-            check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples)
+            check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples, cfg.max_length)
             raise LabelMaskError(f"the trainer kept {len(labels)} of {len(examples)} examples")
     if not show_progress:  # without a progress bar the trainer prints every log dict to stdout
         trainer.remove_callback(PrinterCallback)

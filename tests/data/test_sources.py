@@ -75,3 +75,42 @@ def test_eval_examples_share_equal_tool_schemas_only():
     assert len({id(ex.tools) for ex in examples[:4]}) == 4
     assert [ex.tools for ex in examples] == kinds and examples[5].tools is None
     assert [json.dumps(ex.tools) for ex in examples] == [json.dumps(t) for t in kinds]
+
+
+def _example_file(tmp_path, name, rows):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def _row(i, lang="en", task="math", last="assistant", answer=5):
+    return {"id": f"q{i}-{lang}", "source_id": f"q{i}", "task": task, "language": lang, "reference": {"answer": answer},
+            "messages": [{"role": "user", "content": f"What is {i} + 1?"}, {"role": last, "content": "The answer is 5."}]}
+
+
+@pytest.mark.parametrize("rows, split, message", [
+    ([_row(1), _row(2, task="api")], "train", r"'q2-en' is a 'api' example"),
+    ([_row(1), _row(1)], "eval", r"id 'q1-en' repeats"),
+    ([_row(1), _row(2, last="user")], "train", r"'q2-en' ends with a 'user' message, not the assistant's answer"),
+])
+def test_files_of_the_wrong_task_repeated_ids_or_no_answer_are_refused(tmp_path, rows, split, message):
+    from langmix.data.files import DataFormatError
+
+    other = [_row(k, lang) for k in (7, 8) for lang in ("en", "sw")]
+    paths = {split: _example_file(tmp_path, f"{split}.jsonl", rows),
+             ("eval" if split == "train" else "train"): _example_file(tmp_path, "other.jsonl", other)}
+    cfg = DataConfig.model_validate({"source": "files", "math": {s: {"format": "examples", "path": p}
+                                                                 for s, p in paths.items()}})
+    source = open_source(cfg)
+    with pytest.raises(DataFormatError, match=message):
+        source.pool("math", ["en"]) if split == "train" else source.eval_examples("math", ["en"])
+
+
+def test_eval_rows_outside_the_study_languages_are_counted_not_silently_dropped(tmp_path, caplog):
+    rows = [_row(1), _row(1, "sw"), _row(2, "xx"), _row(3, "xx"), _row(4, "ja")]
+    cfg = DataConfig.model_validate({"source": "files", "math": {
+        "train": {"format": "examples", "path": _example_file(tmp_path, "t.jsonl", [_row(9)])},
+        "eval": {"format": "examples", "path": _example_file(tmp_path, "e.jsonl", rows)}}})
+    ev = open_source(cfg).eval_examples("math", ["en", "sw"])
+    assert [e.id for e in ev] == ["q1-en", "q1-sw"]
+    assert "3 evaluation examples are in languages outside the study and are not used (ja: 1, xx: 2)" in caplog.text

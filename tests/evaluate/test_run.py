@@ -19,3 +19,26 @@ def test_fidelity_is_a_share_of_judged_responses_with_the_judged_n():
     assert ("te", "response_language_fidelity") not in rows  # nothing judged: no figure, rather than 0%
     assert rows[("te", "response_language_unjudged")] == (1.0, 2)
     assert rows[("sw", "accuracy_strict")] == (3 / 5, 5)
+
+
+def test_unscorable_references_are_refused_before_generation():
+    import pytest
+
+    from langmix.config import EvalConfig
+    from langmix.evaluate.run import evaluate
+    from langmix.records import Example
+    from langmix.tasks import UnscorableReferenceError
+
+    def ex(i, task, reference):
+        return Example(id=f"x{i}", source_id=f"x{i}", task=task, language="en", reference=reference,
+                       messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}])
+
+    math = [ex(0, "math", {"answer": 3}), ex(1, "math", {}), ex(2, "math", {"answer": "3"}),
+            ex(3, "math", {"answer": True})]
+    # model=None: reaching generation would fail with another error
+    with pytest.raises(UnscorableReferenceError, match=r"3 of 4 math evaluation examples cannot be scored: x1: "
+                                                       r"reference.answer must be a number, got None; x2: .*'3'"):
+        evaluate(None, None, math, EvalConfig(), ["en"])
+    api = [ex(0, "api", {"calls": []}), ex(1, "api", {"calls": {"f": {}}})]
+    with pytest.raises(UnscorableReferenceError, match=r"1 of 2 api .* x1: reference.calls must be a list"):
+        evaluate(None, None, api, EvalConfig(), ["en"])

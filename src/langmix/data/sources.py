@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Callable
 
-from langmix.config import DataConfig, FileSource
+from langmix.config import ConfigError, DataConfig, FileSource
 from langmix.data import api_data, math_data
 from langmix.data.files import DataFormatError, load_example_file
 from langmix.data.synth import SynthWorld, to_example
@@ -22,6 +22,22 @@ from langmix.records import Example
 log = logging.getLogger(__name__)
 
 Render = Callable[[int, str], Example]
+
+
+def check_task_examples(examples: list[Example], task: str, path: str, split: str) -> list[Example]:
+    """`examples` of `data.<task>.<split>`, refused (DataFormatError naming up to 5) when any is of another task,
+    when an id repeats, or (train) when its last message is not the assistant's answer to learn."""
+    problems = [f"{ex.id!r} is a {ex.task!r} example" for ex in examples if ex.task != task]
+    seen: set[str] = set()
+    problems += [f"id {ex.id!r} repeats" for ex in examples if ex.id in seen or seen.add(ex.id)]
+    if split == "train":
+        problems += [f"{ex.id!r} ends with a {ex.messages[-1]['role'] if ex.messages else 'missing'!r} message, "
+                     f"not the assistant's answer" for ex in examples
+                     if not ex.messages or ex.messages[-1]["role"] != "assistant"]
+    if problems:
+        raise DataFormatError(path, None, f"{len(problems)} problem(s) in data.{task}.{split}: "
+                              + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
+    return examples
 
 
 def share_tools(examples: list[Example]) -> list[Example]:
@@ -96,16 +112,20 @@ class FileDataSource(_EvalSets):
     def _files(self, task: str):
         files = self.cfg.task_files(task)
         if files is None:
-            raise ValueError(f"data.source is 'files' but data.{task} is not configured")
+            raise ConfigError(f"data.source is 'files' but data.{task} is not configured")
         return files
 
     def _train_by_source(self, task: str) -> dict[str, dict[str, Example]]:
         if task not in self._train:
             files = self._files(task)
             if files.train is None:
-                raise ValueError(f"data.{task}.train is not configured: fine-tuned runs need training data")
+                raise ConfigError(f"data.{task}.train is not configured: fine-tuned runs need training data")
             by_source: dict[str, dict[str, Example]] = defaultdict(dict)
-            for ex in load_examples(files.train):
+            for ex in check_task_examples(load_examples(files.train), task, files.train.path, "train"):
+                if ex.language in by_source[ex.source_id]:
+                    raise DataFormatError(files.train.path, None, f"source {ex.source_id!r} appears twice in "
+                                          f"{ex.language!r} (ids {by_source[ex.source_id][ex.language].id!r} and "
+                                          f"{ex.id!r}): one example per source item and language")
                 by_source[ex.source_id][ex.language] = ex
             self._train[task] = dict(by_source)
         return self._train[task]
@@ -125,8 +145,13 @@ class FileDataSource(_EvalSets):
         return len(ids), lambda i, lang: by_source[ids[i]][lang]
 
     def _load_eval(self, task: str, languages: list[str]) -> list[Example]:
-        examples = load_examples(self._files(task).eval, languages)
+        src = self._files(task).eval
+        examples = check_task_examples(load_examples(src, languages), task, src.path, "eval")
         kept = [ex for ex in examples if ex.language in languages]
+        if len(kept) < len(examples):
+            left = Counter(ex.language for ex in examples if ex.language not in languages)
+            log.warning("%s: %d evaluation examples are in languages outside the study and are not used (%s)",
+                        task, len(examples) - len(kept), ", ".join(f"{k}: {v}" for k, v in sorted(left.items())))
         missing = sorted(set(languages) - {ex.language for ex in kept})
         if missing:
             log.warning("%s: no evaluation data for %s; those languages get no %s results", task, missing, task)

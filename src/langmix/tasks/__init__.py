@@ -7,8 +7,8 @@ task is one new module here that calls `register(...)` plus its data; nothing el
 
 from __future__ import annotations
 
-from langmix.tasks.base import Task, TaskContext, get, names, register
+from langmix.tasks.base import Task, TaskContext, UnscorableReferenceError, check_references, get, names, register
 from langmix.tasks import api as _api  # noqa: F401  (registers "api")
 from langmix.tasks import math as _math  # noqa: F401  (registers "math")
 
-__all__ = ["Task", "TaskContext", "get", "names", "register"]
+__all__ = ["Task", "TaskContext", "UnscorableReferenceError", "check_references", "get", "names", "register"]

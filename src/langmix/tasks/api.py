@@ -31,6 +31,12 @@ class ApiTask(Task):
                 "irrelevance": not ex.reference["calls"], "parsed_calls": v.calls, "reason": v.reason,
                 "wrong_language_args": v.wrong_language_args}
 
+    def reference_problem(self, ex: Example) -> str | None:
+        calls = ex.reference.get("calls")
+        if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+            return f"reference.calls must be a list of expected calls ([] for none), got {calls!r}"
+        return None
+
     def rescore_fields(self, ex: Example) -> dict[str, Any]:
         return {"reference": {"possible_answer": ex.reference["calls"], "functions": ex.tools or [],
                               "request": _request(ex),

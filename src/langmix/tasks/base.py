@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from langmix.errors import UserInputError
 from langmix.records import Example
 
 
@@ -40,6 +41,11 @@ class Task:
         """The item's strict and flexible verdicts where the task has both (else None, None)."""
         return None, None
 
+    def reference_problem(self, ex: Example) -> str | None:
+        """Why `ex` cannot be scored (its `reference` lacks what `score` reads), or None. Checked for a whole eval
+        set before anything is generated (`check_references`)."""
+        return None
+
     def rescore_fields(self, ex: Example) -> dict[str, Any]:
         """What `langmix score` needs beside the output to score the item again (its `reference`, in the shape
         `evaluate.rescore` reads); stored in predictions.jsonl so langmix's own outputs can be re-scored."""
@@ -70,3 +76,17 @@ def names() -> list[str]:
 def rate(items: list[dict[str, Any]], predicate) -> float:
     """Share of items for which `predicate(item)` holds (0.0 for no items)."""
     return sum(1.0 for p in items if predicate(p)) / len(items) if items else 0.0
+
+
+class UnscorableReferenceError(UserInputError):
+    """Evaluation examples whose reference the task cannot score."""
+
+
+def check_references(task: Task, examples: list[Example]) -> None:
+    """Refuse an eval set (naming up to 5 examples) where any example's reference cannot be scored, before the
+    model generates anything."""
+    bad = [(ex.id, why) for ex in examples if (why := task.reference_problem(ex))]
+    if bad:
+        shown = "; ".join(f"{i}: {why}" for i, why in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        raise UnscorableReferenceError(f"{len(bad)} of {len(examples)} {task.name} evaluation examples cannot be scored: "
+                              f"{shown}")

@@ -22,6 +22,12 @@ class MathTask(Task):
                 "correct_flexible": v.flexible_correct, "extracted_strict": v.strict,
                 "extracted_flexible": v.flexible, "reason": v.reason}
 
+    def reference_problem(self, ex: Example) -> str | None:
+        answer = ex.reference.get("answer")
+        if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+            return f"reference.answer must be a number, got {answer!r}"
+        return None
+
     def metrics(self, items: list[dict[str, Any]]) -> dict[str, float]:
         return {"accuracy_strict": rate(items, lambda p: p["correct_strict"]),
                 "accuracy_flexible": rate(items, lambda p: p["correct_flexible"]),
