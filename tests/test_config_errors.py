@@ -79,3 +79,23 @@ def test_relative_data_paths_are_beside_the_config(tmp_path, monkeypatch):
     files = load_config("cfgs/study.yaml").data.files["math"]
     assert files.eval.path == str(tmp_path / "cfgs" / "data" / "eval.jsonl")
     assert files.train.path == "org/hub-dataset"  # not a local path: a hub id stays as written
+
+
+def test_a_repeated_yaml_key_is_an_error_not_last_wins(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("name: a\ntraining:\n  max_length: 256\nevaluation: {batch_size: 8}\ntraining:\n  epochs: 5\n")
+    with pytest.raises(ConfigError, match=r"key 'training' repeats \(first at line 2\)"):
+        load_config(path)
+    path.write_text("name: a\ntraining: {epochs: 2, epochs: 3}\n")
+    with pytest.raises(ConfigError, match=r"key 'epochs' repeats"):
+        load_config(path)
+    path.write_text("name: a\nbase: &b {epochs: 2}\ntraining:\n  <<: *b\n  max_length: 128\n")  # merge keys: fine
+    with pytest.raises(ConfigError, match="unknown key"):  # (base: is not a config key; the merge itself loads)
+        load_config(path)
+
+
+@pytest.mark.parametrize("caps, message", [({"math": 0}, "greater than 0"), ({"math": -5}, "greater than 0"),
+                                           ({"maths": 10}, "unknown task 'maths'")])
+def test_bad_max_new_tokens(tmp_path, caps, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, {"evaluation": {"max_new_tokens": caps}}))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
 
 from langmix import languages as langs
 from langmix.errors import UserInputError
@@ -303,13 +303,22 @@ class EvalConfig(_Strict):
     """Generation and scoring. Changing these re-evaluates finished models; it never retrains them."""
 
     batch_size: int = Field(64, ge=1, description="prompts generated together")
-    max_new_tokens: dict[str, int] = Field(default_factory=dict, description="per task; the task's own default "
-                                           "(math 72, api 48) where not set")
+    max_new_tokens: dict[str, PositiveInt] = Field(default_factory=dict, description="per task (a registered "
+                                                   "task's name); the task's own default (math 72, api 48) where "
+                                                   "not set")
     language_id: bool = Field(True, description="judge the language of natural-language answers (lingua)")
     api_checker: Literal["bfcl", "multilingual"] = Field(
         "multilingual", description="AST checker rules for API calls: bfcl follows BFCL's checker exactly; "
         "multilingual adds named leniencies (NFKC, casefold, quotes/whitespace, function-name case and _/., "
         "optimal parallel matching, user-language free text); each verdict records the mode")
+
+
+    @field_validator("max_new_tokens")
+    @classmethod
+    def _known_task_caps(cls, caps: dict[str, int]) -> dict[str, int]:
+        for name in caps:
+            _check_task(name)  # a misspelt task would be ignored, its cap silently the default
+        return caps
 
 
 class LauncherConfig(_Strict):
@@ -464,13 +473,35 @@ def _resolved_key(dotted: str) -> str:
     return dotted
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key that repeats in one mapping (plain YAML keeps the last silently, so a
+    second `training:` block would drop every setting of the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`, merged by the base loader
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # an unhashable key: the base loader reports it
+                break
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"key {key!r} repeats (first at line {first.start_mark.line + 1}); write it once",
+                    key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
     """Load and validate a study YAML; errors name the file and the offending key."""
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; give the study's YAML file")
     try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+        tree = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # safe_load, keys unique
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
     except UnicodeDecodeError as exc:
@@ -478,8 +509,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if tree is None:
-        raise ConfigError(f"{path} is empty: a study config needs at least its models, mixtures and tasks "
-                          f"(see examples/quickstart.yaml)")
+        raise ConfigError(f"{path} is empty: write at least the study's name, and its models, mixtures and tasks "
+                          f"unless the defaults will do (see examples/quickstart.yaml)")
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(tree).__name__}")
     # A relative output_dir means "beside the config file", wherever the command runs from.
