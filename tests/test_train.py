@@ -85,6 +85,12 @@ def test_resume_from_checkpoint(tiny_model_cfg, tiny_model_path, tmp_path):
     assert state["global_step"] == 5
     steps_logged = [h["step"] for h in state["log_history"] if "loss" in h]
     assert steps_logged == [1, 2, 3, 4, 5]  # steps 1-2 from before the crash, 3-5 after resuming
+    # the summary's mean loss covers every step, as an uninterrupted run's does (not only those after resuming)
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path / "whole", show_progress=False)
+    whole = json.loads((tmp_path / "whole" / "train_summary.json").read_text())
+    logged = [h["loss"] for h in state["log_history"] if "loss" in h]
+    assert summary["train_loss"] == pytest.approx(sum(logged) / 5, rel=1e-12) and summary["train_loss_steps"] == 5
+    assert summary["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-4)
 
 
 def test_adapters_of_one_base_are_loaded_without_rereading_the_base(tiny_model_cfg, tiny_model_path, tmp_path,
@@ -112,3 +118,11 @@ def test_adapters_of_one_base_are_loaded_without_rereading_the_base(tiny_model_c
         for (name, a), (_, b) in zip(merged.state_dict().items(), trained[seed].state_dict().items()):
             torch.testing.assert_close(a, b, msg=name)
     assert reads == [str(tiny_model_path)]
+
+
+def test_mean_logged_loss_weights_each_log_by_the_steps_it_covers():
+    from langmix.train import mean_logged_loss
+
+    history = [{"step": 10, "loss": 2.0}, {"step": 20, "loss": 1.0}, {"step": 25, "loss": 0.4}]
+    assert mean_logged_loss(history) == pytest.approx((10 * 2.0 + 10 * 1.0 + 5 * 0.4) / 25)
+    assert mean_logged_loss([]) is None

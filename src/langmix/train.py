@@ -221,6 +221,18 @@ class PackedSFTTrainer(LeanCheckpointSFTTrainer):
         return (loss, None) if return_outputs else loss
 
 
+def mean_logged_loss(history: list[dict]) -> float | None:
+    """The mean training loss over the steps the log history covers (each logged loss is the mean of the steps
+    since the previous log, so it is weighted by how many). The history is restored on resume, so a run stopped
+    and resumed reports what an uninterrupted one does (the trainer's own `training_loss` averages only the steps
+    of the last `train()` call)."""
+    total, steps, previous = 0.0, 0, 0
+    for entry in history:
+        n = entry["step"] - previous
+        total, steps, previous = total + entry["loss"] * n, steps + n, entry["step"]
+    return total / steps if steps else None
+
+
 def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bool) -> SFTConfig:
     extra = {}
     if cfg.group_by_length:
@@ -292,7 +304,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     if resume:
         log.info("resuming from %s", resume)
     try:
-        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     finally:
         if packing:  # generation and saved models use the model's own attention again
             trainer.model.set_attn_implementation(original_attn)
@@ -302,7 +314,8 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     history = [h for h in trainer.state.log_history if "loss" in h]
     (out_dir / "train_summary.json").write_text(json.dumps({
         "global_step": trainer.state.global_step, "resumed_from": str(resume) if resume else None,
-        "train_loss": result.training_loss, "first_loss": history[0]["loss"] if history else None,
+        "train_loss": mean_logged_loss(history), "train_loss_steps": history[-1]["step"] if history else 0,
+        "first_loss": history[0]["loss"] if history else None,
         "last_loss": history[-1]["loss"] if history else None, "n_examples": len(examples)}, indent=2))
     trained = trainer.model
     if peft_config is not None:
