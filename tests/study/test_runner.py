@@ -156,12 +156,12 @@ def test_interrupted_run_resumes(tmp_path, tiny_model_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    # the killed driver's claim is abandoned; its heartbeat stops, so the run is not "running" for long
+    # the killed driver's claim is left behind with a fresh heartbeat; its process is gone from this host, so the
+    # run is free at once (not after STALE_S)
     from langmix.study import state
     claim = state.read_claim(run)
-    if claim is not None:
-        claim["heartbeat"] = 0  # as if STALE_S had passed
-        (run / state.CLAIM).write_text(json.dumps(claim))
+    assert claim is None or time.time() - claim["heartbeat"] < state.STALE_S
+    assert not state.claim_is_live(claim)
     assert run_state(run) == "interrupted"
     assert not (run / "DONE").exists()
     outcome = run_study(cfg)
@@ -170,3 +170,19 @@ def test_interrupted_run_resumes(tmp_path, tiny_model_path):
     assert summary["resumed_from"] is not None and summary["global_step"] == 100
     assert run_state(run) == "done"
     assert study_dir(cfg).exists()
+
+
+def test_a_claim_is_live_while_its_owner_process_is(tmp_path):
+    """On the owner's host, a claim whose process has exited is not live, however fresh its heartbeat; a live
+    process's claim is, and another host's claim is judged by its heartbeat alone."""
+    import socket
+
+    from langmix.study import state
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    here = {"host": socket.gethostname(), "pid": child.pid}
+    assert not state.claim_is_live({"owner": here, "heartbeat": time.time()})
+    assert state.claim_is_live({"owner": dict(here, pid=os.getpid()), "heartbeat": time.time()})
+    assert not state.claim_is_live({"owner": dict(here, pid=os.getpid()), "heartbeat": time.time() - state.STALE_S})
+    assert state.claim_is_live({"owner": {"host": "elsewhere", "pid": child.pid}, "heartbeat": time.time()})

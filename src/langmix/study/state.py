@@ -86,7 +86,19 @@ def read_claim(run: Path) -> dict | None:
 
 
 def claim_is_live(claim: dict | None) -> bool:
-    return bool(claim) and time.time() - float(claim.get("heartbeat", 0)) < STALE_S
+    """A claim refreshed within STALE_S, unless its owner ran on this host and that process is gone (a driver
+    killed with SIGKILL: its runs are free at once, not after STALE_S)."""
+    if not claim or time.time() - float(claim.get("heartbeat", 0)) >= STALE_S:
+        return False
+    owner = claim.get("owner") or {}
+    if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) and owner["pid"] > 0:
+        try:
+            os.kill(owner["pid"], 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # alive, another user's
+            pass
+    return True
 
 
 def try_claim(run: Path) -> Claim | None:
