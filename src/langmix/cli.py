@@ -323,20 +323,25 @@ def translate_cmd(
 
 @app.command("score")
 def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api"),
-              out: Optional[Path] = typer.Option(None, help="verdicts JSONL (default: <predictions>.verdicts.jsonl)")
+              out: Optional[Path] = typer.Option(None, help="verdicts JSONL (default: "
+                                                  "<predictions>.<task>.verdicts.jsonl)")
               ) -> None:
-    """Re-score stored outputs (any harness or API) with langmix's extractor / AST checker; no model needed."""
+    """Re-score stored outputs (any harness or API) with langmix's extractor / AST checker; no model needed.
+    Accuracy per language comes with its 95% Wilson interval."""
+    from statsmodels.stats.proportion import proportion_confint
+
     from langmix.evaluate.rescore import rescore
 
-    out = out or predictions.with_suffix(".verdicts.jsonl")
+    out = out or predictions.with_suffix(f".{task}.verdicts.jsonl")  # scoring as another task writes elsewhere
     try:
         totals = rescore(task, predictions, out)
     except (ValueError, OSError) as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
-    table = Table("language", "n scored", "correct", "accuracy", "bad input (not scored)")
+    table = Table("language", "n scored", "correct", "accuracy [95% CI]", "bad input (not scored)")
     for lang, t in sorted(totals.items()):
-        acc = "n/a" if t["accuracy"] is None else f"{t['accuracy']:.3f}"
+        low, high = proportion_confint(t["correct"], t["n"], method="wilson") if t["n"] else (None, None)
+        acc = "n/a" if t["accuracy"] is None else f"{t['accuracy']:.3f} [{low:.3f}, {high:.3f}]"
         table.add_row(lang, str(t["n"]), str(t["correct"]), acc, str(t["bad_input"]))
     Console().print(table)
     console.print(f"verdicts: {out}")

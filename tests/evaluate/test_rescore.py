@@ -45,10 +45,11 @@ def test_api_rescoring_via_cli(tmp_path):
     ])
     result = runner.invoke(app, ["score", str(preds), "--task", "api"])
     assert result.exit_code == 0, result.output
-    verdicts = [json.loads(x) for x in (tmp_path / "api.verdicts.jsonl").read_text().splitlines()]
+    verdicts = [json.loads(x) for x in (tmp_path / "api.api.verdicts.jsonl").read_text().splitlines()]
     assert [v["correct"] for v in verdicts] == [True, False, True]
     assert verdicts[1]["wrong_language_args"] == ["city"]
-    assert "ja" in result.output and "0.500" in result.output
+    # 1 of 2: Wilson 95% interval [0.095, 0.905]
+    assert "ja" in result.output and "0.500 [0.095, 0.905]" in result.output
 
 
 def test_every_line_gets_a_verdict(tmp_path):
