@@ -173,16 +173,28 @@ def test_interrupted_run_resumes(tmp_path, tiny_model_path):
 
 
 def test_a_claim_is_live_while_its_owner_process_is(tmp_path):
-    """On the owner's host, a claim whose process has exited is not live, however fresh its heartbeat; a live
-    process's claim is, and another host's claim is judged by its heartbeat alone."""
+    """On the owner's host and in its PID namespace, a claim whose process has exited (or whose pid now belongs to
+    another process) is not live, however fresh its heartbeat; a live process's claim is; a claim from another
+    host or PID namespace (a container on the host network) is judged by its heartbeat alone."""
     import socket
 
     from langmix.study import state
 
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    owner = {"host": socket.gethostname(), "pid": child.pid, "process": state._process_identity(child.pid)}
+    assert owner["process"] is not None
+    fresh = {"owner": owner, "heartbeat": time.time()}
+    assert state.claim_is_live(fresh)
+    child.kill()
     child.wait()
-    here = {"host": socket.gethostname(), "pid": child.pid}
-    assert not state.claim_is_live({"owner": here, "heartbeat": time.time()})
-    assert state.claim_is_live({"owner": dict(here, pid=os.getpid()), "heartbeat": time.time()})
-    assert not state.claim_is_live({"owner": dict(here, pid=os.getpid()), "heartbeat": time.time() - state.STALE_S})
-    assert state.claim_is_live({"owner": {"host": "elsewhere", "pid": child.pid}, "heartbeat": time.time()})
+    assert not state.claim_is_live(fresh)
+    me = state._owner()
+    assert state.claim_is_live({"owner": me, "heartbeat": time.time()})
+    assert not state.claim_is_live({"owner": me, "heartbeat": time.time() - state.STALE_S})
+    namespace, started = me["process"].split()
+    reused = dict(me, process=f"{namespace} {int(started) - 1}")  # this pid, another process's start time
+    assert not state.claim_is_live({"owner": reused, "heartbeat": time.time()})
+    other_ns = dict(owner, process="pid:[1] 1")  # the dead child's pid, seen from another namespace: unknown here
+    assert state.claim_is_live({"owner": other_ns, "heartbeat": time.time()})
+    assert state.claim_is_live({"owner": dict(owner, host="elsewhere"), "heartbeat": time.time()})
+    assert state.claim_is_live({"owner": {"host": owner["host"], "pid": child.pid}, "heartbeat": time.time()})

@@ -32,9 +32,21 @@ STALE_S = float(os.environ.get("LANGMIX_CLAIM_STALE_S", 60.0))
 _HASH_LIMIT = 64 << 20  # files above this size are checked by size (model weights), below it by SHA-256
 
 
+def _process_identity(pid: int) -> str | None:
+    """The PID namespace and kernel start time of process `pid` (Linux /proc), or None where unknown. Two processes
+    with one hostname but separate PID namespaces (containers on the host network) cannot see each other's pids;
+    the start time tells a reused pid from the owner."""
+    try:
+        namespace = os.readlink(f"/proc/{pid}/ns/pid")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return f"{namespace} {stat.rsplit(')', 1)[1].split()[19]}"  # field 22, after the command name
+    except (OSError, IndexError):
+        return None
+
+
 def _owner() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-            "token": secrets.token_hex(8)}
+    return {"host": socket.gethostname(), "pid": os.getpid(), "process": _process_identity(os.getpid()),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "token": secrets.token_hex(8)}
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -86,18 +98,17 @@ def read_claim(run: Path) -> dict | None:
 
 
 def claim_is_live(claim: dict | None) -> bool:
-    """A claim refreshed within STALE_S, unless its owner ran on this host and that process is gone (a driver
-    killed with SIGKILL: its runs are free at once, not after STALE_S)."""
+    """A claim refreshed within STALE_S, unless its owner ran on this host, in this PID namespace, and that process
+    is gone (a driver killed with SIGKILL: its runs are free at once, not after STALE_S). Where the owner's process
+    cannot be identified here (another host or container, or no /proc), the heartbeat alone decides."""
     if not claim or time.time() - float(claim.get("heartbeat", 0)) >= STALE_S:
         return False
     owner = claim.get("owner") or {}
-    if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) and owner["pid"] > 0:
-        try:
-            os.kill(owner["pid"], 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # alive, another user's
-            pass
+    mine = _process_identity(os.getpid())
+    pid, process = owner.get("pid"), owner.get("process")
+    if (owner.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0 and process and mine
+            and process.split()[0] == mine.split()[0]):  # the same PID namespace: its pids mean the same
+        return _process_identity(pid) == process  # gone, or the pid now belongs to another process
     return True
 
 
