@@ -90,7 +90,7 @@ def _row(i, lang="en", task="math", last="assistant", answer=5):
 
 @pytest.mark.parametrize("rows, split, message", [
     ([_row(1), _row(2, task="api")], "train", r"'q2-en' is a 'api' example"),
-    ([_row(1), _row(1)], "eval", r"id 'q1-en' repeats"),
+    ([_row(1), _row(1, "sw"), dict(_row(1), id="again")], "eval", r"source 'q1' repeats in 'en' \('again'\)"),
     ([_row(1), _row(2, last="user")], "train", r"'q2-en' ends with a 'user' message, not the assistant's answer"),
 ])
 def test_files_of_the_wrong_task_repeated_ids_or_no_answer_are_refused(tmp_path, rows, split, message):
@@ -112,5 +112,13 @@ def test_eval_rows_outside_the_study_languages_are_counted_not_silently_dropped(
         "train": {"format": "examples", "path": _example_file(tmp_path, "t.jsonl", [_row(9)])},
         "eval": {"format": "examples", "path": _example_file(tmp_path, "e.jsonl", rows)}}})
     ev = open_source(cfg).eval_examples("math", ["en", "sw"])
-    assert [e.id for e in ev] == ["q1-en", "q1-sw"]
+    assert [e.id for e in ev] == ["q1-en", "q1-sw"]  # one id per language, or ids shared across languages: fine
     assert "3 evaluation examples are in languages outside the study and are not used (ja: 1, xx: 2)" in caplog.text
+
+
+def test_ids_shared_across_languages_are_fine(tmp_path):
+    rows = [dict(_row(1), id="q1"), dict(_row(1, "sw"), id="q1")]
+    cfg = DataConfig.model_validate({"source": "files", "math": {
+        "train": {"format": "examples", "path": _example_file(tmp_path, "t.jsonl", [_row(9)])},
+        "eval": {"format": "examples", "path": _example_file(tmp_path, "e.jsonl", rows)}}})
+    assert [e.language for e in open_source(cfg).eval_examples("math", ["en", "sw"])] == ["en", "sw"]

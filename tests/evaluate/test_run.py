@@ -33,11 +33,12 @@ def test_unscorable_references_are_refused_before_generation():
         return Example(id=f"x{i}", source_id=f"x{i}", task=task, language="en", reference=reference,
                        messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}])
 
-    math = [ex(0, "math", {"answer": 3}), ex(1, "math", {}), ex(2, "math", {"answer": "3"}),
-            ex(3, "math", {"answer": True})]
+    math = [ex(0, "math", {"answer": 3}), ex(1, "math", {}), ex(2, "math", {"answer": "three"}),
+            ex(3, "math", {"answer": True}), ex(4, "math", {"answer": "42"}), ex(5, "math", {"answer": 2.5})]
     # model=None: reaching generation would fail with another error
-    with pytest.raises(UnscorableReferenceError, match=r"3 of 4 math evaluation examples cannot be scored: x1: "
-                                                       r"reference.answer must be a number, got None; x2: .*'3'"):
+    with pytest.raises(UnscorableReferenceError, match=r"3 of 6 math evaluation examples cannot be scored: x1: "
+                                                       r"reference.answer must be a number, got None; x2: .*'three'; "
+                                                       r"x3: .*True$"):
         evaluate(None, None, math, EvalConfig(), ["en"])
     api = [ex(0, "api", {"calls": []}), ex(1, "api", {"calls": {"f": {}}})]
     with pytest.raises(UnscorableReferenceError, match=r"1 of 2 api .* x1: reference.calls must be a list"):

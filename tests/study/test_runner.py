@@ -198,3 +198,21 @@ def test_a_claim_is_live_while_its_owner_process_is(tmp_path):
     assert state.claim_is_live({"owner": other_ns, "heartbeat": time.time()})
     assert state.claim_is_live({"owner": dict(owner, host="elsewhere"), "heartbeat": time.time()})
     assert state.claim_is_live({"owner": {"host": owner["host"], "pid": child.pid}, "heartbeat": time.time()})
+
+
+def test_a_run_whose_references_cannot_be_scored_is_not_trained(tmp_path):
+    import pytest
+
+    from langmix.data.sources import open_source
+    from langmix.study.runner import Hooks, execute_train
+    from langmix.tasks import UnscorableReferenceError
+
+    cfg = StudyConfig.model_validate(small_study_dict(tmp_path / "out", include_base=False))
+    job = next(j for j in expand(cfg) if j.train is not None and j.train.task == "math")
+    source = open_source(cfg.data)
+    evaluation = [ex.model_copy(update={"reference": {}}) if k == 3 else ex
+                  for k, ex in enumerate(source.eval_examples("math", cfg.languages))]
+    path = train_dir(cfg, job.train)
+    with pytest.raises(UnscorableReferenceError, match="1 of .* math evaluation examples cannot be scored"):
+        execute_train(job.train, path, source, "unused: never loaded", evaluation, Hooks())
+    assert not (path / "mixture").exists() and not (path / "checkpoints").exists()

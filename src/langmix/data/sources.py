@@ -26,10 +26,12 @@ Render = Callable[[int, str], Example]
 
 def check_task_examples(examples: list[Example], task: str, path: str, split: str) -> list[Example]:
     """`examples` of `data.<task>.<split>`, refused (DataFormatError naming up to 5) when any is of another task,
-    when an id repeats, or (train) when its last message is not the assistant's answer to learn."""
+    when an item repeats in one language (source id and language: it would count twice), or (train) when its last
+    message is not the assistant's answer to learn."""
     problems = [f"{ex.id!r} is a {ex.task!r} example" for ex in examples if ex.task != task]
-    seen: set[str] = set()
-    problems += [f"id {ex.id!r} repeats" for ex in examples if ex.id in seen or seen.add(ex.id)]
+    seen: set[tuple[str, str]] = set()
+    problems += [f"source {ex.source_id!r} repeats in {ex.language!r} ({ex.id!r})" for ex in examples
+                 if (ex.source_id, ex.language) in seen or seen.add((ex.source_id, ex.language))]
     if split == "train":
         problems += [f"{ex.id!r} ends with a {ex.messages[-1]['role'] if ex.messages else 'missing'!r} message, "
                      f"not the assistant's answer" for ex in examples
@@ -122,10 +124,6 @@ class FileDataSource(_EvalSets):
                 raise ConfigError(f"data.{task}.train is not configured: fine-tuned runs need training data")
             by_source: dict[str, dict[str, Example]] = defaultdict(dict)
             for ex in check_task_examples(load_examples(files.train), task, files.train.path, "train"):
-                if ex.language in by_source[ex.source_id]:
-                    raise DataFormatError(files.train.path, None, f"source {ex.source_id!r} appears twice in "
-                                          f"{ex.language!r} (ids {by_source[ex.source_id][ex.language].id!r} and "
-                                          f"{ex.id!r}): one example per source item and language")
                 by_source[ex.source_id][ex.language] = ex
             self._train[task] = dict(by_source)
         return self._train[task]

@@ -83,6 +83,7 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
     from langmix.train import train, training_identity  # TRL import is slow; base-only studies never pay it
 
     _freeze_long_lived("trl")
+    tasks.check_references(tasks.get(spec.task), evaluation)  # a run whose evaluation must fail is not trained
     dump_resolved(spec, path / "config.yaml")
     write_status(path, "running")
     tokenizer = load_tokenizer(spec.model, model_path, reuse=True)

@@ -24,7 +24,10 @@ class MathTask(Task):
 
     def reference_problem(self, ex: Example) -> str | None:
         answer = ex.reference.get("answer")
-        if isinstance(answer, bool) or not isinstance(answer, (int, float)):
+        try:  # what score_math compares with: a number, or text float() reads
+            if isinstance(answer, bool) or answer is None or float(answer) != float(answer):
+                raise ValueError
+        except (TypeError, ValueError):
             return f"reference.answer must be a number, got {answer!r}"
         return None
 
