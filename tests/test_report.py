@@ -129,3 +129,12 @@ def test_report_on_a_study_without_comparisons_says_so(tmp_path, designs):
         assert "Cannot answer (coverage)" not in findings
         assert re.search(r"answered in the prompt's language \d+\.\d% \[\d+\.\d, \d+\.\d\] of the time \(the mean "
                          r"over 20 cells; n=20 judged items x 1 seed per cell", findings)
+
+
+def test_report_on_an_english_only_language_set(tmp_path):
+    """Every table the report shows may be empty (only English evaluated): it says so instead of failing."""
+    shape = replace(SHAPE, sizes=(1_000_000_000,), seeds=(0,), n_items=20, languages=("en",), include_base=True,
+                    held_out=(), growing_order=())
+    md = (build_report(simulate(Effects(), shape, seed=1), tmp_path / "r", "en").parent / "report.md").read_text()
+    coverage = md.split("## 1. Coverage curves")[1].split("## 2.")[0]
+    assert "Cannot answer: no rows for this table" in coverage

@@ -319,6 +319,10 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
                        f"{count(n['n_models'].max(), 'model')}")
                 md += [cap, "", md_table(frame, csv="per_language"), ""]
                 part += [f"<p>{html.escape(cap)}</p>", _html_table(frame, csv="per_language")]
+        elif KEEP[sec][0] not in a.frames:  # the analysis ran, but this table has no row (e.g. English only)
+            msg = "no rows for this table (e.g. no non-English language or no fine-tuned mixture to compare)"
+            md += [f"Cannot answer: {msg}.", ""]
+            part.append(f"<p class='missing'>Cannot answer: {msg}.</p>")
         else:
             name, filt = KEEP[sec]
             frame = a.frames[name]
