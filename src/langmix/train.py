@@ -54,6 +54,20 @@ class _StepClock(TrainerCallback):
         COMPUTE_SECONDS["train"] += time.perf_counter() - self._start
 
 
+class _LossSteps(TrainerCallback):
+    """Records in each logged loss how many steps it averages (`loss_steps`): the first log after resuming
+    covers only the steps since the checkpoint, wherever the previous log was (`mean_logged_loss` weights by it)."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._last = state.global_step  # what the trainer averages its next logged loss from
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        entry = state.log_history[-1] if state.log_history else {}
+        if "loss" in entry and entry.get("step") == state.global_step:
+            entry["loss_steps"] = state.global_step - self._last
+            self._last = state.global_step
+
+
 class _NoCheckpointAtEnd(TrainerCallback):
     """No checkpoint after the last step: the final weights are saved next (and the trainer state with them), so a
     checkpoint there (weights, optimizer state) could only resume a finished run. A third of the checkpoint time of
@@ -222,13 +236,13 @@ class PackedSFTTrainer(LeanCheckpointSFTTrainer):
 
 
 def mean_logged_loss(history: list[dict]) -> float | None:
-    """The mean training loss over the steps the log history covers (each logged loss is the mean of the steps
-    since the previous log, so it is weighted by how many). The history is restored on resume, so a run stopped
+    """The mean training loss over the steps the log history covers (each logged loss is the mean of `loss_steps`
+    steps, by default those since the previous log, and is weighted by how many). The history is restored on resume, so a run stopped
     and resumed reports what an uninterrupted one does (the trainer's own `training_loss` averages only the steps
     of the last `train()` call)."""
     total, steps, previous = 0.0, 0, 0
     for entry in history:
-        n = entry["step"] - previous
+        n = entry.get("loss_steps", entry["step"] - previous)
         total, steps, previous = total + entry["loss"] * n, steps + n, entry["step"]
     return total / steps if steps else None
 
@@ -276,7 +290,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
                     model_cfg.name)
     args = sft_config(cfg, seed, ckpt_dir, show_progress)
     common = dict(processing_class=tokenizer, peft_config=peft_config,
-                  callbacks=[_StepClock(), _NoCheckpointAtEnd(), *(callbacks or [])])
+                  callbacks=[_StepClock(), _LossSteps(), _NoCheckpointAtEnd(), *(callbacks or [])])
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
         check_label_masks(tok.masks, examples, cfg.max_length)
@@ -314,7 +328,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     history = [h for h in trainer.state.log_history if "loss" in h]
     (out_dir / "train_summary.json").write_text(json.dumps({
         "global_step": trainer.state.global_step, "resumed_from": str(resume) if resume else None,
-        "train_loss": mean_logged_loss(history), "train_loss_steps": history[-1]["step"] if history else 0,
+        "train_loss": mean_logged_loss(history), "train_loss_steps": sum(h.get("loss_steps", 0) for h in history),
         "first_loss": history[0]["loss"] if history else None,
         "last_loss": history[-1]["loss"] if history else None, "n_examples": len(examples)}, indent=2))
     trained = trainer.model
