@@ -14,9 +14,9 @@ def test_fidelity_is_a_share_of_judged_responses_with_the_judged_n():
              _pred(3, "sw", True, None), _pred(4, "sw", False, None),
              _pred(0, "te", True, None), _pred(1, "te", True, None)]
     rows = {(lang, metric): (value, n) for _, lang, metric, value, n in aggregate(preds)}
-    assert rows[("sw", "response_language_fidelity")] == (2 / 3, 3)  # 2 of the 3 judged, not 2 of 5
+    assert rows[("sw", "response_language_fidelity_judged")] == (2 / 3, 3)  # 2 of the 3 judged, not 2 of 5
     assert rows[("sw", "response_language_unjudged")] == (2 / 5, 5)
-    assert ("te", "response_language_fidelity") not in rows  # nothing judged: no figure, rather than 0%
+    assert ("te", "response_language_fidelity_judged") not in rows  # nothing judged: no figure, rather than 0%
     assert rows[("te", "response_language_unjudged")] == (1.0, 2)
     assert rows[("sw", "accuracy_strict")] == (3 / 5, 5)
 

@@ -21,9 +21,10 @@ from langmix.tasks import TaskContext
 def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, float, int]]:
     """(task, language, metric, value, n) per language from per-item predictions.
 
-    `response_language_fidelity` is the share of the language-judged responses (n: how many were judged) that are
-    in the prompt's language, as the report computes it; `response_language_unjudged` the share of all responses
-    whose language could not be judged (n: all)."""
+    `response_language_fidelity_judged` is the share of the language-judged responses (n: how many were judged)
+    that are in the prompt's language, as the report computes it; `response_language_unjudged` the share of all
+    responses whose language could not be judged (n: all). (Runs evaluated before this name existed hold
+    `response_language_fidelity`, a share of all responses: a new name, so the two are never mixed.)"""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for p in predictions:
         groups[(p["task"], p["language"])].append(p)
@@ -35,7 +36,7 @@ def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, fl
         if "response_language" in items[0]:
             judged = [p["response_language"] for p in items if p["response_language"] is not None]
             if judged:
-                rows.append((task_name, lang, "response_language_fidelity",
+                rows.append((task_name, lang, "response_language_fidelity_judged",
                              sum(1.0 for r in judged if r == lang) / len(judged), len(judged)))
             rows.append((task_name, lang, "response_language_unjudged", 1 - len(judged) / n, n))
     return rows
