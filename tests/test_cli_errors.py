@@ -38,6 +38,7 @@ def config(tmp_path):
     (["eval", "{config}", "--task", "foo", "--out", "{tmp}/e"], "unknown task 'foo'"),
     (["eval", "{config}", "--model", "{tmp}", "--out", "{tmp}/e"], "is not a trained model directory"),
     (["train", "{config}", "--mixture", "{tmp}/m.jsonl", "--out", "{tmp}/r", "--seed", "-1"], "--seed"),
+    (["score", "{tmp}/empty.yaml", "--task", "x/y"], "unknown task 'x/y'"),
 ])
 def test_bad_input_exits_2_naming_it(tmp_path, config, argv, message):
     (tmp_path / "empty.yaml").write_text("")

@@ -99,3 +99,11 @@ def test_a_repeated_yaml_key_is_an_error_not_last_wins(tmp_path):
 def test_bad_max_new_tokens(tmp_path, caps, message):
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path, {"evaluation": {"max_new_tokens": caps}}))
+
+
+def test_merge_keys_that_override_an_anchor_are_not_repeats(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("name: a\nmodels:\n  - &m {name: one, source: tiny}\n  - {<<: *m, name: two}\n"
+                    "training: &t {epochs: 2}\nevaluation: {batch_size: 4}\n")
+    cfg = load_config(path)
+    assert [m.name for m in cfg.models] == ["one", "two"] and cfg.training.epochs == 2

@@ -332,6 +332,13 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
 
     from langmix.evaluate.rescore import rescore
 
+    from langmix import tasks
+
+    try:
+        task = tasks.get(task).name
+    except ValueError as exc:
+        error(f"{exc}")
+        raise typer.Exit(2) from None
     out = out or predictions.with_suffix(f".{task}.verdicts.jsonl")  # scoring as another task writes elsewhere
     try:
         totals = rescore(task, predictions, out)

@@ -473,26 +473,38 @@ def _resolved_key(dotted: str) -> str:
     return dotted
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key that repeats in one mapping (plain YAML keeps the last silently, so a
-    second `training:` block would drop every setting of the first)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, Any] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`, merged by the base loader
+def _safe_load_unique(text: str) -> Any:
+    """`yaml.safe_load`, refusing a key that repeats in one mapping (plain YAML keeps the last silently, so a
+    second `training:` block would drop every setting of the first). Checked on the document as written, before
+    merge keys (`<<: *anchor`) are expanded."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        seen: set[int] = set()
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if id(current) in seen:  # an alias: the same node again
                 continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.setdefault(key, key_node)
-            except TypeError:  # an unhashable key: the base loader reports it
-                break
-            if first is not key_node:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    f"key {key!r} repeats (first at line {first.start_mark.line + 1}); write it once",
-                    key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
+            seen.add(id(current))
+            if isinstance(current, yaml.MappingNode):
+                first: dict[tuple[str, str], Any] = {}
+                for key, value in current.value:
+                    if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                        earlier = first.setdefault((key.tag, key.value), key)
+                        if earlier is not key:
+                            raise yaml.constructor.ConstructorError(
+                                "while constructing a mapping", current.start_mark,
+                                f"key {key.value!r} repeats (first at line {earlier.start_mark.line + 1}); write it "
+                                f"once", key.start_mark)
+                    stack += [key, value]
+            elif isinstance(current, yaml.SequenceNode):
+                stack += current.value
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyConfig:
@@ -501,7 +513,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; give the study's YAML file")
     try:
-        tree = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # safe_load, keys unique
+        tree = _safe_load_unique(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
     except UnicodeDecodeError as exc:
