@@ -66,9 +66,15 @@ def test_collator_on_prepared_rows_equals_collator_on_ids_and_labels(tok_model, 
             assert torch.equal(prepared[key], plain[key]), key
         else:
             assert prepared[key] == plain[key], key
-    n0 = len(mix.input_ids[3])
-    assert prepared["position_ids"][0, n0].item() == 0 and prepared["labels"][0, n0].item() == -100
-    assert prepared["shift_labels"][0, n0 - 1].item() == -100  # no target across examples
+    # written out from the token lists, independently of TokenRows: per example, labels with the first token
+    # masked, positions from 0, and each position's next label within the example (-100 on its last token)
+    labels = [[-100] + mix.labels()[i][1:] for i in (3, 0, 4)]
+    assert prepared["input_ids"][0].tolist() == [t for i in (3, 0, 4) for t in mix.input_ids[i]]
+    assert prepared["labels"][0].tolist() == [t for lab in labels for t in lab]
+    assert prepared["position_ids"][0].tolist() == [p for lab in labels for p in range(len(lab))]
+    assert prepared["shift_labels"][0].tolist() == [t for lab in labels for t in lab[1:] + [-100]]
+    assert prepared["seq_bounds"] == (0, len(labels[0]), len(labels[0]) + len(labels[1]),
+                                      sum(len(lab) for lab in labels))
 
 
 def test_packed_attention_does_not_cross_examples(tok_model, tmp_path):
