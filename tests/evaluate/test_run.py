@@ -43,3 +43,18 @@ def test_unscorable_references_are_refused_before_generation():
     api = [ex(0, "api", {"calls": []}), ex(1, "api", {"calls": {"f": {}}})]
     with pytest.raises(UnscorableReferenceError, match=r"1 of 2 api .* x1: reference.calls must be a list"):
         evaluate(None, None, api, EvalConfig(), ["en"])
+
+
+def test_api_call_level_rates_cover_the_items_that_expect_a_call():
+    def api(i, irrelevance, correct, name, args, parsed):
+        return {"id": f"a{i}", "source_id": f"a{i}", "task": "api", "language": "sw", "output": "",
+                "correct": correct, "name_correct": name, "args_correct": args, "irrelevance": irrelevance,
+                "parsed_calls": parsed, "wrong_language_args": [], "reason": "ok"}
+
+    preds = [api(0, False, True, True, True, [{}]), api(1, False, False, True, False, [{}]),
+             api(2, False, False, False, False, None), api(3, True, True, False, False, None)]  # 3: abstained
+    rows = {metric: (value, n) for _, _, metric, value, n in aggregate(preds)}
+    assert rows["call_accuracy"] == (2 / 4, 4)
+    assert rows["name_accuracy_on_calls"] == (2 / 3, 3) and rows["argument_accuracy_on_calls"] == (1 / 3, 3)
+    assert rows["parse_failure_rate_on_calls"] == (1 / 3, 3)  # the abstention is not a parse failure
+    assert rows["irrelevance_accuracy"] == (1.0, 1)  # over the one irrelevance item, not n=4

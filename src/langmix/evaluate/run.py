@@ -32,7 +32,8 @@ def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, fl
     for (task_name, lang), items in sorted(groups.items()):
         n = len(items)
         metrics = tasks.get(task_name).metrics(items)
-        rows += [(task_name, lang, metric, value, n) for metric, value in metrics.items()]
+        rows += [(task_name, lang, metric, *(value if isinstance(value, tuple) else (value, n)))
+                 for metric, value in metrics.items()]
         if "response_language" in items[0]:
             judged = [p["response_language"] for p in items if p["response_language"] is not None]
             if judged:

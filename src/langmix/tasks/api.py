@@ -42,15 +42,22 @@ class ApiTask(Task):
                               "request": _request(ex),
                               "verbatim_arguments": list(ex.reference.get("verbatim_arguments") or ())}}
 
-    def metrics(self, items: list[dict[str, Any]]) -> dict[str, float]:
-        out = {"call_accuracy": rate(items, lambda p: p["correct"]),
-               "name_accuracy": rate(items, lambda p: p["name_correct"]),
-               "argument_accuracy": rate(items, lambda p: p["args_correct"]),
-               "wrong_language_argument_rate": rate(items, lambda p: p["wrong_language_args"]),
-               "parse_failure_rate": rate(items, lambda p: p["parsed_calls"] is None)}
+    def metrics(self, items: list[dict[str, Any]]) -> dict[str, float | tuple[float, int]]:
+        """Call accuracy over every item; the call-level rates over the items that expect a call (`_on_calls`:
+        a correct abstention has no name or arguments to be right or wrong, and BFCL counts any non-call output
+        there as an abstention), irrelevance accuracy over the items that expect none; each with its own n."""
+        calls = [p for p in items if not p["irrelevance"]]
         irrelevance = [p for p in items if p["irrelevance"]]
+        out: dict[str, float | tuple[float, int]] = {"call_accuracy": rate(items, lambda p: p["correct"])}
+        if calls:
+            out.update({
+                "name_accuracy_on_calls": (rate(calls, lambda p: p["name_correct"]), len(calls)),
+                "argument_accuracy_on_calls": (rate(calls, lambda p: p["args_correct"]), len(calls)),
+                "wrong_language_argument_rate_on_calls": (rate(calls, lambda p: p["wrong_language_args"]),
+                                                          len(calls)),
+                "parse_failure_rate_on_calls": (rate(calls, lambda p: p["parsed_calls"] is None), len(calls))})
         if irrelevance:
-            out["irrelevance_accuracy"] = rate(irrelevance, lambda p: p["correct"])
+            out["irrelevance_accuracy"] = (rate(irrelevance, lambda p: p["correct"]), len(irrelevance))
         return out
 
 

@@ -34,7 +34,9 @@ class Task:
     def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
         raise NotImplementedError
 
-    def metrics(self, items: list[dict[str, Any]]) -> dict[str, float]:
+    def metrics(self, items: list[dict[str, Any]]) -> dict[str, float | tuple[float, int]]:
+        """Named rates over one language's verdicts: a value over all of them, or (value, n) for a rate over a
+        subset (n: the subset's size, stored as the result row's n)."""
         raise NotImplementedError
 
     def strict_flexible(self, verdict: dict[str, Any]) -> tuple[bool | None, bool | None]:
