@@ -216,3 +216,18 @@ def test_a_run_whose_references_cannot_be_scored_is_not_trained(tmp_path):
     with pytest.raises(UnscorableReferenceError, match="1 of .* math evaluation examples cannot be scored"):
         execute_train(job.train, path, source, "unused: never loaded", evaluation, Hooks())
     assert not (path / "mixture").exists() and not (path / "checkpoints").exists()
+
+
+def test_a_re_evaluation_does_not_rewrite_the_study_definition(tmp_path):
+    """`eval --study -s ...` evaluates under the overrides but leaves `study.yaml` (what `plan --from`, `query` and
+    `report` on the study directory read) as the last `study run` wrote it."""
+    from langmix.study.runner import _prepare, evaluate_study
+
+    tree = small_study_dict(tmp_path / "out", include_base=False)
+    cfg = StudyConfig.model_validate(tree)
+    _prepare(cfg)  # what `study run` records
+    written = (study_dir(cfg) / "study.yaml").read_text()
+    changed = StudyConfig.model_validate({**tree, "training": {**tree.get("training", {}), "learning_rate": 0.5}})
+    outcome = evaluate_study(changed)
+    assert outcome["untrained"] and not outcome["done"]  # other train keys: nothing trained under them
+    assert (study_dir(cfg) / "study.yaml").read_text() == written

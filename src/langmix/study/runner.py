@@ -194,10 +194,14 @@ def run_job(cfg: StudyConfig, job: Job, ctx: Context | None = None, hooks: Hooks
     return outcome
 
 
-def _prepare(cfg: StudyConfig) -> list[Job]:
+def _prepare(cfg: StudyConfig, record: bool = True) -> list[Job]:
+    """The study's jobs; `record` writes the resolved config as the study's `study.yaml` (what `plan --from`,
+    `query` and `report` on the study directory read). Only `study run` records: a re-evaluation with overrides
+    does not redefine the study."""
     root = study_dir(cfg)
     root.mkdir(parents=True, exist_ok=True)
-    dump_resolved(cfg, root / "study.yaml")
+    if record:
+        dump_resolved(cfg, root / "study.yaml")
     return expand(cfg)
 
 
@@ -277,7 +281,7 @@ def study_tables(cfg: StudyConfig):
 def evaluate_study(cfg: StudyConfig, hooks: Hooks | None = None) -> dict[str, list[str]]:
     """Evaluate every model of the study that has finished training (and the base models) under the current
     evaluation settings; never trains. Evaluations already done with these settings are skipped."""
-    hooks, jobs = hooks or Hooks(), _prepare(cfg)
+    hooks, jobs = hooks or Hooks(), _prepare(cfg, record=False)
     _quiet_library_progress()
     ctx = Context(cfg)
     outcome: dict[str, list[str]] = {k: [] for k in ("done", "skipped", "failed", "busy", "untrained")}
