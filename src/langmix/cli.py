@@ -318,6 +318,11 @@ def translate_cmd(
     (out / "qa.md").write_text(qa_table(qa) + "\n", encoding="utf-8")
     (out / "qa.json").write_text(qa_json(qa), encoding="utf-8")
     Console().print(qa_table(qa))
+    empty = [lang for lang in targets if qa[lang].passed + qa[lang].flagged == 0]
+    if empty:  # e.g. an unreachable server: every segment a backend miss
+        error(f"nothing was translated into {', '.join(empty)}: every example was excluded (reasons in "
+              f"{out / 'qa.md'}); {out / 'data.jsonl'} lacks those languages")
+        raise typer.Exit(2)
     console.print(f"wrote {out / 'data.jsonl'} (use it as a training source with format: examples)")
 
 

@@ -98,6 +98,17 @@ def test_cli_translate_with_server(server, gsm_questions, tmp_path):
     assert "| sw |" in (tmp_path / "out" / "qa.md").read_text()
 
 
+def test_cli_translate_with_an_unreachable_server_exits_2(gsm_questions, tmp_path):
+    src = tmp_path / "questions.jsonl"
+    src.write_text("".join(ex.model_dump_json() + "\n" for ex in gsm_questions[:2]))
+    result = CliRunner().invoke(app, ["translate", str(src), "--format", "examples", "--to", "sw",
+                                      "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "x",
+                                      "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 2, result.output
+    assert "nothing was translated into sw: every example was excluded" in result.output
+    assert "backend_miss" in (tmp_path / "out" / "qa.md").read_text()
+
+
 def test_solutions_are_translated_with_numbers_protected(tmp_path):
     from langmix.data.math_data import load_gsm8k
 
