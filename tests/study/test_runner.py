@@ -231,3 +231,38 @@ def test_a_re_evaluation_does_not_rewrite_the_study_definition(tmp_path):
     outcome = evaluate_study(changed)
     assert outcome["untrained"] and not outcome["done"]  # other train keys: nothing trained under them
     assert (study_dir(cfg) / "study.yaml").read_text() == written
+
+
+def test_a_local_worker_exits_when_its_driver_is_killed(tmp_path):
+    """A process running `_exit_with_parent` (what each `--workers N` worker runs first) ends once its parent is
+    gone, instead of outliving a driver killed with SIGKILL."""
+    marker = tmp_path / "worker.pid"
+    worker_py = tmp_path / "worker.py"
+    worker_py.write_text("import os, sys, time\n"
+                         "from langmix.study.runner import _exit_with_parent\n"
+                         "_exit_with_parent(os.getppid(), 0.05)\n"
+                         "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
+                         "time.sleep(60)\n")
+    script = (f"import subprocess, sys, time\n"
+              f"subprocess.Popen([sys.executable, {str(worker_py)!r}, {str(marker)!r}])\n"
+              f"time.sleep(120)\n")
+    driver = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 60
+    while not (marker.exists() and marker.read_text()):
+        assert time.time() < deadline, "the worker did not start"
+        time.sleep(0.05)
+    worker = int(marker.read_text())
+    driver.kill()
+    driver.wait()
+    deadline = time.time() + 20
+    while True:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            break
+        # a zombie (reparented, exited, not yet reaped) counts as gone
+        with open(f"/proc/{worker}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        assert time.time() < deadline, "the worker outlived its driver"
+        time.sleep(0.05)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import threading
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +208,18 @@ def _prepare(cfg: StudyConfig, record: bool = True) -> list[Job]:
     return expand(cfg)
 
 
+def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
+    """A local worker ends when its study driver does: a driver killed with SIGKILL cannot stop its pool, whose
+    workers would otherwise go on with the study, then wait forever for work. The run a worker held is left
+    interrupted, and resumes like any other."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="langmix-parent-watch", daemon=True).start()
+
+
 def _job_in_process(cfg_json: str, index: int) -> dict[str, str]:
     cfg = StudyConfig.model_validate_json(cfg_json)
     _quiet_library_progress()
@@ -240,7 +255,8 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
         ctx = Context(cfg, model_progress)
         for job in jobs:  # resolve (build) each base model once, before the workers need it
             ctx.model_path(job.evals[0])
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_job_in_process, cfg.model_dump_json(), i) for i in range(len(jobs))]
             for done, fut in enumerate(as_completed(futures)):
                 results.append(fut.result())
