@@ -236,10 +236,10 @@ class PackedSFTTrainer(LeanCheckpointSFTTrainer):
 
 
 def mean_logged_loss(history: list[dict]) -> float | None:
-    """The mean training loss over the steps the log history covers (each logged loss is the mean of `loss_steps`
-    steps, by default those since the previous log, and is weighted by how many). The history is restored on resume, so a run stopped
-    and resumed reports what an uninterrupted one does (the trainer's own `training_loss` averages only the steps
-    of the last `train()` call)."""
+    """The mean training loss over the steps the log history covers: each logged loss is the mean of `loss_steps`
+    steps (by default those since the previous log) and is weighted by how many. The history is restored on
+    resume, so a run stopped and resumed reports what an uninterrupted one does (the trainer's own
+    `training_loss` averages only the steps of the last `train()` call)."""
     total, steps, previous = 0.0, 0, 0
     for entry in history:
         n = entry.get("loss_steps", entry["step"] - previous)

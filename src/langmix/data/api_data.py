@@ -12,6 +12,7 @@ import ast
 import csv
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -116,6 +117,7 @@ def load_apibank(directory: str | Path, schemas: dict[str, dict[str, Any]], limi
     if not files:
         raise DataFormatError(directory, None, "no API-Bank *.jsonl dialogues")
     out: list[Example] = []
+    contradicted: Counter = Counter()
     for path in files:
         history: list[dict[str, str]] = []
         for n, (lineno, turn) in enumerate(iter_jsonl(path)):
@@ -133,17 +135,37 @@ def load_apibank(directory: str | Path, schemas: dict[str, dict[str, Any]], limi
                 tools = [schemas[name]]
                 source = f"apibank-{path.stem}-{n}"
                 call = json.dumps({"name": name, "arguments": params}, ensure_ascii=False)
-                out.append(Example(
-                    id=f"{source}-en", source_id=source, task="api", language="en",
-                    messages=[{"role": "system", "content": tool_system_prompt(tools)}, *history,
-                              {"role": "assistant", "content": call}],
-                    tools=tools, reference={"calls": [{name: {k: [v] for k, v in params.items()}}]}))
+                if _contradicts(schemas[name], params):
+                    contradicted[name] += 1
+                else:
+                    out.append(Example(
+                        id=f"{source}-en", source_id=source, task="api", language="en",
+                        messages=[{"role": "system", "content": tool_system_prompt(tools)}, *history,
+                                  {"role": "assistant", "content": call}],
+                        tools=tools, reference={"calls": [{name: {k: [v] for k, v in params.items()}}]}))
                 result = turn.get("result", {})
                 history += [{"role": "assistant", "content": call},
                             {"role": "user", "content": "API result: " + json.dumps(
                                 result.get("output") if isinstance(result, dict) else result, ensure_ascii=False)}]
                 if limit and len(out) >= limit:
-                    return out
+                    break
             else:
                 raise DataFormatError(path, lineno, f"unknown role {role!r} (expected User, AI or API)")
+        if limit and len(out) >= limit:
+            break
+    if contradicted:
+        log.warning("%s: %d API calls are left out: their arguments contradict the schema file (an argument it does "
+                    "not declare, or a required one missing), so a correct answer could not score as correct (%s)",
+                    directory, sum(contradicted.values()),
+                    ", ".join(f"{k}: {v}" for k, v in contradicted.most_common(8)))
     return out
+
+
+def _contradicts(schema: dict[str, Any], arguments: dict[str, Any]) -> bool:
+    """Whether a call's arguments disagree with its schema: an argument the schema does not declare, or a required
+    one missing. A schema whose parameters could not be read decides nothing."""
+    if "parameters" not in schema:
+        return False
+    declared = schema["parameters"].get("properties", {})
+    required = schema["parameters"].get("required", [])
+    return bool(set(arguments) - set(declared)) or bool(set(required) - set(arguments))

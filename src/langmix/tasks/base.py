@@ -90,5 +90,5 @@ def check_references(task: Task, examples: list[Example]) -> None:
     bad = [(ex.id, why) for ex in examples if (why := task.reference_problem(ex))]
     if bad:
         shown = "; ".join(f"{i}: {why}" for i, why in bad[:5]) + (" ..." if len(bad) > 5 else "")
-        raise UnscorableReferenceError(f"{len(bad)} of {len(examples)} {task.name} evaluation examples cannot be scored: "
-                              f"{shown}")
+        raise UnscorableReferenceError(f"{len(bad)} of {len(examples)} {task.name} evaluation examples cannot be "
+                                       f"scored: {shown}")
