@@ -335,9 +335,8 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
     Accuracy per language comes with its 95% Wilson interval."""
     from statsmodels.stats.proportion import proportion_confint
 
-    from langmix.evaluate.rescore import rescore
-
     from langmix import tasks
+    from langmix.evaluate.rescore import rescore
 
     try:
         task = tasks.get(task).name

@@ -312,7 +312,6 @@ class EvalConfig(_Strict):
         "multilingual adds named leniencies (NFKC, casefold, quotes/whitespace, function-name case and _/., "
         "optimal parallel matching, user-language free text); each verdict records the mode")
 
-
     @field_validator("max_new_tokens")
     @classmethod
     def _known_task_caps(cls, caps: dict[str, int]) -> dict[str, int]:

@@ -11,8 +11,8 @@ import inspect
 import json
 import logging
 import os
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 import torch
@@ -78,24 +78,27 @@ def tokenize_mixture(tokenizer, examples: list[Example], max_length: int,
     return tok
 
 
+def prepared_row(ids, labels) -> dict:
+    """One example as the collator concatenates it: int64 arrays of ids, labels (-100 where no loss, and on the
+    first token, which nothing predicts), position ids and shifted labels (each position's next-token target
+    within the example, -100 on its last token)."""
+    import numpy as np
+
+    labels = np.array(labels, dtype=np.int64)  # a copy: the caller's labels stay as they are
+    if len(labels):
+        labels[0] = -100
+    shift = np.empty_like(labels)
+    shift[:-1], shift[-1:] = labels[1:], -100
+    return {"input_ids": np.asarray(ids, dtype=np.int64), "labels": labels,
+            "position_ids": np.arange(len(labels), dtype=np.int64), "shift_labels": shift}
+
+
 class TokenRows(torch.utils.data.Dataset):
-    """A tokenised mixture as the trainer's dataset: per example, int64 arrays of ids, labels (-100 where no loss,
-    and on the first token, which nothing predicts), position ids and shifted labels (each position's next-token
-    target within the example, -100 on its last token). All made once here, so the collator only concatenates
-    (plain indexing: an Arrow dataset converts each step's rows to Python lists)."""
+    """A tokenised mixture as the trainer's dataset: each example's `prepared_row`, made once here, so the collator
+    only concatenates (plain indexing: an Arrow dataset converts each step's rows to Python lists)."""
 
     def __init__(self, tok: TokenizedMixture) -> None:
-        import numpy as np
-
-        self.rows = []
-        for ids, labels in zip(tok.input_ids, tok.labels()):
-            labels = np.asarray(labels, dtype=np.int64)
-            if len(labels):
-                labels[0] = -100
-            shift = np.empty_like(labels)
-            shift[:-1], shift[-1:] = labels[1:], -100
-            self.rows.append({"input_ids": np.asarray(ids, dtype=np.int64), "labels": labels,
-                              "position_ids": np.arange(len(labels), dtype=np.int64), "shift_labels": shift})
+        self.rows = [prepared_row(ids, labels) for ids, labels in zip(tok.input_ids, tok.labels())]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -112,15 +115,14 @@ class PaddingFreeCollator:
     varlen convention, also read by `varlen_attention`), `max_length_q/k`, `seq_bounds` (the same offsets as Python
     ints), `shift_labels` (each position's next-token target within its own example), and `loss_positions` /
     `loss_targets` (the positions with a target and the targets). Features are `TokenRows` items; a feature
-    with `input_ids` and `labels` only gets the rest made here.
+    with `input_ids` and `labels` only is made a `prepared_row` here.
     """
 
     def __call__(self, features: list[dict]) -> dict:
         import numpy as np
 
         if any("shift_labels" not in f for f in features):
-            features = TokenRows(TokenizedMixture([list(f["input_ids"]) for f in features],
-                                                  [[int(t != -100) for t in f["labels"]] for f in features])).rows
+            features = [prepared_row(f["input_ids"], f["labels"]) for f in features]
         lengths = [len(f["input_ids"]) for f in features]
         bounds = (0, *accumulate(lengths))
         ids, labels, positions, shift = (np.concatenate([f[key] for f in features])

@@ -240,11 +240,14 @@ def mean_logged_loss(history: list[dict]) -> float | None:
     steps (by default those since the previous log) and is weighted by how many. The history is restored on
     resume, so a run stopped and resumed reports what an uninterrupted one does (the trainer's own
     `training_loss` averages only the steps of the last `train()` call)."""
-    total, steps, previous = 0.0, 0, 0
-    for entry in history:
-        n = entry.get("loss_steps", entry["step"] - previous)
-        total, steps, previous = total + entry["loss"] * n, steps + n, entry["step"]
-    return total / steps if steps else None
+    steps = _logged_loss_steps(history)
+    return sum(e["loss"] * n for e, n in zip(history, steps)) / sum(steps) if sum(steps) else None
+
+
+def _logged_loss_steps(history: list[dict]) -> list[int]:
+    """How many steps each logged loss averages: its `loss_steps`, else the steps since the previous log."""
+    previous = [0] + [entry["step"] for entry in history[:-1]]
+    return [entry.get("loss_steps", entry["step"] - prev) for entry, prev in zip(history, previous)]
 
 
 def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bool) -> SFTConfig:
@@ -328,7 +331,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     history = [h for h in trainer.state.log_history if "loss" in h]
     (out_dir / "train_summary.json").write_text(json.dumps({
         "global_step": trainer.state.global_step, "resumed_from": str(resume) if resume else None,
-        "train_loss": mean_logged_loss(history), "train_loss_steps": sum(h.get("loss_steps", 0) for h in history),
+        "train_loss": mean_logged_loss(history), "train_loss_steps": sum(_logged_loss_steps(history)),
         "first_loss": history[0]["loss"] if history else None,
         "last_loss": history[-1]["loss"] if history else None, "n_examples": len(examples)}, indent=2))
     trained = trainer.model
