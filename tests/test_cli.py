@@ -62,6 +62,24 @@ def test_unknown_language_on_command_line(tmp_path):
     assert result.exit_code == 2 and "klingon" in result.output
 
 
+@pytest.mark.parametrize("task", ["math", "api"])
+def test_synth_train_and_eval_files_share_no_question(tmp_path, task):
+    """A train file and an eval file of one seed drew from one item space: 17 of 1,000 math and 371 of 1,000 API
+    eval questions were also training questions (before --held-out)."""
+    def questions(split: str, n: int) -> set[str]:
+        out = tmp_path / f"{split}.jsonl"
+        result = runner.invoke(app, ["data", "synth", "--task", task, "--split", split, "--n", str(n),
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(rows) == n
+        return {row["messages"][-2]["content"] for row in rows}
+
+    assert not questions("train", 2000) & questions("eval", 1000)
+    refused = runner.invoke(app, ["data", "synth", "--split", "eval", "--n", "1001"])
+    assert refused.exit_code == 2 and "--held-out" in refused.output
+
+
 def test_stage_commands(tmp_path, tiny_model_path):
     tree = small_study_dict(tmp_path / "out")
     config = tmp_path / "study.yaml"

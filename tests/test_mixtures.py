@@ -148,10 +148,16 @@ def test_clashes_in_several_chunks_are_all_named_and_nothing_is_written(tmp_path
     first, last = ids[0], ids[-1]  # in the first and the last of ten chunks
     evaluation = [to_example(item, "es") for item in POOL if item.source_id in (first, last)]  # other language
     assert len(evaluation) == 2 and clean["n_examples"] == 100
-    out = tmp_path / "leaky"
+    out = tmp_path / "leaky" / "en-math-s0"
     with pytest.raises(LineageError, match=r"^2 evaluation items .*\(2 training examples"):
         build_mixture_streaming(_PoolSource(), spec, "math", budget, 0, evaluation, out, chunk=10)
-    assert list(out.iterdir()) == []
+    assert not (tmp_path / "leaky").exists()  # the directories it made are gone: nothing looks like a mixture
+    kept = tmp_path / "kept"  # a directory that existed before stays, with what it held
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(LineageError):
+        build_mixture_streaming(_PoolSource(), spec, "math", budget, 0, evaluation, kept, chunk=10)
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]
 
 
 def test_tally_lines_are_model_dump_json_for_any_example(tmp_path):

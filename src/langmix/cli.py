@@ -91,12 +91,15 @@ def _model_progress(progress: Progress) -> Iterator:
 @data_app.command("synth")
 def data_synth(task: str = typer.Option("math", help="math or api"),
                languages: str = typer.Option("en", help="comma-separated language codes"),
-               split: str = typer.Option("train", help="train or eval (disjoint source ids)"),
+               split: str = typer.Option("train", help="train or eval (disjoint source ids and questions)"),
                n: int = typer.Option(10, min=1, help="items per language"), seed: int = 0,
+               held_out: int = typer.Option(
+                   1000, min=0, help="train: leave out the questions of the first N eval items of the same seed "
+                   "(an eval file of up to N items shares no question with it); eval: --n may not exceed it"),
                out: Optional[Path] = typer.Option(None, help="JSONL file; stdout if omitted")) -> None:
     """Render synthetic parallel examples as JSONL of OpenAI-style messages."""
     from langmix import languages as langs
-    from langmix.data.synth import make_items, to_example
+    from langmix.data.synth import content_key, make_items, to_example
 
     if split not in ("train", "eval"):
         error(f"--split must be train or eval, got {split!r}")
@@ -105,7 +108,11 @@ def data_synth(task: str = typer.Option("math", help="math or api"),
         codes = langs.resolve_all([c.strip() for c in languages.split(",") if c.strip()])
         if not codes:
             raise ValueError("--languages names no language (e.g. --languages en,sw)")
-        items = make_items(task, split, n, seed)
+        if split == "eval" and n > held_out:
+            raise ValueError(f"--n {n} eval items exceeds --held-out {held_out}: a train file made with the same "
+                             f"--held-out could share questions with items past it; raise --held-out for both")
+        exclude = {content_key(i) for i in make_items(task, "eval", held_out, seed)} if split == "train" else None
+        items = make_items(task, split, n, seed, exclude=exclude)
     except ValueError as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None

@@ -302,6 +302,15 @@ def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, 
             gc.enable()
 
 
+def _new_dirs(path: Path) -> list[Path]:
+    """The directories `path.mkdir(parents=True)` would create, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
 _STREAM_STATE: dict[str, Any] = {}
 
 
@@ -327,6 +336,7 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
         raise ValueError("keep= needs workers=1 (the examples of other processes are not sent back)")
     pool_size, render = source.pool(task, list(spec.languages))
     picks = sample_mixture(spec, pool_size, lambda i, lang: (i, lang), budget, seed, tag=task)
+    created = _new_dirs(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_data = out_dir / f".data.jsonl.{os.getpid()}.tmp"
     tally = MixtureTally(count_tokens)
@@ -356,6 +366,9 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
         refuse_clashes(clashes)
     except BaseException:
         tmp_data.unlink(missing_ok=True)
+        for made in created:  # a refused mixture leaves no empty directory that looks like a mixture
+            if made.is_dir() and not any(made.iterdir()):
+                made.rmdir()
         raise
     finally:
         if pool is not None:

@@ -21,6 +21,11 @@ WANT = [{"set_alarm": {"hour": [7], "minute": [30], "label": ["wake up", ""], "v
     ('[set_alarm(hour=7, minute=30)]', True, "ok"),
     ('```json\n{"name": "set_alarm", "arguments": {"minute": 30, "hour": 7}}\n```', True, "ok"),
     ('{"set_alarm": {"hour": 7, "minute": 30}}', True, "ok"),
+    # OpenAI's shapes: a tool_calls entry (arguments a JSON string) and a whole assistant message
+    ('[{"id": "call_1", "type": "function", "function": {"name": "set_alarm", '
+     '"arguments": "{\\"hour\\": 7, \\"minute\\": 30}"}}]', True, "ok"),
+    ('{"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type": "function", "function": '
+     '{"name": "set_alarm", "arguments": "{\\"hour\\": 8, \\"minute\\": 30}"}}]}', False, "wrong_value"),
     ('{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30, "volume": 1}}', False, "wrong_value"),
     ('{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30, "volume": 0.5}}', True, "ok"),
     ('｛"name": "set_alarm", "arguments": {"hour": 7, "minute": 30, "label": "ｗａｋｅ　ｕｐ"}｝', True, "ok"),

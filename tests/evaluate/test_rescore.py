@@ -109,6 +109,20 @@ def test_verdicts_are_written_atomically(tmp_path, monkeypatch):
                                                                                                       "v.jsonl"]
 
 
+def test_verdicts_go_where_asked_and_a_bad_path_is_named(tmp_path):
+    """--out in a directory that does not exist yet is made; one that cannot be made is named in the error
+    (it named the temporary file, `.v.jsonl.abc123.tmp`)."""
+    preds = tmp_path / "p.jsonl"
+    write(preds, [{"language": "en", "output": "The answer is 7.", "reference": 7}])
+    made = runner.invoke(app, ["score", str(preds), "--task", "math", "--out", str(tmp_path / "new" / "v.jsonl")])
+    assert made.exit_code == 0, made.output
+    assert json.loads((tmp_path / "new" / "v.jsonl").read_text())["correct"] is True
+    (tmp_path / "file").write_text("not a directory")
+    bad = runner.invoke(app, ["score", str(preds), "--task", "math", "--out", str(tmp_path / "file" / "v.jsonl")])
+    assert bad.exit_code == 2 and f"cannot write {tmp_path / 'file' / 'v.jsonl'}" in " ".join(bad.output.split())
+    assert ".tmp" not in bad.output
+
+
 def test_lines_that_cannot_be_scored_are_not_wrong_answers(tmp_path):
     """An unknown language or a missing reference is a bad input: out of n and the accuracy; a file with nothing
     scorable has no accuracy (n/a) and exits 2, instead of reporting 0.000 on n items."""

@@ -1,7 +1,7 @@
 """Parsing model output into function calls, never executing it.
 
 Two surface forms: JSON (`{"name": ..., "arguments": {...}}`, BFCL's `{"function": ..., "parameters": ...}` or
-`{func: {arg: value}}`, or a list of them) and Python call syntax (`f(a=1)`, `[f(a=1), g(b=2)]`) read through
+`{func: {arg: value}}`, OpenAI's `tool_calls` entries or an assistant message holding them, or a list of them) and Python call syntax (`f(a=1)`, `[f(a=1), g(b=2)]`) read through
 `ast`. JSON is tried only where the output *is* JSON (it starts with `{` or `[` and decodes whole), so a Python
 call whose dict argument has a "name" key stays a Python call.
 
@@ -123,11 +123,15 @@ def _python_call(node: ast.AST) -> dict[str, Any]:
 
 
 def _json_calls(obj: Any) -> list[dict[str, Any]]:
+    if isinstance(obj, dict) and isinstance(obj.get("tool_calls"), list):
+        obj = obj["tool_calls"]  # an OpenAI assistant message
     items = obj if isinstance(obj, list) else [obj]
     calls = []
     for item in items:
         if not isinstance(item, dict):
             raise ParseError("a JSON call must be an object")
+        if isinstance(item.get("function"), dict) and isinstance(item["function"].get("name"), str):
+            item = item["function"]  # an OpenAI tool call: {"type": "function", "function": {name, arguments}}
         name = item.get("name", item.get("function"))
         if isinstance(name, str):
             args = item.get("arguments", item.get("parameters", {}))

@@ -126,7 +126,11 @@ def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multili
                         and r["language"] in langs.MGSM_LANGUAGES} | {"en"})
     totals: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "correct": 0, "bad_input": 0})
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:  # named by the path asked for, not the temporary file's
+        raise OSError(f"cannot write {out}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for lineno, row, error in rows:
