@@ -5,6 +5,7 @@ import json
 import logging
 import random
 
+import numpy as np
 import pytest
 
 from langmix.data.math_data import math_example
@@ -233,3 +234,115 @@ def test_word_by_word_normalisation_equals_the_whole_text_for_every_code_point()
     finally:
         lineage._WORD_FORMS_MAX = saved
         lineage._WORD_FORMS.clear()
+
+
+def _oracle_near_duplicates(train, evaluation):
+    """The near-duplicate rule written plainly, with Python sets of n-gram tuples / strings: each train question's
+    best eval question of its language (most shared grams, the first on ties) where the share is reached."""
+    from langmix.lineage import CHAR_NGRAM_LANGUAGES, NGRAM_CHARS, NGRAM_WORDS, _last_user_turn
+
+    def grams(ex):
+        text = normalise_question(_last_user_turn(ex))
+        if ex.language in CHAR_NGRAM_LANGUAGES:
+            chars = text.replace(" ", "")
+            return {chars[i:i + NGRAM_CHARS] for i in range(max(1, len(chars) - NGRAM_CHARS + 1))} if chars else set()
+        words = text.split()
+        if len(words) <= NGRAM_WORDS:
+            return {tuple(words)} if words else set()
+        return {tuple(words[i:i + NGRAM_WORDS]) for i in range(len(words) - NGRAM_WORDS + 1)}
+
+    eval_grams = [(e, grams(e)) for e in evaluation]
+    found = []
+    for t in train:
+        mine = grams(t)
+        best = max(((len(mine & g), -j, e) for j, (e, g) in enumerate(eval_grams) if e.language == t.language),
+                   default=None, key=lambda x: x[:2])
+        if mine and best and best[0] and best[0] >= NEAR_DUPLICATE_SHARE * len(mine):
+            found.append(NearDuplicate(t.id, best[2].id, t.language, round(best[0] / len(mine), 3)))
+    return found
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_near_duplicates_equal_the_plain_rule(seed):
+    """The array implementation (ngram_index) against the rule written with Python sets: short questions (one
+    gram), repeated grams, ties between eval questions, words and characters, several languages, empty text."""
+    rng = random.Random(seed)
+    words = ["a", "b", "c", "d", "e", "f", "g"]  # a small vocabulary: many shared and repeated grams
+    hanzi = "的一是不了人我在有他这"
+
+    def question(lang):
+        if lang == "zh":
+            return "".join(rng.choice(hanzi) for _ in range(rng.choice([0, 3, 8, 9, 20, 40])))
+        return " ".join(rng.choice(words) for _ in range(rng.choice([0, 1, 7, 8, 9, 16, 30])))
+
+    def edited(q):
+        parts = list(q)
+        for _ in range(rng.randrange(3)):
+            if parts:
+                parts[rng.randrange(len(parts))] = rng.choice("xyz")
+        return "".join(parts)
+
+    langs = ["en", "sw", "zh"]
+    evaluation = [ex(f"e{i}", question(lang), lang) for i, lang in enumerate(rng.choices(langs, k=60))]
+    train = []
+    for i in range(400):
+        lang = rng.choice(langs)
+        pool = [e for e in evaluation if e.language == lang]
+        text = edited(rng.choice(pool).messages[-1]["content"]) if pool and rng.random() < 0.6 else question(lang)
+        train.append(ex(f"t{i}", text + " ?", lang))
+    train = [t for t in train if normalise_question(t.messages[-1]["content"]) not in
+             {normalise_question(e.messages[-1]["content"]) for e in evaluation}]  # exact copies would clash
+    expected = _oracle_near_duplicates(train, evaluation)
+    assert len(expected) > 20  # the data exercises the rule
+    assert check_lineage(train, evaluation).near_duplicates == expected
+
+
+def _hash_with(monkeypatch, fake):
+    """Both ways grams are hashed (table rows, and a chunk's grams from their tokens) replaced by `fake`."""
+    from langmix import ngram_index
+
+    monkeypatch.setattr(ngram_index, "row_hashes", fake)
+    monkeypatch.setattr(ngram_index.Grams, "hashes", lambda self, seed: fake(self.rows(), seed))
+
+
+def test_gram_hashes_from_tokens_equal_the_row_hashes():
+    from langmix.ngram_index import Grams, row_hashes
+
+    vocab: dict = {}
+    for chars, questions in ((False, ["a b c d e f g h i j", "x y", "", "a b c d e f g h"]),
+                             (True, ["一二三四五六七八九十", "一二", "十九八七六五四三二一"])):
+        grams = Grams.of(questions, chars, 8, vocab)
+        assert grams.owner.tolist() == ([0, 0, 0, 1, 2, 2, 2] if chars else [0, 0, 0, 1, 3])
+        assert grams.rows()[3].tolist()[:3] == ([ord("一"), ord("二"), -1] if chars
+                                                                  else [vocab["x"], vocab["y"], -1])
+        for seed in (0, 5):
+            assert np.array_equal(grams.hashes(seed), row_hashes(grams.rows(), seed))
+
+
+def test_near_duplicates_do_not_depend_on_hash_collisions(monkeypatch):
+    """Every gram hashing alike (a worst case): rows are still compared exactly, and the answer is the same."""
+    from langmix import lineage, ngram_index
+
+    train = [ex("t1", Q.replace("four.", "five.")), ex("t2", "How many pens does Ann have now?")]
+    evaluation = [ex("e1", Q), ex("e2", "Tom has 12 apples and gives away 5 of them. How many are left now?")]
+    expected = check_lineage(train, evaluation).near_duplicates
+    real = ngram_index.row_hashes
+    _hash_with(monkeypatch, lambda rows, seed: real(rows, seed) if seed >= 3 else real(rows, seed) * 0)
+    lineage._EVAL_INDEXES.clear()
+    assert check_lineage(train, evaluation).near_duplicates == expected
+    assert [t.seed for t in lineage._eval_index(evaluation).tables.values()] == [3]
+    # train grams collide from now on; the table keeps seed 3
+    _hash_with(monkeypatch, lambda rows, seed: real(rows, seed) if seed >= 4 else real(rows, seed) * 0)
+    assert check_lineage(train, evaluation).near_duplicates == expected
+
+
+def test_a_hash_match_counts_only_when_the_gram_itself_matches(monkeypatch):
+    """Hashes that see only a gram's first character: the train grams hash like the eval grams but differ, so
+    nothing is shared (without the row comparison all three would be, and t1 reported)."""
+    from langmix import lineage, ngram_index
+
+    _hash_with(monkeypatch, lambda rows, seed: rows[:, 0].astype(np.uint64))
+    lineage._EVAL_INDEXES.clear()
+    assert check_lineage([ex("t1", "abcdefgxij", "zh")], [ex("e1", "abcdefghij", "zh")]).near_duplicates == []
+    copy = check_lineage([ex("t2", "abcdefghiz", "zh")], [ex("e1", "abcdefghij", "zh")]).near_duplicates
+    assert copy == [NearDuplicate("t2-zh", "e1-zh", "zh", 0.667)]  # 2 of its 3 grams are the eval question's

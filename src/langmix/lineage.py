@@ -9,13 +9,13 @@ import logging
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
 import regex
 
 from langmix.errors import UserInputError
+from langmix.ngram_index import GramTable, near_duplicate_counts
 from langmix.records import Example
 
 log = logging.getLogger(__name__)
@@ -116,59 +116,45 @@ def _questions(turns: list[str | None]) -> list[str]:
     return ["" if t is None else normalise_question(t) for t in turns]
 
 
-def _ngrams(normalised: str, language: str) -> set:
-    """Character n-grams (strings) for languages written without spaces, else word n-grams (tuples); a text
-    shorter than n is one gram."""
-    if language.split("-")[0] in CHAR_NGRAM_LANGUAGES:
-        chars, n = normalised.replace(" ", ""), NGRAM_CHARS
-        return {chars[i:i + n] for i in range(max(1, len(chars) - n + 1))} if chars else set()
-    words, n = normalised.split(), NGRAM_WORDS
-    if len(words) <= n:
-        return {tuple(words)} if words else set()
-    return set(zip(*(words[k:] for k in range(n))))
+def _gram_unit(language: str) -> tuple[bool, int]:
+    """(characters rather than words, n) for a language's n-grams."""
+    chars = language.split("-")[0] in CHAR_NGRAM_LANGUAGES
+    return chars, NGRAM_CHARS if chars else NGRAM_WORDS
 
 
 @dataclass
 class _EvalIndex:
     """The evaluation side of the lineage check, built once per evaluation set (every mixture of a study is checked
-    against the same one): source ids, raw and normalised questions, and per language its n-grams (gram -> row)
-    and a sparse gram x question matrix (columns: the language's eval questions in eval-set order)."""
+    against the same one): source ids, raw and normalised questions, and per language its grams
+    (`ngram_index.GramTable`; columns: the language's eval questions in eval-set order)."""
 
     evaluation: list[Example]
     by_source: dict[str, dict[str, Example]]
     exact: dict[str, Example]
     normal: dict[str, Example]
-    grams: dict[str, dict]  # language -> gram -> row of its matrix
-    matrix: dict[str, Any]  # language -> scipy CSR matrix, grams x questions, 1 where the question has the gram
+    tables: dict[str, GramTable]  # language -> its eval questions' grams
     columns: dict[str, list[int]]  # language -> eval-set position of each column (ascending)
+    vocab: dict[str, int]  # word -> id, the words of the eval questions
 
     @classmethod
     def build(cls, evaluation: list[Example]) -> "_EvalIndex":
-        from scipy.sparse import csr_matrix
-
         by_source: dict[str, dict[str, Example]] = defaultdict(dict)
         exact: dict[str, Example] = {}
         normal: dict[str, Example] = {}
-        grams: dict[str, dict] = defaultdict(dict)
-        cells: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
         columns: dict[str, list[int]] = defaultdict(list)
+        questions: dict[str, list[str]] = defaultdict(list)
         turns = [_last_user_turn(ex) for ex in evaluation]
         for j, (ex, raw, question) in enumerate(zip(evaluation, turns, _questions(turns))):
             by_source[ex.source_id].setdefault(ex.language, ex)
             if raw is not None and raw.strip():
                 exact.setdefault(raw.strip(), ex)
                 normal.setdefault(question, ex)
-            question_grams = _ngrams(question, ex.language)
-            if question_grams:
-                ids, (rows, cols) = grams[ex.language], cells[ex.language]
-                for gram in question_grams:
-                    rows.append(ids.setdefault(gram, len(ids)))
-                    cols.append(len(columns[ex.language]))
-                columns[ex.language].append(j)
-        matrix = {lang: csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)),
-                                   shape=(len(grams[lang]), len(columns[lang])))
-                  for lang, (rows, cols) in cells.items()}
-        return cls(list(evaluation), dict(by_source), exact, normal, dict(grams), matrix, dict(columns))
+            columns[ex.language].append(j)
+            questions[ex.language].append(question)
+        vocab: dict[str, int] = {}
+        tables = {lang: GramTable.build(qs, *_gram_unit(lang), vocab) for lang, qs in questions.items()}
+        tables = {lang: t for lang, t in tables.items() if len(t.hashes)}
+        return cls(list(evaluation), dict(by_source), exact, normal, tables, dict(columns), vocab)
 
 
 _EVAL_INDEXES: dict[str, _EvalIndex] = {}
@@ -205,42 +191,21 @@ def _eval_index(evaluation: list[Example]) -> _EvalIndex:
     return _EVAL_INDEXES[key]
 
 
-def _near_duplicates(train: list[Example], questions: list[str], index: _EvalIndex,
-                     block: int = 4096) -> list[NearDuplicate]:
-    """`questions`: the train examples' normalised questions (`_questions`), computed once by the caller.
-
-    A question is a candidate when its grams found in any eval question of its language reach the share (no one
-    eval question can share more; templated phrasing shares a few grams with many eval questions, so most stop
-    here). The grams each candidate shares with each eval question are then counted for all candidates of a
-    language at once, as a sparse product (candidates x grams) . (grams x questions); the best eval question is
-    the one sharing most grams, the first in eval-set order on ties."""
-    from scipy.sparse import csr_matrix
-
-    candidates: dict[str, list[tuple[int, int, list[int]]]] = defaultdict(list)  # lang -> (k, grams, shared rows)
-    for k, (ex, question) in enumerate(zip(train, questions)):
-        ids = index.grams.get(ex.language)
-        if not ids:
-            continue
-        grams = _ngrams(question, ex.language)
-        if not grams:
-            continue
-        shared = grams & ids.keys()  # most grams are in no eval question: a set op, not lookups
-        if len(shared) >= NEAR_DUPLICATE_SHARE * len(grams):
-            candidates[ex.language].append((k, len(grams), [ids[g] for g in shared]))
+def _near_duplicates(train: list[Example], questions: list[str], index: _EvalIndex) -> list[NearDuplicate]:
+    """`questions`: the train examples' normalised questions (`_questions`), computed once by the caller. Per
+    language, `ngram_index.near_duplicate_counts`: the eval question sharing most grams with each train question,
+    the first in eval-set order on ties, where the shared grams reach the share."""
+    by_lang: dict[str, list[int]] = defaultdict(list)
+    for k, ex in enumerate(train):
+        if ex.language in index.tables:
+            by_lang[ex.language].append(k)
     found: list[tuple[int, NearDuplicate]] = []
-    for lang, cands in candidates.items():
-        matrix, columns = index.matrix[lang], index.columns[lang]
-        for start in range(0, len(cands), block):
-            part = cands[start:start + block]
-            indptr = np.cumsum([0] + [len(c[2]) for c in part])
-            indices = np.fromiter(chain.from_iterable(c[2] for c in part), dtype=np.int64, count=int(indptr[-1]))
-            counts = (csr_matrix((np.ones(len(indices), dtype=np.int32), indices, indptr),
-                                 shape=(len(part), matrix.shape[0])) @ matrix).toarray()
-            best = counts.argmax(axis=1)  # the first maximum: the earliest eval question on ties
-            for (k, n_grams, _), col, shared in zip(part, best.tolist(), counts[np.arange(len(part)), best].tolist()):
-                if shared / n_grams >= NEAR_DUPLICATE_SHARE:
-                    found.append((k, NearDuplicate(train[k].id, index.evaluation[columns[col]].id, lang,
-                                                   round(shared / n_grams, 3))))
+    for lang, ks in by_lang.items():
+        columns = index.columns[lang]
+        hits = near_duplicate_counts(index.tables[lang], [questions[k] for k in ks], *_gram_unit(lang),
+                                     dict(index.vocab), NEAR_DUPLICATE_SHARE)
+        found += [(ks[q], NearDuplicate(train[ks[q]].id, index.evaluation[columns[col]].id, lang,
+                                        round(shared / n_grams, 3))) for q, col, shared, n_grams in hits]
     found.sort(key=lambda kd: kd[0])
     return [d for _, d in found]
 

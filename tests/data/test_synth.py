@@ -138,3 +138,17 @@ def test_unknown_task_and_missing_template():
         synth.make_items("poetry", "train", 1, 0)
     with pytest.raises(synth.TemplateError, match="no synthetic templates"):
         synth.load_templates("yo")
+
+
+@pytest.mark.parametrize("task", ["math", "api"])
+def test_examples_built_without_validation_are_valid_and_serialise_alike(task):
+    """to_example skips pydantic's validation for speed: every example it makes must validate to an equal
+    example, with the same JSON line, and carry every field a validated one has."""
+    from langmix.records import Example
+
+    for item in synth.make_items(task, "train", 40, seed=3):
+        for lang in MGSM_LANGUAGES:
+            built = synth.to_example(item, lang)
+            validated = Example.model_validate(built.model_dump())
+            assert validated == built and validated.model_dump_json() == built.model_dump_json()
+            assert built.model_fields_set == validated.model_fields_set

@@ -275,16 +275,20 @@ def answer_phrase(lang: str) -> str:
 
 
 def to_example(item: MathItem | ApiItem, lang: str) -> Example:
+    """The item in `lang` as an Example. Built without pydantic's validation (`model_construct`: ~4 us of the ~20 us
+    an example takes, which a 1M-example mixture renders a million times); what it builds is valid by construction,
+    and a test validates every shape it makes."""
     if isinstance(item, MathItem):
         question, solution = render_math(item, lang)
-        return Example(id=f"{item.source_id}-{lang}", source_id=item.source_id, task="math", language=lang,
-                       messages=[{"role": "user", "content": question}, {"role": "assistant", "content": solution}],
-                       reference={"answer": item.answer, "answer_phrase": answer_phrase(lang)})
-    return Example(id=f"{item.source_id}-{lang}", source_id=item.source_id, task="api", language=lang,
-                   messages=[{"role": "system", "content": API_SYSTEM},
-                             {"role": "user", "content": render_api(item, lang)},
-                             {"role": "assistant", "content": render_api_answer(item, lang)}],
-                   tools=TOOLS, reference={"calls": item.reference_calls})
+        return Example.model_construct(
+            id=f"{item.source_id}-{lang}", source_id=item.source_id, task="math", language=lang,
+            messages=[{"role": "user", "content": question}, {"role": "assistant", "content": solution}],
+            tools=None, reference={"answer": item.answer, "answer_phrase": answer_phrase(lang)})
+    return Example.model_construct(
+        id=f"{item.source_id}-{lang}", source_id=item.source_id, task="api", language=lang,
+        messages=[{"role": "system", "content": API_SYSTEM}, {"role": "user", "content": render_api(item, lang)},
+                  {"role": "assistant", "content": render_api_answer(item, lang)}],
+        tools=TOOLS, reference={"calls": item.reference_calls})
 
 
 @dataclass
