@@ -257,11 +257,11 @@ def test_translated_free_text_arguments(tmp_path):
     assert "Sala de conferencias A" in request and "AddAgenda.time" in verbatim and "AddAgenda.content" not in verbatim
     token = ex.reference["calls"][0]["AddAgenda"]["token"][0]
 
-    def score(content, location, time="2023-03-25 10:00:00", mode="multilingual", with_request=True):
+    def score(content, location, time="2023-03-25 10:00:00", mode="multilingual", with_request=True, language="es"):
         out = json.dumps({"name": "AddAgenda", "arguments": {"token": token, "content": content, "time": time,
                                                              "location": location}}, ensure_ascii=False)
         return check(out, ex.reference["calls"], ex.tools, mode=mode, request=request if with_request else None,
-                     verbatim=verbatim)
+                     verbatim=verbatim, language=language)
 
     spanish = score("Reunión con el equipo del proyecto", "Sala de conferencias A")
     assert (spanish.correct, spanish.wrong_language_args) == (True, ["content", "location"])  # counted still
@@ -269,5 +269,34 @@ def test_translated_free_text_arguments(tmp_path):
     assert not score("Reunión con el equipo del proyecto", "Sala de conferencias A", mode="bfcl").correct
     assert not score("Reunión con el equipo del proyecto", "Conference Room A", with_request=False).correct
     assert not score("Reunión del equipo", "Conference Room A").correct  # not copied from the request
+    # a fragment of the request is not the user's-language form of the value: too short, or not whole words
+    assert score("Reunión con el equipo del proyecto", "Sala").reason == "wrong_value"
+    assert score("Reunión con el equipo del proyecto", "ala de conferencias A").reason == "wrong_value"
+    # the request's language must be known and not English (there is no other form of an English value then)
+    assert not score("Reunión con el equipo del proyecto", "Sala de conferencias A", language=None).correct
+    assert not score("Reunión con el equipo del proyecto", "Sala de conferencias A", language="en").correct
     # a constrained value (a date/time format) keeps requiring the canonical form
     assert score("Meeting with project team", "Conference Room A", time="25 de marzo 10:00").reason == "wrong_value"
+
+
+def test_request_fragments_are_not_accepted_as_arguments():
+    """BFCL simple_python_77: the free-text leniency accepted any 2+ character fragment of the request ("Find",
+    "in") for an English item. Now only a non-English request's whole words of comparable length count."""
+    functions = [{"name": "restaurant.find_nearby", "parameters": {"type": "dict", "required": ["location"],
+                  "properties": {"location": {"type": "string", "description": "The city and state, e.g. Los "
+                                              "Angeles, CA"},
+                                 "dietary_preference": {"type": "array", "items": {"type": "string"}}}}}]
+    expected = [{"restaurant.find_nearby": {"location": ["Los Angeles, CA"], "dietary_preference": [["Vegan"]]}}]
+
+    def verdict(location, request, language):
+        call = f'restaurant.find_nearby(location="{location}", dietary_preference=["Vegan"])'
+        return check(call, expected, functions, request=request, language=language)
+
+    english = "Find a nearby restaurant that serves vegan food in Los Angeles."
+    for location in ("Find", "in", "Los Angeles"):
+        for language in ("en", None):
+            assert verdict(location, english, language).reason == "wrong_value", (location, language)
+    spanish = "Busca un restaurante cercano que sirva comida vegana en Los Ángeles."
+    assert verdict("Busca", spanish, "es").reason == "wrong_value"  # 5 characters for 13
+    assert verdict("Los Ángel", spanish, "es").reason == "wrong_value"  # not whole words
+    assert verdict("Los Ángeles", spanish, "es").correct  # the user's-language form, copied whole

@@ -157,3 +157,21 @@ def test_langmix_predictions_rescore_to_the_same_verdicts(tmp_path, tiny_model_p
     assert len(again) == len(stored) > 0 and not any(v["reason"] == "bad_input" for v in again)
     assert [v["correct"] for v in again] == [p["correct"] for p in stored]
     assert sum(t["n"] for t in totals.values()) == len(stored)
+
+
+def test_language_names_and_regions_score_as_their_language(tmp_path):
+    """'de-DE' and 'German' were accepted but their raw text drove number parsing (German '1.000' read as 1.0) and
+    split the table into rows per spelling; an API line with one crashed the language judge."""
+    preds = tmp_path / "p.jsonl"
+    write(preds, [{"language": "de-DE", "output": "Die Antwort lautet 1.000.", "reference": 1000},
+                  {"language": "German", "output": "Die Antwort lautet 2.500.", "reference": 2500},
+                  {"language": "fr-FR", "output": "La réponse est 2,5.", "reference": 2.5}])
+    totals = rescore("math", preds, tmp_path / "v.jsonl")
+    assert totals == {"de": {"n": 2, "correct": 2, "bad_input": 0, "accuracy": 1.0},
+                      "fr": {"n": 1, "correct": 1, "bad_input": 0, "accuracy": 1.0}}
+    fn = [{"name": "find", "parameters": {"required": ["city"], "properties": {"city": {"type": "string"}}}}]
+    api = tmp_path / "api.jsonl"
+    write(api, [{"language": "de-DE", "output": 'find(city="Los Ángeles, Kalifornien")',
+                 "reference": {"functions": fn, "possible_answer": [{"find": {"city": ["Los Angeles, CA"]}}]}}])
+    assert rescore("api", api, tmp_path / "va.jsonl")["de"] == {"n": 1, "correct": 0, "bad_input": 0,
+                                                                  "accuracy": 0.0}

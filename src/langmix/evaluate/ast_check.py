@@ -30,10 +30,12 @@ other languages:
 - `name_separator`: `_` and `.` are interchangeable in function names (OpenAI-style tools rename `a.b` to `a_b`);
 - `optimal_matching`: parallel calls match when any one-to-one assignment passes (scipy's
   `linear_sum_assignment` over the pass/fail matrix), not only BFCL's greedy order;
-- `user_language_free_text`: with the user's request given, a free-text string argument (a message body, a title:
-  several words, no enum, format, date, time, code or number) may be the user's-language form copied from the
-  request where the canonical value does not itself appear there (`verbatim_arguments` of translated data); the
-  argument still counts in `wrong_language_args`. Constrained values keep requiring the canonical form.
+- `user_language_free_text`: with the user's request given in a language other than English, a free-text string
+  argument (a message body, a title: several words, no enum, format, date, time, code or number) may be the
+  user's-language form copied from the request where the canonical value does not itself appear there
+  (`verbatim_arguments` of translated data): whole words of the request, of a length comparable to the canonical
+  value's (0.5-3x its characters; 0.2-3x in scripts without spaces). The argument still counts in
+  `wrong_language_args`. Constrained values keep requiring the canonical form.
 A mismatch where the model wrote an argument in the user's language is listed in `wrong_language_args`.
 """
 
@@ -46,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 import numpy as np
+import regex
 from scipy.optimize import linear_sum_assignment
 
 from langmix.evaluate import call_parse
@@ -92,6 +95,7 @@ class _Context:
     is_wrong_language: Callable[[str, str], bool] | None = None
     request: str | None = None
     verbatim: Collection[str] = ()
+    language: str | None = None  # the user's language (the request's); the free-text leniency needs a non-English one
 
 
 def parse_calls(output: str, mode: Mode = "multilingual") -> tuple[list[dict[str, Any]] | None, str]:
@@ -175,7 +179,38 @@ def _free_text_ok(key: str, name: str, value: Any, options: list[Any], prop: dic
             _CONSTRAINED_VALUE.search(canonical.strip()) or canonical in ctx.request:
         return False
     got, want = standardise(value, True), standardise(canonical, True)
-    return len(got) >= max(2, 0.15 * len(want)) and got in standardise(ctx.request, True)
+    if not (ctx.language and ctx.language.split("-")[0].lower() != "en"):
+        return False  # an English request has no user-language form of an English value
+    shortest = 0.2 if _UNSPACED.search(value) else 0.5  # CJK and Thai take fewer characters than English
+    return shortest * len(want) <= len(got) <= 3 * len(want) and _copied_span(value, ctx.request)
+
+
+# Scripts written without spaces between words: a copied span may begin or end next to a letter of them.
+_UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
+
+
+def _spaced_letter(ch: str) -> bool:
+    return ch.isalpha() and not _UNSPACED.match(ch)
+
+
+def _copied_span(value: str, request: str) -> bool:
+    """Whether `value` occurs in `request` (both NFKC, casefolded, whitespace collapsed) as whole words: no letter
+    of a spaced script directly before or after it, so "Find" is not a span of "Find me ..." that begins a word
+    only to end mid-request, and "of" inside "office" is no span."""
+    def prepare(text: str) -> str:
+        return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+    want, text = prepare(value).strip("\"'«»“”„‘’「」『』"), prepare(request)
+    start = text.find(want) if want else -1
+    while start != -1:
+        before = text[start - 1] if start else " "
+        end = start + len(want)
+        after = text[end] if end < len(text) else " "
+        if not (_spaced_letter(want[0]) and _spaced_letter(before)) and \
+                not (_spaced_letter(want[-1]) and _spaced_letter(after)):
+            return True
+        start = text.find(want, start + 1)
+    return False
 
 
 def _flag_language(key: str, value: Any, options: list[Any], ctx: _Context) -> list[str]:
@@ -188,9 +223,10 @@ def _flag_language(key: str, value: Any, options: list[Any], ctx: _Context) -> l
 
 def check_one(call: dict[str, Any], name: str, expected_args: dict[str, list[Any]], schema: dict[str, Any] | None,
               is_wrong_language: Callable[[str, str], bool] | None = None, *, mode: Mode = "multilingual",
-              request: str | None = None, verbatim: Collection[str] = ()) -> CallVerdict:
+              request: str | None = None, verbatim: Collection[str] = (), language: str | None = None
+              ) -> CallVerdict:
     """Check one parsed call against one expected call and the function's schema (when known)."""
-    ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim)
+    ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim, language)
     return _check_one(call, name, expected_args, schema, ctx)
 
 
@@ -264,15 +300,15 @@ def _schema(functions: list[dict[str, Any]], name: str, lenient: bool) -> dict[s
 
 def check(output: str, expected: list[dict[str, dict[str, list[Any]]]], functions: list[dict[str, Any]],
           is_wrong_language: Callable[[str, str], bool] | None = None, *, mode: Mode = "multilingual",
-          request: str | None = None, verbatim: Collection[str] = ()) -> CallVerdict:
+          request: str | None = None, verbatim: Collection[str] = (), language: str | None = None) -> CallVerdict:
     """Score a model output against BFCL-style possible answers under `mode` ("bfcl" or "multilingual").
 
-    `request` (the user's turns) and `verbatim` (translated data's `verbatim_arguments`, "func.param") enable the
-    multilingual `user_language_free_text` leniency.
+    `request` (the user's turns), `verbatim` (translated data's `verbatim_arguments`, "func.param") and a
+    non-English `language` (the request's) enable the multilingual `user_language_free_text` leniency.
     """
     if mode not in MODES:
         raise ValueError(f"unknown checker mode {mode!r} (expected one of {MODES})")
-    ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim)
+    ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim, language)
     calls, reason = parse_calls(output, mode)
     if not expected:  # irrelevance: anything that does not decode to a call is a correct abstention
         return CallVerdict(not calls, "ok" if not calls else "irrelevance_violated", calls, mode=mode)

@@ -54,6 +54,14 @@ def _expected(ref: dict[str, Any]) -> list[dict[str, dict[str, list[Any]]]]:
     return expected
 
 
+def _code(language: str) -> str:
+    """The registry code of a language code or name; an unknown one as given (its lines are bad input)."""
+    try:
+        return langs.resolve(language).code
+    except ValueError:
+        return language
+
+
 def _score_line(task: str, row: dict[str, Any], languages: list[str], api_mode: str) -> dict[str, Any]:
     lang, output, ref = row.get("language"), row.get("output"), row.get("reference")
     if not isinstance(lang, str) or not isinstance(output, str) or ref is None:
@@ -71,7 +79,7 @@ def _score_line(task: str, row: dict[str, Any], languages: list[str], api_mode: 
         if isinstance(ref.get("verbatim_arguments"), list) else []
     v = check(output, _expected(ref), ref.get("functions", []),
               lambda got, canonical: langid.wrong_language_argument(got, canonical, lang, languages),
-              mode=api_mode, request=request, verbatim=verbatim)
+              mode=api_mode, request=request, verbatim=verbatim, language=lang)
     return {"correct": v.correct, "name_correct": v.name_correct, "parsed_calls": v.calls, "reason": v.reason,
             "wrong_language_args": v.wrong_language_args, "detail": v.detail, "mode": v.mode}
 
@@ -122,6 +130,9 @@ def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multili
     if api_mode not in MODES:
         raise ValueError(f"unknown checker mode {api_mode!r} (expected one of {MODES})")
     rows = _read(Path(predictions))
+    for _, row, _ in rows:  # one code per language ('de-DE', 'German' -> 'de'), for the table and the scorers
+        if row and isinstance(row.get("language"), str):
+            row["language"] = _code(row["language"])
     languages = sorted({r["language"] for _, r, _ in rows if r and isinstance(r.get("language"), str)
                         and r["language"] in langs.MGSM_LANGUAGES} | {"en"})
     totals: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "correct": 0, "bad_input": 0})

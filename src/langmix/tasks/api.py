@@ -26,7 +26,8 @@ class ApiTask(Task):
         request = _request(ex)
         v = check(output, ex.reference["calls"], ex.tools or [],
                   lambda got, canonical: langid.wrong_language_argument(got, canonical, ex.language, languages),
-                  mode=ctx.api_mode, request=request, verbatim=ex.reference.get("verbatim_arguments") or ())
+                  mode=ctx.api_mode, request=request, verbatim=ex.reference.get("verbatim_arguments") or (),
+                  language=ex.language)
         return {"correct": v.correct, "checker_mode": v.mode, "name_correct": v.name_correct, "args_correct": v.args_correct,
                 "irrelevance": not ex.reference["calls"], "parsed_calls": v.calls, "reason": v.reason,
                 "wrong_language_args": v.wrong_language_args}
