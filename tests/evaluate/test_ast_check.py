@@ -21,6 +21,14 @@ WANT = [{"set_alarm": {"hour": [7], "minute": [30], "label": ["wake up", ""], "v
     ('[set_alarm(hour=7, minute=30)]', True, "ok"),
     ('```json\n{"name": "set_alarm", "arguments": {"minute": 30, "hour": 7}}\n```', True, "ok"),
     ('{"set_alarm": {"hour": 7, "minute": 30}}', True, "ok"),
+    # fences in any case and with other tags, and Qwen/Hermes <tool_call> elements (were "no_call")
+    ('```JSON\n{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30}}\n```', True, "ok"),
+    ('```Python\nset_alarm(hour=7, minute=30)\n```', True, "ok"),
+    ('```py\nset_alarm(hour=7, minute=30)\n```', True, "ok"),
+    ('<tool_call>\n{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30}}\n</tool_call>', True, "ok"),
+    ('<tool_call>{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30}}</tool_call>\n'
+     '<tool_call>{"name": "set_alarm", "arguments": {"hour": 8, "minute": 0}}</tool_call>', False, "wrong_count"),
+    ('<tool_call>{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30}</tool_call>', False, "parse_error"),
     # OpenAI's shapes: a tool_calls entry (arguments a JSON string) and a whole assistant message
     ('[{"id": "call_1", "type": "function", "function": {"name": "set_alarm", '
      '"arguments": "{\\"hour\\": 7, \\"minute\\": 30}"}}]', True, "ok"),
@@ -67,6 +75,9 @@ def test_irrelevance():
     assert check("There is no function for that.", [], FN).correct
     verdict = check('set_alarm(hour=7, minute=30)', [], FN)
     assert not verdict.correct and verdict.reason == "irrelevance_violated"
+    for wrapped in ('<tool_call>{"name": "set_alarm", "arguments": {"hour": 7}}</tool_call>',
+                    '```PY\nset_alarm(hour=7, minute=30)\n```'):  # a wrapped call is no abstention
+        assert check(wrapped, [], FN).reason == "irrelevance_violated", wrapped
 
 
 def test_wrong_language_argument_is_flagged():

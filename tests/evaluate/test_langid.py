@@ -18,6 +18,15 @@ def test_detect_names_each_language_and_none_without_letters():
     assert langid.detect(texts, CODES) == [*TEXTS, None, None]
 
 
+def test_code_and_latex_are_in_no_language():
+    """A LaTeX-only or code-only answer was judged English ("boxed", "print"), which counted it against the
+    response-language fidelity of every other language."""
+    langid._DETECTED.clear()
+    texts = ["$9 \\times 2 = 18$. \\boxed{18}", "```python\nprint(sum([9, 9]))\n```", "`x = 18`",
+             "```python\nx = 9 * 2\n```\n" + TEXTS["es"]]
+    assert langid.detect(texts, CODES) == [None, None, None, "es"]
+
+
 def test_repeated_texts_are_judged_once_and_agree_with_lingua(monkeypatch):
     langid._DETECTED.clear()
     calls: list[int] = []

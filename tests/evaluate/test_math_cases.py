@@ -27,6 +27,26 @@ CASES = [
     ("en", "The final answer is 12.", 12, True, True),
     ("en", "So we get 12 in the end", 12, False, True),
     ("en", "", 3, False, False),
+    # found by a probe against MGSM answers (each was scored wrong, or a wrong output right)
+    ("en", "The answer is \u22125.", -5, True, True),  # U+2212 MINUS SIGN (NFKC keeps it): was read as 5
+    ("en", "The answer is \u22125.", 5, False, False),
+    ("en", "**Answer**: 18", 18, True, True),  # Markdown emphasis between the phrase and its colon
+    ("en", "The answer is 18\nQuestion: Tom has 5 apples. The answer is", 18, True, False),  # a bare phrase
+    ("en", "The answer is 20 500-gram bags.", 20, True, False),  # a plain space groups only in fr/ru
+    ("en", "The area is 18 m\u00b2", 18, False, True),  # the superscript 2 is an exponent, not the last number
+    ("en", "The answer is 20-25.", 25, False, True),  # a range: 25, not -25
+    ("en", "The answer is:\n\n18", 18, True, True),
+    ("ru", "Ответ - 18.", 18, True, True),  # a hyphen for the dash
+    ("ru", "Ответ\u201418.", 18, True, True),  # no spaces around the dash
+    ("de", "Die Antwort lautet 0.125.", 0.125, True, True),  # 0.125 cannot group thousands
+    ("ja", "答えは1万2000円です。", 12000, True, True),  # Arabic digits after a multiplier: 10,000 + 2,000
+    ("ja", "答えは1万2000円です。", 10000, False, False),
+    ("zh", "答案是 5万7500 元", 57500, True, True),
+    ("zh", "答案是1亿2000万", 120_000_000, True, True),
+    ("zh", "答案是：一共18个苹果。", 18, True, True),  # 一共 ("in all") is a word, not the number 1
+    ("ja", "答えは一人あたり18個です。", 18, True, True),
+    ("zh", "答案是18。如果还有问题，请再问我一次。", 18, True, True),  # 一次 ("once") after the answer
+    ("zh", "3+20=23，所以答案是二十三", 23, True, True),
     # Spanish / German: "." groups thousands, "," is the decimal mark
     ("es", "La respuesta es 1.234.", 1234, True, True),
     ("es", "La respuesta es 2,5 kilos.", 2.5, True, True),

@@ -1,7 +1,8 @@
 """Parsing model output into function calls, never executing it.
 
 Two surface forms: JSON (`{"name": ..., "arguments": {...}}`, BFCL's `{"function": ..., "parameters": ...}` or
-`{func: {arg: value}}`, OpenAI's `tool_calls` entries or an assistant message holding them, or a list of them) and Python call syntax (`f(a=1)`, `[f(a=1), g(b=2)]`) read through
+`{func: {arg: value}}`, OpenAI's `tool_calls` entries or an assistant message holding them, or a list of them;
+also one call per `<tool_call>` element, Qwen/Hermes style) and Python call syntax (`f(a=1)`, `[f(a=1), g(b=2)]`) read through
 `ast`. JSON is tried only where the output *is* JSON (it starts with `{` or `[` and decodes whole), so a Python
 call whose dict argument has a "name" key stays a Python call.
 
@@ -29,7 +30,9 @@ from typing import Any, Callable
 
 MAX_OUTPUT_CHARS = 20_000
 MAX_DEPTH = 64  # nesting of brackets in an output or a decoded value; deeper is a parse error
-_FENCE = re.compile(r"^```(?:json|python|tool_code)?\s*|\s*```$")
+_FENCE = re.compile(r"^```(?:json|python|py|tool_code|tool_call|tool_calls|javascript|js)?\s*|\s*```$", re.IGNORECASE)
+# Qwen / Hermes-style tool calls: one JSON call per <tool_call> element
+_TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL | re.IGNORECASE)
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
     ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
@@ -157,6 +160,15 @@ def parse(text: str) -> list[dict[str, Any]]:
     if depth(text) > MAX_DEPTH:
         raise ParseError(f"nested deeper than {MAX_DEPTH}")
     text = _FENCE.sub("", text.strip()).strip()
+    tagged = _TOOL_CALL_TAG.findall(text)
+    if tagged and not _TOOL_CALL_TAG.sub("", text).strip():  # only <tool_call> elements: each one JSON call
+        calls = []
+        for body in tagged:
+            try:
+                calls += _json_calls(json.loads(_FENCE.sub("", body).strip()))
+            except (ValueError, RecursionError):
+                raise ParseError("a <tool_call> element is not a JSON call") from None
+        return calls
     if text[:1] in ("{", "["):
         try:
             obj = json.loads(text)
@@ -179,4 +191,4 @@ def looks_like_call(text: str) -> bool:
     """Whether plain text that failed to parse was meant as a call (so its failure is a parse error, not a
     decision not to call): it starts like JSON or like `name(`."""
     text = _FENCE.sub("", text.strip()).strip()
-    return text[:1] in ("{", "[") or re.match(r"[\w.]+\s*\(", text) is not None
+    return text[:1] in ("{", "[") or text[:11].lower() == "<tool_call>" or re.match(r"[\w.]+\s*\(", text) is not None

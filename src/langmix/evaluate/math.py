@@ -1,12 +1,18 @@
 """Final-answer extraction for math outputs.
 
-Two modes, reported separately: *strict* reads the first number after the last occurrence of one of the
-language's answer phrases (the registry's `answer_phrases`: the MGSM exemplars' phrases and documented variants,
-see `langmix.languages`); *flexible* reads the last number in the output. Extraction is linear in the output's
-length; only outputs over 1 MB are refused. Numbers are normalised before comparison:
-native and full-width digits (Python's `\\d` matches every Unicode decimal digit and `int()` converts it),
-thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1 234` in fr/ru), decimals
-(`29.00` == 29), currency and unit symbols around the number, and simple CJK numerals (`二十三`).
+Two modes, reported separately: *strict* reads the number after the last occurrence of one of the language's
+answer phrases that has one (the registry's `answer_phrases`: the MGSM exemplars' phrases and documented
+variants, see `langmix.languages`; a closing colon or dash may be any of `:`, `—`, `–`, `-`, with Markdown
+emphasis around it); *flexible* reads the last number in the output. After a phrase, the first Arabic-digit
+number of its sentence wins over a CJK numeral (`一共18个`: 一共 is "in all"), and CJK numerals count for flexible
+only in an output without Arabic digits (as lm-evaluation-harness reads digits only). Extraction is linear in the
+output's length; only outputs over 1 MB are refused. Numbers are normalised before comparison: native and
+full-width digits (Python's `\\d` matches every Unicode decimal digit and `int()` converts it), the minus sign
+U+2212, thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1 234` in fr/ru, while
+no-break and thin spaces group everywhere), decimals (`29.00` == 29), currency and unit symbols around the
+number, CJK multipliers with Arabic digits (`1万2000` = 12,000) and simple CJK numerals (`二十三`). A minus
+counts only where no letter or digit precedes it (`20-25` is a range); superscript and subscript digits (`m²`)
+are dropped.
 """
 
 from __future__ import annotations
@@ -30,7 +36,26 @@ SPACE_GROUPING = {"fr", "ru"}
 CJK_NUMERAL_LANGUAGES = {"zh", "ja"}
 
 _SPACES = "\u00a0\u202f\u2009 "
-_NUMBER = re.compile(r"-?(?:\d+|(?<![\d.,])\.(?=\d))(?:(?:[.,]|[" + _SPACES + r"](?=\d{3}(?!\d)))?\d+)*(?:\s*[万萬億亿])?")
+
+
+def _number_pattern(group_spaces: str) -> re.Pattern[str]:
+    """A number: a minus only where no letter or digit precedes it (`20-25` is a range, `COVID-19` a name),
+    digits with `.`/`,` and `group_spaces` (before 3 digits) inside, then CJK multipliers each optionally followed
+    by more digits (`8万`, `1万2000`, `1亿2000万`)."""
+    return re.compile(r"(?:(?<!\w)-)?(?:\d+|(?<![\d.,])\.(?=\d))(?:(?:[.,]|[" + group_spaces +
+                      r"](?=\d{3}(?!\d)))?\d+)*(?:\s*[億亿]\d*)?(?:\s*[万萬]\d*)?")
+
+
+# A plain space groups thousands only where the language writes numbers so (fr, ru: `1 234`); no-break and thin
+# spaces group them everywhere. Elsewhere "20 500-gram bags" is two numbers.
+_NUMBER = _number_pattern(_SPACES.replace(" ", ""))
+_NUMBER_SPACE_GROUPED = _number_pattern(_SPACES)
+_MULTIPLIER_SPLIT = re.compile(r"\s*([万萬億亿])")
+_SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?:\s|$)")
+_ARABIC_DIGIT = re.compile(r"\d")
+# Superscript and subscript digits are exponents and indices (`m²`, `H₂O`), never an answer; NFKC would make them
+# digits. U+2212 is the minus sign, which NFKC leaves alone.
+_DROP_BEFORE_NFKC = str.maketrans({**{ch: None for ch in "⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉"}, "\u2212": "-"})
 _CJK_MULTIPLIER = {"万": 10_000, "萬": 10_000, "億": 100_000_000, "亿": 100_000_000}
 _CJK_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
                "八": 8, "九": 9}
@@ -61,8 +86,9 @@ def parse_number(text: str, lang: str = "en") -> float | None:
     if lang in COMMA_DECIMAL:
         if s.count(",") == 1 and not re.fullmatch(r"-?\d{1,3},\d{3}", s):
             s = s.replace(".", "").replace(",", ".")
-        elif "," not in s and s.count(".") >= 1 and all(len(g) == 3 for g in s.split(".")[1:]):
-            s = s.replace(".", "")  # 1.234 groups thousands
+        elif "," not in s and s.count(".") >= 1 and all(len(g) == 3 for g in s.split(".")[1:]) \
+                and s.lstrip("-").split(".")[0] not in ("", "0"):
+            s = s.replace(".", "")  # 1.234 groups thousands (0.125 cannot: a group never starts a number at 0)
         else:
             s = s.replace(",", "")
     else:
@@ -91,9 +117,13 @@ def parse_cjk(text: str) -> int | None:
     return total + section + (digit or 0)
 
 
+def _arabic(lang: str) -> re.Pattern[str]:
+    return _NUMBER_SPACE_GROUPED if lang in SPACE_GROUPING else _NUMBER
+
+
 def _number_matches(output: str, lang: str, cjk: bool) -> Iterator[tuple[int, str, bool]]:
     """(start, text, is_cjk) of every candidate number in `output`, lazily and in order of position."""
-    arabic = ((m.start(), m.group(), False) for m in _NUMBER.finditer(output))
+    arabic = ((m.start(), m.group(), False) for m in _arabic(lang).finditer(output))
     if not (cjk and lang in CJK_NUMERAL_LANGUAGES):
         return arabic
     return heapq.merge(arabic, ((m.start(), m.group(), True) for m in _CJK_NUMBER.finditer(output)))
@@ -104,20 +134,27 @@ def _value(text: str, is_cjk: bool, lang: str, after_multiplier: bool) -> float 
         return None  # a run of digits this long is not an answer; parsing it would only cost time
     if is_cjk:
         return None if after_multiplier else (lambda v: None if v is None else float(v))(parse_cjk(text))
-    scale = 1
-    if text[-1] in _CJK_MULTIPLIER:  # 8万 = 80,000
-        text, scale = text[:-1].rstrip(), _CJK_MULTIPLIER[text[-1]]
-    value = parse_number(text, lang)
-    return value * scale if value is not None else None
+    parts = _MULTIPLIER_SPLIT.split(text)  # 1亿2000万 -> ['1', '亿', '2000', '万', '']: 1e8 + 2000e4
+    value = parse_number(parts[0], lang)
+    if value is None or len(parts) == 1:
+        return value
+    total = 0.0
+    for digits, multiplier in zip(parts[0:-1:2], parts[1::2]):
+        part = parse_number(digits, lang) if digits else 0.0
+        if part is None:
+            return None
+        total += part * _CJK_MULTIPLIER[multiplier]
+    rest = parse_number(parts[-1], lang) if parts[-1] else 0.0
+    return None if rest is None else total + rest
 
 
 def _values(matches: Iterable[tuple[int, str, bool]], lang: str) -> Iterator[float]:
-    """Parsed values of `matches` (in order), skipping the CJK numeral that is the 万 of an Arabic `8万`."""
-    multiplier_at = -1
+    """Parsed values of `matches` (in order), skipping a CJK numeral inside an Arabic match (the 万 of `8万`)."""
+    covered_until = -1
     for start, text, is_cjk in matches:
-        value = _value(text, is_cjk, lang, after_multiplier=is_cjk and start == multiplier_at)
-        if not is_cjk and text[-1] in _CJK_MULTIPLIER:
-            multiplier_at = start + len(text) - 1
+        value = _value(text, is_cjk, lang, after_multiplier=is_cjk and start < covered_until)
+        if not is_cjk:
+            covered_until = start + len(text)
         if value is not None:
             yield value
 
@@ -133,6 +170,16 @@ def first_number(text: str, lang: str = "en") -> float | None:
     return next(_values(_number_matches(text, lang, True), lang), None)
 
 
+def answer_number(text: str, lang: str = "en") -> float | None:
+    """The number an answer phrase introduces, in `text` (what follows the phrase): the first Arabic-digit number
+    of its first sentence if it has one (`一共18个` -> 18: 一 of 一共, "in all", is a word), else the first number
+    (a CJK numeral, or a number on a later line: "The answer is:\n\n18")."""
+    end = _SENTENCE_END.search(text)
+    sentence = text[:end.start()] if end else text
+    arabic = next(_values(_number_matches(sentence, lang, False), lang), None)
+    return arabic if arabic is not None else first_number(text, lang)
+
+
 def _safe_start(output: str, start: int) -> int:
     """The nearest position at or before `start` that no number can span: its preceding character cannot be
     part of a number (so scanning from there finds exactly the numbers a scan from the beginning finds)."""
@@ -142,10 +189,10 @@ def _safe_start(output: str, start: int) -> int:
     return start
 
 
-def _last_in(output: str, start: int, lang: str) -> float | None:
+def _last_in(output: str, start: int, lang: str, cjk_numerals: bool) -> float | None:
     """The last number found scanning `output` from `start` (a safe position), parsed from the end."""
-    arabic = list(_NUMBER.finditer(output, start))
-    cjk = list(_CJK_NUMBER.finditer(output, start)) if lang in CJK_NUMERAL_LANGUAGES else []
+    arabic = list(_arabic(lang).finditer(output, start))
+    cjk = list(_CJK_NUMBER.finditer(output, start)) if cjk_numerals else []
     i, j = len(arabic) - 1, len(cjk) - 1
     while i >= 0 or j >= 0:
         if j < 0 or (i >= 0 and arabic[i].start() > cjk[j].start()):
@@ -159,15 +206,22 @@ def _last_in(output: str, start: int, lang: str) -> float | None:
 
 
 def extract_flexible(output: str, lang: str = "en") -> float | None:
-    """The last number in `output`. Linear, and usually reading only the tail: windows from the end double in
-    size until one holds a number."""
+    """The last number in `output`; CJK numerals count only in an output without Arabic digits (`请再问我一次`,
+    "ask me once more", is no answer of 1; lm-evaluation-harness's flexible match reads Arabic digits only).
+    Linear, and usually reading only the tail: windows from the end double in size until one holds a number."""
+    cjk_numerals = lang in CJK_NUMERAL_LANGUAGES and not _ARABIC_DIGIT.search(output)
     window = 2_000
     while True:
         start = _safe_start(output, max(0, len(output) - window))
-        value = _last_in(output, start, lang)
+        value = _last_in(output, start, lang, cjk_numerals)
         if value is not None or start == 0:
             return value
         window *= 4
+
+
+# A phrase's closing colon or dash: any of them (a hyphen only before a space: "Answer -5" is no phrase), with
+# optional Markdown emphasis around it.
+_SEPARATOR = r"(?:\*\*|__|\*)?\s*(?:[:—–]|-(?=\s))(?:\*\*|__|\*)?"
 
 
 @lru_cache(maxsize=256)
@@ -176,27 +230,44 @@ def phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     whitespace, and a colon may follow whitespace (French "Réponse :" for "Réponse:")."""
     parts = []
     for phrase in dict.fromkeys(unicodedata.normalize("NFKC", p).strip() for p in phrases if p and p.strip()):
-        tokens = re.split(r"(\s+|:)", phrase)
-        parts.append("".join(r"\s+" if t.isspace() else r"\s*:" if t == ":" else re.escape(t) for t in tokens if t))
+        tokens = [t for t in re.split(r"(\s+|[:—–])", phrase) if t]
+        pattern = ""
+        for i, token in enumerate(tokens):
+            if token in ":—–":  # any of them, after optional emphasis and space: "**Answer**: 18", "Ответ - 18"
+                pattern += _SEPARATOR
+            elif token.isspace():
+                pattern += r"\s*" if i + 1 < len(tokens) and tokens[i + 1] in ":—–" else r"\s+"
+            else:
+                pattern += re.escape(token)
+        parts.append(pattern)
     if not parts:
         return None
     parts.sort(key=len, reverse=True)  # the longest phrase wins where two start at the same place
     return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
 
 
-def _last_phrase(output: str, phrases: tuple[str, ...]) -> re.Match[str] | None:
+def _answered_phrase(output: str, phrases: tuple[str, ...], lang: str) -> tuple[re.Match[str] | None, float | None]:
+    """(the last phrase occurrence followed by a number before the next occurrence, that number): a phrase left
+    without its number ("The answer is 18. ... The answer is" at the end of a cut-off output) does not hide the
+    one before it. Where no occurrence has a number: (the last occurrence, None); (None, None) where none."""
     pattern = phrase_pattern(phrases)
-    last = None
-    for last in pattern.finditer(output) if pattern else ():
-        pass
-    return last
+    matches = list(pattern.finditer(output)) if pattern else []
+    for i in range(len(matches) - 1, -1, -1):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(output)
+        value = answer_number(output[matches[i].end():end], lang)
+        if value is not None:
+            return matches[i], value
+    return (matches[-1] if matches else None), None
 
 
 def extract_strict(output: str, answer_phrase: str | Sequence[str], lang: str = "en") -> float | None:
-    """The first number after the last occurrence of any of the answer phrases (case-insensitive)."""
+    """The number after the last occurrence of any of the answer phrases (case-insensitive) that has one."""
     phrases = (answer_phrase,) if isinstance(answer_phrase, str) else tuple(answer_phrase)
-    match = _last_phrase(output, phrases)
-    return first_number(output[match.end():], lang) if match else None
+    return _answered_phrase(_prepare(output), phrases, lang)[1]
+
+
+def _prepare(output: str) -> str:
+    return unicodedata.normalize("NFKC", output.translate(_DROP_BEFORE_NFKC))
 
 
 def accepted_phrases(answer_phrase: str, lang: str) -> tuple[str, ...]:
@@ -214,10 +285,9 @@ def score_math(output: str, answer: float, answer_phrase: str = "", lang: str = 
     """
     if len(output) > MAX_OUTPUT_CHARS:
         return MathVerdict(None, None, False, False, "too_long")
-    output = unicodedata.normalize("NFKC", output)
+    output = _prepare(output)
     accepted = tuple(phrases) if phrases is not None else accepted_phrases(answer_phrase, lang)
-    match = _last_phrase(output, accepted)
-    strict = first_number(output[match.end():], lang) if match else None
+    match, strict = _answered_phrase(output, accepted, lang)
     flexible = extract_flexible(output, lang)
     strict_ok = strict is not None and abs(strict - float(answer)) < 1e-6
     flex_ok = flexible is not None and abs(flexible - float(answer)) < 1e-6
