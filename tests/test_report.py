@@ -33,7 +33,7 @@ def test_report_files_findings_and_sections(report):
     md = (out / "report.md").read_text()
     assert md.startswith("# simulated study") and "note here" in md
     assert re.search(r"Adding one language to English .* raised accuracy on languages in neither mixture by "
-                     r"\+\d+\.\d points \[\+\d+\.\d, \+\d+\.\d\], n=60 items x 2 seeds, 88 runs", md)
+                     r"\+\d+\.\d points \[\+\d+\.\d, \+\d+\.\d\], n=120 items x 2 seeds, 88 runs", md)  # 60 per task
     stems = {"coverage", "resource", "en_plus_one", "zero_shot", "typology", "capacity", "fidelity"}
     assert {p.name for p in (out / "plots").iterdir()} == {f"{s}.{e}" for s in stems for e in ("png", "svg")}
     page = report.read_text()

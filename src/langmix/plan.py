@@ -105,19 +105,21 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     beta, beta_b = _fit(x, y), _fit(x, yb)
     cands = [c for c in (candidates or known_codes()) if c != "en"]
     dist = distances("syntactic")
-    scored = []
-    for k in range(0, max(0, max_languages - 1) + 1):
+    # English-only gains nothing over itself, by definition: it is not a point the model extrapolates to.
+    scored: list[tuple[float, tuple[str, ...], np.ndarray | None]] = [(0.0, ("en",), None)]
+    for k in range(1, max(0, max_languages - 1) + 1):
         for combo in itertools.combinations(cands, k):
             mix = ("en", *combo)
             xt = np.array([_features(t, mix, dist) for t in targets])
             scored.append((float((xt @ beta).mean()), mix, xt))
-    scored.sort(key=lambda s: -s[0])
+    scored.sort(key=lambda s: -s[0])  # stable: English-only stays first among equal gains
 
     def summary(entry) -> dict:
         gain, mix, xt = entry
-        draws = (xt @ beta_b).mean(axis=0)
+        draws = np.zeros(beta_b.shape[1]) if xt is None else (xt @ beta_b).mean(axis=0)
         lo, hi = np.quantile(draws, [0.025, 0.975])
-        return {"languages": list(mix), "predicted_gain": gain, "ci_low": float(lo), "ci_high": float(hi)}
+        return {"languages": list(mix), "predicted_gain": gain, "ci_low": float(lo), "ci_high": float(hi),
+                "degenerate": bool(np.ptp(draws) <= 1e-9)}
 
     best = summary(scored[0])
     per, extra = divmod(budget, len(best["languages"]))  # the whole budget: the first `extra` get one more
@@ -133,6 +135,15 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
             f"{count(frame['language'].nunique(), 'language')}). Intervals cover "
             f"item/seed sampling only, not model error (see validate_loo). Examples are split evenly: the study does "
             f"not vary per-language counts, so it cannot support an uneven split.")
+    if best["languages"] == ["en"]:
+        note += (" No set of other languages is predicted to beat English-only for these targets, so the "
+                 "recommendation is English-only (a gain of 0 by definition).")
+    elif best["degenerate"]:
+        note += (" The predicted gain has no interval: every bootstrap replicate gave the same value (too few items, "
+                 "or every answer alike), so the data cannot show its uncertainty; treat it as unsupported.")
+    elif not best["ci_low"] > 0:
+        note += (" The interval of the predicted gain includes zero: the study does not show that this set beats "
+                 "English-only for these targets.")
     if ties:
         note += (f" {count(len(ties), 'runner-up set')} tie with the recommendation (the same predicted gain: the "
                  f"fitted model cannot tell them apart), so the choice among them is arbitrary: "
@@ -146,7 +157,9 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     return Recommendation(targets=list(targets), languages=best["languages"],
                           examples_per_language=split,
                           predicted_gain=best["predicted_gain"], ci_low=best["ci_low"], ci_high=best["ci_high"],
-                          per_target={t: float(v) for t, v in zip(targets, scored[0][2] @ beta)},
+                          per_target={t: (0.0 if scored[0][2] is None else float(v)) for t, v in
+                                      zip(targets, (np.zeros(len(targets)) if scored[0][2] is None
+                                                    else scored[0][2] @ beta))},
                           runners_up=runners_up, coefficients=coefs,
                           note=note)
 

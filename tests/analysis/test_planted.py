@@ -47,8 +47,11 @@ def test_en_plus_one_recovers_five_points_on_languages_in_neither():
     neither = _pooled(out, "neither")
     assert neither["ci_low"] > 0 and _covers(neither, 0.05), neither.to_dict()
     assert _covers(_pooled(out, "english"), 0.0) and _covers(_pooled(out, "added"), 0.0)
-    assert neither["n_items"] == 120 and neither["n_seeds"] == 2 and neither["n_runs"] == 2 * 2 * (10 + 1) * 2  # EN+1 runs and the English-only runs
+    # pooled over the two tasks: 120 items each, resampled separately (the max over cells said 120)
+    assert neither["n_items"] == 240 and neither["n_seeds"] == 2 and neither["n_runs"] == 2 * 2 * (10 + 1) * 2  # EN+1 runs and the English-only runs
     assert round(float(neither["estimate"]), 3) == pytest.approx(0.05, abs=0.01)
+    per_task = out[(out["model"] == "all") & (out["task"] != "all") & (out["mixture"] == "all")]
+    assert per_task["n_items"].eq(120).all() and len(per_task) == 2 * 3
 
 
 def test_relative_gain_is_the_ratio_of_raw_means():
@@ -62,6 +65,30 @@ def test_relative_gain_is_the_ratio_of_raw_means():
     assert row["estimate"] == pytest.approx(expected, abs=1e-9)
     med = rel[rel["model"] == "median"].iloc[0]
     assert med["ci_low"] < med["estimate"] < med["ci_high"] and med["ci_low"] > 0
+
+
+def test_relative_gain_compares_the_same_languages_on_both_sides():
+    """EN+1 mixtures evaluated only on English and their added language, no planted effect: the numerator averaged
+    those cells while the denominator averaged English-only over every language, so English's higher accuracy
+    weighed more on one side (+7.6% [-0.5, +16.9] where the truth is 0)."""
+    items = simulate(Effects(), SMALL, seed=21)
+    added = items["train_languages"].astype(str).str.split(",").map(lambda ls: [x for x in ls if x != "en"])
+    plus = items["design"] == "en_plus_one"
+    keep = ~plus | (items["language"] == "en") | np.array([lang in a for lang, a in zip(items["language"], added)])
+    items = items[np.asarray(keep, bool)].reset_index(drop=True)
+    rel = relative_gain(cell_bootstrap(items, seed=4))
+    sub = items[(items["model"] == "a-0.1b") & (items["task"] == "math")]
+    per_mixture = []
+    for _, g in sub[sub["design"] == "en_plus_one"].groupby("mixture", observed=True):
+        langs = set(g["language"].astype(str))
+        base = sub[(sub["design"] == "english_only") & sub["language"].astype(str).isin(langs)]
+        per_mixture.append((g.groupby("language", observed=True)["correct"].mean().mean(),
+                            base.groupby("language", observed=True)["correct"].mean().mean()))
+    expected = np.mean([p for p, _ in per_mixture]) / np.mean([b for _, b in per_mixture]) - 1
+    row = rel[(rel["model"] == "a-0.1b") & (rel["task"] == "math")].iloc[0]
+    assert row["estimate"] == pytest.approx(expected, abs=1e-9)
+    med = rel[rel["model"] == "median"].iloc[0]
+    assert _covers(med, 0.0) and abs(med["estimate"]) < 0.03, med.to_dict()
 
 
 def test_distance_slope_is_recovered_by_the_regression():

@@ -18,6 +18,7 @@ number.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,6 +47,11 @@ def check_items(items: pd.DataFrame) -> None:
         raise AnalysisError(f"the item table lacks columns {missing} (expected the fields of langmix.records.ItemRow)")
     if items.empty:
         raise AnalysisError("the item table is empty")
+    for column in ("model", "task", "mixture", "language", "seed", "source_id", "design", "train_languages"):
+        blank = int(items[column].isna().sum())
+        if blank:  # a blank key would merge rows into a phantom item or seed, or fail deep in the bootstrap
+            raise AnalysisError(f"{blank} of {len(items)} rows of the item table have no {column}; every row needs "
+                                f"one (drop or fill those rows)")
 
 
 def codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -96,10 +102,13 @@ class CellBoot:
         return a @ self.point, a @ self.boot, self._n(rows)
 
     def _n(self, rows: list[dict[int, float]]) -> pd.DataFrame:
+        """Per contrast: items (per task the most any of its cells has, summed over tasks: the bootstrap resamples
+        each task's items), seeds (the most of any cell) and runs."""
         ni = self.cells["n_items"].to_numpy()
         ns = self.cells["n_seeds"].to_numpy()
         nr = self.cells["n_runs"].to_numpy()
         run_key = self.cells.groupby(["model", "task", "mixture"], sort=False).ngroup().to_numpy()
+        task_key = self.cells.groupby("task", sort=False).ngroup().to_numpy()
         out = []
         for coefs in rows:
             idx = np.fromiter(coefs, dtype=np.int64, count=len(coefs))
@@ -107,13 +116,26 @@ class CellBoot:
                 out.append((0, 0, 0))
                 continue
             runs = dict(zip(run_key[idx].tolist(), nr[idx].tolist()))
-            out.append((int(ni[idx].max()), int(ns[idx].max()), int(sum(runs.values()))))
+            items: dict[int, int] = {}  # tasks have their own items: a contrast over two tasks has both sets
+            for task, n in zip(task_key[idx].tolist(), ni[idx].tolist()):
+                items[task] = max(items.get(task, 0), n)
+            out.append((int(sum(items.values())), int(ns[idx].max()), int(sum(runs.values()))))
         return pd.DataFrame(out, columns=["n_items", "n_seeds", "n_runs"])
 
 
+# Contrasts of equal means come out as +-1e-16 from floating-point sums; below this they are zero.
+ZERO_TOLERANCE = 1e-9
+
+
+def _snap(values: np.ndarray) -> np.ndarray:
+    return np.where(np.abs(values) < ZERO_TOLERANCE, 0.0, values)
+
+
 def summarise(point: np.ndarray, boot: np.ndarray, alpha: float = ALPHA) -> pd.DataFrame:
-    """Estimate, percentile CI and a two-sided bootstrap p-value (H0: 0) per row."""
-    boot = np.asarray(boot, dtype=float)
+    """Estimate, percentile CI and a two-sided bootstrap p-value (H0: 0) per row. Values within ZERO_TOLERANCE of
+    zero are zero (rounding noise must not decide a sign or a p-value). `degenerate`: every replicate gave the same
+    value, so the interval has no width and says nothing about uncertainty (one item, or every answer alike)."""
+    boot = _snap(np.asarray(boot, dtype=float))
     if boot.ndim == 1:
         boot = boot[None, :]
     lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=1) if boot.size else (np.array([]), np.array([]))
@@ -121,7 +143,14 @@ def summarise(point: np.ndarray, boot: np.ndarray, alpha: float = ALPHA) -> pd.D
     below = (np.sum(boot <= 0, axis=1) + 1) / (b + 1)
     above = (np.sum(boot >= 0, axis=1) + 1) / (b + 1)
     p = np.minimum(1.0, 2 * np.minimum(below, above))
-    return pd.DataFrame({"estimate": np.asarray(point, dtype=float), "ci_low": lo, "ci_high": hi, "p_value": p})
+    degenerate = np.zeros(len(boot), dtype=bool)
+    if boot.shape[1]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: no spread, not degenerate
+            degenerate = (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1)) <= ZERO_TOLERANCE
+    p = np.where(degenerate, np.nan, p)  # no test without variation
+    return pd.DataFrame({"estimate": _snap(np.asarray(point, dtype=float)), "ci_low": lo, "ci_high": hi,
+                         "p_value": p, "degenerate": degenerate})
 
 
 def adjust(p: pd.Series, method: str = "holm") -> np.ndarray:

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import AnalysisError, CellBoot, estimate_frame, group_contrasts
+from langmix.analysis.core import AnalysisError, CellBoot, adjust, estimate_frame, group_contrasts
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,11 @@ def resource_gains(cb: CellBoot) -> tuple[pd.DataFrame, pd.DataFrame]:
             continue
         best = g.loc[g["estimate"].idxmax()]
         first = g[g["estimate"] >= best["ci_low"]].iloc[0]
+        # the best of several levels is picked after seeing them: its p-value is Holm-adjusted over the levels
+        best_p_holm = float(pd.Series(adjust(g["p_value"]), index=g.index)[best.name])
         plateaus.append({"model": model, "task": task, "resource": res, "plateau": int(first["n_train_languages"]),
                          "best_level": int(best["n_train_languages"]), "best_gain": best["estimate"],
-                         "best_ci_low": best["ci_low"], "best_ci_high": best["ci_high"],
+                         "best_ci_low": best["ci_low"], "best_ci_high": best["ci_high"], "best_p_holm": best_p_holm,
                          "gain_at_plateau": first["estimate"], "plateau_ci_low": first["ci_low"],
                          "plateau_ci_high": first["ci_high"], "levels": int(g["n_train_languages"].nunique()),
                          "n_items": int(g["n_items"].max()), "n_seeds": int(g["n_seeds"].max())})

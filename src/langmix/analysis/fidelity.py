@@ -42,4 +42,5 @@ def fidelity_pooled(cb: CellBoot) -> pd.DataFrame:
     n_items = cells["n_items"].to_numpy()
     out["n_cells"] = [len(r) for r in rows]
     out["n_items_min"] = [int(n_items[list(r)].min()) for r in rows]
+    out["n_items"] = [int(n_items[list(r)].max()) for r in rows]  # per cell, not summed over tasks
     return out.drop(columns="p_value").rename(columns={"estimate": "share"})

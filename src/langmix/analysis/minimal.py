@@ -16,13 +16,15 @@ log = logging.getLogger(__name__)
 TARGETS = ("english", "added", "neither")
 
 
-def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]]]:
+def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]], list[str]]:
+    """(keys, contrast rows, the model/task pairs left out for want of an English-only run)."""
     c = cb.cells
-    keys, rows = [], []
+    keys, rows, left_out = [], [], []
     plus = c[c["design"] == "en_plus_one"]
     for (model, task, mixture), g in plus.groupby(["model", "task", "mixture"], sort=True):
         ref = english_only_mixture(cb, model, task)
         if ref is None:
+            left_out.append(f"{model}/{task}")
             continue
         added = sorted(train_set(g["train_languages"].iloc[0]) - {"en"})
         if len(added) != 1:
@@ -42,16 +44,19 @@ def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]]]
             keys.append({"model": model, "task": task, "mixture": mixture, "added": added[0], "target": target,
                          "n_languages": len(pairs)})
             rows.append(coefs)
-    return keys, rows
+    return keys, rows, sorted(set(left_out))
 
 
 def en_plus_one(cb: CellBoot) -> pd.DataFrame:
     """Gain of each EN+1 mixture over English-only on English, on the added language and on the languages in
     neither; per model and task, then pooled over models ('all') and over models and tasks. Holm-adjusted p-values
     within each target over the per-model rows (many EN+1 mixtures are tested at once)."""
-    keys, rows = _en_plus_one_rows(cb)
+    keys, rows, left_out = _en_plus_one_rows(cb)
     if not rows:
         raise AnalysisError("no EN+1 and English-only mixtures of the same model and task")
+    if left_out:
+        log.warning("EN+1: %d model/task pairs have no English-only run to compare with and are left out of the "
+                    "means: %s", len(left_out), ", ".join(left_out))
     k = pd.DataFrame(keys)
     pooled_keys, pooled_rows = [], []
     for spec in (("task", "added", "target"), ("added", "target"), ("task", "target"), ("target",)):
@@ -72,32 +77,47 @@ def en_plus_one(cb: CellBoot) -> pd.DataFrame:
     for target in TARGETS:
         m = per & (out["target"] == target)
         out.loc[m, "p_holm"] = adjust(out.loc[m, "p_value"])
+    out.attrs["left_out"] = left_out  # said beside every pooled figure (findings)
     return out
 
 
 def relative_gain(cb: CellBoot) -> pd.DataFrame:
-    """Relative gain of EN+1 over English-only in the mean over all evaluated languages, averaged over the EN+1
-    mixtures, per model and task, and its median across models and tasks (CI from the same replicates)."""
+    """Relative gain of EN+1 over English-only in the mean over the evaluated languages, per model and task, and
+    its median across models and tasks (CI from the same replicates). Each EN+1 mixture is compared with
+    English-only on the languages both were evaluated on, with the same weights on both sides (mixtures weigh
+    alike), so mixtures evaluated on different languages do not compare different language sets."""
     c = cb.cells
     recs, num_b, den_b, zero = [], [], [], []
     for (model, task), g in c[c["design"] == "en_plus_one"].groupby(["model", "task"], sort=True):
         ref = english_only_mixture(cb, model, task)
         if ref is None:
             continue
-        langs = sorted(set(g["language"]))
-        base = [cb.cell(model, task, ref, lang) for lang in langs]
-        if any(b is None for b in base):
+        pairs_by_mixture = {}
+        for mixture, m in g.groupby("mixture", sort=True):
+            pairs = [(int(i), cb.cell(model, task, ref, lang)) for i, lang in zip(m.index, m["language"])]
+            pairs = [(i, j) for i, j in pairs if j is not None]
+            if pairs:
+                pairs_by_mixture[mixture] = pairs
+        if not pairs_by_mixture:
             continue
-        den_p = cb.point[base].mean()
+        num_w: dict[int, float] = {}
+        den_w: dict[int, float] = {}
+        for pairs in pairs_by_mixture.values():
+            w = 1.0 / (len(pairs_by_mixture) * len(pairs))
+            for i, j in pairs:
+                num_w[i] = num_w.get(i, 0.0) + w
+                den_w[j] = den_w.get(j, 0.0) + w
+        num_idx, num_coef = np.array(list(num_w)), np.array(list(num_w.values()))
+        den_idx, den_coef = np.array(list(den_w)), np.array(list(den_w.values()))
+        den_p = float(cb.point[den_idx] @ den_coef)
         if den_p == 0:  # a relative gain over a score of 0 is undefined: name the pair instead of a NaN
             zero.append(f"{model}/{task}")
             continue
-        num_idx = g.index.to_numpy()
-        num_b.append(cb.boot[num_idx].mean(axis=0))
-        den_b.append(cb.boot[base].mean(axis=0))
-        recs.append({"model": model, "task": task, "en_only": den_p, "en_plus_one": cb.point[num_idx].mean(),
-                     "n_mixtures": g["mixture"].nunique(), "n_items": int(g["n_items"].max()),
-                     "n_seeds": int(g["n_seeds"].max())})
+        num_b.append(num_coef @ cb.boot[num_idx])
+        den_b.append(den_coef @ cb.boot[den_idx])
+        recs.append({"model": model, "task": task, "en_only": den_p, "en_plus_one": float(cb.point[num_idx] @ num_coef),
+                     "n_mixtures": len(pairs_by_mixture), "n_items": int(c.loc[num_idx, "n_items"].max()),
+                     "n_seeds": int(c.loc[num_idx, "n_seeds"].max())})
     if zero:
         log.info("relative gain left out for %d model-task pairs whose English-only score is 0: %s", len(zero),
                  ", ".join(zero))
