@@ -356,12 +356,22 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
     except (ValueError, OSError) as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
-    table = Table("language", "n scored", "correct", "accuracy [95% CI]", "bad input (not scored)")
+    def accuracy(correct: int, n: int) -> str:
+        if not n:
+            return "n/a"
+        low, high = proportion_confint(correct, n, method="wilson")
+        return f"{correct / n:.3f} [{low:.3f}, {high:.3f}]"
+
+    flexible = ("flexible accuracy [95% CI]",) if task == "math" else ()
+    table = Table("language", "n scored", "correct", "accuracy [95% CI]" if not flexible
+                  else "strict accuracy [95% CI]", *flexible, "bad input (not scored)")
     for lang, t in sorted(totals.items()):
-        low, high = proportion_confint(t["correct"], t["n"], method="wilson") if t["n"] else (None, None)
-        acc = "n/a" if t["accuracy"] is None else f"{t['accuracy']:.3f} [{low:.3f}, {high:.3f}]"
-        table.add_row(lang, str(t["n"]), str(t["correct"]), acc, str(t["bad_input"]))
+        extra = (accuracy(t["correct_flexible"], t["n"]),) if flexible else ()
+        table.add_row(lang, str(t["n"]), str(t["correct"]), accuracy(t["correct"], t["n"]), *extra,
+                      str(t["bad_input"]))
     Console().print(table)
+    if task == "api":
+        console.print("checker mode: multilingual (BFCL's rules plus named leniencies; see the verdicts' `mode`)")
     console.print(f"verdicts: {out}")
     if not any(t["n"] for t in totals.values()):
         bad = sum(t["bad_input"] for t in totals.values())

@@ -26,10 +26,12 @@ def test_math_rescoring_keeps_every_line(tmp_path):
     ])
     totals = rescore("math", preds, tmp_path / "v.jsonl")
     verdicts = [json.loads(line) for line in (tmp_path / "v.jsonl").read_text().splitlines()]
+    shown = runner.invoke(app, ["score", str(preds), "--task", "math", "--out", str(tmp_path / "v2.jsonl")])
+    assert "strict" in shown.output and "flexible" in shown.output  # both accuracies (headers wrap)
     assert [v["line"] for v in verdicts] == [1, 2, 3, 4, 5, 6]
     assert [v["correct"] for v in verdicts] == [True, True, False, False, False, True]
     assert verdicts[3]["reason"] == "bad_input" and "line 4" in verdicts[3]["detail"]
-    assert totals["sw"] == {"n": 1, "correct": 0, "bad_input": 1, "accuracy": 0.0}  # bad input: not in n
+    assert totals["sw"] == {"n": 1, "correct": 0, "correct_flexible": 0, "bad_input": 1, "accuracy": 0.0}  # not in n
     assert totals["?"]["bad_input"] == 1
 
 
@@ -50,6 +52,7 @@ def test_api_rescoring_via_cli(tmp_path):
     assert verdicts[1]["wrong_language_args"] == ["city"]
     # 1 of 2: Wilson 95% interval [0.095, 0.905]
     assert "ja" in result.output and "0.500 [0.095, 0.905]" in result.output
+    assert "checker mode: multilingual" in result.output
 
 
 def test_every_line_gets_a_verdict(tmp_path):
@@ -131,8 +134,8 @@ def test_lines_that_cannot_be_scored_are_not_wrong_answers(tmp_path):
                   {"language": "en", "output": "The answer is 4."},
                   {"language": "xx", "output": "The answer is 3.", "reference": 3}])
     totals = rescore("math", preds, tmp_path / "v.jsonl")
-    assert totals["en"] == {"n": 1, "correct": 1, "bad_input": 1, "accuracy": 1.0}
-    assert totals["xx"] == {"n": 0, "correct": 0, "bad_input": 1, "accuracy": None}
+    assert totals["en"] == {"n": 1, "correct": 1, "correct_flexible": 1, "bad_input": 1, "accuracy": 1.0}
+    assert totals["xx"] == {"n": 0, "correct": 0, "correct_flexible": 0, "bad_input": 1, "accuracy": None}
     nothing = tmp_path / "none.jsonl"
     write(nothing, [{"language": "en", "output": "The answer is 4."}])
     result = runner.invoke(app, ["score", str(nothing), "--task", "math"])
@@ -167,8 +170,8 @@ def test_language_names_and_regions_score_as_their_language(tmp_path):
                   {"language": "German", "output": "Die Antwort lautet 2.500.", "reference": 2500},
                   {"language": "fr-FR", "output": "La réponse est 2,5.", "reference": 2.5}])
     totals = rescore("math", preds, tmp_path / "v.jsonl")
-    assert totals == {"de": {"n": 2, "correct": 2, "bad_input": 0, "accuracy": 1.0},
-                      "fr": {"n": 1, "correct": 1, "bad_input": 0, "accuracy": 1.0}}
+    assert totals == {"de": {"n": 2, "correct": 2, "correct_flexible": 2, "bad_input": 0, "accuracy": 1.0},
+                      "fr": {"n": 1, "correct": 1, "correct_flexible": 1, "bad_input": 0, "accuracy": 1.0}}
     fn = [{"name": "find", "parameters": {"required": ["city"], "properties": {"city": {"type": "string"}}}}]
     api = tmp_path / "api.jsonl"
     write(api, [{"language": "de-DE", "output": 'find(city="Los Ángeles, Kalifornien")',

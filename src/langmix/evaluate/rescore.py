@@ -122,7 +122,8 @@ def _dump(verdict: dict[str, Any]) -> str:
 
 def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multilingual"
             ) -> dict[str, dict[str, float]]:
-    """Write verdicts to `out`; return per-language totals {lang: {n, correct, accuracy, bad_input}}: n and
+    """Write verdicts to `out`; return per-language totals {lang: {n, correct, accuracy, bad_input}, and for math
+    correct_flexible}: n and
     accuracy count the lines that could be scored (accuracy None where none could), bad_input the others. `api_mode`
     is the AST checker's rule set (bfcl or multilingual); each api verdict records it."""
     if task not in ("math", "api"):
@@ -135,7 +136,8 @@ def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multili
             row["language"] = _code(row["language"])
     languages = sorted({r["language"] for _, r, _ in rows if r and isinstance(r.get("language"), str)
                         and r["language"] in langs.MGSM_LANGUAGES} | {"en"})
-    totals: dict[str, dict[str, float]] = defaultdict(lambda: {"n": 0, "correct": 0, "bad_input": 0})
+    totals: dict[str, dict[str, float]] = defaultdict(
+        lambda: {"n": 0, "correct": 0, "bad_input": 0} | ({"correct_flexible": 0} if task == "math" else {}))
     out = Path(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +161,8 @@ def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multili
                 else:
                     totals[lang]["n"] += 1
                     totals[lang]["correct"] += bool(verdict["correct"])
+                    if task == "math":
+                        totals[lang]["correct_flexible"] += bool(verdict["correct_flexible"])
                 f.write(_dump({"line": lineno, "language": lang, **verdict}) + "\n")
         os.replace(tmp, out)
     except BaseException:
