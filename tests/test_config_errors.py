@@ -107,3 +107,12 @@ def test_merge_keys_that_override_an_anchor_are_not_repeats(tmp_path):
                     "training: &t {epochs: 2}\nevaluation: {batch_size: 4}\n")
     cfg = load_config(path)
     assert [m.name for m in cfg.models] == ["one", "two"] and cfg.training.epochs == 2
+
+
+@pytest.mark.parametrize("minutes", [1, 2])
+def test_a_time_limit_too_short_to_requeue_is_refused(tmp_path, minutes):
+    """SLURM signals a job 90 s before its limit (submitit's --signal=USR2@90): a limit of 1-2 minutes killed every
+    job at its start."""
+    with pytest.raises(ConfigError, match="launcher.timeout_min"):
+        load_config(write(tmp_path, {"launcher": {"timeout_min": minutes}}))
+    assert load_config(write(tmp_path, {"launcher": {"timeout_min": 3}})).launcher.timeout_min == 3

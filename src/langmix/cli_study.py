@@ -3,6 +3,7 @@ of `langmix.cli`)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from langmix.cli import OVERRIDES, _config, _model_progress, _progress, _setup, app, console, error, study_app
 from langmix.config import StudyConfig
+from langmix.errors import UserInputError
 
 
 def _report(cfg: StudyConfig) -> Path | None:
@@ -19,11 +21,24 @@ def _report(cfg: StudyConfig) -> Path | None:
     from langmix.report import build_report
     from langmix.study.runner import study_dir, study_tables
 
+    from collections import Counter
+
+    from langmix.study.runner import study_status
+
     items = study_tables(cfg).execute("SELECT * FROM items").df()
     if items.empty:
         return None
-    note = (f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
-            if "api" in cfg.tasks else "")
+    notes = [f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
+             if "api" in cfg.tasks else ""]
+    evals = [(spec, state) for kind, spec, state, _ in study_status(cfg) if kind == "eval"]
+    missing = [(spec, state) for spec, state in evals if state != "done"]
+    if missing:  # a planned run that failed or has not finished is not in any figure: say which
+        states = Counter(state for _, state in missing)
+        names = ", ".join(f"{spec.model.name}/{spec.mixture_name}/{spec.task}/s{spec.seed}" for spec, _ in missing[:8])
+        notes.append(f"Not in this report: {len(missing)} of {len(evals)} planned evaluations ("
+                     f"{', '.join(f'{n} {s}' for s, n in sorted(states.items()))}): {names}"
+                     f"{' ...' if len(missing) > 8 else ''}; `langmix study status` shows each")
+    note = ". ".join(n for n in notes if n)
     return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}", config_note=note)
 
 
@@ -47,8 +62,8 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
         error(f"--launcher must be local or slurm, got {kind!r}")
         raise typer.Exit(2)
     if kind == "slurm":
-        _run_slurm(cfg, dry_run, wait)
-        outcome = None
+        failed_jobs = _run_slurm(cfg, dry_run, wait)
+        outcome = {"failed": failed_jobs, "blocked": []} if failed_jobs else None
     elif dry_run:
         from langmix.study.runner import study_status
 
@@ -87,30 +102,43 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
     raise typer.Exit(1 if outcome and (outcome["failed"] or outcome["blocked"]) else 0)
 
 
-def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> None:
+def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:
+    """Submit (or, with dry_run, show) the study's jobs; with wait, wait for them. Returns the jobs that did not
+    complete (the study command then exits 1, as a local run with failed runs does)."""
     from langmix.study import slurm
     from langmix.study.grid import expand
 
-    if dry_run:
-        print(slurm.dry_run(cfg, expand(cfg)))
-        return
-    handles = slurm.submit(cfg)
+    try:
+        if dry_run:
+            print(slurm.dry_run(cfg, expand(cfg)))
+            return []
+        handles = slurm.submit(cfg)
+    except (UserInputError, ValueError) as exc:
+        error(f"{exc}")
+        raise typer.Exit(2) from None
     console.print(f"submitted {len(handles)} jobs; ids in {slurm._jobs_file(cfg)}")
     if not wait or not handles:
-        return
+        return []
     with _progress() as progress:
         bar = progress.add_task("SLURM jobs", total=len(handles))
         pending = list(handles)
-        import time
-
         while pending:
             still = [h for h in pending if not h.done()]
             progress.advance(bar, len(pending) - len(still))
             pending = still
             time.sleep(2)
+    failed = []
     for handle in handles:
-        if handle.state not in ("COMPLETED",):
-            error(f"job {handle.job_id}: {handle.state}")
+        state = handle.state
+        for _ in range(10):  # SLURM's accounting may lag the job's end by a few seconds
+            if state not in ("RUNNING", "COMPLETING", "PENDING", "UNKNOWN"):
+                break
+            time.sleep(1)
+            state = handle.state
+        if state != "COMPLETED":
+            error(f"job {handle.job_id}: {state} (its runs' status.json and slurm/logs say why)")
+            failed.append(str(handle.job_id))
+    return failed
 
 
 @study_app.command("status")

@@ -336,7 +336,8 @@ class LauncherConfig(_Strict):
     gpus_per_run: int | None = Field(None, ge=0, description="override the GPUs derived from model size/method")
     cpus_per_run: int | None = Field(None, ge=1, description="override the CPUs per run")
     mem_gb_per_run: float | None = Field(None, gt=0, description="override the memory per run (GB)")
-    timeout_min: int | None = Field(None, ge=1, description="override the time limit per run (minutes)")
+    timeout_min: int | None = Field(None, ge=3, description="override the time limit per run (minutes; at least 3: "
+                                    "SLURM warns a job 90 s before its limit so it can requeue itself)")
     gpu_peak_tflops: float = Field(989.0, gt=0, description="planning: dense bf16 peak per GPU (H100 SXM: 989)")
     mfu: float = Field(0.35, gt=0, le=1, description="planning: assumed model FLOP utilisation")
     tokens_per_example: int = Field(400, ge=1, description="planning: assumed tokens per training example")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -52,6 +53,17 @@ class _StepClock(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         COMPUTE_SECONDS["train"] += time.perf_counter() - self._start
+
+
+class _Guard(TrainerCallback):
+    """Calls `check` after every optimizer step, before the trainer logs or saves: it raises to stop the run (a
+    study run whose claim another process took over must not write another checkpoint)."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        self.check = check
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.check()
 
 
 class _LossSteps(TrainerCallback):
@@ -269,12 +281,13 @@ def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bo
 
 def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg: TrainingConfig, seed: int,
           out_dir: Path, show_progress: bool = True, callbacks: list[TrainerCallback] | None = None,
-          identity: dict | None = None):
+          identity: dict | None = None, guard: Callable[[], None] | None = None):
     """Fine-tune on `examples`; resumes from the newest complete checkpoint in `out_dir/checkpoints`.
 
     `identity` (default: `training_identity(...)`) is recorded in `out_dir/identity.json`; checkpoints written by
     a run with another identity are never resumed (IdentityError). Returns the trained model (LoRA merged into
     the weights) and its tokenizer; the final weights (for LoRA: the adapter) are saved to `out_dir/final`.
+    `guard` is called after every step and before the final weights are written; it raises to stop the run.
     """
     if not examples:
         raise ValueError("cannot train on an empty mixture")
@@ -293,7 +306,8 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
                     model_cfg.name)
     args = sft_config(cfg, seed, ckpt_dir, show_progress)
     common = dict(processing_class=tokenizer, peft_config=peft_config,
-                  callbacks=[_StepClock(), _LossSteps(), _NoCheckpointAtEnd(), *(callbacks or [])])
+                  callbacks=[_StepClock(), _LossSteps(), _NoCheckpointAtEnd(), *([_Guard(guard)] if guard else []),
+                             *(callbacks or [])])
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
         check_label_masks(tok.masks, examples, cfg.max_length)
@@ -325,6 +339,8 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     finally:
         if packing:  # generation and saved models use the model's own attention again
             trainer.model.set_attn_implementation(original_attn)
+    if guard:
+        guard()
     trainer.save_model(str(out_dir / "final"))
     tokenizer.save_pretrained(str(out_dir / "final"))
     trainer.state.save_to_json(str(out_dir / "final" / "trainer_state.json"))  # the log history, every step

@@ -96,6 +96,10 @@ def test_failed_run_is_recorded_and_others_finish(tmp_path, tiny_model_path):
     assert states == {("tiny", "done"), ("missing", "failed"), ("missing", "pending")}
     failed = [p for _, _, state, p in study_status(cfg) if state == "failed"][0]
     assert "no-such-model" in json.loads((failed / "status.json").read_text())["error"]
+    from langmix.cli_study import _report  # the report names what it leaves out (it dropped them silently)
+
+    md = (_report(cfg).parent / "report.md").read_text()
+    assert "Not in this report: 3 of 6 planned evaluations (1 failed, 2 pending): missing/base/math/s0" in md, md[:600]
 
 
 def test_changed_data_content_retrains(tmp_path, tiny_model_path):
@@ -266,3 +270,61 @@ def test_a_local_worker_exits_when_its_driver_is_killed(tmp_path):
                 break
         assert time.time() < deadline, "the worker outlived its driver"
         time.sleep(0.05)
+
+
+def test_a_lost_claim_stops_the_work_before_it_writes(tmp_path, monkeypatch):
+    """A SLURM job suspended past the stale time lost its claim to a local driver, then resumed and kept training:
+    both wrote the run's checkpoints, final weights and DONE. Now the owner's `ensure` raises once the claim file
+    names another owner, at once when the heartbeat saw it, and when beats are overdue by reading the file."""
+    import pytest
+
+    from langmix.study import state
+
+    monkeypatch.setattr(state, "HEARTBEAT_S", 0.05)
+    claim = state.try_claim(tmp_path / "run")
+    with claim:
+        state.ensure_claim()  # held: nothing happens
+        claim.path.write_text(json.dumps({"owner": {"token": "someone-else"}, "heartbeat": time.time()}))
+        deadline = time.time() + 10
+        while not claim.lost.is_set():  # the heartbeat thread notices
+            assert time.time() < deadline
+            time.sleep(0.01)
+        with pytest.raises(state.ClaimLost):
+            state.ensure_claim()
+    assert json.loads((tmp_path / "run" / "claim.json").read_text())["owner"]["token"] == "someone-else"
+
+    suspended = state.try_claim(tmp_path / "run2")  # a process whose heartbeat thread has not run yet
+    suspended._stop.set()
+    suspended.last_beat -= 10  # beats overdue: ensure reads the file itself
+    suspended.path.write_text(json.dumps({"owner": {"token": "driver-2"}, "heartbeat": time.time()}))
+    with pytest.raises(state.ClaimLost):
+        suspended.ensure()
+
+
+def test_a_training_run_whose_claim_is_taken_over_writes_nothing_more(tmp_path, tiny_model_path, monkeypatch):
+    """End to end: the claim of a training run is taken over after its second step; the run stops before the next
+    checkpoint, leaves the new owner's claim and status alone, and writes no final weights and no DONE."""
+    from langmix.study import runner, state
+
+    tree = small_study_dict(tmp_path / "out", include_base=False)
+    tree["training"] = {**tree.get("training", {}), "max_steps": 6, "save_steps": 1}
+    cfg = StudyConfig.model_validate(tree)
+    job = next(j for j in expand(cfg) if j.train is not None)
+    path = train_dir(cfg, job.train)
+    steps = []
+
+    def taken_over_after_two_steps():
+        steps.append(1)
+        if len(steps) == 2:
+            (path / "claim.json").write_text(json.dumps({"owner": {"token": "driver-2"}, "heartbeat": time.time()}))
+            (path / "status.json").write_text(json.dumps({"state": "running", "by": "driver-2"}))
+            state._HELD[-1].last_beat -= 100  # overdue: the next check reads the file
+        state.ensure_claim()
+
+    monkeypatch.setattr(runner, "ensure_claim", taken_over_after_two_steps)
+    outcome = runner.run_job(cfg, job)
+    assert outcome[f"train/{job.train.slug}"] == "busy"
+    assert sorted(p.name for p in (path / "checkpoints").iterdir()) == ["checkpoint-1"]  # none after the take-over
+    assert not (path / "final").exists() and not (path / "DONE").exists()
+    assert json.loads((path / "status.json").read_text()) == {"state": "running", "by": "driver-2"}
+    assert json.loads((path / "claim.json").read_text())["owner"]["token"] == "driver-2"

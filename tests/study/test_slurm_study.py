@@ -149,15 +149,41 @@ def test_slurm_two_drivers_train_each_run_once(tmp_path, tiny_model_path):
 
 
 def test_slurm_failing_job_is_reported_with_its_log(tmp_path, tiny_model_path):
+    """Through the CLI: a job that fails makes `study run --launcher slurm` exit 1 (it exited 0), naming the job."""
+    from typer.testing import CliRunner
+
+    from langmix.cli import app
+
     tree = small_study_dict(tmp_path / "out", include_base=False, mixtures=[{"design": "english_only"}],
                             launcher=LAUNCHER)
     tree["models"].append({"name": "missing", "source": "hf", "path": str(tmp_path / "no-such-model"),
                            "params": 1.0e6})
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
     cfg = StudyConfig.model_validate(tree)
-    handles = slurm.submit(cfg)
-    states = dict(zip([j.slug for j in expand(cfg)], _wait(handles)))
-    assert sorted(states.values()) == ["COMPLETED", "FAILED"]
-    failed = next(slug for slug, s in states.items() if s == "FAILED")
+    result = CliRunner().invoke(app, ["study", "run", str(config), "--launcher", "slurm", "--no-report"])
+    assert result.exit_code == 1, result.output
+    ids = slurm.read_job_ids(cfg)
+    failed = next(slug for slug in ids if "missing" in slug)
+    assert f"job {ids[failed]}: FAILED" in " ".join(result.output.split())
     assert "no-such-model" in slurm.log_tail(cfg, failed, lines=60)
     status = {spec.model.name: state for kind, spec, state, _ in study_status(cfg) if kind == "train"}
     assert status == {"tiny": "done", "missing": "failed"}
+
+
+def test_slurm_resubmitting_live_jobs_submits_nothing_twice(tmp_path, tiny_model_path):
+    """A second `study run --launcher slurm` while the first one's jobs are queued or running submitted them all
+    again (jobs.json then named only the duplicates, and `study cancel` missed the real ones)."""
+    cfg = _study(tmp_path, include_base=False, mixtures=[{"design": "english_only"}])
+    first = slurm.submit(cfg)
+    again = slurm.submit(cfg)
+    assert len(first) == 1 and again == []
+    assert _wait(first) == ["COMPLETED"]
+    assert slurm.read_job_ids(cfg) == {j.slug: str(h.job_id) for j, h in zip(expand(cfg), first)}
+
+
+def test_slurm_refused_submission_is_one_line_naming_the_reason(tmp_path):
+    cfg = _study(tmp_path, include_base=False, mixtures=[{"design": "english_only"}])
+    cfg = cfg.model_copy(update={"launcher": cfg.launcher.model_copy(update={"partition": "nosuch"})})
+    with pytest.raises(slurm.SubmissionError, match=r"sbatch refused a job array of 1: .*[Ii]nvalid partition"):
+        slurm.submit(cfg)

@@ -31,7 +31,7 @@ from langmix.models import load_model, load_tokenizer, load_trained, parameter_c
 from langmix.records import ItemRow, ResultRow
 from langmix.results import connect, write_items, write_predictions, write_rows
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
-from langmix.study.state import mark_done, run_state, try_claim, write_status
+from langmix.study.state import ClaimLost, ensure_claim, mark_done, run_state, try_claim, write_status
 from langmix.tokenization import count_tokens_cached
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
     hooks.stage(f"train {spec.slug}", 0)
     identity = {"train_key": spec.key, **training_identity(spec.model, spec.training, spec.seed, examples)}
     train(spec.model, model_path, examples, spec.training, spec.seed, path, show_progress=show_progress,
-          identity=identity)
+          identity=identity, guard=ensure_claim)
+    ensure_claim()
     write_status(path, "done")
     mark_done(path, TRAIN_OUTPUTS)
 
@@ -132,6 +133,7 @@ def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str
                              **meta))
     rows = [ResultRow(run_hash=spec.key, task=t, language=lang, resource=langs.get(lang).resource, metric=metric,
                       value=value, n=n, **meta) for t, lang, metric, value, n in metrics]
+    ensure_claim()
     write_predictions(predictions, path / "predictions.jsonl")
     write_items(items, path / "items.parquet")
     write_rows(rows, path / "results.parquet")
@@ -153,6 +155,9 @@ def _guarded(path: Path, work: Callable[[], None]) -> str:
         try:
             work()
             return "done"
+        except ClaimLost as exc:  # the run is another process's now: its status and files are not touched
+            log.error("run %s stopped: %s", path.name, exc)
+            return "busy"
         except Exception as exc:  # one failed run must not stop the study
             log.error("run %s failed: %s", path.name, exc)
             write_status(path, "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())

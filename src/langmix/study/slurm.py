@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from langmix.config import StudyConfig
+from langmix.errors import UserInputError
 from langmix.study.estimate import Resources, resources
 from langmix.study.grid import Job, expand
 from langmix.study.runner import _quiet_library_progress, run_job, study_dir, train_dir
@@ -44,7 +45,9 @@ class StudyJob(Checkpointable):
         cfg = StudyConfig.model_validate_json(cfg_json)
         job = next((j for j in expand(cfg) if j.slug == slug), None)
         if job is None:
-            raise ValueError(f"job {slug} is not in study {cfg.name} (was the config changed after submitting?)")
+            raise ValueError(f"job {slug} is not in study {cfg.name}: its runs are keyed by the config and the "
+                             f"contents of its data files, so one of them changed after submitting; run "
+                             f"`langmix study run` again to submit the runs as they are now")
         if job.train is not None and resources(job, cfg).gpus > 1:
             _train_distributed(cfg, job)
         outcome = run_job(cfg, job)
@@ -150,18 +153,42 @@ def submit(cfg: StudyConfig, jobs: list[Job] | None = None) -> list:
             if any(run_state(p) != "done" for p in _job_dirs(cfg, j))]
     folder = study_dir(cfg) / "slurm" / "logs"
     submitted, ids = [], read_job_ids(cfg)
+    live = {jid for jid, state in queue_states(sorted(set(ids.values()))).items() if state in LIVE_STATES}
+    queued = [j for j in todo if ids.get(j.slug) in live]
+    if queued:  # submitting again would start a second job that only waits for the first one's claim
+        log.warning("%d jobs are already queued or running and are not submitted again: %s", len(queued),
+                    ", ".join(f"{j.slug} ({ids[j.slug]})" for j in queued))
+        todo = [j for j in todo if j not in queued]
     cfg_json = cfg.model_dump_json()
+    _jobs_file(cfg).parent.mkdir(parents=True, exist_ok=True)
     for res, group in plan_submission(cfg, todo):
         executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
         executor.update_parameters(**executor_parameters(cfg, res))
-        with executor.batch():
-            handles = [executor.submit(StudyJob(), cfg_json, job.slug) for job in group]
+        try:
+            with executor.batch():
+                handles = [executor.submit(StudyJob(), cfg_json, job.slug) for job in group]
+        except Exception as exc:  # sbatch refused the array (a bad partition, a resource the cluster lacks)
+            done = f"; {len(submitted)} jobs of earlier arrays were submitted and are recorded" if submitted else ""
+            raise SubmissionError(f"sbatch refused a job array of {len(group)}: {_sbatch_reason(exc)}{done}") \
+                from None
         for job, handle in zip(group, handles):
             ids[job.slug] = str(handle.job_id)
         submitted += handles
-    _jobs_file(cfg).parent.mkdir(parents=True, exist_ok=True)
-    _jobs_file(cfg).write_text(json.dumps(ids, indent=2))
+        _jobs_file(cfg).write_text(json.dumps(ids, indent=2))  # after each array: a later refusal loses none
     return submitted
+
+
+LIVE_STATES = ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "SUSPENDED", "COMPLETING", "RESIZING")
+
+
+class SubmissionError(UserInputError):
+    """SLURM refused a submission; the message carries sbatch's reason."""
+
+
+def _sbatch_reason(exc: Exception) -> str:
+    """sbatch's own error lines out of submitit's exception (which wraps the command and its output)."""
+    lines = [line.strip() for line in str(exc).splitlines() if "error" in line.lower()]
+    return " ".join(dict.fromkeys(lines)) or str(exc).strip().splitlines()[-1]
 
 
 def _job_dirs(cfg: StudyConfig, job: Job) -> list[Path]:
@@ -201,8 +228,7 @@ def queue_states(job_ids: list[str]) -> dict[str, str]:
 def cancel(cfg: StudyConfig) -> list[str]:
     """scancel every recorded job of the study that SLURM still knows; returns their ids."""
     ids = sorted(set(read_job_ids(cfg).values()))
-    live = [j for j, s in queue_states(ids).items() if s in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING",
-                                                             "SUSPENDED")]
+    live = [j for j, s in queue_states(ids).items() if s in LIVE_STATES]
     if live:
         subprocess.run(["scancel", *live], check=False)
     return live

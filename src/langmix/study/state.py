@@ -55,24 +55,60 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
+class ClaimLost(RuntimeError):
+    """This process no longer holds the claim of the run it works on: another process took it over (this one was
+    suspended, or its heartbeats failed for STALE_S). The work stops and writes nothing more."""
+
+
 class Claim:
-    """An exclusive claim on a run directory, held while the run executes; refreshes its heartbeat."""
+    """An exclusive claim on a run directory, held while the run executes; refreshes its heartbeat. The work
+    calls `ensure()` before it writes (every training step, the final outputs): it raises ClaimLost once the claim
+    is gone, so two processes never write one run."""
 
     def __init__(self, path: Path, owner: dict) -> None:
         self.path, self.owner = path, owner
         self._stop = threading.Event()
+        self.lost = threading.Event()
+        self.last_beat = time.time()
         self._thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _still_mine(self) -> bool:
+        """Whether claim.json still names this owner (False when it is gone or names another); OSError other
+        than a missing file and unreadable JSON propagate."""
+        try:
+            current = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return False
+        if current.get("owner", {}).get("token") != self.owner["token"]:
+            log.error("lost the claim on %s to %s", self.path.parent, current.get("owner"))
+            return False
+        return True
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             try:
-                current = json.loads(self.path.read_text())
-                if current.get("owner", {}).get("token") != self.owner["token"]:
-                    log.error("lost the claim on %s to %s", self.path.parent, current.get("owner"))
+                if not self._still_mine():
+                    self.lost.set()
                     return
                 _write_json_atomic(self.path, {"owner": self.owner, "heartbeat": time.time()})
-            except (OSError, ValueError):
-                return
+                self.last_beat = time.time()
+            except (OSError, ValueError) as exc:  # a filesystem hiccup: try again at the next beat
+                log.warning("could not refresh the claim on %s (%s); retrying", self.path.parent, exc)
+
+    def ensure(self) -> None:
+        """Raise ClaimLost if the claim is no longer this process's. Free while heartbeats are on time; when they
+        are overdue (this process was suspended, or the filesystem failed), the claim file is read now."""
+        if self.lost.is_set():
+            raise ClaimLost(f"{self.path.parent.name}: another process took over this run")
+        if time.time() - self.last_beat < 2 * HEARTBEAT_S:
+            return
+        try:
+            mine = self._still_mine()
+        except (OSError, ValueError):  # cannot tell: after STALE_S another driver may have taken it over
+            mine = time.time() - self.last_beat < STALE_S
+        if not mine:
+            self.lost.set()
+            raise ClaimLost(f"{self.path.parent.name}: another process took over this run")
 
     def release(self) -> None:
         self._stop.set()
@@ -84,10 +120,21 @@ class Claim:
             pass
 
     def __enter__(self) -> "Claim":
+        _HELD.append(self)
         return self
 
     def __exit__(self, *exc) -> None:
+        _HELD.remove(self)
         self.release()
+
+
+_HELD: list[Claim] = []  # the claims this process works under, innermost last
+
+
+def ensure_claim() -> None:
+    """`Claim.ensure()` of the claim this process works under, if any: call before writing a run's outputs."""
+    if _HELD:
+        _HELD[-1].ensure()
 
 
 def read_claim(run: Path) -> dict | None:
