@@ -29,6 +29,9 @@ WANT = [{"set_alarm": {"hour": [7], "minute": [30], "label": ["wake up", ""], "v
     ('<tool_call>{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30}}</tool_call>\n'
      '<tool_call>{"name": "set_alarm", "arguments": {"hour": 8, "minute": 0}}</tool_call>', False, "wrong_count"),
     ('<tool_call>{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30}</tool_call>', False, "parse_error"),
+    ('I will set it.\n<tool_call>{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30}}</tool_call>', True,
+     "ok"),  # a preamble before the element
+    ('```tool_calls\n[{"name": "set_alarm", "arguments": {"hour": 7, "minute": 30}}]\n```', True, "ok"),
     # OpenAI's shapes: a tool_calls entry (arguments a JSON string) and a whole assistant message
     ('[{"id": "call_1", "type": "function", "function": {"name": "set_alarm", '
      '"arguments": "{\\"hour\\": 7, \\"minute\\": 30}"}}]', True, "ok"),
@@ -76,6 +79,7 @@ def test_irrelevance():
     verdict = check('set_alarm(hour=7, minute=30)', [], FN)
     assert not verdict.correct and verdict.reason == "irrelevance_violated"
     for wrapped in ('<tool_call>{"name": "set_alarm", "arguments": {"hour": 7}}</tool_call>',
+                    'Setting it.\n<tool_call>{"name": "set_alarm", "arguments": {"hour": 7}}</tool_call>',
                     '```PY\nset_alarm(hour=7, minute=30)\n```'):  # a wrapped call is no abstention
         assert check(wrapped, [], FN).reason == "irrelevance_violated", wrapped
 
@@ -311,3 +315,17 @@ def test_request_fragments_are_not_accepted_as_arguments():
     assert verdict("Busca", spanish, "es").reason == "wrong_value"  # 5 characters for 13
     assert verdict("Los Ángel", spanish, "es").reason == "wrong_value"  # not whole words
     assert verdict("Los Ángeles", spanish, "es").correct  # the user's-language form, copied whole
+    # whole words of comparable length that are not the name (the review's cases): a name keeps one of its words
+    assert verdict("comida vegana", spanish, "es").reason == "wrong_value"
+    assert verdict("Busca un restaurante", spanish, "es").reason == "wrong_value"
+
+
+def test_free_text_spans_ignore_punctuation_and_respect_vowel_signs():
+    """A message body copied without the request's comma is the copied span; a Bengali fragment that starts
+    after a vowel sign (a mark, mid-word) is not whole words."""
+    from langmix.evaluate.ast_check import _copied_span
+
+    assert _copied_span("Nos vemos mañana a las cinco", "Escribe: nos vemos mañana, a las cinco.")
+    request = "বার্তা পাঠাও: কাল পাঁচটায় দেখা হবে"
+    assert _copied_span("কাল পাঁচটায় দেখা হবে", request)
+    assert not _copied_span("াল পাঁচটায় দেখা হবে", request)

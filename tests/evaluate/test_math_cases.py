@@ -32,7 +32,14 @@ CASES = [
     ("en", "The answer is \u22125.", 5, False, False),
     ("en", "**Answer**: 18", 18, True, True),  # Markdown emphasis between the phrase and its colon
     ("en", "The answer is 18\nQuestion: Tom has 5 apples. The answer is", 18, True, False),  # a bare phrase
-    ("en", "The answer is 20 500-gram bags.", 20, True, False),  # a plain space groups only in fr/ru
+    ("es", "La respuesta es 70 000.", 70000, True, True),  # a space groups thousands (Spanish MGSM writes $80 000)
+    ("en", "The answer is 1\u00a0234.", 1234, True, True),  # so does a no-break space (NFKC makes it a space)
+    ("en", "The answer is 18. To double-check the answer \u2014 6 groups of 3 make 18.", 18, True, True),  # prose
+    ("zh", "答案是十八，因为 6 × 3 = 18。", 18, True, True),  # a numeral answer before an explanation with digits
+    ("zh", "罗杰有 5 个球，答案是十八", 18, True, True),  # flexible reads the final numeral, digits earlier or not
+    ("zh", "答案是-5", -5, True, True),  # a minus after a CJK character
+    ("th", "คำตอบคือ-5", -5, True, True),
+    ("zh", "答案是3万5", 35000, True, True),  # 3.5万, not 30,005
     ("en", "The area is 18 m\u00b2", 18, False, True),  # the superscript 2 is an exponent, not the last number
     ("en", "The answer is 20-25.", 25, False, True),  # a range: 25, not -25
     ("en", "The answer is:\n\n18", 18, True, True),
@@ -46,7 +53,7 @@ CASES = [
     ("zh", "答案是：一共18个苹果。", 18, True, True),  # 一共 ("in all") is a word, not the number 1
     ("ja", "答えは一人あたり18個です。", 18, True, True),
     ("zh", "答案是18。如果还有问题，请再问我一次。", 18, True, True),  # 一次 ("once") after the answer
-    ("zh", "3+20=23，所以答案是二十三", 23, True, True),
+    ("zh", "3+20=24，所以答案是二十三", 23, True, True),  # the numeral, not the digits before it
     # Spanish / German: "." groups thousands, "," is the decimal mark
     ("es", "La respuesta es 1.234.", 1234, True, True),
     ("es", "La respuesta es 2,5 kilos.", 2.5, True, True),

@@ -182,7 +182,30 @@ def _free_text_ok(key: str, name: str, value: Any, options: list[Any], prop: dic
     if not (ctx.language and ctx.language.split("-")[0].lower() != "en"):
         return False  # an English request has no user-language form of an English value
     shortest = 0.2 if _UNSPACED.search(value) else 0.5  # CJK and Thai take fewer characters than English
-    return shortest * len(want) <= len(got) <= 3 * len(want) and _copied_span(value, ctx.request)
+    return (shortest * len(want) <= len(got) <= 3 * len(want) and _copied_span(value, ctx.request)
+            and _names_agree(value, canonical))
+
+
+def _fold(word: str) -> str:
+    """A word without accents, casefolded (Ángeles -> angeles)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch)).casefold()
+
+
+def _names_agree(value: str, canonical: str) -> bool:
+    """A canonical value that reads as a name (a capitalised word past the first: "Los Angeles, CA", "Conference
+    Room A") keeps one of its words, accents aside, in a user-language form written in the same script
+    ("Los Ángeles"; not "comida vegana"). Free text (a message body) and a form in another script pass."""
+    words = regex.findall(r"\p{L}[\p{L}\p{M}]*", canonical)
+    if not any(w[:1].isupper() for w in words[1:]) or script_of_words(value) != script_of_words(canonical):
+        return True
+    mine = {_fold(w) for w in regex.findall(r"\p{L}[\p{L}\p{M}]*", value)}
+    return any(_fold(w) in mine for w in words)
+
+
+def script_of_words(text: str) -> str | None:
+    """The Unicode script name of the first letter in `text` (LATIN, CYRILLIC, CJK, ...), or None."""
+    letter = next((ch for ch in text if ch.isalpha()), None)
+    return unicodedata.name(letter, "").split(" ")[0] if letter else None
 
 
 # Scripts written without spaces between words: a copied span may begin or end next to a letter of them.
@@ -190,17 +213,18 @@ _UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Kh
 
 
 def _spaced_letter(ch: str) -> bool:
-    return ch.isalpha() and not _UNSPACED.match(ch)
+    """A letter (or a combining mark: Bengali and Telugu vowel signs are marks) of a script with spaces."""
+    return (ch.isalpha() or unicodedata.category(ch).startswith("M")) and not _UNSPACED.match(ch)
 
 
 def _copied_span(value: str, request: str) -> bool:
-    """Whether `value` occurs in `request` (both NFKC, casefolded, whitespace collapsed) as whole words: no letter
-    of a spaced script directly before or after it, so "Find" is not a span of "Find me ..." that begins a word
-    only to end mid-request, and "of" inside "office" is no span."""
+    """Whether `value` occurs in `request` as whole words, punctuation and spacing aside (both NFKC, casefolded,
+    punctuation dropped, whitespace collapsed): no letter or mark of a spaced script directly before or after it,
+    so "Find" is not a span of "Finding ...", nor "of" of "office"."""
     def prepare(text: str) -> str:
-        return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+        return " ".join(_PUNCTUATION.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split())
 
-    want, text = prepare(value).strip("\"'«»“”„‘’「」『』"), prepare(request)
+    want, text = prepare(value), prepare(request)
     start = text.find(want) if want else -1
     while start != -1:
         before = text[start - 1] if start else " "
@@ -211,6 +235,9 @@ def _copied_span(value: str, request: str) -> bool:
             return True
         start = text.find(want, start + 1)
     return False
+
+
+_PUNCTUATION = regex.compile(r"[\p{P}\p{S}]+")
 
 
 def _flag_language(key: str, value: Any, options: list[Any], ctx: _Context) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 MAX_OUTPUT_CHARS = 20_000
 MAX_DEPTH = 64  # nesting of brackets in an output or a decoded value; deeper is a parse error
-_FENCE = re.compile(r"^```(?:json|python|py|tool_code|tool_call|tool_calls|javascript|js)?\s*|\s*```$", re.IGNORECASE)
+_FENCE = re.compile(r"^```(?:json|python|py|tool_code|tool_calls|tool_call|javascript|js)?\s*|\s*```$", re.IGNORECASE)
 # Qwen / Hermes-style tool calls: one JSON call per <tool_call> element
 _TOOL_CALL_TAG = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL | re.IGNORECASE)
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
@@ -161,7 +161,7 @@ def parse(text: str) -> list[dict[str, Any]]:
         raise ParseError(f"nested deeper than {MAX_DEPTH}")
     text = _FENCE.sub("", text.strip()).strip()
     tagged = _TOOL_CALL_TAG.findall(text)
-    if tagged and not _TOOL_CALL_TAG.sub("", text).strip():  # only <tool_call> elements: each one JSON call
+    if tagged:  # <tool_call> elements, each one JSON call; text around them (a preamble) is not a call
         calls = []
         for body in tagged:
             try:
@@ -191,4 +191,4 @@ def looks_like_call(text: str) -> bool:
     """Whether plain text that failed to parse was meant as a call (so its failure is a parse error, not a
     decision not to call): it starts like JSON or like `name(`."""
     text = _FENCE.sub("", text.strip()).strip()
-    return text[:1] in ("{", "[") or text[:11].lower() == "<tool_call>" or re.match(r"[\w.]+\s*\(", text) is not None
+    return text[:1] in ("{", "[") or "<tool_call>" in text.lower() or re.match(r"[\w.]+\s*\(", text) is not None

@@ -1,18 +1,16 @@
 """Final-answer extraction for math outputs.
 
-Two modes, reported separately: *strict* reads the number after the last occurrence of one of the language's
-answer phrases that has one (the registry's `answer_phrases`: the MGSM exemplars' phrases and documented
-variants, see `langmix.languages`; a closing colon or dash may be any of `:`, `—`, `–`, `-`, with Markdown
-emphasis around it); *flexible* reads the last number in the output. After a phrase, the first Arabic-digit
-number of its sentence wins over a CJK numeral (`一共18个`: 一共 is "in all"), and CJK numerals count for flexible
-only in an output without Arabic digits (as lm-evaluation-harness reads digits only). Extraction is linear in the
+Two modes, reported separately: *strict* reads the first number after the last occurrence of one of the
+language's answer phrases that has one (the registry's `answer_phrases`: the MGSM exemplars' phrases and
+documented variants, see `langmix.languages`; a closing colon may carry Markdown emphasis, a closing dash may be
+an em or en dash or a hyphen); *flexible* reads the last number in the output. Extraction is linear in the
 output's length; only outputs over 1 MB are refused. Numbers are normalised before comparison: native and
 full-width digits (Python's `\\d` matches every Unicode decimal digit and `int()` converts it), the minus sign
-U+2212, thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1 234` in fr/ru, while
-no-break and thin spaces group everywhere), decimals (`29.00` == 29), currency and unit symbols around the
-number, CJK multipliers with Arabic digits (`1万2000` = 12,000) and simple CJK numerals (`二十三`). A minus
-counts only where no letter or digit precedes it (`20-25` is a range); superscript and subscript digits (`m²`)
-are dropped.
+U+2212, thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1 234` everywhere),
+decimals (`29.00` == 29), currency and unit symbols around the number, CJK multipliers with Arabic digits
+(`1万2000` = 12,000, `3万5` = 35,000) and simple CJK numerals (`二十三`), except at the start of words that state no
+quantity (一共 "in all", 一次 "once", 十分 "very"). A minus counts only where no digit or Latin letter precedes it
+(`20-25` is a range); superscript and subscript digits (`m²`) are dropped.
 """
 
 from __future__ import annotations
@@ -32,27 +30,17 @@ MAX_NUMBER_CHARS = 100  # a longer run of digits is not read as a number
 
 # Languages whose decimal mark is a comma (so "." or a space groups thousands).
 COMMA_DECIMAL = {"de", "es", "fr", "ru", "it", "pt", "id"}
-SPACE_GROUPING = {"fr", "ru"}
 CJK_NUMERAL_LANGUAGES = {"zh", "ja"}
 
 _SPACES = "\u00a0\u202f\u2009 "
 
 
-def _number_pattern(group_spaces: str) -> re.Pattern[str]:
-    """A number: a minus only where no letter or digit precedes it (`20-25` is a range, `COVID-19` a name),
-    digits with `.`/`,` and `group_spaces` (before 3 digits) inside, then CJK multipliers each optionally followed
-    by more digits (`8万`, `1万2000`, `1亿2000万`)."""
-    return re.compile(r"(?:(?<!\w)-)?(?:\d+|(?<![\d.,])\.(?=\d))(?:(?:[.,]|[" + group_spaces +
-                      r"](?=\d{3}(?!\d)))?\d+)*(?:\s*[億亿]\d*)?(?:\s*[万萬]\d*)?")
-
-
-# A plain space groups thousands only where the language writes numbers so (fr, ru: `1 234`); no-break and thin
-# spaces group them everywhere. Elsewhere "20 500-gram bags" is two numbers.
-_NUMBER = _number_pattern(_SPACES.replace(" ", ""))
-_NUMBER_SPACE_GROUPED = _number_pattern(_SPACES)
+# A number: a minus only where no digit or Latin letter precedes it (`20-25` is a range, `COVID-19` a name; `答案是-5`
+# is -5), digits with `.`/`,` and spaces (before 3 digits) inside, then CJK multipliers each optionally followed by
+# more digits (`8万`, `1万2000`, `1亿2000万`). Spaces group thousands in every language: Spanish writes `80 000`.
+_NUMBER = re.compile(r"(?:(?<![\dA-Za-z])-)?(?:\d+|(?<![\d.,])\.(?=\d))(?:(?:[.,]|[" + _SPACES +
+                     r"](?=\d{3}(?!\d)))?\d+)*(?:\s*[億亿]\d*)?(?:\s*[万萬]\d*)?")
 _MULTIPLIER_SPLIT = re.compile(r"\s*([万萬億亿])")
-_SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?:\s|$)")
-_ARABIC_DIGIT = re.compile(r"\d")
 # Superscript and subscript digits are exponents and indices (`m²`, `H₂O`), never an answer; NFKC would make them
 # digits. U+2212 is the minus sign, which NFKC leaves alone.
 _DROP_BEFORE_NFKC = str.maketrans({**{ch: None for ch in "⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉"}, "\u2212": "-"})
@@ -62,6 +50,11 @@ _CJK_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三"
 _CJK_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "萬": 10_000}
 _NUMBER_CHARS = frozenset(".,-" + _SPACES + "".join(_CJK_MULTIPLIER) + "".join(_CJK_DIGITS) + "".join(_CJK_UNITS))
 _CJK_NUMBER = re.compile("[" + "".join(_CJK_DIGITS) + "".join(_CJK_UNITS) + "]+")
+# Common words that begin with a numeral character but state no quantity (一共 "in all", 一次 "once", 十分 "very",
+# 万一 "in case", 一人あたり "per person"): a numeral at their start is not a number.
+_CJK_NUMERAL_WORDS = ("一共", "一起", "一下", "一些", "一点", "一样", "一直", "一定", "一般", "一旦", "一切", "一边",
+                      "一次", "一致", "一半", "十分", "万一", "一人あたり", "一人当たり", "一緒", "一番", "一度",
+                      "一応", "一方", "一体", "統一", "统一", "唯一")
 
 
 @dataclass(frozen=True)
@@ -117,16 +110,23 @@ def parse_cjk(text: str) -> int | None:
     return total + section + (digit or 0)
 
 
-def _arabic(lang: str) -> re.Pattern[str]:
-    return _NUMBER_SPACE_GROUPED if lang in SPACE_GROUPING else _NUMBER
+def _in_numeral_word(output: str, at: int) -> bool:
+    """Whether the numeral character at `at` is part of a word in _CJK_NUMERAL_WORDS."""
+    return any(ch == output[at] and k <= at and output.startswith(word, at - k)
+               for word in _CJK_NUMERAL_WORDS for k, ch in enumerate(word))
+
+
+def _cjk_matches(output: str, start: int = 0) -> Iterator[re.Match[str]]:
+    """CJK numerals in `output` from `start`, except one that begins inside a word of _CJK_NUMERAL_WORDS."""
+    return (m for m in _CJK_NUMBER.finditer(output, start) if not _in_numeral_word(output, m.start()))
 
 
 def _number_matches(output: str, lang: str, cjk: bool) -> Iterator[tuple[int, str, bool]]:
     """(start, text, is_cjk) of every candidate number in `output`, lazily and in order of position."""
-    arabic = ((m.start(), m.group(), False) for m in _arabic(lang).finditer(output))
+    arabic = ((m.start(), m.group(), False) for m in _NUMBER.finditer(output))
     if not (cjk and lang in CJK_NUMERAL_LANGUAGES):
         return arabic
-    return heapq.merge(arabic, ((m.start(), m.group(), True) for m in _CJK_NUMBER.finditer(output)))
+    return heapq.merge(arabic, ((m.start(), m.group(), True) for m in _cjk_matches(output)))
 
 
 def _value(text: str, is_cjk: bool, lang: str, after_multiplier: bool) -> float | None:
@@ -145,6 +145,8 @@ def _value(text: str, is_cjk: bool, lang: str, after_multiplier: bool) -> float 
             return None
         total += part * _CJK_MULTIPLIER[multiplier]
     rest = parse_number(parts[-1], lang) if parts[-1] else 0.0
+    if rest is not None and len(parts[-1]) == 1:  # 3万5 is 3.5万 (三万五), not 30,005
+        rest *= _CJK_MULTIPLIER[parts[-2]] / 10
     return None if rest is None else total + rest
 
 
@@ -170,16 +172,6 @@ def first_number(text: str, lang: str = "en") -> float | None:
     return next(_values(_number_matches(text, lang, True), lang), None)
 
 
-def answer_number(text: str, lang: str = "en") -> float | None:
-    """The number an answer phrase introduces, in `text` (what follows the phrase): the first Arabic-digit number
-    of its first sentence if it has one (`一共18个` -> 18: 一 of 一共, "in all", is a word), else the first number
-    (a CJK numeral, or a number on a later line: "The answer is:\n\n18")."""
-    end = _SENTENCE_END.search(text)
-    sentence = text[:end.start()] if end else text
-    arabic = next(_values(_number_matches(sentence, lang, False), lang), None)
-    return arabic if arabic is not None else first_number(text, lang)
-
-
 def _safe_start(output: str, start: int) -> int:
     """The nearest position at or before `start` that no number can span: its preceding character cannot be
     part of a number (so scanning from there finds exactly the numbers a scan from the beginning finds)."""
@@ -189,10 +181,10 @@ def _safe_start(output: str, start: int) -> int:
     return start
 
 
-def _last_in(output: str, start: int, lang: str, cjk_numerals: bool) -> float | None:
+def _last_in(output: str, start: int, lang: str) -> float | None:
     """The last number found scanning `output` from `start` (a safe position), parsed from the end."""
-    arabic = list(_arabic(lang).finditer(output, start))
-    cjk = list(_CJK_NUMBER.finditer(output, start)) if cjk_numerals else []
+    arabic = list(_NUMBER.finditer(output, start))
+    cjk = list(_cjk_matches(output, start)) if lang in CJK_NUMERAL_LANGUAGES else []
     i, j = len(arabic) - 1, len(cjk) - 1
     while i >= 0 or j >= 0:
         if j < 0 or (i >= 0 and arabic[i].start() > cjk[j].start()):
@@ -206,22 +198,22 @@ def _last_in(output: str, start: int, lang: str, cjk_numerals: bool) -> float | 
 
 
 def extract_flexible(output: str, lang: str = "en") -> float | None:
-    """The last number in `output`; CJK numerals count only in an output without Arabic digits (`请再问我一次`,
-    "ask me once more", is no answer of 1; lm-evaluation-harness's flexible match reads Arabic digits only).
-    Linear, and usually reading only the tail: windows from the end double in size until one holds a number."""
-    cjk_numerals = lang in CJK_NUMERAL_LANGUAGES and not _ARABIC_DIGIT.search(output)
+    """The last number in `output`. Linear, and usually reading only the tail: windows from the end double in
+    size until one holds a number."""
     window = 2_000
     while True:
         start = _safe_start(output, max(0, len(output) - window))
-        value = _last_in(output, start, lang, cjk_numerals)
+        value = _last_in(output, start, lang)
         if value is not None or start == 0:
             return value
         window *= 4
 
 
-# A phrase's closing colon or dash: any of them (a hyphen only before a space: "Answer -5" is no phrase), with
-# optional Markdown emphasis around it.
-_SEPARATOR = r"(?:\*\*|__|\*)?\s*(?:[:—–]|-(?=\s))(?:\*\*|__|\*)?"
+# A phrase's closing colon, with Markdown emphasis around it ("**Answer**: 18"); a closing dash, written as an em or
+# en dash or as a hyphen before a space ("Ответ - 18"; "Answer -5" is no phrase). A colon phrase never matches a
+# dash: "the answer — 6 groups" in a check is prose.
+_COLON = r"(?:\*\*|__|\*)?\s*:(?:\*\*|__|\*)?"
+_DASH = r"\s*(?:[—–]|-(?=\s))"
 
 
 @lru_cache(maxsize=256)
@@ -233,8 +225,8 @@ def phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
         tokens = [t for t in re.split(r"(\s+|[:—–])", phrase) if t]
         pattern = ""
         for i, token in enumerate(tokens):
-            if token in ":—–":  # any of them, after optional emphasis and space: "**Answer**: 18", "Ответ - 18"
-                pattern += _SEPARATOR
+            if token in ":—–":
+                pattern += _COLON if token == ":" else _DASH
             elif token.isspace():
                 pattern += r"\s*" if i + 1 < len(tokens) and tokens[i + 1] in ":—–" else r"\s+"
             else:
@@ -254,7 +246,7 @@ def _answered_phrase(output: str, phrases: tuple[str, ...], lang: str) -> tuple[
     matches = list(pattern.finditer(output)) if pattern else []
     for i in range(len(matches) - 1, -1, -1):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(output)
-        value = answer_number(output[matches[i].end():end], lang)
+        value = first_number(output[matches[i].end():end], lang)
         if value is not None:
             return matches[i], value
     return (matches[-1] if matches else None), None
