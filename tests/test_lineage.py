@@ -346,3 +346,28 @@ def test_a_hash_match_counts_only_when_the_gram_itself_matches(monkeypatch):
     assert check_lineage([ex("t1", "abcdefgxij", "zh")], [ex("e1", "abcdefghij", "zh")]).near_duplicates == []
     copy = check_lineage([ex("t2", "abcdefghiz", "zh")], [ex("e1", "abcdefghij", "zh")]).near_duplicates
     assert copy == [NearDuplicate("t2-zh", "e1-zh", "zh", 0.667)]  # 2 of its 3 grams are the eval question's
+
+
+def test_broken_text_with_a_lone_surrogate_is_checked_not_a_crash():
+    """Character n-grams encode text as code points: a lone surrogate (text cut mid-pair) raised
+    UnicodeEncodeError, where the set-based rule reported the near-duplicate."""
+    q = "珍妮特的鸭子每天下16个蛋。她每天早上吃三个作为早餐，每天用四个蛋为朋友们烤松饼。"
+    broken = q.replace("松饼", "松\ud83d")
+    report = check_lineage([ex("t1", broken, "zh")], [ex("e1", q, "zh")])
+    assert report.near_duplicates == _oracle_near_duplicates([ex("t1", broken, "zh")], [ex("e1", q, "zh")])
+    assert len(report.near_duplicates) == 1
+
+
+def test_large_inputs_are_checked_in_blocks_with_the_same_answer(monkeypatch):
+    from langmix import lineage
+
+    rng = random.Random(5)
+    words = [f"w{i}" for i in range(30)]
+    evaluation = [ex(f"e{i}", " ".join(rng.choice(words) for _ in range(12))) for i in range(20)]
+    train = [ex(f"t{i}", " ".join(rng.choice(words) for _ in range(12)) + " x") for i in range(300)]
+    for i in range(0, 300, 3):  # edited copies of eval questions: near-duplicates spread over every block
+        train[i] = ex(f"t{i}", evaluation[i % 20].messages[-1]["content"] + " changed")
+    whole = check_lineage(train, evaluation).near_duplicates
+    assert len(whole) >= 100
+    monkeypatch.setattr(lineage, "_BLOCK", 7)
+    assert check_lineage(train, evaluation).near_duplicates == whole == _oracle_near_duplicates(train, evaluation)

@@ -160,7 +160,7 @@ def study_status_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -
             state = "queued" if slurm_state == "PENDING" else "requeued"
         counts[state] = counts.get(state, 0) + 1
         color = {"done": "green", "failed": "red", "corrupt": "red", "running": "yellow",
-                 "interrupted": "magenta"}.get(state, "")
+                 "interrupted": "magenta", "blocked": "red"}.get(state, "")
         table.add_row(kind, spec.key, spec.model.name, spec.mixture_name, spec.task, str(spec.seed),
                       f"[{color}]{state}[/{color}]" if color else state,
                       f"{job_id} {slurm_state}".strip())

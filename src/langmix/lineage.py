@@ -191,6 +191,9 @@ def _eval_index(evaluation: list[Example]) -> _EvalIndex:
     return _EVAL_INDEXES[key]
 
 
+_BLOCK = 5_000  # training questions per array pass
+
+
 def _near_duplicates(train: list[Example], questions: list[str], index: _EvalIndex) -> list[NearDuplicate]:
     """`questions`: the train examples' normalised questions (`_questions`), computed once by the caller. Per
     language, `ngram_index.near_duplicate_counts`: the eval question sharing most grams with each train question,
@@ -200,12 +203,14 @@ def _near_duplicates(train: list[Example], questions: list[str], index: _EvalInd
         if ex.language in index.tables:
             by_lang[ex.language].append(k)
     found: list[tuple[int, NearDuplicate]] = []
-    for lang, ks in by_lang.items():
+    for lang, all_ks in by_lang.items():
         columns = index.columns[lang]
-        hits = near_duplicate_counts(index.tables[lang], [questions[k] for k in ks], *_gram_unit(lang),
-                                     dict(index.vocab), NEAR_DUPLICATE_SHARE)
-        found += [(ks[q], NearDuplicate(train[ks[q]].id, index.evaluation[columns[col]].id, lang,
-                                        round(shared / n_grams, 3))) for q, col, shared, n_grams in hits]
+        for start in range(0, len(all_ks), _BLOCK):  # bounded memory (~100-300 bytes per gram) for any input
+            ks = all_ks[start:start + _BLOCK]
+            hits = near_duplicate_counts(index.tables[lang], [questions[k] for k in ks], *_gram_unit(lang),
+                                         dict(index.vocab), NEAR_DUPLICATE_SHARE)
+            found += [(ks[q], NearDuplicate(train[ks[q]].id, index.evaluation[columns[col]].id, lang,
+                                            round(shared / n_grams, 3))) for q, col, shared, n_grams in hits]
     found.sort(key=lambda kd: kd[0])
     return [d for _, d in found]
 

@@ -57,7 +57,8 @@ def _token_ids(questions: list[str], chars: bool, vocab: dict[str, int]) -> tupl
     if chars:
         texts = [q.replace(" ", "") for q in questions]
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        ids = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+        # surrogatepass: a lone surrogate (broken text) is one more code point, not an error
+        ids = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
         return ids, lengths
     words = " ".join(questions).split()
     lengths = np.fromiter((q.count(" ") + 1 if q else 0 for q in questions), dtype=np.int64, count=len(questions))

@@ -93,13 +93,13 @@ def test_failed_run_is_recorded_and_others_finish(tmp_path, tiny_model_path):
     outcome = run_study(cfg)
     assert len(outcome["done"]) == 5 and len(outcome["failed"]) == 3 and len(outcome["blocked"]) == 2
     states = {(spec.model.name, state) for _, spec, state, _ in study_status(cfg)}
-    assert states == {("tiny", "done"), ("missing", "failed"), ("missing", "pending")}
+    assert states == {("tiny", "done"), ("missing", "failed"), ("missing", "blocked")}  # was "pending"
     failed = [p for _, _, state, p in study_status(cfg) if state == "failed"][0]
     assert "no-such-model" in json.loads((failed / "status.json").read_text())["error"]
     from langmix.cli_study import _report  # the report names what it leaves out (it dropped them silently)
 
     md = (_report(cfg).parent / "report.md").read_text()
-    assert "Not in this report: 3 of 6 planned evaluations (1 failed, 2 pending): missing/base/math/s0" in md, md[:600]
+    assert "Not in this report: 3 of 6 planned evaluations (2 blocked, 1 failed): missing/base/math/s0" in md, md[:600]
 
 
 def test_changed_data_content_retrains(tmp_path, tiny_model_path):
@@ -328,3 +328,40 @@ def test_a_training_run_whose_claim_is_taken_over_writes_nothing_more(tmp_path, 
     assert not (path / "final").exists() and not (path / "DONE").exists()
     assert json.loads((path / "status.json").read_text()) == {"state": "running", "by": "driver-2"}
     assert json.loads((path / "claim.json").read_text())["owner"]["token"] == "driver-2"
+
+
+def test_a_multi_gpu_launch_holds_the_claim_and_stops_when_it_is_lost(tmp_path, monkeypatch):
+    """`accelerate launch` ran outside any claim: a duplicate job could train the same run at once. The launching
+    job now holds the claim, skips a run another process holds, and stops the launch when the claim is taken."""
+    import pytest
+
+    from langmix.study import slurm, state
+
+    monkeypatch.setattr(state, "HEARTBEAT_S", 0.05)
+    cfg = StudyConfig.model_validate(small_study_dict(tmp_path / "out", include_base=False))
+    job = next(j for j in expand(cfg) if j.train is not None)
+    path = train_dir(cfg, job.train)
+    started = tmp_path / "started"
+    monkeypatch.setattr(slurm, "accelerate_command", lambda *a: [
+        sys.executable, "-c", f"import time; open({str(started)!r}, 'w').close(); time.sleep(60)"])
+    other = state.try_claim(path)  # another process holds the run: nothing is launched
+    with other:
+        slurm._train_distributed(cfg, job)
+    assert not started.exists()
+
+    def take_over():
+        deadline = time.time() + 30
+        while not started.exists():
+            assert time.time() < deadline
+            time.sleep(0.02)
+        (path / "claim.json").write_text(json.dumps({"owner": {"token": "driver-2"}, "heartbeat": time.time()}))
+
+    import threading
+
+    thief = threading.Thread(target=take_over)
+    thief.start()
+    begun = time.time()
+    with pytest.raises(state.ClaimLost):
+        slurm._train_distributed(cfg, job)
+    thief.join()
+    assert time.time() - begun < 30  # the 60 s launch was stopped, not waited for

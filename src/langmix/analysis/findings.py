@@ -91,12 +91,14 @@ def findings(a: Analyses) -> list[str]:
         per = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] != "all") & (e["target"] == "neither")]
         if len(per) > 1:  # with one EN+1 mixture this is the pooled sentence above
             per = per.assign(p_holm=adjust(per["p_value"]))
+            family = int(per["p_value"].notna().sum())  # rows without a test (no interval) are not in the family
             r = per.loc[per["estimate"].idxmax()]
-            held = "holds" if r["p_holm"] < 0.05 else "does not hold"
+            held = ("holds" if r["estimate"] > 0 and r["p_holm"] < 0.05 else
+                    "is no gain" if r["estimate"] <= 0 else "does not hold")
             f.append(f"The largest gain of {len(per)} EN+1 mixtures on languages in neither mixture is from adding "
                      f"{language_name(r['added'])}: {_pp(r['estimate'] * 100)} points (unadjusted 95% CI "
                      f"[{_pp(r['ci_low'] * 100)}, {_pp(r['ci_high'] * 100)}]), {_n(r)}; picked as the largest, it "
-                     f"{held} after Holm adjustment over the {len(per)} (p={r['p_holm']:.3g}).")
+                     f"{held} after Holm adjustment over the {family} tested (p={r['p_holm']:.3g}).")
         for target, label in (("added", "the added language itself"), ("english", "English")):
             if target in pooled.index:
                 r = pooled.loc[target]
@@ -119,7 +121,7 @@ def findings(a: Analyses) -> list[str]:
             group = f"{r['resource'].capitalize()}-resource languages' gain over English-only"
             best = (f"best {_pp(r['best_gain'] * 100)} points [{_pp(r['best_ci_low'] * 100)}, "
                     f"{_pp(r['best_ci_high'] * 100)}] at {r['best_level']} training languages")
-            if not r["best_p_holm"] < 0.05:  # the best level is picked from several: judged after Holm
+            if not (r["best_gain"] > 0 and r["best_p_holm"] < 0.05):  # picked from several: judged after Holm
                 f.append(f"{group} is not clearly above zero at any coverage level ({best}; Holm-adjusted over "
                          f"{count(r['levels'], 'level')}, p={r['best_p_holm']:.3g}), so there is no plateau to "
                          f"locate, {_items_seeds(r['n_items'], r['n_seeds'])}.")

@@ -282,10 +282,15 @@ def study_status(cfg: StudyConfig) -> list[tuple[str, object, str, Path]]:
     """(kind, spec, state, directory) for every train and eval run of the study."""
     out: list[tuple[str, object, str, Path]] = []
     for job in expand(cfg):
+        trained = None
         if job.train is not None:
-            out.append(("train", job.train, run_state(train_dir(cfg, job.train)), train_dir(cfg, job.train)))
+            trained = run_state(train_dir(cfg, job.train))
+            out.append(("train", job.train, trained, train_dir(cfg, job.train)))
         for ev in job.evals:
-            out.append(("eval", ev, run_state(eval_dir(cfg, ev)), eval_dir(cfg, ev)))
+            state = run_state(eval_dir(cfg, ev))
+            if state == "pending" and trained == "failed":  # it cannot start until its training is redone
+                state = "blocked"
+            out.append(("eval", ev, state, eval_dir(cfg, ev)))
     return out
 
 

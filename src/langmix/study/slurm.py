@@ -27,7 +27,7 @@ from langmix.errors import UserInputError
 from langmix.study.estimate import Resources, resources
 from langmix.study.grid import Job, expand
 from langmix.study.runner import _quiet_library_progress, run_job, study_dir, train_dir
-from langmix.study.state import HEARTBEAT_S
+from langmix.study.state import HEARTBEAT_S, ClaimLost
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,10 @@ class StudyJob(Checkpointable):
                              f"contents of its data files, so one of them changed after submitting; run "
                              f"`langmix study run` again to submit the runs as they are now")
         if job.train is not None and resources(job, cfg).gpus > 1:
-            _train_distributed(cfg, job)
+            try:
+                _train_distributed(cfg, job)
+            except ClaimLost as exc:  # another process holds the run now: wait for it below, as for a busy run
+                log.error("%s", exc)
         outcome = run_job(cfg, job)
         while "busy" in outcome.values():  # an earlier attempt's claim (e.g. a cancelled job) not yet stale
             time.sleep(HEARTBEAT_S)
@@ -76,14 +79,30 @@ def accelerate_command(cfg: StudyConfig, job: Job, config_file: Path, study_file
 
 
 def _train_distributed(cfg: StudyConfig, job: Job) -> None:
+    """Train a multi-GPU run under `accelerate launch`, holding the run's claim meanwhile (the launched processes
+    hold none): a busy run is left to its owner, and a claim lost while training stops the launch."""
+    from langmix.study.state import run_state, try_claim
+
     path = train_dir(cfg, job.train)
-    path.mkdir(parents=True, exist_ok=True)
-    config_file, study_file = path / "fsdp.yaml", path / "study.json"
-    config_file.write_text(yaml.safe_dump(fsdp_config(resources(job, cfg).gpus)))
-    study_file.write_text(cfg.model_dump_json())
-    cmd = accelerate_command(cfg, job, config_file, study_file)
-    log.info("%s", shlex.join(cmd))
-    subprocess.run(cmd, check=True)
+    if run_state(path) == "done":
+        return
+    claim = try_claim(path)
+    if claim is None:
+        return  # another process trains it; run_job then waits for it like for any busy run
+    with claim:
+        config_file, study_file = path / "fsdp.yaml", path / "study.json"
+        config_file.write_text(yaml.safe_dump(fsdp_config(resources(job, cfg).gpus)))
+        study_file.write_text(cfg.model_dump_json())
+        cmd = accelerate_command(cfg, job, config_file, study_file)
+        log.info("%s", shlex.join(cmd))
+        launched = subprocess.Popen(cmd)
+        while launched.poll() is None:
+            if claim.lost.wait(1.0):
+                launched.terminate()
+                launched.wait()
+                raise ClaimLost(f"{path.name}: another process took over this run; the launch was stopped")
+        if launched.returncode:
+            raise subprocess.CalledProcessError(launched.returncode, cmd)
 
 
 def executor_parameters(cfg: StudyConfig, res: Resources) -> dict[str, Any]:
@@ -205,7 +224,8 @@ def queue_states(job_ids: list[str]) -> dict[str, str]:
         return {}
     states: dict[str, str] = {}
     try:
-        out = subprocess.run(["squeue", "-h", "-o", "%i %T", "-j", ",".join(job_ids)], capture_output=True,
+        # -r: one line per array task (without it, pending tasks of an array merge into one `123_[0-2]` line)
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i %T", "-j", ",".join(job_ids)], capture_output=True,
                              text=True, timeout=30).stdout
         for line in out.splitlines():
             jid, state = line.split()[:2]
