@@ -89,3 +89,16 @@ def test_run_keys_are_cached_but_never_carried_by_a_copy():
     ev = expand(load_config(EXAMPLES / "quickstart.yaml"))[0].evals[0]
     assert ev.key == config_hash(ev) and ev.model_copy(update={"seed": 9}).key == config_hash(
         ev.model_copy(update={"seed": 9}))
+
+
+def test_dry_run_with_a_model_of_unknown_size_is_one_line(tmp_path):
+    """An hf model whose size neither its path nor `params` gives made `--launcher slurm --dry-run` end in a
+    ValueError traceback (`study plan` said it in one line)."""
+    tree = yaml.safe_load((EXAMPLES / "paper-replication.yaml").read_text())
+    tree.update(models=[{"name": "mystery", "source": "hf", "path": "org/mystery-model"}], tasks=["math"],
+                mixtures=[{"design": "english_only"}], output_dir=str(tmp_path))
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    result = runner.invoke(app, ["study", "run", str(config), "--launcher", "slurm", "--dry-run"])
+    assert result.exit_code == 2 and "parameter count unknown; set `params`" in result.output, result.output
+    assert "Traceback" not in result.output
