@@ -138,3 +138,13 @@ def test_report_on_an_english_only_language_set(tmp_path):
     md = (build_report(simulate(Effects(), shape, seed=1), tmp_path / "r", "en").parent / "report.md").read_text()
     coverage = md.split("## 1. Coverage curves")[1].split("## 2.")[0]
     assert "Cannot answer: no rows for this table" in coverage
+
+
+def test_intervals_without_width_are_not_printed_as_certainty(tmp_path):
+    """Every answer correct: tables printed '1.000 [1.000, 1.000]', which reads as certainty."""
+    shape = replace(SHAPE, sizes=(1_000_000_000,), seeds=(0,), n_items=20, languages=("en", "es", "sw"),
+                    growing_order=(), held_out=())
+    items = simulate(Effects(), shape, seed=3)
+    items["correct"] = True
+    md = (build_report(items, tmp_path / "r", "ceiling").parent / "report.md").read_text()
+    assert "(no interval)" in md and "[1.000, 1.000]" not in md

@@ -233,8 +233,11 @@ def md_table(frame: pd.DataFrame, max_rows: int = 60, csv: str | None = None) ->
 
 
 def _ci_text(frame: pd.DataFrame, col: str = "estimate") -> list[str]:
-    """Each row's figure with its interval: '0.412 [0.380, 0.445]'."""
-    return [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in zip(frame[col], frame["ci_low"], frame["ci_high"])]
+    """Each row's figure with its interval: '0.412 [0.380, 0.445]'; '1.000 (no interval)' where every bootstrap
+    replicate agreed (one item, or every answer alike), since '[1.000, 1.000]' would read as certainty."""
+    flat = frame["degenerate"] if "degenerate" in frame else pd.Series(False, index=frame.index)
+    return [f"{m:.3f} (no interval)" if bad else f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+            for m, lo, hi, bad in zip(frame[col], frame["ci_low"], frame["ci_high"], flat)]
 
 
 def _coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
