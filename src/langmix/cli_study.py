@@ -157,7 +157,10 @@ def study_status_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -
         job_id = ids.get(spec.slug, "")
         slurm_state = queue.get(job_id, "")
         if state in ("pending", "interrupted") and slurm_state in ("PENDING", "REQUEUED"):
-            state = "queued" if slurm_state == "PENDING" else "requeued"
+            # a run with checkpoints waiting in the queue was requeued (SLURM shows PENDING, reason BeginTime)
+            state = "requeued" if slurm_state == "REQUEUED" or state == "interrupted" else "queued"
+        if state == "done" and slurm_state and slurm_state not in ("COMPLETED", *slurm.LIVE_STATES):
+            slurm_state += " (an earlier job; the run finished since)"
         counts[state] = counts.get(state, 0) + 1
         color = {"done": "green", "failed": "red", "corrupt": "red", "running": "yellow",
                  "interrupted": "magenta", "blocked": "red"}.get(state, "")

@@ -102,3 +102,26 @@ def test_dry_run_with_a_model_of_unknown_size_is_one_line(tmp_path):
     result = runner.invoke(app, ["study", "run", str(config), "--launcher", "slurm", "--dry-run"])
     assert result.exit_code == 2 and "parameter count unknown; set `params`" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_status_tells_a_requeued_run_and_an_earlier_failed_job_apart(tmp_path, monkeypatch):
+    """SLURM shows a requeued job as PENDING (reason BeginTime): a run with checkpoints in the queue is
+    'requeued', not 'queued'; a run finished after its job failed no longer reads as that job's failure."""
+    from langmix.study import runner as study_runner
+    from langmix.study import slurm
+    from tests.conftest import small_study_dict
+
+    tree = small_study_dict(tmp_path / "out", include_base=False)
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    cfg = StudyConfig.model_validate(tree)
+    jobs = [j for j in expand(cfg) if j.train is not None]
+    fake = [("train", jobs[0].train, "interrupted", tmp_path), ("train", jobs[1].train, "done", tmp_path)]
+    monkeypatch.setattr(study_runner, "study_status", lambda cfg: fake)
+    monkeypatch.setattr(slurm, "read_job_ids", lambda cfg: {jobs[0].train.slug: "7_0", jobs[1].train.slug: "7_1"})
+    monkeypatch.setattr(slurm, "queue_states", lambda ids: {"7_0": "PENDING", "7_1": "FAILED"})
+    result = runner.invoke(app, ["study", "status", str(config)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "requeued" in text and "queued" not in text.replace("requeued", "")
+    assert "earlier" in text and "FAILED" in text  # the cell wraps in a narrow table
