@@ -18,12 +18,10 @@ from langmix.errors import UserInputError
 
 def _report(cfg: StudyConfig) -> Path | None:
     """Build the report from the study's finished runs (never from a stale table)."""
-    from langmix.report import build_report
-    from langmix.study.runner import study_dir, study_tables
-
     from collections import Counter
 
-    from langmix.study.runner import study_status
+    from langmix.report import build_report
+    from langmix.study.runner import study_dir, study_status, study_tables
 
     items = study_tables(cfg).execute("SELECT * FROM items").df()
     if items.empty:

@@ -9,8 +9,8 @@ hash of each row only orders and looks them up, and every lookup is confirmed on
 rows have one hash (about 2^-64 per pair), the hash is drawn again with the next seed, so the answer never depends
 on the hash.
 
-For a chunk of 5,000 training questions this takes ~6 us per question, against ~25 us for Python sets of tuples
-(measured on the synthetic 11-language mixture, `benchmarks/mixture_build.py`).
+Side by side on the synthetic 11-language mixture in chunks of 5,000, it took 15-18 us per question against
+18-20 us for the Python sets of tuples it replaced (1.14-1.16x, identical answers).
 """
 
 from __future__ import annotations
@@ -49,6 +49,17 @@ def row_hashes(rows: np.ndarray, seed: int) -> np.ndarray:
     """A uint64 hash of each row of ids (rows: (k, n) int64): a sum of mixed ids times per-column odd constants."""
     with np.errstate(over="ignore"):
         return (_mix(rows.view(np.uint64)) * _weights(seed, rows.shape[1])).sum(axis=1, dtype=np.uint64)
+
+
+def _distinct_hashes(rows: np.ndarray, seed: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """(the first seed from `seed` on under which the distinct `rows` all hash differently, their hashes, the
+    order that sorts them)."""
+    for seed in count(seed):
+        hashes = row_hashes(rows, seed)
+        order = np.argsort(hashes, kind="stable")
+        if len(hashes) < 2 or bool(np.all(np.diff(hashes[order]) != 0)):
+            return seed, hashes, order
+    raise AssertionError("unreachable")
 
 
 def _token_ids(questions: list[str], chars: bool, vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -132,11 +143,7 @@ class GramTable:
         owner = grams.owner
         distinct, which = np.unique(grams.rows(), axis=0, return_inverse=True)
         which = which.reshape(-1)
-        for seed in count(seed):
-            hashes = row_hashes(distinct, seed)
-            order = np.argsort(hashes, kind="stable")
-            if len(hashes) < 2 or bool(np.all(np.diff(hashes[order]) != 0)):
-                break
+        seed, hashes, order = _distinct_hashes(distinct, seed)
         position = np.empty(len(order), dtype=np.int64)
         position[order] = np.arange(len(order))
         cells = np.unique(position[which] * max(1, len(questions)) + owner)  # a gram twice in a question counts once
@@ -181,9 +188,9 @@ def near_duplicate_counts(table: GramTable, questions: list[str], chars: bool, n
         part = candidates[start:start + block]
         keep = hit & np.isin(owner, part)
         local = np.searchsorted(part, owner[keep])
-        grams = csr_matrix((np.ones(int(keep.sum()), dtype=np.int32), (local, spot[keep])),
-                           shape=(len(part), len(table.hashes)))
-        counts = (grams @ table.matrix).toarray()
+        shared_grams = csr_matrix((np.ones(int(keep.sum()), dtype=np.int32), (local, spot[keep])),
+                                  shape=(len(part), len(table.hashes)))
+        counts = (shared_grams @ table.matrix).toarray()
         best = counts.argmax(axis=1)  # the first maximum: the earliest eval question on ties
         for q, col, n_shared in zip(part.tolist(), best.tolist(), counts[np.arange(len(part)), best].tolist()):
             if n_shared >= share * distinct[q]:
@@ -193,9 +200,5 @@ def near_duplicate_counts(table: GramTable, questions: list[str], chars: bool, n
 
 def _reseeded(table: GramTable) -> GramTable:
     """The table with its hashes drawn again (next seed): same grams, same matrix rows, another order."""
-    for seed in count(table.seed + 1):
-        hashes = row_hashes(table.rows, seed)
-        order = np.argsort(hashes, kind="stable")
-        if len(hashes) < 2 or bool(np.all(np.diff(hashes[order]) != 0)):
-            return GramTable(seed, hashes[order], table.rows[order], table.matrix[order])
-    raise AssertionError("unreachable")
+    seed, hashes, order = _distinct_hashes(table.rows, table.seed + 1)
+    return GramTable(seed, hashes[order], table.rows[order], table.matrix[order])

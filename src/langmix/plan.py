@@ -27,7 +27,8 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from langmix.analysis.findings import count
-from langmix.analysis.core import AnalysisError, CellBoot, cell_bootstrap, english_only_mixture, train_set
+from langmix.analysis.core import (ZERO_TOLERANCE, AnalysisError, CellBoot, cell_bootstrap,
+                                   english_only_mixture, train_set)
 from langmix.analysis.typology import distances
 from langmix.languages import get, known_codes
 
@@ -119,7 +120,7 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
         draws = np.zeros(beta_b.shape[1]) if xt is None else (xt @ beta_b).mean(axis=0)
         lo, hi = np.quantile(draws, [0.025, 0.975])
         return {"languages": list(mix), "predicted_gain": gain, "ci_low": float(lo), "ci_high": float(hi),
-                "degenerate": bool(np.ptp(draws) <= 1e-9)}
+                "degenerate": bool(np.ptp(draws) <= ZERO_TOLERANCE)}
 
     best = summary(scored[0])
     per, extra = divmod(budget, len(best["languages"]))  # the whole budget: the first `extra` get one more
@@ -157,9 +158,8 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     return Recommendation(targets=list(targets), languages=best["languages"],
                           examples_per_language=split,
                           predicted_gain=best["predicted_gain"], ci_low=best["ci_low"], ci_high=best["ci_high"],
-                          per_target={t: (0.0 if scored[0][2] is None else float(v)) for t, v in
-                                      zip(targets, (np.zeros(len(targets)) if scored[0][2] is None
-                                                    else scored[0][2] @ beta))},
+                          per_target=(dict.fromkeys(targets, 0.0) if scored[0][2] is None else
+                                      {t: float(v) for t, v in zip(targets, scored[0][2] @ beta)}),
                           runners_up=runners_up, coefficients=coefs,
                           note=note)
 

@@ -147,7 +147,7 @@ def findings(a: Analyses) -> list[str]:
             r = declared.iloc[0]
             slope = (f"{_pp(r['coef'] * 10)} points [{_pp(r['ci_low'] * 10)}, {_pp(r['ci_high'] * 10)}] per 0.1 of "
                      f"{r['kind']} URIEL+ distance from English")
-            clear = "a clear" if r["ci_low"] > 0 or r["ci_high"] < 0 else "no clear (the interval includes zero)"
+            clear = "a clear" if _excludes_zero(r) else "no clear (the interval includes zero)"
             f.append(f"Zero-shot gain changes by {slope}: {clear} relation ({r['kind']} distance, stated in advance; "
                      f"the other distance kinds are in the typology table; {r['method']}, "
                      f"{int(r['n_languages'])} languages, {int(r['n_cells'])} cells).")

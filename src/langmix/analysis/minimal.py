@@ -107,17 +107,16 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
             for i, j in pairs:
                 num_w[i] = num_w.get(i, 0.0) + w
                 den_w[j] = den_w.get(j, 0.0) + w
-        num_idx, num_coef = np.array(list(num_w)), np.array(list(num_w.values()))
-        den_idx, den_coef = np.array(list(den_w)), np.array(list(den_w.values()))
-        den_p = float(cb.point[den_idx] @ den_coef)
+        (num_p, den_p), (num_rep, den_rep), _ = cb.contrast([num_w, den_w])
         if den_p == 0:  # a relative gain over a score of 0 is undefined: name the pair instead of a NaN
             zero.append(f"{model}/{task}")
             continue
-        num_b.append(num_coef @ cb.boot[num_idx])
-        den_b.append(den_coef @ cb.boot[den_idx])
-        recs.append({"model": model, "task": task, "en_only": den_p, "en_plus_one": float(cb.point[num_idx] @ num_coef),
-                     "n_mixtures": len(pairs_by_mixture), "n_items": int(c.loc[num_idx, "n_items"].max()),
-                     "n_seeds": int(c.loc[num_idx, "n_seeds"].max())})
+        num_b.append(num_rep)
+        den_b.append(den_rep)
+        cells = c.loc[list(num_w)]
+        recs.append({"model": model, "task": task, "en_only": float(den_p), "en_plus_one": float(num_p),
+                     "n_mixtures": len(pairs_by_mixture), "n_items": int(cells["n_items"].max()),
+                     "n_seeds": int(cells["n_seeds"].max())})
     if zero:
         log.info("relative gain left out for %d model-task pairs whose English-only score is 0: %s", len(zero),
                  ", ".join(zero))

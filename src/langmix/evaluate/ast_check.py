@@ -195,17 +195,13 @@ def _names_agree(value: str, canonical: str) -> bool:
     """A canonical value that reads as a name (a capitalised word past the first: "Los Angeles, CA", "Conference
     Room A") keeps one of its words, accents aside, in a user-language form written in the same script
     ("Los Ángeles"; not "comida vegana"). Free text (a message body) and a form in another script pass."""
+    from langmix.evaluate.langid import script_of  # lingua loads with langid: only where a name is checked
+
     words = regex.findall(r"\p{L}[\p{L}\p{M}]*", canonical)
-    if not any(w[:1].isupper() for w in words[1:]) or script_of_words(value) != script_of_words(canonical):
+    if not any(w[:1].isupper() for w in words[1:]) or script_of(value) != script_of(canonical):
         return True
     mine = {_fold(w) for w in regex.findall(r"\p{L}[\p{L}\p{M}]*", value)}
     return any(_fold(w) in mine for w in words)
-
-
-def script_of_words(text: str) -> str | None:
-    """The Unicode script name of the first letter in `text` (LATIN, CYRILLIC, CJK, ...), or None."""
-    letter = next((ch for ch in text if ch.isalpha()), None)
-    return unicodedata.name(letter, "").split(" ")[0] if letter else None
 
 
 # Scripts written without spaces between words: a copied span may begin or end next to a letter of them.

@@ -123,9 +123,9 @@ def _dump(verdict: dict[str, Any]) -> str:
 def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multilingual"
             ) -> dict[str, dict[str, float]]:
     """Write verdicts to `out`; return per-language totals {lang: {n, correct, accuracy, bad_input}, and for math
-    correct_flexible}: n and
-    accuracy count the lines that could be scored (accuracy None where none could), bad_input the others. `api_mode`
-    is the AST checker's rule set (bfcl or multilingual); each api verdict records it."""
+    correct_flexible}: n and accuracy count the lines that could be scored (accuracy None where none could),
+    bad_input the others. `api_mode` is the AST checker's rule set (bfcl or multilingual); each api verdict records
+    it."""
     if task not in ("math", "api"):
         raise ValueError(f"unknown task {task!r} (expected math or api)")
     if api_mode not in MODES:
