@@ -18,7 +18,7 @@ from pathlib import Path
 
 BATCH = 64
 ITEMS = 12  # per task and language
-ROUNDS = 3
+ROUNDS = 5
 NAIVE = 24  # prompts through the one-at-a-time loop
 LANGS = ["en", "es", "fr", "de", "ru", "zh", "ja", "th", "sw", "bn", "te"]
 CAPS = {"math": 72, "api": 48}  # the tasks' default max_new_tokens

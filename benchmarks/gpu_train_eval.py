@@ -50,7 +50,7 @@ def main() -> None:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from langmix.config import ModelConfig, TrainingConfig
-    from langmix.evaluate.generate import generate, plain_generate
+    from langmix.evaluate.generate import SHARED_PREFIX_MIN, generate, plain_generate
     from langmix.records import Example
     from langmix.train import tokenize_mixture, train
 
@@ -219,8 +219,8 @@ def main() -> None:
     results = {}
     for name, fn in (("plain", lambda: plain_generate(model, tok, evals, cap, eval_batch)),
                      ("langmix", lambda: generate(model, tok, evals, cap, eval_batch)),
-                     ("langmix, no prefix sharing", lambda: generate(model, tok, evals, cap, eval_batch,
-                                                                     shared_prefix_min=0))):
+                     ("langmix, shared prefix", lambda: generate(model, tok, evals, cap, eval_batch,
+                                                                 shared_prefix_min=SHARED_PREFIX_MIN))):
         sync()
         t = time.perf_counter()
         outs = fn()
@@ -232,6 +232,19 @@ def main() -> None:
         log(f"eval {name:<28} {n_tok / secs:9.0f} generated tokens/s ({secs:.1f}s); "
             f"identical to plain: {same}/{len(outs)}")
     log(f"eval langmix vs plain generate: {results['plain'][1] / results['langmix'][1]:.2f}x")
+    # continuous batching: random weights never end a row early, so per-example caps (1/4, 1/2, all of `cap`) make
+    # rows finish at different steps; static batches vs rows joining the running batch, same caps
+    caps = [max(1, cap * (1 + k % 3 + (k % 3 == 2)) // 4) for k in range(len(evals))]
+    timed = {}
+    for join in (False, True):
+        sync()
+        t = time.perf_counter()
+        outs = generate(model, tok, evals, caps, eval_batch, join_rows=join)
+        sync()
+        timed[join] = (outs, time.perf_counter() - t)
+    same = sum(a == b for a, b in zip(timed[False][0], timed[True][0]))
+    log(f"eval rows joining the running batch vs static batches (caps {cap // 4}-{cap}): "
+        f"{timed[False][1] / timed[True][1]:.2f}x; identical: {same}/{len(evals)}")
     if "langmix" in rates:
         log(f"langmix vs plain: {rates['langmix'] / rates['plain']:.2f}x")
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from langmix.data.synth import make_items, to_example
+from langmix.evaluate import generate as generate_module
 from langmix.evaluate.generate import generate, plain_generate, render_prompts
 from langmix.models import load_tokenizer
 
@@ -70,6 +71,54 @@ def test_rows_finishing_early_leave_the_batch_with_identical_outputs(tok_model):
     assert min(lengths) < max(lengths)  # rows did finish at different steps
 
 
+@pytest.fixture
+def joins(monkeypatch):
+    """Counts the rows that join a batch already decoding (continuous batching)."""
+    joined = []
+    original = generate_module._Batch.join
+
+    def counting(self, other):
+        joined.append(len(other.rows))
+        original(self, other)
+
+    monkeypatch.setattr(generate_module._Batch, "join", counting)
+    return joined
+
+
+@pytest.mark.parametrize("shared_prefix_min", [0, 16])
+def test_rows_join_the_decoding_batch_as_others_finish_with_identical_outputs(tok_model, joins,
+                                                                               shared_prefix_min):
+    """Continuous batching: finished rows make room, the next prompts are encoded and join the running batch
+    (their cache left-padded to its width); every output still equals plain batched `generate`, with per-example
+    caps and rows finishing at many different steps."""
+    tok, model = tok_model
+    _assert_identical_with_caps(model, _frequent_token_as_eos(tok, model), EXAMPLES * 2, shared_prefix_min)
+    assert len(joins) >= 3 and sum(joins) >= 8
+
+
+def _assert_identical_with_caps(model, tok, examples, shared_prefix_min=0):
+    """generate() with per-example caps (4 to 16 tokens) equals plain batched `generate` of each cap's examples."""
+    caps = [4 + 3 * (k % 5) for k in range(len(examples))]
+    got = generate(model, tok, examples, caps, 8, shared_prefix_min=shared_prefix_min, join_rows=True)
+    for cap in set(caps):
+        subset = [ex for ex, c in zip(examples, caps) if c == cap]
+        assert [g for g, c in zip(got, caps) if c == cap] == plain_generate(model, tok, subset, cap, 8)
+
+
+def test_continuous_batching_setting_reaches_generation_with_the_same_predictions(tok_model, joins):
+    from langmix.config import EvalConfig
+    from langmix.evaluate.run import evaluate
+
+    tok, model = tok_model
+    tok2 = _frequent_token_as_eos(tok, model)
+    math = [ex for ex in EXAMPLES if ex.task == "math"] * 2
+    cfg = EvalConfig(batch_size=4, max_new_tokens={"math": 16})
+    static = evaluate(model, tok2, math, cfg, LANGS)
+    assert not joins
+    assert evaluate(model, tok2, math, cfg.model_copy(update={"continuous_batching": True}), LANGS) == static
+    assert joins
+
+
 def test_shared_prompt_prefix_is_encoded_once_with_identical_outputs(tok_model):
     tok, model = tok_model
     api = [ex for ex in EXAMPLES if ex.task == "api"]
@@ -99,24 +148,36 @@ def test_empty_and_progress(tok_model):
     assert generate(model, tok, [], 5, 4) == []
     seen = []
     generate(model, tok, EXAMPLES[:5], 2, 2, progress=seen.append)
-    assert seen == [2, 2, 1]
+    assert seen == [2, 2, 1]  # k more examples finished
+    seen.clear()
+    tok2 = _frequent_token_as_eos(tok, model)
+    generate(model, tok2, EXAMPLES, 16, 8, progress=seen.append)
+    assert sum(seen) == len(EXAMPLES) and len(seen) > len(EXAMPLES) // 8
 
 
-def test_sliding_window_model_gives_identical_outputs(tok_model):
-    """A model with sliding-window layers (Gemma-3's pattern): those cache layers keep their own window state
-    (only full-attention layers get langmix's preallocated buffers); outputs equal plain `generate`, with rows
-    finishing early."""
+@pytest.mark.parametrize("window", [8, 1000])
+def test_sliding_window_model_gives_identical_outputs(tok_model, joins, window):
+    """A model with sliding-window layers (Gemma-3's pattern): where a row could outgrow the window, those cache
+    layers keep their own window state (only full-attention layers get langmix's preallocated buffers) and no row
+    joins a running batch; where none can, they attend as full layers and rows join. Outputs equal plain
+    `generate` either way, with rows finishing early."""
     from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
     tok, _ = tok_model
     torch.manual_seed(0)
     model = Gemma3ForCausalLM(Gemma3TextConfig(
         vocab_size=len(tok), hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        head_dim=16, intermediate_size=128, max_position_embeddings=1024, sliding_window=8,
-        layer_types=["sliding_attention", "full_attention"], initializer_range=0.3,
+        head_dim=16, intermediate_size=128, max_position_embeddings=1024, sliding_window=window,
+        layer_types=["sliding_attention", "full_attention"], initializer_range=0.02,
         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=None)).eval()
     tok2 = _frequent_token_as_eos(tok, model)
-    assert generate(model, tok2, EXAMPLES, 16, 8) == plain_generate(model, tok2, EXAMPLES, 16, 8)
+    want = plain_generate(model, tok2, EXAMPLES, 16, 8)
+    assert generate(model, tok2, EXAMPLES, 16, 8) == want
+    assert generate(model, tok2, EXAMPLES, 16, 8, join_rows=True) == want
+    assert len(set(want)) > len(want) // 2  # the model continues different prompts differently
+    _assert_identical_with_caps(model, tok2, EXAMPLES * 2)
+    longest = max(len(r) for r in tok(render_prompts(tok, EXAMPLES))["input_ids"]) + 16
+    assert (len(joins) > 0) == (window > longest)
 
 
 def test_decode_all_equals_batch_decode(tok_model):

@@ -58,3 +58,4 @@ def test_api_call_level_rates_cover_the_items_that_expect_a_call():
     assert rows["name_accuracy_on_calls"] == (2 / 3, 3) and rows["argument_accuracy_on_calls"] == (1 / 3, 3)
     assert rows["parse_failure_rate_on_calls"] == (1 / 3, 3)  # the abstention is not a parse failure
     assert rows["irrelevance_accuracy"] == (1.0, 1)  # over the one irrelevance item, not n=4
+

@@ -37,7 +37,10 @@ def test_train_and_eval_keys_are_separate(small_study):
     ckpt_only = small_study.model_copy(update={"training": small_study.training.model_copy(
         update={"save_steps": 9, "activation_checkpointing": True})})
     lr = small_study.model_copy(update={"training": small_study.training.model_copy(update={"learning_rate": 1e-4})})
-    for cfg in (changed_eval, more_langs, ckpt_only):
+    joined = small_study.model_copy(update={"evaluation": small_study.evaluation.model_copy(
+        update={"continuous_batching": True})})
+    assert expand(joined)[1].evals[0].key == base.evals[0].key  # same greedy outputs: nothing to re-evaluate
+    for cfg in (changed_eval, more_langs, ckpt_only, joined):
         job = expand(cfg)[1]
         assert job.train.key == base.train.key
     assert expand(changed_eval)[1].evals[0].key != base.evals[0].key

@@ -59,13 +59,21 @@ def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def _growing_cache(model, capacity: int):
-    """A DynamicCache whose full-attention layers write into preallocated buffers of `capacity` positions instead
-    of concatenating at every step (which copies the whole cache each token)."""
-    from transformers import DynamicCache
+def _growing_layer_class():
+    """A DynamicLayer that writes into preallocated buffers instead of concatenating at every step (which copies
+    the whole cache each token), and that can take in the rows of another layer (`join`)."""
+    global _GROWING_LAYER
+    if _GROWING_LAYER is not None:
+        return _GROWING_LAYER
     from transformers.cache_utils import DynamicLayer
 
     class GrowingLayer(DynamicLayer):
+        capacity = 0
+
+        def _hold(self, keys: torch.Tensor, values: torch.Tensor, used: int) -> None:
+            self._kv = (keys, values)
+            self.keys, self.values = keys[..., :used, :], values[..., :used, :]
+
         def update(self, key_states, value_states, *args, **kwargs):
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
@@ -73,46 +81,64 @@ def _growing_cache(model, capacity: int):
             k = key_states.shape[-2]
             buf = getattr(self, "_kv", None)
             if buf is None or n + k > buf[0].shape[-2]:
-                cap = max(capacity, 2 * (n + k))
-                shape = (*key_states.shape[:-2], cap, key_states.shape[-1])
-                buf = (key_states.new_empty(shape), value_states.new_empty(
-                    (*value_states.shape[:-2], cap, value_states.shape[-1])))
+                cap = max(self.capacity, 2 * (n + k))
+                new = (key_states.new_empty((*key_states.shape[:-2], cap, key_states.shape[-1])),
+                       value_states.new_empty((*value_states.shape[:-2], cap, value_states.shape[-1])))
                 if n:
-                    buf[0][..., :n, :].copy_(self.keys)
-                    buf[1][..., :n, :].copy_(self.values)
-                self._kv = buf
+                    new[0][..., :n, :].copy_(self.keys)
+                    new[1][..., :n, :].copy_(self.values)
+                buf = new
             buf[0][..., n:n + k, :].copy_(key_states)
             buf[1][..., n:n + k, :].copy_(value_states)
-            self.keys, self.values = buf[0][..., :n + k, :], buf[1][..., :n + k, :]
+            self._hold(buf[0], buf[1], n + k)
             return self.keys, self.values
 
         def batch_select_indices(self, indices):
             if getattr(self, "_kv", None) is not None:
-                n = self.keys.shape[-2]
-                self._kv = (self._kv[0][indices], self._kv[1][indices])
-                self.keys, self.values = self._kv[0][..., :n, :], self._kv[1][..., :n, :]
+                self._hold(self._kv[0][indices], self._kv[1][indices], self.keys.shape[-2])
 
         def batch_repeat_interleave(self, repeats):
             if getattr(self, "_kv", None) is not None:
-                n = self.keys.shape[-2]
-                self._kv = (self._kv[0].repeat_interleave(repeats, 0), self._kv[1].repeat_interleave(repeats, 0))
-                self.keys, self.values = self._kv[0][..., :n, :], self._kv[1][..., :n, :]
+                self._hold(self._kv[0].repeat_interleave(repeats, 0), self._kv[1].repeat_interleave(repeats, 0),
+                           self.keys.shape[-2])
 
+        def join(self, other: "GrowingLayer", starts: tuple[int, int], width: int, capacity: int) -> None:
+            """Take in `other`'s rows below this layer's: position j of the joined cache holds position
+            j - starts[k] of part k (zeros, masked out, where that is before the part's first position)."""
+            parts = (self.keys, self.values), (other.keys, other.values)
+            rows = [p[0].shape[0] for p in parts]
+            out = [t.new_zeros((sum(rows), *t.shape[1:-2], max(capacity, width), t.shape[-1])) for t in parts[0]]
+            top = 0
+            for (keys, values), start, n in zip(parts, starts, rows):
+                cut = max(0, -start)  # leading positions masked in every row of the joined batch: dropped
+                used = keys.shape[-2] - cut
+                out[0][top:top + n, ..., start + cut:start + cut + used, :].copy_(keys[..., cut:, :])
+                out[1][top:top + n, ..., start + cut:start + cut + used, :].copy_(values[..., cut:, :])
+                top += n
+            self._hold(out[0], out[1], width)
+
+    _GROWING_LAYER = GrowingLayer
+    return GrowingLayer
+
+
+_GROWING_LAYER = None
+
+
+def _growing_cache(model, capacity: int, longest: int):
+    """A DynamicCache whose full-attention layers are `GrowingLayer`s with room for `capacity` positions. A
+    sliding-window layer becomes one too where no row can be `longest` positions or longer (its window then never
+    bites, so it attends like a full layer); otherwise it keeps its own kind, and the batch cannot take in rows."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    growing = _growing_layer_class()
     cache = DynamicCache(config=model.config)
     for layer in getattr(cache, "layers", []):
-        if type(layer) is DynamicLayer:
-            layer.__class__ = GrowingLayer
+        if type(layer) is DynamicLayer or (type(layer) is DynamicSlidingWindowLayer
+                                           and longest < layer.sliding_window):
+            layer.__class__ = growing
+            layer.capacity = capacity
     return cache
-
-
-def _select_rows(cache, keep: torch.Tensor) -> None:
-    for layer in cache.layers:
-        layer.batch_select_indices(keep)
-
-
-def _expand_rows(cache, rows: int) -> None:
-    for layer in cache.layers:
-        layer.batch_repeat_interleave(rows)
 
 
 def _stopped(tokenizer, row: list[int], stop: Sequence[str], tail_tokens: int = 16) -> bool:
@@ -120,108 +146,159 @@ def _stopped(tokenizer, row: list[int], stop: Sequence[str], tail_tokens: int = 
     return any(s in text for s in stop)
 
 
-def _generate_batch(model, rows: list[list[int]], caps: list[int], eos: list[int], pad_id: int, device,
-                    cache_arg: str, tokenizer, stop: Sequence[str] | None, shared_prefix_min: int) -> list[list[int]]:
-    """Greedy continuation of each token row (at most caps[i] new tokens); rows leave the batch when done."""
-    n = len(rows)
-    prefix = _common_prefix(rows) if n > 1 and shared_prefix_min else 0
-    if prefix < shared_prefix_min:
-        prefix = 0
-    prefix = min(prefix, min(len(r) for r in rows) - 1)  # every row keeps at least one token of its own
-    if prefix < (shared_prefix_min or 1):
-        prefix = 0
-    width = max(len(r) for r in rows) - prefix
-    cache = _growing_cache(model, prefix + width + max(caps) + 1)
-    if prefix:
-        ids = torch.tensor([rows[0][:prefix]], device=device)
-        model(input_ids=ids, attention_mask=torch.ones_like(ids), **{cache_arg: cache}, use_cache=True,
-              logits_to_keep=1)
-        _expand_rows(cache, n)
-    suffixes = [r[prefix:] for r in rows]
-    ids = torch.full((n, width), pad_id, dtype=torch.long)
-    suffix_mask = torch.zeros((n, width), dtype=torch.long)
-    for i, s in enumerate(suffixes):
-        ids[i, width - len(s):] = torch.tensor(s)
-        suffix_mask[i, width - len(s):] = 1
-    mask = torch.cat([torch.ones((n, prefix), dtype=torch.long), suffix_mask], 1).to(device)
-    ids = ids.to(device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix:]
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, **{cache_arg: cache},
-                   use_cache=True, logits_to_keep=1).logits
-    eos_t = torch.tensor(eos, device=device)
-    out: list[list[int]] = [[] for _ in range(n)]
-    rows_in_batch = list(range(n))  # the example row of each batch row
-    live = [True] * n  # False: finished, still in the batch until the next compaction
-    caps_t = torch.tensor(caps, device=device)
-    row_caps = caps_t
-    last_pos = positions[:, -1]
-    step = 0
-    while True:
-        nxt = logits[:, -1].argmax(-1)
-        step += 1
-        done = (torch.isin(nxt, eos_t) | (row_caps <= step)).tolist()
-        for b, (row, tok) in enumerate(zip(rows_in_batch, nxt.tolist())):
-            if live[b]:
-                out[row].append(tok)
-                if done[b] or (stop and _stopped(tokenizer, out[row], stop)):
-                    live[b] = False
-        n_live = sum(live)
-        if n_live == 0:
-            break
-        # Finished rows leave the batch once they are worth a copy of the cache (an eighth of the batch)
-        if len(live) - n_live >= max(1, len(live) // 8):
-            keep = [b for b, alive in enumerate(live) if alive]
-            keep_t = torch.tensor(keep, device=device)
-            _select_rows(cache, keep_t)
-            nxt, mask, last_pos, row_caps = nxt[keep_t], mask[keep_t], last_pos[keep_t], row_caps[keep_t]
-            rows_in_batch = [rows_in_batch[b] for b in keep]
-            live = [True] * len(keep)
-        mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], 1)
-        last_pos = last_pos + 1
-        logits = model(input_ids=nxt[:, None], attention_mask=mask, position_ids=last_pos[:, None],
-                       **{cache_arg: cache}, use_cache=True).logits
-    return out  # the end-of-turn token stays, as in `model.generate`; decoding skips it when it is special
+class _Batch:
+    """The rows decoded together: their KV cache, attention mask (one column per cache position), last position,
+    tokens each may still generate, example index, whether it has finished (finished rows are computed along
+    until enough of them are worth a copy of the cache), and the logits of each row's next token."""
+
+    def __init__(self, cache, mask: torch.Tensor, last_pos: torch.Tensor, left: torch.Tensor, rows: list[int],
+                 logits: torch.Tensor):
+        self.cache, self.mask, self.last_pos, self.left, self.rows, self.logits = (
+            cache, mask, last_pos, left, rows, logits)
+        self.finished = [False] * len(rows)
+
+    def joinable(self) -> bool:
+        growing = _growing_layer_class()
+        return all(type(layer) is growing for layer in self.cache.layers)
+
+    def keep(self, keep: list[int], nxt: torch.Tensor) -> torch.Tensor:
+        """Drop every row not in `keep` (their cache rows too); returns `nxt` of the rows kept."""
+        keep_t = torch.tensor(keep, device=self.mask.device)
+        for layer in self.cache.layers:
+            layer.batch_select_indices(keep_t)
+        self.mask, self.last_pos, self.left = self.mask[keep_t], self.last_pos[keep_t], self.left[keep_t]
+        self.rows = [self.rows[b] for b in keep]
+        self.finished = [False] * len(keep)
+        return nxt[keep_t]
+
+    def join(self, other: "_Batch") -> None:
+        """Take in `other`'s rows (continuous batching): both masks are left-padded to one width, and positions
+        masked in every row are dropped from the front."""
+        width = max(self.mask.shape[1], other.mask.shape[1])
+        masks = [torch.nn.functional.pad(m, (width - m.shape[1], 0)) for m in (self.mask, other.mask)]
+        mask = torch.cat(masks)
+        lead = int(mask.any(0).int().argmax())
+        starts = tuple(width - m.shape[1] - lead for m in (self.mask, other.mask))
+        capacity = width - lead + int(torch.cat([self.left, other.left]).max()) + 1
+        for mine, theirs in zip(self.cache.layers, other.cache.layers):
+            mine.join(theirs, starts, width - lead, capacity)
+        self.mask = mask[:, lead:]
+        self.last_pos = torch.cat([self.last_pos, other.last_pos])
+        self.left = torch.cat([self.left, other.left])
+        self.rows = self.rows + other.rows
+        self.finished = self.finished + other.finished
+        self.logits = torch.cat([self.logits, other.logits])
+
+
+class _Prefill:
+    """Encodes the prompts of rows joining the decoding (left-padded among themselves), optionally with a prompt
+    prefix they all share encoded once."""
+
+    def __init__(self, model, pad_id: int, device, cache_arg: str, shared_prefix_min: int, longest: int):
+        self.model, self.pad_id, self.device, self.cache_arg = model, pad_id, device, cache_arg
+        self.shared_prefix_min, self.longest = shared_prefix_min, longest  # longest: prompt + new tokens, any row
+
+    def __call__(self, rows: list[Sequence[int]], caps: list[int], index: list[int]) -> _Batch:
+        n, model, cache_kw = len(rows), self.model, {}
+        prefix = _common_prefix(rows) if n > 1 and self.shared_prefix_min else 0
+        prefix = min(prefix, min(len(r) for r in rows) - 1)  # every row keeps at least one token of its own
+        if prefix < (self.shared_prefix_min or 1):
+            prefix = 0
+        width = max(len(r) for r in rows) - prefix
+        cache = _growing_cache(model, prefix + width + max(caps) + 1, self.longest)
+        cache_kw[self.cache_arg] = cache
+        if prefix:
+            ids = torch.tensor([rows[0][:prefix]], device=self.device)
+            model(input_ids=ids, attention_mask=torch.ones_like(ids), **cache_kw, use_cache=True, logits_to_keep=1)
+            for layer in cache.layers:
+                layer.batch_repeat_interleave(n)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        suffix_mask = torch.zeros((n, width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            suffix = row[prefix:]
+            ids[i, width - len(suffix):] = torch.tensor(suffix)
+            suffix_mask[i, width - len(suffix):] = 1
+        mask = torch.cat([torch.ones((n, prefix), dtype=torch.long), suffix_mask], 1).to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, prefix:]
+        logits = model(input_ids=ids.to(self.device), attention_mask=mask, position_ids=positions, **cache_kw,
+                       use_cache=True, logits_to_keep=1).logits
+        return _Batch(cache, mask, positions[:, -1], torch.tensor(caps, device=self.device), list(index), logits)
 
 
 @torch.inference_mode()
 def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Sequence[int], batch_size: int,
              progress: Callable[[int], None] | None = None, stop: Sequence[str] | None = None,
-             shared_prefix_min: int = 0) -> list[str]:
+             shared_prefix_min: int = 0, join_rows: bool = False) -> list[str]:
     """Greedy completions, in input order.
 
     `max_new_tokens` is one cap or one per example (e.g. per task); `stop` strings end a row like the end-of-turn
     token does (the text up to and including the token that completes the stop string is kept, as with
     `model.generate(stop_strings=...)`). `shared_prefix_min=N` encodes a prompt prefix of N or more tokens shared
-    by a whole batch once; it is off by default because it measured slower: 0.68x on an H100 (Qwen3-1.7B shape),
-    0.81x and 1.00x in two runs of the 2-core CPU eval benchmark (best of 3 rounds each; the extra prefix forward
-    and the copy of its cache into every row cost as much as the prompt tokens saved, or more).
+    by the rows joining together once; it is off by default because it measured slower: 0.68x on an H100
+    (Qwen3-1.7B shape), 0.81x and 1.00x in two runs of the 2-core CPU eval benchmark (best of 3 rounds each; the
+    extra prefix forward and the copy of its cache into every row cost as much as the prompt tokens saved, or more).
+    `join_rows=True` is continuous batching: as rows finish, the next prompts are encoded and join the running
+    batch (their cache left-padded to its width), instead of each batch running until its last row ends. It is off
+    by default because on the 2-core CPU benchmark model it did not win (attention there is bound by reading the
+    KV cache, and joined rows read the batch's full width): 1.05x with 132 prompts per task, 0.93x-1.00x with 528
+    (medians of 8 alternating runs, identical outputs); it has not been measured on a GPU, where a decoding step
+    costs about the same with more rows (`benchmarks/gpu_train_eval.py` measures it where a GPU is lent).
+    `progress(k)` is called as k more examples finish.
     """
     if not examples:
         return []
     prompts = render_prompts(tokenizer, examples)
     rows = encode_cached(tokenizer, prompts)  # a study evaluates every run of a model on the same prompts
     caps = [max_new_tokens] * len(rows) if isinstance(max_new_tokens, int) else list(max_new_tokens)
-    order = sorted(range(len(rows)), key=lambda i: (len(rows[i]), i))
-    outputs: list[str] = [""] * len(rows)
+    pending = sorted(range(len(rows)), key=lambda i: (len(rows[i]), i))[::-1]  # shortest last: pop() takes it
     device = next(model.parameters()).device
-    eos = _eos_ids(model, tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
-    cache_arg = _cache_kwarg(model)
+    eos_t = torch.tensor(_eos_ids(model, tokenizer), device=device)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else int(eos_t[0])
+    longest = max(len(r) for r in rows) + max(caps)
+    prefill = _Prefill(model, pad_id, device, _cache_kwarg(model), shared_prefix_min, longest)
+    out: list[list[int]] = [[] for _ in rows]
+    few = max(1, batch_size // 8)  # rows finished, or free places, worth a copy of the cache
+
+    def admit(k: int) -> _Batch:
+        idx = [pending.pop() for _ in range(min(k, len(pending)))]
+        return prefill([rows[i] for i in idx], [caps[i] for i in idx], idx)
+
     was_training = model.training
     model.eval()
     try:
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            with compute("generate"):
-                new = _generate_batch(model, [rows[i] for i in idx], [caps[i] for i in idx], eos, pad_id, device,
-                                      cache_arg, tokenizer, stop, shared_prefix_min)
-            for i, text in zip(idx, decode_all(tokenizer, new)):
-                outputs[i] = text
-            if progress:
-                progress(len(idx))
+        with compute("generate"):
+            batch: _Batch | None = None
+            while batch is not None or pending:
+                if batch is None:
+                    batch = admit(batch_size)
+                nxt = batch.logits[:, -1].argmax(-1)
+                batch.left = batch.left - 1
+                done = (torch.isin(nxt, eos_t) | (batch.left <= 0)).tolist()
+                newly = 0
+                for b, (row, token) in enumerate(zip(batch.rows, nxt.tolist())):
+                    if not batch.finished[b]:
+                        out[row].append(token)
+                        if done[b] or (stop and _stopped(tokenizer, out[row], stop)):
+                            batch.finished[b], newly = True, newly + 1
+                if progress and newly:
+                    progress(newly)
+                live = [b for b, finished in enumerate(batch.finished) if not finished]
+                if not live:
+                    batch = None
+                    continue
+                if len(batch.rows) - len(live) >= max(1, len(batch.rows) // 8):
+                    nxt = batch.keep(live, nxt)
+                batch.mask = torch.cat([batch.mask, batch.mask.new_ones((batch.mask.shape[0], 1))], 1)
+                batch.last_pos = batch.last_pos + 1
+                batch.logits = model(input_ids=nxt[:, None], attention_mask=batch.mask,
+                                     position_ids=batch.last_pos[:, None], **{prefill.cache_arg: batch.cache},
+                                     use_cache=True).logits
+                free = batch_size - len(batch.rows)
+                if join_rows and pending and free >= few and batch.joinable():
+                    batch.join(admit(free))
     finally:
         model.train(was_training)
-    return outputs
+    return decode_all(tokenizer, out)  # the end-of-turn token stays in `out`, as in `model.generate`
 
 
 @torch.inference_mode()

@@ -54,7 +54,8 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
         return [], []
     task = tasks.get(examples[0].task)
     tasks.check_references(task, examples)  # before any compute is spent
-    outputs = generate(model, tokenizer, examples, max_new_tokens(cfg, task.name), cfg.batch_size, progress)
+    outputs = generate(model, tokenizer, examples, max_new_tokens(cfg, task.name), cfg.batch_size, progress,
+                       join_rows=cfg.continuous_batching)
     detected = langid.detect(outputs, study_languages) if (cfg.language_id and task.judge_response_language) \
         else None
     ctx = TaskContext(study_languages=study_languages, api_mode=cfg.api_checker)

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from langmix.config import (TRAINING_FIELDS_NOT_IN_KEY, BudgetConfig, EvalConfig, ModelConfig, StudyConfig,
-                            TrainingConfig, config_hash)
+from langmix.config import (EVAL_FIELDS_NOT_IN_KEY, TRAINING_FIELDS_NOT_IN_KEY, BudgetConfig, EvalConfig,
+                            ModelConfig, StudyConfig, TrainingConfig, config_hash)
 from langmix.data.digest import paths_digest
 from langmix.mixtures import MixtureSpec, expand_designs, mixture_slug
 
@@ -89,6 +89,12 @@ class EvalSpec(_RunSpec):
     languages: list[str]
     data: dict[str, Any]
     evaluation: EvalConfig
+
+    @cached_property
+    def key(self) -> str:
+        tree = self.model_dump(mode="json")
+        tree["evaluation"] = {k: v for k, v in tree["evaluation"].items() if k not in EVAL_FIELDS_NOT_IN_KEY}
+        return config_hash(tree)
 
     @property
     def is_base(self) -> bool:
