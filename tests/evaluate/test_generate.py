@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from langmix.data.synth import make_items, to_example
+from langmix import timing
 from langmix.evaluate import generate as generate_module
 from langmix.evaluate.generate import generate, plain_generate, render_prompts
 from langmix.models import load_tokenizer
@@ -151,8 +152,10 @@ def test_empty_and_progress(tok_model):
     assert seen == [2, 2, 1]  # k more examples finished
     seen.clear()
     tok2 = _frequent_token_as_eos(tok, model)
-    generate(model, tok2, EXAMPLES, 16, 8, progress=seen.append)
+    inside = []  # a progress bar's or heartbeat's time must not count as model compute (study_overhead.py)
+    generate(model, tok2, EXAMPLES, 16, 8, progress=lambda k: (seen.append(k), inside.append(timing.in_compute())))
     assert sum(seen) == len(EXAMPLES) and len(seen) > len(EXAMPLES) // 8
+    assert inside and not any(inside)
 
 
 @pytest.mark.parametrize("window", [8, 1000])

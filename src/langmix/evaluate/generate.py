@@ -263,39 +263,43 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
         idx = [pending.pop() for _ in range(min(k, len(pending)))]
         return prefill([rows[i] for i in idx], [caps[i] for i in idx], idx)
 
+    def step(batch: _Batch | None) -> tuple[_Batch | None, int]:
+        """One token for every row of the batch (admitting the first rows if there is none): (the batch, or None
+        once all its rows finished; how many rows finished at this step)."""
+        if batch is None:
+            batch = admit(batch_size)
+        nxt = batch.logits[:, -1].argmax(-1)
+        batch.left = batch.left - 1
+        done = (torch.isin(nxt, eos_t) | (batch.left <= 0)).tolist()
+        newly = 0
+        for b, (row, token) in enumerate(zip(batch.rows, nxt.tolist())):
+            if not batch.finished[b]:
+                out[row].append(token)
+                if done[b] or (stop and _stopped(tokenizer, out[row], stop)):
+                    batch.finished[b], newly = True, newly + 1
+        live = [b for b, finished in enumerate(batch.finished) if not finished]
+        if not live:
+            return None, newly
+        if len(batch.rows) - len(live) >= max(1, len(batch.rows) // 8):
+            nxt = batch.keep(live, nxt)
+        batch.mask = torch.cat([batch.mask, batch.mask.new_ones((batch.mask.shape[0], 1))], 1)
+        batch.last_pos = batch.last_pos + 1
+        batch.logits = model(input_ids=nxt[:, None], attention_mask=batch.mask, position_ids=batch.last_pos[:, None],
+                             **{prefill.cache_arg: batch.cache}, use_cache=True).logits
+        free = batch_size - len(batch.rows)
+        if join_rows and pending and free >= few and batch.joinable():
+            batch.join(admit(free))
+        return batch, newly
+
     was_training = model.training
     model.eval()
     try:
-        with compute("generate"):
-            batch: _Batch | None = None
-            while batch is not None or pending:
-                if batch is None:
-                    batch = admit(batch_size)
-                nxt = batch.logits[:, -1].argmax(-1)
-                batch.left = batch.left - 1
-                done = (torch.isin(nxt, eos_t) | (batch.left <= 0)).tolist()
-                newly = 0
-                for b, (row, token) in enumerate(zip(batch.rows, nxt.tolist())):
-                    if not batch.finished[b]:
-                        out[row].append(token)
-                        if done[b] or (stop and _stopped(tokenizer, out[row], stop)):
-                            batch.finished[b], newly = True, newly + 1
-                if progress and newly:
-                    progress(newly)
-                live = [b for b, finished in enumerate(batch.finished) if not finished]
-                if not live:
-                    batch = None
-                    continue
-                if len(batch.rows) - len(live) >= max(1, len(batch.rows) // 8):
-                    nxt = batch.keep(live, nxt)
-                batch.mask = torch.cat([batch.mask, batch.mask.new_ones((batch.mask.shape[0], 1))], 1)
-                batch.last_pos = batch.last_pos + 1
-                batch.logits = model(input_ids=nxt[:, None], attention_mask=batch.mask,
-                                     position_ids=batch.last_pos[:, None], **{prefill.cache_arg: batch.cache},
-                                     use_cache=True).logits
-                free = batch_size - len(batch.rows)
-                if join_rows and pending and free >= few and batch.joinable():
-                    batch.join(admit(free))
+        batch: _Batch | None = None
+        while batch is not None or pending:
+            with compute("generate"):  # the progress callback (a progress bar, a heartbeat) is not compute
+                batch, newly = step(batch)
+            if progress and newly:
+                progress(newly)
     finally:
         model.train(was_training)
     return decode_all(tokenizer, out)  # the end-of-turn token stays in `out`, as in `model.generate`
