@@ -195,8 +195,8 @@ def study_plan_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> 
         raise typer.Exit(2) from None
     table = Table("kind", "run", "params", "tokens", "GPUs", "GPU-hours")
     for r in rows:
-        table.add_row(r.kind, r.slug, (f"{r.params / 1e9:.2f}B" if r.params >= 1e8 else f"{r.params / 1e6:.2f}M"), f"{r.tokens:.3g}", str(r.gpus),
-                      f"{r.gpu_hours:.2f}")
+        table.add_row(r.kind, r.slug, (f"{r.params / 1e9:.2f}B" if r.params >= 1e8 else f"{r.params / 1e6:.2f}M"),
+                      f"{r.tokens:.3g}", str(r.gpus) if r.gpus else "0 (CPU)", f"{r.gpu_hours:.2f}")
     Console(width=200).print(table)
     trains = [r for r in rows if r.kind == "train"]
     evals = [r for r in rows if r.kind == "eval"]

@@ -92,8 +92,9 @@ def estimate(cfg: StudyConfig, jobs: list[Job]) -> list[RunEstimate]:
             params = _params(spec)
             tokens = train_tokens(spec, cfg) if kind == "train" else eval_tokens(spec, cfg)
             flops = (6 if kind == "train" else 2) * params * tokens
-            gpus = max(1, gpus_for(spec, cfg))
-            out.append(RunEstimate(spec.slug, kind, params, tokens, flops, gpus, flops / peak / 3600))
+            gpus = gpus_for(spec, cfg)  # 0: a CPU run (the tiny model), which spends no GPU-hours
+            out.append(RunEstimate(spec.slug, kind, params, tokens, flops, gpus,
+                                   flops / peak / 3600 if gpus else 0.0))
     return out
 
 
@@ -109,6 +110,6 @@ def resources(job: Job, cfg: StudyConfig) -> Resources:
     elif gpus == 0:
         timeout = 60
     else:
-        hours = sum(e.gpu_hours / e.gpus for e in estimate(cfg, [job]))
+        hours = sum(e.gpu_hours / max(1, e.gpus) for e in estimate(cfg, [job]))
         timeout = int(min(72 * 60, max(30, math.ceil(hours * 60 * 1.5 + 20))))
     return Resources(gpus=gpus, cpus=cpus, mem_gb=mem, timeout_min=timeout)
