@@ -151,7 +151,9 @@ def study_status_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -
     queue = slurm.queue_states(sorted(set(ids.values()))) if ids else {}
     table = Table("kind", "run", "model", "mixture", "task", "seed", "state", "slurm")
     counts: dict[str, int] = {}
+    shown: set[str] = set()
     for kind, spec, state, _ in study_status(cfg):
+        shown.add(spec.slug)
         job_id = ids.get(spec.slug, "")
         slurm_state = queue.get(job_id, "")
         if state in ("pending", "interrupted") and slurm_state in ("PENDING", "REQUEUED"):
@@ -167,6 +169,14 @@ def study_status_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -
                       f"{job_id} {slurm_state}".strip())
     Console().print(table)
     Console().print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    stale = {slug: job_id for slug, job_id in ids.items() if slug not in shown}
+    if stale:  # submitted for runs whose keys changed since (the config, or a data file's content)
+        many = len(stale) > 1
+        console.print(f"{len(stale)} recorded SLURM job{'s are' if many else ' is'} for runs no longer in this "
+                      "study (its config or a data file changed after submitting; a job that found the change "
+                      "failed):")
+        for slug, job_id in sorted(stale.items()):
+            console.print(f"  {slug}  job {job_id} {queue.get(job_id, 'unknown to SLURM now')}")
 
 
 @study_app.command("cancel")

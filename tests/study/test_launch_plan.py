@@ -141,3 +141,23 @@ def test_status_tells_a_requeued_run_and_an_earlier_failed_job_apart(tmp_path, m
     text = " ".join(result.output.split())
     assert "requeued" in text and "queued" not in text.replace("requeued", "")
     assert "earlier" in text and "FAILED" in text  # the cell wraps in a narrow table
+
+
+def test_status_names_jobs_submitted_for_runs_the_study_no_longer_has(tmp_path, monkeypatch):
+    """A data file changed after submitting: the job fails (its run's key changed), and `study status`, which
+    lists the runs of the current keys, names that job and its state rather than showing only pending runs."""
+    from langmix.study import slurm
+
+    tree = small_study_dict(tmp_path / "out", include_base=False)
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    cfg = StudyConfig.model_validate(tree)
+    current = next(j for j in expand(cfg) if j.train is not None).slug
+    old = current.rsplit("-", 1)[0] + "-0123456789ab"  # the same run under the key it had before the change
+    monkeypatch.setattr(slurm, "read_job_ids", lambda cfg: {current: "8_0", old: "7_0"})
+    monkeypatch.setattr(slurm, "queue_states", lambda ids: {"7_0": "FAILED", "8_0": "PENDING"})
+    result = runner.invoke(app, ["study", "status", str(config)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "1 recorded SLURM job is for runs no longer in this study" in text
+    assert f"{old} job 7_0 FAILED" in text and f"{current} job" not in text
