@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -290,6 +291,17 @@ def translate_cmd(
 
     try:
         targets = langs.resolve_all([c for c in to.split(",") if c])
+        if not targets:
+            raise ValueError("--to names no language to translate into")
+        if "en" in targets:
+            raise ValueError("English is the source language: --to takes the languages to translate into "
+                             "(the English examples are written alongside)")
+        if policy not in ("exclude", "flag"):
+            raise ValueError(f"--policy must be exclude or flag, got {policy!r}")
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file; it must be a directory (made if missing)")
+        if base_url and not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"--base-url must start with http:// or https://, got {base_url!r}")
         examples = load_examples(FileSource(format=fmt, path=str(source), limit=limit, category=category,
                                             schemas=str(schemas) if schemas else None))
         if backend == "openai":
@@ -308,15 +320,20 @@ def translate_cmd(
             engine = tb.MemoryBackend(str(memory))
         else:
             raise ValueError(f"unknown backend {backend!r}")
-    except (ValueError, OSError) as exc:
+        store = TranslationCache(cache)
+    except (ValueError, OSError, sqlite3.Error) as exc:
+        error(f"--cache {cache}: not a usable SQLite file ({exc})" if isinstance(exc, sqlite3.Error) else f"{exc}")
+        raise typer.Exit(2) from None
+    segments = count_segments(examples) * len(targets)
+    try:
+        with _progress() as progress:
+            bar = progress.add_task(f"translating {len(examples)} examples into {', '.join(targets)}",
+                                    total=segments)
+            translated, qa = translate_examples(examples, targets, engine, store, ["en", *targets], policy=policy,
+                                                progress=lambda k: progress.advance(bar, k))
+    except tb.BackendRefused as exc:  # finished batches are in the cache: a re-run resumes from them
         error(f"{exc}")
         raise typer.Exit(2) from None
-    store = TranslationCache(cache)
-    segments = count_segments(examples) * len(targets)
-    with _progress() as progress:
-        bar = progress.add_task(f"translating {len(examples)} examples into {', '.join(targets)}", total=segments)
-        translated, qa = translate_examples(examples, targets, engine, store, ["en", *targets], policy=policy,
-                                            progress=lambda k: progress.advance(bar, k))
     manifest = {"source": str(source), "format": fmt, "backend": backend, "model": engine.model_id,
                 "targets": targets, "policy": policy, "n_source": len(examples),
                 "kept_per_language": {lang: q.passed + q.flagged for lang, q in qa.items()},

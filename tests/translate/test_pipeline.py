@@ -71,14 +71,17 @@ def test_api_translation_keeps_structure(tmp_path):
     out, qa = translate_examples(examples, ["sw"], Upper(), TranslationCache(tmp_path / "c.sqlite"), ["en", "sw"],
                                  policy="flag")
     assert len(out) == 6
+    tool_results = 0
     for src, tgt in zip(examples, out):
         for a, b in zip(src.messages, tgt.messages):
-            if a["role"] == "user":
+            if a["role"] == "user" and not a["content"].startswith("API result: "):
                 assert b["content"] == "[sw] " + a["content"]
-            else:
-                assert b == a  # system prompt with schemas, assistant turns and the JSON call are untouched
+            else:  # system prompt with schemas, assistant turns, the JSON call and tool results are untouched
+                assert b == a
+                tool_results += a["content"].startswith("API result: ")
         assert tgt.reference["calls"] == src.reference["calls"] and tgt.tools == src.tools
         assert "verbatim_arguments" in tgt.reference
+    assert tool_results > 0  # API-Bank writes a tool's output as a user turn: data, never translated
 
 
 def test_cli_translate_with_server(server, gsm_questions, tmp_path):

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 TOOL_SYSTEM = ("You can call these functions. Reply with the call as JSON, "
                '{"name": ..., "arguments": {...}}, or a JSON list for several calls; reply in words if none fits.')
 
+TOOL_RESULT_PREFIX = "API result: "  # a tool's output, written as a user turn (API-Bank's convention)
+
 
 def tool_system_prompt(tools: list[dict[str, Any]]) -> str:
     return TOOL_SYSTEM + "\n" + json.dumps(tools, ensure_ascii=False)
@@ -145,7 +147,7 @@ def load_apibank(directory: str | Path, schemas: dict[str, dict[str, Any]], limi
                         tools=tools, reference={"calls": [{name: {k: [v] for k, v in params.items()}}]}))
                 result = turn.get("result", {})
                 history += [{"role": "assistant", "content": call},
-                            {"role": "user", "content": "API result: " + json.dumps(
+                            {"role": "user", "content": TOOL_RESULT_PREFIX + json.dumps(
                                 result.get("output") if isinstance(result, dict) else result, ensure_ascii=False)}]
                 if limit and len(out) >= limit:
                     break

@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import logging
 import os
+import re
 import random
 import threading
 import time
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from langmix import languages as langs
+from langmix.errors import UserInputError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,19 @@ def chat_prompt(req: Request) -> list[dict[str, str]]:
 
 
 class TransientError(RuntimeError):
-    """A failure worth retrying (429, 5xx, timeout, connection reset)."""
+    """A failure worth retrying (429, 5xx, timeout, connection reset, a malformed or cut-off response body)."""
+
+
+class SegmentRefused(RuntimeError):
+    """A failure of this request alone that a retry would repeat (HTTP 400/413/422, e.g. a context length
+    exceeded; output cut at the token limit): the segment is a backend miss, and the run goes on."""
+
+
+class BackendRefused(UserInputError):
+    """The server refuses every request (HTTP 401/403/404: the key, the URL or the model name)."""
+
+
+_THINK = re.compile(r"<think>.*?</think>\s*", re.S)
 
 
 @dataclass
@@ -106,13 +122,25 @@ class OpenAIBackend:
         except urllib.error.HTTPError as exc:
             if exc.code == 429 or exc.code >= 500:
                 raise TransientError(f"HTTP {exc.code}", exc.headers.get("Retry-After")) from None
-            raise RuntimeError(f"translation server refused the request: HTTP {exc.code}") from None
+            if exc.code in (401, 403, 404):
+                raise BackendRefused(f"the translation server refused the request: HTTP {exc.code} (check "
+                                     f"--base-url, --model and the key in ${self.api_key_env})") from None
+            raise SegmentRefused(f"HTTP {exc.code}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-            raise TransientError(f"{type(exc).__name__}", None) from None
+            reason = getattr(exc, "reason", None)
+            raise TransientError(f"{type(exc).__name__}{f' ({reason})' if reason else ''}", None) from None
+        except (ValueError, http.client.HTTPException) as exc:  # not JSON (an HTML page), or a cut-off body
+            raise TransientError(f"malformed response ({type(exc).__name__})", None) from None
         try:
-            return body["choices"][0]["message"]["content"]
+            choice = body["choices"][0]
+            content = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
             raise TransientError("malformed response", None) from None
+        if not isinstance(content, str):
+            raise TransientError(f"malformed response (content is {type(content).__name__})", None)
+        if choice.get("finish_reason") == "length":
+            raise SegmentRefused("the output was cut at the server's token limit")
+        return _THINK.sub("", content)  # a reasoning model's thinking is not the translation
 
     def _one(self, req: Request) -> str | None:
         payload = {"model": self.model, "messages": chat_prompt(req), "temperature": self.temperature}
@@ -120,11 +148,17 @@ class OpenAIBackend:
             self._wait_for_rate_limit()
             try:
                 return self._post(payload)
+            except SegmentRefused as exc:
+                with self._lock:
+                    self.stats["failures"] += 1
+                log.warning("translation request for %s refused: %s", req.source_id, exc.args[0])
+                return None
             except TransientError as exc:
                 if attempt == self.max_retries:
                     with self._lock:
                         self.stats["failures"] += 1
-                    log.warning("translation request failed after %d attempts: %s", attempt + 1, exc.args[0])
+                    log.warning("translation request for %s failed after %d attempts: %s", req.source_id, attempt + 1,
+                                exc.args[0])
                     return None
                 retry_after = exc.args[1]
                 delay = float(retry_after) if retry_after and str(retry_after).replace(".", "").isdigit() \
@@ -280,12 +314,15 @@ class MemoryBackend:
     def __post_init__(self) -> None:
         from langmix.data.files import DataFormatError, iter_jsonl
 
-        self.model_id = Path(self.path).name
+        path = Path(self.path)
+        # the file's content is the "model": an edited or replaced memory is not answered from the cache
+        self.model_id = f"{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
         self.by_id: dict[tuple[str, str], str] = {}
         self.by_text: dict[tuple[str, str], str] = {}
-        path = Path(self.path)
         if path.suffix == ".tsv":
             for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if not line.strip():
+                    continue
                 parts = line.split("\t")
                 if len(parts) != 3:
                     raise DataFormatError(path, lineno, "expected source<TAB>language<TAB>translation")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from langmix import languages as langs
+from langmix.data.api_data import TOOL_RESULT_PREFIX
 from langmix.records import Example
 from langmix.translate.backends import Request
 from langmix.translate.cache import TranslationCache, segment_key
@@ -61,14 +62,32 @@ def _math_parts(ex: Example) -> tuple[str, str | None]:
     return question, head
 
 
+def _is_tool_result(text: str) -> bool:
+    """A user turn carrying a tool's output (API-Bank writes them as `API result: {...}`) or other bare JSON:
+    data, not natural language, so it is never translated (its keys and values would be)."""
+    body = text.strip()
+    if body.startswith(TOOL_RESULT_PREFIX.strip()):
+        return True
+    if body[:1] in "{[":
+        try:
+            json.loads(body)
+            return True
+        except ValueError:
+            return False
+    return False
+
+
 def _segments(ex_index: int, ex: Example, protect_numbers: bool) -> list[Segment]:
     out = []
+    last = len(ex.messages) - 1
     for m, msg in enumerate(ex.messages):
         if msg["role"] != "user" and not (ex.task == "math" and msg["role"] == "assistant"):
             continue
         text = msg["content"]
-        if ex.task == "math" and msg["role"] == "assistant":
-            text = _math_parts(ex)[1] or ""
+        if msg["role"] == "user" and _is_tool_result(text):
+            continue
+        if ex.task == "math" and msg["role"] == "assistant" and m == last:
+            text = _math_parts(ex)[1] or ""  # the final solution: its answer line is rebuilt per language
         if not text.strip():
             continue
         masked, spans = protect(text) if protect_numbers else (text, [])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from langmix import languages as langs
 from langmix.evaluate import langid
 from langmix.translate.structure import PLACEHOLDER, numbers_preserved
 
@@ -73,4 +74,6 @@ def _shape(obj):
 
 
 def detection_languages(languages: list[str], target_lang: str) -> list[str]:
-    return sorted(set(languages) | {"en", target_lang})
+    """Every language of the registry, not only the study's: with the study's alone, Chinese returned for
+    Japanese, Hindi for Bengali or Indonesian for Swahili was judged the target language."""
+    return sorted(set(langs.known_codes()) | set(languages) | {"en", target_lang})

@@ -1,0 +1,148 @@
+"""What a translation run does with bad server answers, bad command lines and data that is not language: a backend
+miss or a one-line error, never bad data written and never a traceback."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from typer.testing import CliRunner
+
+from langmix.cli import app
+from langmix.records import Example
+from langmix.translate.backends import BackendRefused, MemoryBackend, OpenAIBackend, Request
+from langmix.translate.cache import TranslationCache
+from langmix.translate.pipeline import translate_examples
+from langmix.translate.validate import validate
+
+
+@pytest.fixture
+def canned():
+    """A local server answering every POST with one canned (status, body); counts the requests."""
+    servers = []
+
+    def start(status: int, body: bytes):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                server.requests += 1
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.requests = 0
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _reply(content, finish_reason="stop") -> bytes:
+    return json.dumps({"choices": [{"message": {"role": "assistant", "content": content},
+                                    "finish_reason": finish_reason}]}).encode()
+
+
+@pytest.mark.parametrize("status,body,want,requests", [
+    (200, _reply("<think>The user wants Spanish.</think>\nHola"), "Hola", 1),  # a reasoning model's thinking
+    (200, _reply("Hola, ¿cuánt", finish_reason="length"), None, 1),  # cut at the token limit: no retry helps
+    (200, b"<html>Bad gateway</html>", None, 2),  # not JSON: retried, then a miss
+    (200, _reply([{"type": "text", "text": "Hola"}]), None, 2),  # content that is not a string
+    (400, b'{"error": "context length exceeded"}', None, 1),  # this request alone: a miss, no retry
+])
+def test_bad_answers_are_backend_misses_not_crashes(canned, status, body, want, requests):
+    server, url = canned(status, body)
+    backend = OpenAIBackend(url, "m", max_retries=1, backoff=0.0, concurrency=1)
+    assert backend.translate([Request("Hello", "en", "es", "x#0")]) == [want]
+    assert server.requests == requests
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_server_refusing_every_request_is_one_line(canned, status, tmp_path):
+    _, url = canned(status, b'{"error": "no"}')
+    with pytest.raises(BackendRefused, match=f"HTTP {status}"):
+        OpenAIBackend(url, "m", max_retries=3, backoff=0.0).translate([Request("Hello", "en", "es", "x#0")])
+    src = tmp_path / "q.jsonl"
+    src.write_text(Example(id="q-en", source_id="q", task="math", language="en", reference={"answer": 3},
+                           messages=[{"role": "user", "content": "Tom has 3 apples. How many?"}]).model_dump_json())
+    result = CliRunner().invoke(app, ["translate", str(src), "--to", "es", "--base-url", url, "--model", "m",
+                                      "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 2 and f"HTTP {status}" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--to", "en"], "English is the source language"),
+    (["--to", ""], "names no language"),
+    (["--to", "es", "--policy", "drop"], "--policy must be exclude or flag"),
+    (["--to", "es", "--base-url", "notaurl"], "must start with http"),
+    (["--to", "es", "--out", "FILE"], "is a file"),
+    (["--to", "es", "--cache", "DIR"], "not a usable SQLite file"),
+])
+def test_bad_command_lines_are_one_line_errors_before_any_work(tmp_path, args, message):
+    src = tmp_path / "q.jsonl"
+    src.write_text(Example(id="q-en", source_id="q", task="math", language="en", reference={"answer": 3},
+                           messages=[{"role": "user", "content": "Tom has 3 apples."}]).model_dump_json())
+    (tmp_path / "FILE").write_text("x")
+    (tmp_path / "DIR").mkdir()
+    args = [str(tmp_path / a) if a in ("FILE", "DIR") else a for a in args]
+    base = {"--out": str(tmp_path / "out"), "--cache": str(tmp_path / "c.sqlite"),
+            "--base-url": "http://127.0.0.1:9/v1"}
+    for flag, value in base.items():
+        if flag not in args:
+            args += [flag, value]
+    result = CliRunner().invoke(app, ["translate", str(src), "--model", "m", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_math_dialogue_turns_are_each_translated_from_their_own_text(tmp_path):
+    """Only the last assistant turn is the solution whose answer line is rebuilt; an earlier one was translated
+    from the last one's text."""
+    ex = Example(id="d-en", source_id="d", task="math", language="en", reference={"answer": 6}, messages=[
+        {"role": "user", "content": "Tom has 3 apples and buys 2. How many?"},
+        {"role": "assistant", "content": "Tom has 3 + 2 = 5 apples."},
+        {"role": "user", "content": "Ann has 10 pears and gives 4 away. How many?"},
+        {"role": "assistant", "content": "Ann has 10 - 4 = 6 pears.\nThe answer is 6."}])
+
+    class Tag:
+        name, model_id, prompt_version, protects_numbers = "tag", "tag", "v1", False
+
+        def translate(self, requests):
+            return [f"(sw) {r.text}" for r in requests]
+
+    out, _ = translate_examples([ex], ["sw"], Tag(), TranslationCache(tmp_path / "c.sqlite"), ["en", "sw"],
+                                policy="flag")
+    turns = [m["content"] for m in out[0].messages]
+    assert turns[1] == "(sw) Tom has 3 + 2 = 5 apples."
+    assert turns[3].startswith("(sw) Ann has 10 - 4 = 6 pears.") and "The answer is" not in turns[3]
+
+
+@pytest.mark.parametrize("target,text", [
+    ("ja", "汤姆有三个苹果，又买了两个。他现在有几个苹果？"),  # Chinese
+    ("bn", "टॉम के पास तीन सेब हैं और उसने दो और खरीदे। अब उसके पास कितने सेब हैं?"),  # Hindi
+    ("sw", "Tom punya tiga apel dan membeli dua lagi. Berapa apel yang dia punya sekarang?"),  # Indonesian
+])
+def test_a_related_language_in_place_of_the_target_is_wrong_language(target, text):
+    source = "Tom has three apples and buys two more. How many apples does he have now?"
+    assert "wrong_language" in validate(source, text, target, ["en", target])
+
+
+def test_memory_backend_answers_change_with_the_file_content(tmp_path, gsm_questions):
+    memory = tmp_path / "tm.tsv"
+    question = gsm_questions[0].messages[-1]["content"]
+    memory.write_text(f"{question}\tsw\tjibu la kwanza\n\n")  # a trailing blank line is allowed
+    first = MemoryBackend(str(memory))
+    memory.write_text(f"{question}\tsw\tjibu lililosahihishwa\n")
+    second = MemoryBackend(str(memory))
+    assert first.model_id != second.model_id  # the cache key: an edited memory is not answered from the cache
+    assert second.translate([Request(question, "en", "sw", "x")]) == ["jibu lililosahihishwa"]
