@@ -158,7 +158,7 @@ def test_empty_and_progress(tok_model):
     assert inside and not any(inside)
 
 
-@pytest.mark.parametrize("window", [8, 1000])
+@pytest.mark.parametrize("window", [8, 24, 1000])
 def test_sliding_window_model_gives_identical_outputs(tok_model, joins, window):
     """A model with sliding-window layers (Gemma-3's pattern): where a row could outgrow the window, those cache
     layers keep their own window state (only full-attention layers get langmix's preallocated buffers) and no row
@@ -181,6 +181,31 @@ def test_sliding_window_model_gives_identical_outputs(tok_model, joins, window):
     _assert_identical_with_caps(model, tok2, EXAMPLES * 2)
     longest = max(len(r) for r in tok(render_prompts(tok, EXAMPLES))["input_ids"]) + 16
     assert (len(joins) > 0) == (window > longest)
+    # a shared prefix is not encoded once where a sliding layer is kept: the padding between the prefix and a
+    # shorter row's own tokens would take up window positions (HF counts the window in cache positions)
+    api = [ex for ex in EXAMPLES if ex.task == "api"]
+    assert generate(model, tok, api, 16, 8, shared_prefix_min=16) == plain_generate(model, tok, api, 16, 8)
+
+
+def test_rows_joining_never_feed_a_finished_row_past_its_positions(tok_model):
+    """GPT-2 learns absolute positions (n_positions): a finished row kept in a batch while rows that joined later
+    run on would be fed positions beyond its prompt + cap, past the model's table (IndexError; a device assert
+    on a GPU). With rows joining, finished rows leave at once."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok, _ = tok_model
+    lengths = [len(r) for r in tok(render_prompts(tok, EXAMPLES), add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(EXAMPLES)), key=lambda i: lengths[i])
+    # 16 short prompts start together (2 end after 5 tokens, 14 run 60); the longest prompt (cap 1) joins with
+    # one more short one (cap 60): it ends at its first token while the others run on
+    picks, caps = order[:16] + [order[-1], order[0]], [5, 5] + [60] * 14 + [1, 60]
+    examples = [EXAMPLES[i] for i in picks]
+    need = max(lengths[i] + c for i, c in zip(picks, caps))
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=4, n_positions=need + 1,
+                                       initializer_range=0.3, pad_token_id=tok.pad_token_id,
+                                       eos_token_id=tok.eos_token_id, bos_token_id=None)).eval()
+    assert generate(model, tok, examples, caps, 16, join_rows=True) == generate(model, tok, examples, caps, 16)
 
 
 def test_decode_all_equals_batch_decode(tok_model):
@@ -192,3 +217,18 @@ def test_decode_all_equals_batch_decode(tok_model):
             for ex in EXAMPLES]
     assert decode_all(tok, rows) == tok.batch_decode(rows, skip_special_tokens=True)
     assert all(text and tok.eos_token not in text for text in decode_all(tok, rows))
+
+
+def test_a_large_cap_reserves_kv_room_only_as_rows_need_it(tok_model, monkeypatch):
+    """A cap of thousands of tokens that answers never reach reserved that many KV positions for every row."""
+    tok, model = tok_model
+    tok2 = _frequent_token_as_eos(tok, model)
+    caches = []
+    original = generate_module._growing_cache
+    monkeypatch.setattr(generate_module, "_growing_cache", lambda *a: caches.append(original(*a)) or caches[-1])
+    small = generate(model, tok2, EXAMPLES, 16, 8)
+    big = generate(model, tok2, EXAMPLES, 16_000, 8)
+    assert all(b.startswith(s[:-1]) for b, s in zip(big, small))  # (a 16-token cut may split a character)
+    longest = max(len(r) for r in tok(render_prompts(tok, EXAMPLES), add_special_tokens=False)["input_ids"])
+    widest = max(layer._kv[0].shape[-2] for cache in caches for layer in cache.layers if hasattr(layer, "_kv"))
+    assert widest <= 2 * (longest + 257)

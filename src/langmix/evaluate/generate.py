@@ -141,6 +141,17 @@ def _growing_cache(model, capacity: int, longest: int):
     return cache
 
 
+def _all_growing(cache) -> bool:
+    growing = _growing_layer_class()
+    return all(type(layer) is growing for layer in cache.layers)
+
+
+def _room(new_tokens: int) -> int:
+    """Positions reserved up front for new tokens (more are added by doubling as rows reach them): a cap of
+    thousands of tokens that answers rarely reach would otherwise hold that much KV memory for every row."""
+    return min(new_tokens, 256) + 1
+
+
 def _stopped(tokenizer, row: list[int], stop: Sequence[str], tail_tokens: int = 16) -> bool:
     text = tokenizer.decode(row[-tail_tokens:], skip_special_tokens=False)
     return any(s in text for s in stop)
@@ -158,8 +169,7 @@ class _Batch:
         self.finished = [False] * len(rows)
 
     def joinable(self) -> bool:
-        growing = _growing_layer_class()
-        return all(type(layer) is growing for layer in self.cache.layers)
+        return _all_growing(self.cache)
 
     def keep(self, keep: list[int], nxt: torch.Tensor) -> torch.Tensor:
         """Drop every row not in `keep` (their cache rows too); returns `nxt` of the rows kept."""
@@ -179,7 +189,7 @@ class _Batch:
         mask = torch.cat(masks)
         lead = int(mask.any(0).int().argmax())
         starts = tuple(width - m.shape[1] - lead for m in (self.mask, other.mask))
-        capacity = width - lead + int(torch.cat([self.left, other.left]).max()) + 1
+        capacity = width - lead + _room(int(torch.cat([self.left, other.left]).max()))
         for mine, theirs in zip(self.cache.layers, other.cache.layers):
             mine.join(theirs, starts, width - lead, capacity)
         self.mask = mask[:, lead:]
@@ -200,13 +210,15 @@ class _Prefill:
 
     def __call__(self, rows: list[Sequence[int]], caps: list[int], index: list[int]) -> _Batch:
         n, model, cache_kw = len(rows), self.model, {}
+        cache = _growing_cache(model, max(len(r) for r in rows) + _room(max(caps)), self.longest)
+        cache_kw[self.cache_arg] = cache
         prefix = _common_prefix(rows) if n > 1 and self.shared_prefix_min else 0
         prefix = min(prefix, min(len(r) for r in rows) - 1)  # every row keeps at least one token of its own
-        if prefix < (self.shared_prefix_min or 1):
+        if prefix < (self.shared_prefix_min or 1) or not _all_growing(cache):
+            # a kept sliding-window layer measures its window in cache positions, and the padding between the
+            # shared prefix and a shorter row's own tokens would take up some of it (outputs changed)
             prefix = 0
         width = max(len(r) for r in rows) - prefix
-        cache = _growing_cache(model, prefix + width + max(caps) + 1, self.longest)
-        cache_kw[self.cache_arg] = cache
         if prefix:
             ids = torch.tensor([rows[0][:prefix]], device=self.device)
             model(input_ids=ids, attention_mask=torch.ones_like(ids), **cache_kw, use_cache=True, logits_to_keep=1)
@@ -280,7 +292,9 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
         live = [b for b, finished in enumerate(batch.finished) if not finished]
         if not live:
             return None, newly
-        if len(batch.rows) - len(live) >= max(1, len(batch.rows) // 8):
+        # Finished rows leave once they are worth a copy of the cache; with rows joining, at once: a finished row
+        # kept along while later rows run on would pass positions its model may not have (learned positions)
+        if len(batch.rows) - len(live) >= (1 if join_rows else max(1, len(batch.rows) // 8)):
             nxt = batch.keep(live, nxt)
         batch.mask = torch.cat([batch.mask, batch.mask.new_ones((batch.mask.shape[0], 1))], 1)
         batch.last_pos = batch.last_pos + 1
