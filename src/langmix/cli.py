@@ -261,7 +261,7 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
 @app.command("translate")
 def translate_cmd(
     source: Path = typer.Argument(..., help="English task data"),
-    fmt: str = typer.Option("examples", "--format", help="gsm8k | examples | apibank | bfcl"),
+    fmt: str = typer.Option("examples", "--format", help="gsm8k | mgsm | parallel | examples | apibank | bfcl"),
     to: str = typer.Option(..., help="comma-separated target languages"),
     backend: str = typer.Option("openai", help="openai | seq2seq | causal | memory"),
     out: Path = typer.Option(..., help="output directory (data.jsonl, qa.md, qa.json, manifest.json)"),
