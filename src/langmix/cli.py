@@ -282,6 +282,7 @@ def translate_cmd(
     """Translate English task data into parallel data in other languages, validated, cached, with a QA report."""
     _setup()
     from langmix import languages as langs
+    from langmix import tasks
     from langmix.config import FileSource
     from langmix.data.sources import load_examples
     from langmix.mixtures import write_mixture
@@ -304,6 +305,8 @@ def translate_cmd(
             raise ValueError(f"--base-url must start with http:// or https://, got {base_url!r}")
         examples = load_examples(FileSource(format=fmt, path=str(source), limit=limit, category=category,
                                             schemas=str(schemas) if schemas else None))
+        for name in sorted({ex.task for ex in examples}):  # a translated answer line is built from the reference
+            tasks.check_references(tasks.get(name), [ex for ex in examples if ex.task == name])
         if backend == "openai":
             if not (base_url and model):
                 raise ValueError("the openai backend needs --base-url and --model")

@@ -86,10 +86,13 @@ def test_a_server_refusing_every_request_is_one_line(canned, status, tmp_path):
     (["--to", "es", "--base-url", "notaurl"], "must start with http"),
     (["--to", "es", "--out", "FILE"], "is a file"),
     (["--to", "es", "--cache", "DIR"], "not a usable SQLite file"),
+    (["--to", "es", "ANSWER=3/4"], "reference.answer must be a number, got '3/4'"),
 ])
 def test_bad_command_lines_are_one_line_errors_before_any_work(tmp_path, args, message):
     src = tmp_path / "q.jsonl"
-    src.write_text(Example(id="q-en", source_id="q", task="math", language="en", reference={"answer": 3},
+    answer = "3/4" if "ANSWER=3/4" in args else 3
+    args = [a for a in args if a != "ANSWER=3/4"]
+    src.write_text(Example(id="q-en", source_id="q", task="math", language="en", reference={"answer": answer},
                            messages=[{"role": "user", "content": "Tom has 3 apples."}]).model_dump_json())
     (tmp_path / "FILE").write_text("x")
     (tmp_path / "DIR").mkdir()
