@@ -77,3 +77,15 @@ def test_validator_reason_codes():
     assert "wrong_language" in validate(src, "Tom a 3 pommes et en achète 4 de plus. Combien de pommes a-t-il ?",
                                         "es", LANGS)
     assert "placeholder_lost" in validate(src, "Tom tiene ⟦0⟧ manzanas y compra 4 más. ¿Cuántas tiene?", "es", LANGS)
+
+
+def test_template_placeholders_and_code_must_survive():
+    src = "Hi {user_name}, your order {order_id} ships today. Run `pip install shop` and print %s for 50% off."
+    good = "Hola {user_name}, tu pedido {order_id} sale hoy. Ejecuta `pip install shop` e imprime %s con 50% menos."
+    assert "placeholder_lost" not in validate(src, good, "es", LANGS)
+    for bad in (good.replace("{user_name}", "{nombre}"), good.replace(" {order_id}", ""),
+                good.replace("`pip install shop`", "`pip instalar tienda`"), good.replace("%s", "")):
+        assert "placeholder_lost" in validate(src, bad, "es", LANGS), bad
+    # percentages and hyphenated words are not printf placeholders
+    assert validate("A 50% discount on a 20%-fat milk.", "Un descuento del 50 % en leche al 20 %.", "es",
+                    LANGS) == []

@@ -39,6 +39,17 @@ def restore(text: str, spans: list[str]) -> tuple[str, list[int]]:
     return PLACEHOLDER.sub(sub, text), [i for i in range(len(spans)) if i not in seen]
 
 
+# Template placeholders and inline code, which a translation must carry over unchanged: {name}, {{name}}, {0},
+# printf-style %s/%d/%.2f/%(name)s, and `code` spans.
+TEMPLATE = re.compile(r"\{\{[^{}\n]+\}\}|\{[A-Za-z_][\w.]*\}|\{\d+\}|%(?:\([A-Za-z_]\w*\))?[-+#0]*\d*(?:\.\d+)?[sdif](?![A-Za-z])"
+                      r"|`[^`\n]+`")
+
+
+def templates_preserved(source: str, target: str) -> bool:
+    """Every template placeholder and code span of the source appears in the translation as often, unchanged."""
+    return Counter(TEMPLATE.findall(source)) <= Counter(TEMPLATE.findall(target))
+
+
 def number_multiset(text: str, lang: str) -> Counter:
     """Digit-written numbers of a text (native digits and the language's separators understood)."""
     return Counter(round(v, 6) for v in numbers(text, lang, cjk=False))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from langmix import languages as langs
 from langmix.evaluate import langid
-from langmix.translate.structure import PLACEHOLDER, numbers_preserved
+from langmix.translate.structure import PLACEHOLDER, numbers_preserved, templates_preserved
 
 # Target/source length ratio bounds (characters). Scripts that pack more per character (CJK) run shorter.
 LENGTH_BOUNDS: dict[str, tuple[float, float]] = {"zh": (0.12, 1.2), "ja": (0.15, 1.4)}
@@ -34,8 +34,8 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
     if not target.strip():
         return ["empty"]
     reasons: list[str] = []
-    if lost_placeholders or PLACEHOLDER.search(target):
-        reasons.append("placeholder_lost")
+    if lost_placeholders or PLACEHOLDER.search(target) or not templates_preserved(source, target):
+        reasons.append("placeholder_lost")  # a protected span, or a template placeholder or code span
     if check.numbers and not numbers_preserved(source, target, target_lang)[0]:
         reasons.append("numbers_changed")
     if check.structure and not _same_structure(source, target):
