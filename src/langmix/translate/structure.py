@@ -41,7 +41,8 @@ def restore(text: str, spans: list[str]) -> tuple[str, list[int]]:
 
 # Template placeholders and inline code, which a translation must carry over unchanged: {name}, {{name}}, {0},
 # printf-style %s/%d/%.2f/%(name)s, and `code` spans.
-TEMPLATE = re.compile(r"\{\{[^{}\n]+\}\}|\{[A-Za-z_][\w.]*\}|\{\d+\}|%(?:\([A-Za-z_]\w*\))?[-+#0]*\d*(?:\.\d+)?[sdif](?![A-Za-z])"
+TEMPLATE = re.compile(r"\{\{[^{}\n]+\}\}|\{[A-Za-z_][\w.]*\}|\{\d+\}"
+                      r"|%(?:\([A-Za-z_]\w*\))?[-+#0]*\d*(?:\.\d+)?[sdif](?![A-Za-z])"
                       r"|`[^`\n]+`")
 
 
