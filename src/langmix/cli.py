@@ -278,6 +278,8 @@ def translate_cmd(
     limit: Optional[int] = typer.Option(None, help="translate only the first N examples"),
     policy: str = typer.Option("exclude", help="what happens to an example that fails validation: exclude | flag"),
     cache: Path = typer.Option(Path("runs/translation-cache.sqlite"), help="SQLite segment cache"),
+    retranslate_rejected: bool = typer.Option(False, help="ask again for cached translations that fail "
+                                              "validation (e.g. after fixing the server); else the cache answers"),
 ) -> None:
     """Translate English task data into parallel data in other languages, validated, cached, with a QA report."""
     _setup()
@@ -333,7 +335,8 @@ def translate_cmd(
             bar = progress.add_task(f"translating {len(examples)} examples into {', '.join(targets)}",
                                     total=segments)
             translated, qa = translate_examples(examples, targets, engine, store, ["en", *targets], policy=policy,
-                                                progress=lambda k: progress.advance(bar, k))
+                                                progress=lambda k: progress.advance(bar, k),
+                                                retranslate_rejected=retranslate_rejected)
     except tb.BackendRefused as exc:  # finished batches are in the cache: a re-run resumes from them
         error(f"{exc}")
         raise typer.Exit(2) from None

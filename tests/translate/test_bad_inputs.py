@@ -149,3 +149,30 @@ def test_memory_backend_answers_change_with_the_file_content(tmp_path, gsm_quest
     second = MemoryBackend(str(memory))
     assert first.model_id != second.model_id  # the cache key: an edited memory is not answered from the cache
     assert second.translate([Request(question, "en", "sw", "x")]) == ["jibu lililosahihishwa"]
+
+
+def test_rejected_cached_translations_are_asked_again_only_when_told(tmp_path):
+    """A server gave bad answers, which were cached and rejected; once it is fixed, a re-run is answered from the
+    cache (the same rejections) unless `retranslate_rejected`, which asks again and replaces the cache entries."""
+    ex = Example(id="q-en", source_id="q", task="math", language="en", reference={"answer": 7},
+                 messages=[{"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples now?"}])
+
+    class Server:
+        name, model_id, prompt_version, protects_numbers = "srv", "srv", "v1", False
+        fixed, asked = False, 0
+
+        def translate(self, requests):
+            self.asked += len(requests)
+            good = "Tom tiene 3 manzanas y compra 4 más. ¿Cuántas manzanas tiene ahora?"
+            return [good if self.fixed else good.replace("4", "5") for _ in requests]
+
+    server, cache = Server(), TranslationCache(tmp_path / "c.sqlite")
+    _, qa = translate_examples([ex], ["es"], server, cache, ["en", "es"], retries=0)
+    assert qa["es"].excluded == 1 and server.asked == 1
+    server.fixed = True
+    _, qa = translate_examples([ex], ["es"], server, cache, ["en", "es"], retries=0)
+    assert qa["es"].excluded == 1 and server.asked == 1  # the cache answered
+    out, qa = translate_examples([ex], ["es"], server, cache, ["en", "es"], retries=0, retranslate_rejected=True)
+    assert qa["es"].passed == 1 and server.asked == 2 and "4 más" in out[0].messages[0]["content"]
+    _, qa = translate_examples([ex], ["es"], server, cache, ["en", "es"], retries=0)
+    assert qa["es"].passed == 1 and server.asked == 2  # the good answer replaced the bad one in the cache

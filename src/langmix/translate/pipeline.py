@@ -38,6 +38,7 @@ class Segment:
     translation: str | None = None
     reasons: list[str] = field(default_factory=list)
     attempts: int = 0
+    from_cache: bool = False
 
 
 @dataclass
@@ -102,8 +103,11 @@ def count_segments(examples: list[Example], protect_numbers: bool = False) -> in
 
 def translate_examples(examples: list[Example], targets: list[str], backend, cache: TranslationCache,
                        languages: list[str], policy: str = "exclude", retries: int = 1, batch_size: int = 64,
-                       progress: Callable[[int], None] | None = None) -> tuple[list[Example], dict[str, LanguageQA]]:
-    """Translate English `examples` into each of `targets`; returns (translated examples, QA per language)."""
+                       progress: Callable[[int], None] | None = None, retranslate_rejected: bool = False
+                       ) -> tuple[list[Example], dict[str, LanguageQA]]:
+    """Translate English `examples` into each of `targets`; returns (translated examples, QA per language).
+    `retranslate_rejected`: a cached translation that fails validation is asked for again (once, replacing it
+    in the cache), e.g. after the server that gave it was fixed; otherwise the cache answers it again."""
     if policy not in ("exclude", "flag"):
         raise ValueError(f"policy must be 'exclude' or 'flag', got {policy!r}")
     not_english = sorted({ex.language for ex in examples} - {"en"})
@@ -118,6 +122,12 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
         for attempt in range(1 + (retries if can_retry else 0)):
             _translate(pending, examples, lang, backend, cache, batch_size, attempt, progress)
             _check_all(pending, lang, languages)
+            stale = [s for s in pending if s.reasons and s.from_cache] if retranslate_rejected and not attempt else []
+            if stale:
+                for seg in stale:
+                    seg.reasons = []  # asked as at first (same cache key), not as a retry with the reasons
+                _translate(stale, examples, lang, backend, cache, batch_size, attempt, None, use_cache=False)
+                _check_all(stale, lang, languages)
             pending = [s for s in pending if s.reasons and s.translation is not None]
             if not pending:
                 break
@@ -144,16 +154,16 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
 
 
 def _translate(segments: list[Segment], examples: list[Example], lang: str, backend, cache: TranslationCache,
-               batch_size: int, attempt: int, progress) -> None:
+               batch_size: int, attempt: int, progress, use_cache: bool = True) -> None:
     def version(seg: Segment) -> str:  # a retry's prompt carries the rejection reasons, so its key does too
         return backend.prompt_version + (f"-retry{attempt}:{','.join(seg.reasons)}" if attempt else "")
 
     keys = [segment_key(backend.name, backend.model_id, "en", lang, version(s), s.source) for s in segments]
-    cached = cache.get_many(keys)
+    cached = cache.get_many(keys) if use_cache else {}
     same: dict[str, list[Segment]] = defaultdict(list)  # dialogues repeat turns: translate each text once
     for s, k in zip(segments, keys):
         if k in cached:
-            s.translation, s.attempts = cached[k], s.attempts + 1
+            s.translation, s.attempts, s.from_cache = cached[k], s.attempts + 1, True
         else:
             same[k].append(s)
     todo = [(group[0], k) for k, group in same.items()]
@@ -167,7 +177,7 @@ def _translate(segments: list[Segment], examples: list[Example], lang: str, back
         fresh = {}
         for (_, key), text in zip(batch, results):
             for seg in same[key]:
-                seg.translation, seg.attempts = text, seg.attempts + 1
+                seg.translation, seg.attempts, seg.from_cache = text, seg.attempts + 1, False
             if text is not None:
                 fresh[key] = text
         cache.put_many(fresh)  # committed per batch: a kill loses at most the batch in flight
