@@ -283,6 +283,8 @@ def translate_cmd(
 ) -> None:
     """Translate English task data into parallel data in other languages, validated, cached, with a QA report."""
     _setup()
+    from pydantic import ValidationError
+
     from langmix import languages as langs
     from langmix import tasks
     from langmix.config import FileSource
@@ -327,7 +329,12 @@ def translate_cmd(
             raise ValueError(f"unknown backend {backend!r}")
         store = TranslationCache(cache)
     except (ValueError, OSError, sqlite3.Error) as exc:
-        error(f"--cache {cache}: not a usable SQLite file ({exc})" if isinstance(exc, sqlite3.Error) else f"{exc}")
+        if isinstance(exc, sqlite3.Error):
+            error(f"--cache {cache}: not a usable SQLite file ({exc})")
+        elif isinstance(exc, ValidationError):  # the source options (--format, --limit, ...), one line
+            error("; ".join(f"--{'.'.join(map(str, e['loc'])) or 'source'}: {e['msg']}" for e in exc.errors()))
+        else:
+            error(f"{exc}")
         raise typer.Exit(2) from None
     segments = count_segments(examples) * len(targets)
     try:

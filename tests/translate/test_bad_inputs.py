@@ -87,6 +87,8 @@ def test_a_server_refusing_every_request_is_one_line(canned, status, tmp_path):
     (["--to", "es", "--out", "FILE"], "is a file"),
     (["--to", "es", "--cache", "DIR"], "not a usable SQLite file"),
     (["--to", "es", "ANSWER=3/4"], "reference.answer must be a number, got '3/4'"),
+    (["--to", "es", "--limit", "0"], "--limit: Input should be greater than or equal to 1"),
+    (["--to", "es", "--format", "csv"], "--format: Input should be 'gsm8k'"),
 ])
 def test_bad_command_lines_are_one_line_errors_before_any_work(tmp_path, args, message):
     src = tmp_path / "q.jsonl"
@@ -105,6 +107,7 @@ def test_bad_command_lines_are_one_line_errors_before_any_work(tmp_path, args, m
     result = CliRunner().invoke(app, ["translate", str(src), "--model", "m", *args])
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
 
 
