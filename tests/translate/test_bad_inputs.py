@@ -179,3 +179,30 @@ def test_rejected_cached_translations_are_asked_again_only_when_told(tmp_path):
     assert qa["es"].passed == 1 and server.asked == 2 and "4 más" in out[0].messages[0]["content"]
     _, qa = translate_examples([ex], ["es"], server, cache, ["en", "es"], retries=0)
     assert qa["es"].passed == 1 and server.asked == 2  # the good answer replaced the bad one in the cache
+
+
+def test_an_identifier_argument_changed_by_the_translation_is_caught(tmp_path):
+    """The call expects `JaneSmith` and `quarterly_report.txt`; a translation that renames them would teach a
+    dialogue asking for one value and a call using another. Plain words (`sunflower`) may be translated."""
+    user = "Send quarterly_report.txt to JaneSmith and order sunflower seeds."
+    ex = Example(id="a-en", source_id="a", task="api", language="en", messages=[
+        {"role": "user", "content": user}, {"role": "assistant", "content": '{"name": "send"}'}],
+        reference={"calls": [{"send": {"file": ["quarterly_report.txt"], "to": ["JaneSmith"],
+                                       "item": ["sunflower"]}}]})
+
+    def translator(text):
+        class T:
+            name, model_id, prompt_version, protects_numbers = "t", text, "v1", False
+
+            def translate(self, requests):
+                return [text for _ in requests]
+        return T()
+
+    keeps = "Envía quarterly_report.txt a JaneSmith y pide semillas de girasol."
+    renames = "Envía informe_trimestral.txt a JuanaHerrero y pide semillas de girasol."
+    out, qa = translate_examples([ex], ["es"], translator(keeps), TranslationCache(tmp_path / "a.sqlite"),
+                                 ["en", "es"], retries=0)
+    assert qa["es"].passed == 1 and out[0].messages[0]["content"] == keeps
+    out, qa = translate_examples([ex], ["es"], translator(renames), TranslationCache(tmp_path / "b.sqlite"),
+                                 ["en", "es"], retries=0)
+    assert not out and qa["es"].excluded == 1 and qa["es"].reasons == {"argument_changed": 1}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
@@ -139,6 +140,8 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             q = qa[lang]
             q.n += 1
             reasons = sorted({r for s in segs for r in s.reasons})
+            if not reasons and _identifier_argument_lost(ex, segs):
+                reasons = ["argument_changed"]
             q.backend_misses += any(s.translation is None for s in segs)
             q.reasons.update(reasons)
             if not reasons:
@@ -183,6 +186,25 @@ def _translate(segments: list[Segment], examples: list[Example], lang: str, back
         cache.put_many(fresh)  # committed per batch: a kill loses at most the batch in flight
         if progress and attempt == 0:  # retries are extra work, not progress
             progress(sum(len(same[k]) for _, k in batch))
+
+
+# An argument value shaped like an identifier (a letter, and a digit, _, @, ., / or an inner capital: user123,
+# JaneSmith, quarterly_report.txt, ann@x.org), which no translation should change. Plain words may be translated,
+# and dates and times may be rewritten in the target language's format (their numbers are checked).
+_IDENTIFIER = re.compile(r"(?=\S*[A-Za-z])(?=\S*(?:[\d_@./]|[a-z][A-Z]))\S+")
+
+
+def _identifier_argument_lost(ex: Example, segs: list[Segment]) -> bool:
+    """Whether an identifier-shaped argument value of the reference calls, written in the English user turns, is
+    missing from their translations: the dialogue would then ask for one value and the call use another."""
+    if ex.task != "api" or not segs:
+        return False
+    values = {v for call in ex.reference.get("calls", []) for args in call.values() if isinstance(args, dict)
+              for options in args.values() if isinstance(options, list) for v in options
+              if isinstance(v, str) and _IDENTIFIER.fullmatch(v)}
+    source = " ".join(seg.original for seg in segs)
+    translated = " ".join(seg.translation or "" for seg in segs)
+    return any(v in source and v not in translated for v in values)
 
 
 def _index(seg: Segment, examples: list[Example]) -> int:
