@@ -287,7 +287,7 @@ def translate_cmd(
 
     from langmix import languages as langs
     from langmix import tasks
-    from langmix.config import FileSource
+    from langmix.config import FileSource, validation_problems
     from langmix.data.sources import load_examples
     from langmix.mixtures import write_mixture
     from langmix.translate import backends as tb
@@ -332,7 +332,7 @@ def translate_cmd(
         if isinstance(exc, sqlite3.Error):
             error(f"--cache {cache}: not a usable SQLite file ({exc})")
         elif isinstance(exc, ValidationError):  # the source options (--format, --limit, ...), one line
-            error("; ".join(f"--{'.'.join(map(str, e['loc'])) or 'source'}: {e['msg']}" for e in exc.errors()))
+            error("; ".join(f"--{key or 'source'}: {msg}" for key, msg in validation_problems(exc)))
         else:
             error(f"{exc}")
         raise typer.Exit(2) from None

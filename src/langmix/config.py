@@ -426,15 +426,15 @@ class StudyConfig(_Strict):
         return self
 
 
+def validation_problems(err: ValidationError) -> list[tuple[str, str]]:
+    """(dotted key, "" at the top level; message) of each problem pydantic found."""
+    return [(".".join(str(p) for p in item["loc"]),
+             "unknown key" if item["type"] == "extra_forbidden" else item["msg"]) for item in err.errors()]
+
+
 def _format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"invalid config {source}:"]
-    for item in err.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
-        msg = item["msg"]
-        if item["type"] == "extra_forbidden":
-            msg = "unknown key"
-        lines.append(f"  {key}: {msg}")
-    return "\n".join(lines)
+    return "\n".join([f"invalid config {source}:",
+                      *(f"  {key or '(top level)'}: {msg}" for key, msg in validation_problems(err))])
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

@@ -15,6 +15,7 @@ batched `model.generate(do_sample=False)` with left padding. What it does beyond
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Callable, Sequence
 
@@ -59,12 +60,10 @@ def _common_prefix(rows: Sequence[Sequence[int]]) -> int:
     return n
 
 
+@functools.cache
 def _growing_layer_class():
     """A DynamicLayer that writes into preallocated buffers instead of concatenating at every step (which copies
     the whole cache each token), and that can take in the rows of another layer (`join`)."""
-    global _GROWING_LAYER
-    if _GROWING_LAYER is not None:
-        return _GROWING_LAYER
     from transformers.cache_utils import DynamicLayer
 
     class GrowingLayer(DynamicLayer):
@@ -117,11 +116,7 @@ def _growing_layer_class():
                 top += n
             self._hold(out[0], out[1], width)
 
-    _GROWING_LAYER = GrowingLayer
     return GrowingLayer
-
-
-_GROWING_LAYER = None
 
 
 def _growing_cache(model, capacity: int, longest: int):
@@ -167,9 +162,6 @@ class _Batch:
         self.cache, self.mask, self.last_pos, self.left, self.rows, self.logits = (
             cache, mask, last_pos, left, rows, logits)
         self.finished = [False] * len(rows)
-
-    def joinable(self) -> bool:
-        return _all_growing(self.cache)
 
     def keep(self, keep: list[int], nxt: torch.Tensor) -> torch.Tensor:
         """Drop every row not in `keep` (their cache rows too); returns `nxt` of the rows kept."""
@@ -269,7 +261,7 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
     longest = max(len(r) for r in rows) + max(caps)
     prefill = _Prefill(model, pad_id, device, _cache_kwarg(model), shared_prefix_min, longest)
     out: list[list[int]] = [[] for _ in rows]
-    few = max(1, batch_size // 8)  # rows finished, or free places, worth a copy of the cache
+    few = max(1, batch_size // 8)  # free places worth a join (a copy of the cache)
 
     def admit(k: int) -> _Batch:
         idx = [pending.pop() for _ in range(min(k, len(pending)))]
@@ -301,7 +293,7 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
         batch.logits = model(input_ids=nxt[:, None], attention_mask=batch.mask, position_ids=batch.last_pos[:, None],
                              **{prefill.cache_arg: batch.cache}, use_cache=True).logits
         free = batch_size - len(batch.rows)
-        if join_rows and pending and free >= few and batch.joinable():
+        if join_rows and pending and free >= few and _all_growing(batch.cache):
             batch.join(admit(free))
         return batch, newly
 

@@ -14,7 +14,7 @@ import logging
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from langmix import languages as langs
 from langmix.data.api_data import TOOL_RESULT_PREFIX
@@ -199,12 +199,19 @@ def _identifier_argument_lost(ex: Example, segs: list[Segment]) -> bool:
     missing from their translations: the dialogue would then ask for one value and the call use another."""
     if ex.task != "api" or not segs:
         return False
-    values = {v for call in ex.reference.get("calls", []) for args in call.values() if isinstance(args, dict)
-              for options in args.values() if isinstance(options, list) for v in options
+    values = {v for _, _, options in _argument_options(ex.reference) for v in options
               if isinstance(v, str) and _IDENTIFIER.fullmatch(v)}
     source = " ".join(seg.original for seg in segs)
     translated = " ".join(seg.translation or "" for seg in segs)
     return any(v in source and v not in translated for v in values)
+
+
+def _argument_options(reference: dict) -> Iterator[tuple[str, str, list]]:
+    """(function, argument, the values it accepts) of each argument of each reference call."""
+    for call in reference.get("calls", []):
+        for name, args in call.items():
+            for key, options in (args.items() if isinstance(args, dict) else ()):
+                yield name, key, options if isinstance(options, list) else []
 
 
 def _index(seg: Segment, examples: list[Example]) -> int:
@@ -246,8 +253,8 @@ def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str]) -
     if ex.task == "api":
         user_text = " ".join(m["content"] for m in messages if m["role"] == "user")
         reference["verbatim_arguments"] = sorted(
-            f"{name}.{key}" for call in reference.get("calls", []) for name, args in call.items()
-            for key, values in args.items() if any(isinstance(v, str) and v and v in user_text for v in values))
+            f"{name}.{key}" for name, key, options in _argument_options(reference)
+            if any(isinstance(v, str) and v and v in user_text for v in options))
     if reasons:
         reference["translation_flags"] = reasons
     return Example(id=f"{ex.source_id}-{lang}", source_id=ex.source_id, task=ex.task, language=lang,
