@@ -371,3 +371,30 @@ def test_large_inputs_are_checked_in_blocks_with_the_same_answer(monkeypatch):
     assert len(whole) >= 100
     monkeypatch.setattr(lineage, "_BLOCK", 7)
     assert check_lineage(train, evaluation).near_duplicates == whole == _oracle_near_duplicates(train, evaluation)
+
+
+@pytest.mark.parametrize("spread", ["random", "one prefix", "few prefixes", "empty"])
+def test_gram_table_lookup_equals_a_binary_search(spread):
+    """GramTable.find (hash-prefix buckets, or a binary search where one prefix holds many hashes) against
+    np.searchsorted: the same position for every hash in the table, and no hash outside it found."""
+    from scipy.sparse import csr_matrix
+
+    from langmix.ngram_index import GramTable
+
+    rng = np.random.default_rng(3)
+    size = 0 if spread == "empty" else 3000
+    table_hashes = rng.integers(0, 2**63, size=size, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    if spread == "one prefix":  # every hash under one 16-bit prefix: the binary-search path
+        table_hashes >>= np.uint64(20)
+    if spread == "few prefixes":  # a handful per prefix: several probes
+        table_hashes = (np.arange(size, dtype=np.uint64) // np.uint64(3)) << np.uint64(48) | table_hashes % 7
+    table_hashes = np.unique(table_hashes)
+    table = GramTable(0, table_hashes, np.zeros((len(table_hashes), 8), dtype=np.int64),
+                      csr_matrix((len(table_hashes), 1)))
+    outside = table_hashes[rng.integers(0, max(1, len(table_hashes)), size=len(table_hashes))] + np.uint64(2)
+    queries = np.concatenate([table_hashes, outside[~np.isin(outside, table_hashes)]])
+    rng.shuffle(queries)
+    spot, found = table.find(queries)
+    assert np.array_equal(found, np.isin(queries, table_hashes))
+    assert np.array_equal(spot[found], np.searchsorted(table_hashes, queries[found]))
+    assert found.sum() == len(table_hashes)

@@ -179,3 +179,37 @@ def test_tally_lines_are_model_dump_json_for_any_example(tmp_path):
     blob = MixtureTally().add(examples)
     assert blob == "".join(ex.model_dump_json() + "\n" for ex in examples).encode()
     assert b'"tag":"extra"' in blob
+
+
+def test_synthetic_mixtures_keep_their_content_hash_and_near_duplicates(tmp_path):
+    """The rendering, sampling and streaming speed-ups changed no byte: the content hashes and near-duplicate
+    counts below were written by the code before them (commit dd522ad), for both tasks in all 11 languages."""
+    import logging
+
+    from langmix.config import DataConfig
+    from langmix.data.sources import SynthSource
+    from langmix.languages import MGSM_LANGUAGES
+    from langmix.mixtures import build_mixture_streaming
+
+    expected = {"math": ("fc6360827779fdd2", 236), "api": ("449bbfe2086fbae9", 78)}
+    logging.getLogger("langmix.lineage").setLevel(logging.ERROR)
+    for task, (content_hash, near) in expected.items():
+        source = SynthSource(DataConfig(train_pool=300, eval_items=20))
+        spec = MixtureSpec("all", "fixed", tuple(MGSM_LANGUAGES))
+        budget = BudgetConfig(mode="fixed_total", total=2000, allow_shared_sources=True)
+        evaluation = source.eval_examples(task, list(MGSM_LANGUAGES))
+        manifest = build_mixture_streaming(source, spec, task, budget, 1, evaluation, tmp_path / task, chunk=300,
+                                           workers=2)
+        assert (manifest["content_hash"], len(manifest["near_duplicates_of_eval"])) == (content_hash, near)
+
+
+def test_manifest_text_is_the_manifest_one_key_per_line(tmp_path):
+    from langmix.mixtures import manifest_text
+
+    manifest = {"name": "ü", "budget": {"mode": "fixed_total", "total": 3}, "source_ids": ["a", "b"],
+                "near_duplicates_of_eval": [["t", "e", "sw", 0.5]], "empty": {}, "ratio": 1e-7}
+    text = manifest_text(manifest)
+    assert json.loads(text) == manifest
+    lines = text.splitlines()
+    assert len(lines) == len(manifest) + 2  # braces, then one line per key, its value beside it
+    assert [line.split(": ", 1)[0].strip() for line in lines[1:-1]] == [json.dumps(k) for k in manifest]

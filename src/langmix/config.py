@@ -162,7 +162,8 @@ class FileSource(_Strict):
                       "(the code: data/mgsm_{lang}.tsv) or `{language}` (the English name, as written or in lower "
                       "case: data/{language}.jsonl -> Swahili.jsonl or swahili.jsonl); the languages looked for are "
                       "the study's (all registry languages for training data)")
-    limit: int | None = Field(None, ge=1, description="items per language")
+    limit: int | None = Field(None, ge=1, description="items per language: the first `limit` of each language, "
+                              "in file order (gsm8k, bfcl, apibank: the first `limit` items)")
     offset: int = Field(0, ge=0, description="mgsm: items per language skipped before `limit` counts (offset 150, "
                         "limit 100: MGSM items 150-249)")
     shots: int = Field(0, ge=0, description="mgsm: native-language exemplars before each question")

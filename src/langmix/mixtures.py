@@ -113,7 +113,14 @@ def budget_counts(n_languages: int, budget: BudgetConfig) -> list[int]:
 
 def sample_mixture(spec: MixtureSpec, pool_size: int, render: Callable[[int, str], Example],
                    budget: BudgetConfig, seed: int, tag: str = "") -> list[Example]:
-    """Deterministic sample: the same (spec, pool, budget, seed) always gives the same examples in the same order.
+    """Deterministic sample: the same (spec, pool, budget, seed) always gives the same examples in the same order
+    (`sample_picks`, each rendered)."""
+    return [render(i, lang) for i, lang in sample_picks(spec, pool_size, budget, seed, tag)]
+
+
+def sample_picks(spec: MixtureSpec, pool_size: int, budget: BudgetConfig, seed: int,
+                 tag: str = "") -> list[tuple[int, str]]:
+    """The (pool index, language) of each example of the mixture, in order.
 
     Without `allow_shared_sources`, each source item appears in at most one language, so adding a language adds
     new content rather than a translation of content already present.
@@ -137,7 +144,7 @@ def sample_mixture(spec: MixtureSpec, pool_size: int, render: Callable[[int, str
             picks += [(i, lang) for i in order[start:start + count]]
             start += count
     rng.shuffle(picks)
-    return [render(i, lang) for i, lang in picks]
+    return picks
 
 
 @dataclass
@@ -157,16 +164,19 @@ class MixtureTally:
         if self.count_tokens:
             sizes = self.count_tokens(["".join(m["content"] for m in ex.messages) for ex in examples])
         else:
-            sizes = [sum(len(m["content"]) for m in ex.messages) for ex in examples]
-        blob = b"".join([ex.__pydantic_serializer__.to_json(ex) + b"\n" for ex in examples])  # a subclass's own
+            sizes = [sum([len(m["content"]) for m in ex.messages]) for ex in examples]
+        lines = [ex.__pydantic_serializer__.to_json(ex) for ex in examples]  # a subclass's own serializer
+        blob = b"\n".join(lines) + b"\n" if lines else b""
         if blob.count(b"\n") != len(examples):  # JSON escapes newlines in strings: a line never holds one
             raise AssertionError("a serialised example spans several lines")
         if self.digest is not None:  # a chunk's tally leaves the hash to the caller, who hashes in order
             self.hash_lines(blob)
-        for ex, size in zip(examples, sizes, strict=True):
-            self.sizes[ex.language] += size
-            self.per_lang[ex.language] += 1
-            self.sources.add(ex.source_id)
+        languages = [ex.language for ex in examples]
+        self.per_lang.update(languages)
+        per_language_size = self.sizes
+        for language, size in zip(languages, sizes, strict=True):
+            per_language_size[language] += size
+        self.sources.update([ex.source_id for ex in examples])
         self.n += len(examples)
         return blob
 
@@ -206,13 +216,21 @@ def build_manifest(spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int
     return tally.manifest(spec, task, budget, seed)
 
 
+def manifest_text(manifest: dict[str, Any]) -> str:
+    """`manifest.json`'s text: a JSON object with one key per line, each value on its key's line. (`indent` would
+    take json's pure-Python encoder: ~1 s for the source ids and near-duplicates of a 1M-example mixture.)"""
+    fields = [f"  {json.dumps(key, ensure_ascii=False)}: {json.dumps(value, ensure_ascii=False)}"
+              for key, value in manifest.items()]
+    return "{\n" + ",\n".join(fields) + "\n}\n"
+
+
 def write_mixture(out_dir: Path, examples: list[Example], manifest: dict[str, Any]) -> Path:
     """Write `data.jsonl` (loadable with `datasets.load_dataset('json', ...)`) and `manifest.json`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / "data.jsonl", "w", encoding="utf-8") as f:
         for ex in examples:
             f.write(ex.model_dump_json() + "\n")
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    (out_dir / "manifest.json").write_text(manifest_text(manifest), encoding="utf-8")
     return out_dir / "data.jsonl"
 
 
@@ -314,8 +332,11 @@ def _new_dirs(path: Path) -> list[Path]:
 _STREAM_STATE: dict[str, Any] = {}
 
 
-def _stream_worker(picks: list[tuple[int, str]]):
+def _stream_worker(span: tuple[int, int]):
+    """One chunk in a forked worker: `span` is (start, stop) in the picks, which the worker holds from the fork
+    (sending them would pickle a million tuples in the main process)."""
     state = _STREAM_STATE
+    picks = state["picks"][span[0]:span[1]]
     blob, tally, near, clashes, _ = _stream_chunk(state["render"], picks, state["evaluation"], state["count_tokens"])
     return blob, tally, near, clashes, []  # the examples stay in the worker (their lines carry them)
 
@@ -335,24 +356,24 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
     if keep is not None and workers > 1:
         raise ValueError("keep= needs workers=1 (the examples of other processes are not sent back)")
     pool_size, render = source.pool(task, list(spec.languages))
-    picks = sample_mixture(spec, pool_size, lambda i, lang: (i, lang), budget, seed, tag=task)
+    picks = sample_picks(spec, pool_size, budget, seed, tag=task)
     created = _new_dirs(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_data = out_dir / f".data.jsonl.{os.getpid()}.tmp"
     tally = MixtureTally(count_tokens)
     near: list = []
     clashes: list = []
-    chunks = [picks[s:s + chunk] for s in range(0, len(picks), chunk)]
+    spans = [(s, min(s + chunk, len(picks))) for s in range(0, len(picks), chunk)]
     pool = None
     try:
         if workers > 1:
             import multiprocessing
 
-            _STREAM_STATE.update(render=render, evaluation=evaluation, count_tokens=count_tokens)
+            _STREAM_STATE.update(render=render, evaluation=evaluation, count_tokens=count_tokens, picks=picks)
             pool = multiprocessing.get_context("fork").Pool(workers)
-            results = pool.imap(_stream_worker, chunks)
+            results = pool.imap(_stream_worker, spans)
         else:
-            results = (_stream_chunk(render, c, evaluation, count_tokens) for c in chunks)
+            results = (_stream_chunk(render, picks[a:b], evaluation, count_tokens) for a, b in spans)
         with open(tmp_data, "wb") as f:
             for blob, chunk_tally, chunk_near, chunk_clashes, chunk_examples in results:
                 clashes += chunk_clashes
@@ -380,5 +401,5 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
         manifest["near_duplicates_of_eval"] = near
         warn_near(near)
     tmp_data.replace(out_dir / "data.jsonl")
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    (out_dir / "manifest.json").write_text(manifest_text(manifest), encoding="utf-8")
     return manifest

@@ -109,7 +109,9 @@ class Grams:
         """The grams `which` as rows of n ids, padded with -1."""
         columns = np.arange(self.n)
         rows = self.ids[self.start[which][:, None] + columns]
-        rows[columns >= self.width[which][:, None]] = _PAD
+        width = self.width[which]
+        if len(width) and width.min() < self.n:
+            rows[columns >= width[:, None]] = _PAD
         return rows
 
     def hashes(self, seed: int) -> np.ndarray:
@@ -127,6 +129,10 @@ class Grams:
         return out
 
 
+_BUCKET_BITS = 16
+_WIDEST_BUCKET = 4  # more hashes than this under one 16-bit prefix: look up by binary search instead
+
+
 @dataclass
 class GramTable:
     """The distinct grams of one language's evaluation questions, sorted by hash, and a sparse gram x question
@@ -136,6 +142,35 @@ class GramTable:
     hashes: np.ndarray  # (G,) uint64, ascending, all different
     rows: np.ndarray  # (G, n) int64, in the order of `hashes`
     matrix: csr_matrix  # (G, questions)
+
+    def __post_init__(self) -> None:
+        # where each 16-bit hash prefix starts in `hashes` (G + 1 entries past the last): a lookup probes its
+        # prefix's few hashes, where a binary search takes ~log2(G) dependent steps per hash
+        prefixes = np.arange((1 << _BUCKET_BITS) + 1, dtype=np.uint64)
+        self._buckets = np.searchsorted(self.hashes >> np.uint64(64 - _BUCKET_BITS), prefixes).astype(np.int64)
+        self._widest = int(np.diff(self._buckets).max()) if len(self.hashes) else 0
+
+    def find(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(where each of `hashes` is in the table, whether it is there): `spot[k]` is meaningful only where
+        `found[k]`, and is then the position of `hashes[k]` in `self.hashes`."""
+        found = np.zeros(len(hashes), dtype=bool)
+        if not len(self.hashes) or not len(hashes):
+            return np.zeros(len(hashes), dtype=np.int64), found
+        if self._widest > _WIDEST_BUCKET:
+            spot = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+            return spot, self.hashes[spot] == hashes
+        prefix = (hashes >> np.uint64(64 - _BUCKET_BITS)).astype(np.int64)
+        start, stop = self._buckets[prefix], self._buckets[prefix + 1]
+        spot = start.copy()
+        live = np.flatnonzero(stop > start)
+        for probe in range(self._widest):
+            if probe:
+                live = live[stop[live] > start[live] + probe]
+            at = start[live] + probe
+            match = self.hashes[at] == hashes[live]
+            found[live[match]] = True
+            spot[live[match]] = at[match]
+        return spot, found
 
     @classmethod
     def build(cls, questions: list[str], chars: bool, n: int, vocab: dict[str, int], seed: int = 0) -> "GramTable":
@@ -165,7 +200,7 @@ def near_duplicate_counts(table: GramTable, questions: list[str], chars: bool, n
     order = None
     if len(questions) < 1 << 24:  # one sort key: the owner, then the hash's top 40 bits
         key = (owner.astype(np.uint64) << np.uint64(40)) | (hashes >> np.uint64(24))
-        order = np.argsort(key, kind="stable")
+        order = np.argsort(key)  # equal keys are copies of one gram in one question: their order does not matter
         key, sorted_hashes = key[order], hashes[order]
         if np.any((key[1:] == key[:-1]) & (sorted_hashes[1:] != sorted_hashes[:-1])):
             order = None  # equal top bits, different hashes: equal hashes might not be adjacent
@@ -177,8 +212,8 @@ def near_duplicate_counts(table: GramTable, questions: list[str], chars: bool, n
         # two different grams of one question share a hash: draw the hashes again
         return near_duplicate_counts(_reseeded(table), questions, chars, n, vocab, share, block)
     first = np.concatenate([[True], ~same]) if len(hashes) else np.zeros(0, dtype=bool)
-    spot = np.minimum(np.searchsorted(table.hashes, hashes), max(0, len(table.hashes) - 1))
-    hit = first & (table.hashes[spot] == hashes) if len(table.hashes) else np.zeros(len(hashes), dtype=bool)
+    spot, found = table.find(hashes)
+    hit = first & found
     hit[hit] = np.all(grams.rows(order[hit]) == table.rows[spot[hit]], axis=1)  # the gram itself, not its hash
     distinct = np.bincount(owner[first], minlength=len(questions))
     shared = np.bincount(owner[hit], minlength=len(questions))

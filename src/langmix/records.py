@@ -33,6 +33,24 @@ class Example(BaseModel):
         return self.messages[-1]["content"] if self.messages[-1]["role"] == "assistant" else ""
 
 
+_EXAMPLE_FIELDS = ("id", "source_id", "task", "language", "messages", "tools", "reference")
+_set_attribute = object.__setattr__
+
+
+def trusted_example(id: str, source_id: str, task: str, language: str, messages: list[dict[str, str]],
+                    tools: list[dict[str, Any]] | None, reference: dict[str, Any]) -> Example:
+    """An Example from values that are valid by construction, every field given, without pydantic's validation:
+    what `Example.model_construct` makes (a test compares them), in ~1.7 us rather than ~4 (a 1M-example synthetic
+    mixture makes a million)."""
+    example = Example.__new__(Example)
+    _set_attribute(example, "__dict__", {"id": id, "source_id": source_id, "task": task, "language": language,
+                                         "messages": messages, "tools": tools, "reference": reference})
+    _set_attribute(example, "__pydantic_fields_set__", set(_EXAMPLE_FIELDS))
+    _set_attribute(example, "__pydantic_extra__", None)
+    _set_attribute(example, "__pydantic_private__", None)
+    return example
+
+
 class ResultRow(BaseModel):
     """One number: a metric for one (run, task, language). The results table is a list of these."""
 

@@ -135,3 +135,27 @@ def test_real_mgsm_tsvs_through_a_lang_pattern():
     got = by_key(examples)
     assert got["gsm8k-test-0", "sw"].target() == "Jibu ni 18."
     assert got["gsm8k-test-2", "en"].reference["answer"] == 70000
+
+
+@pytest.mark.parametrize("order", ["interleaved", "by language"])
+def test_limit_counts_items_per_language_not_rows(tmp_path, order):
+    """`limit: 2` on a long-layout file of 5 items in 3 languages gave 2 en, 0 sw rows (interleaved) or only en
+    (sorted by language): a language silently lost its data. It is the first 2 items of each language."""
+    rows = [{"id": f"i{i}", "language": lang, "question": f"{lang} question {i}?", "answer": i}
+            for i in range(5) for lang in ("en", "es", "sw")]
+    if order == "by language":
+        rows.sort(key=lambda r: r["language"])
+    examples = load_examples(src(write_jsonl(tmp_path / "p.jsonl", rows), limit=2))
+    assert sorted(by_key(examples)) == [(f"i{i}", lang) for i in range(2) for lang in ("en", "es", "sw")]
+    examples_file = write_jsonl(tmp_path / "e.jsonl", [json.loads(e.model_dump_json()) for e in
+                                                       load_examples(src(tmp_path / "p.jsonl"))])
+    kept = load_examples(FileSource(format="examples", path=str(examples_file), limit=2))
+    assert sorted(by_key(kept)) == [(f"i{i}", lang) for i in range(2) for lang in ("en", "es", "sw")]
+
+
+def test_limit_counts_an_english_original_column_as_an_english_item(tmp_path):
+    rows = [{"id": f"i{i}", "question_sw": f"swali {i}?", "answer_sw": i, "question_en": f"question {i}?"}
+            for i in range(4)]
+    s = src(write_jsonl(tmp_path / "w.jsonl", rows), layout="wide", limit=3,
+            fields={"english": "question_en"})
+    assert sorted(by_key(load_examples(s))) == [(f"i{i}", lang) for i in range(3) for lang in ("en", "sw")]

@@ -152,3 +152,65 @@ def test_examples_built_without_validation_are_valid_and_serialise_alike(task):
             validated = Example.model_validate(built.model_dump())
             assert validated == built and validated.model_dump_json() == built.model_dump_json()
             assert built.model_fields_set == validated.model_fields_set
+
+
+def test_math_sentences_equal_the_templates_formatted_with_every_field_at_once():
+    """math_sentences formats templates with the name and item bound in advance (`_bind`): the sentences must be
+    those of formatting each template with all its fields in one call, in every language."""
+    items = synth.make_items("math", "train", 300, seed=11)
+    for lang in MGSM_LANGUAGES:
+        t = synth.load_templates(lang)["math"]
+        for item in items:
+            name, obj = t["names"][item.name], t["items"][item.item]
+            question = [t["start"].format(name=name, item=obj, a=item.start)]
+            solution = []
+            for op, x, y, z in item.values():
+                question.append(t[op].format(name=name, item=obj, b=y))
+                solution.append(f"{x} {synth.OPS[op]} {y} = {z}. " + t["state"].format(name=name, item=obj, z=z))
+            question.append(t["question"].format(name=name, item=obj))
+            solution.append(t["answer"].format(z=item.answer))
+            assert synth.math_sentences(item, lang) == (question, solution)
+
+
+@pytest.mark.parametrize("template", ["{name} has {a} {item}.", "{{literal}} {name!r:>8} {item:.3} {a:>4}",
+                                      "{item}{item} }}{{ {name}", "no fields"])
+def test_binding_some_fields_then_the_rest_equals_formatting_all_at_once(template):
+    fill = {"name": "Ana {x}", "item": "cups}"}
+    assert synth._bind(template, fill).format(a=7) == template.format(**fill, a=7)
+
+
+def test_trusted_examples_equal_model_construct():
+    from langmix.records import Example, trusted_example
+
+    values = {"id": "a-en", "source_id": "a", "task": "math", "language": "en",
+              "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "r"}],
+              "tools": None, "reference": {"answer": 3}}
+    trusted, constructed = trusted_example(**values), Example.model_construct(**values)
+    assert trusted == constructed and trusted.model_dump_json() == constructed.model_dump_json()
+    for attribute in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"):
+        assert getattr(trusted, attribute) == getattr(constructed, attribute)
+    assert list(trusted.__dict__) == list(Example.model_fields)
+    trusted.model_fields_set.add("x")  # each example has its own set
+    assert "x" not in trusted_example(**values).model_fields_set
+
+
+def test_math_items_equal_those_drawn_with_the_public_random_calls():
+    """_math_item draws through `Random._randbelow` for speed: it must give the items of randint/choice/randrange
+    (the implementation it replaced, below), so every existing pool, mixture and train key stays as it was."""
+    import random
+
+    def public(rng, source_id):
+        start = x = rng.randint(2, 20)
+        steps = []
+        for _ in range(rng.randint(1, 3)):
+            op = rng.choice(["add"] + (["sub"] if x > 1 else []) + (["mul"] if x * 2 <= 60 else []))
+            y = rng.randint(1, 10) if op == "add" else rng.randint(1, x - 1) if op == "sub" else rng.randint(2, 3)
+            steps.append((op, y))
+            x = x + y if op == "add" else x - y if op == "sub" else x * y
+        return synth.MathItem(source_id, rng.randrange(6), rng.randrange(6), start, tuple(steps))
+
+    for seed in range(3):
+        fast, reference = random.Random(seed), random.Random(seed)
+        assert [synth._math_item(fast, f"m{i}") for i in range(3000)] == \
+            [public(reference, f"m{i}") for i in range(3000)]
+        assert fast.random() == reference.random()  # and leave the generator in the same state

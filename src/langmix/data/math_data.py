@@ -297,6 +297,7 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
     seen: dict[tuple[str, str], str] = {}
     values: dict[str, tuple[float, str]] = {}
     english: dict[str, tuple[str, float, str]] = {}
+    taken: Counter = Counter()  # items kept per language (`limit` counts items per language, not rows)
     for path, file_lang, rows in tables:
         if not rows:
             raise DataFormatError(path, None, "no rows in file")
@@ -306,8 +307,6 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
             raise DataFormatError(path, rows[0][0], f"expected an {cols['id']!r} field: a long layout needs ids "
                                   "shared by the languages (or use one file per language)")
         for index, (lineno, row) in enumerate(rows):
-            if src.limit and index >= src.limit:
-                break
             sid = _row_id(src, path, lineno, row, cols, index, has_ids, prefix)
             cells = _cells(src, path, lineno, row, cols, file_lang)
             if not cells:
@@ -322,6 +321,9 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
                     lang = langs.resolve(lang_code).code
                 except langs.UnknownLanguageError as exc:
                     raise DataFormatError(path, lineno, str(exc)) from None
+                if src.limit and taken[lang] >= src.limit:
+                    continue
+                taken[lang] += 1
                 where = f"{path}:{lineno}"
                 if (sid, lang) in seen:
                     raise DataFormatError(path, lineno, f"item {sid!r} in {lang} is given twice (first at "
@@ -337,13 +339,14 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
                 solution = tail if reasoning is None else (reasoning if phrase in reasoning else f"{reasoning}\n{tail}")
                 out.append(math_example(sid, lang, question.strip(), value, phrase, solution))
             original = row.get(cols["english"]) if cols["english"] else None
-            if isinstance(original, str) and original.strip():
+            if isinstance(original, str) and original.strip() and sid in values:
                 known = english.get(sid)
                 if known and " ".join(known[0].split()) != " ".join(original.split()):
                     raise DataFormatError(path, lineno, f"item {sid!r}: English original differs from the one at "
                                           f"{known[2]} (are the files aligned?)")
                 english.setdefault(sid, (original.strip(), values[sid][0], f"{path}:{lineno}"))
     for sid, (question, value, _) in english.items():
-        if (sid, "en") not in seen:
+        if (sid, "en") not in seen and not (src.limit and taken["en"] >= src.limit):
+            taken["en"] += 1
             out.append(math_example(sid, "en", question, value, ENGLISH_PHRASE, f"{ENGLISH_PHRASE} {_fmt(value)}."))
     return out

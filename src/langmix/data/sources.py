@@ -82,6 +82,18 @@ class SynthSource(_EvalSets):
         return self.world.eval_examples(task, languages)
 
 
+def first_per_language(examples: list[Example], limit: int) -> list[Example]:
+    """The first `limit` examples of each language, in file order (`limit` counts items per language: a file sorted
+    by language must not give all of its first language and nothing of the others)."""
+    taken: Counter = Counter()
+    kept = []
+    for ex in examples:
+        if taken[ex.language] < limit:
+            taken[ex.language] += 1
+            kept.append(ex)
+    return kept
+
+
 def load_examples(src: FileSource, languages: list[str] | None = None) -> list[Example]:
     """The examples of one file source, in langmix's record. `languages` are the languages a per-language file
     set (`parallel` with a `{lang}`/`{language}` pattern) is looked up for; by default, every registry language."""
@@ -95,7 +107,7 @@ def load_examples(src: FileSource, languages: list[str] | None = None) -> list[E
         return math_data.load_parallel(src, languages)
     if src.format == "examples":
         examples = load_example_file(path)
-        return examples[:src.limit] if src.limit else examples
+        return first_per_language(examples, src.limit) if src.limit else examples
     if src.format == "bfcl":
         return api_data.load_bfcl(path, src.category or "simple_python", src.limit)
     if src.format == "apibank":
