@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -29,3 +30,54 @@ def test_mix_refuses_training_on_evaluation_items(tmp_path):
     assert result.exit_code == 2
     assert "leak-en" in result.output and eval_items[0].source_id in result.output
     assert not (tmp_path / "mix" / "en-math-s0" / "data.jsonl").exists()
+
+
+def _synth_config(tmp_path, **fields):
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump({"languages": ["en", "es", "sw"], "tasks": ["math"],
+                                      "data": {"source": "synth", "train_pool": 10, "eval_items": 5}, **fields}))
+    return config
+
+
+def test_a_budget_one_mixture_cannot_meet_is_refused_before_any_mixture_is_written(tmp_path):
+    """`mix` wrote en, en+es and en+sw, then stopped at the 3-language mixture (12 distinct sources from a pool of
+    10), leaving three of five directories; every budget is now checked first."""
+    config = _synth_config(tmp_path, budget={"mode": "per_language", "per_language": 4}, mixtures=[
+        {"design": "english_only"}, {"design": "en_plus_one"}, {"design": "fixed", "languages": ["en", "es", "sw"]}])
+    result = CliRunner().invoke(app, ["mix", str(config), "--out", str(tmp_path / "mix")])
+    assert result.exit_code == 2
+    assert "en+es+sw: 12 examples with distinct sources requested but the pool holds 10" in result.output
+    assert not (tmp_path / "mix").exists() or not any((tmp_path / "mix").iterdir())
+    small = _synth_config(tmp_path, budget={"total": 2},
+                          mixtures=[{"design": "fixed", "languages": ["en", "es", "sw"]}])
+    result = CliRunner().invoke(app, ["mix", str(small), "--out", str(tmp_path / "mix")])
+    assert result.exit_code == 2 and "en+es+sw: fixed_total budget 2 is smaller than the 3 languages" in result.output
+
+
+def test_a_study_refuses_a_budget_before_training_anything(tmp_path):
+    from langmix.config import load_config
+    from langmix.mixtures import MixtureError
+    from langmix.study.runner import run_study
+
+    config = _synth_config(tmp_path, budget={"mode": "per_language", "per_language": 4}, output_dir="runs", mixtures=[
+        {"design": "english_only"}, {"design": "fixed", "languages": ["en", "es", "sw"]}])
+    cfg = load_config(config)
+    with pytest.raises(MixtureError, match="en\\+es\\+sw: 12 examples"):
+        run_study(cfg)
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("train/*"))
+
+
+@pytest.mark.parametrize("mixtures, named", [
+    ([{"design": "en_plus_one", "languages": ["en"]}], "mixtures.0 (en_plus_one)"),
+    ([{"design": "english_only"}, {"design": "growing", "languages": ["en"]}], "mixtures.1 (growing)")])
+def test_a_design_that_makes_no_mixture_is_a_config_error(tmp_path, mixtures, named):
+    """An en_plus_one or growing design over English alone expanded to nothing: `mix` exited 0 writing nothing,
+    and a study planned without it."""
+    result = CliRunner().invoke(app, ["mix", str(_synth_config(tmp_path, mixtures=mixtures)), "--out",
+                                      str(tmp_path / "mix")])
+    assert result.exit_code == 2 and named in result.output and "no language other than English" in result.output
+
+
+def test_mix_with_no_design_says_so(tmp_path):
+    result = CliRunner().invoke(app, ["mix", str(_synth_config(tmp_path, mixtures=[])), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2 and "lists no design" in result.output

@@ -138,12 +138,17 @@ def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output di
     _setup()
     from langmix.data.files import DataFormatError
     from langmix.data.sources import open_source
-    from langmix.mixtures import MixtureError, build_mixture, expand_designs, mixture_slug
+    from langmix.mixtures import MixtureError, build_mixture, check_budget, expand_designs, mixture_slug
 
     cfg = _config(config, overrides)
     source = open_source(cfg.data)
     try:
         specs = expand_designs(cfg.mixtures, cfg.languages)
+        if not specs:
+            raise MixtureError(f"{config}: `mixtures` lists no design, so there is no mixture to write")
+        for task in cfg.tasks:  # every budget first: a refused mixture must not leave the others half written
+            for spec in specs:
+                check_budget(spec, source.pool(task, list(spec.languages))[0], cfg.budget)
         for task in cfg.tasks:
             evaluation = source.eval_examples(task, cfg.languages)
             for spec in specs:

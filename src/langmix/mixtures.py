@@ -44,7 +44,8 @@ def expand_designs(designs: list[MixtureDesign], study_languages: list[str]) -> 
     the design the analyses need most (`_DESIGN_PRIORITY`; the first on a tie)."""
     others = [c for c in study_languages if c != "en"]
     specs: list[MixtureSpec] = []
-    for d in designs:
+    for position, d in enumerate(designs):
+        before = len(specs)
         if d.design == "english_only":
             specs.append(MixtureSpec(d.name or "en", d.design, ("en",)))
         elif d.design == "en_plus_one":
@@ -68,6 +69,10 @@ def expand_designs(designs: list[MixtureDesign], study_languages: list[str]) -> 
                 raise MixtureError(f"held_out design {name!r} excludes every language: it would train on nothing "
                                    f"(that is the base model, which `include_base` already evaluates)")
             specs.append(MixtureSpec(name, d.design, kept))
+        if len(specs) == before:  # en_plus_one or growing with no language other than English
+            listed = f"languages {list(d.languages)}" if d.languages else f"the study's languages {study_languages}"
+            raise MixtureError(f"mixtures.{position} ({d.design}{' ' + repr(d.name) if d.name else ''}) makes no "
+                               f"mixture: {listed} hold no language other than English")
     unique: dict[frozenset, MixtureSpec] = {}
     for spec in specs:
         key = frozenset(spec.languages)
@@ -111,6 +116,23 @@ def budget_counts(n_languages: int, budget: BudgetConfig) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(n_languages)]
 
 
+def check_budget(spec: MixtureSpec, pool_size: int, budget: BudgetConfig) -> list[int]:
+    """Examples per language of `spec` under `budget` (`budget_counts`), or a MixtureError naming the mixture where
+    a pool of `pool_size` items cannot give them. Cheap: a study or `mix` checks every mixture before building any."""
+    try:
+        counts = budget_counts(len(spec.languages), budget)
+    except MixtureError as exc:
+        raise MixtureError(f"{spec.name}: {exc}") from None
+    if budget.allow_shared_sources:
+        for lang, count in zip(spec.languages, counts):
+            if count > pool_size:
+                raise MixtureError(f"{spec.name}: {count} {lang} examples requested but the pool holds {pool_size}")
+    elif sum(counts) > pool_size:
+        raise MixtureError(f"{spec.name}: {sum(counts)} examples with distinct sources requested but the pool holds "
+                           f"{pool_size}; enlarge the pool or set budget.allow_shared_sources")
+    return counts
+
+
 def sample_mixture(spec: MixtureSpec, pool_size: int, render: Callable[[int, str], Example],
                    budget: BudgetConfig, seed: int, tag: str = "") -> list[Example]:
     """Deterministic sample: the same (spec, pool, budget, seed) always gives the same examples in the same order
@@ -125,19 +147,14 @@ def sample_picks(spec: MixtureSpec, pool_size: int, budget: BudgetConfig, seed: 
     Without `allow_shared_sources`, each source item appears in at most one language, so adding a language adds
     new content rather than a translation of content already present.
     """
-    counts = budget_counts(len(spec.languages), budget)
+    counts = check_budget(spec, pool_size, budget)
     rng = random.Random(f"{spec.name}/{tag}/{seed}")
     picks: list[tuple[int, str]] = []
     if budget.allow_shared_sources:
         for lang, count in zip(spec.languages, counts):
-            if count > pool_size:
-                raise MixtureError(f"{spec.name}: {count} {lang} examples requested but the pool holds {pool_size}")
             picks += [(i, lang) for i in rng.sample(range(pool_size), count)]
     else:
         total = sum(counts)
-        if total > pool_size:
-            raise MixtureError(f"{spec.name}: {total} examples with distinct sources requested but the pool holds "
-                               f"{pool_size}; enlarge the pool or set budget.allow_shared_sources")
         order = rng.sample(range(pool_size), total)
         start = 0
         for lang, count in zip(spec.languages, counts):

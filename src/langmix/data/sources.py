@@ -122,6 +122,7 @@ class FileDataSource(_EvalSets):
         self.cfg = cfg
         self._train: dict[str, dict[str, dict[str, Example]]] = {}
         self._eval = {}
+        self._warned: set[tuple[str, tuple[str, ...]]] = set()
 
     def _files(self, task: str):
         files = self.cfg.task_files(task)
@@ -149,7 +150,8 @@ class FileDataSource(_EvalSets):
             raise MixtureError(f"no training item of data.{task}.train exists in all of {languages} "
                                f"(languages present: {have}); translate the data first")
         partial = len(by_source) - len(ids)
-        if partial:
+        if partial and (task, tuple(languages)) not in self._warned:  # once, however often the pool is asked for
+            self._warned.add((task, tuple(languages)))
             log.warning("%s: %d of %d training items lack one of %s and are not used", task, partial,
                         len(by_source), languages)
         return len(ids), lambda i, lang: by_source[ids[i]][lang]

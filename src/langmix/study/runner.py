@@ -26,7 +26,7 @@ from langmix import tasks
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.sources import open_source
 from langmix.evaluate.run import evaluate
-from langmix.mixtures import build_mixture, recheck_lineage
+from langmix.mixtures import build_mixture, check_budget, recheck_lineage
 from langmix.models import load_model, load_tokenizer, load_trained, parameter_count, resolve_model_path
 from langmix.records import ItemRow, ResultRow
 from langmix.results import connect, write_items, write_predictions, write_rows
@@ -202,15 +202,31 @@ def run_job(cfg: StudyConfig, job: Job, ctx: Context | None = None, hooks: Hooks
     return outcome
 
 
-def _prepare(cfg: StudyConfig, record: bool = True) -> list[Job]:
-    """The study's jobs; `record` writes the resolved config as the study's `study.yaml` (what `plan --from`,
-    `query` and `report` on the study directory read). Only `study run` records: a re-evaluation with overrides
-    does not redefine the study."""
+def _prepare(cfg: StudyConfig, record: bool = True, source=None) -> list[Job]:
+    """The study's jobs, once every mixture they train is known to fit its pool (`check_budgets`, unless
+    re-evaluating: `record` False). `record` writes the resolved config as the study's `study.yaml` (what `plan
+    --from`, `query` and `report` on the study directory read). Only `study run` records: a re-evaluation with
+    overrides does not redefine the study."""
+    jobs = expand(cfg)
+    if record:  # a re-evaluation trains nothing
+        check_budgets(jobs, source or open_source(cfg.data))
     root = study_dir(cfg)
     root.mkdir(parents=True, exist_ok=True)
     if record:
         dump_resolved(cfg, root / "study.yaml")
-    return expand(cfg)
+    return jobs
+
+
+def check_budgets(jobs: list[Job], source) -> None:
+    """A MixtureError naming the first mixture its training pool cannot fill under the budget, before any run
+    starts: a study must not train some mixtures, then fail on the others (which `mix` refuses the same way)."""
+    checked: set[tuple] = set()
+    for job in jobs:
+        spec = job.train
+        if spec is None or (spec.task, spec.mixture()) in checked:
+            continue
+        checked.add((spec.task, spec.mixture()))
+        check_budget(spec.mixture(), source.pool(spec.task, list(spec.train_languages))[0], spec.budget)
 
 
 def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
@@ -249,7 +265,8 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
     hooks = hooks or Hooks()
     if not show_train_progress:  # the study's own progress bars say where it is
         _quiet_library_progress()
-    jobs = _prepare(cfg)
+    ctx = Context(cfg, model_progress)
+    jobs = _prepare(cfg, source=ctx.source)
     _freeze_long_lived("study")
     workers = workers or cfg.launcher.workers
     results: list[dict[str, str]] = []
@@ -257,7 +274,6 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        ctx = Context(cfg, model_progress)
         for job in jobs:  # resolve (build) each base model once, before the workers need it
             ctx.model_path(job.evals[0])
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
@@ -267,7 +283,6 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
                 results.append(fut.result())
                 hooks.run_started(f"{done + 1} of {len(jobs)} jobs finished", done + 1, len(jobs))
     else:
-        ctx = Context(cfg, model_progress)
         for i, job in enumerate(jobs):
             hooks.run_started(job.slug, i, len(jobs))
             results.append(run_job(cfg, job, ctx, hooks, show_train_progress))
