@@ -103,3 +103,25 @@ def test_the_planner_recommends_english_only_when_every_mixture_hurts():
     rec = recommend(items, ["sw", "te"], 1000, 3, candidates=list(shape.languages))
     assert rec.languages == ["en"] and rec.predicted_gain == 0.0 and (rec.ci_low, rec.ci_high) == (0.0, 0.0)
     assert rec.examples_per_language == {"en": 1000} and "a gain of 0 by definition" in rec.note
+
+
+def test_no_finding_prints_a_zero_width_interval_or_a_missing_p_value():
+    """Every answer alike (all correct, every response in the prompt's language): the zero-shot finding printed
+    '+0.0 points [+0.0, +0.0] ... Holm p=nan', the largest EN+1 gain '(unadjusted 95% CI [+0.0, +0.0]) ... over the
+    0 tested (p=nan)' and fidelity '100.0% [100.0, 100.0]'. Every sentence must say 'no interval' instead."""
+    import re
+
+    shape = StudyShape(families=("a",), sizes=(1_000_000_000,), tasks=("math",), seeds=(0, 1), n_items=30,
+                       languages=("en", "es", "sw", "ja", "te"), growing_order=("es", "sw", "ja", "te"),
+                       held_out=("sw",))
+    items = simulate(Effects(), shape, seed=3)
+    items["correct"] = True
+    items["response_language"] = items["language"]
+    text = findings(run_all(items, n_boot=200))
+    for topic in ("held out of", "The largest gain of", "answered in the prompt's language"):
+        assert any(topic in line for line in text), (topic, text)
+    for line in text:
+        assert "nan" not in line, line
+        assert not re.search(r"\[([+-]?\d+\.\d)%?, \1%?\]", line), line
+    assert all("no interval" in line for line in text if "held out of" in line or "The largest gain" in line
+               or "prompt's language" in line)

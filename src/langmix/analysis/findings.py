@@ -22,8 +22,26 @@ def _pp(value: float) -> str:
     return "+0.0" if text == "-0.0" else text
 
 
+NO_INTERVAL = ("no interval: every bootstrap resample gave the same value, so the data (too few items, or every "
+               "answer alike) cannot show its uncertainty")
+
+
+def _bracket(low: float, high: float, flat: bool = False, unit: str = "") -> str:
+    """'[+0.8, +5.4]' (fractions shown as points, or as % with unit='%'), or '(no interval: ...)' where the
+    interval has no width: `flat` (every bootstrap replicate alike), or equal ends. '[+0.0, +0.0]' would read as
+    certainty, where it means the data cannot show uncertainty."""
+    if flat or abs(high - low) <= 1e-12:
+        return f"({NO_INTERVAL})"
+    return f"[{_pp(low * 100)}{unit}, {_pp(high * 100)}{unit}]"
+
+
 def _pts(row: pd.Series, col: str = "estimate") -> str:
-    return f"{_pp(row[col] * 100)} points [{_pp(row['ci_low'] * 100)}, {_pp(row['ci_high'] * 100)}]"
+    return f"{_pp(row[col] * 100)} points {_bracket(row['ci_low'], row['ci_high'], _degenerate(row))}"
+
+
+def _p(value: float, label: str = "p") -> str:
+    """'p=0.0123', or 'no p-value' where nothing was tested (an interval without width has no test)."""
+    return "no p-value" if pd.isna(value) else f"{label}={value:.3g}"
 
 
 def count(n, noun: str) -> str:
@@ -55,8 +73,6 @@ def _excludes_zero(row: pd.Series) -> bool:
     return not _degenerate(row) and bool(row["ci_low"] > 0 or row["ci_high"] < 0)
 
 
-NO_INTERVAL = ("no interval: every bootstrap resample gave the same value, so the data (too few items, or every "
-               "answer alike) cannot show its uncertainty")
 
 
 def _change(row: pd.Series, what: str) -> str:
@@ -95,10 +111,15 @@ def findings(a: Analyses) -> list[str]:
             r = per.loc[per["estimate"].idxmax()]
             held = ("holds" if r["estimate"] > 0 and r["p_holm"] < 0.05 else
                     "is no gain" if r["estimate"] <= 0 else "does not hold")
-            f.append(f"The largest gain of {len(per)} EN+1 mixtures on languages in neither mixture is from adding "
-                     f"{language_name(r['added'])}: {_pp(r['estimate'] * 100)} points (unadjusted 95% CI "
-                     f"[{_pp(r['ci_low'] * 100)}, {_pp(r['ci_high'] * 100)}]), {_n(r)}; picked as the largest, it "
-                     f"{held} after Holm adjustment over the {family} tested (p={r['p_holm']:.3g}).")
+            head = (f"The largest gain of {len(per)} EN+1 mixtures on languages in neither mixture is from adding "
+                    f"{language_name(r['added'])}: {_pp(r['estimate'] * 100)} points")
+            if pd.isna(r["p_holm"]):  # no interval, so no test: nothing to adjust
+                f.append(f"{head} {_bracket(r['ci_low'], r['ci_high'], True)}, {_n(r)}; it has no test, so it is "
+                         f"not judged.")
+            else:
+                f.append(f"{head} (unadjusted 95% CI {_bracket(r['ci_low'], r['ci_high'])}), {_n(r)}; picked as "
+                         f"the largest, it {held} after Holm adjustment over the {family} tested "
+                         f"({_p(r['p_holm'])}).")
         for target, label in (("added", "the added language itself"), ("english", "English")):
             if target in pooled.index:
                 r = pooled.loc[target]
@@ -109,36 +130,39 @@ def findings(a: Analyses) -> list[str]:
         undefined = int(fr["relative_gain"]["undefined_replicates"].max())
         caveat = (f"; in {undefined} of {a.cells.n_boot} bootstrap replicates an English-only mean resampled to 0, "
                   f"where the ratio is undefined, so the interval is over the others" if undefined else "")
-        interval = (f" ({NO_INTERVAL})" if _degenerate(r)
-                    else f" [{_pp(r['ci_low'] * 100)}%, {_pp(r['ci_high'] * 100)}%]")
+        interval = _bracket(r["ci_low"], r["ci_high"], _degenerate(r), unit="%")
         f.append(f"The median relative gain of EN+1 over English-only (mean over the languages both were evaluated "
-                 f"on) across {k} model-task pair{'s' if k != 1 else ''} is {_pp(r['estimate'] * 100)}%{interval} "
+                 f"on) across {k} model-task pair{'s' if k != 1 else ''} is {_pp(r['estimate'] * 100)}% {interval} "
                  f"(published headline: +8-9%), {_n(r)}{caveat}.")
     if "plateau" in fr and len(fr["plateau"]):
         p = fr["plateau"]
         p = p[(p["model"] == "all") & (p["task"] == "all")]
         for _, r in p.iterrows():
             group = f"{r['resource'].capitalize()}-resource languages' gain over English-only"
-            best = (f"best {_pp(r['best_gain'] * 100)} points [{_pp(r['best_ci_low'] * 100)}, "
-                    f"{_pp(r['best_ci_high'] * 100)}] at {r['best_level']} training languages")
+            best = (f"best {_pp(r['best_gain'] * 100)} points {_bracket(r['best_ci_low'], r['best_ci_high'])} "
+                    f"at {r['best_level']} training languages")
             if not (r["best_gain"] > 0 and r["best_p_holm"] < 0.05):  # picked from several: judged after Holm
                 f.append(f"{group} is not clearly above zero at any coverage level ({best}; Holm-adjusted over "
-                         f"{count(r['levels'], 'level')}, p={r['best_p_holm']:.3g}), so there is no plateau to "
+                         f"{count(r['levels'], 'level')}, {_p(r['best_p_holm'])}), so there is no plateau to "
                          f"locate, {_items_seeds(r['n_items'], r['n_seeds'])}.")
                 continue
             f.append(f"{group} reaches its plateau at {r['plateau']} training languages, the first level whose gain "
-                     f"({_pp(r['gain_at_plateau'] * 100)} points [{_pp(r['plateau_ci_low'] * 100)}, "
-                     f"{_pp(r['plateau_ci_high'] * 100)}]) reaches the best level's lower bound ({best}); the level "
+                     f"({_pp(r['gain_at_plateau'] * 100)} points "
+                     f"{_bracket(r['plateau_ci_low'], r['plateau_ci_high'])}) reaches the best level's lower bound "
+                     f"({best}); the level "
                      f"itself has no interval and comes earlier where intervals are wider (fewer languages in the "
                      f"group), {_items_seeds(r['n_items'], r['n_seeds'])}.")
     if "zero_shot" in fr:
         z = fr["zero_shot"]
         for _, r in z[z["model"] == "all"].iterrows():
-            better = ("no interval" if _degenerate(r) else "better" if _excludes_zero(r) and r["ci_low"] > 0
-                      else "worse" if _excludes_zero(r) else "not clearly different")
-            f.append(f"{language_name(r['language'])} held out of a {r['held_out_k']}-language mixture scored {_pts(r)} "
-                     f"relative to being trained on in {r['included_mixture']} ({better}), {_n(r)}, "
-                     f"Holm p={r['p_holm']:.3g}.")
+            scored = (f"{language_name(r['language'])} held out of a {r['held_out_k']}-language mixture scored "
+                      f"{_pts(r)} relative to being trained on in {r['included_mixture']}")
+            if _degenerate(r) or pd.isna(r["p_holm"]):
+                f.append(f"{scored}, {_n(r)}.")
+                continue
+            better = ("better" if _excludes_zero(r) and r["ci_low"] > 0 else "worse" if _excludes_zero(r)
+                      else "not clearly different")
+            f.append(f"{scored} ({better}), {_n(r)}, {_p(r['p_holm'], 'Holm p')}.")
     if "typology_regression" in fr and "coef" in fr["typology_regression"]:
         t = fr["typology_regression"]
         t = t[t["term"] == "distance"].dropna(subset=["coef", "ci_low", "ci_high"])
@@ -167,9 +191,11 @@ def findings(a: Analyses) -> list[str]:
         for _, r in fr["fidelity_pooled"].sort_values("seen").iterrows():
             items = (count(r["n_items"], "judged item") if r["n_items_min"] == r["n_items"]
                      else f"{int(r['n_items_min'])}-{int(r['n_items'])} judged items")
+            interval = (f"({NO_INTERVAL})" if _degenerate(r) or abs(r["ci_high"] - r["ci_low"]) <= 1e-12
+                        else f"[{r['ci_low'] * 100:.1f}, {r['ci_high'] * 100:.1f}]")
             f.append(f"On non-English languages {'seen' if r['seen'] else 'not seen'} in training, fine-tuned models "
-                     f"answered in the prompt's language {r['share'] * 100:.1f}% [{r['ci_low'] * 100:.1f}, "
-                     f"{r['ci_high'] * 100:.1f}] of the time (the mean over {count(r['n_cells'], 'cell')}; "
+                     f"answered in the prompt's language {r['share'] * 100:.1f}% {interval} "
+                     f"of the time (the mean over {count(r['n_cells'], 'cell')}; "
                      f"n={items} x {count(r['n_seeds'], 'seed')} per cell; each cell in section 7).")
     for name, why in a.missing.items():
         f.append(f"Cannot answer ({name}): {why}.")
