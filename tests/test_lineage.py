@@ -239,10 +239,10 @@ def test_word_by_word_normalisation_equals_the_whole_text_for_every_code_point()
 def _oracle_near_duplicates(train, evaluation):
     """The near-duplicate rule written plainly, with Python sets of n-gram tuples / strings: each train question's
     best eval question of its language (most shared grams, the first on ties) where the share is reached."""
-    from langmix.lineage import CHAR_NGRAM_LANGUAGES, NGRAM_CHARS, NGRAM_WORDS, _last_user_turn
+    from langmix.lineage import CHAR_NGRAM_LANGUAGES, NGRAM_CHARS, NGRAM_WORDS
 
     def grams(ex):
-        text = normalise_question(_last_user_turn(ex))
+        text = normalise_question(ex.last_user_turn())
         if ex.language in CHAR_NGRAM_LANGUAGES:
             chars = text.replace(" ", "")
             return {chars[i:i + NGRAM_CHARS] for i in range(max(1, len(chars) - NGRAM_CHARS + 1))} if chars else set()
@@ -339,7 +339,7 @@ def test_near_duplicates_do_not_depend_on_hash_collisions(monkeypatch):
 def test_a_hash_match_counts_only_when_the_gram_itself_matches(monkeypatch):
     """Hashes that see only a gram's first character: the train grams hash like the eval grams but differ, so
     nothing is shared (without the row comparison all three would be, and t1 reported)."""
-    from langmix import lineage, ngram_index
+    from langmix import lineage
 
     _hash_with(monkeypatch, lambda rows, seed: rows[:, 0].astype(np.uint64))
     lineage._EVAL_INDEXES.clear()

@@ -217,8 +217,15 @@ class FileSource(_Strict):
 
 
 class TaskFiles(_Strict):
-    train: FileSource | None = None
-    eval: FileSource
+    train: FileSource | None = Field(None, description="training data (absent: only base models can run)")
+    eval: FileSource = Field(..., description="evaluation data")
+
+    @model_validator(mode="after")
+    def _trainable(self) -> "TaskFiles":
+        if self.train is not None and self.train.format in ("mgsm", "bfcl"):
+            raise ValueError(f"train: format {self.train.format!r} is an evaluation set (questions with reference "
+                             f"answers, no assistant turn to learn); train on gsm8k, parallel, examples or apibank")
+        return self
 
 
 class DataConfig(_Strict):

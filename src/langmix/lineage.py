@@ -9,9 +9,8 @@ import logging
 import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import numpy as np
 import regex
 
 from langmix.errors import UserInputError
@@ -106,13 +105,8 @@ def normalise_question(text: str) -> str:
     return " ".join(normalised) if "" not in normalised else " ".join(w for w in normalised if w)
 
 
-def _last_user_turn(ex: Example) -> str | None:
-    users = [m["content"] for m in ex.messages if m["role"] == "user"]
-    return users[-1] if users else None
-
-
 def _questions(turns: list[str | None]) -> list[str]:
-    """The normalised text of each question (`_last_user_turn` of each example); '' for an example without one."""
+    """The normalised text of each question (`Example.last_user_turn`); '' for an example without one."""
     return ["" if t is None else normalise_question(t) for t in turns]
 
 
@@ -143,7 +137,7 @@ class _EvalIndex:
         normal: dict[str, Example] = {}
         columns: dict[str, list[int]] = defaultdict(list)
         questions: dict[str, list[str]] = defaultdict(list)
-        turns = [_last_user_turn(ex) for ex in evaluation]
+        turns = [ex.last_user_turn() for ex in evaluation]
         for j, (ex, raw, question) in enumerate(zip(evaluation, turns, _questions(turns))):
             by_source[ex.source_id].setdefault(ex.language, ex)
             if raw is not None and raw.strip():
@@ -239,7 +233,7 @@ def lineage(train: list[Example], evaluation: list[Example]) -> tuple[list[tuple
     language) or a question (exactly or after `normalise_question`, any language): (train id, eval id, why, eval
     source id); near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) are looked for
     only where nothing clashes."""
-    turns = [_last_user_turn(ex) for ex in train]
+    turns = [ex.last_user_turn() for ex in train]
     questions = _questions(turns)
     index = _eval_index(evaluation)
     clashes = _clashes(train, turns, questions, index)

@@ -29,6 +29,11 @@ class Example(BaseModel):
         """The conversation up to (not including) the final assistant turn."""
         return self.messages[:-1] if self.messages and self.messages[-1]["role"] == "assistant" else self.messages
 
+    def last_user_turn(self) -> str | None:
+        """The last user message's text (the question), or None without one."""
+        users = [m["content"] for m in self.messages if m["role"] == "user"]
+        return users[-1] if users else None
+
     def target(self) -> str:
         return self.messages[-1]["content"] if self.messages[-1]["role"] == "assistant" else ""
 

@@ -107,13 +107,26 @@ def test_files_of_the_wrong_task_repeated_ids_or_no_answer_are_refused(tmp_path,
 
 
 def test_eval_rows_outside_the_study_languages_are_counted_not_silently_dropped(tmp_path, caplog):
-    rows = [_row(1), _row(1, "sw"), _row(2, "xx"), _row(3, "xx"), _row(4, "ja")]
+    rows = [_row(1), _row(1, "sw"), _row(2, "ja"), _row(3, "ja"), _row(4, "th")]
     cfg = DataConfig.model_validate({"source": "files", "math": {
         "train": {"format": "examples", "path": _example_file(tmp_path, "t.jsonl", [_row(9)])},
         "eval": {"format": "examples", "path": _example_file(tmp_path, "e.jsonl", rows)}}})
     ev = open_source(cfg).eval_examples("math", ["en", "sw"])
     assert [e.id for e in ev] == ["q1-en", "q1-sw"]  # one id per language, or ids shared across languages: fine
-    assert "3 evaluation examples are in languages outside the study and are not used (ja: 1, xx: 2)" in caplog.text
+    assert "3 evaluation examples are in languages outside the study and are not used (ja: 2, th: 1)" in caplog.text
+
+
+def test_example_files_resolve_language_codes_and_refuse_unknown_ones_and_repeated_ids(tmp_path):
+    """An eval row labelled 'EN' was dropped as a language outside the study, one labelled 'xx' was only warned
+    about (a train row not even that), and an id given twice in one language passed."""
+    from langmix.data.files import DataFormatError, load_example_file
+
+    upper = [dict(_row(1), language="EN"), dict(_row(1, "sw"), language="Swahili")]
+    assert [e.language for e in load_example_file(_example_file(tmp_path, "u.jsonl", upper))] == ["en", "sw"]
+    with pytest.raises(DataFormatError, match=r"x.jsonl:2: unknown language 'xx'"):
+        load_example_file(_example_file(tmp_path, "x.jsonl", [_row(1), _row(2, "xx")]))
+    with pytest.raises(DataFormatError, match=r"d.jsonl:3: id 'q1-en' in en is given twice \(first at line 1\)"):
+        load_example_file(_example_file(tmp_path, "d.jsonl", [_row(1), _row(2), dict(_row(3), id="q1-en")]))
 
 
 def test_ids_shared_across_languages_are_fine(tmp_path):
@@ -122,3 +135,29 @@ def test_ids_shared_across_languages_are_fine(tmp_path):
         "train": {"format": "examples", "path": _example_file(tmp_path, "t.jsonl", [_row(9)])},
         "eval": {"format": "examples", "path": _example_file(tmp_path, "e.jsonl", rows)}}})
     assert [e.language for e in open_source(cfg).eval_examples("math", ["en", "sw"])] == ["en", "sw"]
+
+
+def test_an_empty_question_is_refused_in_every_format(tmp_path):
+    """A gsm8k row with an empty question became a training example whose user turn was ''."""
+    from langmix.data.files import DataFormatError
+    from langmix.data.math_data import load_gsm8k
+
+    gsm = tmp_path / "g.jsonl"
+    gsm.write_text('{"question": "Ann has 2.", "answer": "#### 2"}\n{"question": " ", "answer": "#### 5"}\n')
+    with pytest.raises(DataFormatError, match=r"g.jsonl:2: empty question"):
+        load_gsm8k(gsm)
+    empty = [{"role": "user", "content": "  "}, {"role": "assistant", "content": "5"}]
+    rows = [_row(1), {**_row(2), "messages": empty}]
+    cfg = DataConfig.model_validate({"source": "files", "math": {
+        "train": {"format": "examples", "path": _example_file(tmp_path, "t.jsonl", rows)},
+        "eval": {"format": "examples", "path": _example_file(tmp_path, "e.jsonl", [_row(1)])}}})
+    with pytest.raises(DataFormatError, match=r"'q2-en' has no question"):
+        open_source(cfg).pool("math", ["en"])
+
+
+def test_an_evaluation_format_as_training_data_is_a_config_error():
+    from langmix.config import ConfigError
+
+    with pytest.raises((ConfigError, ValueError), match="'mgsm' is an evaluation set"):
+        DataConfig.model_validate({"source": "files", "math": {"train": {"format": "mgsm", "path": "m"},
+                                                               "eval": {"format": "mgsm", "path": "m"}}})

@@ -213,8 +213,10 @@ ROLES = ("system", "user", "assistant", "tool")
 
 def load_example_file(path: str | Path) -> list[Example]:
     """langmix's own JSONL (one `Example` per line, as `write_mixture` writes it). A line that is not an example,
-    an example without messages or with a message lacking role/content, or a file without examples is an error."""
+    an example without messages or with a message lacking role/content, an unknown language, an id given twice in one
+    language, or a file without examples is an error. Languages are stored as their registry codes ('EN' -> 'en')."""
     out = []
+    first_line: dict[tuple[str, str], int] = {}
     for lineno, row in iter_jsonl(path):
         try:
             ex = Example.model_validate(row)
@@ -228,6 +230,16 @@ def load_example_file(path: str | Path) -> list[Example]:
         for i, m in enumerate(ex.messages):
             if m.get("role") not in ROLES or not isinstance(m.get("content"), str):
                 raise DataFormatError(path, lineno, f"message {i} needs a role ({', '.join(ROLES)}) and content")
+        try:
+            code = langs.resolve(ex.language).code  # 'EN', 'English', 'en-US' are en; 'xx' is refused
+        except langs.UnknownLanguageError as exc:
+            raise DataFormatError(path, lineno, str(exc)) from None
+        if code != ex.language:
+            ex = ex.model_copy(update={"language": code})
+        if (ex.id, code) in first_line:  # an id shared across languages is fine (one item, translated)
+            raise DataFormatError(path, lineno, f"id {ex.id!r} in {code} is given twice (first at line "
+                                  f"{first_line[ex.id, code]})")
+        first_line[ex.id, code] = lineno
         out.append(ex)
     if not out:
         raise DataFormatError(path, None, "no examples in file")

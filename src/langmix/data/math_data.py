@@ -65,6 +65,8 @@ def load_gsm8k(path: str | Path, split: str | None = None, keep_calculator: bool
     for lineno, row in iter_jsonl(path):
         if not isinstance(row.get("question"), str) or not isinstance(row.get("answer"), str):
             raise DataFormatError(path, lineno, "expected string fields 'question' and 'answer'")
+        if not row["question"].strip():
+            raise DataFormatError(path, lineno, "empty question")
         reasoning, value = gsm8k_answer(path, lineno, row["answer"], keep_calculator)
         solution = f"{reasoning}\n{ENGLISH_PHRASE} {_fmt(value)}."
         out.append(math_example(f"gsm8k-{split}-{len(out)}", "en", row["question"].strip(), value,

@@ -26,12 +26,14 @@ Render = Callable[[int, str], Example]
 
 def check_task_examples(examples: list[Example], task: str, path: str, split: str) -> list[Example]:
     """`examples` of `data.<task>.<split>`, refused (DataFormatError naming up to 5) when any is of another task,
-    when an item repeats in one language (source id and language: it would count twice), or (train) when its last
-    message is not the assistant's answer to learn."""
+    when an item repeats in one language (source id and language: it would count twice), when it has no question
+    (no user message, or an empty one), or (train) when its last message is not the assistant's answer to learn."""
     problems = [f"{ex.id!r} is a {ex.task!r} example" for ex in examples if ex.task != task]
     seen: set[tuple[str, str]] = set()
     problems += [f"source {ex.source_id!r} repeats in {ex.language!r} ({ex.id!r})" for ex in examples
                  if (ex.source_id, ex.language) in seen or seen.add((ex.source_id, ex.language))]
+    problems += [f"{ex.id!r} has no question (no user message, or an empty one)" for ex in examples
+                 if not (ex.last_user_turn() or "").strip()]
     if split == "train":
         problems += [f"{ex.id!r} ends with a {ex.messages[-1]['role'] if ex.messages else 'missing'!r} message, "
                      f"not the assistant's answer" for ex in examples
