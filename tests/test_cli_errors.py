@@ -22,6 +22,7 @@ def config(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["query", "{config}", "  "], "the SQL query is empty"),
+    (["query", "{config}", "SELECT count(*) FROM items"], "no finished evaluation runs in"),  # was 0, exit 0
     (["plan", "--from", "{config}", "--targets", ",", "--budget", "10"], "--targets names no language"),
     (["plan", "--from", "{config}", "--targets", "sw", "--budget", "10", "--max-languages", "1"], "max-languages"),
     (["data", "synth", "--out", "{tmp}"], "cannot write"),

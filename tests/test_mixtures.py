@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 from datasets import load_dataset
@@ -213,3 +214,20 @@ def test_manifest_text_is_the_manifest_one_key_per_line(tmp_path):
     lines = text.splitlines()
     assert len(lines) == len(manifest) + 2  # braces, then one line per key, its value beside it
     assert [line.split(": ", 1)[0].strip() for line in lines[1:-1]] == [json.dumps(k) for k in manifest]
+
+
+def test_mix_warns_once_about_equal_language_sets(tmp_path):
+    """Config validation expands the designs too, so `mix` logged each 'same languages' warning twice."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from langmix.cli import app
+
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump({"languages": ["en", "es"], "tasks": ["math"], "budget": {"total": 20},
+                                      "data": {"source": "synth", "train_pool": 40, "eval_items": 5},
+                                      "mixtures": [{"design": "en_plus_one"}, {"design": "fixed",
+                                                                               "languages": ["en", "es"]}]}))
+    result = CliRunner().invoke(app, ["mix", str(config), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("WARNING  mixtures en+es") == 1, result.output  # rich wraps the line

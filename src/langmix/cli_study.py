@@ -237,14 +237,19 @@ def query_cmd(config: Path, sql: str, overrides: Optional[list[str]] = OVERRIDES
     (per item)."""
     import duckdb
 
-    from langmix.study.runner import study_tables
+    from langmix.results import connect
+    from langmix.study.runner import finished_eval_dirs, study_dir
 
     if not sql.strip():
         error("the SQL query is empty; e.g. \"SELECT mixture, language, avg(correct::INT) FROM items GROUP BY ALL\"")
         raise typer.Exit(2)
     cfg = _config(config, overrides)
+    finished = finished_eval_dirs(cfg)
+    if not finished:  # empty views would answer any query with nothing, like a study whose runs found nothing
+        error(f"no finished evaluation runs in {study_dir(cfg)}: run `langmix study run {config}` first")
+        raise typer.Exit(2)
     try:
-        result = study_tables(cfg).execute(sql)
+        result = connect(finished).execute(sql)
         if result.description is None:  # a statement without rows (SET, CREATE, DROP, ...)
             error("the query returned no table; use a SELECT over the views `results` and `items`")
             raise typer.Exit(2)

@@ -425,7 +425,7 @@ class StudyConfig(_Strict):
         from langmix.mixtures import MixtureError, expand_designs  # the designs must expand cleanly
 
         try:
-            expand_designs(self.mixtures, self.languages)
+            expand_designs(self.mixtures, self.languages, warn=False)
         except MixtureError as exc:
             raise ValueError(f"mixtures: {exc}") from None
         names = [m.name for m in self.models]

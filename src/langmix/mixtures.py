@@ -39,9 +39,10 @@ class MixtureSpec:
 _DESIGN_PRIORITY = {"english_only": 0, "en_plus_one": 1, "held_out": 2, "growing": 3, "fixed": 4}
 
 
-def expand_designs(designs: list[MixtureDesign], study_languages: list[str]) -> list[MixtureSpec]:
+def expand_designs(designs: list[MixtureDesign], study_languages: list[str], warn: bool = True) -> list[MixtureSpec]:
     """Turn coverage designs into concrete mixtures; a repeated language set is kept once, in its first place, as
-    the design the analyses need most (`_DESIGN_PRIORITY`; the first on a tie)."""
+    the design the analyses need most (`_DESIGN_PRIORITY`; the first on a tie), with a warning (`warn`: config
+    validation expands too, and the command that uses the mixtures says it once)."""
     others = [c for c in study_languages if c != "en"]
     specs: list[MixtureSpec] = []
     for position, d in enumerate(designs):
@@ -78,9 +79,10 @@ def expand_designs(designs: list[MixtureDesign], study_languages: list[str]) -> 
         key = frozenset(spec.languages)
         if key in unique:
             kept, dropped = sorted((unique[key], spec), key=lambda s: _DESIGN_PRIORITY[s.design])
-            log.warning("mixtures %s (%s) and %s (%s) have the same languages; trained once, as %s (the analyses "
-                        "that need a %s design find it)", unique[key].name, unique[key].design, spec.name,
-                        spec.design, kept.name, kept.design)
+            if warn:
+                log.warning("mixtures %s (%s) and %s (%s) have the same languages; trained once, as %s (the analyses "
+                            "that need a %s design find it)", unique[key].name, unique[key].design, spec.name,
+                            spec.design, kept.name, kept.design)
             unique[key] = kept  # in the first one's place
             continue
         unique[key] = spec
