@@ -273,7 +273,12 @@ def translate_cmd(
     base_url: Optional[str] = typer.Option(None, help="openai: server base URL, e.g. http://localhost:8000/v1"),
     model: Optional[str] = typer.Option(None, help="openai: model name; seq2seq: model path or hub id"),
     api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai: environment variable holding the key"),
-    concurrency: int = typer.Option(16, help="openai: parallel requests"),
+    concurrency: int = typer.Option(16, min=1, help="openai: parallel requests"),
+    timeout: float = typer.Option(30.0, min=1.0, help="openai: seconds to wait for one response"),
+    retries: int = typer.Option(5, min=0, help="openai: retries of a request that failed (429, 5xx, timeout, a "
+                                "malformed body), with exponential backoff"),
+    rate: Optional[float] = typer.Option(None, min=0.01, help="openai: most requests per second (default: no "
+                                         "limit beyond --concurrency)"),
     memory: Optional[Path] = typer.Option(None, help="memory: JSONL/TSV of existing translations"),
     family: str = typer.Option("m2m100", help="seq2seq: m2m100 | nllb | madlad | marian"),
     config: Optional[Path] = typer.Option(None, help="causal: a study config whose first model translates"),
@@ -319,7 +324,8 @@ def translate_cmd(
         if backend == "openai":
             if not (base_url and model):
                 raise ValueError("the openai backend needs --base-url and --model")
-            engine = tb.OpenAIBackend(base_url, model, api_key_env=api_key_env, concurrency=concurrency)
+            engine = tb.OpenAIBackend(base_url, model, api_key_env=api_key_env, concurrency=concurrency,
+                                      timeout=timeout, max_retries=retries, requests_per_second=rate)
         elif backend == "seq2seq":
             engine = tb.Seq2SeqBackend(model or "", family=family)
         elif backend == "causal":

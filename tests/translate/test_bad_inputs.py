@@ -206,3 +206,22 @@ def test_an_identifier_argument_changed_by_the_translation_is_caught(tmp_path):
     out, qa = translate_examples([ex], ["es"], translator(renames), TranslationCache(tmp_path / "b.sqlite"),
                                  ["en", "es"], retries=0)
     assert not out and qa["es"].excluded == 1 and qa["es"].reasons == {"argument_changed": 1}
+
+
+def test_retries_and_timeout_are_set_from_the_command_line(canned, tmp_path):
+    """The backend's retries, timeout and rate had no flags: a flaky server could only be waited out with the
+    defaults (5 retries with backoff per segment)."""
+    server, url = canned(503, b'{"error": "busy"}')
+    src = tmp_path / "q.jsonl"
+    src.write_text(Example(id="q-en", source_id="q", task="math", language="en", reference={"answer": 3},
+                           messages=[{"role": "user", "content": "Tom has 3 apples. How many?"}]).model_dump_json())
+    result = CliRunner().invoke(app, ["translate", str(src), "--to", "es", "--base-url", url, "--model", "m",
+                                      "--retries", "0", "--timeout", "5", "--rate", "50", "--out",
+                                      str(tmp_path / "out"), "--cache", str(tmp_path / "c.sqlite")])
+    assert server.requests == 1  # no retry: one request for the one segment
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "failed after 1 attempts: HTTP 503" in text, result.output
+    assert "nothing was translated into es" in text
+    bad = CliRunner().invoke(app, ["translate", str(src), "--to", "es", "--base-url", url, "--model", "m",
+                                   "--retries", "-1", "--out", str(tmp_path / "o2")])
+    assert bad.exit_code == 2 and "--retries" in bad.output
