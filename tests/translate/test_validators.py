@@ -2,6 +2,8 @@
 
 import random
 
+import pytest
+
 from langmix.data.math_data import load_mgsm
 from langmix.translate.structure import numbers_preserved, protect, restore
 from langmix.translate.validate import validate
@@ -89,3 +91,18 @@ def test_template_placeholders_and_code_must_survive():
     # percentages and hyphenated words are not printf placeholders
     assert validate("A 50% discount on a 20%-fat milk.", "Un descuento del 50 % en leche al 20 %.", "es",
                     LANGS) == []
+
+
+@pytest.mark.parametrize("source, target, chatter", [
+    ("Tom has 3 apples.", "Sure! Here is the Spanish translation:\n\nTom tiene 3 manzanas.", True),
+    ("Tom has 3 apples.", "Here is the translation: Tom tiene 3 manzanas.", True),
+    ("Tom has 3 apples.", "Aquí está la traducción:\nTom tiene 3 manzanas.", True),
+    ("Tom has 3 apples.", "Tom tiene 3 manzanas.", False),
+    ("Ingredients:\nflour and 2 eggs", "Ingredientes:\nharina y 2 huevos", False),  # the source's own heading
+    ("Note: buy 2 liters of milk", "Nota: compra 2 litros de leche", False),
+    ("Okay, so Tom has 3 apples: how many?", "Bien, Tom tiene 3 manzanas: ¿cuántas?", False),
+])
+def test_a_translators_chatter_before_the_translation_is_a_preamble(source, target, chatter):
+    """'Sure! Here is the translation:' passed every check, since the rest was in the target language, and went
+    into the training data."""
+    assert ("preamble" in validate(source, target, "es", LANGS)) == chatter

@@ -1,11 +1,12 @@
 """Validators for one translated segment, each failing with a reason code.
 
-numbers_changed, placeholder_lost, structure_changed, wrong_language, length_ratio, copied_source, empty.
+numbers_changed, placeholder_lost, structure_changed, wrong_language, length_ratio, copied_source, preamble, empty.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from langmix import languages as langs
@@ -15,6 +16,23 @@ from langmix.translate.structure import PLACEHOLDER, numbers_preserved, template
 # Target/source length ratio bounds (characters). Scripts that pack more per character (CJK) run shorter.
 LENGTH_BOUNDS: dict[str, tuple[float, float]] = {"zh": (0.12, 1.2), "ja": (0.15, 1.4)}
 DEFAULT_BOUNDS = (0.4, 2.8)
+
+
+# A translator's chatter before the translation: "Sure! Here is the Spanish translation:", "Translation: ...".
+_CHATTER = re.compile(r"^\W*(?:sure|certainly|of course|okay|ok|here(?:'s| is| are)|below is|the translation|"
+                      r"translation|translated text)\b[^\n]{0,80}?[:：]\s*", re.I)
+
+
+def has_preamble(source: str, target: str) -> bool:
+    """Whether `target` opens with a line of its own that the source lacks (the first line ends with a colon and
+    the target has more lines), or with a translator's chatter ('Here is the translation:') the source does not
+    open with."""
+    source_lines = [line for line in source.splitlines() if line.strip()]
+    target_lines = [line for line in target.splitlines() if line.strip()]
+    if len(target_lines) > len(source_lines) and target_lines[0].rstrip().endswith((":", "：")) and \
+            not (source_lines and source_lines[0].rstrip().endswith((":", "："))):
+        return True
+    return bool(_CHATTER.match(target)) and not _CHATTER.match(source)
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,8 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
     ratio = len(target) / max(1, len(source))
     if not lo <= ratio <= hi:
         reasons.append("length_ratio")
+    if has_preamble(source, target):
+        reasons.append("preamble")
     if target_lang != "en" and _normal(target) == _normal(source):
         reasons.append("copied_source")
     elif check.language and target_lang in languages:
