@@ -7,7 +7,7 @@ from langmix.config import TrainingConfig
 from langmix.data.synth import make_items, to_example
 from langmix.models import load_tokenizer
 from langmix.tokenization import tokenizer_state
-from langmix.train import LabelMaskError, assistant_masks, check_label_masks, latest_checkpoint, train
+from langmix.train import IdentityError, LabelMaskError, assistant_masks, check_label_masks, latest_checkpoint, train
 
 EXAMPLES = [to_example(i, lang) for i in make_items("math", "train", 12, 0) for lang in ("en", "sw")]
 
@@ -41,6 +41,14 @@ def test_truncated_assistant_turn_fails_training(tiny_model_cfg, tiny_model_path
     cfg = TrainingConfig(max_steps=1, max_length=16)
     with pytest.raises(LabelMaskError, match="max_length=16"):
         train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
+    # the run saved nothing, so the corrected run may use the same directory (it was refused as "another run's
+    # training" because of the identity.json the failed run left)
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, TrainingConfig(max_steps=1, max_length=256, save_steps=1), 0,
+          tmp_path, show_progress=False)
+    assert (tmp_path / "final").exists()
+    with pytest.raises(IdentityError, match="holds another run's training"):  # now there is work to protect
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, TrainingConfig(max_steps=2, max_length=256), 0, tmp_path,
+              show_progress=False)
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
@@ -56,6 +64,12 @@ def test_train_saves_final_model(tiny_model_cfg, tiny_model_path, tmp_path, meth
     final = tmp_path / "final"
     assert (final / ("adapter_config.json" if method == "lora" else "config.json")).exists()
     assert not hasattr(model, "peft_config")  # LoRA is merged for evaluation
+    # a checkpoint (no tokenizer saved in it) loads too, with the base model's tokenizer: `eval --model
+    # RUN/checkpoints/checkpoint-2` raised transformers' "Couldn't instantiate the backend tokenizer"
+    from langmix.models import load_trained
+
+    tokenizer, at_step_2 = load_trained(tiny_model_cfg, tiny_model_path, tmp_path / "checkpoints" / "checkpoint-2")
+    assert tokenizer_state(tokenizer) == before and not hasattr(at_step_2, "peft_config")
 
 
 class Crash(TrainerCallback):
@@ -148,3 +162,20 @@ def test_mean_logged_loss_weights_each_log_by_the_steps_it_covers():
     history = [{"step": 10, "loss": 2.0}, {"step": 20, "loss": 1.0}, {"step": 25, "loss": 0.4}]
     assert mean_logged_loss(history) == pytest.approx((10 * 2.0 + 10 * 1.0 + 5 * 0.4) / 25)
     assert mean_logged_loss([]) is None
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_answers_cut_at_max_length_are_counted_in_a_warning(tiny_model_cfg, tiny_model_path, tmp_path, caplog,
+                                                            packing):
+    """A max_length that cut every answer short of its end (its final answer line) trained without a word; only
+    an answer cut away entirely was an error."""
+    import logging
+
+    full = assistant_masks(load_tokenizer(tiny_model_cfg, tiny_model_path), EXAMPLES, 10_000)
+    cut = max(mask.index(1) for mask in full) + 1  # past every prompt: each example keeps some answer tokens
+    expected = sum(1 for mask in full if len(mask) > cut and mask[cut - 1])  # cut inside its answer
+    assert 0 < expected
+    cfg = TrainingConfig(max_steps=1, max_length=cut, packing=packing, save_steps=100)
+    with caplog.at_level(logging.WARNING, logger="langmix.train"):
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
+    assert f"{expected} of {len(EXAMPLES)} training examples are cut at training.max_length={cut}" in caplog.text

@@ -217,11 +217,15 @@ def load_model(cfg: ModelConfig, path: str, reuse: bool = False):
 
 def load_trained(cfg: ModelConfig, base_path: str, final_dir: Path):
     """A fine-tuned model from disk: full weights from `final_dir`, or the base model plus the LoRA adapter in
-    `final_dir` (merged for generation speed). Returns (tokenizer, model)."""
+    `final_dir` (merged for generation speed); `final_dir` may also be a checkpoint of the run. Returns (tokenizer,
+    model)."""
     final_dir = Path(final_dir)
     if not final_dir.is_dir():
         raise FileNotFoundError(f"no trained model at {final_dir}")
-    tokenizer = load_tokenizer(cfg, str(final_dir), reuse=True)
+    # a checkpoint (checkpoints/checkpoint-N) holds no tokenizer: training never changes it, so the base model's is
+    # the trained model's
+    has_tokenizer = any((final_dir / name).exists() for name in ("tokenizer.json", "tokenizer_config.json"))
+    tokenizer = load_tokenizer(cfg, str(final_dir) if has_tokenizer else base_path, reuse=True)
     if (final_dir / "adapter_config.json").exists():
         from peft import PeftModel
 

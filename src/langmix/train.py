@@ -119,6 +119,17 @@ def check_label_masks(masks: list[list[int]], examples: list[Example], max_lengt
                                  f"the prompt from the answer")
 
 
+def warn_cut_answers(examples: list[Example], rows: list[list[int]], max_length: int, trained=bool) -> None:
+    """Warn, with a count, where `max_length` cut an example inside its assistant turn: it then trains on an answer
+    without its end (the final answer line a scorer reads). `rows` are the tokenised examples' label masks (or
+    labels, with `trained` telling which entries are trained on)."""
+    cut = [ex.id for ex, row in zip(examples, rows) if len(row) >= max_length and trained(row[-1])]
+    if cut:
+        log.warning("%d of %d training examples are cut at training.max_length=%d inside their answer (%s%s): they "
+                    "train on answers without their ends; raise training.max_length", len(cut), len(examples),
+                    max_length, ", ".join(cut[:3]), " ..." if len(cut) > 3 else "")
+
+
 class IdentityError(UserInputError):
     """An output directory that holds another run's checkpoints."""
 
@@ -175,12 +186,13 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
 
 
 def check_identity(out_dir: Path, identity: dict) -> None:
-    """Refuse to resume checkpoints in `out_dir` that another run (another config or data) wrote."""
+    """Refuse to resume checkpoints in `out_dir` that another run (another config or data) wrote. A recorded
+    identity without checkpoints or final weights (a run that failed before its first save) is replaced."""
     path = out_dir / "identity.json"
     has_checkpoints = any((out_dir / "checkpoints").glob("checkpoint-*")) or (out_dir / "final").exists()
     if path.exists():
         recorded = json.loads(path.read_text())
-        if recorded != identity:
+        if recorded != identity and has_checkpoints:  # a run that saved nothing binds nothing (it failed early)
             raise IdentityError(f"{out_dir} holds another run's training: recorded {recorded}, this run "
                                 f"{identity}; use another --out or delete that directory")
     elif has_checkpoints:
@@ -311,6 +323,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
         check_label_masks(tok.masks, examples, cfg.max_length)
+        warn_cut_answers(examples, tok.masks, cfg.max_length)
         dataset = TokenRows(tok)
         args.dataset_kwargs = {"skip_prepare_dataset": True}
         args.assistant_only_loss = False  # the labels already mask everything but the assistant turns
@@ -329,6 +342,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
             # TRL silently drops examples whose assistant turn was truncated away; name the culprits instead.
             check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples, cfg.max_length)
             raise LabelMaskError(f"the trainer kept {len(labels)} of {len(examples)} examples")
+        warn_cut_answers(examples, labels, cfg.max_length, trained=lambda label: label != -100)
     if not show_progress:  # without a progress bar the trainer prints every log dict to stdout
         trainer.remove_callback(PrinterCallback)
     resume = latest_checkpoint(ckpt_dir)
