@@ -40,9 +40,24 @@ def config(tmp_path):
     (["eval", "{config}", "--model", "{tmp}", "--out", "{tmp}/e"], "is not a trained model directory"),
     (["train", "{config}", "--mixture", "{tmp}/m.jsonl", "--out", "{tmp}/r", "--seed", "-1"], "--seed"),
     (["score", "{tmp}/empty.yaml", "--task", "x/y"], "unknown task 'x/y'"),
+    (["study", "status", "{config}", "-s", "training.lr_scheduler=bogus"], "unknown learning-rate scheduler"),
+    (["eval", "{config}", "--out", "{tmp}/e", "-s", "models.0.source=gguf_package", "-s",
+      "models.0.package=not-installed-pkg"], "model package 'not-installed-pkg' is not installed"),
+    (["train", "{config}", "--mixture", "{tmp}/api.jsonl", "--out", "{tmp}/r"], "holds api examples, but the "
+     "config's tasks are math"),
+    (["train", "{config}", "--mixture", "{tmp}/eval.jsonl", "--out", "{tmp}/r"], "would be trained on"),
+    (["train", "{config}", "--mixture", "{config}", "--out", "{tmp}/r"], "study.yaml:1: not a valid example"),
+    (["train", "{config}", "--mixture", "{tmp}/none.jsonl", "--out", "{tmp}/r"], "--mixture"),
 ])
 def test_bad_input_exits_2_naming_it(tmp_path, config, argv, message):
+    from langmix.data.synth import SynthWorld, make_items, to_example
+
     (tmp_path / "empty.yaml").write_text("")
+    # a mixture of another task, and one of the config's own evaluation items (its synthetic world's eval set)
+    (tmp_path / "api.jsonl").write_text("".join(to_example(i, "en").model_dump_json() + "\n"
+                                                for i in make_items("api", "train", 3, 0)))
+    evaluation = SynthWorld(0, 60, 4).eval_examples("math", ["en"])
+    (tmp_path / "eval.jsonl").write_text("".join(ex.model_dump_json() + "\n" for ex in evaluation))
     args = [a.replace("{config}", str(config)).replace("{tmp}", str(tmp_path)) for a in argv]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output

@@ -179,3 +179,19 @@ def test_answers_cut_at_max_length_are_counted_in_a_warning(tiny_model_cfg, tiny
     with caplog.at_level(logging.WARNING, logger="langmix.train"):
         train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
     assert f"{expected} of {len(EXAMPLES)} training examples are cut at training.max_length={cut}" in caplog.text
+
+
+def test_lora_target_modules_that_match_nothing_are_one_line(tiny_model_cfg, tiny_model_path):
+    """PEFT's NoMatchingPeftModuleError surfaced as a traceback from deep in the trainer's constructor."""
+    from langmix.errors import UserInputError
+    from langmix.models import load_model
+    from langmix.train import _check_lora_targets
+
+    model = load_model(tiny_model_cfg, tiny_model_path)
+    for fine in ("all-linear", ["q_proj", "v_proj"], ["self_attn.q_proj"], r".*\.mlp\.up_proj"):
+        _check_lora_targets(model, fine)
+    with pytest.raises(UserInputError, match=r"'nonexistent_proj' matches no module of the model \(its linear "
+                                             r"layers: .*q_proj"):
+        _check_lora_targets(model, ["q_proj", "nonexistent_proj"])
+    with pytest.raises(UserInputError, match="matches no module"):
+        _check_lora_targets(model, r".*\.attention_head")

@@ -3,6 +3,7 @@ progress with rich, and calls the stage functions."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -30,7 +31,26 @@ def error(message: str) -> None:
 
 class _App(typer.Typer):
     """Any command: a bad input the user can fix (`UserInputError`: a malformed file, an unknown language, a
-    contaminated mixture, ...) is printed as one red line and exits 2; anything else keeps its traceback."""
+    contaminated mixture, a model package not installed, ...) is printed as one red line and exits 2; anything else
+    keeps its traceback. Each command is wrapped where it is registered, so the rule holds however the command is
+    invoked (the console script, or click's test runner, which does not go through `__call__`)."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+
+        def decorator(function):
+            @functools.wraps(function)  # typer reads the signature through __wrapped__
+            def one_line_on_bad_input(*a, **k):
+                try:
+                    return function(*a, **k)
+                except UserInputError as exc:
+                    error(str(exc))
+                    raise typer.Exit(2) from None
+
+            register(one_line_on_bad_input)
+            return function
+
+        return decorator
 
     def __call__(self, *args, **kwargs):
         try:
@@ -42,9 +62,9 @@ class _App(typer.Typer):
 
 app = _App(help="Controlled studies of multilinguality in LLM post-training.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-data_app = typer.Typer(help="Source data.", no_args_is_help=True)
-study_app = typer.Typer(help="Run and inspect a study (the grid models x mixtures x tasks x seeds).",
-                        no_args_is_help=True)
+data_app = _App(help="Source data.", no_args_is_help=True)
+study_app = _App(help="Run and inspect a study (the grid models x mixtures x tasks x seeds).",
+                 no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(study_app, name="study")
 console = Console(stderr=True)
@@ -168,8 +188,11 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
               model: Optional[str] = typer.Option(None, help="model name from the config (default: the first)"),
               seed: int = typer.Option(0, min=0), overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Fine-tune a model of the config on one mixture; resumes from the newest checkpoint in OUT when OUT holds
-    this same training (config, seed and data); another run's checkpoints are refused."""
+    this same training (config, seed and data); another run's checkpoints are refused. A mixture of a task the
+    config does not study, or one holding items of its evaluation set, is refused."""
     _setup()
+    from langmix.data.sources import open_source
+    from langmix.lineage import check_lineage
     from langmix.mixtures import MixtureError, read_mixture
     from langmix.models import resolve_model_path
     from langmix.train import IdentityError, LabelMaskError, train
@@ -183,7 +206,17 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
         examples = read_mixture(mixture)
         if not examples:
             raise MixtureError(f"{mixture}: no examples to train on")
-    except (MixtureError, OSError, ValueError) as exc:
+        other = sorted({ex.task for ex in examples} - set(cfg.tasks))
+        if other:
+            raise MixtureError(f"{mixture} holds {', '.join(other)} examples, but the config's tasks are "
+                               f"{', '.join(cfg.tasks)}")
+        source = open_source(cfg.data)  # the same contamination check as `mix` and a study, against its eval set
+        for name in sorted({ex.task for ex in examples}):
+            check_lineage([ex for ex in examples if ex.task == name], source.eval_examples(name, cfg.languages))
+    except OSError as exc:
+        error(f"--mixture {mixture}: {exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    except (MixtureError, ValueError) as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
     with _progress() as progress, _model_progress(progress) as update:

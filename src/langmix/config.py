@@ -300,6 +300,17 @@ class TrainingConfig(_Strict):
                                            "per step (TRL turns it on by default; turn it on when a model's "
                                            "activations do not fit)")
 
+    @field_validator("lr_scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        if value != "cosine":  # transformers' list, imported only when the default is changed (it loads torch)
+            from transformers.trainer_utils import SchedulerType
+
+            names = [s.value for s in SchedulerType]
+            if value not in names:
+                raise ValueError(f"unknown learning-rate scheduler {value!r} (known: {', '.join(names)})")
+        return value
+
 
 # TrainingConfig fields that change how a run is checkpointed, logged or computed, not what it learns: left out of
 # run keys and training identities, so changing one neither retrains nor refuses to resume.

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from pydantic import ValidationError
+
 from langmix.config import BudgetConfig, MixtureDesign
 from langmix.lineage import (LineageReport, MixtureError, NearDuplicate, lineage, lineage_record,
                              refuse_clashes, refused_or_reported, warn_near)
@@ -262,8 +264,11 @@ def read_mixture(path: Path) -> list[Example]:
                 continue
             try:
                 out.append(Example.model_validate_json(line))
-            except ValueError as exc:
-                raise MixtureError(f"{path}:{lineno}: not a valid example: {exc}") from None
+            except ValidationError as exc:  # one line: the first problem and how many there are
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise MixtureError(f"{path}:{lineno}: not a valid example: {where + ': ' if where else ''}"
+                                   f"{first['msg']} ({exc.error_count()} problem(s))") from None
     return out
 
 

@@ -16,10 +16,16 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from langmix.cache import cache_root, publish, temp_dir
 from langmix.config import ModelConfig
+from langmix.errors import UserInputError
 from langmix.tiny_model import ensure_tiny
 from langmix.tokenization import tokenizer_state
 
 log = logging.getLogger(__name__)
+
+
+class ModelError(UserInputError):
+    """A model that cannot be used as configured: a package not installed, no chat template, a tokenizer without
+    the configured end-of-turn token, no trained model where one was named."""
 
 # Chat templates for models that ship none (or none with `{% generation %}` markers for assistant-only loss),
 # with the end-of-turn token each one trains on and stops at.
@@ -59,15 +65,15 @@ def _gguf_from_package(package: str, gguf_file: str | None) -> Path:
     module_name = package.replace("-", "_")
     spec = importlib.util.find_spec(module_name)
     if spec is None or not spec.submodule_search_locations:
-        raise ValueError(f"model package {package!r} is not installed (pip install {package})")
+        raise ModelError(f"model package {package!r} is not installed (pip install {package})")
     found = sorted(Path(spec.submodule_search_locations[0]).rglob(gguf_file or "*.gguf"))
     if len(found) == 1:
         return found[0]
     if len(found) > 1:
-        raise ValueError(f"package {package!r} holds {len(found)} GGUF files; set `gguf_file`")
+        raise ModelError(f"package {package!r} holds {len(found)} GGUF files; set `gguf_file`")
     module = importlib.import_module(module_name)
     if not hasattr(module, "assemble"):
-        raise ValueError(f"package {package!r} ships no GGUF file and has no assemble()")
+        raise ModelError(f"package {package!r} ships no GGUF file and has no assemble()")
     return Path(module.assemble(cache_root() / "gguf" / getattr(module, "MODEL_NAME", f"{module_name}.gguf")))
 
 
@@ -158,10 +164,10 @@ def _read_tokenizer(cfg: ModelConfig, path: str):
         eos = eos or preset_eos
     if eos:
         if eos not in tok.get_vocab():
-            raise ValueError(f"model {cfg.name!r}: eos_token {eos!r} is not in the vocabulary")
+            raise ModelError(f"model {cfg.name!r}: eos_token {eos!r} is not in the vocabulary of {path}")
         tok.eos_token = eos
     if tok.chat_template is None:
-        raise ValueError(f"model {cfg.name!r} ({path}) has no chat template: set `chat_template` to a preset "
+        raise ModelError(f"model {cfg.name!r} ({path}) has no chat template: set `chat_template` to a preset "
                          f"({', '.join(CHAT_PRESETS)}) or Jinja text")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
@@ -221,7 +227,7 @@ def load_trained(cfg: ModelConfig, base_path: str, final_dir: Path):
     model)."""
     final_dir = Path(final_dir)
     if not final_dir.is_dir():
-        raise FileNotFoundError(f"no trained model at {final_dir}")
+        raise ModelError(f"no trained model at {final_dir}")
     # a checkpoint (checkpoints/checkpoint-N) holds no tokenizer: training never changes it, so the base model's is
     # the trained model's
     has_tokenizer = any((final_dir / name).exists() for name in ("tokenizer.json", "tokenizer_config.json"))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +129,24 @@ def warn_cut_answers(examples: list[Example], rows: list[list[int]], max_length:
         log.warning("%d of %d training examples are cut at training.max_length=%d inside their answer (%s%s): they "
                     "train on answers without their ends; raise training.max_length", len(cut), len(examples),
                     max_length, ", ".join(cut[:3]), " ..." if len(cut) > 3 else "")
+
+
+def _check_lora_targets(model, targets: str | list[str]) -> None:
+    """training.lora_target_modules must name modules of the model, as PEFT matches them (a list: module names or
+    their last part; a string: a regular expression over the full names), else one line naming what there is."""
+    if targets == "all-linear":
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    if isinstance(targets, str):
+        found = any(re.fullmatch(targets, name) for name in names)
+        missing = [] if found else [targets]
+    else:
+        missing = [t for t in targets if not any(name == t or name.endswith("." + t) for name in names)]
+    if missing:
+        linear = sorted({name.split(".")[-1] for name, module in model.named_modules()
+                         if isinstance(module, torch.nn.Linear)})
+        raise UserInputError(f"training.lora_target_modules: {', '.join(map(repr, missing))} matches no module of "
+                             f"the model (its linear layers: {', '.join(linear)}; or 'all-linear')")
 
 
 class IdentityError(UserInputError):
@@ -309,6 +328,8 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     peft_config = None
     if cfg.method == "lora":
         from peft import LoraConfig
+
+        _check_lora_targets(model, cfg.lora_target_modules)
         peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                                  target_modules=cfg.lora_target_modules, task_type="CAUSAL_LM")
     ckpt_dir = out_dir / "checkpoints"
