@@ -97,10 +97,23 @@ def test_stage_commands(tmp_path, tiny_model_path):
                                                                       "data.jsonl"), "--out", str(tmp_path / "run")])
     assert train.exit_code == 0, train.output
     assert (tmp_path / "run" / "config.yaml").exists()
+    # the same training again: finished, so nothing is redone (it resumed from the last checkpoint and rewrote
+    # final/); another config into the same directory is still refused
+    summary = (tmp_path / "run" / "train_summary.json").read_text()
+    again = runner.invoke(app, ["train", str(config), "--mixture", str(tmp_path / "mix" / "en_sw-math-s0" /
+                                                                      "data.jsonl"), "--out", str(tmp_path / "run")])
+    assert again.exit_code == 0 and "already holds this training, finished" in " ".join(again.output.split())
+    assert (tmp_path / "run" / "train_summary.json").read_text() == summary
+    other = runner.invoke(app, ["train", str(config), "--mixture", str(tmp_path / "mix" / "en_sw-math-s0" /
+                                                                      "data.jsonl"), "--out", str(tmp_path / "run"),
+                                "-s", "training.learning_rate=0.5"])
+    assert other.exit_code == 2 and "holds another run's training" in " ".join(other.output.split())
 
     ev = runner.invoke(app, ["eval", str(config), "--model", str(tmp_path / "run" / "final"),
                              "--out", str(tmp_path / "eval")])
     assert ev.exit_code == 0, ev.output
+    unknown = runner.invoke(app, ["eval", str(config), "--base", "nope", "--out", str(tmp_path / "e2")])
+    assert unknown.exit_code == 2 and "--base nope: no model of that name" in " ".join(unknown.output.split())
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert {m["language"] for m in metrics} == {"en", "es", "sw"}
 

@@ -195,7 +195,7 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
     from langmix.lineage import check_lineage
     from langmix.mixtures import MixtureError, read_mixture
     from langmix.models import resolve_model_path
-    from langmix.train import IdentityError, LabelMaskError, train
+    from langmix.train import IdentityError, LabelMaskError, finished, train, training_identity
 
     cfg = _config(config, overrides)
     model_cfg = next((m for m in cfg.models if model in (None, m.name)), None)
@@ -219,6 +219,9 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
     except (MixtureError, ValueError) as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
+    if finished(out, training_identity(model_cfg, cfg.training, seed, examples)):
+        console.print(f"{out} already holds this training, finished ({out / 'final'}); nothing to do")
+        return
     with _progress() as progress, _model_progress(progress) as update:
         path = resolve_model_path(model_cfg, update)
     try:
@@ -237,6 +240,8 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
                                                           "weights, or a LoRA adapter over the config's first "
                                                           "model); default: the config's first model, untrained"),
              task: str = typer.Option("math"),
+             base: Optional[str] = typer.Option(None, "--base", help="the config model to evaluate, or (with "
+                                                "--model) the one it was fine-tuned from; default: the first"),
              study: bool = typer.Option(False, "--study", help="evaluate every finished model of the study "
                                         "CONFIG with its current evaluation settings (no training)"),
              overrides: Optional[list[str]] = OVERRIDES) -> None:
@@ -273,9 +278,18 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
         error(f"{model_dir} is not a trained model directory (no config.json or adapter_config.json)")
         raise typer.Exit(2)
     start = time.time()
-    model_cfg = cfg.models[0]
+    model_cfg = next((m for m in cfg.models if base in (None, m.name)), None)
+    if model_cfg is None:
+        error(f"--base {base}: no model of that name in {config} ({', '.join(m.name for m in cfg.models)})")
+        raise typer.Exit(2)
     with _progress() as progress, _model_progress(progress) as update:
         path = resolve_model_path(model_cfg, update)
+    adapter = Path(model_dir or "") / "adapter_config.json"
+    if model_dir and adapter.exists():  # PEFT records the base it was trained on
+        recorded = json.loads(adapter.read_text()).get("base_model_name_or_path")
+        if recorded and recorded != str(path) and Path(recorded).resolve() != Path(path).resolve():
+            log.warning("the adapter in %s was trained on %s, not on %s (%s); --base names the config model it "
+                        "was trained from", model_dir, recorded, model_cfg.name, path)
     examples = open_source(cfg.data).eval_examples(task, cfg.languages)
     if model_dir:  # full weights, or the base model (resolved above) plus the LoRA adapter (checked above)
         tokenizer, model = load_trained(model_cfg, path, Path(model_dir))

@@ -30,7 +30,7 @@ from trl import SFTConfig, SFTTrainer
 
 from langmix.config import ModelConfig, TrainingConfig
 from langmix.errors import UserInputError
-from langmix.models import load_model, load_tokenizer
+from langmix.models import CHAT_PRESETS, load_model, load_tokenizer
 from langmix.packing import (PaddingFreeCollator, TokenRows, backbone_and_head, register_varlen, sequence_losses,
                              tokenize_mixture)
 from langmix.records import Example
@@ -113,7 +113,9 @@ def check_label_masks(masks: list[list[int]], examples: list[Example], max_lengt
                                  f"{ex.messages[-1]['role'] if ex.messages else 'missing'!r})")
         if trained == 0:
             why = (f"the assistant turn is cut off at training.max_length={max_length}; raise it"
-                   if len(mask) >= max_length else "the chat template marks no assistant token")
+                   if len(mask) >= max_length else "the chat template marks no assistant token; set the model's "
+                   f"`chat_template` to a preset that does ({', '.join(CHAT_PRESETS)}) or to Jinja text with "
+                   "{% generation %} around the assistant's reply")
             raise LabelMaskError(f"example {ex.id}: every label is masked ({why})")
         if trained == len(mask):
             raise LabelMaskError(f"example {ex.id}: no label is masked; the chat template does not separate "
@@ -221,6 +223,14 @@ def check_identity(out_dir: Path, identity: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(identity, indent=2, sort_keys=True))
     tmp.replace(path)
+
+
+def finished(out_dir: Path, identity: dict) -> bool:
+    """Whether `out_dir` holds this very training, finished: its identity, final weights and summary (a re-run of
+    `train` then has nothing to do; resuming would redo the steps after the last checkpoint)."""
+    path = out_dir / "identity.json"
+    return (path.exists() and json.loads(path.read_text()) == identity and (out_dir / "final").is_dir()
+            and (out_dir / "train_summary.json").exists())
 
 
 def training_identity(model_cfg: ModelConfig, cfg: TrainingConfig, seed: int, examples: list[Example]) -> dict:
