@@ -81,3 +81,15 @@ def test_a_design_that_makes_no_mixture_is_a_config_error(tmp_path, mixtures, na
 def test_mix_with_no_design_says_so(tmp_path):
     result = CliRunner().invoke(app, ["mix", str(_synth_config(tmp_path, mixtures=[])), "--out", str(tmp_path / "m")])
     assert result.exit_code == 2 and "lists no design" in result.output
+
+
+def test_mix_into_a_directory_holding_other_mixtures_says_so(tmp_path):
+    """Mixtures of an earlier config stayed beside the new ones in --out without a word."""
+    first = _synth_config(tmp_path, budget={"total": 6}, mixtures=[{"design": "english_only"},
+                                                                   {"design": "en_plus_one", "languages": ["sw"]}])
+    assert CliRunner().invoke(app, ["mix", str(first), "--out", str(tmp_path / "m")]).exit_code == 0
+    second = _synth_config(tmp_path, budget={"total": 6}, mixtures=[{"design": "english_only"}])
+    result = CliRunner().invoke(app, ["mix", str(second), "--out", str(tmp_path / "m")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "also holds 1 mixture(s) this config does not write" in text, result.output
+    assert "en_sw-math-s0" in text

@@ -180,6 +180,12 @@ def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output di
     except (MixtureError, DataFormatError, OSError) as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
+    written = {f"{mixture_slug(spec.name)}-{task}-s{seed}" for task in cfg.tasks for spec in specs
+               for seed in cfg.seeds}
+    others = sorted(p.name for p in out.iterdir() if (p / "manifest.json").exists() and p.name not in written)
+    if others:  # an earlier config's mixtures, beside this one's: say so rather than leave a silent mix
+        log.warning("%s also holds %d mixture(s) this config does not write (an earlier config's?): %s", out,
+                    len(others), ", ".join(others[:5]) + (" ..." if len(others) > 5 else ""))
 
 
 @app.command("train")
@@ -423,8 +429,10 @@ def translate_cmd(
 
 @app.command("score")
 def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api"),
-              out: Optional[Path] = typer.Option(None, help="verdicts JSONL (default: "
-                                                  "<predictions>.<task>.verdicts.jsonl)")
+              out: Optional[Path] = typer.Option(None, help="verdicts JSONL, one per line scored or refused "
+                                                  "with its reason (default: beside PREDICTIONS, its suffix "
+                                                  "replaced: run/predictions.jsonl -> "
+                                                  "run/predictions.<task>.verdicts.jsonl)")
               ) -> None:
     """Re-score stored outputs (any harness or API) with langmix's extractor / AST checker; no model needed.
     Accuracy per language comes with its 95% Wilson interval."""
