@@ -59,3 +59,74 @@ def test_api_call_level_rates_cover_the_items_that_expect_a_call():
     assert rows["parse_failure_rate_on_calls"] == (1 / 3, 3)  # the abstention is not a parse failure
     assert rows["irrelevance_accuracy"] == (1.0, 1)  # over the one irrelevance item, not n=4
 
+
+
+class _Faulty:
+    """A task module's bugs, item by item: raising, a str verdict, a missing `correct`; other items score."""
+
+    name, headline_metric, judge_response_language, default_max_new_tokens = "faulty", "accuracy", False, 8
+
+    def score(self, ex, output, ctx):
+        kind = ex.reference["kind"]
+        if kind == "raise":
+            raise RuntimeError("no capital for this item")
+        if kind == "str":
+            return {"correct": "no", "reason": "wrong"}  # bool("no") is True
+        if kind == "missing":
+            return {"reason": "ok"}
+        return {"correct": output == "yes", "reason": "ok", "exact": output == "yes"}
+
+    def rescore_fields(self, ex):
+        return {}
+
+    def metrics(self, items):
+        return {"accuracy": sum(p["correct"] for p in items) / len(items),
+                "exact_rate": (sum(1 for p in items if p["exact"]) / len(items), len(items)),
+                "empty_subset": (0.0, 0)}
+
+
+def test_a_scorer_that_fails_on_an_item_counts_it_wrong_and_keeps_the_run(monkeypatch, caplog):
+    """A scorer raising on one item ended the evaluation and lost every generation; a str verdict ('no') was
+    stored as correct (bool('no') is True); a metric over no items was reported with n=0."""
+    import logging
+
+    from langmix.config import EvalConfig
+    from langmix.evaluate import run
+    from langmix.records import Example
+
+    monkeypatch.setattr(run.tasks, "get", lambda name: _Faulty())
+    monkeypatch.setattr(run.tasks, "check_references", lambda task, examples: None)
+    kinds = ["ok", "raise", "str", "missing", "ok"]
+    examples = [Example(id=f"c{i}-en", source_id=f"c{i}", task="faulty", language="en", reference={"kind": kind},
+                        messages=[{"role": "user", "content": "Capital?"}]) for i, kind in enumerate(kinds)]
+    monkeypatch.setattr(run, "generate", lambda model, tok, exs, *a, **k: ["yes"] * len(exs))
+    with caplog.at_level(logging.WARNING, logger="langmix.evaluate.run"):
+        predictions, rows = run.evaluate(None, None, examples, EvalConfig(language_id=False), ["en"])
+    assert [p["reason"] for p in predictions] == ["ok", "scorer_error", "scorer_error", "scorer_error", "ok"]
+    assert [p["correct"] for p in predictions] == [True, False, False, False, True]
+    assert "RuntimeError: no capital for this item" in predictions[1]["scorer_error"]
+    assert predictions[2]["exact"] is False  # the task's own fields, as a wrong verdict has them
+    assert "3 of 5 faulty items could not be scored" in caplog.text
+    values = {metric: (value, n) for _, _, metric, value, n in rows}
+    assert values == {"accuracy": (0.4, 5), "exact_rate": (0.4, 5)}  # no 'empty_subset' row with n=0
+    monkeypatch.setattr(_Faulty, "metrics", lambda self, items: {"accuracy": (0.5, len(items) + 1)})
+    import pytest
+
+    with pytest.raises(ValueError, match="n=6, but a metric's n counts items, here 0 to 5"):
+        run.aggregate(predictions)
+
+
+def test_a_task_name_taken_by_another_task_is_refused():
+    """register() silently replaced the built-in math task with any other class named 'math'."""
+    import pytest
+
+    from langmix import tasks
+    from langmix.tasks.base import Task
+
+    class OtherMath(Task):
+        name, headline_metric = "math", "accuracy_flexible"
+
+    with pytest.raises(ValueError, match="task name 'math' is taken by langmix.tasks.math.MathTask"):
+        tasks.register(OtherMath())
+    assert type(tasks.get("math")).__name__ == "MathTask"
+    tasks.register(type(tasks.get("math"))())  # the same class again (a module reloaded) is fine

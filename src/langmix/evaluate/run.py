@@ -7,8 +7,11 @@ which metrics a language gets is the task module's business (`langmix.tasks`).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from typing import Any, Callable
+
+import numpy as np
 
 from langmix import tasks
 from langmix.config import EvalConfig
@@ -16,6 +19,8 @@ from langmix.evaluate import langid
 from langmix.evaluate.generate import generate
 from langmix.records import Example
 from langmix.tasks import TaskContext
+
+log = logging.getLogger(__name__)
 
 
 def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, float, int]]:
@@ -32,8 +37,15 @@ def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, fl
     for (task_name, lang), items in sorted(groups.items()):
         n = len(items)
         metrics = tasks.get(task_name).metrics(items)
-        rows += [(task_name, lang, metric, *(value if isinstance(value, tuple) else (value, n)))
-                 for metric, value in metrics.items()]
+        for metric, value in metrics.items():
+            value, size = value if isinstance(value, tuple) else (value, n)
+            if not isinstance(size, (int, np.integer)) or not 0 <= size <= n:
+                raise ValueError(f"task {task_name!r}, metric {metric!r} in {lang}: n={size!r}, but a metric's n "
+                                 f"counts items, here 0 to {n}")
+            if size == 0:  # a rate over no items has no value: no row, rather than a number with n=0
+                log.warning("task %r, metric %r in %s covers no item: not reported", task_name, metric, lang)
+                continue
+            rows.append((task_name, lang, metric, float(value), int(size)))
         if "response_language" in items[0]:
             judged = [p["response_language"] for p in items if p["response_language"] is not None]
             if judged:
@@ -59,11 +71,39 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
     detected = langid.detect(outputs, study_languages) if (cfg.language_id and task.judge_response_language) \
         else None
     ctx = TaskContext(study_languages=study_languages, api_mode=cfg.api_checker)
+    verdicts = [_verdict(task, ex, out, ctx) for ex, out in zip(examples, outputs)]
+    failed = [i for i, v in enumerate(verdicts) if v["reason"] == SCORER_ERROR]
+    if failed:
+        good = next((v for v in verdicts if v["reason"] != SCORER_ERROR), {})
+        for i in failed:  # the task's other verdict fields, as a wrong answer has them, for its metrics to read
+            verdicts[i] = {**{k: False if isinstance(v, bool) else None for k, v in good.items()}, **verdicts[i]}
+        log.warning("%d of %d %s items could not be scored (the scorer failed: %s); each is counted wrong with "
+                    "reason %s", len(failed), len(verdicts), task.name, verdicts[failed[0]]["scorer_error"],
+                    SCORER_ERROR)
     predictions = []
     for i, (ex, out) in enumerate(zip(examples, outputs)):
         record = {"id": ex.id, "source_id": ex.source_id, "task": ex.task, "language": ex.language,
-                  "output": out, **task.score(ex, out, ctx), **task.rescore_fields(ex)}
+                  "output": out, **verdicts[i], **task.rescore_fields(ex)}
         if detected is not None:
             record["response_language"] = detected[i]
         predictions.append(record)
     return predictions, aggregate(predictions)
+
+
+SCORER_ERROR = "scorer_error"
+
+
+def _verdict(task: tasks.Task, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
+    """`task.score`, or a wrong verdict with reason `scorer_error` where the scorer raised or returned something
+    that is not a verdict (a dict with a bool `correct` and a str `reason`): one bad item must neither end the
+    run, losing every generation, nor count as correct (`bool("no")` is True)."""
+    try:
+        verdict = task.score(ex, output, ctx)
+    except Exception as exc:  # noqa: BLE001 (a task module's bug, on one item)
+        return {"correct": False, "reason": SCORER_ERROR, "scorer_error": f"{type(exc).__name__}: {exc}"}
+    if not isinstance(verdict, dict) or type(verdict.get("correct")) not in (bool, np.bool_) \
+            or not isinstance(verdict.get("reason"), str):
+        return {"correct": False, "reason": SCORER_ERROR,
+                "scorer_error": f"score returned {str(verdict)[:200]!r}, not a dict with a bool 'correct' and a "
+                                f"str 'reason'"}
+    return {**verdict, "correct": bool(verdict["correct"])}

@@ -7,8 +7,14 @@ task is one new module here that calls `register(...)` plus its data; nothing el
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from langmix.tasks.base import Task, TaskContext, UnscorableReferenceError, check_references, get, names, register
-from langmix.tasks import api as _api  # noqa: F401  (registers "api")
-from langmix.tasks import math as _math  # noqa: F401  (registers "math")
+
+# every module of this package is a task (math, api, and whatever a user adds): importing it registers it
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module != "base":
+        importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["Task", "TaskContext", "UnscorableReferenceError", "check_references", "get", "names", "register"]

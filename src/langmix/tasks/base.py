@@ -57,9 +57,16 @@ class Task:
 _REGISTRY: dict[str, Task] = {}
 
 
+def _where(task: Task) -> str:
+    return f"{type(task).__module__}.{type(task).__qualname__}"
+
+
 def register(task: Task) -> Task:
     if not task.name or not task.headline_metric:
         raise ValueError(f"task {type(task).__name__} needs a name and a headline metric")
+    known = _REGISTRY.get(task.name)
+    if known is not None and _where(known) != _where(task):  # the same class registered again (a reload) is fine
+        raise ValueError(f"task name {task.name!r} is taken by {_where(known)}; {_where(task)} needs another name")
     _REGISTRY[task.name] = task
     return task
 
