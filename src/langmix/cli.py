@@ -245,7 +245,7 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
                                                      help="a trained model directory (e.g. OUT/final: full "
                                                           "weights, or a LoRA adapter over the config's first "
                                                           "model); default: the config's first model, untrained"),
-             task: str = typer.Option("math"),
+             task: Optional[str] = typer.Option(None, help="the task to evaluate (default: the config's first)"),
              base: Optional[str] = typer.Option(None, "--base", help="the config model to evaluate, or (with "
                                                 "--model) the one it was fine-tuned from; default: the first"),
              study: bool = typer.Option(False, "--study", help="evaluate every finished model of the study "
@@ -276,6 +276,7 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
         raise typer.Exit(2)
     from langmix import tasks
 
+    task = task or cfg.tasks[0]
     if task not in tasks.names():
         error(f"unknown task {task!r} (registered: {', '.join(tasks.names())})")
         raise typer.Exit(2)
