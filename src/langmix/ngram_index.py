@@ -129,8 +129,7 @@ class Grams:
         return out
 
 
-_BUCKET_BITS = 16
-_WIDEST_BUCKET = 4  # more hashes than this under one 16-bit prefix: look up by binary search instead
+_WIDEST_BUCKET = 6  # more hashes than this under one prefix: look up by binary search instead
 
 
 @dataclass
@@ -144,10 +143,12 @@ class GramTable:
     matrix: csr_matrix  # (G, questions)
 
     def __post_init__(self) -> None:
-        # where each 16-bit hash prefix starts in `hashes` (G + 1 entries past the last): a lookup probes its
-        # prefix's few hashes, where a binary search takes ~log2(G) dependent steps per hash
-        prefixes = np.arange((1 << _BUCKET_BITS) + 1, dtype=np.uint64)
-        self._buckets = np.searchsorted(self.hashes >> np.uint64(64 - _BUCKET_BITS), prefixes).astype(np.int64)
+        # where each hash prefix starts in `hashes` (G + 1 entries past the last): a lookup probes its prefix's
+        # few hashes, where a binary search takes ~log2(G) dependent steps per hash. 16x more prefixes than hashes
+        # (at least 2^16, at most 2^22: 16 MB), so a prefix rarely holds more than a few
+        self._bits = min(22, max(16, len(self.hashes).bit_length() + 4))
+        prefixes = np.arange((1 << self._bits) + 1, dtype=np.uint64)
+        self._buckets = np.searchsorted(self.hashes >> np.uint64(64 - self._bits), prefixes).astype(np.int32)
         self._widest = int(np.diff(self._buckets).max()) if len(self.hashes) else 0
 
     def find(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -159,8 +160,8 @@ class GramTable:
         if self._widest > _WIDEST_BUCKET:
             spot = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
             return spot, self.hashes[spot] == hashes
-        prefix = (hashes >> np.uint64(64 - _BUCKET_BITS)).astype(np.int64)
-        start, stop = self._buckets[prefix], self._buckets[prefix + 1]
+        prefix = (hashes >> np.uint64(64 - self._bits)).astype(np.int64)
+        start, stop = self._buckets[prefix].astype(np.int64), self._buckets[prefix + 1]
         spot = start.copy()
         live = np.flatnonzero(stop > start)
         for probe in range(self._widest):

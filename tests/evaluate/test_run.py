@@ -130,3 +130,20 @@ def test_a_task_name_taken_by_another_task_is_refused():
         tasks.register(OtherMath())
     assert type(tasks.get("math")).__name__ == "MathTask"
     tasks.register(type(tasks.get("math"))())  # the same class again (a module reloaded) is fine
+
+
+def test_a_scorer_that_fails_on_every_item_is_one_clear_error(monkeypatch):
+    """With no item scored there is no verdict to take the task's fields from, and its metrics raised KeyError."""
+    import pytest
+
+    from langmix.config import EvalConfig
+    from langmix.evaluate import run
+    from langmix.records import Example
+
+    monkeypatch.setattr(run.tasks, "get", lambda name: _Faulty())
+    monkeypatch.setattr(run.tasks, "check_references", lambda task, examples: None)
+    monkeypatch.setattr(run, "generate", lambda model, tok, exs, *a, **k: ["yes"] * len(exs))
+    examples = [Example(id=f"c{i}-en", source_id=f"c{i}", task="faulty", language="en", reference={"kind": "raise"},
+                        messages=[{"role": "user", "content": "Capital?"}]) for i in range(3)]
+    with pytest.raises(RuntimeError, match="the faulty scorer failed on all 3 items .first: RuntimeError: no capital"):
+        run.evaluate(None, None, examples, EvalConfig(language_id=False), ["en"])

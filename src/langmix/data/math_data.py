@@ -323,14 +323,14 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
                     lang = langs.resolve(lang_code).code
                 except langs.UnknownLanguageError as exc:
                     raise DataFormatError(path, lineno, str(exc)) from None
-                if src.limit and taken[lang] >= src.limit:
-                    continue
-                taken[lang] += 1
                 where = f"{path}:{lineno}"
                 if (sid, lang) in seen:
                     raise DataFormatError(path, lineno, f"item {sid!r} in {lang} is given twice (first at "
                                           f"{seen[sid, lang]})")
                 seen[sid, lang] = where
+                if src.limit and taken[lang] >= src.limit:
+                    continue
+                taken[lang] += 1
                 reasoning, value = _solution(path, lineno, answer, lang)
                 if sid in values and values[sid][0] != value:
                     raise DataFormatError(path, lineno, f"item {sid!r}: answer {_fmt(value)} in {lang} differs from "

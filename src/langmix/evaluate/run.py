@@ -73,8 +73,11 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
     ctx = TaskContext(study_languages=study_languages, api_mode=cfg.api_checker)
     verdicts = [_verdict(task, ex, out, ctx) for ex, out in zip(examples, outputs)]
     failed = [i for i, v in enumerate(verdicts) if v["reason"] == SCORER_ERROR]
+    if failed and len(failed) == len(verdicts):  # no verdict to learn the task's fields from, nothing to report
+        raise RuntimeError(f"the {task.name} scorer failed on all {len(verdicts)} items (first: "
+                           f"{verdicts[0]['scorer_error']}); fix the task module or its references")
     if failed:
-        good = next((v for v in verdicts if v["reason"] != SCORER_ERROR), {})
+        good = next(v for v in verdicts if v["reason"] != SCORER_ERROR)
         for i in failed:  # the task's other verdict fields, as a wrong answer has them, for its metrics to read
             verdicts[i] = {**{k: False if isinstance(v, bool) else None for k, v in good.items()}, **verdicts[i]}
         log.warning("%d of %d %s items could not be scored (the scorer failed: %s); each is counted wrong with "
