@@ -158,7 +158,7 @@ def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output di
     _setup()
     from langmix.data.files import DataFormatError
     from langmix.data.sources import open_source
-    from langmix.mixtures import MixtureError, build_mixture, check_budget, expand_designs, mixture_slug
+    from langmix.mixtures import MixtureError, build_mixture, check_budgets, expand_designs, mixture_slug
 
     cfg = _config(config, overrides)
     source = open_source(cfg.data)
@@ -166,22 +166,20 @@ def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output di
         specs = expand_designs(cfg.mixtures, cfg.languages)
         if not specs:
             raise MixtureError(f"{config}: `mixtures` lists no design, so there is no mixture to write")
-        for task in cfg.tasks:  # every budget first: a refused mixture must not leave the others half written
-            for spec in specs:
-                check_budget(spec, source.pool(task, list(spec.languages))[0], cfg.budget)
+        check_budgets(source, [(task, spec) for task in cfg.tasks for spec in specs], cfg.budget)
+        written: set[str] = set()
         for task in cfg.tasks:
             evaluation = source.eval_examples(task, cfg.languages)
             for spec in specs:
                 for seed in cfg.seeds:
                     target = out / f"{mixture_slug(spec.name)}-{task}-s{seed}"
+                    written.add(target.name)
                     examples, _ = build_mixture(source, spec, task, cfg.budget, seed, evaluation, target)
                     dump_resolved(cfg, target / "config.yaml")
                     console.print(f"{target}: {len(examples)} examples, languages {', '.join(spec.languages)}")
     except (MixtureError, DataFormatError, OSError) as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
-    written = {f"{mixture_slug(spec.name)}-{task}-s{seed}" for task in cfg.tasks for spec in specs
-               for seed in cfg.seeds}
     others = sorted(p.name for p in out.iterdir() if (p / "manifest.json").exists() and p.name not in written)
     if others:  # an earlier config's mixtures, beside this one's: say so rather than leave a silent mix
         log.warning("%s also holds %d mixture(s) this config does not write (an earlier config's?): %s", out,
@@ -225,13 +223,14 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
     except (MixtureError, ValueError) as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
-    if finished(out, training_identity(model_cfg, cfg.training, seed, examples)):
+    identity = training_identity(model_cfg, cfg.training, seed, examples)  # hashes every example: once
+    if finished(out, identity):
         console.print(f"{out} already holds this training, finished ({out / 'final'}); nothing to do")
         return
     with _progress() as progress, _model_progress(progress) as update:
         path = resolve_model_path(model_cfg, update)
     try:
-        train(model_cfg, path, examples, cfg.training, seed, out, show_progress=True)
+        train(model_cfg, path, examples, cfg.training, seed, out, show_progress=True, identity=identity)
     except (IdentityError, LabelMaskError) as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None

@@ -137,6 +137,13 @@ def check_budget(spec: MixtureSpec, pool_size: int, budget: BudgetConfig) -> lis
     return counts
 
 
+def check_budgets(source, mixtures: list[tuple[str, MixtureSpec]], budget: BudgetConfig) -> None:
+    """`check_budget` for each distinct (task, mixture) against its pool in `source`, before any is built: `mix` and
+    a study must not build some mixtures, then fail on the others."""
+    for task, spec in dict.fromkeys(mixtures):
+        check_budget(spec, source.pool(task, list(spec.languages))[0], budget)
+
+
 def sample_mixture(spec: MixtureSpec, pool_size: int, render: Callable[[int, str], Example],
                    budget: BudgetConfig, seed: int, tag: str = "") -> list[Example]:
     """Deterministic sample: the same (spec, pool, budget, seed) always gives the same examples in the same order

@@ -26,7 +26,7 @@ from langmix import tasks
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.sources import open_source
 from langmix.evaluate.run import evaluate
-from langmix.mixtures import build_mixture, check_budget, recheck_lineage
+from langmix.mixtures import build_mixture, check_budgets, recheck_lineage
 from langmix.models import load_model, load_tokenizer, load_trained, parameter_count, resolve_model_path
 from langmix.records import ItemRow, ResultRow
 from langmix.results import connect, write_items, write_predictions, write_rows
@@ -209,24 +209,13 @@ def _prepare(cfg: StudyConfig, record: bool = True, source=None) -> list[Job]:
     overrides does not redefine the study."""
     jobs = expand(cfg)
     if record:  # a re-evaluation trains nothing
-        check_budgets(jobs, source or open_source(cfg.data))
+        check_budgets(source or open_source(cfg.data), [(j.train.task, j.train.mixture()) for j in jobs if j.train],
+                      cfg.budget)
     root = study_dir(cfg)
     root.mkdir(parents=True, exist_ok=True)
     if record:
         dump_resolved(cfg, root / "study.yaml")
     return jobs
-
-
-def check_budgets(jobs: list[Job], source) -> None:
-    """A MixtureError naming the first mixture its training pool cannot fill under the budget, before any run
-    starts: a study must not train some mixtures, then fail on the others (which `mix` refuses the same way)."""
-    checked: set[tuple] = set()
-    for job in jobs:
-        spec = job.train
-        if spec is None or (spec.task, spec.mixture()) in checked:
-            continue
-        checked.add((spec.task, spec.mixture()))
-        check_budget(spec.mixture(), source.pool(spec.task, list(spec.train_languages))[0], spec.budget)
 
 
 def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
