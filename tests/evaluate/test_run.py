@@ -61,7 +61,10 @@ def test_api_call_level_rates_cover_the_items_that_expect_a_call():
 
 
 
-class _Faulty:
+from langmix.tasks.base import Task  # noqa: E402
+
+
+class _Faulty(Task):
     """A task module's bugs, item by item: raising, a str verdict, a missing `correct`; other items score."""
 
     name, headline_metric, judge_response_language, default_max_new_tokens = "faulty", "accuracy", False, 8
@@ -114,6 +117,40 @@ def test_a_scorer_that_fails_on_an_item_counts_it_wrong_and_keeps_the_run(monkey
 
     with pytest.raises(ValueError, match="n=6, but a metric's n counts items, here 0 to 5"):
         run.aggregate(predictions)
+
+
+def test_an_item_whose_scorer_fails_keeps_the_fields_of_its_example(monkeypatch):
+    """A failed verdict took every task field as False, so an API item expecting no call (irrelevance) whose
+    scoring failed was counted among the items expecting a call: wrong n for the call-level rates and for
+    irrelevance accuracy."""
+    from langmix.config import EvalConfig
+    from langmix.evaluate import run
+    from langmix.records import Example
+    from langmix.tasks import api
+
+    real_check = api.check
+
+    def check(output, calls, *args, **kwargs):
+        if output == "boom":
+            raise RuntimeError("checker bug")
+        return real_check(output, calls, *args, **kwargs)
+
+    monkeypatch.setattr(api, "check", check)
+    tool = {"name": "get_weather", "description": "Weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    calls = [[{"get_weather": {"city": ["Paris"]}}], [], [], [{"get_weather": {"city": ["Rome"]}}]]
+    examples = [Example(id=f"a{i}-en", source_id=f"a{i}", task="api", language="en", tools=[tool],
+                        reference={"calls": c}, messages=[{"role": "user", "content": "Weather in Rome or Paris?"}])
+                for i, c in enumerate(calls)]
+    outputs = ["boom", "boom", "No tool fits.", '[get_weather(city="Rome")]']
+    monkeypatch.setattr(run, "generate", lambda model, tok, exs, *a, **k: outputs)
+    predictions, rows = run.evaluate(None, None, examples, EvalConfig(language_id=False), ["en"])
+    assert [p["reason"] for p in predictions][:2] == ["scorer_error", "scorer_error"]
+    assert [p["irrelevance"] for p in predictions] == [False, True, True, False]
+    values = {metric: (value, n) for _, _, metric, value, n in rows}
+    assert values["irrelevance_accuracy"] == (0.5, 2)  # a1 (failed, counted wrong) and a2 (abstained)
+    assert values["name_accuracy_on_calls"] == (0.5, 2)  # a0 (failed) and a3
+    assert values["call_accuracy"] == (0.5, 4)
 
 
 def test_a_task_name_taken_by_another_task_is_refused():

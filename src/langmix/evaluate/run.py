@@ -79,6 +79,7 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
     if failed:
         good = next(v for v in verdicts if v["reason"] != SCORER_ERROR)
         for i in failed:  # the task's other verdict fields, as a wrong answer has them, for its metrics to read
+            # (fields of the example itself come from `task.item_fields` below, never from this guess)
             verdicts[i] = {**{k: False if isinstance(v, bool) else None for k, v in good.items()}, **verdicts[i]}
         log.warning("%d of %d %s items could not be scored (the scorer failed: %s); each is counted wrong with "
                     "reason %s", len(failed), len(verdicts), task.name, verdicts[failed[0]]["scorer_error"],
@@ -86,7 +87,7 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
     predictions = []
     for i, (ex, out) in enumerate(zip(examples, outputs)):
         record = {"id": ex.id, "source_id": ex.source_id, "task": ex.task, "language": ex.language,
-                  "output": out, **verdicts[i], **task.rescore_fields(ex)}
+                  "output": out, **verdicts[i], **task.item_fields(ex), **task.rescore_fields(ex)}
         if detected is not None:
             record["response_language"] = detected[i]
         predictions.append(record)

@@ -29,8 +29,11 @@ class ApiTask(Task):
                   mode=ctx.api_mode, request=request, verbatim=ex.reference.get("verbatim_arguments") or (),
                   language=ex.language)
         return {"correct": v.correct, "checker_mode": v.mode, "name_correct": v.name_correct, "args_correct": v.args_correct,
-                "irrelevance": not ex.reference["calls"], "parsed_calls": v.calls, "reason": v.reason,
-                "wrong_language_args": v.wrong_language_args}
+                "parsed_calls": v.calls, "reason": v.reason, "wrong_language_args": v.wrong_language_args,
+                **self.item_fields(ex)}
+
+    def item_fields(self, ex: Example) -> dict[str, Any]:
+        return {"irrelevance": not ex.reference["calls"]}  # no tool fits: the right output is no call
 
     def reference_problem(self, ex: Example) -> str | None:
         calls = ex.reference.get("calls")

@@ -48,6 +48,12 @@ class Task:
         set before anything is generated (`check_references`)."""
         return None
 
+    def item_fields(self, ex: Example) -> dict[str, Any]:
+        """Fields of the item that follow from the example alone, not from the output (e.g. whether an API item
+        expects no call). Set on every prediction, scored or not, after the verdict: a metric that splits items
+        by them never reads a value guessed for an item whose scorer failed."""
+        return {}
+
     def rescore_fields(self, ex: Example) -> dict[str, Any]:
         """What `langmix score` needs beside the output to score the item again (its `reference`, in the shape
         `evaluate.rescore` reads); stored in predictions.jsonl so langmix's own outputs can be re-scored."""
