@@ -165,20 +165,26 @@ def test_mean_logged_loss_weights_each_log_by_the_steps_it_covers():
 
 
 @pytest.mark.parametrize("packing", [True, False])
+@pytest.mark.parametrize("at", ["answers", "exact_fit"])
 def test_answers_cut_at_max_length_are_counted_in_a_warning(tiny_model_cfg, tiny_model_path, tmp_path, caplog,
-                                                            packing):
+                                                            packing, at):
     """A max_length that cut every answer short of its end (its final answer line) trained without a word; only
-    an answer cut away entirely was an error."""
+    an answer cut away entirely was an error. An example exactly max_length long was counted as cut."""
     import logging
 
-    full = assistant_masks(load_tokenizer(tiny_model_cfg, tiny_model_path), EXAMPLES, 10_000)
+    full = assistant_masks(load_tokenizer(tiny_model_cfg, tiny_model_path), EXAMPLES, None)
     cut = max(mask.index(1) for mask in full) + 1  # past every prompt: each example keeps some answer tokens
-    expected = sum(1 for mask in full if len(mask) > cut and mask[cut - 1])  # cut inside its answer
-    assert 0 < expected
+    if at == "exact_fit":  # every answer ends at or before max_length, the latest exactly there
+        cut = max(len(mask) - mask[::-1].index(1) for mask in full)
+    expected = sum(1 for mask in full if any(mask[cut:]))  # trained tokens lost: cut inside its answer
+    assert (0 < expected) == (at == "answers")
     cfg = TrainingConfig(max_steps=1, max_length=cut, packing=packing, save_steps=100)
     with caplog.at_level(logging.WARNING, logger="langmix.train"):
         train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
-    assert f"{expected} of {len(EXAMPLES)} training examples are cut at training.max_length={cut}" in caplog.text
+    if expected:
+        assert f"{expected} of {len(EXAMPLES)} training examples are cut at training.max_length={cut}" in caplog.text
+    else:
+        assert "training examples are cut" not in caplog.text
 
 
 def test_lora_target_modules_that_match_nothing_are_one_line(tiny_model_cfg, tiny_model_path):

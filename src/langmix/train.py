@@ -91,8 +91,8 @@ class _NoCheckpointAtEnd(TrainerCallback):
             control.should_save = False
 
 
-def assistant_masks(tokenizer, examples: list[Example], max_length: int) -> list[list[int]]:
-    """The loss mask of each example as TRL builds it: the chat template's assistant mask, truncated."""
+def assistant_masks(tokenizer, examples: list[Example], max_length: int | None) -> list[list[int]]:
+    """The loss mask of each example as TRL builds it: the chat template's assistant mask, truncated (None: whole)."""
     out = []
     for ex in examples:
         enc = tokenizer.apply_chat_template(ex.messages, tokenize=True, return_dict=True,
@@ -122,11 +122,16 @@ def check_label_masks(masks: list[list[int]], examples: list[Example], max_lengt
                                  f"the prompt from the answer")
 
 
-def warn_cut_answers(examples: list[Example], rows: list[list[int]], max_length: int, trained=bool) -> None:
+def warn_cut_answers(tokenizer, examples: list[Example], rows: list[list[int]], max_length: int,
+                     trained=bool) -> None:
     """Warn, with a count, where `max_length` cut an example inside its assistant turn: it then trains on an answer
     without its end (the final answer line a scorer reads). `rows` are the tokenised examples' label masks (or
-    labels, with `trained` telling which entries are trained on)."""
-    cut = [ex.id for ex, row in zip(examples, rows) if len(row) >= max_length and trained(row[-1])]
+    labels, with `trained` telling which entries are trained on). A row `max_length` long whose last token is
+    trained is cut only if the whole example has trained tokens past `max_length` (an answer that ends exactly
+    there is whole): those few are encoded whole to tell."""
+    maybe = [(ex, i) for i, (ex, row) in enumerate(zip(examples, rows)) if len(row) >= max_length and trained(row[-1])]
+    whole = assistant_masks(tokenizer, [ex for ex, _ in maybe], None)
+    cut = [ex.id for (ex, _), mask in zip(maybe, whole) if any(mask[max_length:])]
     if cut:
         log.warning("%d of %d training examples are cut at training.max_length=%d inside their answer (%s%s): they "
                     "train on answers without their ends; raise training.max_length", len(cut), len(examples),
@@ -354,7 +359,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
         check_label_masks(tok.masks, examples, cfg.max_length)
-        warn_cut_answers(examples, tok.masks, cfg.max_length)
+        warn_cut_answers(tokenizer, examples, tok.masks, cfg.max_length)
         dataset = TokenRows(tok)
         args.dataset_kwargs = {"skip_prepare_dataset": True}
         args.assistant_only_loss = False  # the labels already mask everything but the assistant turns
@@ -373,7 +378,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
             # TRL silently drops examples whose assistant turn was truncated away; name the culprits instead.
             check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples, cfg.max_length)
             raise LabelMaskError(f"the trainer kept {len(labels)} of {len(examples)} examples")
-        warn_cut_answers(examples, labels, cfg.max_length, trained=lambda label: label != -100)
+        warn_cut_answers(tokenizer, examples, labels, cfg.max_length, trained=lambda label: label != -100)
     if not show_progress:  # without a progress bar the trainer prints every log dict to stdout
         trainer.remove_callback(PrinterCallback)
     resume = latest_checkpoint(ckpt_dir)
