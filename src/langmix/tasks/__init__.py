@@ -1,8 +1,9 @@
 """Tasks as plugins: one module per task holds what langmix needs to know about it.
 
-A task declares the file formats its data comes in, how long its answers may be, how one output is scored
-against one item's reference, which per-language metrics it reports and which of them is the headline. Adding a
-task is one new module here that calls `register(...)` plus its data; nothing else names tasks.
+A task declares how long its answers may be, how one output is scored against one item's reference, which
+per-language metrics it reports and which of them is the headline. Adding a task is one new module here that calls
+`register(...)` plus its data; nothing else names tasks. (Which file formats a task's data may come in needs no
+declaration: every loaded example names its task, and examples of another task are refused.)
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ def _request(ex: Example) -> str:
 
 class ApiTask(Task):
     name = "api"
-    formats = ("bfcl", "apibank", "parallel", "examples")
     default_max_new_tokens = 48
     headline_metric = "call_accuracy"
 

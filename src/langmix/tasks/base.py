@@ -26,7 +26,6 @@ class Task:
     """
 
     name: str = ""
-    formats: tuple[str, ...] = ()  # file formats (data.source: files) this task's data may come in
     default_max_new_tokens: int = 64
     headline_metric: str = ""
     judge_response_language: bool = False  # run language ID on outputs (natural-language answers)

@@ -11,7 +11,6 @@ from langmix.tasks.base import Task, TaskContext, rate, register
 
 class MathTask(Task):
     name = "math"
-    formats = ("gsm8k", "mgsm", "parallel", "examples")
     default_max_new_tokens = 72
     headline_metric = "accuracy_strict"
     judge_response_language = True
