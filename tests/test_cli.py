@@ -169,3 +169,14 @@ def test_bad_inputs_exit_2_with_one_line_and_no_traceback(tmp_path, tiny_model_p
     done = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300, env=os.environ.copy())
     assert done.returncode == 2, done.stderr[-2000:]
     assert message in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+def test_eval_rates_carry_their_wilson_interval():
+    """`langmix eval` printed each rate with its n but no interval; a share of items gets its 95% Wilson interval
+    (5 of 10: 0.5 +- 1.96 sqrt(0.25 x 10 + 0.96) / 13.84), any other value none."""
+    from langmix.cli import rate_with_interval
+
+    assert rate_with_interval(0.5, 10) == "0.500 [0.237, 0.763]"
+    assert rate_with_interval(0.0, 4) == "0.000 [0.000, 0.490]"
+    assert rate_with_interval(1 / 3, 10) == "0.333"  # not k/10: no interval to give
+    assert rate_with_interval(2.5, 2) == "2.500"

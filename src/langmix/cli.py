@@ -309,11 +309,23 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
     write_predictions(predictions, out / "predictions.jsonl")
     (out / "metrics.json").write_text(json.dumps([dict(zip(("task", "language", "metric", "value", "n"), m))
                                                   for m in metrics], indent=2))
-    table = Table("language", "metric", "value", "n")
+    table = Table("language", "metric", "value [95% CI]", "n")
     for _, lang, metric, value, n in metrics:
-        table.add_row(lang, metric, f"{value:.3f}", str(n))
+        table.add_row(lang, metric, rate_with_interval(value, n), str(n))
     Console().print(table)
     console.print(f"{len(examples)} items in {time.time() - start:.0f}s; predictions in {out}")
+
+
+def rate_with_interval(value: float, n: int) -> str:
+    """A rate over `n` items with its 95% Wilson interval, where it is a share of items (value x n a whole
+    number); any other metric is shown without one."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    hits = value * n
+    if n <= 0 or abs(hits - round(hits)) > 1e-6 * max(1, n) or not 0 <= value <= 1:
+        return f"{value:.3f}"
+    low, high = proportion_confint(round(hits), n, method="wilson")
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
 @app.command("translate")
