@@ -178,3 +178,72 @@ def test_language_names_and_regions_score_as_their_language(tmp_path):
                  "reference": {"functions": fn, "possible_answer": [{"find": {"city": ["Los Angeles, CA"]}}]}}])
     assert rescore("api", api, tmp_path / "va.jsonl")["de"] == {"n": 1, "correct": 0, "bad_input": 0,
                                                                   "accuracy": 0.0}
+
+
+def _schema_line(parameters, output="[math.factorial(number=5)]"):
+    fn = {"name": "math.factorial"} | ({} if parameters is ... else {"parameters": parameters})
+    return {"language": "en", "output": output,
+            "reference": {"functions": [fn], "possible_answer": [{"math.factorial": {"number": [5]}}]}}
+
+
+def test_malformed_function_schemas_are_bad_input_naming_the_fault(tmp_path):
+    """A schema the checker cannot read crashed the whole file (AttributeError on `"parameters": "junk"`, no
+    verdicts written) or gave a wrong verdict (`"required": "number"` read as its letters, `"properties": "junk"`
+    as none): each is now a bad_input line naming what is wrong, and the lines around it are scored."""
+    number = {"type": "integer"}
+    bad = [("junk", "parameters must be an object, got 'junk'"),
+           (5, "parameters must be an object, got 5"),
+           (None, "parameters must be an object, got None"),
+           ({"properties": "junk"}, "parameters.properties must be an object of parameter schemas, got 'junk'"),
+           ({"properties": {"number": "junk"}}, "parameters.properties.number must be an object, got 'junk'"),
+           ({"properties": {"number": {"type": "array", "items": "junk"}}},
+            "parameters.properties.number.items must be an object, got 'junk'"),
+           ({"properties": {"number": number}, "required": "number"},
+            "parameters.required must be a list of parameter names, got 'number'"),
+           ({"properties": {"number": number}, "required": [["x"]]}, "parameters.required must be a list"),
+           ({"properties": {"number": {"type": 5}}}, "parameters.properties.number.type must be a type name"),
+           ({"properties": {"number": {"type": "integer", "enum": 5}}}, "parameters.properties.number.enum must be"),
+           ({"properties": {"number": {"type": "dict", "properties": "junk"}}},
+            "parameters.properties.number.properties must be an object")]
+    preds = tmp_path / "p.jsonl"
+    good = _schema_line({"type": "dict", "properties": {"number": number}, "required": ["number"]})
+    write(preds, [good, *[_schema_line(p) for p, _ in bad], _schema_line(...), good])
+    totals = rescore("api", preds, tmp_path / "v.jsonl")
+    verdicts = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert [v["line"] for v in verdicts] == list(range(1, len(bad) + 4))
+    for (_, why), v in zip(bad, verdicts[1:]):
+        assert v["reason"] == "bad_input" and f"functions[0] (math.factorial).{why}" in v["detail"], (why, v)
+    assert verdicts[1]["detail"].startswith("line 2: ")
+    assert [v["reason"] for v in verdicts[-2:]] == ["ok", "ok"]  # a function without parameters is valid
+    assert totals["en"] == {"n": 3, "correct": 3, "bad_input": len(bad), "accuracy": 1.0}
+
+
+def test_malformed_function_list_entries_are_bad_input(tmp_path):
+    """A function that is not an object or has no string name was skipped, so the call was checked without its
+    schema (required parameters and types unchecked)."""
+    def line(functions):
+        return {"language": "en", "output": "f(x=1)", "reference": {"functions": functions,
+                                                                      "possible_answer": [{"f": {"x": [1]}}]}}
+
+    preds = tmp_path / "p.jsonl"
+    write(preds, [line({"name": "f"}), line([None]), line([{"name": 3}]), line([{"parameters": {}}])])
+    rescore("api", preds, tmp_path / "v.jsonl")
+    details = [json.loads(x)["detail"] for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert details == ["line 1: functions must be a list of function schemas, got {'name': 'f'}",
+                       "line 2: functions[0] must be an object, got None",
+                       "line 3: functions[0].name must be a non-empty string, got 3",
+                       "line 4: functions[0].name must be a non-empty string, got None"]
+
+
+def test_a_checker_bug_is_not_turned_into_bad_input(tmp_path, monkeypatch):
+    """Only input faults (ValueError and the like) become bad_input: an error inside the checker stays visible."""
+    from langmix.evaluate import rescore as module
+
+    def broken(*args, **kwargs):
+        raise AttributeError("a bug in the checker")
+
+    monkeypatch.setattr(module, "check", broken)
+    preds = tmp_path / "p.jsonl"
+    write(preds, [_schema_line({"properties": {"number": {"type": "integer"}}})])
+    with pytest.raises(AttributeError, match="a bug in the checker"):
+        rescore("api", preds, tmp_path / "v.jsonl")

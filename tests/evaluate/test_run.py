@@ -45,6 +45,31 @@ def test_unscorable_references_are_refused_before_generation():
         evaluate(None, None, api, EvalConfig(), ["en"])
 
 
+
+def test_api_examples_with_schemas_the_checker_cannot_read_are_refused_before_generation():
+    """An eval example's `tools` reach the same checker as `langmix score`'s functions: a schema it cannot read
+    (or calls outside BFCL's shape) is refused up front, not met as a crash or a wrong verdict after generation."""
+    import pytest
+
+    from langmix.config import EvalConfig
+    from langmix.evaluate.run import evaluate
+    from langmix.records import Example
+    from langmix.tasks import UnscorableReferenceError
+
+    def ex(i, tools, calls):
+        return Example(id=f"x{i}", source_id=f"x{i}", task="api", language="en", tools=tools,
+                       reference={"calls": calls},
+                       messages=[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}])
+
+    good = [{"name": "f", "parameters": {"properties": {"n": {"type": "integer"}}, "required": ["n"]}}]
+    api = [ex(0, good, [{"f": {"n": [5]}}]), ex(1, [{"name": "f", "parameters": "junk"}], [{"f": {"n": [5]}}]),
+           ex(2, [{"name": "f", "parameters": {"required": "n"}}], []), ex(3, good, [{"f": {"n": 5}}])]
+    with pytest.raises(UnscorableReferenceError, match=r"3 of 4 api evaluation examples cannot be scored: "
+                                                       r"x1: tools: functions\[0\] \(f\).parameters must be an "
+                                                       r"object, got 'junk'; x2: tools: .*required must be a list"
+                                                       r".*; x3: reference.calls: possible answer"):
+        evaluate(None, None, api, EvalConfig(), ["en"])
+
 def test_api_call_level_rates_cover_the_items_that_expect_a_call():
     def api(i, irrelevance, correct, name, args, parsed):
         return {"id": f"a{i}", "source_id": f"a{i}", "task": "api", "language": "sw", "output": "",

@@ -37,6 +37,9 @@ other languages:
   value's (0.5-3x its characters; 0.2-3x in scripts without spaces). The argument still counts in
   `wrong_language_args`. Constrained values keep requiring the canonical form.
 A mismatch where the model wrote an argument in the user's language is listed in `wrong_language_args`.
+
+Schemas and expected calls are validated first (`langmix.evaluate.schema`): one the checker cannot read (`"required":
+"number"`, `"properties": "junk"`, ...) raises `SchemaError` (a ValueError) rather than giving a verdict.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from scipy.optimize import linear_sum_assignment
 
 from langmix.evaluate import call_parse
 from langmix.evaluate.call_parse import MAX_OUTPUT_CHARS, ParseError  # noqa: F401  (re-exported)
+from langmix.evaluate.schema import check_functions, check_possible_answer
 
 Mode = Literal["bfcl", "multilingual"]
 MODES: tuple[str, ...] = ("bfcl", "multilingual")
@@ -248,7 +252,10 @@ def check_one(call: dict[str, Any], name: str, expected_args: dict[str, list[Any
               is_wrong_language: Callable[[str, str], bool] | None = None, *, mode: Mode = "multilingual",
               request: str | None = None, verbatim: Collection[str] = (), language: str | None = None
               ) -> CallVerdict:
-    """Check one parsed call against one expected call and the function's schema (when known)."""
+    """Check one parsed call against one expected call and the function's schema (when known); SchemaError for
+    a schema the checker cannot read."""
+    if schema is not None:
+        check_functions([schema])
     ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim, language)
     return _check_one(call, name, expected_args, schema, ctx)
 
@@ -328,9 +335,12 @@ def check(output: str, expected: list[dict[str, dict[str, list[Any]]]], function
 
     `request` (the user's turns), `verbatim` (translated data's `verbatim_arguments`, "func.param") and a
     non-English `language` (the request's) enable the multilingual `user_language_free_text` leniency.
+    SchemaError (a ValueError) where `functions` or `expected` is not in the shape the checker reads.
     """
     if mode not in MODES:
         raise ValueError(f"unknown checker mode {mode!r} (expected one of {MODES})")
+    check_functions(functions)
+    check_possible_answer(expected)
     ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim, language)
     calls, reason = parse_calls(output, mode)
     if not expected:  # irrelevance: anything that does not decode to a call is a correct abstention

@@ -6,6 +6,7 @@ from typing import Any
 
 from langmix.evaluate import langid
 from langmix.evaluate.ast_check import check
+from langmix.evaluate.schema import SchemaError, check_functions, check_possible_answer
 from langmix.records import Example
 from langmix.tasks.base import Task, TaskContext, rate, register
 
@@ -38,6 +39,14 @@ class ApiTask(Task):
         calls = ex.reference.get("calls")
         if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
             return f"reference.calls must be a list of expected calls ([] for none), got {calls!r}"
+        try:  # what the checker would refuse at scoring time, refused before anything is generated
+            check_possible_answer(calls)
+        except SchemaError as exc:
+            return f"reference.calls: {exc}"
+        try:
+            check_functions(ex.tools or [])
+        except SchemaError as exc:
+            return f"tools: {exc}"
         return None
 
     def rescore_fields(self, ex: Example) -> dict[str, Any]:
