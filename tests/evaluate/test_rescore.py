@@ -247,3 +247,23 @@ def test_a_checker_bug_is_not_turned_into_bad_input(tmp_path, monkeypatch):
     write(preds, [_schema_line({"properties": {"number": {"type": "integer"}}})])
     with pytest.raises(AttributeError, match="a bug in the checker"):
         rescore("api", preds, tmp_path / "v.jsonl")
+
+
+def test_out_that_is_the_predictions_file_is_refused(tmp_path, monkeypatch):
+    """`score p.jsonl --out p.jsonl` replaced the outputs with the verdicts; so did a relative spelling, a symlink
+    or a hard link to it."""
+    preds = tmp_path / "p.jsonl"
+    write(preds, [{"language": "en", "output": "The answer is 7.", "reference": 7}])
+    before = preds.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(preds)
+    (tmp_path / "hard.jsonl").hardlink_to(preds)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for given, out in [("p.jsonl", "p.jsonl"), ("p.jsonl", "./sub/../p.jsonl"), ("p.jsonl", str(preds)),
+                       ("p.jsonl", "link.jsonl"), ("link.jsonl", "p.jsonl"), ("hard.jsonl", "p.jsonl")]:
+        result = runner.invoke(app, ["score", given, "--task", "math", "--out", out])
+        assert result.exit_code == 2, (given, out, result.output)
+        assert "is the predictions file" in result.output and len(result.output.strip().splitlines()) == 1
+    assert preds.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "hard.jsonl", "link.jsonl", "p.jsonl", "sub"]
+    assert runner.invoke(app, ["score", "p.jsonl", "--task", "math", "--out", "v.jsonl"]).exit_code == 0

@@ -108,6 +108,17 @@ def _read(predictions: Path) -> list[tuple[int, dict[str, Any] | None, str | Non
     return rows
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same resolved path (symlinks, `..`, relative paths) or, both
+    existing, the same inode (a hard link)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
 def _dump(verdict: dict[str, Any]) -> str:
     """One verdict as a JSON line; parsed calls that JSON cannot hold (bytes, tuple keys) are written as text."""
     try:
@@ -127,6 +138,9 @@ def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multili
         raise ValueError(f"unknown task {task!r} (expected math or api)")
     if api_mode not in MODES:
         raise ValueError(f"unknown checker mode {api_mode!r} (expected one of {MODES})")
+    if _same_file(Path(predictions), Path(out)):  # the predictions are read whole, then the verdicts replace them
+        raise ValueError(f"the verdicts file {out} is the predictions file {predictions}: writing it would "
+                         "overwrite the outputs; choose another --out")
     rows = _read(Path(predictions))
     for _, row, _ in rows:  # one code per language ('de-DE', 'German' -> 'de'), for the table and the scorers
         if row and isinstance(row.get("language"), str):
