@@ -103,6 +103,8 @@ def test_manifest_counts_and_files(tmp_path):
     path = write_mixture(tmp_path / "m", examples, manifest)
     assert json.loads((tmp_path / "m" / "manifest.json").read_text())["content_hash"] == manifest["content_hash"]
     assert read_mixture(path) == examples
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # saved again by an editor that writes a BOM
+    assert read_mixture(path) == examples
     ds = load_dataset("json", data_files=str(path), split="train")
     assert ds[0]["messages"][0]["role"] == "user" and len(ds) == 21
 

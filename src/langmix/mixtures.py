@@ -265,7 +265,7 @@ def write_mixture(out_dir: Path, examples: list[Example], manifest: dict[str, An
 def read_mixture(path: Path) -> list[Example]:
     """Read a mixture JSONL; a malformed line is an error naming the file and line."""
     out = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # a leading BOM dropped, as data.files does
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

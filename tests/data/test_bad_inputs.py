@@ -103,3 +103,11 @@ def test_file_where_a_directory_belongs(tmp_path):
     path.write_text("{}")
     with pytest.raises(DataFormatError, match=r"bfcl.json: is a file, expected a directory"):
         load("bfcl", path)
+
+
+def test_a_leading_byte_order_mark_is_dropped(tmp_path):
+    """Every line reader shares `files.iter_raw_lines`: a BOM before line 1 is not part of the first row."""
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD_EXAMPLE.encode() + b"\n")
+    (example,) = load("examples", path, ["en"])
+    assert example.id == "a-en"

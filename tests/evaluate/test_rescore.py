@@ -267,3 +267,15 @@ def test_out_that_is_the_predictions_file_is_refused(tmp_path, monkeypatch):
     assert preds.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
         "hard.jsonl", "link.jsonl", "p.jsonl", "sub"]
     assert runner.invoke(app, ["score", "p.jsonl", "--task", "math", "--out", "v.jsonl"]).exit_code == 0
+
+
+def test_a_byte_order_mark_on_line_1_is_not_bad_input(tmp_path):
+    """A file saved with a UTF-8 BOM (Windows editors) made line 1 `bad_input` ("Unexpected UTF-8 BOM"); the loaders
+    (`data.files`) dropped it already. Only a leading BOM is dropped: one inside a later line stays an error."""
+    line = json.dumps({"language": "en", "output": "The answer is 5.", "reference": 5})
+    preds = tmp_path / "p.jsonl"
+    preds.write_bytes(b"\xef\xbb\xbf" + (line + "\n" + line + "\n").encode() + b"\xef\xbb\xbf" + line.encode())
+    totals = rescore("math", preds, tmp_path / "v.jsonl")
+    verdicts = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert [v["reason"] for v in verdicts] == ["ok", "ok", "bad_input"] and verdicts[0]["correct"] is True
+    assert totals["en"]["n"] == 2 and totals["?"]["bad_input"] == 1

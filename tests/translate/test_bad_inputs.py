@@ -225,3 +225,13 @@ def test_retries_and_timeout_are_set_from_the_command_line(canned, tmp_path):
     bad = CliRunner().invoke(app, ["translate", str(src), "--to", "es", "--base-url", url, "--model", "m",
                                    "--retries", "-1", "--out", str(tmp_path / "o2")])
     assert bad.exit_code == 2 and "--retries" in bad.output
+
+
+def test_memory_backend_reads_a_tsv_saved_with_a_byte_order_mark(tmp_path, gsm_questions):
+    """The BOM became part of the first source text, so that entry never matched (a silent miss)."""
+    memory = tmp_path / "tm.tsv"
+    question = gsm_questions[0].messages[-1]["content"]
+    memory.write_bytes(b"\xef\xbb\xbf" + f"{question}\tsw\tjibu\r\nOther text\tsw\tnyingine\r\n".encode())
+    backend = MemoryBackend(str(memory))
+    assert backend.translate([Request(question, "en", "sw", "x"), Request("Other text", "en", "sw", "y")]) == \
+        ["jibu", "nyingine"]

@@ -58,14 +58,22 @@ def _decode(path: Path, lineno: int, raw: bytes) -> str:
                               f"{exc.start + 1}); re-encode the file as UTF-8") from None
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+def iter_raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) for each line, a leading UTF-8 byte-order mark dropped (Windows editors write one):
+    every reader of line-based input goes through here, so none reads the BOM as part of line 1."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            yield lineno, raw[len(BOM):] if lineno == 1 and raw.startswith(BOM) else raw
+
+
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """(line number, text) for each line, decoded as UTF-8 (a leading BOM is dropped); bad bytes name the line."""
     path = require_file(path)
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            yield lineno, _decode(path, lineno, raw)
+    for lineno, raw in iter_raw_lines(path):
+        yield lineno, _decode(path, lineno, raw)
 
 
 def read_text(path: str | Path) -> str:

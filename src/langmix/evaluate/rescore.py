@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from langmix import languages as langs
+from langmix.data.files import iter_raw_lines
 from langmix.evaluate import langid
 from langmix.evaluate.ast_check import MODES, check
 from langmix.evaluate.math import parse_number, score_math
@@ -84,27 +85,26 @@ def _score_line(task: str, row: dict[str, Any], languages: list[str], api_mode: 
 def _read(predictions: Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:
     """(line number, row or None, error or None) for every non-blank line, decoded one line at a time."""
     rows: list[tuple[int, dict[str, Any] | None, str | None]] = []
-    with open(predictions, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                rows.append((lineno, None, f"not UTF-8 (byte {exc.start})"))
-                continue
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                json.dumps(row, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be written back
-            except json.JSONDecodeError as exc:
-                rows.append((lineno, None, f"not valid JSON ({exc.msg})"))
-            except RecursionError:
-                rows.append((lineno, None, "JSON nested too deeply"))
-            except UnicodeEncodeError:
-                rows.append((lineno, None, "contains a lone surrogate (\\ud800-\\udfff), not valid Unicode"))
-            else:
-                ok = isinstance(row, dict)
-                rows.append((lineno, row if ok else None, None if ok else "not a JSON object"))
+    for lineno, raw in iter_raw_lines(predictions):  # a leading byte-order mark is dropped
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rows.append((lineno, None, f"not UTF-8 (byte {exc.start})"))
+            continue
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            json.dumps(row, ensure_ascii=False).encode("utf-8")  # lone surrogates cannot be written back
+        except json.JSONDecodeError as exc:
+            rows.append((lineno, None, f"not valid JSON ({exc.msg})"))
+        except RecursionError:
+            rows.append((lineno, None, "JSON nested too deeply"))
+        except UnicodeEncodeError:
+            rows.append((lineno, None, "contains a lone surrogate (\\ud800-\\udfff), not valid Unicode"))
+        else:
+            ok = isinstance(row, dict)
+            rows.append((lineno, row if ok else None, None if ok else "not a JSON object"))
     return rows
 
 

@@ -312,7 +312,7 @@ class MemoryBackend:
     misses: int = 0
 
     def __post_init__(self) -> None:
-        from langmix.data.files import DataFormatError, iter_jsonl
+        from langmix.data.files import DataFormatError, iter_jsonl, iter_lines
 
         path = Path(self.path)
         # the file's content is the "model": an edited or replaced memory is not answered from the cache
@@ -320,7 +320,8 @@ class MemoryBackend:
         self.by_id: dict[tuple[str, str], str] = {}
         self.by_text: dict[tuple[str, str], str] = {}
         if path.suffix == ".tsv":
-            for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for lineno, line in iter_lines(path):  # UTF-8 (bad bytes name their line), a leading BOM dropped
+                line = line.rstrip("\r\n")
                 if not line.strip():
                     continue
                 parts = line.split("\t")
