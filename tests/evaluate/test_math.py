@@ -89,3 +89,22 @@ def test_native_digits_parse(n):
     for zero in ("০", "౦", "๐", "０", "٠", "०"):  # Bengali, Telugu, Thai, full-width, Arabic-Indic, Devanagari
         native = "".join(chr(ord(zero) + int(d)) for d in str(n))
         assert parse_number(native) == n
+
+
+def test_scientific_notation_is_read_neither_in_outputs_nor_in_references():
+    """"1e2" in an output is the numbers 1 and 2, as before; a reference "1e3" was read as 1000 (Decimal), so no
+    output written like it could match. One rule now: parse_number (references, the loaders' answers) refuses it."""
+    from langmix.evaluate.math import reference_number
+
+    verdict = score_math("The answer is 1e2.", 100)
+    assert (verdict.strict, verdict.flexible, verdict.strict_correct) == (1.0, 2.0, False)
+    for text in ("1e3", "1E-2", "2.5e+3", "1_000", "inf", "-Infinity", "nan", "0x10"):
+        assert parse_number(text) is None and parse_number(text, "de") is None, text
+    assert [parse_number(t) for t in ("+5", "-5", ".5", "5.", "1,234", "29.00")] == [5, -5, 0.5, 5, 1234, 29]
+    assert parse_number("1.234", "de") == 1234 and parse_number("2,5", "fr") == 2.5
+    assert reference_number(1e3) == 1000 and reference_number("1,234") == 1234 and reference_number(7) == 7
+    with pytest.raises(ValueError, match="scientific notation"):
+        reference_number("1e3")
+    for bad in ("Infinity", float("inf"), 10**400, True, None, "1/2"):
+        with pytest.raises(ValueError, match="is not a"):
+            reference_number(bad)

@@ -85,7 +85,7 @@ def test_every_line_gets_a_verdict(tmp_path):
 
 
 @pytest.mark.parametrize("reference", ["NaN", "Infinity", "-Infinity", "1e309", "true", '"NaN"', '"Infinity"',
-                                       '"1e309"', "null", "[7]"])
+                                       '"1e309"', "null", "[7]", '"1e3"', '"7e0"', '"1_000"'])
 def test_non_finite_math_reference_is_bad_input(tmp_path, reference):
     preds = tmp_path / "p.jsonl"
     preds.write_text('{"language": "en", "output": "The answer is 7.", "reference": ' + reference + "}\n")
@@ -279,3 +279,15 @@ def test_a_byte_order_mark_on_line_1_is_not_bad_input(tmp_path):
     verdicts = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
     assert [v["reason"] for v in verdicts] == ["ok", "ok", "bad_input"] and verdicts[0]["correct"] is True
     assert totals["en"]["n"] == 2 and totals["?"]["bad_input"] == 1
+
+
+def test_references_in_scientific_notation(tmp_path):
+    """A JSON number is a number whatever its notation (1e3 is 1000); a string "1e3" is refused, as outputs in
+    scientific notation are not read (it was accepted as 1000, which "The answer is 1e3." could never match)."""
+    preds = tmp_path / "p.jsonl"
+    preds.write_text('{"language": "en", "output": "The answer is 1000.", "reference": 1e3}\n'
+                     '{"language": "en", "output": "The answer is 1000.", "reference": "1e3"}\n')
+    rescore("math", preds, tmp_path / "v.jsonl")
+    verdicts = [json.loads(x) for x in (tmp_path / "v.jsonl").read_text().splitlines()]
+    assert verdicts[0]["correct"] is True
+    assert verdicts[1]["reason"] == "bad_input" and "'1e3' is in scientific notation" in verdicts[1]["detail"]

@@ -40,6 +40,13 @@ def test_unscorable_references_are_refused_before_generation():
                                                        r"reference.answer must be a number, got None; x2: .*'three'; "
                                                        r"x3: .*True$"):
         evaluate(None, None, math, EvalConfig(), ["en"])
+    # the rule `langmix score` applies: no scientific notation in text (outputs are not read in it), finite
+    math = [ex(0, "math", {"answer": "1,234"}), ex(1, "math", {"answer": "1e3"}), ex(2, "math", {"answer": "inf"}),
+            ex(3, "math", {"answer": 1e3})]
+    with pytest.raises(UnscorableReferenceError, match=r"2 of 4 math .* x1: reference.answer must be a number, got "
+                                                       r"'1e3' \(scientific notation is not read: write the number\); "
+                                                       r"x2: .*'inf'$"):
+        evaluate(None, None, math, EvalConfig(), ["en"])
     api = [ex(0, "api", {"calls": []}), ex(1, "api", {"calls": {"f": {}}})]
     with pytest.raises(UnscorableReferenceError, match=r"1 of 2 api .* x1: reference.calls must be a list"):
         evaluate(None, None, api, EvalConfig(), ["en"])

@@ -11,11 +11,17 @@ decimals (`29.00` == 29), currency and unit symbols around the number, CJK multi
 (`1万2000` = 12,000, `3万5` = 35,000) and simple CJK numerals (`二十三`), except at the start of words that state no
 quantity (一共 "in all", 一次 "once", 十分 "very"). A minus counts only where no digit or Latin letter precedes it
 (`20-25` is a range); superscript and subscript digits (`m²`) are dropped.
+
+Scientific notation is not a number here, in outputs or in references: `1e2` in an output reads as the numbers 1
+and 2 (as `e` elsewhere splits numbers), so `parse_number`, which also reads references and the loaders' answers,
+refuses `1e3` (and `1_000`, `inf`, `nan`), rather than accept a reference that no output could match as written.
+A reference given as a JSON number (`1e3` unquoted is 1000) is a number whatever its notation.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -71,8 +77,14 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in text)
 
 
+# What parse_number reads once digits, spaces and separators are normalised: the extractor's numbers (no exponent,
+# no `_` grouping, no inf or nan, which Decimal would read).
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
 def parse_number(text: str, lang: str = "en") -> float | None:
-    """One number as written in `lang` ('1,234' -> 1234, '1.234' in de -> 1234, '29.00' -> 29, '৪২' -> 42)."""
+    """One number as written in `lang` ('1,234' -> 1234, '1.234' in de -> 1234, '29.00' -> 29, '৪২' -> 42); None
+    for text that is not one, scientific notation included ('1e3': see the module docstring)."""
     s = _ascii_digits(text.strip())
     for ch in _SPACES:
         s = s.replace(ch, "")
@@ -86,10 +98,31 @@ def parse_number(text: str, lang: str = "en") -> float | None:
             s = s.replace(",", "")
     else:
         s = s.replace(",", "")
+    if not _PLAIN_NUMBER.fullmatch(s):
+        return None
     try:
         return float(Decimal(s))
     except (InvalidOperation, ValueError):
         return None
+
+
+def reference_number(ref: object) -> float:
+    """A reference answer as a finite number: a JSON number, or text `parse_number` reads (English separators:
+    '1,234'; not '1e3'). ValueError for NaN, infinities, overflow, booleans, scientific notation and non-numbers.
+    Evaluation (`tasks.math`) and `langmix score` read references through here."""
+    if isinstance(ref, bool) or not isinstance(ref, (int, float, str)):
+        raise ValueError(f"reference {ref!r} is not a number")
+    try:
+        value = float(ref) if isinstance(ref, (int, float)) else parse_number(ref)
+    except OverflowError:  # an int too large for a float
+        value = None
+    if isinstance(ref, str) and value is None and re.search(r"\d\s*[eE][+-]?\d", ref):
+        raise ValueError(f"reference {ref!r} is in scientific notation, which is not read in outputs either "
+                         "(write the number)")
+    if value is None or not math.isfinite(value):
+        shown = repr(ref) if len(repr(ref)) <= 60 else repr(ref)[:57] + "..."
+        raise ValueError(f"reference {shown} is not a {'number' if value is None else 'finite number'}")
+    return value
 
 
 def parse_cjk(text: str) -> int | None:

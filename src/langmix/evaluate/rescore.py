@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import tempfile
 from collections import defaultdict
@@ -29,19 +28,9 @@ from langmix import languages as langs
 from langmix.data.files import iter_raw_lines
 from langmix.evaluate import langid
 from langmix.evaluate.ast_check import MODES, check
-from langmix.evaluate.math import parse_number, score_math
+from langmix.evaluate.math import reference_number, score_math
 
 log = logging.getLogger(__name__)
-
-
-def _answer(ref: Any) -> float:
-    """A math reference as a finite number; ValueError for NaN, infinities, overflow, booleans and non-numbers."""
-    if isinstance(ref, bool) or not isinstance(ref, (int, float, str)):
-        raise ValueError(f"reference {ref!r} is not a number")
-    value = float(ref) if isinstance(ref, (int, float)) else parse_number(ref)
-    if value is None or not math.isfinite(value):
-        raise ValueError(f"reference {ref!r} is not a finite number")
-    return value
 
 
 def _expected(ref: dict[str, Any]) -> list[dict[str, dict[str, list[Any]]]]:
@@ -67,7 +56,7 @@ def _score_line(task: str, row: dict[str, Any], languages: list[str], api_mode: 
     langs.resolve(lang)  # an unknown language is a bad input (UnknownLanguageError is a ValueError)
     if task == "math":
         phrase = row.get("answer_phrase") if isinstance(row.get("answer_phrase"), str) else ""
-        v = score_math(output, _answer(ref), phrase or langs.answer_phrase(lang), lang)
+        v = score_math(output, reference_number(ref), phrase or langs.answer_phrase(lang), lang)
         return {"correct": v.strict_correct, "correct_flexible": v.flexible_correct, "extracted": v.strict,
                 "extracted_flexible": v.flexible, "reason": v.reason}
     if not isinstance(ref, dict):

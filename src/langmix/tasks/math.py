@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from langmix.evaluate.math import score_math
+from langmix.evaluate.math import reference_number, score_math
 from langmix.records import Example
 from langmix.tasks.base import Task, TaskContext, rate, register
 
@@ -16,18 +16,19 @@ class MathTask(Task):
     judge_response_language = True
 
     def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
-        v = score_math(output, ex.reference["answer"], ex.reference.get("answer_phrase", ""), ex.language)
+        v = score_math(output, reference_number(ex.reference["answer"]), ex.reference.get("answer_phrase", ""),
+                       ex.language)
         return {"correct": v.strict_correct, "correct_strict": v.strict_correct,
                 "correct_flexible": v.flexible_correct, "extracted_strict": v.strict,
                 "extracted_flexible": v.flexible, "reason": v.reason}
 
     def reference_problem(self, ex: Example) -> str | None:
         answer = ex.reference.get("answer")
-        try:  # what score_math compares with: a number, or text float() reads
-            if isinstance(answer, bool) or answer is None or float(answer) != float(answer):
-                raise ValueError
-        except (TypeError, ValueError):
-            return f"reference.answer must be a number, got {answer!r}"
+        try:  # what score compares with, read as `langmix score` reads it
+            reference_number(answer)
+        except ValueError as exc:
+            hint = " (scientific notation is not read: write the number)" if "scientific" in str(exc) else ""
+            return f"reference.answer must be a number, got {answer!r}{hint}"
         return None
 
     def metrics(self, items: list[dict[str, Any]]) -> dict[str, float]:
