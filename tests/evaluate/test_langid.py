@@ -70,3 +70,41 @@ def test_one_call_larger_than_the_memo_is_answered_and_not_remembered(monkeypatc
     texts = [f"{w} apples and pears" for w in ("red", "green", "blue", "yellow", "black", "white")]
     assert langid.detect(texts, CODES) == ["en"] * 6
     assert len(langid._DETECTED) == 0
+
+
+def test_wrong_language_arguments_are_not_guessed_from_one_word_or_the_request_s_own_words():
+    """A Swahili request "...kutoka Dakar hadi Lagos" with origin and destination swapped listed `origin` (Lagos) as
+    written in Swahili; so were "Tafadhali" ("please"), "dola", "hoteli": lingua guesses a language for any single
+    word. One-word values and values copied verbatim from the request are not judged by lingua; a script other
+    than the canonical value's still is (東京 for Tokyo), copied or not."""
+    sw = ["en", "sw"]
+    flight = "Nahitaji tiketi 4 za ndege kutoka Dakar hadi Lagos."
+    assert not langid.wrong_language_argument("Lagos", "Dakar", "sw", sw, flight)
+    assert not langid.wrong_language_argument("Lagos", "Dakar", "sw", sw)  # one word: no request needed
+    for got, canonical in [("Tafadhali", "Amina"), ("dola", "Ines"), ("hoteli", "Nairobi"), ("sebule", "kitchen")]:
+        assert not langid.wrong_language_argument(got, canonical, "sw", sw), got
+    assert not langid.wrong_language_argument("kutoka Dakar", "Dakar", "sw", sw, flight)  # the request's words
+    assert langid.wrong_language_argument("chumba cha kulala", "bedroom", "sw", sw, "Zima taa ya chumba.")
+    assert langid.wrong_language_argument("chumba cha kulala", "bedroom", "sw", sw)
+    assert langid.wrong_language_argument("東京", "Tokyo", "ja", ["en", "ja"], "東京の天気を教えて")
+    assert not langid.wrong_language_argument("Tokyo Japan", "Tokyo", "en", ["en", "ja"])
+
+
+def test_rescored_wrong_language_arguments_do_not_depend_on_the_rest_of_the_file(tmp_path):
+    """The candidate languages came from the languages present in the file: one line's verdict changed with the
+    others. They are now fixed (the registry's study languages)."""
+    import json
+
+    from langmix.evaluate.rescore import rescore
+
+    fn = [{"name": "set_lights", "parameters": {"required": ["room"], "properties": {"room": {"type": "string"}}}}]
+    # Spanish, not Swahili: lingua says sw where sw and en are the only candidates, es once an es line joined them
+    line = {"language": "sw", "output": 'set_lights(room="sala de estar")', "reference": {
+        "functions": fn, "possible_answer": [{"set_lights": {"room": ["living_room"]}}], "request": "Zima taa."}}
+    other = {"language": "es", "output": "The answer", "reference": {"functions": fn, "possible_answer": []}}
+    verdicts = []
+    for rows in ([line], [line, other]):
+        (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        rescore("api", tmp_path / "p.jsonl", tmp_path / "v.jsonl")
+        verdicts.append(json.loads((tmp_path / "v.jsonl").read_text().splitlines()[0]))
+    assert verdicts[0] == verdicts[1] and verdicts[0]["wrong_language_args"] == []

@@ -65,17 +65,30 @@ def script_of(text: str) -> str | None:
     return max(counts, key=counts.get) if counts else None
 
 
-def wrong_language_argument(got: str, canonical: str, lang: str, study_languages: list[str]) -> bool:
+_WORD = re.compile(r"[^\W\d_]+")  # a run of letters: `living_room` is two words, `Lagos` one
+
+
+def wrong_language_argument(got: str, canonical: str, lang: str, study_languages: list[str],
+                            request: str | None = None) -> bool:
     """True when `got` is `canonical` written in the user's language `lang` rather than in its canonical form.
 
-    Judged by script where the scripts differ (ja/zh/ru/th/bn/te users), else by lingua restricted to the study
-    languages (es/fr/de/sw users writing e.g. 'grados Celsius' for 'celsius').
+    Judged by script where the scripts differ (ja/zh/ru/th/bn/te users: `東京` for `Tokyo`), else by lingua
+    restricted to `study_languages`, English and `lang` (es/fr/de/sw users writing e.g. 'grados Celsius' for
+    'celsius'), except where lingua's guess would be noise: a value of one word ('Tafadhali', 'hoteli': a name or a
+    loanword reads as any language), and a value copied verbatim (whole words) from the user's `request`, which
+    is the request's own wording, not a translation the model made ('Lagos' from "kutoka Dakar hadi Lagos" given
+    for the wrong parameter).
     """
     if lang == "en" or not got.strip():
         return False
     got_script, canonical_script = script_of(got), script_of(canonical)
     if got_script and canonical_script and got_script != canonical_script:
         return True
-    if got_script != "LATIN":
+    if got_script != "LATIN" or len(_WORD.findall(got)) < 2:
         return False
+    if request:
+        from langmix.evaluate.ast_check import _copied_span  # the checker's whole-word test (lazy: no cycle)
+
+        if _copied_span(got, request):
+            return False
     return detect([got], sorted(set(study_languages) | {"en", lang}))[0] == lang

@@ -65,7 +65,7 @@ def _score_line(task: str, row: dict[str, Any], languages: list[str], api_mode: 
     verbatim = [x for x in ref.get("verbatim_arguments", []) if isinstance(x, str)] \
         if isinstance(ref.get("verbatim_arguments"), list) else []
     v = check(output, _expected(ref), ref.get("functions", []),
-              lambda got, canonical: langid.wrong_language_argument(got, canonical, lang, languages),
+              lambda got, canonical: langid.wrong_language_argument(got, canonical, lang, languages, request),
               mode=api_mode, request=request, verbatim=verbatim, language=lang)
     return {"correct": v.correct, "name_correct": v.name_correct, "parsed_calls": v.calls, "reason": v.reason,
             "wrong_language_args": v.wrong_language_args, "detail": v.detail, "mode": v.mode}
@@ -134,8 +134,8 @@ def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multili
     for _, row, _ in rows:  # one code per language ('de-DE', 'German' -> 'de'), for the table and the scorers
         if row and isinstance(row.get("language"), str):
             row["language"] = _code(row["language"])
-    languages = sorted({r["language"] for _, r, _ in rows if r and isinstance(r.get("language"), str)
-                        and r["language"] in langs.MGSM_LANGUAGES} | {"en"})
+    # lingua's candidates for wrong_language_args: fixed, so a line's verdict does not depend on the rest of the file
+    languages = sorted(set(langs.MGSM_LANGUAGES) | {"en"})
     totals: dict[str, dict[str, float]] = defaultdict(
         lambda: {"n": 0, "correct": 0, "bad_input": 0} | ({"correct_flexible": 0} if task == "math" else {}))
     out = Path(out)

@@ -25,7 +25,8 @@ class ApiTask(Task):
         languages = ctx.study_languages or [ex.language]
         request = _request(ex)
         v = check(output, ex.reference["calls"], ex.tools or [],
-                  lambda got, canonical: langid.wrong_language_argument(got, canonical, ex.language, languages),
+                  lambda got, canonical: langid.wrong_language_argument(got, canonical, ex.language, languages,
+                                                                        request),
                   mode=ctx.api_mode, request=request, verbatim=ex.reference.get("verbatim_arguments") or (),
                   language=ex.language)
         return {"correct": v.correct, "checker_mode": v.mode, "name_correct": v.name_correct, "args_correct": v.args_correct,
