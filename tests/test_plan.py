@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from langmix import plan
@@ -84,3 +85,81 @@ def test_plan_from_a_small_finished_study(tmp_path, tiny_model_path):
     assert "recommended: en " in result.output
     assert "leave-one-mixture-out ranking: not checked (only 1 multilingual mixture: at least 4" in result.output
     StudyConfig.model_validate(yaml.safe_load(out.read_text()))
+
+
+def test_english_is_refused_as_a_target(inclusion_study):
+    """The model is fitted on non-English gains only: an English target was pure extrapolation (a probe's planted
+    study with no English gain got 'en, zh, ja, th: +21.5 points')."""
+    items, cells = inclusion_study
+    for targets in (["en"], ["sw", "en"]):
+        with pytest.raises(AnalysisError, match="English cannot be a target"):
+            plan.recommend(items, targets, budget=100, max_languages=4, cells=cells)
+
+
+def test_identification_names_the_terms_the_cells_cannot_separate():
+    x = np.array([[1.0, 0, 1, 0, 0, 0.3, 0, 0.3], [1.0, 1, 1, 0, 0, 0.5, 1, 0.0], [1.0, 0, 1, 0, 1, 0.4, 0, 0.4]])
+    ident = plan.identification(x)
+    assert ident.rank == 3
+    assert "log2_k" in ident.unseparated and "family_included" in ident.unseparated
+    assert ident.identified(x).all() and ident.identified(x.mean(axis=0)).all()  # rows and their combinations
+    other_k = x[0].copy()
+    other_k[2] = 2.0  # another number of training languages than every fitted mixture
+    assert not ident.identified(other_k).any()
+    assert plan.identification(np.eye(8)).unseparated == []
+
+
+def test_a_fit_that_cannot_separate_its_terms_searches_only_the_sets_it_determines(inclusion_study):
+    """English-only and en+sw only (a partly finished study): k is the same in every cell, so every set of another
+    size was scored by an arbitrary least-squares solution (it recommended 4 languages). Now only determined sets are
+    searched (here en+sw), whose predicted gain does not depend on how the unseparated terms are split."""
+    items, _ = inclusion_study
+    part = items[items["mixture"].isin(["en", "en+sw"])]
+    cells = cell_bootstrap(part, n_boot=100)
+    rec = plan.recommend(part, ["sw", "te"], budget=400, max_languages=4, candidates=list(SHAPE.languages),
+                         cells=cells)
+    assert rec.languages == ["en", "sw"]
+    acc = part.groupby(["model", "mixture", "language"])["correct"].mean()
+    measured_sw = np.mean([acc[m, "en+sw", "sw"] - acc[m, "en", "sw"] for m in part["model"].unique()])
+    assert rec.per_target["sw"] == pytest.approx(measured_sw, abs=1e-9)  # the only trained cell: fitted exactly
+    _, x, y, _ = plan._design(cells)
+    null = np.linalg.svd(x)[2][-1]  # a direction the cells do not see: any multiple of it fits them as well
+    xt = np.array([plan._features(t, ("en", "sw"), plan.distances("syntactic")) for t in ("sw", "te")])
+    assert (xt @ (plan._fit(x, y) + 5 * null)).mean() == pytest.approx(rec.predicted_gain, abs=1e-9)
+    assert any("cannot separate the terms" in w and "log2_k" in w for w in rec.warnings), rec.warnings
+    assert np.isnan(rec.coefficients.set_index("term").loc["log2_k", "coef"])
+    with pytest.raises(AnalysisError, match="cannot separate the terms"):  # en+te: te never trained, k fixed
+        plan.recommend(part, ["te"], budget=100, max_languages=2, candidates=["en", "te"], cells=cells)
+
+
+def test_every_tying_set_is_counted(inclusion_study):
+    """All 175 sets tie when no answer is ever right; the note said '4 runner-up sets tie' (the runners-up shown)."""
+    items, _ = inclusion_study
+    wrong = items.assign(correct=False)
+    rec = plan.recommend(wrong, ["sw"], budget=100, max_languages=4, candidates=list(SHAPE.languages),
+                         cells=cell_bootstrap(wrong, n_boot=50))
+    assert rec.languages == ["en"] and rec.n_ties == 175
+    assert "175 of the 175 other sets searched tie with the recommendation" in rec.note
+
+
+def test_extrapolated_targets_are_flagged(inclusion_study):
+    items, cells = inclusion_study
+    rec = plan.recommend(items, ["ko"], budget=100, max_languages=2, candidates=list(SHAPE.languages), cells=cells)
+    assert set(rec.extrapolated) == {"ko"} and "not evaluated" in rec.extrapolated["ko"]
+    no_te = items[~items["train_languages"].str.contains("te")]
+    rec = plan.recommend(no_te, ["te"], budget=100, max_languages=2, candidates=["en", "te"],
+                         cells=cell_bootstrap(no_te, n_boot=100))
+    assert rec.languages == ["en", "te"]
+    assert "no fitted mixture trains on it" in rec.extrapolated["te"]
+    assert any(w.startswith("extrapolated target te") for w in rec.warnings)
+    rec = plan.recommend(items, ["sw"], budget=100, max_languages=2, cells=cells)
+    assert rec.extrapolated == {}  # sw is trained on and evaluated in the study
+
+
+def test_one_seed_intervals_say_they_cover_items_only(inclusion_study):
+    items, cells = inclusion_study
+    assert "item/seed sampling only" in plan.recommend(items, ["sw"], 100, 2, cells=cells).note
+    one = items[items["seed"] == 0]
+    rec = plan.recommend(one, ["sw"], 100, 2, cells=cell_bootstrap(one, n_boot=200))
+    assert rec.ci_low > 0
+    assert "item sampling only (one seed" in rec.note and "1 seed)" in rec.note
+    assert "With one seed, an interval above zero does not show that this set beats English-only" in rec.note

@@ -8,11 +8,12 @@ over the same model's English-only mixture. A linear model explains it by what a
 seen = the language is trained on; k = training languages; *_share_* = whether another included non-English
 language shares its family / script (transfer from a relative); distance = syntactic URIEL+ distance from English;
 low = low-resource. Its uncertainty comes from refitting it on each paired-bootstrap replicate of the cell gains
-(items and seeds resampled), so predicted gains carry item/seed sampling error; model misspecification is what
-`validate_loo` measures. The search enumerates every set of candidates with English plus at most max_languages - 1
-others and maximises the mean predicted gain over the targets. Examples are split evenly across the chosen
-languages: a study with `fixed_total` budgets does not identify a per-language count effect, so nothing better is
-supported by the data (the note says so).
+(items and seeds resampled), so predicted gains carry item/seed sampling error (item only, with one seed); model
+misspecification is what `validate_loo` measures. Only predictions the fitted cells determine are made (see
+`recommend`: English as a target, unseparable terms, extrapolated targets). The search enumerates every set of
+candidates with English plus at most max_languages - 1 others and maximises the mean predicted gain over the
+targets. Examples are split evenly across the chosen languages: a study with `fixed_total` budgets does not
+identify a per-language count effect, so nothing better is supported by the data (the note says so).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from langmix.analysis.findings import count
+from langmix.analysis.findings import count, seed_range
 from langmix.analysis.core import (ZERO_TOLERANCE, AnalysisError, CellBoot, cell_bootstrap,
                                    english_only_mixture, train_set)
 from langmix.analysis.typology import distances
@@ -49,6 +50,9 @@ class Recommendation:
     runners_up: list[dict] = field(default_factory=list)
     coefficients: pd.DataFrame | None = None
     note: str = ""
+    extrapolated: dict[str, str] = field(default_factory=dict)  # target -> why its prediction is extrapolated
+    n_ties: int = 0  # other searched sets with the same predicted gain
+    warnings: list[str] = field(default_factory=list)  # caveats to show beside the note: unseparated terms, ...
 
 
 def _features(lang: str, mixture: tuple[str, ...] | frozenset[str], dist: dict[str, float]) -> np.ndarray:
@@ -62,7 +66,7 @@ def _features(lang: str, mixture: tuple[str, ...] | frozenset[str], dist: dict[s
 
 
 def _design(cb: CellBoot) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
-    """Rows (cells with gains), X, point gains, replicate gains."""
+    """Rows (cells with gains: keys, whether the language is trained on, seeds), X, point gains, replicate gains."""
     c = cb.cells
     dist = distances("syntactic")
     sel = c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"])]
@@ -79,11 +83,37 @@ def _design(cb: CellBoot) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
         xs.append(feats[(lang, tl)])
         pi.append(int(i))
         pj.append(j)
-        rows.append((model, task, mixture, lang))
+        rows.append((model, task, mixture, lang, bool(feats[(lang, tl)][1]),
+                     int(min(c.at[int(i), "n_seeds"], c.at[j, "n_seeds"]))))
     if not rows:
         raise AnalysisError("no multilingual mixture with an English-only reference to learn gains from")
     pi, pj = np.array(pi), np.array(pj)
-    return pd.DataFrame(rows, columns=["model", "task", "mixture", "language"]), np.array(xs), cb.point[pi] - cb.point[pj], cb.boot[pi] - cb.boot[pj]
+    frame = pd.DataFrame(rows, columns=["model", "task", "mixture", "language", "seen", "n_seeds"])
+    return frame, np.array(xs), cb.point[pi] - cb.point[pj], cb.boot[pi] - cb.boot[pj]
+
+
+@dataclass
+class Identification:
+    """What the fitted cells identify. A linear prediction c @ beta is determined by the cells (the same for every
+    least-squares solution) iff c lies in the row space of X; with X of full column rank every prediction is."""
+
+    rank: int
+    basis: np.ndarray  # (rank, terms): an orthonormal basis of X's row space
+    unseparated: list[str]  # terms the cells cannot separate from one another (empty at full rank)
+
+    def identified(self, c: np.ndarray) -> np.ndarray:
+        """Whether each row of c (..., terms) is in the row space (a prediction the cells determine)."""
+        c = np.atleast_2d(c)
+        resid = c - (c @ self.basis.T) @ self.basis
+        return np.linalg.norm(resid, axis=-1) <= 1e-7 * np.maximum(1.0, np.linalg.norm(c, axis=-1))
+
+
+def identification(x: np.ndarray) -> Identification:
+    _, s, vt = np.linalg.svd(x, full_matrices=True)
+    rank = int((s > 1e-9 * max(float(s[0]) if len(s) else 0.0, 1e-300)).sum())
+    null = vt[rank:]
+    return Identification(rank, vt[:rank], [t for t, w in zip(TERMS, np.abs(null).max(axis=0, initial=0.0))
+                                            if w > 1e-7])
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -95,24 +125,52 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
               candidates: list[str] | None = None, n_runners_up: int = 4, cells: CellBoot | None = None
               ) -> Recommendation:
     """The language set (English + up to max_languages - 1 candidates) and per-language example counts that maximise
-    the predicted mean gain on `targets` under `budget` examples, with a 95% CI and the runner-up sets."""
+    the predicted mean gain on `targets` under `budget` examples, with a 95% CI and the runner-up sets.
+
+    What the data cannot support is refused or said, never scored silently:
+    - English as a target is refused: the model is fitted on the non-English languages' gains (English is in every
+      mixture, at distance 0 from itself), so a prediction for English would be pure extrapolation, whatever its
+      interval; the study measures English's change directly (`langmix query`, the report).
+    - Where the cells cannot separate the terms (a rank-deficient design: e.g. every mixture trains the same number
+      of languages), only the sets whose predicted gain the cells determine (the prediction lies in the row space of
+      the design, so it does not depend on how the unseparated terms are split) are searched, and the note names the
+      terms; if no set but English-only is determined, it raises. Coefficients of terms the cells do not identify
+      are NaN.
+    - A target whose cell the fit never saw in the state the recommendation puts it in (not evaluated at all, or
+      never trained on while the set includes it) is listed in `extrapolated` with the reason.
+    - With one seed the intervals cover item sampling only, and the note says so."""
     if budget < 1:
         raise AnalysisError(f"the budget must be at least one example, got {budget}")
     if max_languages < 2:
         raise AnalysisError(f"max_languages must be at least 2 (English and one more), got {max_languages}")
+    if "en" in targets:
+        raise AnalysisError("English cannot be a target: the gain model is fitted on the non-English languages' gains "
+                            "over English-only (English is in every mixture), so its prediction for English would be "
+                            "pure extrapolation; the study's measured English changes are in its report and "
+                            "`langmix query` (language = 'en')")
     max_languages = min(max_languages, budget)  # every language in the mixture gets at least one example
     cb = cells or cell_bootstrap(items, n_boot=400)
     frame, x, y, yb = _design(cb)
+    ident = identification(x)
     beta, beta_b = _fit(x, y), _fit(x, yb)
     cands = [c for c in (candidates or known_codes()) if c != "en"]
     dist = distances("syntactic")
     # English-only gains nothing over itself, by definition: it is not a point the model extrapolates to.
     scored: list[tuple[float, tuple[str, ...], np.ndarray | None]] = [(0.0, ("en",), None)]
+    n_sets = 0
     for k in range(1, max(0, max_languages - 1) + 1):
         for combo in itertools.combinations(cands, k):
             mix = ("en", *combo)
             xt = np.array([_features(t, mix, dist) for t in targets])
-            scored.append((float((xt @ beta).mean()), mix, xt))
+            n_sets += 1
+            if ident.identified(xt).all():
+                scored.append((float((xt @ beta).mean()), mix, xt))
+    if len(scored) == 1 and n_sets:
+        raise AnalysisError(f"the study's {count(len(frame), 'cell gain')} "
+                            f"({count(frame['mixture'].nunique(), 'mixture')}) cannot separate the terms "
+                            f"{', '.join(ident.unseparated)} (rank {ident.rank} of {len(TERMS)}), and none of the "
+                            f"{n_sets} candidate sets has a predicted gain they determine; finish the study's runs "
+                            "or add mixtures that vary the number and kind of training languages")
     scored.sort(key=lambda s: -s[0])  # stable: English-only stays first among equal gains
 
     def summary(entry) -> dict:
@@ -126,16 +184,24 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     per, extra = divmod(budget, len(best["languages"]))  # the whole budget: the first `extra` get one more
     split = {c: per + (i < extra) for i, c in enumerate(best["languages"])}
     runners_up = [summary(s) for s in scored[1:1 + n_runners_up]]
-    ties = [r["languages"] for r in runners_up if abs(r["predicted_gain"] - best["predicted_gain"]) < 1e-9]
-    trained = set().union(*(train_set(t) for t in cb.cells["train_languages"].unique()))
-    evaluated = set(cb.cells["language"].unique())
-    coefs = pd.DataFrame({"term": TERMS, "coef": beta, "ci_low": np.quantile(beta_b, 0.025, axis=1),
-                          "ci_high": np.quantile(beta_b, 0.975, axis=1)})
+    ties = [list(s[1]) for s in scored[1:] if abs(s[0] - best["predicted_gain"]) < 1e-9]
+    known_terms = ident.identified(np.eye(len(TERMS)))
+    coefs = pd.DataFrame({"term": TERMS, "coef": np.where(known_terms, beta, np.nan),
+                          "ci_low": np.where(known_terms, np.quantile(beta_b, 0.025, axis=1), np.nan),
+                          "ci_high": np.where(known_terms, np.quantile(beta_b, 0.975, axis=1), np.nan)})
+    one_seed = int(frame["n_seeds"].max()) == 1
     note = (f"Fitted on {count(len(frame), 'cell gain')} ({count(frame['model'].nunique(), 'model')}, "
             f"{count(frame['task'].nunique(), 'task')}, {count(frame['mixture'].nunique(), 'mixture')}, "
-            f"{count(frame['language'].nunique(), 'language')}). Intervals cover "
-            f"item/seed sampling only, not model error (see validate_loo). Examples are split evenly: the study does "
-            f"not vary per-language counts, so it cannot support an uneven split.")
+            f"{count(frame['language'].nunique(), 'language')}, {seed_range(frame['n_seeds'])}). Intervals cover "
+            + ("item sampling only (one seed: run-to-run variation is not in them, so they are too narrow)"
+               if one_seed else "item/seed sampling only") +
+            ", not model error (see validate_loo). Examples are split evenly: the study does "
+            "not vary per-language counts, so it cannot support an uneven split.")
+    warnings: list[str] = []
+    if ident.unseparated:
+        warnings.append(f"the cells cannot separate the terms {', '.join(ident.unseparated)} (rank {ident.rank} of "
+                        f"{len(TERMS)}): only the {len(scored) - 1} of {n_sets} candidate sets whose predicted gain "
+                        "the cells determine were searched; the others cannot be predicted from this study")
     if best["languages"] == ["en"]:
         note += (" No set of other languages is predicted to beat English-only for these targets, so the "
                  "recommendation is English-only (a gain of 0 by definition).")
@@ -145,14 +211,29 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     elif not best["ci_low"] > 0:
         note += (" The interval of the predicted gain includes zero: the study does not show that this set beats "
                  "English-only for these targets.")
+    elif one_seed:
+        note += (" With one seed, an interval above zero does not show that this set beats English-only: a rerun "
+                 "with another seed can move every gain.")
     if ties:
-        note += (f" {count(len(ties), 'runner-up set')} tie with the recommendation (the same predicted gain: the "
-                 f"fitted model cannot tell them apart), so the choice among them is arbitrary: "
-                 f"{'; '.join(', '.join(t) for t in ties)}.")
-    for lang in sorted(set(targets) | set(best["languages"])):
-        if lang not in evaluated:
-            note += f" {lang} was not evaluated in the study: its prediction rests on its distance from English alone."
-        elif lang not in trained and lang != "en":
+        shown = "; ".join(", ".join(t) for t in ties[:4])
+        note += (f" {len(ties)} of the {len(scored) - 1} other sets searched tie with the recommendation (the same "
+                 f"predicted gain: the fitted model cannot tell them apart), so the choice among them is arbitrary: "
+                 f"{shown}{' ...' if len(ties) > 4 else ''}.")
+    evaluated, trained = set(frame["language"]), set(frame.loc[frame["seen"], "language"])
+    unseen = set(frame.loc[~frame["seen"], "language"])
+    extrapolated: dict[str, str] = {}
+    for t in targets if best["languages"] != ["en"] else []:  # English-only's 0 is by definition, not predicted
+        if t not in evaluated:
+            extrapolated[t] = ("not evaluated in the fitted cells: its prediction rests on its typology "
+                               "(distance, family, script, resource) alone")
+        elif t in best["languages"] and t not in trained:
+            extrapolated[t] = "no fitted mixture trains on it: its gain from being included is extrapolated"
+        elif t not in best["languages"] and t not in unseen:
+            extrapolated[t] = ("every fitted mixture that evaluates it trains on it: its gain without it is "
+                               "extrapolated")
+    warnings += [f"extrapolated target {t}: {why}" for t, why in extrapolated.items()]
+    for lang in best["languages"][1:]:
+        if lang not in targets and lang not in trained:
             note += (f" No mixture of the study trains on {lang}: the gain from including it is extrapolated from "
                      f"the other languages.")
     return Recommendation(targets=list(targets), languages=best["languages"],
@@ -161,7 +242,7 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
                           per_target=(dict.fromkeys(targets, 0.0) if scored[0][2] is None else
                                       {t: float(v) for t, v in zip(targets, scored[0][2] @ beta)}),
                           runners_up=runners_up, coefficients=coefs,
-                          note=note)
+                          note=note, extrapolated=extrapolated, n_ties=len(ties), warnings=warnings)
 
 
 def to_study_config(rec: Recommendation, base_config: dict) -> dict:
@@ -189,18 +270,28 @@ def validate_loo(items: pd.DataFrame, n_boot: int = 1000, seed: int = 0, cells: 
                  ) -> pd.DataFrame:
     """Leave one mixture out: fit on the other mixtures' cells, predict the held-out mixture's mean gain over its
     non-English languages (mean over models and tasks), and compare with the observed gain. Returns one row per
-    mixture; `attrs` holds Spearman rho between predicted and observed, with a CI from resampling mixtures."""
+    mixture; `attrs` holds Spearman rho between predicted and observed, with a CI from resampling mixtures. A mixture
+    whose cells the other mixtures' cells do not determine (a rank-deficient fit) is left out (`n_unpredictable`)."""
     cb = cells or cell_bootstrap(items, n_boot=200)
     frame, x, y, _ = _design(cb)
+    if frame["mixture"].nunique() < 4:
+        raise AnalysisError(f"only {count(frame['mixture'].nunique(), 'multilingual mixture')}: at least 4 are needed "
+                            f"to rank them")
     rows = []
     for mixture in sorted(frame["mixture"].unique()):
         out = (frame["mixture"] == mixture).to_numpy()
+        if not identification(x[~out]).identified(x[out]).all():  # the rest cannot predict it: not a test
+            continue
         beta = _fit(x[~out], y[~out])
         rows.append({"mixture": mixture, "predicted": float((x[out] @ beta).mean()), "observed": float(y[out].mean()),
                      "n_cells": int(out.sum())})
-    res = pd.DataFrame(rows)
+    res = pd.DataFrame(rows, columns=["mixture", "predicted", "observed", "n_cells"])
+    skipped = frame["mixture"].nunique() - len(res)
     if len(res) < 4:
-        raise AnalysisError(f"only {count(len(res), 'multilingual mixture')}: at least 4 are needed to rank them")
+        raise AnalysisError(f"only {count(len(res), 'multilingual mixture')} can be predicted from the others' cells "
+                            f"({skipped} cannot: those cells do not separate the terms): at least 4 are needed to "
+                            f"rank them")
+    res.attrs["n_unpredictable"] = skipped
     rho = float(spearmanr(res["predicted"], res["observed"]).statistic)
     rng = np.random.default_rng(seed)
     draws = []
