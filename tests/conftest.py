@@ -57,3 +57,19 @@ def small_study_dict(output_dir: Path, **extra) -> dict:
 @pytest.fixture
 def small_study(tmp_path) -> StudyConfig:
     return StudyConfig.model_validate(small_study_dict(tmp_path / "out"))
+
+
+@pytest.fixture(scope="session")
+def finished_small_study(tmp_path_factory, tiny_model_path) -> Path:
+    """The config file of a finished small study (base, English-only and en+sw; math; one seed), run once per
+    session. Tests that change its runs work on a copy of its output directory (`<dir>/out/t`)."""
+    import yaml
+
+    from langmix.study.runner import run_study
+
+    root = tmp_path_factory.mktemp("finished-study")
+    tree = small_study_dict(root / "out", include_base=True)
+    config = root / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    assert not run_study(StudyConfig.model_validate(tree))["failed"]
+    return config

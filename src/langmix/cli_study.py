@@ -10,32 +10,71 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from langmix.cli import OVERRIDES, _config, _model_progress, _progress, _setup, app, console, error, study_app
 from langmix.config import StudyConfig
 from langmix.errors import UserInputError
 
 
-def _report(cfg: StudyConfig) -> Path | None:
-    """Build the report from the study's finished runs (never from a stale table)."""
+def _study_config(path: Path, overrides: list[str] | None = None) -> StudyConfig:
+    """The study named by `path`: its config file, or its output directory (holding the `study.yaml` every study
+    writes there). A directory that was moved or copied is read where it is now: its study.yaml's output_dir is
+    pointed at the directory's parent (the run directories' names do not depend on it)."""
+    if not path.is_dir():
+        return _config(path, overrides)
+    if not (path / "study.yaml").is_file():
+        error(f"{path} is a directory without a study.yaml: give a study config file or a study's output directory")
+        raise typer.Exit(2)
+    cfg = _config(path / "study.yaml", overrides)
+    from langmix.study.runner import study_dir
+
+    if study_dir(cfg).resolve() != path.resolve() and not any(o.startswith("output_dir=") for o in overrides or []):
+        if cfg.name != path.name:
+            error(f"{path}/study.yaml names the study {cfg.name!r}, not {path.name!r}: give the study's config file")
+            raise typer.Exit(2)
+        cfg = cfg.model_copy(update={"output_dir": str(path.resolve().parent)})
+    return cfg
+
+
+def _left_out(cfg: StudyConfig, shown: int = 8) -> str | None:
+    """'2 of 5 planned evaluations (2 pending): a/b/c/s0, ...; `langmix study status` shows each', or None when
+    every planned evaluation is done: the runs no table or figure includes (failed, corrupt, pending, ...)."""
     from collections import Counter
 
+    from langmix.study.runner import study_status
+
+    evals = [(spec, state) for kind, spec, state, _ in study_status(cfg) if kind == "eval"]
+    missing = [(spec, state) for spec, state in evals if state != "done"]
+    if not missing:
+        return None
+    states = Counter(state for _, state in missing)
+    names = ", ".join(f"{spec.model.name}/{spec.mixture_name}/{spec.task}/s{spec.seed}"
+                      for spec, _ in missing[:shown])
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    more = " ..." if len(missing) > shown else ""
+    return (f"{len(missing)} of {len(evals)} planned evaluations ({counts}): {names}{more}; `langmix study status` "
+            "shows each")
+
+
+def warn(message: str) -> None:
+    """One yellow line on stderr (not rich markup, not wrapped), beside a command's output on stdout."""
+    console.print(Text(str(message), style="yellow"), soft_wrap=True)
+
+
+def _report(cfg: StudyConfig) -> Path | None:
+    """Build the report from the study's finished runs (never from a stale table)."""
     from langmix.report import build_report
-    from langmix.study.runner import study_dir, study_status, study_tables
+    from langmix.study.runner import study_dir, study_tables
 
     items = study_tables(cfg).execute("SELECT * FROM items").df()
     if items.empty:
         return None
     notes = [f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
              if "api" in cfg.tasks else ""]
-    evals = [(spec, state) for kind, spec, state, _ in study_status(cfg) if kind == "eval"]
-    missing = [(spec, state) for spec, state in evals if state != "done"]
-    if missing:  # a planned run that failed or has not finished is not in any figure: say which
-        states = Counter(state for _, state in missing)
-        names = ", ".join(f"{spec.model.name}/{spec.mixture_name}/{spec.task}/s{spec.seed}" for spec, _ in missing[:8])
-        notes.append(f"Not in this report: {len(missing)} of {len(evals)} planned evaluations ("
-                     f"{', '.join(f'{n} {s}' for s, n in sorted(states.items()))}): {names}"
-                     f"{' ...' if len(missing) > 8 else ''}; `langmix study status` shows each")
+    left_out = _left_out(cfg)
+    if left_out:  # a planned run that failed or has not finished is not in any figure: say which
+        notes.append(f"Not in this report: {left_out}")
     note = ". ".join(n for n in notes if n)
     return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}", config_note=note)
 
@@ -220,10 +259,11 @@ def study_plan_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> 
 
 
 @app.command("report")
-def report_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+def report_cmd(config: Path = typer.Argument(..., help="the study's config file or its output directory"),
+               overrides: Optional[list[str]] = OVERRIDES) -> None:
     """(Re)build the study report from its finished runs."""
     _setup()
-    cfg = _config(config, overrides)
+    cfg = _study_config(config, overrides)
     path = _report(cfg)
     if path is None:
         error(f"no finished evaluation runs in this study: run `langmix study run {config}` first")
@@ -232,9 +272,11 @@ def report_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None
 
 
 @app.command("query")
-def query_cmd(config: Path, sql: str, overrides: Optional[list[str]] = OVERRIDES) -> None:
+def query_cmd(config: Path = typer.Argument(..., help="the study's config file or its output directory"),
+              sql: str = typer.Argument(..., help="one SELECT (or EXPLAIN) statement"),
+              overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Run SQL (DuckDB) over the study's finished runs: views `results` (per language and metric) and `items`
-    (per item)."""
+    (per item). Only one SELECT (or EXPLAIN) statement runs: a query never changes the study or any file."""
     import duckdb
 
     from langmix.results import connect
@@ -243,14 +285,29 @@ def query_cmd(config: Path, sql: str, overrides: Optional[list[str]] = OVERRIDES
     if not sql.strip():
         error("the SQL query is empty; e.g. \"SELECT mixture, language, avg(correct::INT) FROM items GROUP BY ALL\"")
         raise typer.Exit(2)
-    cfg = _config(config, overrides)
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        error(f"{exc}")
+        raise typer.Exit(2) from None
+    kinds = [st.type.name for st in statements]
+    if len(kinds) != 1 or kinds[0] not in ("SELECT", "EXPLAIN"):
+        # DuckDB answers DDL with a one-column "Success" table, and cannot open an in-memory database read-only:
+        # refusing every other statement is what keeps a query from changing the views or writing files (COPY)
+        error(f"the query returned no table: {' ; '.join(kinds) or 'no statement'} is not one query; use one SELECT "
+              "over the views `results` and `items`")
+        raise typer.Exit(2)
+    cfg = _study_config(config, overrides)
     finished = finished_eval_dirs(cfg)
     if not finished:  # empty views would answer any query with nothing, like a study whose runs found nothing
         error(f"no finished evaluation runs in {study_dir(cfg)}: run `langmix study run {config}` first")
         raise typer.Exit(2)
+    left_out = _left_out(cfg, shown=5)
+    if left_out:
+        warn(f"not in these views: {left_out}")
     try:
         result = connect(finished).execute(sql)
-        if result.description is None:  # a statement without rows (SET, CREATE, DROP, ...)
+        if result.description is None:  # a statement without rows
             error("the query returned no table; use a SELECT over the views `results` and `items`")
             raise typer.Exit(2)
         print(result.df().to_string(index=False))
@@ -263,8 +320,8 @@ def query_cmd(config: Path, sql: str, overrides: Optional[list[str]] = OVERRIDES
 def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to do well on, e.g. sw,bn,te"),
              budget: int = typer.Option(..., help="training examples in the recommended mixture"),
              max_languages: int = typer.Option(4, min=2, help="most languages in the mixture, English included"),
-             study: Path = typer.Option(..., "--from", help="a finished study: its config file or its directory "
-                                        "(holding study.yaml)"),
+             study: Path = typer.Option(..., "--from", help="a study (its finished runs; the others are named): "
+                                        "its config file or its output directory (holding study.yaml)"),
              write: Optional[Path] = typer.Option(None, help="write the recommendation as a study config here"),
              ) -> None:
     """Recommend the languages (and examples per language) for your SFT data from a study's results, with the
@@ -277,7 +334,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     from langmix.plan import cell_bootstrap, recommend, to_study_config, validate_loo
     from langmix.study.runner import study_tables
 
-    cfg = _config(study / "study.yaml" if study.is_dir() else study, [])
+    cfg = _study_config(study)
     try:
         codes = langs.resolve_all([c.strip() for c in targets.split(",") if c.strip()])
     except ValueError as exc:
@@ -290,11 +347,14 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     if items.empty:
         error(f"no finished evaluation runs in {cfg.name}")
         raise typer.Exit(2)
+    left_out = _left_out(cfg, shown=5)
     cells = cell_bootstrap(items, n_boot=400)
     try:
         rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
     except AnalysisError as exc:
         error(f"cannot recommend from {cfg.name}: {exc}")
+        if left_out:
+            warn(f"not in this plan: {left_out}")
         raise typer.Exit(2) from None
     try:
         loo = validate_loo(items, cells=cells)
@@ -304,20 +364,29 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
         loo_line = (f"leave-one-mixture-out ranking: Spearman rho {loo.attrs.get('rho', float('nan')):.2f} "
                     f"[{loo.attrs.get('rho_ci_low', float('nan')):.2f}, "
                     f"{loo.attrs.get('rho_ci_high', float('nan')):.2f}] over {loo.attrs.get('n_mixtures', 0)} "
-                    f"mixtures")
+                    f"mixtures" + (f" ({loo.attrs['n_unpredictable']} more not predictable from the others)"
+                                   if loo.attrs.get("n_unpredictable") else ""))
     counts = ", ".join(f"{lang} {n}" for lang, n in rec.examples_per_language.items())
-    print(f"recommended: {counts} examples; predicted "
-          f"mean target gain {rec.predicted_gain:+.3f} [{rec.ci_low:+.3f}, {rec.ci_high:+.3f}]")
-    for runner in rec.runners_up:
-        print(f"runner-up: {', '.join(runner['languages'])}: predicted {runner['predicted_gain']:+.3f} "
-              f"[{runner['ci_low']:+.3f}, {runner['ci_high']:+.3f}]")
-    print(loo_line)
+    lines = [f"recommended: {counts} examples; predicted "
+             f"mean target gain {rec.predicted_gain:+.3f} [{rec.ci_low:+.3f}, {rec.ci_high:+.3f}]"]
+    lines += [f"runner-up: {', '.join(runner['languages'])}: predicted {runner['predicted_gain']:+.3f} "
+              f"[{runner['ci_low']:+.3f}, {runner['ci_high']:+.3f}]" for runner in rec.runners_up]
+    lines.append(loo_line)
+    # what the recommendation does not rest on: runs left out, targets the fit extrapolates to
+    warnings = [f"warning: not in this plan: {left_out}"] if left_out else []
+    warnings += [f"warning: {w}" for w in rec.warnings]
+    lines += warnings
     if rec.note:
-        print(rec.note)
+        lines.append(rec.note)
+    print("\n".join(lines))
     if write:
+        header = "".join(f"# {line}\n" for line in [f"langmix plan --from {study} --targets {','.join(codes)} "
+                                                     f"--budget {budget} --max-languages {max_languages}",
+                                                     *lines[:1], *warnings])
         try:
             write.parent.mkdir(parents=True, exist_ok=True)
-            write.write_text(yaml.safe_dump(to_study_config(rec, cfg.model_dump(mode="json")), sort_keys=False))
+            write.write_text(header + yaml.safe_dump(to_study_config(rec, cfg.model_dump(mode="json")),
+                                                     sort_keys=False))
         except OSError as exc:
             error(f"cannot write the study config to {write}: {exc.strerror or exc}")
             raise typer.Exit(2) from None

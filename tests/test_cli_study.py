@@ -1,0 +1,77 @@
+"""`report`, `query` and `plan` on a finished study (found by a new-user probe): what they accept (a config file or
+the study's output directory, wherever it now is), the statements `query` runs, and the runs each leaves out."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from langmix.cli import app
+
+runner = CliRunner()
+LEFT_OUT = "1 of 3 planned evaluations (1 corrupt): tiny/base/math/s0; `langmix study status` shows each"
+
+
+@pytest.fixture
+def copied(tmp_path, finished_small_study) -> Path:
+    """A copy of the finished study's output directory elsewhere (its study.yaml still names the original)."""
+    out = tmp_path / "moved" / "t"
+    shutil.copytree(finished_small_study.parent / "out" / "t", out)
+    return out
+
+
+def _invoke(*argv) -> object:
+    return runner.invoke(app, [str(a) for a in argv])
+
+
+@pytest.mark.parametrize("sql", ["DROP VIEW items", "SELECT 1; DROP VIEW items", "CREATE TABLE t AS SELECT 1",
+                                 "SET threads = 1", "COPY (SELECT 1) TO '{tmp}/x.csv'"])
+def test_query_runs_one_select_and_nothing_else(tmp_path, finished_small_study, sql):
+    """DDL used to print 'Empty DataFrame Columns: [Success]' and exit 0 (DuckDB answers it with a table)."""
+    result = _invoke("query", finished_small_study, sql.replace("{tmp}", str(tmp_path)))
+    assert result.exit_code == 2, result.output
+    assert "the query returned no table" in result.output and "Success" not in result.output
+    assert not (tmp_path / "x.csv").exists()
+    ok = _invoke("query", finished_small_study, "SELECT count(*) AS n FROM items")
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.split()[-2:] == ["n", "36"]  # 3 evaluations x 3 languages x 4 items: the views are intact
+    assert "not in these views" not in ok.output  # every run is done
+
+
+def test_commands_read_a_copied_study_directory_and_name_the_runs_they_leave_out(tmp_path, copied):
+    """`report DIR` refused a directory that `plan --from DIR` accepted, and both read the runs where the study was
+    first written (its study.yaml's output_dir), not the copy named; none of query and plan named a corrupt run."""
+    base = next((copied / "eval").glob("tiny-base-math-*"))
+    with open(base / "items.parquet", "ab") as f:  # corrupt a run of the copy only
+        f.write(b"x")
+    report = _invoke("report", copied)
+    assert report.exit_code == 0, report.output
+    assert str(copied / "report" / "report.html") in report.output
+    assert f"Not in this report: {LEFT_OUT}" in (copied / "report" / "report.md").read_text()
+    query = _invoke("query", copied, "SELECT count(*) AS n FROM items")
+    assert query.exit_code == 0, query.output
+    assert f"not in these views: {LEFT_OUT}" in query.output
+    assert query.output.split()[-2:] == ["n", "24"]  # the base run's 12 rows are left out
+    written = tmp_path / "next.yaml"
+    plan = _invoke("plan", "--from", copied, "--targets", "sw", "--budget", "100", "--max-languages", "2",
+                   "--write", written)
+    assert plan.exit_code == 0, plan.output
+    assert f"warning: not in this plan: {LEFT_OUT}" in plan.output
+    assert f"# warning: not in this plan: {LEFT_OUT}" in written.read_text()  # the written config says so too
+
+
+def test_a_directory_that_is_not_a_study_is_refused(tmp_path):
+    for argv in (["report", tmp_path], ["query", tmp_path, "SELECT 1"],
+                 ["plan", "--from", tmp_path, "--targets", "sw", "--budget", "10"]):
+        result = _invoke(*argv)
+        assert result.exit_code == 2, result.output
+        assert "is a directory without a study.yaml" in result.output
+
+
+def test_plan_refuses_english_as_a_target(finished_small_study):
+    result = _invoke("plan", "--from", finished_small_study, "--targets", "sw,en", "--budget", "100")
+    assert result.exit_code == 2, result.output
+    assert "English cannot be a target" in result.output
