@@ -163,7 +163,7 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
             mix = ("en", *combo)
             xt = np.array([_features(t, mix, dist) for t in targets])
             n_sets += 1
-            if ident.identified(xt).all():
+            if not ident.unseparated or ident.identified(xt).all():  # full rank: every prediction is determined
                 scored.append((float((xt @ beta).mean()), mix, xt))
     if len(scored) == 1 and n_sets:
         raise AnalysisError(f"the study's {count(len(frame), 'cell gain')} "
