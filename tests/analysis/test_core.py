@@ -6,6 +6,8 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from langmix.analysis.core import AnalysisError, adjust, cell_bootstrap, summarise
+from langmix.analysis.minimal import en_plus_one, relative_gain
+from langmix.analysis.simulate import Effects, StudyShape, simulate
 from langmix.analysis.typology import DISTANCES, URIELPLUS_VERSION, compute_distances
 
 
@@ -36,3 +38,58 @@ def test_stored_distances_match_urielplus():
     for code in fresh:
         assert fresh[code] == DISTANCES[code], code
     assert DISTANCES["ar"]["phonological"] is None  # no shared phonological features in URIEL+
+
+
+THREE = StudyShape(families=("a",), sizes=(1_000_000_000,), tasks=("math", "api"), languages=("en", "es", "sw"),
+                   seeds=(0, 1), n_items=40, growing_order=(), held_out=())
+
+
+def _first_half_only(items: pd.DataFrame, mixture: str) -> pd.DataFrame:
+    """`mixture` evaluated on items 0-19 only; every other run on items 0-39."""
+    idx = items["source_id"].astype(str).str[-5:].astype(int)
+    return items[~((items["mixture"] == mixture) & (idx >= 20))].reset_index(drop=True)
+
+
+def test_a_contrast_is_computed_over_the_items_both_sides_share(caplog):
+    """Identical models, items 0-19 always right and 20-39 always wrong, EN+1 evaluated on items 0-19 only: EN+1
+    'raised accuracy by +50.0 points [+40.5, +60.0], n=100 items' (its items against all of English-only's), and the
+    relative gain read +100%. Over the shared items the difference is 0 and n counts the shared items."""
+    items = _first_half_only(simulate(Effects(), THREE, seed=1), "en+sw")
+    items["correct"] = items["source_id"].astype(str).str[-5:].astype(int) < 20
+    with caplog.at_level("WARNING", logger="langmix.analysis.core"):
+        cb = cell_bootstrap(items, n_boot=200)
+        out = en_plus_one(cb)
+    sw = out[(out["model"] == "all") & (out["task"] == "all") & (out["mixture"] == "en+sw")]
+    assert (sw["estimate"] == 0).all() and sw["n_items"].eq(40).all(), sw  # 20 shared items x 2 tasks
+    es = out[(out["model"] == "all") & (out["task"] == "all") & (out["mixture"] == "en+es")]
+    assert es["n_items"].eq(80).all()  # en+es has every item: untouched
+    assert "computed over the items both sides share" in caplog.text
+    assert "math/sw: a-1b/en 40, a-1b/en+sw 20 -> 20 shared" in caplog.text
+    rel = relative_gain(cb).set_index("task")
+    # en+sw's side and English-only's side over items 0-19 are both 1.0; en+es's both 0.5: no relative gain
+    assert rel.loc["math", "estimate"] == 0 and rel.loc["math", "n_items"] == 40
+    assert rel.loc["all", "n_items"] == 80  # the median over two tasks: items summed over the tasks (README)
+
+
+def test_a_matched_contrast_equals_the_raw_difference_on_shared_items():
+    items = _first_half_only(simulate(Effects(en_plus_one_unseen=0.1), THREE, seed=2), "en+sw")
+    cb = cell_bootstrap(items, n_boot=200)
+    i, j = cb.cell("a-1b", "math", "en+sw", "es"), cb.cell("a-1b", "math", "en", "es")
+    point, boot, n = cb.contrast([{i: 1.0, j: -1.0}])
+    sub = items[(items["task"] == "math") & (items["language"] == "es")]
+    idx = sub["source_id"].astype(str).str[-5:].astype(int)
+    raw = sub[idx < 20].groupby("mixture", observed=True)["correct"].mean()
+    assert point[0] == pytest.approx(raw["en+sw"] - raw["en"], abs=1e-12)
+    assert n.loc[0, "n_items"] == 20 and boot.shape == (1, 200)
+    # a plain mean of one cell keeps all its items
+    _, _, n_one = cb.contrast([{j: 1.0}])
+    assert n_one.loc[0, "n_items"] == 40
+
+
+def test_cells_with_no_shared_item_are_refused():
+    items = simulate(Effects(), THREE, seed=3)
+    idx = items["source_id"].astype(str).str[-5:].astype(int)
+    items = items[~((items["mixture"] == "en+sw") & (idx < 20)) & ~((items["mixture"] == "en") & (idx >= 20))]
+    cb = cell_bootstrap(items.reset_index(drop=True), n_boot=50)
+    with pytest.raises(AnalysisError, match="share no item, so they cannot be compared"):
+        en_plus_one(cb)

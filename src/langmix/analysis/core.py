@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.stats import false_discovery_control
 
+from langmix.analysis.resample import TaskData, draw, replicate_means, task_arrays
 from langmix.records import ItemRow
 
 log = logging.getLogger(__name__)
@@ -69,13 +70,16 @@ def train_set(train_languages: str) -> frozenset[str]:
 
 @dataclass
 class CellBoot:
-    """Bootstrapped cell means. `cells` has one row per cell (keys, design facts, n); `boot` is (cells x B)."""
+    """Bootstrapped cell means. `cells` has one row per cell (keys, design facts, n); `boot` is (cells x B);
+    `tasks` keeps each task's verdicts and draws, so a contrast can recompute cells on the items they share."""
 
     cells: pd.DataFrame
     point: np.ndarray
     boot: np.ndarray
     n_boot: int
     value: str
+    tasks: dict[str, TaskData] = field(default_factory=dict)
+    seed: int = 0
     index: dict[tuple, int] = field(default_factory=dict)
 
     english_only: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -86,39 +90,185 @@ class CellBoot:
         eo = self.cells[self.cells["design"] == "english_only"]
         for model, task, mixture in eo[["model", "task", "mixture"]].itertuples(index=False, name=None):
             self.english_only.setdefault((model, task), mixture)
+        # per cell: its row in its task's arrays, and an id of its item set (equal ids: the same items)
+        self._local = np.full(len(self.cells), -1, dtype=np.int64)
+        self._sig = np.full(len(self.cells), -1, dtype=np.int64)
+        self._n_present = np.zeros(len(self.cells), dtype=np.int64)
+        offset = 0
+        for td in self.tasks.values():
+            self._local[td.cells] = np.arange(len(td.cells))
+            presence = td.presence
+            _, inv = np.unique(presence, axis=0, return_inverse=True)
+            self._sig[td.cells] = np.asarray(inv).ravel() + offset
+            self._n_present[td.cells] = presence.sum(axis=1)
+            offset += int(np.max(inv)) + 1 if len(td.cells) else 0
+        self._masks: dict[tuple, tuple[np.ndarray, int]] = {}
+        self._cache: dict[tuple, tuple[float, np.ndarray]] = {}
+        self._warned: set[tuple] = set()
 
     def cell(self, model: str, task: str, mixture: str, language: str) -> int | None:
         return self.index.get((model, task, mixture, language))
 
-    def contrast(self, rows: list[dict[int, float]]) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-        """Point estimates, replicates and n for each contrast (a dict cell index -> coefficient)."""
+    def _matrix(self, rows: list[dict[int, float]]) -> sparse.csr_matrix:
         data, ri, ci = [], [], []
         for r, coefs in enumerate(rows):
             for c, w in coefs.items():
                 ri.append(r)
                 ci.append(c)
                 data.append(w)
-        a = sparse.csr_matrix((data, (ri, ci)), shape=(len(rows), len(self.cells)))
-        return a @ self.point, a @ self.boot, self._n(rows)
+        return sparse.csr_matrix((data, (ri, ci)), shape=(len(rows), len(self.cells)))
 
-    def _n(self, rows: list[dict[int, float]]) -> pd.DataFrame:
-        """Per contrast: items (per task the most any of its cells has, summed over tasks: the bootstrap resamples
-        each task's items), seeds (the most of any cell) and runs."""
+    def contrast(self, rows: list[dict[int, float]], match: list | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """Point estimates, replicates and n for each contrast (a dict cell index -> coefficient).
+
+        A contrast compares cells on the items they share: within a row, the cells of one task and language are
+        restricted to the items every one of them was evaluated on (paired by source id), and n counts those
+        items. By default a row's cells are matched where it compares (coefficients of both signs); a plain mean
+        keeps every item of each cell. `match` (per row, the cells to match; they may lie outside the row, e.g.
+        the denominator of a ratio) overrides that. Cells with the same items (a normal study) are untouched."""
+        a = self._matrix(rows)
+        point, boot = a @ self.point, np.asarray(a @ self.boot)
+        swaps, n_over = self._matched(rows, match)
+        if swaps:
+            means = self._restricted({(c, k) for _, c, _, k in swaps})
+            point, boot = np.array(point, dtype=float), np.array(boot, dtype=float)
+            for r, c, w, k in swaps:
+                p, b = means[(c, k)]
+                point[r] += w * (p - self.point[c])
+                boot[r] += w * (b - self.boot[c])
+        return point, boot, self._n(rows, n_over)
+
+    def _matched(self, rows: list[dict[int, float]], match: list | None
+                 ) -> tuple[list[tuple[int, int, float, tuple]], list[dict[int, int]]]:
+        """(row, cell, coefficient, item-set key) for each cell a row must restrict; per row, cell -> items used."""
+        task = self.cells["task"].to_numpy()
+        lang = self.cells["language"].to_numpy()
+        swaps: list[tuple[int, int, float, tuple]] = []
+        n_over: list[dict[int, int]] = [{} for _ in rows]
+        dropped: dict[tuple, int] = {}
+        for r, coefs in enumerate(rows):
+            if match is not None:
+                members = list(match[r])
+            else:
+                members = list(coefs) if (any(w > 0 for w in coefs.values())
+                                          and any(w < 0 for w in coefs.values())) else []
+            if len(members) < 2 or len({self._sig[c] for c in members}) == len({task[c] for c in members}):
+                continue  # one item set per task: nothing to restrict
+            groups: dict[tuple, list[int]] = {}
+            for c in members:
+                groups.setdefault((task[c], lang[c]), []).append(int(c))
+            for cs in groups.values():
+                if len(cs) < 2 or len({self._sig[c] for c in cs}) == 1:
+                    continue
+                key, shared = self._shared(cs, dropped)
+                for c in cs:
+                    n_over[r][c] = shared
+                    w = coefs.get(c, 0.0)
+                    if w and self._n_present[c] > shared:
+                        swaps.append((r, c, w, key))
+        if dropped:
+            total = sum(dropped.values())
+            shown = "; ".join(f"{t}/{lang_}: " + ", ".join(f"{m} {n}" for m, n in sides) + f" -> {s} shared"
+                              for (t, lang_, sides, s) in list(dropped)[:5])
+            more = f" (and {len(dropped) - 5} more)" if len(dropped) > 5 else ""
+            log.warning("%d comparisons are between cells evaluated on different items; each is computed over the "
+                        "items both sides share, dropping %d item verdicts per seed: %s%s", len(dropped), total, shown,
+                        more)
+        return swaps, n_over
+
+    def _shared(self, cs: list[int], dropped: dict[tuple, int]) -> tuple[tuple, int]:
+        """The item-set key and count of the items every cell in `cs` (one task and language) was evaluated on."""
+        c0 = self.cells.iloc[cs[0]]
+        td = self.tasks[c0["task"]]
+        mask = td.presence[self._local[cs]].all(axis=0)
+        shared = int(mask.sum())
+        labels = self.cells.iloc[cs][["model", "mixture"]].agg("/".join, axis=1).tolist()
+        sides = tuple(sorted(zip(labels, self._n_present[cs].tolist())))
+        if shared == 0:
+            raise AnalysisError(f"{c0['task']}/{c0['language']}: " + ", ".join(f"{m} ({n} items)" for m, n in sides)
+                                + " share no item, so they cannot be compared (evaluate them on the same items)")
+        key = (c0["task"], mask.tobytes())
+        self._masks.setdefault(key, (mask, shared))
+        what = (c0["task"], c0["language"], sides, shared)
+        if what not in self._warned:
+            self._warned.add(what)
+            dropped[what] = sum(n - shared for _, n in sides)
+        return key, shared
+
+    def _restricted(self, keys: set[tuple[int, tuple]], draws: dict | None = None
+                    ) -> dict[tuple[int, tuple], tuple[float, np.ndarray]]:
+        """Point and replicate means of each (cell, item-set key) on that item set, under the main draws (cached)
+        or under `draws` (task -> (wi, ws))."""
+        out, todo = {}, {}
+        for c, k in keys:
+            if draws is None and (c, k) in self._cache:
+                out[(c, k)] = self._cache[(c, k)]
+            else:
+                todo.setdefault(k, []).append(c)
+        for k, cs in todo.items():
+            td = self.tasks[k[0]]
+            mask = self._masks[k][0]
+            loc = self._local[cs]
+            wi, ws = (td.wi, td.ws) if draws is None else draws[k[0]]
+            p, b = replicate_means(td.sums[loc] * mask[None, :, None], td.cnt[loc] * mask[None, :, None], wi, ws)
+            for i, c in enumerate(cs):
+                out[(c, k)] = (float(p[i]), b[i])
+                if draws is None:
+                    self._cache[(c, k)] = out[(c, k)]
+        return out
+
+    def sign_counts(self, rows: list[dict[int, float]], n_extra: int, match: list | None = None,
+                    chunk: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, how many of `n_extra` fresh replicates (new draws, independent of `boot`) are <= 0 and >= 0:
+        more resolution for p-values than the intervals need (`holm`)."""
+        a = self._matrix(rows)
+        swaps, _ = self._matched(rows, match)
+        needed = np.unique(np.concatenate([a.indices, np.array([c for _, c, _, _ in swaps], dtype=np.int64)]))
+        task = self.cells["task"].to_numpy()
+        rng = np.random.default_rng([self.seed, 1, n_extra])
+        below, above = np.zeros(len(rows)), np.zeros(len(rows))
+        done = 0
+        while done < n_extra:
+            b = min(chunk, n_extra - done)
+            full = np.zeros((len(self.cells), b))
+            draws = {}
+            for t in sorted(set(task[needed])):
+                td = self.tasks[t]
+                draws[t] = draw(rng, td.wi.shape[0], td.ws.shape[1], b)
+                cs = needed[task[needed] == t]
+                full[cs] = replicate_means(td.sums[self._local[cs]], td.cnt[self._local[cs]], *draws[t])[1]
+            rep = np.asarray(a @ full)
+            if swaps:
+                means = self._restricted({(c, k) for _, c, _, k in swaps}, draws)
+                for r, c, w, k in swaps:
+                    rep[r] += w * (means[(c, k)][1] - full[c])
+            rep = _snap(rep)
+            below += (rep <= 0).sum(axis=1)
+            above += (rep >= 0).sum(axis=1)
+            done += b
+        return below, above
+
+    def _n(self, rows: list[dict[int, float]], n_over: list[dict[int, int]] | None = None) -> pd.DataFrame:
+        """Per contrast: items (per task the most any of its cells uses, summed over tasks: the bootstrap resamples
+        each task's items; a cell restricted to the items it shares counts those), seeds (the most of any cell) and
+        runs."""
         ni = self.cells["n_items"].to_numpy()
         ns = self.cells["n_seeds"].to_numpy()
         nr = self.cells["n_runs"].to_numpy()
         run_key = self.cells.groupby(["model", "task", "mixture"], sort=False).ngroup().to_numpy()
         task_key = self.cells.groupby("task", sort=False).ngroup().to_numpy()
         out = []
-        for coefs in rows:
+        for r, coefs in enumerate(rows):
             idx = np.fromiter(coefs, dtype=np.int64, count=len(coefs))
             if len(idx) == 0:
                 out.append((0, 0, 0))
                 continue
+            over = n_over[r] if n_over else {}
             runs = dict(zip(run_key[idx].tolist(), nr[idx].tolist()))
             items: dict[int, int] = {}  # tasks have their own items: a contrast over two tasks has both sets
-            for task, n in zip(task_key[idx].tolist(), ni[idx].tolist()):
-                items[task] = max(items.get(task, 0), n)
+            for c, task, n in zip(idx.tolist(), task_key[idx].tolist(), ni[idx].tolist()):
+                items[task] = max(items.get(task, 0), over.get(c, n))
             out.append((int(sum(items.values())), int(ns[idx].max()), int(sum(runs.values()))))
         return pd.DataFrame(out, columns=["n_items", "n_seeds", "n_runs"])
 
@@ -175,43 +325,6 @@ def adjust(p: pd.Series, method: str = "holm") -> np.ndarray:
     return out
 
 
-def _boot_task(cell_local: np.ndarray, item: np.ndarray, seed: np.ndarray, y: np.ndarray, n_cells: int,
-               n_items: int, n_seeds: int, rng: np.random.Generator, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
-    flat = (cell_local * n_items + item) * n_seeds + seed
-    size = n_cells * n_items * n_seeds
-    sums = np.bincount(flat, weights=y, minlength=size).reshape(n_cells, n_items, n_seeds)
-    cnt = np.bincount(flat, minlength=size).reshape(n_cells, n_items, n_seeds).astype(np.float64)
-    wi = rng.multinomial(n_items, np.full(n_items, 1.0 / n_items), size=n_boot).astype(np.float32).T  # I x B
-    ws = (rng.multinomial(n_seeds, np.full(n_seeds, 1.0 / n_seeds), size=n_boot).astype(np.float64)
-          if n_seeds > 1 else np.ones((n_boot, 1)))  # B x S
-    num_b = np.zeros((n_cells, n_boot))
-    den_b = np.zeros((n_cells, n_boot))
-    plain_num = np.zeros((n_cells, n_boot))
-    plain_den = np.zeros((n_cells, 1))
-    point_num = np.zeros(n_cells)
-    point_den = np.zeros(n_cells)
-    for s in range(n_seeds):
-        c_s = cnt[:, :, s]
-        present = c_s.sum(axis=1) > 0
-        if not present.any():
-            continue
-        m_s = np.divide(sums[:, :, s], c_s, out=np.zeros_like(c_s), where=c_s > 0)  # per-item mean
-        hit = (c_s > 0).astype(np.float32)
-        num = m_s.astype(np.float32) @ wi
-        den = hit @ wi
-        mean_s = np.divide(num, den, out=np.full(num.shape, np.nan, dtype=np.float32), where=den > 0)
-        ok = ~np.isnan(mean_s)
-        mean_s = np.where(ok, mean_s, 0.0)
-        num_b += ws[:, s][None, :] * mean_s * ok
-        den_b += ws[:, s][None, :] * ok
-        plain_num += mean_s * ok
-        plain_den += present[:, None]
-        point_num += np.where(present, m_s.sum(axis=1) / np.maximum(hit.sum(axis=1), 1), 0.0)
-        point_den += present
-    boot = np.where(den_b > 0, num_b / np.where(den_b > 0, den_b, 1), plain_num / np.maximum(plain_den, 1))
-    return point_num / np.maximum(point_den, 1), boot
-
-
 def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray | None = None,
                    n_boot: int = N_BOOT, seed: int = 0) -> CellBoot:
     """Bootstrap every (model, task, mixture, language) mean of `value` (rows where `mask` is False are dropped)."""
@@ -241,15 +354,19 @@ def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray
     point = np.zeros(n_cells)
     boot = np.zeros((n_cells, n_boot))
     cell_task = np.unravel_index(uniq, dims)[1]
+    tasks: dict[str, TaskData] = {}
     for t in np.unique(cell_task):
         sel_cells = np.flatnonzero(cell_task == t)
         rows = np.flatnonzero(task_code == t)
         local = np.searchsorted(sel_cells, cell[rows])
         it, it_inv = np.unique(item_code[rows], return_inverse=True)
         st, st_inv = np.unique(seed_code[rows], return_inverse=True)
-        p, b = _boot_task(local, it_inv, st_inv, y[rows], len(sel_cells), len(it), len(st), rng, n_boot)
+        sums, cnt = task_arrays(local, it_inv, st_inv, y[rows], len(sel_cells), len(it), len(st))
+        wi, ws = draw(rng, len(it), len(st), n_boot)
+        p, b = replicate_means(sums, cnt, wi, ws)
         point[sel_cells] = p
         boot[sel_cells] = b
+        tasks[str(key_labels[1][t])] = TaskData(cells=sel_cells, sums=sums, cnt=cnt, wi=wi, ws=ws)
     # per-cell facts and n
     frame = pd.DataFrame({"cell": cell, "item": item_code, "seed": seed_code, "run": run_code})
     n = frame.groupby("cell").agg(n_items=("item", "nunique"), n_seeds=("seed", "nunique"), n_runs=("run", "nunique"),
@@ -272,12 +389,20 @@ def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray
     cells = pd.concat([cells, n.reset_index(drop=True)], axis=1)
     cells["mean"] = point
     log.debug("bootstrapped %d cells x %d replicates", n_cells, n_boot)
-    return CellBoot(cells=cells, point=point, boot=boot, n_boot=n_boot, value=value)
+    return CellBoot(cells=cells, point=point, boot=boot, n_boot=n_boot, value=value, tasks=tasks, seed=seed)
 
 
 def english_only_mixture(cb: CellBoot, model: str, task: str) -> str | None:
     """The English-only mixture of a model and task (design english_only), if any."""
     return cb.english_only.get((model, task))
+
+
+def pooled_items(frame: pd.DataFrame) -> int:
+    """n items of a figure pooled over rows of several tasks: per task the most any row has, summed over tasks (the
+    rule of every pooled contrast: each task's items are resampled on their own)."""
+    if frame.empty:
+        return 0
+    return int(frame.groupby("task")["n_items"].max().sum())
 
 
 def fmt_ci(est: float, lo: float, hi: float, scale: float = 100.0, unit: str = " points") -> str:

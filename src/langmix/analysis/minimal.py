@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import AnalysisError, CellBoot, adjust, english_only_mixture, estimate_frame, summarise, \
-    train_set
+from langmix.analysis.core import AnalysisError, CellBoot, adjust, english_only_mixture, estimate_frame, pooled_items, \
+    summarise, train_set
 
 log = logging.getLogger(__name__)
 
@@ -100,23 +100,27 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
                 pairs_by_mixture[mixture] = pairs
         if not pairs_by_mixture:
             continue
-        num_w: dict[int, float] = {}
-        den_w: dict[int, float] = {}
+        # per mixture, numerator and denominator over the items both sides share (per language), then averaged
+        m_rows, m_match = [], []
         for pairs in pairs_by_mixture.values():
             w = 1.0 / (len(pairs_by_mixture) * len(pairs))
-            for i, j in pairs:
-                num_w[i] = num_w.get(i, 0.0) + w
-                den_w[j] = den_w.get(j, 0.0) + w
-        (num_p, den_p), (num_rep, den_rep), _ = cb.contrast([num_w, den_w])
+            num_m, den_m = {i: w for i, _ in pairs}, {}
+            for _, j in pairs:
+                den_m[j] = den_m.get(j, 0.0) + w
+            both = set(num_m) | set(den_m)
+            m_rows += [num_m, den_m]
+            m_match += [both, both]
+        point, rep, n = cb.contrast(m_rows, match=m_match)
+        num_p, den_p = point[0::2].sum(), point[1::2].sum()
+        num_rep, den_rep = rep[0::2].sum(axis=0), rep[1::2].sum(axis=0)
         if den_p == 0:  # a relative gain over a score of 0 is undefined: name the pair instead of a NaN
             zero.append(f"{model}/{task}")
             continue
         num_b.append(num_rep)
         den_b.append(den_rep)
-        cells = c.loc[list(num_w)]
         recs.append({"model": model, "task": task, "en_only": float(den_p), "en_plus_one": float(num_p),
-                     "n_mixtures": len(pairs_by_mixture), "n_items": int(cells["n_items"].max()),
-                     "n_seeds": int(cells["n_seeds"].max())})
+                     "n_mixtures": len(pairs_by_mixture), "n_items": int(n["n_items"].max()),
+                     "n_seeds": int(n["n_seeds"].max())})
     if zero:
         log.info("relative gain left out for %d model-task pairs whose English-only score is 0: %s", len(zero),
                  ", ".join(zero))
@@ -136,7 +140,7 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
         med_boot = np.nanmedian(boot, axis=0)
     med = summarise(np.array([np.median(point)]), med_boot[None, :])
     row = {"model": "median", "task": "all", "en_only": np.nan, "en_plus_one": np.nan,
-           "n_mixtures": int(out["n_mixtures"].max()), "n_items": int(out["n_items"].max()),
+           "n_mixtures": int(out["n_mixtures"].max()), "n_items": pooled_items(out),
            "n_seeds": int(out["n_seeds"].max()), "undefined_replicates": int(np.isnan(med_boot).sum())} \
         | med.iloc[0].to_dict()
     return pd.concat([out, pd.DataFrame([row])], ignore_index=True)

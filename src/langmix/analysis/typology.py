@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import AnalysisError, CellBoot, english_only_mixture, summarise
+from langmix.analysis.core import AnalysisError, CellBoot, english_only_mixture, pooled_items, summarise
 from langmix.languages import get
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ def typology(cb: CellBoot, kinds: tuple[str, ...] = KINDS) -> tuple[pd.DataFrame
         s = summarise(np.array([est]), boot[idx].mean(axis=0)[None, :]).iloc[0]
         per_lang.append({"language": lang, "seen": bool(seen), "resource": get(lang).resource,
                          "estimate": s["estimate"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
-                         "n_cells": len(idx), "n_items": int(g["n_items"].max()), "n_seeds": int(g["n_seeds"].max()),
+                         "n_cells": len(idx), "n_items": pooled_items(g), "n_seeds": int(g["n_seeds"].max()),
                          **{f"d_{k}": distances(k).get(lang, np.nan) for k in kinds}})
     per_lang = pd.DataFrame(per_lang)
     coefs = []
