@@ -87,9 +87,10 @@ def _design(cb: CellBoot) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
                      int(min(c.at[int(i), "n_seeds"], c.at[j, "n_seeds"]))))
     if not rows:
         raise AnalysisError("no multilingual mixture with an English-only reference to learn gains from")
-    pi, pj = np.array(pi), np.array(pj)
     frame = pd.DataFrame(rows, columns=["model", "task", "mixture", "language", "seen", "n_seeds"])
-    return frame, np.array(xs), cb.point[pi] - cb.point[pj], cb.boot[pi] - cb.boot[pj]
+    # through cb.contrast: a gain compares the two cells on the items both were evaluated on
+    point, boot, _ = cb.contrast([{int(i): 1.0, int(j): -1.0} for i, j in zip(pi, pj)])
+    return frame, np.array(xs), point, boot
 
 
 @dataclass
