@@ -185,7 +185,8 @@ NOTES = {
                 "the mixtures with that many training languages, pooled over models and tasks. Plateau: the first "
                 "level whose gain is at least the lower 95% bound of the best level's gain.",
     "en_plus_one": "Gain of EN+1 over English-only, pooled over models and tasks; p_holm adjusts over the per-model "
-                   "mixtures (Holm). Per-model rows in tables/en_plus_one.csv.",
+                   "mixtures (Holm); p_replicates: the bootstrap replicates behind each p-value (more where the "
+                   "family is large). Per-model rows in tables/en_plus_one.csv.",
     "zero_shot": "A language's score held out of a high-diversity mixture minus its score included in the narrowest "
                  "mixture that trains on it; Holm over languages.",
     "typology": "MixedLM per distance kind on zero-shot gains (cells), language as random intercept, model and task "

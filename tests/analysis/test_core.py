@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from langmix.analysis.core import AnalysisError, adjust, cell_bootstrap, summarise
+from langmix.analysis.core import AnalysisError, adjust, cell_bootstrap, holm, summarise
 from langmix.analysis.minimal import en_plus_one, relative_gain
 from langmix.analysis.simulate import Effects, StudyShape, simulate
 from langmix.analysis.typology import DISTANCES, URIELPLUS_VERSION, compute_distances
@@ -93,3 +93,20 @@ def test_cells_with_no_shared_item_are_refused():
     cb = cell_bootstrap(items.reset_index(drop=True), n_boot=50)
     with pytest.raises(AnalysisError, match="share no item, so they cannot be compared"):
         en_plus_one(cb)
+
+
+def test_holm_over_many_rows_gets_enough_replicates_to_reach_significance():
+    """10 EN+1 mixtures x 2 tasks, +30 points on the added language, every interval far above zero: with 300
+    replicates each p-value sat at its floor 2/301 = 0.0066 and Holm over 20 rows gave p_holm >= 0.13 for all of
+    them. Rows that could be significant now get ceil(4 m / alpha) replicates, so Holm can reject."""
+    shape = StudyShape(families=("a",), sizes=(1_000_000_000,), seeds=(0,), n_items=150, growing_order=(),
+                       held_out=())
+    out = en_plus_one(cell_bootstrap(simulate(Effects(seen_gain=0.3), shape, seed=8, item_spread=0.05), n_boot=300))
+    added = out[(out["model"] != "all") & (out["target"] == "added")]
+    assert len(added) == 20 and (added["ci_low"] > 0.05).all()
+    assert (added["p_holm"] < 0.05).all() and added["p_replicates"].eq(1600).all(), added[["p_value", "p_holm"]]
+    assert added["p_value"].max() == pytest.approx(2 / 1601)
+    # the families with no row near the floor keep their 300 replicates
+    english = out[(out["model"] != "all") & (out["target"] == "english")]
+    assert english["p_replicates"].isin([300, 1600]).all() and (english["p_holm"] > 0.05).all()
+

@@ -18,15 +18,15 @@ number.
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from scipy.stats import false_discovery_control
 
 from langmix.analysis.resample import TaskData, draw, replicate_means, task_arrays
+from langmix.analysis import stats
+from langmix.analysis.stats import ZERO_TOLERANCE, _snap, adjust, holm, summarise
 from langmix.records import ItemRow
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,12 @@ log = logging.getLogger(__name__)
 COLUMNS: tuple[str, ...] = tuple(ItemRow.model_fields)
 CELL_KEYS: tuple[str, ...] = ("model", "task", "mixture", "language")
 N_BOOT = 1000
-ALPHA = 0.05
+
+
+ALPHA = stats.ALPHA
+# re-exported: the analyses and the planner import these from here
+__all__ = ["ALPHA", "N_BOOT", "ZERO_TOLERANCE", "AnalysisError", "CellBoot", "adjust", "cell_bootstrap", "english_only_mixture",
+           "estimate_frame", "group_contrasts", "holm", "pooled_items", "summarise", "train_set"]
 
 
 class AnalysisError(ValueError):
@@ -271,58 +276,6 @@ class CellBoot:
                 items[task] = max(items.get(task, 0), over.get(c, n))
             out.append((int(sum(items.values())), int(ns[idx].max()), int(sum(runs.values()))))
         return pd.DataFrame(out, columns=["n_items", "n_seeds", "n_runs"])
-
-
-# Contrasts of equal means come out as +-1e-16 from floating-point sums; below this they are zero.
-ZERO_TOLERANCE = 1e-9
-
-
-def _snap(values: np.ndarray) -> np.ndarray:
-    return np.where(np.abs(values) < ZERO_TOLERANCE, 0.0, values)
-
-
-def summarise(point: np.ndarray, boot: np.ndarray, alpha: float = ALPHA) -> pd.DataFrame:
-    """Estimate, percentile CI and a two-sided bootstrap p-value (H0: 0) per row. Values within ZERO_TOLERANCE of
-    zero are zero (rounding noise must not decide a sign or a p-value). `degenerate`: every replicate gave the same
-    value, so the interval has no width and says nothing about uncertainty (one item, or every answer alike)."""
-    boot = _snap(np.asarray(boot, dtype=float))
-    if boot.ndim == 1:
-        boot = boot[None, :]
-    lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=1) if boot.size else (np.array([]), np.array([]))
-    b = np.sum(~np.isnan(boot), axis=1)
-    below = (np.sum(boot <= 0, axis=1) + 1) / (b + 1)
-    above = (np.sum(boot >= 0, axis=1) + 1) / (b + 1)
-    p = np.minimum(1.0, 2 * np.minimum(below, above))
-    degenerate = np.zeros(len(boot), dtype=bool)
-    if boot.shape[1]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: no spread, not degenerate
-            degenerate = (np.nanmax(boot, axis=1) - np.nanmin(boot, axis=1)) <= ZERO_TOLERANCE
-    p = np.where(degenerate, np.nan, p)  # no test without variation
-    return pd.DataFrame({"estimate": _snap(np.asarray(point, dtype=float)), "ci_low": lo, "ci_high": hi,
-                         "p_value": p, "degenerate": degenerate})
-
-
-def adjust(p: pd.Series, method: str = "holm") -> np.ndarray:
-    """Multiple-comparison adjusted p-values: 'holm' (Holm-Bonferroni, family-wise) or 'bh' (Benjamini-Hochberg,
-    scipy's `false_discovery_control`). Holm is the step-down formula, written out because statsmodels'
-    `multipletests` runs a full garbage collection on every call (slow inside simulation loops)."""
-    vals = p.to_numpy(dtype=float)
-    out = np.full(len(vals), np.nan)
-    ok = ~np.isnan(vals)
-    if not ok.any():
-        return out
-    v = vals[ok]
-    if method == "bh":
-        out[ok] = false_discovery_control(v, method="bh")
-        return out
-    order = np.argsort(v)
-    m = len(v)
-    stepped = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * v[order]))
-    adj = np.empty(m)
-    adj[order] = stepped
-    out[ok] = adj
-    return out
 
 
 def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray | None = None,

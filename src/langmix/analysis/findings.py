@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 
 from langmix.analysis import Analyses
-from langmix.analysis.core import adjust
 from langmix.languages import get
 
 
@@ -105,8 +104,7 @@ def findings(a: Analyses) -> list[str]:
             f.append(f"Adding one language to English (EN+1, mean over the EN+1 mixtures, models and tasks{gone}) "
                      f"{_change(r, 'accuracy on languages in neither mixture')}, {_n(r)}.")
         per = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] != "all") & (e["target"] == "neither")]
-        if len(per) > 1:  # with one EN+1 mixture this is the pooled sentence above
-            per = per.assign(p_holm=adjust(per["p_value"]))
+        if len(per) > 1:  # with one EN+1 mixture this is the pooled sentence above (p_holm: over these rows)
             family = int(per["p_value"].notna().sum())  # rows without a test (no interval) are not in the family
             r = per.loc[per["estimate"].idxmax()]
             held = ("holds" if r["estimate"] > 0 and r["p_holm"] < 0.05 else

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import AnalysisError, CellBoot, adjust, english_only_mixture, estimate_frame, pooled_items, \
+from langmix.analysis.core import AnalysisError, CellBoot, english_only_mixture, estimate_frame, holm, pooled_items, \
     summarise, train_set
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]],
 def en_plus_one(cb: CellBoot) -> pd.DataFrame:
     """Gain of each EN+1 mixture over English-only on English, on the added language and on the languages in
     neither; per model and task, then pooled over models ('all') and over models and tasks. Holm-adjusted p-values
-    within each target over the per-model rows (many EN+1 mixtures are tested at once)."""
+    within each target over the per-model rows (many EN+1 mixtures are tested at once), and over the per-mixture
+    rows pooled over models and tasks (the finding names the largest of them); `core.holm` gives the p-values of a
+    large family enough bootstrap replicates that the adjustment can reach significance."""
     keys, rows, left_out = _en_plus_one_rows(cb)
     if not rows:
         raise AnalysisError("no EN+1 and English-only mixtures of the same model and task")
@@ -71,12 +73,14 @@ def en_plus_one(cb: CellBoot) -> pd.DataFrame:
                 rec["mixture"] = f"en+{rec['added']}"
             pooled_keys.append(rec | {"n_languages": int(g["n_languages"].max())})
             pooled_rows.append(coefs)
-    out, _ = estimate_frame(cb, pd.DataFrame(keys + pooled_keys), rows + pooled_rows)
-    out["p_holm"] = np.nan
+    all_rows = rows + pooled_rows
+    out, boot = estimate_frame(cb, pd.DataFrame(keys + pooled_keys), all_rows)
     per = out["model"] != "all"
+    # the per-mixture rows pooled over models and tasks: the family the finding picks its largest gain from
+    per_mixture = (out["model"] == "all") & (out["task"] == "all") & (out["mixture"] != "all")
     for target in TARGETS:
-        m = per & (out["target"] == target)
-        out.loc[m, "p_holm"] = adjust(out.loc[m, "p_value"])
+        for family in (per, per_mixture):
+            holm(cb, out, all_rows, boot, family & (out["target"] == target))
     out.attrs["left_out"] = left_out  # said beside every pooled figure (findings)
     return out
 
@@ -181,9 +185,8 @@ def zero_shot_vs_inclusion(cb: CellBoot) -> pd.DataFrame:
                    "included_mixture": ",".join(sorted(set(g["included_mixture"]))),
                    "included_k": int(g["included_k"].min())})
         pr.append(coefs)
-    out, _ = estimate_frame(cb, pd.DataFrame(keys + pk), rows + pr)
+    out, boot = estimate_frame(cb, pd.DataFrame(keys + pk), rows + pr)
     pooled = out["model"] == "all"
-    out["p_holm"] = np.nan
-    out.loc[pooled, "p_holm"] = adjust(out.loc[pooled, "p_value"])
-    out.loc[~pooled, "p_holm"] = adjust(out.loc[~pooled, "p_value"])
+    for family in (pooled, ~pooled):
+        holm(cb, out, rows + pr, boot, family)
     return out
