@@ -97,6 +97,8 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
             ax.fill_between(s["n_train_languages"], s["ci_low"] * 100, s["ci_high"] * 100, color=color, alpha=0.2)
         if "plateau" in fr and not fr["plateau"].empty:
             for _, r in fr["plateau"][(fr["plateau"]["model"] == "all") & (fr["plateau"]["task"] == "all")].iterrows():
+                if pd.isna(r["plateau"]):  # no plateau within the levels tested: no line
+                    continue
                 ax.axvline(r["plateau"], ls=":", color="tab:blue" if r["resource"] == "high" else "tab:orange")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xlabel("training languages")
@@ -183,7 +185,9 @@ NOTES = {
                 "(zero-shot), mean over non-English languages (per-language rows in tables/coverage.csv).",
     "resource": "Gain over the same model's English-only mixture, mean over the group's non-English languages and "
                 "the mixtures with that many training languages, pooled over models and tasks. Plateau: the first "
-                "level whose gain is at least the lower 95% bound of the best level's gain.",
+                "level below the largest whose gain is above zero, not clearly exceeded by the later levels' mean "
+                "(later_rise) and rising clearly less per added language after it than before (flattening; paired "
+                "95% CIs); none where the gain still rises at the last step (tables/plateau.csv).",
     "en_plus_one": "Gain of EN+1 over English-only, pooled over models and tasks; p_holm adjusts over the per-model "
                    "mixtures (Holm); p_replicates: the bootstrap replicates behind each p-value (more where the "
                    "family is large). Per-model rows in tables/en_plus_one.csv.",

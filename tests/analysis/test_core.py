@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from langmix.analysis.core import AnalysisError, adjust, cell_bootstrap, holm, summarise
+from langmix.analysis.core import AnalysisError, adjust, cell_bootstrap, summarise
 from langmix.analysis.minimal import en_plus_one, relative_gain
 from langmix.analysis.simulate import Effects, StudyShape, simulate
 from langmix.analysis.typology import DISTANCES, URIELPLUS_VERSION, compute_distances

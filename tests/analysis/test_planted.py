@@ -109,6 +109,38 @@ def test_plateau_at_four_languages():
     g = gains[(gains["model"] == "all") & (gains["task"] == "all")].set_index(["resource", "n_train_languages"])
     assert _covers(g.loc[("low", 3)], 0.10 * 2 / 3) and _covers(g.loc[("low", 4)], 0.10)
     assert g.loc[("high", 3), "ci_high"] < 0.10
+    # the rise after the plateau, with its interval: flat in truth
+    assert pooled.loc["high", "later_rise_ci_low"] < 0 < pooled.loc["high", "later_rise_ci_high"]
+    assert pooled.loc["high", "flattening_ci_low"] > 0 and _covers(pooled.loc["high"].rename(
+        {"flattening_ci_low": "ci_low", "flattening_ci_high": "ci_high"}), 0.10 / 3)  # 3.3 points per language
+    assert not pooled["rising_at_last_step"].any() and pooled["max_level"].eq(11).all()
+
+
+@pytest.mark.parametrize("order, per_language, n_items, rising", [
+    (("es", "zh", "sw", "ru", "ja", "bn", "fr"), 0.02, 120, False),
+    (("es", "zh", "sw"), 0.08, 1000, True),
+])
+def test_no_plateau_while_the_gain_still_rises(order, per_language, n_items, rising):
+    """Gains planted linear in the number of training languages up to the largest level tested: the plateau was
+    put at the largest level ('reaches its plateau at 8 training languages'), the only one nothing follows, or at
+    a level whose later rise the intervals could not tell from zero."""
+    from langmix.analysis import run_all
+    from langmix.analysis.findings import findings
+
+    shape = replace(SMALL, languages=("en", *order), growing_order=order, held_out=(), sizes=(1_000_000_000,),
+                    n_items=n_items)
+    items = simulate(Effects(coverage_gain=per_language * len(order), plateau=len(order) + 1), shape, seed=14,
+                     item_spread=0.05)
+    a = run_all(items, n_boot=300)
+    plateau = a.frames["plateau"]
+    pooled = plateau[(plateau["model"] == "all") & (plateau["task"] == "all")]
+    assert len(pooled) == 2 and pooled["plateau"].isna().all(), pooled
+    assert pooled["rising_at_last_step"].eq(rising).all() and (pooled["best_p_holm"] < 0.05).all()
+    text = [s for s in findings(a) if "resource languages' gain" in s]
+    assert len(text) == 2 and not any("reaches its plateau" in s for s in text), text
+    why = "the gain is still rising at the last step" if rising else "does the gain clearly flatten"
+    assert all(f"shows no plateau within the levels tested (2-{len(order) + 1} training languages): " in s
+               and why in s for s in text), text
 
 
 def test_zero_shot_vs_inclusion_recovers_the_inclusion_advantage():

@@ -39,7 +39,7 @@ N_BOOT = 1000
 ALPHA = stats.ALPHA
 # re-exported: the analyses and the planner import these from here
 __all__ = ["ALPHA", "N_BOOT", "ZERO_TOLERANCE", "AnalysisError", "CellBoot", "adjust", "cell_bootstrap", "english_only_mixture",
-           "estimate_frame", "group_contrasts", "holm", "pooled_items", "summarise", "train_set"]
+           "estimate_frame", "group_contrasts", "holm", "pooled_items", "summarise", "train_set", "why_none"]
 
 
 class AnalysisError(ValueError):
@@ -348,6 +348,17 @@ def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray
 def english_only_mixture(cb: CellBoot, model: str, task: str) -> str | None:
     """The English-only mixture of a model and task (design english_only), if any."""
     return cb.english_only.get((model, task))
+
+
+def why_none(cb: CellBoot, designs, what: str) -> str:
+    """Why an analysis over non-English cells of `designs` has none: only English evaluated, no such mixture, or
+    none of them evaluated on a non-English language (the reason a reader can act on, not the first guess)."""
+    c = cb.cells
+    if not (c["language"] != "en").any():
+        return "no non-English language evaluated (only English), so there is no other language to measure"
+    if not c["design"].isin(list(designs)).any():
+        return f"no {what}"
+    return f"no {what} evaluated on a non-English language"
 
 
 def pooled_items(frame: pd.DataFrame) -> int:

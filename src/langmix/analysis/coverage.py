@@ -7,7 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import AnalysisError, CellBoot, adjust, estimate_frame, group_contrasts
+from langmix.analysis.core import AnalysisError, CellBoot, estimate_frame, group_contrasts, holm, summarise, \
+    why_none
 
 log = logging.getLogger(__name__)
 
@@ -36,37 +37,82 @@ def resource_gains(cb: CellBoot) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(gain over English-only per resource group and coverage level, plateau per group).
 
     Gains average non-English languages of the group over the multilingual mixtures with k training languages,
-    per model and task, pooled over models ("all"), and over models and tasks. The plateau is the first coverage
-    level whose gain is at least the lower 95% bound of the best level's gain.
+    per model and task, pooled over models ("all"), and over models and tasks. See `plateaus` for the plateau.
     """
     c = cb.cells
     sel = c["design"].isin(_TUNED[1:]) & (c["language"] != "en")
     if not sel.any():
-        raise AnalysisError("no multilingual mixtures")
+        raise AnalysisError(why_none(cb, _TUNED[1:], "multilingual mixtures"))
     by = ["model", "task", "resource", "n_train_languages"]
-    parts = []
+    parts, boots, all_rows = [], [], []
     for pooled in (None, {"model": "all"}, {"model": "all", "task": "all"}):
         keys, rows = group_contrasts(cb, sel, by, gain=True, pooled=pooled)
-        parts.append(estimate_frame(cb, keys, rows)[0])
+        frame, boot = estimate_frame(cb, keys, rows)
+        parts.append(frame)
+        boots.append(boot)
+        all_rows += rows
     gains = pd.concat(parts, ignore_index=True)
     if gains.empty:
         raise AnalysisError("no English-only mixture to measure gains against")
-    plateaus = []
+    return gains, plateaus(cb, gains, all_rows, np.vstack(boots))
+
+
+def plateaus(cb: CellBoot, gains: pd.DataFrame, rows: list[dict[int, float]], boot: np.ndarray) -> pd.DataFrame:
+    """Per (model, task, resource group) with 3+ coverage levels: where the gain stops rising, if it does.
+
+    The plateau is the first level k below the largest tested where (paired bootstrap, 95% CIs) the gain is above
+    zero, the mean gain of the levels after k is not clearly above it (`later_rise`), and the gain per added
+    language after k is clearly smaller than before it (`flattening`: gain(k) / (k - 1) minus later_rise / (mean
+    later level - k); English-only, one language, is the gain's zero). No plateau is stated (`plateau` missing)
+    when no level qualifies: the largest level tested never does (nothing after it shows the gain flatten), and
+    where intervals cannot tell a flat stretch from a steady rise none does; nor when the gain still rises clearly
+    at the last step (largest level minus the one before). The best level is picked after seeing the levels, so
+    its p-value is Holm-adjusted over them (`best_p_holm`, and `p_holm` in the gains of the group)."""
+    out = []
     for (model, task, res), g in gains.groupby(["model", "task", "resource"], sort=True):
         g = g.sort_values("n_train_languages")
         if g["n_train_languages"].nunique() < 3:
             continue
+        holm(cb, gains, rows, boot, gains.index.isin(g.index))
+        rep, est = boot[g.index.to_numpy()], g["estimate"].to_numpy()
+        levels = g["n_train_languages"].to_numpy(dtype=float)
+        points, reps = [], []
+        for i in range(len(g) - 1):
+            span = levels[i + 1:].mean() - levels[i]
+            rise_p, rise_b = est[i + 1:].mean() - est[i], rep[i + 1:].mean(axis=0) - rep[i]
+            points += [rise_p, est[i] / (levels[i] - 1) - rise_p / span]
+            reps += [rise_b, rep[i] / (levels[i] - 1) - rise_b / span]
+        points.append(est[-1] - est[-2])
+        reps.append(rep[-1] - rep[-2])
+        d = summarise(np.array(points), np.array(reps))
+        last = d.iloc[-1]
+        rising_at_end = bool(not last["degenerate"] and last["ci_low"] > 0)
         best = g.loc[g["estimate"].idxmax()]
-        first = g[g["estimate"] >= best["ci_low"]].iloc[0]
-        # the best of several levels is picked after seeing them: its p-value is Holm-adjusted over the levels
-        best_p_holm = float(pd.Series(adjust(g["p_value"]), index=g.index)[best.name])
-        plateaus.append({"model": model, "task": task, "resource": res, "plateau": int(first["n_train_languages"]),
-                         "best_level": int(best["n_train_languages"]), "best_gain": best["estimate"],
-                         "best_ci_low": best["ci_low"], "best_ci_high": best["ci_high"], "best_p_holm": best_p_holm,
-                         "gain_at_plateau": first["estimate"], "plateau_ci_low": first["ci_low"],
-                         "plateau_ci_high": first["ci_high"], "levels": int(g["n_train_languages"].nunique()),
-                         "n_items": int(g["n_items"].max()), "n_seeds": int(g["n_seeds"].max())})
-    return gains, pd.DataFrame(plateaus)
+        rec = {"model": model, "task": task, "resource": res, "levels": len(g), "min_level": int(levels[0]),
+               "max_level": int(levels[-1]), "best_level": int(best["n_train_languages"]),
+               "best_gain": best["estimate"], "best_ci_low": best["ci_low"], "best_ci_high": best["ci_high"],
+               "best_p_holm": float(gains.loc[best.name, "p_holm"]), "last_step_from": int(levels[-2]),
+               "last_step": last["estimate"], "last_step_ci_low": last["ci_low"],
+               "last_step_ci_high": last["ci_high"], "rising_at_last_step": rising_at_end, "plateau": pd.NA}
+        for col in ("gain_at_plateau", "plateau_ci_low", "plateau_ci_high", "later_rise", "later_rise_ci_low",
+                    "later_rise_ci_high", "flattening", "flattening_ci_low", "flattening_ci_high"):
+            rec[col] = np.nan
+        for i in range(len(g) - 1 if not rising_at_end else 0):
+            level, rise, flat = g.iloc[i], d.iloc[2 * i], d.iloc[2 * i + 1]
+            if level["degenerate"] or rise["degenerate"] or flat["degenerate"]:
+                continue
+            if level["ci_low"] > 0 and not rise["ci_low"] > 0 and flat["ci_low"] > 0:
+                rec |= {"plateau": int(levels[i]), "gain_at_plateau": level["estimate"],
+                        "plateau_ci_low": level["ci_low"], "plateau_ci_high": level["ci_high"],
+                        "later_rise": rise["estimate"], "later_rise_ci_low": rise["ci_low"],
+                        "later_rise_ci_high": rise["ci_high"], "flattening": flat["estimate"],
+                        "flattening_ci_low": flat["ci_low"], "flattening_ci_high": flat["ci_high"]}
+                break
+        out.append(rec | {"n_items": int(g["n_items"].max()), "n_seeds": int(g["n_seeds"].max())})
+    frame = pd.DataFrame(out)
+    if len(frame):
+        frame["plateau"] = frame["plateau"].astype("Int64")
+    return frame
 
 
 def capacity(cb: CellBoot) -> pd.DataFrame:
@@ -77,7 +123,7 @@ def capacity(cb: CellBoot) -> pd.DataFrame:
     sel = c["design"].isin(_TUNED) & (c["language"] != "en")
     keys, rows = group_contrasts(cb, sel, ["model", "model_params", "task", "n_train_languages"])
     if keys.empty:
-        raise AnalysisError("no fine-tuned mixtures")
+        raise AnalysisError(why_none(cb, _TUNED, "fine-tuned mixtures"))
     slope_keys, slope_rows = [], []
     for (model, params, task), g in keys.groupby(["model", "model_params", "task"], sort=True):
         k = g["n_train_languages"].to_numpy(float)

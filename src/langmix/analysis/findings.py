@@ -144,12 +144,26 @@ def findings(a: Analyses) -> list[str]:
                          f"{count(r['levels'], 'level')}, {_p(r['best_p_holm'])}), so there is no plateau to "
                          f"locate, {_items_seeds(r['n_items'], r['n_seeds'])}.")
                 continue
-            f.append(f"{group} reaches its plateau at {r['plateau']} training languages, the first level whose gain "
+            tested = f"{r['min_level']}-{r['max_level']} training languages"
+            if pd.isna(r["plateau"]):
+                step = (f"{_pp(r['last_step'] * 100)} points {_bracket(r['last_step_ci_low'], r['last_step_ci_high'])}"
+                        f" from {r['last_step_from']} to {r['max_level']} training languages")
+                why = (f"the gain is still rising at the last step ({step})" if r["rising_at_last_step"] else
+                       f"at no level below the largest does the gain clearly flatten (above zero, not clearly "
+                       f"exceeded later, and rising clearly less per added language after it than before; last "
+                       f"step: {step})")
+                f.append(f"{group} shows no plateau within the levels tested ({tested}): {why}; {best}, "
+                         f"{_items_seeds(r['n_items'], r['n_seeds'])}.")
+                continue
+            f.append(f"{group} reaches its plateau at {r['plateau']} training languages "
                      f"({_pp(r['gain_at_plateau'] * 100)} points "
-                     f"{_bracket(r['plateau_ci_low'], r['plateau_ci_high'])}) reaches the best level's lower bound "
-                     f"({best}); the level "
-                     f"itself has no interval and comes earlier where intervals are wider (fewer languages in the "
-                     f"group), {_items_seeds(r['n_items'], r['n_seeds'])}.")
+                     f"{_bracket(r['plateau_ci_low'], r['plateau_ci_high'])}): the first level whose gain is above "
+                     f"zero, not clearly exceeded by the later levels (their mean is "
+                     f"{_pp(r['later_rise'] * 100)} points {_bracket(r['later_rise_ci_low'], r['later_rise_ci_high'])}"
+                     f" above it: the interval bounds any further rise) and rising clearly less per added language "
+                     f"after it than before (by {_pp(r['flattening'] * 100)} points per language "
+                     f"{_bracket(r['flattening_ci_low'], r['flattening_ci_high'])}); {best}; levels tested: {tested}, "
+                     f"{_items_seeds(r['n_items'], r['n_seeds'])}.")
     if "zero_shot" in fr:
         z = fr["zero_shot"]
         for _, r in z[z["model"] == "all"].iterrows():

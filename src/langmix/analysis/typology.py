@@ -23,7 +23,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import AnalysisError, CellBoot, english_only_mixture, pooled_items, summarise
+from langmix.analysis.core import AnalysisError, CellBoot, english_only_mixture, pooled_items, summarise, \
+    why_none
 from langmix.languages import get
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def language_gains(cb: CellBoot) -> tuple[pd.DataFrame, list[dict[int, float]], 
     rows, meta = [], []
     multilingual = c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"])]
     if multilingual.empty:
-        raise AnalysisError("no multilingual mixtures")
+        raise AnalysisError(why_none(cb, set(c["design"]) - {"english_only", "base"}, "multilingual mixtures"))
     for (model, task), g in multilingual.groupby(["model", "task"], sort=True):
         ref = english_only_mixture(cb, model, task)
         if ref is None:
