@@ -148,3 +148,31 @@ def test_intervals_without_width_are_not_printed_as_certainty(tmp_path):
     items["correct"] = True
     md = (build_report(items, tmp_path / "r", "ceiling").parent / "report.md").read_text()
     assert "(no interval)" in md and "[1.000, 1.000]" not in md
+
+
+def test_a_rebuild_leaves_no_table_or_figure_of_the_earlier_build(tmp_path):
+    """Full study, then English-only runs into the same folder: en_plus_one.csv, plateau.csv, capacity.csv ... and
+    their figures kept the first build's numbers beside a report that says it cannot answer those questions."""
+    shape = replace(SHAPE, sizes=(1_000_000_000,), n_items=20)
+    items = simulate(Effects(), shape, seed=4)
+    out = tmp_path / "r"
+    build_report(items, out, "full")
+    first = {p.name for p in (out / "tables").iterdir()} | {p.name for p in (out / "plots").iterdir()}
+    assert {"en_plus_one.csv", "plateau.csv", "capacity.csv", "zero_shot.csv", "en_plus_one.png"} <= first
+    (out / "tables" / "my_notes.csv").write_text("mine")
+    (out / "plots" / "my_plot.png").write_bytes(b"mine")
+    build_report(items[items["design"] == "english_only"].reset_index(drop=True), out, "English-only")
+    tables = {p.name for p in (out / "tables").iterdir()}
+    plots = {p.name for p in (out / "plots").iterdir()}
+    assert "en_plus_one.csv" not in tables and "plateau.csv" not in tables and "capacity.csv" not in tables
+    assert "en_plus_one.png" not in plots and "resource.svg" not in plots
+    assert {"per_language.csv", "coverage.csv", "my_notes.csv"} <= tables and "my_plot.png" in plots
+    assert (out / "tables" / "my_notes.csv").read_text() == "mine"
+
+
+def test_every_table_and_figure_is_known_to_the_rebuild(report):
+    from langmix.report import PLOTS, TABLES
+
+    out = report.parent
+    assert {p.stem for p in (out / "tables").iterdir()} <= set(TABLES)
+    assert {p.stem for p in (out / "plots").iterdir()} == set(PLOTS)

@@ -280,14 +280,35 @@ CHECK = ("<script>window.addEventListener('load',()=>{document.querySelectorAll(
          "document.body.setAttribute('data-loaded','1')});</script>")
 
 
+# Every table and figure the report can write: a rebuild removes these first, so none is left from an earlier build
+# whose table could answer a question this one cannot (other files in tables/ and plots/ are left alone).
+TABLES = ("coverage", "coverage_pooled", "resource_gains", "plateau", "en_plus_one", "relative_gain", "zero_shot",
+          "typology_languages", "typology_regression", "capacity", "fidelity", "fidelity_pooled", "per_language")
+PLOTS = ("coverage", "resource", "en_plus_one", "zero_shot", "typology", "capacity", "fidelity")
+
+
+def _clear_outputs(tables: Path, plots: Path) -> None:
+    gone = [path for path in [tables / f"{name}.csv" for name in TABLES]
+            + [plots / f"{stem}.{ext}" for stem in PLOTS for ext in ("png", "svg")] if path.is_file()]
+    for path in gone:
+        path.unlink()
+    if gone:
+        log.info("removed %d tables and figures of an earlier build of this report", len(gone))
+
+
 def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: str = "") -> Path:
-    """Write report.html (self-contained), report.md, plots/*.{png,svg} and tables/*.csv; returns the HTML path."""
+    """Write report.html (self-contained), report.md, plots/*.{png,svg} and tables/*.csv; returns the HTML path.
+    The tables and figures of an earlier build in `out_dir` are removed first (only those the report writes)."""
     out_dir = Path(out_dir)
     plots, tables = out_dir / "plots", out_dir / "tables"
     plots.mkdir(parents=True, exist_ok=True)
     tables.mkdir(parents=True, exist_ok=True)
     a = run_all(items)
     a.frames["per_language"] = per_language(a)
+    unknown = sorted(set(a.frames) - set(TABLES))
+    if unknown:  # a new analysis frame must be listed, or a rebuild would leave it stale
+        raise RuntimeError(f"report.TABLES lacks {unknown}")
+    _clear_outputs(tables, plots)
     for name, frame in a.frames.items():
         frame.to_csv(tables / f"{name}.csv", index=False)
     figs = figures(a, plots)
