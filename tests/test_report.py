@@ -138,6 +138,10 @@ def test_report_on_an_english_only_language_set(tmp_path):
     md = (build_report(simulate(Effects(), shape, seed=1), tmp_path / "r", "en").parent / "report.md").read_text()
     coverage = md.split("## 1. Coverage curves")[1].split("## 2.")[0]
     assert "Cannot answer: no rows for this table" in coverage
+    # the reason is the missing languages, not missing mixtures (the study has EN+1 and growing mixtures)
+    for name in ("resource", "capacity", "typology", "zero_shot"):
+        assert f"Cannot answer ({name}): no non-English language evaluated (only English)" in md, name
+    assert "no multilingual mixtures" not in md and "no fine-tuned mixtures" not in md
 
 
 def test_intervals_without_width_are_not_printed_as_certainty(tmp_path):

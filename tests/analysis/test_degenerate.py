@@ -125,3 +125,19 @@ def test_no_finding_prints_a_zero_width_interval_or_a_missing_p_value():
         assert not re.search(r"\[([+-]?\d+\.\d)%?, \1%?\]", line), line
     assert all("no interval" in line for line in text if "held out of" in line or "The largest gain" in line
                or "prompt's language" in line)
+
+
+def test_a_held_out_language_never_trained_on_is_named_not_dropped():
+    """te held out of a diverse mixture, but trained on in no EN+1, fixed or growing mixture: it vanished from the
+    zero-shot finding without a word."""
+    shape = StudyShape(families=("a",), sizes=(1_000_000_000,), tasks=("math",), languages=("en", "es", "sw", "te"),
+                       seeds=(0,), n_items=40, growing_order=("es", "sw"), held_out=("sw", "te"))
+    items = simulate(Effects(seen_gain=0.05), shape, seed=9)
+    items = items[items["mixture"] != "en+te"].reset_index(drop=True)
+    a = run_all(items, n_boot=200)
+    assert set(a.frames["zero_shot"]["language"]) == {"sw"} and a.frames["zero_shot"].attrs["left_out"] == ["te"]
+    text = findings(a)
+    assert any(s.startswith("Left out of the zero-shot comparison: Telugu - held out of a diverse mixture but "
+                            "trained on in no EN+1, fixed or growing mixture") for s in text), text
+    only_te = items[~((items["language"] == "sw") & (items["design"] == "held_out"))]
+    assert "te (held out of all-minus-te)" in run_all(only_te.reset_index(drop=True), n_boot=50).missing["zero_shot"]

@@ -65,6 +65,8 @@ def test_relative_gain_is_the_ratio_of_raw_means():
     assert row["estimate"] == pytest.approx(expected, abs=1e-9)
     med = rel[rel["model"] == "median"].iloc[0]
     assert med["ci_low"] < med["estimate"] < med["ci_high"] and med["ci_low"] > 0
+    # pooled over two tasks of 120 items: n sums over the tasks, as for every pooled figure (it said 120)
+    assert row["n_items"] == 120 and med["n_items"] == 240
 
 
 def test_relative_gain_compares_the_same_languages_on_both_sides():
@@ -99,6 +101,7 @@ def test_distance_slope_is_recovered_by_the_regression():
     assert row["n_languages"] == 10
     sw = per_lang[(per_lang["language"] == "sw") & ~per_lang["seen"]].iloc[0]
     assert _covers(sw, 0.25 - 0.3 * 0.693)
+    assert sw["n_items"] == 240  # pooled over two tasks of 120 items
 
 
 def test_plateau_at_four_languages():

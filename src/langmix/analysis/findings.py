@@ -175,6 +175,11 @@ def findings(a: Analyses) -> list[str]:
             better = ("better" if _excludes_zero(r) and r["ci_low"] > 0 else "worse" if _excludes_zero(r)
                       else "not clearly different")
             f.append(f"{scored} ({better}), {_n(r)}, {_p(r['p_holm'], 'Holm p')}.")
+        gone = z.attrs.get("left_out") or []
+        if gone:
+            names = ", ".join(language_name(lang) for lang in gone)
+            f.append(f"Left out of the zero-shot comparison: {names} - held out of a diverse mixture but trained on "
+                     f"in no EN+1, fixed or growing mixture, so there is no direct-inclusion score to compare with.")
     if "typology_regression" in fr and "coef" in fr["typology_regression"]:
         t = fr["typology_regression"]
         t = t[t["term"] == "distance"].dropna(subset=["coef", "ci_low", "ci_high"])

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from langmix.analysis.core import AnalysisError, CellBoot, english_only_mixture, estimate_frame, holm, pooled_items, \
-    summarise, train_set
+    summarise, train_set, why_none
 
 log = logging.getLogger(__name__)
 
@@ -153,16 +153,21 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
 def zero_shot_vs_inclusion(cb: CellBoot) -> pd.DataFrame:
     """For each language held out of a high-diversity mixture: its score there minus its score when included in
     the lowest-diversity mixture that trains on it (EN+1 where present). Positive: zero-shot from a diverse
-    mixture beats direct inclusion in a narrow one. Per model and task, pooled per language; Holm over languages."""
+    mixture beats direct inclusion in a narrow one. Per model and task, pooled per language; Holm over languages.
+    A held-out language no EN+1, fixed or growing mixture trains on has nothing to compare with: it is left out and
+    named in `attrs['left_out']`."""
     c = cb.cells
     held = c[(c["design"] == "held_out") & ~c["seen"] & (c["language"] != "en")]
     if held.empty:
+        if not (c["language"] != "en").any():
+            raise AnalysisError(why_none(cb, ["held_out"], "held-out design"))
         raise AnalysisError("no held-out design: no language was left out of a multilingual mixture")
-    keys, rows = [], []
+    keys, rows, never = [], [], {}
     for i, r in held.iterrows():
         inc = c[(c["model"] == r["model"]) & (c["task"] == r["task"]) & (c["language"] == r["language"]) & c["seen"]
                 & c["design"].isin(["en_plus_one", "fixed", "growing"])]
         if inc.empty:
+            never.setdefault(r["language"], set()).add(r["mixture"])
             continue
         low = inc.sort_values(["n_train_languages", "design"], key=lambda s: s if s.name != "design" else
                               s.map({"en_plus_one": 0, "growing": 1, "fixed": 2})).iloc[0]
@@ -170,8 +175,14 @@ def zero_shot_vs_inclusion(cb: CellBoot) -> pd.DataFrame:
                      "held_out_mixture": r["mixture"], "held_out_k": int(r["n_train_languages"]),
                      "included_mixture": low["mixture"], "included_k": int(low["n_train_languages"])})
         rows.append({int(i): 1.0, int(low.name): -1.0})
+    left_out = [f"{lang} (held out of {', '.join(sorted(m))})" for lang, m in sorted(never.items())
+                if lang not in {key["language"] for key in keys}]
     if not rows:
-        raise AnalysisError("no held-out language is also included in a smaller mixture")
+        raise AnalysisError("no held-out language is also trained on in an EN+1, fixed or growing mixture, so none "
+                            "has a direct-inclusion score to compare with: " + ", ".join(left_out))
+    if left_out:
+        log.info("zero-shot: %d held-out languages are trained on in no EN+1, fixed or growing mixture and are left "
+                 "out: %s", len(left_out), ", ".join(left_out))
     k = pd.DataFrame(keys)
     pk, pr = [], []
     for lang, g in k.groupby("language", sort=True):
@@ -189,4 +200,5 @@ def zero_shot_vs_inclusion(cb: CellBoot) -> pd.DataFrame:
     pooled = out["model"] == "all"
     for family in (pooled, ~pooled):
         holm(cb, out, rows + pr, boot, family)
+    out.attrs["left_out"] = sorted(lang for lang in never if lang not in set(k["language"]))  # said in findings
     return out
