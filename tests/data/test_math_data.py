@@ -3,7 +3,7 @@ import json
 import pytest
 
 from langmix.data.files import DataFormatError
-from langmix.data.math_data import (MGSM_ANSWER_PHRASES, answer_phrase_from_exemplar, exemplar_answer_phrases, load_gsm8k, load_mgsm,
+from langmix.data.math_data import (MGSM_ANSWER_PHRASES, exemplar_answer_phrases, load_gsm8k, load_mgsm,
                                     load_mgsm_exemplars)
 from langmix.languages import MGSM_LANGUAGES
 from langmix.lineage import LineageError, check_lineage

@@ -29,7 +29,8 @@ class ApiTask(Task):
                                                                         request),
                   mode=ctx.api_mode, request=request, verbatim=ex.reference.get("verbatim_arguments") or (),
                   language=ex.language)
-        return {"correct": v.correct, "checker_mode": v.mode, "name_correct": v.name_correct, "args_correct": v.args_correct,
+        return {"correct": v.correct, "checker_mode": v.mode, "name_correct": v.name_correct,
+                "args_correct": v.args_correct,
                 "parsed_calls": v.calls, "reason": v.reason, "wrong_language_args": v.wrong_language_args,
                 **self.item_fields(ex)}
 
