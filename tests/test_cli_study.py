@@ -61,10 +61,13 @@ def test_commands_read_a_copied_study_directory_and_name_the_runs_they_leave_out
     assert plan.exit_code == 0, plan.output
     assert f"warning: not in this plan: {LEFT_OUT}" in plan.output
     assert f"# warning: not in this plan: {LEFT_OUT}" in written.read_text()  # the written config says so too
+    status = _invoke("study", "status", copied)  # the copy's runs: its corrupt one, not the original's done one
+    assert status.exit_code == 0, status.output
+    assert "corrupt" in status.output
 
 
 def test_a_directory_that_is_not_a_study_is_refused(tmp_path):
-    for argv in (["report", tmp_path], ["query", tmp_path, "SELECT 1"],
+    for argv in (["report", tmp_path], ["query", tmp_path, "SELECT 1"], ["study", "status", tmp_path],
                  ["plan", "--from", tmp_path, "--targets", "sw", "--budget", "10"]):
         result = _invoke(*argv)
         assert result.exit_code == 2, result.output

@@ -179,13 +179,14 @@ def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:
 
 
 @study_app.command("status")
-def study_status_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+def study_status_cmd(config: Path = typer.Argument(..., help="the study's config file or its output directory"),
+                     overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Each run's state: done, running, interrupted, failed, corrupt or pending (from the run directories),
     with SLURM's view (queued, requeued, ...) where the study was submitted to a cluster."""
     from langmix.study import slurm
     from langmix.study.runner import study_status
 
-    cfg = _config(config, overrides)
+    cfg = _study_config(config, overrides)
     ids = slurm.read_job_ids(cfg)
     queue = slurm.queue_states(sorted(set(ids.values()))) if ids else {}
     table = Table("kind", "run", "model", "mixture", "task", "seed", "state", "slurm")
