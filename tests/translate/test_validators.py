@@ -106,3 +106,36 @@ def test_a_translators_chatter_before_the_translation_is_a_preamble(source, targ
     """'Sure! Here is the translation:' passed every check, since the rest was in the target language, and went
     into the training data."""
     assert ("preamble" in validate(source, target, "es", LANGS)) == chatter
+
+
+@pytest.mark.parametrize("source, target, lang, ok", [
+    # words that are not numbers allowed any 1, 7, 60 or 100 the translation added
+    ("Buy a dozen eggs.", "Compra 1 huevos.", "es", False),
+    ("Buy a dozen eggs.", "Compra 12 huevos.", "es", True),
+    ("She has three cats and a dog.", "Tiene 1 gatos y 3 perros.", "es", False),
+    ("She has three cats and a dog.", "Tiene 3 gatos y un perro.", "es", True),
+    ("He ran for an hour every week and 2 miles per day.", "Corrió 7 horas cada 60 semanas y 2 millas por 1 día.",
+     "es", False),
+    ("He ran for an hour every week.", "Corrió 60 minutos cada semana.", "es", False),  # a conversion
+    ("A 50 percent discount.", "Un descuento del 50 por ciento, 100 veces.", "es", False),
+    # a multiset: each number word allows its value once
+    ("She has three cats and three dogs.", "Tiene 3 gatos y 3 perros.", "es", True),
+    ("She has three cats and a dog.", "Tiene 3 gatos y 3 perros.", "es", False),
+    # the narrow rules
+    ("Twenty-five cats, three hundred and five dogs.", "25 gatos, 305 perros.", "es", True),
+    ("Two and a half hours, half a dozen eggs.", "2,5 horas, 6 huevos.", "es", True),
+    ("He works 3 hours a day.", "彼は1日3時間働きます。", "ja", True),
+    ("One third walk and two-thirds run.", "1/3 camina y 2/3 corre.", "es", True),
+    ("A vine gives 3 tomatoes.", "1つのつるから3つのトマト。", "ja", True),  # counted with a classifier
+    ("A vine gives 3 tomatoes.", "Una vid da 3 tomates y 1 más.", "es", False),
+])
+def test_number_words_allow_only_their_own_values(source, target, lang, ok):
+    """Any added number equal to any number word's value passed, and `a`, `per`, `week`, `hour`, `percent` were
+    number words: "a dozen eggs" -> "1 huevos" passed."""
+    assert numbers_preserved(source, target, lang)[0] == ok
+
+
+def test_leading_dot_decimals_are_protected():
+    """`.5` (GSM8K's `18*.5`) was left unprotected, so a translator could drop or rewrite it."""
+    masked, spans = protect("Each dog takes .5 hours, so 18*.5 = 9 hours; v2.5 costs $.75.")
+    assert spans == [".5", "18*.5 = 9", "2.5", "$.75"] and ".5" not in masked

@@ -7,9 +7,11 @@ import re
 from collections import Counter
 
 from langmix.evaluate.math import numbers
+from langmix.translate.number_words import word_numbers
 
 # Calculator annotations, arithmetic expressions, money and plain numbers, longest first.
-_NUM = r"[$€£¥₹]?\d(?:[\d,.]*\d)?"
+# A leading-dot decimal (`.5`, as in GSM8K's `18*.5`) is a number too, unless a letter, digit or separator precedes.
+_NUM = r"[$€£¥₹]?(?:\d(?:[\d,.]*\d)?|(?<![\w.,])\.\d+)"
 PROTECT = re.compile(r"<<[^>]*>>|" + _NUM + r"(?:\s*[-+*/×÷=]\s*" + _NUM + r")+|" + _NUM + "%?")
 PLACEHOLDER = re.compile(r"⟦(\d+)⟧")
 
@@ -56,28 +58,17 @@ def number_multiset(text: str, lang: str) -> Counter:
     return Counter(round(v, 6) for v in numbers(text, lang, cjk=False))
 
 
-# English number words a translator may legitimately write as digits (or the reverse).
-NUMBER_WORDS = {w: float(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
-NUMBER_WORDS |= {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
-                 "hundred": 100, "thousand": 1000, "million": 1e6, "dozen": 12, "half": 0.5, "twice": 2,
-                 "double": 2, "triple": 3, "once": 1, "quarter": 0.25, "a": 1, "an": 1, "per": 1, "each": 1,
-                 "every": 1, "single": 1, "pair": 2, "couple": 2, "week": 7, "hour": 60, "percent": 100}
-_WORD = re.compile(r"[a-z]+")
-
-
 def numbers_preserved(source: str, target: str, target_lang: str) -> tuple[bool, str]:
     """Every digit-written number of the English source must appear in the translation; a number the
-    translation adds must be one the source wrote as a word ("three" -> 3, "a day" -> 1日).
+    translation adds must be one the source wrote as words, each allowance used once (see `word_numbers`).
+    Numbers written as words on both sides ("three cats" -> "cinco gatos") are not checked.
     Returns (ok, what differs)."""
     src, tgt = number_multiset(source, "en"), number_multiset(target, target_lang)
     missing = src - tgt
-    words = {NUMBER_WORDS[w] for w in _WORD.findall(source.lower()) if w in NUMBER_WORDS}
-    extra = [v for v in (tgt - src).elements() if v not in words]
+    extra = (tgt - src) - word_numbers(source, target_lang)
     if not missing and not extra:
         return True, ""
-    return False, f"missing {sorted(missing.elements())} extra {sorted(extra)}"
+    return False, f"missing {sorted(missing.elements())} extra {sorted(extra.elements())}"
 
 
 def spans_present(spans: list[str], indexes: list[int], text: str, lang: str) -> list[int]:
