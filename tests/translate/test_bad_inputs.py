@@ -12,7 +12,7 @@ from langmix.cli import app
 from langmix.records import Example
 from langmix.translate.backends import BackendRefused, MemoryBackend, OpenAIBackend, Request
 from langmix.translate.cache import TranslationCache
-from langmix.translate.pipeline import translate_examples
+from langmix.translate.pipeline import qa_table, translate_examples
 from langmix.translate.validate import validate
 
 
@@ -235,3 +235,55 @@ def test_memory_backend_reads_a_tsv_saved_with_a_byte_order_mark(tmp_path, gsm_q
     backend = MemoryBackend(str(memory))
     assert backend.translate([Request(question, "en", "sw", "x"), Request("Other text", "en", "sw", "y")]) == \
         ["jibu", "nyingine"]
+
+
+def _fixed(text, protects_numbers=False):
+    """A backend answering every request with `text`."""
+    class T:
+        name, model_id, prompt_version = "t", text, "v1"
+
+        def translate(self, requests):
+            return [text for _ in requests]
+    T.protects_numbers = protects_numbers
+    return T()
+
+
+@pytest.mark.parametrize("translation, protects, reasons", [
+    ("Calcula el área de un triángulo con una base de 10 unidades y una altura de 5 unidades.", False, {}),
+    ("Calcula el área de un triángulo con una base de 5 unidades y una altura de 10 unidades.", False,
+     {"argument_order_changed": 1}),
+    ("Calcula el área de un triángulo con una base de ⟦1⟧ unidades y una altura de ⟦0⟧ unidades.", True,
+     {"argument_order_changed": 1}),  # swapped placeholders
+])
+def test_swapped_numeric_arguments_are_caught(tmp_path, translation, protects, reasons):
+    """"base 10, height 5" -> "base 5, height 10" kept the numbers and passed, while the call says base=10: the
+    label taught the wrong argument. Numeric argument values of the calls must keep their order in a turn."""
+    ex = Example(id="b-en", source_id="b", task="api", language="en", messages=[
+        {"role": "user", "content": "Find the area of a triangle with a base of 10 units and height of 5 units."}],
+        reference={"calls": [{"calculate_triangle_area": {"base": [10], "height": [5], "unit": ["units", ""]}}]})
+    out, qa = translate_examples([ex], ["es"], _fixed(translation, protects), TranslationCache(tmp_path / "c.sqlite"),
+                                 ["en", "es"], retries=0, policy="flag")
+    assert qa["es"].reasons == reasons and len(out) == 1
+    assert out[0].reference.get("translation_flags", []) == sorted(reasons)
+
+
+def test_an_identifier_of_a_call_in_the_history_is_checked(tmp_path):
+    """Only the final reference call was checked: an example whose reference is a later call passed although the
+    translated user turn had lost `JaneSmith`, the argument of the `GetUserToken` call in its history. Its
+    plain-language assistant turn stays in English, and qa.md says so."""
+    ex = Example(id="h-en", source_id="h", task="api", language="en", messages=[
+        {"role": "user", "content": "Add a meeting. My username is JaneSmith and my password is secret."},
+        {"role": "assistant", "content": '{"name": "GetUserToken", "arguments": {"username": "JaneSmith", '
+                                         '"password": "secret"}}'},
+        {"role": "user", "content": 'API result: {"token": "a1b2c3"}'},
+        {"role": "assistant", "content": "I have your token. Now I will add the meeting."}],
+        reference={"calls": [{"AddAgenda": {"token": ["a1b2c3"], "content": ["meeting"]}}]})
+    keeps = "Añade una reunión. Mi usuario es JaneSmith y mi contraseña es secret."
+    drops = "Añade una reunión. Mi usuario es Juana y mi contraseña es secreta."
+    out, qa = translate_examples([ex], ["es"], _fixed(keeps), TranslationCache(tmp_path / "a.sqlite"), ["en", "es"],
+                                 retries=0)
+    assert qa["es"].passed == 1 and qa["es"].assistant_english_turns == 1
+    assert "es 1 turns in 1 of 1 kept examples" in qa_table(qa)
+    _, qa = translate_examples([ex], ["es"], _fixed(drops), TranslationCache(tmp_path / "b.sqlite"), ["en", "es"],
+                               retries=0)
+    assert qa["es"].excluded == 1 and qa["es"].reasons == {"argument_changed": 1}

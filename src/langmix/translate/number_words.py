@@ -39,7 +39,7 @@ _UNITS = set(
     "meter metre kilometer kilometre centimeter centimetre millimeter mile foot feet inch yard "
     "gram kilogram kg ounce ton liter litre milliliter gallon quart pint cup tablespoon teaspoon".split())
 _DENOMINATORS = {"half": 2.0, "halves": 2.0, "quarter": 4.0, "quarters": 4.0,
-                 **{w: v for w, v in _ORDINALS.items() if v >= 3}, **{w + "s": v for w, v in _ORDINALS.items() if v >= 3}}
+                 **{w + plural: v for w, v in _ORDINALS.items() if v >= 3 for plural in ("", "s")}}
 _FRACTIONS = set(_DENOMINATORS)
 CLASSIFIER_LANGUAGES = {"ja", "zh", "ko"}
 _WORD = re.compile(r"[a-z]+")

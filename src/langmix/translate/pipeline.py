@@ -23,6 +23,7 @@ from langmix.translate.backends import Request
 from langmix.translate.cache import TranslationCache, segment_key
 from langmix.translate.structure import protect, restore, spans_present
 from langmix.evaluate import langid
+from langmix.evaluate.math import numbers
 from langmix.translate.validate import Check, detection_languages, validate
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ class LanguageQA:
     excluded: int = 0
     backend_misses: int = 0
     reasons: Counter = field(default_factory=Counter)
+    # API dialogues: only user turns are translated; the assistant's plain-language turns (API-Bank has them)
+    # stay in English inside the kept examples labelled with the target language
+    assistant_english_turns: int = 0
+    assistant_english_examples: int = 0
 
 
 def _math_parts(ex: Example) -> tuple[str, str | None]:
@@ -140,8 +145,8 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             q = qa[lang]
             q.n += 1
             reasons = sorted({r for s in segs for r in s.reasons})
-            if not reasons and _identifier_argument_lost(ex, segs):
-                reasons = ["argument_changed"]
+            if not reasons:
+                reasons = _api_reasons(ex, segs, lang)
             q.backend_misses += any(s.translation is None for s in segs)
             q.reasons.update(reasons)
             if not reasons:
@@ -152,8 +157,19 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             else:
                 q.excluded += 1
                 continue
+            english = _assistant_text_turns(ex)
+            q.assistant_english_turns += english
+            q.assistant_english_examples += english > 0
             out.append(_assemble(ex, lang, segs, reasons))
     return out, dict(qa)
+
+
+def _assistant_text_turns(ex: Example) -> int:
+    """How many of an API dialogue's assistant turns are plain language (not tool calls): left untranslated."""
+    if ex.task != "api":
+        return 0
+    return sum(1 for m in ex.messages if m["role"] == "assistant" and m["content"].strip()
+               and not _history_calls(m["content"]))
 
 
 def _translate(segments: list[Segment], examples: list[Example], lang: str, backend, cache: TranslationCache,
@@ -194,16 +210,79 @@ def _translate(segments: list[Segment], examples: list[Example], lang: str, back
 _IDENTIFIER = re.compile(r"(?=\S*[A-Za-z])(?=\S*(?:[\d_@./]|[a-z][A-Z]))\S+")
 
 
-def _identifier_argument_lost(ex: Example, segs: list[Segment]) -> bool:
-    """Whether an identifier-shaped argument value of the reference calls, written in the English user turns, is
-    missing from their translations: the dialogue would then ask for one value and the call use another."""
+def _api_reasons(ex: Example, segs: list[Segment], lang: str) -> list[str]:
+    """Checks of a translated API dialogue against the argument values of its calls, the reference calls and the
+    calls in its history (the assistant's tool calls in `messages`):
+    - argument_changed: an identifier-shaped value written in the English user turns is missing from their
+      translations (the dialogue would ask for one value and the call use another);
+    - argument_order_changed: a user turn that writes two or more numeric argument values has them in another
+      order in its translation ("base 10, height 5" -> "base 5, height 10" keeps the multiset of numbers but
+      swaps the labels). A legitimate reordering is flagged too (counted in qa.md); a translation that keeps
+      the numbers' order but swaps the words naming them is not caught."""
     if ex.task != "api" or not segs:
-        return False
-    values = {v for _, _, options in _argument_options(ex.reference) for v in options
-              if isinstance(v, str) and _IDENTIFIER.fullmatch(v)}
+        return []
+    values = _argument_values(ex)
+    identifiers = {v for v in values if isinstance(v, str) and _IDENTIFIER.fullmatch(v)}
     source = " ".join(seg.original for seg in segs)
     translated = " ".join(seg.translation or "" for seg in segs)
-    return any(v in source and v not in translated for v in values)
+    reasons = []
+    if any(v in source and v not in translated for v in identifiers):
+        reasons.append("argument_changed")
+    numeric = {round(float(v), 6) for v in values if _is_number(v)}
+    for seg in segs:
+        src = [v for v in numbers(seg.original, "en", cjk=False) if round(v, 6) in numeric]
+        tgt = [v for v in numbers(seg.translation or "", lang, cjk=False) if round(v, 6) in numeric]
+        if len(set(src)) >= 2 and sorted(src) == sorted(tgt) and src != tgt:
+            reasons.append("argument_order_changed")
+            break
+    return reasons
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        return isinstance(value, str) and bool(value.strip()) and float(value) == float(value)
+    except ValueError:
+        return False
+
+
+def _argument_values(ex: Example) -> list:
+    """Every argument value of the reference calls and of the tool calls in the dialogue's history."""
+    values = [v for _, _, options in _argument_options(ex.reference) for v in options]
+    for msg in ex.messages:
+        if msg["role"] != "assistant":
+            continue
+        for call in _history_calls(msg["content"]):
+            values.extend(_flat(call.get("arguments")))
+    return values
+
+
+def _history_calls(text: str) -> list[dict]:
+    """The tool calls an assistant turn makes ({"name": ..., "arguments": {...}} or a list of them); none for a
+    plain-language turn."""
+    body = text.strip()
+    if body[:1] not in "{[":
+        return []
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return []
+    calls = obj if isinstance(obj, list) else [obj]
+    return [c for c in calls if isinstance(c, dict) and isinstance(c.get("arguments"), dict)]
+
+
+def _flat(obj) -> Iterator:
+    if isinstance(obj, dict):
+        for v in obj.values():
+            yield from _flat(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _flat(v)
+    else:
+        yield obj
 
 
 def _argument_options(reference: dict) -> Iterator[tuple[str, str, list]]:
@@ -269,6 +348,11 @@ def qa_table(qa: dict[str, LanguageQA]) -> str:
         reasons = ", ".join(f"{k} {v}" for k, v in q.reasons.most_common())
         lines.append(f"| {lang} | {q.n} | {q.passed} | {q.passed_after_retry} | {q.flagged} | {q.excluded} | "
                      f"{q.backend_misses} | {reasons} |")
+    english = [f"{lang} {q.assistant_english_turns} turns in {q.assistant_english_examples} of "
+               f"{q.passed + q.flagged} kept examples" for lang, q in qa.items() if q.assistant_english_turns]
+    if english:
+        lines += ["", "Assistant plain-language turns left in English (API dialogues: only the user's turns are "
+                  "translated): " + "; ".join(english) + "."]
     return "\n".join(lines)
 
 
