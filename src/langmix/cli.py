@@ -8,6 +8,7 @@ import json
 import logging
 import sqlite3
 import sys
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -384,6 +385,14 @@ def translate_cmd(
             raise ValueError(f"--base-url must start with http:// or https://, got {base_url!r}")
         examples = load_examples(FileSource(format=fmt, path=str(source), limit=limit, category=category,
                                             schemas=str(schemas) if schemas else None))
+        others = Counter(ex.language for ex in examples if ex.language != "en")
+        examples = [ex for ex in examples if ex.language == "en"]  # a multilingual source: its English rows
+        if not examples:
+            raise ValueError(f"{source} has no English rows to translate (languages: "
+                             f"{', '.join(f'{k} {v}' for k, v in sorted(others.items()))})")
+        if others:
+            console.print(f"translating the {len(examples)} English rows; skipped {sum(others.values())} rows in "
+                          f"other languages ({', '.join(f'{k} {v}' for k, v in sorted(others.items()))})")
         for name in sorted({ex.task for ex in examples}):  # a translated answer line is built from the reference
             tasks.check_references(tasks.get(name), [ex for ex in examples if ex.task == name])
         if backend == "openai":
@@ -425,6 +434,7 @@ def translate_cmd(
         raise typer.Exit(2) from None
     manifest = {"source": str(source), "format": fmt, "backend": backend, "model": engine.model_id,
                 "targets": targets, "policy": policy, "n_source": len(examples),
+                "skipped_non_english": dict(sorted(others.items())),
                 "kept_per_language": {lang: q.passed + q.flagged for lang, q in qa.items()},
                 "excluded_per_language": {lang: q.excluded for lang, q in qa.items()}}
     write_mixture(out, examples + translated, manifest)

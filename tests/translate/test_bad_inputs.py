@@ -287,3 +287,25 @@ def test_an_identifier_of_a_call_in_the_history_is_checked(tmp_path):
     _, qa = translate_examples([ex], ["es"], _fixed(drops), TranslationCache(tmp_path / "b.sqlite"), ["en", "es"],
                                retries=0)
     assert qa["es"].excluded == 1 and qa["es"].reasons == {"argument_changed": 1}
+
+
+def test_a_multilingual_source_translates_its_english_rows(tmp_path):
+    """A parallel file (English and Spanish rows) ended in `ValueError: translation sources must be English`, a
+    traceback with exit 1."""
+    src = tmp_path / "p.jsonl"
+    src.write_text('{"id": 1, "language": "en", "question": "Tom has 3 apples and buys 4 more. How many?", '
+                   '"answer": 7}\n{"id": 1, "language": "es", "question": "Tom tiene 3 manzanas y compra 4 más. '
+                   '¿Cuántas?", "answer": 7}\n', encoding="utf-8")
+    memory = tmp_path / "m.tsv"
+    memory.write_text("Tom has 3 apples and buys 4 more. How many?\tfr\tTom a 3 pommes et en achète 4 de plus. "
+                      "Combien ?\n", encoding="utf-8")
+    args = ["translate", str(src), "--format", "parallel", "--to", "fr", "--backend", "memory", "--memory",
+            str(memory), "--cache", str(tmp_path / "c.sqlite")]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 rows in other languages (es 1)" in " ".join(result.output.split())
+    rows = [json.loads(line) for line in (tmp_path / "out" / "data.jsonl").read_text().splitlines()]
+    assert sorted(r["language"] for r in rows) == ["en", "fr"]
+    src.write_text(src.read_text().splitlines()[1] + "\n", encoding="utf-8")
+    only_es = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "o2")])
+    assert only_es.exit_code == 2 and "no English rows" in only_es.output and "Traceback" not in only_es.output
