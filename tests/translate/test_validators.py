@@ -101,6 +101,12 @@ def test_template_placeholders_and_code_must_survive():
     ("Ingredients:\nflour and 2 eggs", "Ingredientes:\nharina y 2 huevos", False),  # the source's own heading
     ("Note: buy 2 liters of milk", "Nota: compra 2 litros de leche", False),
     ("Okay, so Tom has 3 apples: how many?", "Bien, Tom tiene 3 manzanas: ¿cuántas?", False),
+    ("Tom has 3 apples.", "Sure, Tom tiene 3 manzanas.", True),  # no colon: passed
+    ("Tom has 3 apples.", "Certainly! Tom tiene 3 manzanas.", True),
+    ("Tom has 3 apples.", "Here is the Spanish translation of the text Tom tiene 3 manzanas.", True),
+    ("Sure, Tom has 3 apples.", "Sure, Tom tiene 3 manzanas.", False),  # the source's own opener
+    ("Surely Tom has 3 apples.", "Sure Tom tiene 3 manzanas.", False),  # a word, not an opener
+    ("Here is the bakery: it sells 3 cakes.", "Aquí está la panadería: vende 3 pasteles.", False),
 ])
 def test_a_translators_chatter_before_the_translation_is_a_preamble(source, target, chatter):
     """'Sure! Here is the translation:' passed every check, since the rest was in the target language, and went

@@ -21,18 +21,21 @@ DEFAULT_BOUNDS = (0.4, 2.8)
 # A translator's chatter before the translation: "Sure! Here is the Spanish translation:", "Translation: ...".
 _CHATTER = re.compile(r"^\W*(?:sure|certainly|of course|okay|ok|here(?:'s| is| are)|below is|the translation|"
                       r"translation|translated text)\b[^\n]{0,80}?[:：]\s*", re.I)
+# A chat opener needs no colon: "Sure, Tom tiene...", "Certainly! ...", "Here is the Spanish translation of ...".
+_OPENER = re.compile(r"^\W*(?:(?:sure|certainly|of course|absolutely)\s*[,!.]|"
+                     r"here(?:'s| is| are) (?:the|your|a)\b[^\n]{0,40}?\btranslat)", re.I)
 
 
 def has_preamble(source: str, target: str) -> bool:
     """Whether `target` opens with a line of its own that the source lacks (the first line ends with a colon and
-    the target has more lines), or with a translator's chatter ('Here is the translation:') the source does not
-    open with."""
+    the target has more lines), or with a translator's chatter ('Here is the translation:', 'Sure, ...',
+    'Certainly! ...') the source does not open with."""
     source_lines = [line for line in source.splitlines() if line.strip()]
     target_lines = [line for line in target.splitlines() if line.strip()]
     if len(target_lines) > len(source_lines) and target_lines[0].rstrip().endswith((":", "：")) and \
             not (source_lines and source_lines[0].rstrip().endswith((":", "："))):
         return True
-    return bool(_CHATTER.match(target)) and not _CHATTER.match(source)
+    return any(p.match(target) and not p.match(source) for p in (_CHATTER, _OPENER))
 
 
 @dataclass(frozen=True)
