@@ -441,6 +441,11 @@ def translate_cmd(
     (out / "qa.md").write_text(qa_table(qa) + "\n", encoding="utf-8")
     (out / "qa.json").write_text(qa_json(qa), encoding="utf-8")
     Console().print(qa_table(qa))
+    cached = {lang: q.cached_rejections for lang, q in qa.items() if q.cached_rejections}
+    if cached:
+        console.print(f"the cache answered with translations that failed validation ("
+                      f"{', '.join(f'{k} {v} segments' for k, v in cached.items())}); "
+                      f"--retranslate-rejected asks for them again")
     empty = [lang for lang in targets if qa[lang].passed + qa[lang].flagged == 0]
     if empty:  # e.g. an unreachable server: every segment a backend miss
         error(f"nothing was translated into {', '.join(empty)}: every example was excluded (reasons in "

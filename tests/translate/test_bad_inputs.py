@@ -175,6 +175,7 @@ def test_rejected_cached_translations_are_asked_again_only_when_told(tmp_path):
     server.fixed = True
     _, qa = translate_examples([ex], ["es"], server, cache, ["en", "es"], retries=0)
     assert qa["es"].excluded == 1 and server.asked == 1  # the cache answered
+    assert qa["es"].cached_rejections == 1  # which the command line says, naming --retranslate-rejected
     out, qa = translate_examples([ex], ["es"], server, cache, ["en", "es"], retries=0, retranslate_rejected=True)
     assert qa["es"].passed == 1 and server.asked == 2 and "4 más" in out[0].messages[0]["content"]
     _, qa = translate_examples([ex], ["es"], server, cache, ["en", "es"], retries=0)

@@ -56,6 +56,7 @@ class LanguageQA:
     # stay in English inside the kept examples labelled with the target language
     assistant_english_turns: int = 0
     assistant_english_examples: int = 0
+    cached_rejections: int = 0  # segments the cache answered with a translation that failed validation
 
 
 def _math_parts(ex: Example) -> tuple[str, str | None]:
@@ -134,6 +135,8 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
                     seg.reasons = []  # asked as at first (same cache key), not as a retry with the reasons
                 _translate(stale, examples, lang, backend, cache, batch_size, attempt, None, use_cache=False)
                 _check_all(stale, lang, languages)
+            if not attempt and not retranslate_rejected:
+                qa[lang].cached_rejections += sum(1 for s in pending if s.reasons and s.from_cache)
             pending = [s for s in pending if s.reasons and s.translation is not None]
             if not pending:
                 break
