@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from langmix.cli import app
@@ -148,3 +150,25 @@ def test_repeated_dialogue_turns_are_translated_once(tmp_path):
                        policy="flag")
     user_turns = sum(1 for ex in examples for m in ex.messages if m["role"] == "user")
     assert len(seen) == len(set(seen)) < user_turns
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_an_interrupted_batch_keeps_the_translations_that_finished(gsm_questions, tmp_path, concurrency):
+    """The cache was written once per batch (64 requests): Ctrl-C lost every translation the batch had finished."""
+    import time
+
+    asked: list[str] = []
+
+    def one(request):
+        asked.append(request.text)
+        if len(asked) == 4:  # the 4th request is in flight when the user presses Ctrl-C
+            time.sleep(0.3)
+            raise KeyboardInterrupt
+        return "Traducción: " + request.text
+
+    backend = OpenAIBackend("http://127.0.0.1:9", "fake", concurrency=concurrency)
+    backend._one = one
+    cache = TranslationCache(tmp_path / "c.sqlite")
+    with pytest.raises(KeyboardInterrupt):
+        translate_examples(gsm_questions[:6], ["es"], backend, cache, LANGS)
+    assert len(cache) == (3 if concurrency == 1 else 5)  # all but the interrupted one (and, serially, those after)

@@ -21,7 +21,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,7 @@ class OpenAIBackend:
     temperature: float = 0.0
     name: str = "openai"
     protects_numbers: bool = True
+    reports_each: bool = True  # translate(requests, done=...) reports each request as it completes
     stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "retries": 0, "failures": 0})
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _next_slot: float = 0.0
@@ -168,11 +170,29 @@ class OpenAIBackend:
                 time.sleep(min(delay, 30.0))
         return None
 
-    def translate(self, requests: list[Request]) -> list[str | None]:
+    def translate(self, requests: list[Request], done: Callable[[int, str | None], None] | None = None
+                  ) -> list[str | None]:
+        """Translations in request order. `done(i, text)` is called in this thread as each request completes, so a
+        caller can keep finished work when the batch is interrupted (Ctrl-C) or fails part-way; on an error or an
+        interrupt, requests not yet started are cancelled."""
+        results: list[str | None] = [None] * len(requests)
         if self.concurrency <= 1:
-            return [self._one(r) for r in requests]
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(self._one, requests))
+            for i, r in enumerate(requests):
+                results[i] = self._one(r)
+                if done:
+                    done(i, results[i])
+            return results
+        pool = ThreadPoolExecutor(max_workers=self.concurrency)
+        try:
+            futures = {pool.submit(self._one, r): i for i, r in enumerate(requests)}
+            for future in as_completed(futures):
+                i = futures[future]
+                results[i] = future.result()
+                if done:
+                    done(i, results[i])
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return results
 
 
 # Language-code conventions of the common translation model families.

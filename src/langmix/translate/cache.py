@@ -28,8 +28,8 @@ class TranslationCache:
         out: dict[str, str] = {}
         for start in range(0, len(keys), 500):
             chunk = keys[start:start + 500]
-            rows = self._db.execute(f"SELECT key, translation FROM segments WHERE key IN ({','.join('?' * len(chunk))})",
-                                    chunk).fetchall()
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT key, translation FROM segments WHERE key IN ({marks})", chunk).fetchall()
             out.update(rows)
         return out
 

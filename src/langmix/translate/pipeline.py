@@ -195,14 +195,18 @@ def _translate(segments: list[Segment], examples: list[Example], lang: str, back
         batch = todo[start:start + batch_size]
         requests = [Request(s.source, "en", lang, f"{examples[s.example].source_id}#{_index(s, examples)}",
                             ", ".join(s.reasons) or None) for s, _ in batch]
-        results = backend.translate(requests)
-        fresh = {}
+        if getattr(backend, "reports_each", False):  # a remote backend: each translation is cached as it comes
+            def keep(i: int, text: str | None, batch=batch) -> None:
+                if text is not None:
+                    cache.put_many({batch[i][1]: text})
+
+            results = backend.translate(requests, done=keep)  # an interrupt loses only the requests in flight
+        else:
+            results = backend.translate(requests)
+            cache.put_many({key: text for (_, key), text in zip(batch, results) if text is not None})
         for (_, key), text in zip(batch, results):
             for seg in same[key]:
                 seg.translation, seg.attempts, seg.from_cache = text, seg.attempts + 1, False
-            if text is not None:
-                fresh[key] = text
-        cache.put_many(fresh)  # committed per batch: a kill loses at most the batch in flight
         if progress and attempt == 0:  # retries are extra work, not progress
             progress(sum(len(same[k]) for _, k in batch))
 
