@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from langmix import languages as langs
+from langmix.data.answers import gsm8k_answer, read_number, read_solution
 from langmix.data.files import (DataFormatError, is_pattern, iter_delimited, iter_jsonl, language_files, read_rows,
                                 read_text, require_dir)
-from langmix.evaluate.math import parse_number
 from langmix.records import Example
 
-CALCULATOR = re.compile(r"<<[^>]*>>")
 ENGLISH_PHRASE = langs.answer_phrase("en")  # answer phrases live in the language registry only
 
 
@@ -41,19 +40,6 @@ def math_example(source_id: str, lang: str, question: str, answer: float, answer
     return Example(id=f"{source_id}-{lang}", source_id=source_id, task="math", language=lang,
                    messages=math_messages(question, solution, exemplars),
                    reference={"answer": answer, "answer_phrase": answer_phrase})
-
-
-def gsm8k_answer(path: Path, lineno: int, text: str, keep_calculator: bool) -> tuple[str, float]:
-    """Split a GSM8K answer into (reasoning, final number)."""
-    if "####" not in text:
-        raise DataFormatError(path, lineno, "answer has no '#### <number>' line")
-    reasoning, final = text.rsplit("####", 1)
-    value = parse_number(final)
-    if value is None:
-        raise DataFormatError(path, lineno, f"final answer {final.strip()!r} is not a number")
-    if not keep_calculator:
-        reasoning = CALCULATOR.sub("", reasoning)
-    return reasoning.strip(), value
 
 
 def load_gsm8k(path: str | Path, split: str | None = None, keep_calculator: bool = False,
@@ -151,10 +137,8 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
     takes the phrase its exemplars use most, else English's.
     """
     directory = require_dir(directory)
-    files = {p.stem.split("_", 1)[1]: p for p in directory.glob("mgsm_*.tsv")}
-    if not files:
-        raise DataFormatError(directory, None, "no mgsm_<lang>.tsv files")
-    wanted = langs.resolve_all(languages) if languages else [langs.resolve(c).code for c in sorted(files)]
+    files = _mgsm_files(directory)
+    wanted = langs.resolve_all(languages) if languages else sorted(files)
     out = []
     for lang in wanted:
         if lang not in files:
@@ -166,23 +150,42 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
             else ()
         phrase = langs.get(lang).answer_phrase or (derived[0] if derived else ENGLISH_PHRASE)
         n_before = len(out)
-        for lineno, cells in iter_delimited(files[lang], "\t", header=False):
-            if lineno - 1 < offset:
+        for index, (lineno, cells) in enumerate(iter_delimited(files[lang], "\t", header=False)):
+            if lineno != index + 1:  # a TSV row is one line: only blank lines are skipped
+                raise DataFormatError(files[lang], index + 1, "blank line: an MGSM item's id is its row number, so "
+                                      "a blank line leaves every later item's id ambiguous (remove it, or put the "
+                                      "missing item there)")
+            if index < offset:
                 continue
             row = list(cells.values())
             if len(row) != 2:
                 raise DataFormatError(files[lang], lineno, f"expected question<TAB>answer, got {len(row)} fields")
-            value = parse_number(row[1])
-            if value is None:
-                raise DataFormatError(files[lang], lineno, f"answer {row[1]!r} is not a number")
-            out.append(math_example(f"gsm8k-test-{lineno - 1}", lang, row[0].strip(), value, phrase,
+            value = read_number(files[lang], lineno, row[1])
+            out.append(math_example(f"gsm8k-test-{index}", lang, row[0].strip(), value, phrase,
                                     exemplars=lang_shots))
-            if limit and lineno >= offset + limit:
+            if limit and index + 1 >= offset + limit:
                 break
         if len(out) == n_before:
             raise DataFormatError(files[lang], None, f"no items in file from item {offset} on" if offset
                                   else "no items in file")
     return out
+
+
+def _mgsm_files(directory: Path) -> dict[str, Path]:
+    """{code: file} of a directory's `mgsm_<lang>.tsv` files, the language part read through the registry
+    (`mgsm_EN.tsv`, `mgsm_es-ES.tsv`); an unknown language or two files for one language is an error."""
+    files: dict[str, Path] = {}
+    for p in sorted(directory.glob("mgsm_*.tsv")):
+        try:
+            code = langs.resolve(p.stem.split("_", 1)[1]).code
+        except langs.UnknownLanguageError as exc:
+            raise DataFormatError(p, None, f"the file name's language: {exc}") from None
+        if code in files:
+            raise DataFormatError(p, None, f"a second file for {code!r} (the first is {files[code].name})")
+        files[code] = p
+    if not files:
+        raise DataFormatError(directory, None, "no mgsm_<lang>.tsv files")
+    return files
 
 
 # A view of the registry's canonical phrases, kept for importers; the phrases themselves live in languages.py.
@@ -211,27 +214,6 @@ def _rows(src) -> list[tuple[int, dict[str, Any]]]:
     from datasets import load_dataset
 
     return list(enumerate(load_dataset(src.path, split=src.split), 1))
-
-
-def _solution(path, lineno: int, answer: Any, lang: str) -> tuple[str | None, float]:
-    """A number, a GSM8K-style answer (`#### n`) or a worked solution ending in the answer."""
-    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
-        return None, float(answer)
-    if not isinstance(answer, str):
-        raise DataFormatError(path, lineno, f"answer {answer!r} is neither a number nor text")
-    if "####" in answer:
-        reasoning, value = gsm8k_answer(path, lineno, answer, keep_calculator=False)
-    else:
-        value = parse_number(answer, lang)  # as written in the language: '1.000' in de is 1000
-        reasoning = None if value is not None else answer.strip()
-        if value is None:
-            from langmix.evaluate.math import extract_flexible
-
-            value = extract_flexible(answer, lang)
-    if value is None:
-        shown = answer if len(answer) <= 60 else answer[:57] + "..."
-        raise DataFormatError(path, lineno, f"answer {shown!r} is not a number (nor a solution ending in one)")
-    return reasoning, value
 
 
 def _columns(src, row: dict[str, Any]) -> dict[str, str]:
@@ -331,7 +313,7 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
                 if src.limit and taken[lang] >= src.limit:
                     continue
                 taken[lang] += 1
-                reasoning, value = _solution(path, lineno, answer, lang)
+                reasoning, value = read_solution(path, lineno, answer, lang)
                 if sid in values and values[sid][0] != value:
                     raise DataFormatError(path, lineno, f"item {sid!r}: answer {_fmt(value)} in {lang} differs from "
                                           f"{_fmt(values[sid][0])} at {values[sid][1]} (are the files aligned?)")

@@ -80,6 +80,9 @@ def _ascii_digits(text: str) -> str:
 # What parse_number reads once digits, spaces and separators are normalised: the extractor's numbers (no exponent,
 # no `_` grouping, no inf or nan, which Decimal would read).
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+# Commas that group thousands where the comma is no decimal mark: groups of three (`1,234,567`), or the Indian
+# lakh grouping (`1,00,000`); anything else (`2,5`, `12,50`, `1,2,3`) is ambiguous.
+_COMMA_GROUPS = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3})(?:\.\d*)?")
 
 
 def parse_number(text: str, lang: str = "en") -> float | None:
@@ -96,6 +99,8 @@ def parse_number(text: str, lang: str = "en") -> float | None:
             s = s.replace(".", "")  # 1.234 groups thousands (0.125 cannot: a group never starts a number at 0)
         else:
             s = s.replace(",", "")
+    elif "," in s and not _COMMA_GROUPS.fullmatch(s):
+        return None  # '2,5' or '12,50' is no thousands grouping: a decimal comma or a list, never 25 or 1250
     else:
         s = s.replace(",", "")
     if not _PLAIN_NUMBER.fullmatch(s):
@@ -116,13 +121,28 @@ def reference_number(ref: object) -> float:
         value = float(ref) if isinstance(ref, (int, float)) else parse_number(ref)
     except OverflowError:  # an int too large for a float
         value = None
-    if isinstance(ref, str) and value is None and re.search(r"\d\s*[eE][+-]?\d", ref):
-        raise ValueError(f"reference {ref!r} is in scientific notation, which is not read in outputs either "
-                         "(write the number)")
+    problem = number_problem(ref) if isinstance(ref, str) and value is None else None
+    if problem:
+        raise ValueError(f"reference {ref!r} {problem}")
     if value is None or not math.isfinite(value):
         shown = repr(ref) if len(repr(ref)) <= 60 else repr(ref)[:57] + "..."
         raise ValueError(f"reference {shown} is not a {'number' if value is None else 'finite number'}")
     return value
+
+
+def number_problem(text: str, lang: str = "en") -> str | None:
+    """Why `text` holds a number that cannot be read unambiguously, or None: scientific notation, a fraction, or
+    (where the comma is no decimal mark) a comma that does not group thousands ('2,5', '12,50')."""
+    if re.search(r"\d\s*[eE][+-]?\d", text):
+        return "is in scientific notation, which is not read in outputs either (write the number)"
+    if re.search(r"\d\s*/\s*\d", text):
+        return "is not a number but a fraction (write it as a decimal number)"
+    if lang not in COMMA_DECIMAL:
+        for m in re.finditer(r"[\d,]*\d,\d[\d,]*(?:\.\d+)?", _ascii_digits(text)):
+            if not _COMMA_GROUPS.fullmatch(m.group()):
+                return (f"is not a number as written: its comma groups no thousands ({m.group()!r}: a decimal comma "
+                        "or a list?); write decimals with a point in this language")
+    return None
 
 
 def parse_cjk(text: str) -> int | None:

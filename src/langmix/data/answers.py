@@ -1,0 +1,102 @@
+"""Reading the reference answer of a math item from user data, refusing what cannot be read unambiguously.
+
+An answer is a finite number: a JSON/Parquet number, a plain number as written in the item's language, a GSM8K
+answer ending in `#### n`, or a worked solution. A worked solution's answer is the number after the language's
+answer phrase ("The answer is 8. (Note: ... 2024)" is 8); without a phrase, its last number, which must end it
+("... with his 2 sisters." is refused). NaN and infinities, scientific notation, fractions and (where the comma is
+no decimal mark) commas that group no thousands are refused with a DataFormatError naming the file and line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from langmix import languages as langs
+from langmix.data.files import DataFormatError
+from langmix.evaluate.math import extract_flexible, extract_strict, number_problem, parse_number, phrase_pattern
+
+CALCULATOR = re.compile(r"<<[^>]*>>")
+# A number as written, with what would make it ambiguous (an exponent, a fraction's denominator) attached.
+_NUMBERISH = re.compile(r"[-+]?\d(?:[\d.,\u00a0\u202f\u2009 ]*\d)?(?:\s*[eE][+-]?\d+|\s*/\s*\d+)?")
+_AFTER_LAST = re.compile(r"[\s.。।!)*\]%$€£¥₹]*")  # what may follow the final number of a worked solution
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def finite(path: Path | str, lineno: int | None, value: float) -> float:
+    """`value`, refused unless finite (NaN or an infinity would become a target such as 'The answer is nan.')."""
+    if not math.isfinite(value):
+        raise DataFormatError(path, lineno, f"answer {value} is not a finite number")
+    return value
+
+
+def read_number(path: Path | str, lineno: int | None, text: str, lang: str = "en") -> float:
+    """A plain number as written in `lang`; anything else is a DataFormatError saying why."""
+    value = parse_number(text, lang)
+    if value is None:
+        raise DataFormatError(path, lineno, f"answer {_shown(text.strip())} "
+                              f"{number_problem(text, lang) or 'is not a number'}")
+    return finite(path, lineno, value)
+
+
+def gsm8k_answer(path: Path | str, lineno: int, text: str, keep_calculator: bool,
+                 lang: str = "en") -> tuple[str, float]:
+    """Split a GSM8K answer into (reasoning, final number)."""
+    if "####" not in text:
+        raise DataFormatError(path, lineno, "answer has no '#### <number>' line")
+    reasoning, final = text.rsplit("####", 1)
+    value = read_number(path, lineno, final, lang)
+    if not keep_calculator:
+        reasoning = CALCULATOR.sub("", reasoning)
+    return reasoning.strip(), value
+
+
+def _check_token(path: Path | str, lineno: int, text: str, token: str, lang: str) -> None:
+    problem = number_problem(token, lang)
+    if problem:
+        raise DataFormatError(path, lineno, f"answer {_shown(text)}: its final number {token!r} {problem}")
+
+
+def _worked(path: Path | str, lineno: int, text: str, lang: str) -> float:
+    """The answer of a worked solution: after the language's answer phrase, else its last number, at its end."""
+    phrases = tuple(langs.answer_phrases(lang)) or (langs.answer_phrase("en"),)
+    value = extract_strict(text, phrases, lang)
+    if value is not None:
+        pattern = phrase_pattern(phrases)
+        last = list(pattern.finditer(text))[-1] if pattern else None
+        token = _NUMBERISH.search(text, last.end()) if last else None
+        if token:
+            _check_token(path, lineno, text, token.group(), lang)
+        return finite(path, lineno, value)
+    tokens = list(_NUMBERISH.finditer(text))
+    if not tokens:
+        raise DataFormatError(path, lineno, f"answer {_shown(text)} is not a number (nor a solution ending in one)")
+    _check_token(path, lineno, text, tokens[-1].group(), lang)
+    if not _AFTER_LAST.fullmatch(text, tokens[-1].end()):
+        raise DataFormatError(path, lineno, f"answer {_shown(text)}: a worked solution without the answer phrase "
+                              f"{phrases[0]!r} whose last number does not end it; end it with "
+                              f"'{phrases[0]} <number>.' or '#### <number>'")
+    value = extract_flexible(text, lang)
+    if value is None:
+        raise DataFormatError(path, lineno, f"answer {_shown(text)} is not a number (nor a solution ending in one)")
+    return finite(path, lineno, value)
+
+
+def read_solution(path: Path | str, lineno: int, answer: Any, lang: str) -> tuple[str | None, float]:
+    """(worked solution or None, answer) of a number, a GSM8K-style answer (`#### n`), a number written in `lang`
+    ('1.000' in de is 1000) or a worked solution."""
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        return None, finite(path, lineno, float(answer))
+    if not isinstance(answer, str):
+        raise DataFormatError(path, lineno, f"answer {answer!r} is neither a number nor text")
+    if "####" in answer:
+        return gsm8k_answer(path, lineno, answer, keep_calculator=False, lang=lang)
+    value = parse_number(answer, lang)
+    if value is not None:
+        return None, finite(path, lineno, value)
+    return answer.strip(), _worked(path, lineno, answer.strip(), lang)
