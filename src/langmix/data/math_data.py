@@ -192,14 +192,44 @@ def _mgsm_files(directory: Path) -> dict[str, Path]:
 MGSM_ANSWER_PHRASES = {code: langs.answer_phrase(code) for code in langs.MGSM_LANGUAGES}
 
 
+ROLES = ("id", "language", "question", "answer", "english")
+
+
+def _is_field(src, name: str) -> bool:
+    """Whether a column name is a configured field, or `<question|answer>_<lang>` of a wide file (any case)."""
+    name = str(name).strip().lower()
+    fields = {src.field(r).lower() for r in ROLES if src.field(r)}
+    return name in fields or any(name.startswith(src.field(r).lower() + "_") for r in ("question", "answer"))
+
+
+def _match_case(src, rows: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """Rows with columns named as the configured fields in another case (`Question`, `QUESTION_ES`) renamed to
+    them; a column whose exact name is also present is left alone."""
+    if not rows:
+        return rows
+    names = list(rows[0][1])
+    wanted = {src.field(r).lower(): src.field(r) for r in ROLES if src.field(r)}
+    rename = {}
+    for name in names:
+        base, sep, suffix = str(name).partition("_")
+        target = wanted.get(str(name).lower()) or (wanted.get(base.lower(), "") + sep + suffix
+                                                   if sep and base.lower() in wanted else None)
+        if target and target != name and target not in names:
+            rename[name] = target
+    if not rename:
+        return rows
+    return [(lineno, {rename.get(k, k): v for k, v in row.items()}) for lineno, row in rows]
+
+
 def _local_rows(src, path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of one local file. A `.tsv`/`.csv` whose first row names the question column has a header; otherwise
-    its columns are positional ("0", "1", ...), and question/answer default to the first two (MGSM's TSVs)."""
+    """Rows of one local file. A `.tsv`/`.csv` whose first row names a configured field (or `<field>_<lang>`
+    columns, in any case) has a header; otherwise its columns are positional ("0", "1", ...), and question/answer
+    default to the first two (MGSM's TSVs). Column names match the configured fields case-insensitively."""
     if path.suffix.lower() not in (".tsv", ".csv"):
-        return list(read_rows(path))
+        return _match_case(src, list(read_rows(path)))
     rows = list(read_rows(path, header=False))
-    if rows and src.field("question") in [str(v).strip() for v in rows[0][1].values()]:
-        return list(read_rows(path, header=True))
+    if rows and any(_is_field(src, v) for v in rows[0][1].values()):
+        return _match_case(src, list(read_rows(path, header=True)))
     return rows
 
 
@@ -219,7 +249,7 @@ def _rows(src) -> list[tuple[int, dict[str, Any]]]:
 def _columns(src, row: dict[str, Any]) -> dict[str, str]:
     """Column name per role; a headerless TSV/CSV row (columns "0", "1", ...) reads question and answer from its
     first two columns unless `fields` names positions."""
-    cols = {role: src.field(role) for role in ("id", "language", "question", "answer", "english")}
+    cols = {role: src.field(role) for role in ROLES}
     if row and all(str(k).isdigit() for k in row):
         for role, default in (("question", "0"), ("answer", "1")):
             if not cols[role].isdigit():
@@ -243,18 +273,25 @@ def _cells(src, path, lineno: int, row: dict[str, Any], cols: dict[str, str], fi
         return [(file_lang, row.get(cols["question"]), row.get(cols["answer"]))]
     if src.layout == "long":
         return [(row.get(cols["language"]), row.get(cols["question"]), row.get(cols["answer"]))]
-    q = cols["question"]
+    q, a = cols["question"], cols["answer"]
     suffixes = [k[len(q) + 1:] for k in row if k.startswith(q + "_") and k != cols["english"]]
-    return [(s, row.get(f"{q}_{s}"), row.get(f"{cols['answer']}_{s}")) for s in suffixes]
+    shared = a in row and not any(f"{a}_{s}" in row for s in suffixes)  # one answer column for every language
+    cells = [(s, row.get(f"{q}_{s}"), row.get(a if shared else f"{a}_{s}")) for s in suffixes]
+    return [c for c in cells if c[1] not in (None, "") or c[2] not in (None, "")]  # both empty: not in this item
+
+
+def _shown_columns(row: dict[str, Any]) -> str:
+    names = [str(k) for k in row]
+    return ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
 
 
 def _row_id(src, path, lineno: int, row: dict[str, Any], cols: dict[str, str], index: int, has_ids: bool,
             prefix: str) -> str:
     if not has_ids:
         return f"{prefix}-{index}"
-    if row.get(cols["id"]) in (None, ""):
+    if row.get(cols["id"]) is None or not str(row[cols["id"]]).strip():
         raise DataFormatError(path, lineno, f"no {cols['id']!r} field (the first row has one)")
-    return str(row[cols["id"]])
+    return str(row[cols["id"]]).strip()  # '1 ' and '1' are one item
 
 
 def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
@@ -288,19 +325,26 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
         cols = _columns(src, rows[0][1])
         has_ids = cols["id"] in rows[0][1]
         if not has_ids and file_lang is None and src.layout == "long":
+            wide = any(str(k).startswith(cols["question"] + "_") for k in rows[0][1])
             raise DataFormatError(path, rows[0][0], f"expected an {cols['id']!r} field: a long layout needs ids "
-                                  "shared by the languages (or use one file per language)")
+                                  "shared by the languages (or use one file per language)" + (
+                                      f"; its {cols['question']}_<lang> columns look like a wide file: set "
+                                      "layout: wide" if wide else f" (columns: {_shown_columns(rows[0][1])})"))
         for index, (lineno, row) in enumerate(rows):
             sid = _row_id(src, path, lineno, row, cols, index, has_ids, prefix)
             cells = _cells(src, path, lineno, row, cols, file_lang)
             if not cells:
                 raise DataFormatError(path, lineno, f"expected {cols['question']}_<lang> and {cols['answer']}_<lang> "
-                                      "fields")
+                                      f"fields (columns: {_shown_columns(row)})")
             for lang_code, question, answer in cells:
-                if not isinstance(question, str) or not question.strip() or answer in (None, "") \
-                        or not isinstance(lang_code, str):
-                    raise DataFormatError(path, lineno, f"missing {cols['question']}/{cols['answer']}/"
-                                          f"{cols['language']}")
+                missing = [name for name, bad in ((cols["language"], not isinstance(lang_code, str)),
+                                                  (cols["question"], not isinstance(question, str)
+                                                   or not question.strip()),
+                                                  (cols["answer"], answer in (None, ""))) if bad]
+                if missing:
+                    where_lang = f" for {lang_code!r}" if file_lang is None and src.layout == "wide" else ""
+                    raise DataFormatError(path, lineno, f"missing {', '.join(missing)}{where_lang} (or empty; "
+                                          f"columns: {_shown_columns(row)}; `fields` maps a role to a column)")
                 try:
                     lang = langs.resolve(lang_code).code
                 except langs.UnknownLanguageError as exc:
