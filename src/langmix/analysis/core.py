@@ -39,8 +39,8 @@ N_BOOT = 1000
 ALPHA = stats.ALPHA
 # re-exported: the analyses and the planner import these from here
 __all__ = ["ALPHA", "N_BOOT", "ZERO_TOLERANCE", "AnalysisError", "CellBoot", "adjust", "cell_bootstrap",
-           "english_only_mixture", "estimate_frame", "group_contrasts", "holm", "pooled_items", "summarise", "train_set",
-           "why_none"]
+           "english_only_mixture", "estimate_frame", "group_contrasts", "holm", "pooled_items", "summarise",
+           "train_set", "why_none"]
 
 
 class AnalysisError(ValueError):
