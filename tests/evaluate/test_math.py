@@ -108,3 +108,11 @@ def test_scientific_notation_is_read_neither_in_outputs_nor_in_references():
     for bad in ("Infinity", float("inf"), 10**400, True, None, "1/2"):
         with pytest.raises(ValueError, match="is not a"):
             reference_number(bad)
+
+
+def test_dots_after_a_decimal_comma_are_no_number():
+    """In a comma-decimal language, '1,234.5' was read as 1.2345 (its dot dropped as a thousands mark): a dot that
+    groups no thousands before the decimal comma leaves the number unreadable, not silently another value."""
+    assert parse_number("1,234.5", "de") is None and parse_number("1.2,5", "fr") is None
+    assert [parse_number(t, "de") for t in ("1.234,5", "12.345.678,25", "12,5", "-1.000,75")] == \
+        [1234.5, 12345678.25, 12.5, -1000.75]
