@@ -205,8 +205,23 @@ def _value(text: str, is_cjk: bool, lang: str, after_multiplier: bool) -> float 
     return None if rest is None else total + rest
 
 
-def _values(matches: Iterable[tuple[int, str, bool]], lang: str) -> Iterator[float]:
-    """Parsed values of `matches` (in order), skipping a CJK numeral inside an Arabic match (the 万 of `8万`)."""
+def _ambiguous(text: str, lang: str) -> bool:
+    """Whether a number as written has separators that `parse_number` will not guess at: in a language whose
+    decimal mark is the point, a comma that groups no thousands ('2,5', '12,50', '1,2,3'); where it is the comma,
+    dots that group no thousands before it ('1,234.5'). Such a number is where an answer is, but unreadable: an
+    extractor stops there (no answer) rather than skipping it for the next number in the text."""
+    s = _ascii_digits(text.strip())
+    for ch in _SPACES:
+        s = s.replace(ch, "")
+    if lang in COMMA_DECIMAL:
+        return s.count(",") == 1 and "." in s and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+,\d+", s) \
+            and not re.fullmatch(r"[+-]?\d{1,3},\d{3}", s)
+    return "," in s and not _COMMA_GROUPS.fullmatch(s)
+
+
+def _values(matches: Iterable[tuple[int, str, bool]], lang: str) -> Iterator[float | None]:
+    """Parsed values of `matches` (in order), skipping a CJK numeral inside an Arabic match (the 万 of `8万`) and
+    other text that is no number; None for a number whose separators are ambiguous (`_ambiguous`)."""
     covered_until = -1
     for start, text, is_cjk in matches:
         value = _value(text, is_cjk, lang, after_multiplier=is_cjk and start < covered_until)
@@ -214,16 +229,18 @@ def _values(matches: Iterable[tuple[int, str, bool]], lang: str) -> Iterator[flo
             covered_until = start + len(text)
         if value is not None:
             yield value
+        elif not is_cjk and _ambiguous(text, lang):
+            yield None
 
 
 def numbers(output: str, lang: str = "en", cjk: bool = True) -> list[float]:
-    """Every number in `output`, in order (Arabic, native or full-width digits, and CJK numerals unless
+    """Every readable number in `output`, in order (Arabic, native or full-width digits, and CJK numerals unless
     `cjk=False`)."""
-    return list(_values(_number_matches(output, lang, cjk), lang))
+    return [v for v in _values(_number_matches(output, lang, cjk), lang) if v is not None]
 
 
 def first_number(text: str, lang: str = "en") -> float | None:
-    """The first number in `text`; stops reading at it."""
+    """The first number in `text`; stops reading at it (None where it is ambiguous as written: `_ambiguous`)."""
     return next(_values(_number_matches(text, lang, True), lang), None)
 
 
@@ -244,6 +261,8 @@ def _last_in(output: str, start: int, lang: str) -> float | None:
     while i >= 0 or j >= 0:
         if j < 0 or (i >= 0 and arabic[i].start() > cjk[j].start()):
             value, i = _value(arabic[i].group(), False, lang, False), i - 1
+            if value is None and _ambiguous(arabic[i + 1].group(), lang):
+                return None  # the last number is unreadable as written: no answer, not the number before it
         else:  # a CJK numeral inside the previous Arabic match is the 万 of `8万`, read with its digits
             inside = i >= 0 and arabic[i].end() > cjk[j].start()
             value, j = _value(cjk[j].group(), True, lang, inside), j - 1
@@ -293,6 +312,9 @@ def phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{p})" for p in parts), re.IGNORECASE)
 
 
+_NOTHING = object()  # no number at all (as opposed to None: an ambiguous one)
+
+
 def _answered_phrase(output: str, phrases: tuple[str, ...], lang: str) -> tuple[re.Match[str] | None, float | None]:
     """(the last phrase occurrence followed by a number before the next occurrence, that number): a phrase left
     without its number ("The answer is 18. ... The answer is" at the end of a cut-off output) does not hide the
@@ -301,8 +323,9 @@ def _answered_phrase(output: str, phrases: tuple[str, ...], lang: str) -> tuple[
     matches = list(pattern.finditer(output)) if pattern else []
     for i in range(len(matches) - 1, -1, -1):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(output)
-        value = first_number(output[matches[i].end():end], lang)
-        if value is not None:
+        values = _values(_number_matches(output[matches[i].end():end], lang, True), lang)
+        value = next(values, _NOTHING)
+        if value is not _NOTHING:  # a number, or None where it is ambiguous as written (no answer, no fallback)
             return matches[i], value
     return (matches[-1] if matches else None), None
 
