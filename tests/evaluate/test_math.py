@@ -114,8 +114,8 @@ def test_dots_after_a_decimal_comma_are_no_number():
     """In a comma-decimal language, '1,234.5' was read as 1.2345 (its dot dropped as a thousands mark): a dot that
     groups no thousands before the decimal comma leaves the number unreadable, not silently another value."""
     assert parse_number("1,234.5", "de") is None and parse_number("1.2,5", "fr") is None
-    assert [parse_number(t, "de") for t in ("1.234,5", "12.345.678,25", "12,5", "-1.000,75")] == \
-        [1234.5, 12345678.25, 12.5, -1000.75]
+    assert [parse_number(t, "de") for t in ("1.234,5", "12.345.678,25", "12,5", "-1.000,75", "+1.234,5")] == \
+        [1234.5, 12345678.25, 12.5, -1000.75, 1234.5]
 
 
 def test_an_ambiguous_number_is_no_answer_not_a_skip_to_the_next():

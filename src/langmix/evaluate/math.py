@@ -93,7 +93,7 @@ def parse_number(text: str, lang: str = "en") -> float | None:
         s = s.replace(ch, "")
     if lang in COMMA_DECIMAL:
         if s.count(",") == 1 and not re.fullmatch(r"-?\d{1,3},\d{3}", s):
-            if "." in s and not re.fullmatch(r"-?\d{1,3}(\.\d{3})+,\d+", s):
+            if "." in s and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+,\d+", s):
                 return None  # '1,234.5': its dots group no thousands before the decimal comma (not 1.2345)
             s = s.replace(".", "").replace(",", ".")
         elif "," not in s and s.count(".") >= 1 and all(len(g) == 3 for g in s.split(".")[1:]) \
