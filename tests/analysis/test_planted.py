@@ -214,3 +214,25 @@ def test_no_effect_false_positive_rate(seeds, low, high):
     print(f"false-positive rate {rate:.3f} ({rejected}/{tested}), Holm family hits {family_hits}/30, pooled CI covers 0 in {covered}/30")
     assert low <= rate <= high, rate
     assert family_hits <= 4 and covered >= 26
+
+
+def test_a_one_language_mixture_is_no_level_of_the_plateau_search():
+    """A non-English language trained alone (1 training language, as many as English-only) divided the gain per
+    added language by zero: infinite `flattening` values."""
+    import warnings
+
+    import pandas as pd
+
+    from langmix.analysis import run_all
+
+    order = ("es", "zh", "sw", "ru")
+    shape = replace(SMALL, languages=("en", *order), growing_order=order, held_out=(), sizes=(1_000_000_000,),
+                    n_items=120)
+    items = simulate(Effects(coverage_gain=0.08, plateau=3), shape, seed=14, item_spread=0.05)
+    alone = items[items["mixture"] == "en+sw"].assign(mixture="sw-only", design="fixed", train_languages="sw",
+                                                       n_train_languages=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a division by zero is an error here
+        plateau = run_all(pd.concat([items, alone], ignore_index=True), n_boot=200).frames["plateau"]
+    assert len(plateau) and (plateau["min_level"] == 2).all()
+    assert np.isfinite(plateau["flattening"].dropna()).all()

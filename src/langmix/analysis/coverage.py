@@ -70,7 +70,9 @@ def plateaus(cb: CellBoot, gains: pd.DataFrame, rows: list[dict[int, float]], bo
     its p-value is Holm-adjusted over them (`best_p_holm`, and `p_holm` in the gains of the group)."""
     out = []
     for (model, task, res), g in gains.groupby(["model", "task", "resource"], sort=True):
-        g = g.sort_values("n_train_languages")
+        # a one-language mixture (a non-English language alone) trains as many languages as English-only: it adds
+        # none, so it has no gain per added language and is no level of the curve
+        g = g[g["n_train_languages"] > 1].sort_values("n_train_languages")
         if g["n_train_languages"].nunique() < 3:
             continue
         holm(cb, gains, rows, boot, gains.index.isin(g.index))
