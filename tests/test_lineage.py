@@ -120,6 +120,7 @@ def test_eval_time_recheck_warns_only_about_near_duplicates_not_recorded_at_buil
     with caplog.at_level(logging.WARNING, logger="langmix.mixtures"):  # another eval set: a pair not recorded
         assert len(recheck_lineage(tmp_path, [ex("gsm8k-test-7", Q)]).near_duplicates) == 1
     assert "t1-en / gsm8k-test-7-en (92%)" in caplog.text
+    assert f"{tmp_path}: 1 training questions are near-duplicates" in caplog.text  # which mixture
 
 
 def test_a_near_duplicate_of_two_eval_questions_names_the_first_whatever_the_hash_seed():
@@ -398,3 +399,20 @@ def test_gram_table_lookup_equals_a_binary_search(spread):
     assert np.array_equal(found, np.isin(queries, table_hashes))
     assert np.array_equal(spot[found], np.searchsorted(table_hashes, queries[found]))
     assert found.sum() == len(table_hashes)
+
+
+def test_a_built_mixture_s_near_duplicate_warning_names_the_mixture_and_where_every_pair_is(tmp_path, caplog):
+    """A study printed one 'N training questions are near-duplicates ...' warning per mixture and task without
+    saying which mixture it was about."""
+    from langmix.config import BudgetConfig, DataConfig
+    from langmix.data.sources import SynthSource
+    from langmix.mixtures import MixtureSpec, build_mixture_streaming
+
+    source = SynthSource(DataConfig(train_pool=1200, eval_items=100))
+    with caplog.at_level(logging.WARNING, logger="langmix.lineage"):
+        manifest = build_mixture_streaming(source, MixtureSpec("en-only", "english_only", ("en",)), "math",
+                                           BudgetConfig(mode="fixed_total", total=480), 0,
+                                           source.eval_examples("math", ["en"]), tmp_path / "m")
+    near = manifest["near_duplicates_of_eval"]
+    assert near and f"mixture en-only (math): {len(near)} training questions are near-duplicates" in caplog.text
+    assert f"(all {len(near)} in {tmp_path / 'm' / 'manifest.json'}: near_duplicates_of_eval)" in caplog.text

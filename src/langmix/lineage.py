@@ -247,12 +247,15 @@ def refuse_clashes(pairs: list[tuple[str, str, str, str]]) -> None:
                            f"trained on ({len(pairs)} training examples; train id / eval id): {shown}")
 
 
-def warn_near(near: list) -> None:
+def warn_near(near: list, where: str = "", listed_in: str = "") -> None:
+    """One warning: how many near-duplicates, the first five pairs; `where` names the training data (a mixture and
+    its task), `listed_in` the file that holds every pair."""
     if near:
         shown = "; ".join(f"{d[0]} / {d[1]} ({d[3]:.0%})" for d in near[:5])
-        log.warning("%d training questions are near-duplicates of evaluation questions (>= %.0f%% of their "
-                    "n-grams shared; train id / eval id): %s%s", len(near), 100 * NEAR_DUPLICATE_SHARE, shown,
-                    " ..." if len(near) > 5 else "")
+        log.warning("%s%d training questions are near-duplicates of evaluation questions (>= %.0f%% of their "
+                    "n-grams shared; train id / eval id): %s%s%s", f"{where}: " if where else "", len(near),
+                    100 * NEAR_DUPLICATE_SHARE, shown, " ..." if len(near) > 5 else "",
+                    f" (all {len(near)} in {listed_in})" if listed_in else "")
 
 
 def refused_or_reported(train: list[Example], evaluation: list[Example]) -> LineageReport:

@@ -294,7 +294,7 @@ def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageRepo
         return LineageReport(manifest["n_examples"], len(evaluation), [NearDuplicate(*d) for d in recorded])
     report = refused_or_reported(read_mixture(mixture_dir / "data.jsonl"), evaluation)
     if recorded is None or {tuple(d[:2]) for d in recorded} != {tuple(d[:2]) for d in report.near_duplicates}:
-        warn_near(report.near_duplicates)
+        warn_near(report.near_duplicates, str(mixture_dir))
     return report
 
 
@@ -430,7 +430,7 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
     manifest["lineage_checked"] = lineage_record(evaluation)
     if near:
         manifest["near_duplicates_of_eval"] = near
-        warn_near(near)
+        warn_near(near, f"mixture {spec.name} ({task})", f"{out_dir / 'manifest.json'}: near_duplicates_of_eval")
     tmp_data.replace(out_dir / "data.jsonl")
     (out_dir / "manifest.json").write_text(manifest_text(manifest), encoding="utf-8")
     return manifest
