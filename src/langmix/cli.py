@@ -317,16 +317,21 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
     console.print(f"{len(examples)} items in {time.time() - start:.0f}s; predictions in {out}")
 
 
+def share_with_interval(hits: int, n: int) -> str:
+    """`hits` of `n` items (n > 0) as a share with its 95% Wilson interval."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    low, high = proportion_confint(hits, n, method="wilson")
+    return f"{hits / n:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def rate_with_interval(value: float, n: int) -> str:
     """A rate over `n` items with its 95% Wilson interval, where it is a share of items (value x n a whole
     number); any other metric is shown without one."""
-    from statsmodels.stats.proportion import proportion_confint
-
     hits = value * n
     if n <= 0 or abs(hits - round(hits)) > 1e-6 * max(1, n) or not 0 <= value <= 1:
         return f"{value:.3f}"
-    low, high = proportion_confint(round(hits), n, method="wilson")
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+    return share_with_interval(round(hits), n)
 
 
 @app.command("translate")
@@ -387,12 +392,12 @@ def translate_cmd(
                                             schemas=str(schemas) if schemas else None))
         others = Counter(ex.language for ex in examples if ex.language != "en")
         examples = [ex for ex in examples if ex.language == "en"]  # a multilingual source: its English rows
+        other_counts = ", ".join(f"{k} {v}" for k, v in sorted(others.items()))
         if not examples:
-            raise ValueError(f"{source} has no English rows to translate (languages: "
-                             f"{', '.join(f'{k} {v}' for k, v in sorted(others.items()))})")
+            raise ValueError(f"{source} has no English rows to translate (languages: {other_counts})")
         if others:
             console.print(f"translating the {len(examples)} English rows; skipped {sum(others.values())} rows in "
-                          f"other languages ({', '.join(f'{k} {v}' for k, v in sorted(others.items()))})")
+                          f"other languages ({other_counts})")
         for name in sorted({ex.task for ex in examples}):  # a translated answer line is built from the reference
             tasks.check_references(tasks.get(name), [ex for ex in examples if ex.task == name])
         if backend == "openai":
@@ -463,8 +468,6 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
               ) -> None:
     """Re-score stored outputs (any harness or API) with langmix's extractor / AST checker; no model needed.
     Accuracy per language comes with its 95% Wilson interval."""
-    from statsmodels.stats.proportion import proportion_confint
-
     from langmix import tasks
     from langmix.evaluate.rescore import rescore
 
@@ -480,10 +483,7 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
         error(f"{exc}")
         raise typer.Exit(2) from None
     def accuracy(correct: int, n: int) -> str:
-        if not n:
-            return "n/a"
-        low, high = proportion_confint(correct, n, method="wilson")
-        return f"{correct / n:.3f} [{low:.3f}, {high:.3f}]"
+        return share_with_interval(correct, n) if n else "n/a"
 
     flexible = ("flexible accuracy [95% CI]",) if task == "math" else ()
     table = Table("language", "n scored", "correct", "accuracy [95% CI]" if not flexible

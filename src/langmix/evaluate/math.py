@@ -85,24 +85,38 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _COMMA_GROUPS = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3})(?:\.\d*)?")
 
 
-def parse_number(text: str, lang: str = "en") -> float | None:
-    """One number as written in `lang` ('1,234' -> 1234, '1.234' in de -> 1234, '29.00' -> 29, '৪২' -> 42); None
-    for text that is not one, scientific notation included ('1e3': see the module docstring)."""
+def _separated(text: str) -> str:
+    """`text` with ASCII digits and no spaces: the separators `parse_number` reads."""
     s = _ascii_digits(text.strip())
     for ch in _SPACES:
         s = s.replace(ch, "")
+    return s
+
+
+def _ambiguous_separators(s: str, lang: str) -> bool:
+    """Whether a number (`_separated`) has separators that cannot be read either way: in a language whose decimal
+    mark is the point, a comma that groups no thousands ('2,5', '12,50', '1,2,3': a decimal comma or a list, never
+    25 or 1250); where it is the comma, dots that group no thousands before it ('1,234.5', never 1.2345)."""
+    if lang in COMMA_DECIMAL:
+        return s.count(",") == 1 and "." in s and not re.fullmatch(r"[+-]?\d{1,3},\d{3}", s) \
+            and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+,\d+", s)
+    return "," in s and not _COMMA_GROUPS.fullmatch(s)
+
+
+def parse_number(text: str, lang: str = "en") -> float | None:
+    """One number as written in `lang` ('1,234' -> 1234, '1.234' in de -> 1234, '29.00' -> 29, '৪২' -> 42); None
+    for text that is not one, scientific notation included ('1e3': see the module docstring)."""
+    s = _separated(text)
+    if _ambiguous_separators(s, lang):
+        return None  # '2,5' in en is not 25, '1,234.5' in de not 1.2345
     if lang in COMMA_DECIMAL:
         if s.count(",") == 1 and not re.fullmatch(r"-?\d{1,3},\d{3}", s):
-            if "." in s and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+,\d+", s):
-                return None  # '1,234.5': its dots group no thousands before the decimal comma (not 1.2345)
             s = s.replace(".", "").replace(",", ".")
         elif "," not in s and s.count(".") >= 1 and all(len(g) == 3 for g in s.split(".")[1:]) \
                 and s.lstrip("-").split(".")[0] not in ("", "0"):
             s = s.replace(".", "")  # 1.234 groups thousands (0.125 cannot: a group never starts a number at 0)
         else:
             s = s.replace(",", "")
-    elif "," in s and not _COMMA_GROUPS.fullmatch(s):
-        return None  # '2,5' or '12,50' is no thousands grouping: a decimal comma or a list, never 25 or 1250
     else:
         s = s.replace(",", "")
     if not _PLAIN_NUMBER.fullmatch(s):
@@ -206,17 +220,10 @@ def _value(text: str, is_cjk: bool, lang: str, after_multiplier: bool) -> float 
 
 
 def _ambiguous(text: str, lang: str) -> bool:
-    """Whether a number as written has separators that `parse_number` will not guess at: in a language whose
-    decimal mark is the point, a comma that groups no thousands ('2,5', '12,50', '1,2,3'); where it is the comma,
-    dots that group no thousands before it ('1,234.5'). Such a number is where an answer is, but unreadable: an
-    extractor stops there (no answer) rather than skipping it for the next number in the text."""
-    s = _ascii_digits(text.strip())
-    for ch in _SPACES:
-        s = s.replace(ch, "")
-    if lang in COMMA_DECIMAL:
-        return s.count(",") == 1 and "." in s and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+,\d+", s) \
-            and not re.fullmatch(r"[+-]?\d{1,3},\d{3}", s)
-    return "," in s and not _COMMA_GROUPS.fullmatch(s)
+    """Whether `text` is a number whose separators `parse_number` will not guess at (`_ambiguous_separators`).
+    Such a number is where an answer is, but unreadable: an extractor stops there (no answer) rather than
+    skipping it for the next number in the text."""
+    return _ambiguous_separators(_separated(text), lang)
 
 
 def _values(matches: Iterable[tuple[int, str, bool]], lang: str) -> Iterator[float | None]:
