@@ -25,7 +25,7 @@ QWEN3_1_7B = {  # Qwen/Qwen3-1.7B config.json (no hub access needed)
     "eos_token_id": 151645, "torch_dtype": "bfloat16",
 }
 TINY = dict(QWEN3_1_7B, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, head_dim=16, vocab_size=3000)
+            num_key_value_heads=2, head_dim=16)  # vocabulary: the tokenizer's
 LANGS = ["en", "es", "fr", "de", "ru", "zh", "ja", "th", "sw", "bn", "te"]
 
 
@@ -40,8 +40,11 @@ def main() -> None:
     cuda = torch.cuda.is_available() and not tiny
     device = "cuda" if cuda else "cpu"
     dtype = torch.bfloat16 if cuda else torch.float32
-    steps, warmup = (12, 3) if cuda else (3, 1)
-    batch = 64 if cuda else 4
+    steps, warmup = (24, 4) if cuda else (3, 1)
+    # batch 16: the plain trainer materialises fp32 logits over Qwen's 152k vocabulary for every padded position
+    # (16 x ~1,000 x 152k x 4 bytes, twice), which at 32 rows would come near the H100's 80 GB
+    batch = 16 if cuda else 4
+    max_len = 1536  # the longest example (Telugu, ~1,040 tokens with SmolLM2's tokenizer) is not cut
     n_eval, eval_batch, cap = (256, 64, 48) if cuda else (8, 4, 6)
     here = Path(os.environ.get("LANGMIX_GPU_BENCH_DATA", Path(__file__).resolve().parents[1] / ".gpubench"))
     tmp = Path(tempfile.mkdtemp(prefix="langmix-gpu-bench-"))
@@ -49,6 +52,15 @@ def main() -> None:
 
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    import importlib.metadata as md
+
+    versions = []
+    for name in ("torch", "transformers", "trl", "datasets", "peft", "accelerate", "pydantic", "pyarrow"):
+        try:
+            versions.append(f"{name} {md.version(name)}")
+        except md.PackageNotFoundError:
+            versions.append(f"{name} missing")
+    log("versions: " + ", ".join(versions))
     from langmix.config import ModelConfig, TrainingConfig
     from langmix.evaluate.generate import SHARED_PREFIX_MIN, generate, plain_generate
     from langmix.records import Example
@@ -58,7 +70,7 @@ def main() -> None:
     examples = [Example.model_validate_json(line) for line in (here / "train.jsonl").read_text().splitlines()]
     evals = [Example.model_validate_json(line) for line in (here / "eval.jsonl").read_text().splitlines()][:n_eval]
     cfg_dict = dict(TINY if tiny else QWEN3_1_7B, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                    bos_token_id=None)
+                    bos_token_id=None, **({"vocab_size": len(tok)} if tiny else {}))
     config = AutoConfig.for_model(**{k: v for k, v in cfg_dict.items() if k not in ("architectures", "torch_dtype")})
     torch.manual_seed(0)
     with torch.device(device):
@@ -67,7 +79,7 @@ def main() -> None:
     model.save_pretrained(model_dir)
     tok.save_pretrained(model_dir)
     params = sum(p.numel() for p in model.parameters())  # tied embeddings: the head's matmul counts them once
-    lengths = [len(r) for r in tokenize_mixture(tok, examples, 512).input_ids]
+    lengths = [len(r) for r in tokenize_mixture(tok, examples, max_len).input_ids]
     log(f"device: {torch.cuda.get_device_name() if cuda else 'cpu'}; model {config.model_type} "
         f"{params / 1e9:.3f}B params, {dtype}; {len(examples)} examples, {sum(lengths) / len(lengths):.0f} tokens "
         f"mean ({min(lengths)}-{max(lengths)}); batch {batch}, {steps} steps, first {warmup} untimed")
@@ -122,6 +134,10 @@ def main() -> None:
 
     def report(name, times, tokens):
         rate = sum(tokens[warmup:steps]) / sum(times[warmup:steps])
+        if cuda:
+            log(f"{name}: peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB; "
+                f"{sum(tokens[warmup:steps]) / (steps - warmup):.0f} tokens per step")
+            torch.cuda.reset_peak_memory_stats()
         log(f"{name:<34} {rate:10.0f} non-padding tokens/s  MFU {6 * params * rate / peak:6.1%} of measured peak"
             + (f" ({6 * params * rate / 989e12:5.1%} of 989 TFLOP/s nominal)" if cuda else ""))
         return rate
@@ -141,22 +157,41 @@ def main() -> None:
         has_trl = False
     clock, tokens = Clock(), []
     plain_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
-    if has_trl:
+
+    def run_trl() -> float:
         restore = count_wrap(DataCollatorForLanguageModeling, tokens,
                              lambda b: int(b["attention_mask"].sum()) if "attention_mask" in b
                              else int((b["input_ids"] != tok.pad_token_id).sum()))
-        args = SFTConfig(output_dir=str(tmp / "plain"), assistant_only_loss=True, max_length=512,
-                         per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-5, report_to=["none"],
-                         save_strategy="no", seed=0, data_seed=0, use_cpu=not cuda, bf16=cuda,
-                         disable_tqdm=True, logging_steps=1000)
-        trainer = SFTTrainer(model=plain_model, args=args, processing_class=tok, callbacks=[clock],
-                             train_dataset=Dataset.from_list([{"messages": ex.messages} for ex in examples]))
-        trainer.train()
-        restore()
-        rates["plain"] = report("plain TRL SFTTrainer (defaults)", clock.steps, tokens)
-        del trainer
-    else:
-        mix = tokenize_mixture(tok, examples, 512)
+        try:
+            args = SFTConfig(output_dir=str(tmp / "plain"), assistant_only_loss=True, max_length=max_len,
+                             per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-5,
+                             report_to=["none"], save_strategy="no", seed=0, data_seed=0, use_cpu=not cuda,
+                             bf16=cuda, disable_tqdm=True, logging_steps=1000)
+            log(f"TRL SFTConfig: gradient_checkpointing={args.gradient_checkpointing}, "
+                f"padding_free={getattr(args, 'padding_free', None)}, packing={args.packing}")
+            trainer = SFTTrainer(model=plain_model, args=args, processing_class=tok, callbacks=[clock],
+                                 train_dataset=Dataset.from_list([{"messages": ex.messages} for ex in examples]))
+            trainer.train()
+        finally:
+            restore()
+        return report("plain TRL SFTTrainer (defaults)", clock.steps, tokens)
+
+    if has_trl:
+        try:
+            rates["plain"] = run_trl()
+        except Exception as exc:  # noqa: BLE001  (a TRL/transformers version mismatch on the GPU machine)
+            import traceback
+
+            traceback.print_exc()
+            log(f"plain TRL SFTTrainer failed ({exc!r}); plain baseline is a hand-written padded loop")
+            has_trl = False
+            del plain_model
+            if cuda:
+                torch.cuda.empty_cache()
+            plain_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
+            clock, tokens = Clock(), []
+    if not has_trl:
+        mix = tokenize_mixture(tok, examples, max_len)
         opt = torch.optim.AdamW(plain_model.parameters(), lr=1e-5)
         g = torch.Generator().manual_seed(0)
         order = torch.randperm(len(examples), generator=g).tolist()
@@ -195,7 +230,7 @@ def main() -> None:
     restore = count_wrap(lt.PaddingFreeCollator, tokens, lambda b: int(b["input_ids"].numel()))
     model_cfg = ModelConfig(name="qwen3-1.7b-shape", source="hf", path=str(model_dir),
                             dtype="bfloat16" if cuda else "float32")
-    cfg = TrainingConfig(max_steps=steps, batch_size=batch, max_length=512, learning_rate=1e-5, save_steps=10_000,
+    cfg = TrainingConfig(max_steps=steps, batch_size=batch, max_length=max_len, learning_rate=1e-5, save_steps=10_000,
                          logging_steps=1000, warmup_ratio=0.0)
     try:
         trained, _ = train(model_cfg, str(model_dir), examples, cfg, 0, tmp / "langmix", show_progress=False,
