@@ -251,32 +251,41 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
     tok.padding_side = "left"
     generate(model, tok, evals[:eval_batch], 4, eval_batch)  # warm-up
-    results = {}
-    for name, fn in (("plain", lambda: plain_generate(model, tok, evals, cap, eval_batch)),
-                     ("langmix", lambda: generate(model, tok, evals, cap, eval_batch)),
-                     ("langmix, shared prefix", lambda: generate(model, tok, evals, cap, eval_batch,
-                                                                 shared_prefix_min=SHARED_PREFIX_MIN))):
-        sync()
-        t = time.perf_counter()
-        outs = fn()
-        sync()
-        results[name] = (outs, time.perf_counter() - t)
-    n_tok = len(evals) * cap  # random weights: every row runs to its cap (ids beyond the tokenizer don't decode)
+    # the first pass of each shape runs ~3x slower on a GPU (measured: 23.5 s, then 8.1 and 7.8 s): alternate the
+    # generators over rounds and keep each one's best pass
+    runs = {"plain": lambda: plain_generate(model, tok, evals, cap, eval_batch),
+            f"plain at batch {eval_batch // 2}": lambda: plain_generate(model, tok, evals, cap, eval_batch // 2),
+            "langmix": lambda: generate(model, tok, evals, cap, eval_batch),
+            "langmix, shared prefix": lambda: generate(model, tok, evals, cap, eval_batch,
+                                                       shared_prefix_min=SHARED_PREFIX_MIN)}
+    results: dict[str, tuple[list[str], float]] = {}
+    for _ in range(3 if cuda else 1):
+        for name, fn in runs.items():
+            sync()
+            t = time.perf_counter()
+            outs = fn()
+            sync()
+            secs = time.perf_counter() - t
+            results[name] = (outs, min(secs, results.get(name, (None, secs))[1]))
+    n_tok = len(evals) * cap  # an upper bound: random weights may end a row early (end-of-turn token)
     for name, (outs, secs) in results.items():
         same = sum(a == b for a, b in zip(outs, results["plain"][0]))
-        log(f"eval {name:<28} {n_tok / secs:9.0f} generated tokens/s ({secs:.1f}s); "
+        log(f"eval {name:<28} {n_tok / secs:9.0f} generated tokens/s (best pass {secs:.1f}s); "
             f"identical to plain: {same}/{len(outs)}")
+    log("(in bf16, greedy outputs depend on how prompts are batched: compare langmix's count with plain's own at "
+        "another batch size; benchmarks/gpu_eval_check.py compares them in fp32)")
     log(f"eval langmix vs plain generate: {results['plain'][1] / results['langmix'][1]:.2f}x")
-    # continuous batching: random weights never end a row early, so per-example caps (1/4, 1/2, all of `cap`) make
-    # rows finish at different steps; static batches vs rows joining the running batch, same caps
+    # continuous batching: per-example caps (1/4, 1/2, all of `cap`) make rows finish at different steps; static
+    # batches vs rows joining the running batch, same caps, alternating
     caps = [max(1, cap * (1 + k % 3 + (k % 3 == 2)) // 4) for k in range(len(evals))]
-    timed = {}
-    for join in (False, True):
-        sync()
-        t = time.perf_counter()
-        outs = generate(model, tok, evals, caps, eval_batch, join_rows=join)
-        sync()
-        timed[join] = (outs, time.perf_counter() - t)
+    timed: dict[bool, tuple[list[str], float]] = {}
+    for _ in range(2 if cuda else 1):
+        for join in (False, True):
+            sync()
+            t = time.perf_counter()
+            outs = generate(model, tok, evals, caps, eval_batch, join_rows=join)
+            sync()
+            timed[join] = (outs, min(time.perf_counter() - t, timed.get(join, (None, 1e9))[1]))
     same = sum(a == b for a, b in zip(timed[False][0], timed[True][0]))
     log(f"eval rows joining the running batch vs static batches (caps {cap // 4}-{cap}): "
         f"{timed[False][1] / timed[True][1]:.2f}x; identical: {same}/{len(evals)}")

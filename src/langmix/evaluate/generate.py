@@ -238,15 +238,17 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
     `max_new_tokens` is one cap or one per example (e.g. per task); `stop` strings end a row like the end-of-turn
     token does (the text up to and including the token that completes the stop string is kept, as with
     `model.generate(stop_strings=...)`). `shared_prefix_min=N` encodes a prompt prefix of N or more tokens shared
-    by the rows joining together once; it is off by default because it measured slower: 0.68x on an H100
-    (Qwen3-1.7B shape), 0.81x and 1.00x in two runs of the 2-core CPU eval benchmark (best of 3 rounds each; the
-    extra prefix forward and the copy of its cache into every row cost as much as the prompt tokens saved, or more).
+    by the rows joining together once; it is off by default because it did not win: 0.99x on an H100 (Qwen3-1.7B
+    shape, best of 3 alternating passes; an earlier single pass gave 0.68x), 0.81x and 1.00x in two runs of the
+    2-core CPU eval benchmark (best of 3 rounds each; the extra prefix forward and the copy of its cache into every
+    row cost as much as the prompt tokens saved, or more).
     `join_rows=True` is continuous batching: as rows finish, the next prompts are encoded and join the running
     batch (their cache left-padded to its width), instead of each batch running until its last row ends. It is off
     by default because on the 2-core CPU benchmark model it did not win (attention there is bound by reading the
     KV cache, and joined rows read the batch's full width): 1.05x with 132 prompts per task, 0.93x-1.00x with 528
-    (medians of 8 alternating runs, identical outputs); it has not been measured on a GPU, where a decoding step
-    costs about the same with more rows (`benchmarks/gpu_train_eval.py` measures it where a GPU is lent).
+    (medians of 8 alternating runs, identical outputs). On an H100 a decoding step costs about the same with 1 row
+    as with 64 (67 vs 75 ms: bound by launching kernels), and it measured 1.14x in a single pass each (static
+    batches first, so a first-pass slowdown may be in it); `benchmarks/gpu_train_eval.py` now alternates them.
     `progress(k)` is called as k more examples finish.
     """
     if not examples:
