@@ -257,8 +257,8 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
     import time
 
     from langmix.data.sources import open_source
-    from langmix.evaluate.run import evaluate
-    from langmix.models import load_model, load_tokenizer, load_trained, resolve_model_path
+    from langmix.evaluate.run import evaluate, load_for_evaluation
+    from langmix.models import resolve_model_path
     from langmix.results import write_predictions
 
     cfg = _config(config, overrides)
@@ -298,10 +298,8 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
             log.warning("the adapter in %s was trained on %s, not on %s (%s); --base names the config model it "
                         "was trained from", model_dir, recorded, model_cfg.name, path)
     examples = open_source(cfg.data).eval_examples(task, cfg.languages)
-    if model_dir:  # full weights, or the base model (resolved above) plus the LoRA adapter (checked above)
-        tokenizer, model = load_trained(model_cfg, path, Path(model_dir))
-    else:
-        tokenizer, model = load_tokenizer(model_cfg, path), load_model(model_cfg, path)
+    # full weights, or the base model (resolved above) plus the LoRA adapter (checked above)
+    tokenizer, model = load_for_evaluation(model_cfg, path, Path(model_dir) if model_dir else None, cfg.evaluation)
     with _progress() as progress:
         bar = progress.add_task(f"evaluating {task}", total=len(examples))
         predictions, metrics = evaluate(model, tokenizer, examples, cfg.evaluation, cfg.languages,

@@ -320,7 +320,10 @@ TRAINING_FIELDS_NOT_IN_KEY = frozenset({"save_steps", "save_total_limit", "loggi
 
 # EvalConfig fields that change how outputs are computed, not what they are (greedy outputs are identical): left
 # out of eval keys, so changing one re-evaluates nothing.
-EVAL_FIELDS_NOT_IN_KEY = frozenset({"continuous_batching"})
+EVAL_FIELDS_NOT_IN_KEY = frozenset({"continuous_batching", "vllm_engine_args"})
+# in the key only where set to something else than this default (evaluations keyed before the field existed keep
+# their keys)
+EVAL_FIELDS_KEYED_UNLESS = {"engine": "hf"}
 
 
 class EvalConfig(_Strict):
@@ -334,6 +337,11 @@ class EvalConfig(_Strict):
     max_new_tokens: dict[str, PositiveInt] = Field(default_factory=dict, description="per task (a registered "
                                                    "task's name); the task's own default (math 72, api 48) where "
                                                    "not set")
+    engine: Literal["hf", "vllm"] = Field("hf", description="generation engine: hf (langmix's own decoding loop "
+                                          "over a transformers model) or vllm (optional, needs `vllm` installed "
+                                          "and a GPU: LoRA adapters of one base share its engine)")
+    vllm_engine_args: dict[str, Any] = Field(default_factory=dict, description="vllm: extra `vllm.LLM` arguments "
+                                             "(e.g. gpu_memory_utilization, max_model_len, tensor_parallel_size)")
     language_id: bool = Field(True, description="judge the language of natural-language answers (lingua)")
     api_checker: Literal["bfcl", "multilingual"] = Field(
         "multilingual", description="AST checker rules for API calls: bfcl follows BFCL's checker exactly; "

@@ -221,6 +221,15 @@ def load_model(cfg: ModelConfig, path: str, reuse: bool = False):
     return fresh
 
 
+def tokenizer_dir(trained_dir: Path | None, base_path: str) -> str:
+    """Where a trained model's tokenizer is: its own directory, or the base model's for a checkpoint (training
+    never changes the tokenizer, so checkpoints hold none) or an untrained model (`trained_dir` None)."""
+    if trained_dir is not None and any((Path(trained_dir) / name).exists()
+                                       for name in ("tokenizer.json", "tokenizer_config.json")):
+        return str(trained_dir)
+    return base_path
+
+
 def load_trained(cfg: ModelConfig, base_path: str, final_dir: Path):
     """A fine-tuned model from disk: full weights from `final_dir`, or the base model plus the LoRA adapter in
     `final_dir` (merged for generation speed); `final_dir` may also be a checkpoint of the run. Returns (tokenizer,
@@ -230,8 +239,7 @@ def load_trained(cfg: ModelConfig, base_path: str, final_dir: Path):
         raise ModelError(f"no trained model at {final_dir}")
     # a checkpoint (checkpoints/checkpoint-N) holds no tokenizer: training never changes it, so the base model's is
     # the trained model's
-    has_tokenizer = any((final_dir / name).exists() for name in ("tokenizer.json", "tokenizer_config.json"))
-    tokenizer = load_tokenizer(cfg, str(final_dir) if has_tokenizer else base_path, reuse=True)
+    tokenizer = load_tokenizer(cfg, tokenizer_dir(final_dir, base_path), reuse=True)
     if (final_dir / "adapter_config.json").exists():
         from peft import PeftModel
 

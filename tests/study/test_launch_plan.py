@@ -100,11 +100,19 @@ def test_run_keys_are_cached_but_never_carried_by_a_copy():
     ev = expand(load_config(EXAMPLES / "quickstart.yaml"))[0].evals[0]
     reseeded = ev.model_copy(update={"seed": 9})
     assert reseeded.key != ev.key and reseeded.key == type(ev).model_validate(reseeded.model_dump()).key
-    # evaluation fields left out of the key (continuous_batching) are left out of its hash: the quickstart's base
-    # evaluation keeps the key it had before that field existed (finished studies are not re-evaluated on upgrade)
+    # evaluation fields left out of the key (continuous_batching, vllm_engine_args; engine while it is the default
+    # "hf") are left out of its hash: the quickstart's base evaluation keeps the key it had before those fields
+    # existed (finished studies are not re-evaluated on upgrade)
     tree = ev.model_dump(mode="json")
-    del tree["evaluation"]["continuous_batching"]
+    for field in ("continuous_batching", "vllm_engine_args", "engine"):
+        del tree["evaluation"][field]
     assert ev.key == config_hash(tree) == "90c35486af78"
+    evaluation = ev.evaluation
+    on_vllm = ev.model_copy(update={"evaluation": evaluation.model_copy(update={"engine": "vllm"})})
+    assert on_vllm.key != ev.key  # another engine: other kernels, possibly other greedy outputs
+    tuned = on_vllm.model_copy(update={"evaluation": on_vllm.evaluation.model_copy(
+        update={"vllm_engine_args": {"gpu_memory_utilization": 0.5}})})
+    assert tuned.key == on_vllm.key
 
 
 def test_dry_run_with_a_model_of_unknown_size_is_one_line(tmp_path):

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from langmix import tasks
-from langmix.config import EvalConfig
+from langmix.config import EvalConfig, ModelConfig
 from langmix.evaluate import langid
 from langmix.evaluate.generate import generate
+from langmix.evaluate.vllm_engine import VllmModel, vllm_model
+from langmix.models import load_model, load_tokenizer, load_trained, tokenizer_dir
 from langmix.records import Example
 from langmix.tasks import TaskContext
 
@@ -55,6 +58,19 @@ def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, fl
     return rows
 
 
+def load_for_evaluation(model_cfg: ModelConfig, base_path: str, trained_dir: Path | None, cfg: EvalConfig):
+    """(tokenizer, model) to evaluate: the base model (`trained_dir` None) or a trained one (its full weights, or
+    the base plus its LoRA adapter), as a transformers model or, with `engine: vllm`, a vLLM engine's handle."""
+    if cfg.engine == "vllm":
+        tok_path = tokenizer_dir(trained_dir, base_path)
+        return (load_tokenizer(model_cfg, tok_path, reuse=True),
+                vllm_model(base_path, tok_path, model_cfg.dtype, trained_dir, cfg.vllm_engine_args,
+                           model_cfg.trust_remote_code))
+    if trained_dir is not None:
+        return load_trained(model_cfg, base_path, trained_dir)
+    return load_tokenizer(model_cfg, base_path, reuse=True), load_model(model_cfg, base_path, reuse=True)
+
+
 def max_new_tokens(cfg: EvalConfig, task_name: str) -> int:
     return cfg.max_new_tokens.get(task_name, tasks.get(task_name).default_max_new_tokens)
 
@@ -66,8 +82,11 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
         return [], []
     task = tasks.get(examples[0].task)
     tasks.check_references(task, examples)  # before any compute is spent
-    outputs = generate(model, tokenizer, examples, max_new_tokens(cfg, task.name), cfg.batch_size, progress,
-                       join_rows=cfg.continuous_batching)
+    if isinstance(model, VllmModel):
+        outputs = model.generate(tokenizer, examples, max_new_tokens(cfg, task.name), cfg.batch_size, progress)
+    else:
+        outputs = generate(model, tokenizer, examples, max_new_tokens(cfg, task.name), cfg.batch_size, progress,
+                           join_rows=cfg.continuous_batching)
     detected = langid.detect(outputs, study_languages) if (cfg.language_id and task.judge_response_language) \
         else None
     ctx = TaskContext(study_languages=study_languages, api_mode=cfg.api_checker)

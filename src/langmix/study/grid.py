@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from langmix.config import (EVAL_FIELDS_NOT_IN_KEY, TRAINING_FIELDS_NOT_IN_KEY, BudgetConfig, EvalConfig,
-                            ModelConfig, StudyConfig, TrainingConfig, config_hash)
+from langmix.config import (EVAL_FIELDS_KEYED_UNLESS, EVAL_FIELDS_NOT_IN_KEY, TRAINING_FIELDS_NOT_IN_KEY,
+                            BudgetConfig, EvalConfig, ModelConfig, StudyConfig, TrainingConfig, config_hash)
 from langmix.data.digest import paths_digest
 from langmix.mixtures import MixtureSpec, expand_designs, mixture_slug
 
@@ -93,7 +93,8 @@ class EvalSpec(_RunSpec):
     @cached_property
     def key(self) -> str:
         tree = self.model_dump(mode="json")
-        tree["evaluation"] = {k: v for k, v in tree["evaluation"].items() if k not in EVAL_FIELDS_NOT_IN_KEY}
+        tree["evaluation"] = {k: v for k, v in tree["evaluation"].items() if k not in EVAL_FIELDS_NOT_IN_KEY
+                              and not (k in EVAL_FIELDS_KEYED_UNLESS and v == EVAL_FIELDS_KEYED_UNLESS[k])}
         return config_hash(tree)
 
     @property

@@ -25,9 +25,9 @@ from langmix import languages as langs
 from langmix import tasks
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.sources import open_source
-from langmix.evaluate.run import evaluate
+from langmix.evaluate.run import evaluate, load_for_evaluation
 from langmix.mixtures import build_mixture, check_budgets, recheck_lineage
-from langmix.models import load_model, load_tokenizer, load_trained, parameter_count, resolve_model_path
+from langmix.models import load_tokenizer, parameter_count, resolve_model_path
 from langmix.records import ItemRow, ResultRow
 from langmix.results import connect, write_items, write_predictions, write_rows
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
@@ -111,10 +111,8 @@ def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str
     if trained is not None:
         # the eval set may be newer than the model: the lineage check runs again against what it trained on
         recheck_lineage(trained / "mixture", examples)
-        tokenizer, model = load_trained(spec.model, model_path, trained / "final")
-    else:
-        tokenizer, model = (load_tokenizer(spec.model, model_path, reuse=True),
-                            load_model(spec.model, model_path, reuse=True))
+    tokenizer, model = load_for_evaluation(spec.model, model_path, trained / "final" if trained else None,
+                                           spec.evaluation)
     hooks.stage(f"evaluate {spec.slug}", len(examples))
     predictions, metrics = evaluate(model, tokenizer, examples, spec.evaluation, spec.languages, hooks.advance)
     task = tasks.get(spec.task)
