@@ -18,15 +18,11 @@ import time
 from pathlib import Path
 
 
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
 def main() -> None:
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from gpu_train_eval import QWEN3_1_7B, TINY
+    from gpu_train_eval import bench_config, log
 
     tiny = bool(os.environ.get("LANGMIX_GPU_BENCH_TINY"))
     cuda = torch.cuda.is_available() and not tiny
@@ -41,9 +37,7 @@ def main() -> None:
     evals = [Example.model_validate_json(line) for line in (here / "eval.jsonl").read_text().splitlines()]
     n, batch, cap = (256, 64, 48) if cuda else (8, 4, 6)
     evals = evals[:n]
-    cfg_dict = dict(TINY if tiny else QWEN3_1_7B, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                    bos_token_id=None, **({"vocab_size": len(tok)} if tiny else {}))
-    config = AutoConfig.for_model(**{k: v for k, v in cfg_dict.items() if k not in ("architectures", "torch_dtype")})
+    config = bench_config(tok, tiny)
 
     def sync():
         if cuda:
@@ -95,7 +89,7 @@ def main() -> None:
             _, t64 = timed(lambda: plain_generate(model, tok, short, cap, batch))
             log(f"plain generate, seconds per decoding step: batch 1 {t1 / (4 * cap) * 1e3:.1f} ms, "
                 f"batch {batch} {t64 / cap * 1e3:.1f} ms (the {batch} shortest prompts)")
-        del model
+        model = None  # the GPU memory goes before the next dtype
         if cuda:
             torch.cuda.empty_cache()
 

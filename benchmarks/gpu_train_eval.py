@@ -33,6 +33,16 @@ def log(msg: str) -> None:
     print(msg, flush=True)
 
 
+def bench_config(tok, tiny: bool):
+    """The benchmark model's config: Qwen3-1.7B's shape (or a tiny one with the tokenizer's vocabulary), with the
+    tokenizer's special tokens."""
+    from transformers import AutoConfig
+
+    cfg = dict(TINY if tiny else QWEN3_1_7B, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+               bos_token_id=None, **({"vocab_size": len(tok)} if tiny else {}))
+    return AutoConfig.for_model(**{k: v for k, v in cfg.items() if k not in ("architectures", "torch_dtype")})
+
+
 def main() -> None:
     import torch
 
@@ -50,7 +60,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="langmix-gpu-bench-"))
     os.environ.setdefault("LANGMIX_CACHE", str(tmp / "cache"))
 
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     import importlib.metadata as md
 
@@ -69,9 +79,7 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(here / "tokenizer")
     examples = [Example.model_validate_json(line) for line in (here / "train.jsonl").read_text().splitlines()]
     evals = [Example.model_validate_json(line) for line in (here / "eval.jsonl").read_text().splitlines()][:n_eval]
-    cfg_dict = dict(TINY if tiny else QWEN3_1_7B, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-                    bos_token_id=None, **({"vocab_size": len(tok)} if tiny else {}))
-    config = AutoConfig.for_model(**{k: v for k, v in cfg_dict.items() if k not in ("architectures", "torch_dtype")})
+    config = bench_config(tok, tiny)
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
@@ -185,7 +193,7 @@ def main() -> None:
             traceback.print_exc()
             log(f"plain TRL SFTTrainer failed ({exc!r}); plain baseline is a hand-written padded loop")
             has_trl = False
-            del plain_model
+            plain_model = None
             if cuda:
                 torch.cuda.empty_cache()
             plain_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
