@@ -166,7 +166,7 @@ def main() -> None:
     clock, tokens = Clock(), []
     plain_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
 
-    def run_trl() -> float:
+    def run_trl(plain_model) -> float:
         restore = count_wrap(DataCollatorForLanguageModeling, tokens,
                              lambda b: int(b["attention_mask"].sum()) if "attention_mask" in b
                              else int((b["input_ids"] != tok.pad_token_id).sum()))
@@ -186,14 +186,14 @@ def main() -> None:
 
     if has_trl:
         try:
-            rates["plain"] = run_trl()
+            rates["plain"] = run_trl(plain_model)
         except Exception as exc:  # noqa: BLE001  (a TRL/transformers version mismatch on the GPU machine)
             import traceback
 
             traceback.print_exc()
             log(f"plain TRL SFTTrainer failed ({exc!r}); plain baseline is a hand-written padded loop")
             has_trl = False
-            plain_model = None
+            del plain_model
             if cuda:
                 torch.cuda.empty_cache()
             plain_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device)
