@@ -70,3 +70,48 @@ def test_local_dry_run_lists_the_runs_and_runs_nothing(tmp_path, config):
     assert result.exit_code == 0, result.output
     assert "nothing was run" in result.output and "pending" in result.output
     assert not list((tmp_path / "out").rglob("status.json"))
+
+
+@pytest.mark.parametrize("argv, why", [
+    (["eval", "{config}", "--out", "{file}"], "it is a file, not a directory"),
+    (["eval", "{config}", "--out", "{file}/e"], "{file} is a file, not a directory"),
+    (["eval", "{config}", "--study", "-s", "output_dir={file}"], "{file} is a file, not a directory"),
+    (["train", "{config}", "--mixture", "{tmp}/m.jsonl", "--out", "{file}"], "it is a file, not a directory"),
+    (["mix", "{config}", "--out", "{file}"], "it is a file, not a directory"),
+    (["translate", "{tmp}/m.jsonl", "--to", "sw", "--backend", "memory", "--memory", "{tmp}/m.jsonl", "--out",
+      "{file}/t"], "{file} is a file, not a directory"),
+    (["score", "{tmp}/m.jsonl", "--task", "math", "--out", "{tmp}"], "it is a directory, not a file"),
+    (["data", "synth", "--out", "{tmp}"], "it is a directory, not a file"),
+    (["data", "synth", "--out", "{file}/s.jsonl"], "{file} is a file, not a directory"),
+    (["plan", "--from", "{config}", "--targets", "sw", "--budget", "10", "--write", "{tmp}"],
+     "it is a directory, not a file"),
+    (["study", "run", "{config}", "-s", "output_dir={file}"], "{file} is a file, not a directory"),
+    (["report", "{config}", "-s", "output_dir={file}"], "{file} is a file, not a directory"),
+])
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(tmp_path, config, monkeypatch, argv,
+                                                                           why):
+    """`eval --out FILE` ran the whole evaluation, then crashed making the directory (FileExistsError), losing every
+    generation; `train --out FILE` crashed the same way. Every command that writes checks its output path first."""
+    import transformers
+
+    from langmix import models
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the output path was checked")
+
+    monkeypatch.setattr(models, "ensure_tiny", no_model)
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_model)
+    (tmp_path / "file").write_text("not a directory")
+    (tmp_path / "m.jsonl").write_text("")
+    subs = {"{config}": str(config), "{tmp}": str(tmp_path), "{file}": str(tmp_path / "file")}
+
+    def fill(text: str) -> str:
+        for key, value in subs.items():
+            text = text.replace(key, value)
+        return text
+
+    result = runner.invoke(app, [fill(a) for a in argv])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "cannot write" in output and fill(why) in output, result.output
+    assert (tmp_path / "file").read_text() == "not a directory"

@@ -48,6 +48,16 @@ def test_checkpoints_without_identity_are_refused(tiny_model_cfg, tiny_model_pat
         train(tiny_model_cfg, tiny_model_path, EXAMPLES, CFG, 0, tmp_path, show_progress=False)
 
 
+def test_an_output_directory_that_is_a_file_is_refused_before_loading_a_model(tiny_model_cfg, tmp_path):
+    """It crashed in check_identity's mkdir (FileExistsError) with a traceback; now a one-line input error."""
+    from langmix.errors import UserInputError
+
+    (tmp_path / "file").write_text("x")
+    for out in (tmp_path / "file", tmp_path / "file" / "run"):
+        with pytest.raises(UserInputError, match=f"{tmp_path / 'file'} is a file, not a directory"):
+            train(tiny_model_cfg, "/nonexistent-model", EXAMPLES, CFG, 0, out, show_progress=False)
+
+
 def test_truncated_newest_checkpoint_falls_back(tiny_model_cfg, tiny_model_path, tmp_path, caplog):
     cfg = CFG.model_copy(update={"max_steps": 6})
     ref = tmp_path / "ref"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,6 +91,27 @@ def _config(path: Path, overrides: list[str] | None) -> StudyConfig:
         raise typer.Exit(2) from None
 
 
+def check_output(path: Path, option: str, directory: bool = True) -> None:
+    """Refuse, before any work, an output path this command could not write (a UserInputError: one line, exit 2):
+    an existing file where a directory is made (or a directory where a file is written), a file among its parent
+    directories, or a directory that is not writable. Otherwise a command could run a whole evaluation or training
+    and fail only when saving it."""
+    def refuse(why: str) -> None:
+        raise UserInputError(f"cannot write {path} ({option}): {why}")
+
+    if path.exists() and path.is_dir() != directory:
+        refuse(f"it is a {'file' if directory else 'directory'}, not a {'directory' if directory else 'file'}")
+    existing = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir() and existing != path:
+        refuse(f"{existing} is a file, not a directory")
+    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
+        refuse(f"{existing} is not writable")
+    if not existing.is_dir() and not os.access(existing, os.W_OK):
+        refuse("it is not writable")
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     console=console, transient=False)
@@ -124,6 +146,8 @@ def data_synth(task: str = typer.Option("math", help="math or api"),
     if split not in ("train", "eval"):
         error(f"--split must be train or eval, got {split!r}")
         raise typer.Exit(2)
+    if out:
+        check_output(out, "--out", directory=False)
     try:
         codes = langs.resolve_all([c.strip() for c in languages.split(",") if c.strip()])
         if not codes:
@@ -160,6 +184,7 @@ def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output di
     from langmix.mixtures import MixtureError, build_mixture, check_budgets, expand_designs, mixture_slug
 
     cfg = _config(config, overrides)
+    check_output(out, "--out")
     source = open_source(cfg.data)
     try:
         specs = expand_designs(cfg.mixtures, cfg.languages)
@@ -201,6 +226,7 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
     from langmix.train import IdentityError, LabelMaskError, finished, train, training_identity
 
     cfg = _config(config, overrides)
+    check_output(out, "--out")
     model_cfg = next((m for m in cfg.models if model in (None, m.name)), None)
     if model_cfg is None:
         error(f"no model named {model!r} in {config}")
@@ -264,14 +290,16 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
         error("--study evaluates the study's own runs in their folders: --out and --model do not apply")
         raise typer.Exit(2)
     if study:
-        from langmix.study.runner import evaluate_study
+        from langmix.study.runner import evaluate_study, study_dir
 
+        check_output(study_dir(cfg), "output_dir")
         outcome = evaluate_study(cfg)
         console.print(", ".join(f"{k} {len(v)}" for k, v in outcome.items()))
         raise typer.Exit(1 if outcome.get("failed") else 0)
     if out is None:
         error("--out is required (or --study)")
         raise typer.Exit(2)
+    check_output(out, "--out")
     from langmix import tasks
 
     task = task or cfg.tasks[0]

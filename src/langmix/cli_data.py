@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from langmix.cli import _config, _progress, _setup, app, console, error, share_with_interval
+from langmix.cli import _config, _progress, _setup, app, check_output, console, error, share_with_interval
 
 
 @app.command("translate")
@@ -65,8 +65,7 @@ def translate_cmd(
                              "(the English examples are written alongside)")
         if policy not in ("exclude", "flag"):
             raise ValueError(f"--policy must be exclude or flag, got {policy!r}")
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"--out {out} is a file; it must be a directory (made if missing)")
+        check_output(out, "--out")
         if base_url and not base_url.startswith(("http://", "https://")):
             raise ValueError(f"--base-url must start with http:// or https://, got {base_url!r}")
         examples = load_examples(FileSource(format=fmt, path=str(source), limit=limit, category=category,
@@ -158,6 +157,7 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
         error(f"{exc}")
         raise typer.Exit(2) from None
     out = out or predictions.with_suffix(f".{task}.verdicts.jsonl")  # scoring as another task writes elsewhere
+    check_output(out, "--out", directory=False)
     try:
         totals = rescore(task, predictions, out)
     except (ValueError, OSError) as exc:

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from langmix.cli import OVERRIDES, _config, _model_progress, _progress, _setup, app, console, error, study_app
+from langmix.cli import (OVERRIDES, _config, _model_progress, _progress, _setup, app, check_output, console, error,
+                         study_app)
 from langmix.config import StudyConfig
 from langmix.errors import UserInputError
 
@@ -91,9 +92,10 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
               wait: bool = typer.Option(True, help="slurm: wait for the jobs and then build the report")) -> None:
     """Run every unfinished run of a study (finished runs are skipped; interrupted ones resume)."""
     _setup()
-    from langmix.study.runner import Hooks, run_study
+    from langmix.study.runner import Hooks, run_study, study_dir
 
     cfg = _config(config, overrides)
+    check_output(study_dir(cfg), "output_dir")
     kind = launcher or cfg.launcher.kind
     if kind not in ("local", "slurm"):
         error(f"--launcher must be local or slurm, got {kind!r}")
@@ -264,7 +266,10 @@ def report_cmd(config: Path = typer.Argument(..., help="the study's config file 
                overrides: Optional[list[str]] = OVERRIDES) -> None:
     """(Re)build the study report from its finished runs."""
     _setup()
+    from langmix.study.runner import study_dir
+
     cfg = _study_config(config, overrides)
+    check_output(study_dir(cfg) / "report", "output_dir")
     path = _report(cfg)
     if path is None:
         error(f"no finished evaluation runs in this study: run `langmix study run {config}` first")
@@ -335,6 +340,8 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     from langmix.plan import cell_bootstrap, recommend, to_study_config, validate_loo
     from langmix.study.runner import study_tables
 
+    if write:
+        check_output(write, "--write", directory=False)
     cfg = _study_config(study)
     try:
         codes = langs.resolve_all([c.strip() for c in targets.split(",") if c.strip()])

@@ -213,7 +213,11 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
 
 def check_identity(out_dir: Path, identity: dict) -> None:
     """Refuse to resume checkpoints in `out_dir` that another run (another config or data) wrote. A recorded
-    identity without checkpoints or final weights (a run that failed before its first save) is replaced."""
+    identity without checkpoints or final weights (a run that failed before its first save) is replaced. An
+    `out_dir` that is a file, or lies under one, is refused here, before any model is loaded."""
+    blocker = next((p for p in (out_dir, *out_dir.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise UserInputError(f"cannot write {out_dir}: {blocker} is a file, not a directory")
     path = out_dir / "identity.json"
     has_checkpoints = any((out_dir / "checkpoints").glob("checkpoint-*")) or (out_dir / "final").exists()
     if path.exists():
