@@ -243,11 +243,37 @@ def load_trained(cfg: ModelConfig, base_path: str, final_dir: Path):
     if (final_dir / "adapter_config.json").exists():
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(load_model(cfg, base_path, reuse=True), str(final_dir)).merge_and_unload()
+        try:
+            model = PeftModel.from_pretrained(load_model(cfg, base_path, reuse=True), str(final_dir))
+        except (RuntimeError, ValueError) as exc:  # shapes (RuntimeError) or module names (ValueError) differ
+            if isinstance(exc, torch.OutOfMemoryError) or (isinstance(exc, RuntimeError)
+                                                          and "size mismatch" not in str(exc)):
+                raise
+            raise ModelError(_adapter_misfit(cfg, base_path, final_dir, exc)) from exc
+        model = model.merge_and_unload()
     else:
         model = load_model(cfg.model_copy(update={"revision": None}), str(final_dir))
     model.eval()
     return tokenizer, model
+
+
+def _adapter_misfit(cfg: ModelConfig, base_path: str, adapter_dir: Path, exc: Exception) -> str:
+    """One line for an adapter that does not fit the base it is applied to: the adapter, the base it records
+    (PEFT's `base_model_name_or_path`), the base it met, and the first of PEFT's (often 100 lines of) mismatches."""
+    import json
+
+    try:
+        recorded = json.loads((adapter_dir / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError, AttributeError):
+        recorded = None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    mismatches = [line for line in lines if line.startswith("size mismatch")]
+    if mismatches:
+        detail = f"{len(mismatches)} tensors differ in shape; the first: {mismatches[0]}"
+    else:
+        detail = lines[0] if lines else type(exc).__name__
+    return (f"the LoRA adapter in {adapter_dir} was trained on {recorded or 'another base model'}, not on model "
+            f"{cfg.name!r} ({base_path}), and does not fit it ({detail})")
 
 
 _SIZE_IN_NAME = re.compile(r"(\d+(?:\.\d+)?)\s*([bBmM])(?![a-zA-Z])")

@@ -157,7 +157,11 @@ def _guarded(path: Path, work: Callable[[], None]) -> str:
             log.error("run %s stopped: %s", path.name, exc)
             return "busy"
         except Exception as exc:  # one failed run must not stop the study
-            log.error("run %s failed: %s", path.name, exc)
+            # the first line of a long message on the console (a state-dict error lists every tensor); all of it
+            # in status.json
+            first, *rest = str(exc).strip().splitlines() or [type(exc).__name__]
+            more = f" ... ({len(rest)} more lines; the whole error is in its status.json)" if rest else ""
+            log.error("run %s failed: %s%s", path.name, first, more)
             write_status(path, "failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
             return "failed"
 
