@@ -201,3 +201,26 @@ def test_lora_target_modules_that_match_nothing_are_one_line(tiny_model_cfg, tin
         _check_lora_targets(model, ["q_proj", "nonexistent_proj"])
     with pytest.raises(UserInputError, match="matches no module"):
         _check_lora_targets(model, r".*\.attention_head")
+
+
+@pytest.mark.parametrize("ratio, steps", [(0.0, 0), (0.05, 5), (0.5, 50), (0.99, 99), (1.0, 100)])
+def test_warmup_ratio_is_a_share_of_the_steps_for_every_allowed_value(ratio, steps):
+    """transformers reads a `warmup_steps` of 1 or more as a step count: a ratio of 1.0 warmed up for 1 step, not
+    all of them. The other ratios give the steps they gave before (pinned here: their runs keep their keys)."""
+    from pathlib import Path
+
+    from langmix.train import sft_config
+
+    args = sft_config(TrainingConfig(warmup_ratio=ratio, max_steps=100), 0, Path("x"), False)
+    assert args.get_warmup_steps(100) == steps
+
+
+def test_the_trainer_warms_up_over_every_step_at_ratio_1(tiny_model_cfg, tiny_model_path, tmp_path):
+    """The trainer's own scheduler: warming up over both steps, step 2 trains at half the rate (a 1-step warmup
+    reached the full rate there)."""
+    cfg = TrainingConfig(max_steps=2, batch_size=4, logging_steps=1, max_length=256, warmup_ratio=1.0,
+                         learning_rate=1e-3)
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
+    state = json.loads((tmp_path / "final" / "trainer_state.json").read_text())
+    rates = [h["learning_rate"] for h in state["log_history"] if "learning_rate" in h]
+    assert rates == pytest.approx([0.0, 5e-4])

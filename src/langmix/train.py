@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
@@ -312,11 +313,23 @@ def _logged_loss_steps(history: list[dict]) -> list[int]:
     return [entry.get("loss_steps", entry["step"] - prev) for entry, prev in zip(history, previous)]
 
 
+class _RatioWarmupSFTConfig(SFTConfig):
+    """SFTConfig whose `warmup_steps` is always a share of the training steps (langmix's `warmup_ratio`, 0 to 1).
+    transformers (5.x) has no `warmup_ratio` and reads a `warmup_steps` of 1 or more as a step count, so a ratio
+    of 1.0 warmed up for 1 step, not all of them. Below 1 this is transformers' own formula, so every other ratio
+    gives the steps it gave before: only `warmup_ratio: 1.0` trains differently. Run keys and identities hold
+    `warmup_ratio` as before (study/grid.py hashes the config field, whose value does not change), so a run
+    trained at 1.0 before this fix keeps its key, with its 1 warmup step."""
+
+    def get_warmup_steps(self, num_training_steps: int) -> int:
+        return math.ceil(num_training_steps * self.warmup_steps)
+
+
 def sft_config(cfg: TrainingConfig, seed: int, ckpt_dir: Path, show_progress: bool) -> SFTConfig:
     extra = {}
     if cfg.group_by_length:
         extra["train_sampling_strategy"] = "group_by_length"
-    return SFTConfig(**extra,
+    return _RatioWarmupSFTConfig(**extra,
         output_dir=str(ckpt_dir), assistant_only_loss=True, max_length=cfg.max_length,
         per_device_train_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, learning_rate=cfg.learning_rate,
