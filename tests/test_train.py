@@ -224,3 +224,23 @@ def test_the_trainer_warms_up_over_every_step_at_ratio_1(tiny_model_cfg, tiny_mo
     state = json.loads((tmp_path / "final" / "trainer_state.json").read_text())
     rates = [h["learning_rate"] for h in state["log_history"] if "learning_rate" in h]
     assert rates == pytest.approx([0.0, 5e-4])
+
+
+def test_a_run_shorter_than_logging_steps_still_records_its_loss(tiny_model_cfg, tiny_model_path, tmp_path):
+    """8 steps at the default logging_steps (10): nothing was logged, so train_summary.json held train_loss null
+    over 0 steps. The last step is always logged; a run whose last step is a logging step logs it once."""
+    cfg = TrainingConfig(max_steps=8, batch_size=4, save_steps=100, max_length=256)
+    assert cfg.logging_steps == 10
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path / "short", show_progress=False)
+    summary = json.loads((tmp_path / "short" / "train_summary.json").read_text())
+    assert summary["train_loss_steps"] == 8 and summary["train_loss"] is not None
+    assert summary["first_loss"] == summary["last_loss"] == summary["train_loss"]
+    state = json.loads((tmp_path / "short" / "final" / "trainer_state.json").read_text())
+    assert [(h["step"], h["loss_steps"]) for h in state["log_history"] if "loss" in h] == [(8, 8)]
+    # logged every 3 steps over 8: steps 3 and 6, and the last, 8 (2 steps), each once
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg.model_copy(update={"logging_steps": 3}), 0,
+          tmp_path / "every3", show_progress=False)
+    state = json.loads((tmp_path / "every3" / "final" / "trainer_state.json").read_text())
+    assert [(h["step"], h["loss_steps"]) for h in state["log_history"] if "loss" in h] == [(3, 3), (6, 3), (8, 2)]
+    summary = json.loads((tmp_path / "every3" / "train_summary.json").read_text())
+    assert summary["train_loss_steps"] == 8

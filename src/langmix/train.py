@@ -82,6 +82,17 @@ class _LossSteps(TrainerCallback):
             self._last = state.global_step
 
 
+class _LogLastStep(TrainerCallback):
+    """The last step is always logged (once; the trainer's own interval may log it too): a run shorter than
+    `logging_steps`, or ending between two logs, has the loss of its last steps in the log history, so its
+    summary's `train_loss` covers them (it was null over 0 steps for a run of fewer steps than `logging_steps`).
+    A resumed run logs its last step as an uninterrupted one does."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps:
+            control.should_log = True
+
+
 class _NoCheckpointAtEnd(TrainerCallback):
     """No checkpoint after the last step: the final weights are saved next (and the trainer state with them), so a
     checkpoint there (weights, optimizer state) could only resume a finished run. A third of the checkpoint time of
@@ -371,8 +382,8 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
                     model_cfg.name)
     args = sft_config(cfg, seed, ckpt_dir, show_progress)
     common = dict(processing_class=tokenizer, peft_config=peft_config,
-                  callbacks=[_StepClock(), _LossSteps(), _NoCheckpointAtEnd(), *([_Guard(guard)] if guard else []),
-                             *(callbacks or [])])
+                  callbacks=[_StepClock(), _LossSteps(), _LogLastStep(), _NoCheckpointAtEnd(),
+                             *([_Guard(guard)] if guard else []), *(callbacks or [])])
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
         check_label_masks(tok.masks, examples, cfg.max_length)
