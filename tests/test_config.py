@@ -118,3 +118,44 @@ def test_override_of_a_task_data_split_keeps_the_other_split(tmp_path):
     files = cfg.data.task_files("math")
     assert (files.eval.limit, files.eval.format, files.train.limit) == (10, "mgsm", 7)
     assert load_config(path, ["data.seed=3"]).data.seed == 3  # DataConfig's own fields are where they were
+
+
+def _model_study(tmp_path: Path, path: str) -> Path:
+    return write(tmp_path, {"output_dir": "out", "models": [{"name": "local", "source": "hf", "path": path,
+                                                             "params": 730000}]})
+
+
+def test_relative_model_path_is_beside_the_config(tmp_path, monkeypatch):
+    """A relative model path was taken relative to the working directory: from elsewhere it became a hub id and
+    every run failed trying to reach huggingface.co."""
+    (tmp_path / "mymodel").mkdir()
+    config = _model_study(tmp_path, "mymodel")
+    monkeypatch.chdir("/")
+    assert load_config(config).models[0].path == str(tmp_path / "mymodel")
+    # a bare org/name that is no directory beside the config stays a hub id
+    assert load_config(_model_study(tmp_path, "org/name")).models[0].path == "org/name"
+
+
+def test_home_in_model_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    assert load_config(_model_study(tmp_path, "~/models/m")).models[0].path == str(tmp_path / "models" / "m")
+
+
+@pytest.mark.parametrize("path", ["/nonexistent/model", "./mymodel", "../mymodel", "~/no-such-model"])
+def test_missing_local_model_path_is_refused(tmp_path, path):
+    """A local-looking model path that does not exist failed every run ("Repo id must be in the form ...") after
+    claiming it; it is refused when the config is loaded, in one line naming the model."""
+    with pytest.raises(ConfigError) as err:
+        load_config(_model_study(tmp_path, path))
+    assert "models.0 (local): model path" in str(err.value) and "does not exist" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_model_path_in_an_override_is_refused(tmp_path):
+    (tmp_path / "mymodel").mkdir()
+    config = _model_study(tmp_path, "mymodel")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(config, ["models.0.path=/nonexistent/model"])
+    with pytest.raises(ConfigError, match="nope.gguf does not exist"):
+        load_config(config, ["models.0.gguf_file=nope.gguf"])

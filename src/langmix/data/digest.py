@@ -36,11 +36,7 @@ def file_digest(path: Path) -> str:
     disk = _load_disk()
     disk_key = "|".join(map(str, key))
     if disk_key not in disk:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        disk[disk_key] = h.hexdigest()
+        disk[disk_key] = _sha256(path)
         try:  # a shared cache: write a unique temp file, then rename atomically
             target = _cache_file()
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -51,6 +47,29 @@ def file_digest(path: Path) -> str:
             pass
     _MEMO[key] = disk[disk_key]
     return _MEMO[key]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tree_digest(path: str | Path) -> str:
+    """One digest over the names and contents of every file under a directory (or of one file), hidden files and
+    folders (`.git`, `.cache`) left out: a local model's weights, config and tokenizer files. Each file's digest is
+    cached by (path, size, mtime_ns), so only a new or changed file is read again."""
+    root = Path(path)
+    if root.is_file():
+        return file_digest(root)[:16]
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*")):
+        rel = f.relative_to(root)
+        if f.is_file() and not any(part.startswith(".") for part in rel.parts):
+            h.update(rel.as_posix().encode() + b"\0" + file_digest(f).encode() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def _expand(path: str) -> list[Path]:

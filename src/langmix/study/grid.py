@@ -5,20 +5,52 @@ settings, seed); an *eval key* covers the model evaluated (a train key, or the b
 its content, the evaluation languages and the generation settings. Changing only evaluation settings therefore
 re-evaluates finished models without retraining them. Settings that do not change results (checkpoint interval,
 logging) are left out of the keys.
+
+A model is identified by its settings, and a local model directory also by its content (`model_files`: weights,
+config and tokenizer files), so replacing the files at one path makes new runs. A hub id is its name and revision
+(without a revision it cannot be told apart from a later upload: a warning says so); the tiny model is its
+settings; a GGUF package is its name.
 """
 
 from __future__ import annotations
 
+import logging
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from langmix.config import (EVAL_FIELDS_KEYED_UNLESS, EVAL_FIELDS_NOT_IN_KEY, TRAINING_FIELDS_NOT_IN_KEY,
-                            BudgetConfig, EvalConfig, ModelConfig, StudyConfig, TrainingConfig, config_hash)
-from langmix.data.digest import paths_digest
+                            BudgetConfig, EvalConfig, ModelConfig, StudyConfig, TrainingConfig, config_hash,
+                            looks_like_local_path)
+from langmix.data.digest import paths_digest, tree_digest
 from langmix.mixtures import MixtureSpec, expand_designs, mixture_slug
 
+log = logging.getLogger(__name__)
+_WARNED_UNPINNED: set[tuple[str, str]] = set()
+# Base models are decoded greedily: their evaluation has this seed whatever the study's seeds are, so reordering or
+# changing `seeds` does not evaluate them again.
+BASE_SEED = 0
+
+
+def _model_identity(model: ModelConfig) -> str | None:
+    """The content digest of a local model directory (of its GGUF file, where one is set); None for a model that
+    its settings identify (tiny, a GGUF package, a hub id), which keeps the keys it had before digests existed."""
+    if model.source != "hf" or not model.path or not Path(model.path).exists():
+        return None
+    return tree_digest(Path(model.path) / model.gguf_file if model.gguf_file else model.path)
+
+
+def _warn_unpinned(models: list[ModelConfig]) -> None:
+    """Once per process: hub models without a `revision` are keyed by their id only."""
+    unpinned = [m for m in models if m.source == "hf" and m.path and not m.revision
+                and not looks_like_local_path(m.path) and not Path(m.path).exists()
+                and (m.name, m.path) not in _WARNED_UNPINNED]
+    if unpinned:
+        _WARNED_UNPINNED.update((m.name, m.path) for m in unpinned)
+        log.warning("%s: no `revision` set, so runs are keyed by the hub id only and a new upload under the id would "
+                    "reuse the old results (set `revision` to a commit hash)", ", ".join(m.path for m in unpinned))
 
 
 def _data_identity(cfg: StudyConfig, task: str, split: str) -> dict[str, Any]:
@@ -48,10 +80,17 @@ class _RunSpec(BaseModel):
     train_languages: list[str]
     task: str
     seed: int
+    model_files: str | None = None  # content digest of a local model directory (None: not a local model)
+
+    def _key_tree(self) -> dict[str, Any]:
+        tree = self.model_dump(mode="json")
+        if tree["model_files"] is None:  # keys of models without files stay as they were before the field
+            del tree["model_files"]
+        return tree
 
     @cached_property
     def key(self) -> str:  # frozen, so hashed once (a study's planning and status ask for keys thousands of times)
-        return config_hash(self)
+        return config_hash(self._key_tree())
 
     def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False):
         """A copy never carries the original's cached key (pydantic copies the instance dict, cache included)."""
@@ -73,7 +112,7 @@ class TrainSpec(_RunSpec):
 
     @cached_property
     def key(self) -> str:
-        tree = self.model_dump(mode="json")
+        tree = self._key_tree()
         tree["training"] = {k: v for k, v in tree["training"].items() if k not in TRAINING_FIELDS_NOT_IN_KEY}
         return config_hash(tree)
 
@@ -92,7 +131,7 @@ class EvalSpec(_RunSpec):
 
     @cached_property
     def key(self) -> str:
-        tree = self.model_dump(mode="json")
+        tree = self._key_tree()
         tree["evaluation"] = {k: v for k, v in tree["evaluation"].items() if k not in EVAL_FIELDS_NOT_IN_KEY
                               and not (k in EVAL_FIELDS_KEYED_UNLESS and v == EVAL_FIELDS_KEYED_UNLESS[k])}
         return config_hash(tree)
@@ -116,23 +155,26 @@ class Job(BaseModel):
 
 
 def expand(cfg: StudyConfig) -> list[Job]:
-    """The grid models x (base + mixtures) x tasks x seeds. The base model is greedy-decoded, so one seed."""
+    """The grid models x (base + mixtures) x tasks x seeds. The base model is greedy-decoded, so one seed
+    (`BASE_SEED`)."""
     mixtures = expand_designs(cfg.mixtures, cfg.languages)
     jobs: list[Job] = []
+    _warn_unpinned(cfg.models)
     for model in cfg.models:
+        model_files = _model_identity(model)
         for task in cfg.tasks:
             eval_data = _data_identity(cfg, task, "eval")
-            common = dict(model=model, task=task, languages=cfg.languages, data=eval_data,
+            common = dict(model=model, model_files=model_files, task=task, languages=cfg.languages, data=eval_data,
                           evaluation=cfg.evaluation)
             if cfg.include_base:
                 jobs.append(Job(train=None, evals=[EvalSpec(train_key="", mixture_name="base", design="base",
-                                                            train_languages=[], seed=cfg.seeds[0], **common)]))
+                                                            train_languages=[], seed=BASE_SEED, **common)]))
             train_data = _data_identity(cfg, task, "train")
             for mix in mixtures:
                 for seed in cfg.seeds:
-                    train = TrainSpec(model=model, mixture_name=mix.name, design=mix.design,
-                                      train_languages=list(mix.languages), task=task, seed=seed, budget=cfg.budget,
-                                      data=train_data, training=cfg.training)
+                    train = TrainSpec(model=model, model_files=model_files, mixture_name=mix.name,
+                                      design=mix.design, train_languages=list(mix.languages), task=task, seed=seed,
+                                      budget=cfg.budget, data=train_data, training=cfg.training)
                     ev = EvalSpec(train_key=train.key, mixture_name=mix.name, design=mix.design,
                                   train_languages=list(mix.languages), seed=seed, **common)
                     jobs.append(Job(train=train, evals=[ev]))

@@ -1,0 +1,168 @@
+"""What run keys cover beyond the config's own values: a local model directory's content, and (not) the study's
+seeds for a base model's evaluation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from langmix.cli import app
+from langmix.config import TRAINING_FIELDS_NOT_IN_KEY, StudyConfig, config_hash, load_config
+from langmix.study.grid import expand
+from tests.conftest import small_study_dict
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _model_dir(path: Path, weights: bytes = b"weights-a") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text('{"model_type": "llama"}')
+    (path / "tokenizer.json").write_text('{"version": "1.0"}')
+    (path / "model.safetensors").write_bytes(weights)
+    return path
+
+
+def _keys(cfg: StudyConfig) -> list[str]:
+    return [spec.key for job in expand(cfg) for spec in ([job.train] if job.train else []) + job.evals]
+
+
+def _local_study(tmp_path: Path, model: Path, **extra) -> StudyConfig:
+    tree = small_study_dict(tmp_path / "out", include_base=True, **extra)
+    tree["models"] = [{"name": "local", "source": "hf", "path": str(model), "params": 730000}]
+    return StudyConfig.model_validate(tree)
+
+
+def test_replacing_a_local_models_files_changes_every_key(tmp_path):
+    """Replacing the weights of a local base model kept every train and eval key (base evaluations included), so
+    `study run` reused the old model's results and said `0 of 5 runs to do`."""
+    model = _model_dir(tmp_path / "mymodel")
+    before = _keys(_local_study(tmp_path, model))
+    assert len(before) == 5
+    (model / "model.safetensors").write_bytes(b"weights-b")  # another model's weights at the same path
+    after = _keys(_local_study(tmp_path, model))
+    assert not set(before) & set(after)
+    (model / "tokenizer.json").write_text('{"version": "2.0"}')  # a tokenizer file counts too
+    assert not set(after) & set(_keys(_local_study(tmp_path, model)))
+
+
+def test_a_local_models_key_is_its_content_not_its_timestamps(tmp_path):
+    model = _model_dir(tmp_path / "mymodel")
+    before = _keys(_local_study(tmp_path, model))
+    os.utime(model / "model.safetensors", ns=(1, 1))  # touched, same bytes: the same runs
+    (model / ".cache").mkdir()
+    (model / ".cache" / "download.lock").write_text("x")  # hidden files (hub download metadata) do not count
+    assert _keys(_local_study(tmp_path, model)) == before
+
+
+def test_a_local_models_digest_is_cached_on_disk(tmp_path, monkeypatch):
+    """The digest of a (possibly 16 GB) model is computed once: a later process reads it from the langmix cache
+    while the files keep their names, sizes and modification times."""
+    from langmix.data import digest
+
+    model = _model_dir(tmp_path / "mymodel", weights=os.urandom(4096))
+    before = _keys(_local_study(tmp_path, model))
+    read: list[Path] = []
+    original = digest._sha256
+    monkeypatch.setattr(digest, "_sha256", lambda p: read.append(p) or original(p))
+    monkeypatch.setattr(digest, "_MEMO", {})  # as in a new process
+    assert _keys(_local_study(tmp_path, model)) == before and read == []
+    (model / "model.safetensors").write_bytes(os.urandom(4096))
+    assert _keys(_local_study(tmp_path, model)) != before
+    assert read == [model / "model.safetensors"]  # only the changed file is read again
+
+
+def test_models_without_local_files_keep_their_keys(tmp_path, caplog):
+    """A hub id, the tiny model and a GGUF package are identified by their settings: their keys are what they were
+    before local directories were digested (the quickstart's are pinned in test_launch_plan). A hub id without a
+    revision gets a warning that its results are keyed by the name only."""
+    cfg = _local_study(tmp_path, Path("org/some-model"))
+    with caplog.at_level(logging.WARNING, logger="langmix.study.grid"):
+        jobs = expand(cfg)
+    assert "keyed by the hub id only" in caplog.text and "org/some-model" in caplog.text
+    assert len(caplog.records) == 1
+    train = next(j.train for j in jobs if j.train)
+    assert train.model_files is None and "model_files" not in train._key_tree()
+    tree = train.model_dump(mode="json")
+    del tree["model_files"]
+    assert train.key == config_hash({**tree, "training": {k: v for k, v in tree["training"].items()
+                                                          if k not in TRAINING_FIELDS_NOT_IN_KEY}})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="langmix.study.grid"):
+        expand(cfg)
+    assert not caplog.text  # once per process
+    pinned = cfg.model_copy(update={"models": [cfg.models[0].model_copy(update={"revision": "abc123",
+                                                                                "path": "org/other-model"})]})
+    with caplog.at_level(logging.WARNING, logger="langmix.study.grid"):
+        expand(pinned)
+    assert "keyed by the hub id only" not in caplog.text
+    for tree in ({"name": "tiny"}, {"name": "g", "source": "gguf_package", "package": "some-gguf"}):
+        model_cfg = StudyConfig.model_validate({**small_study_dict(tmp_path / "out"), "models": [tree]})
+        assert all(spec.model_files is None for job in expand(model_cfg)
+                   for spec in ([job.train] if job.train else []) + job.evals)
+
+
+def test_base_evaluation_does_not_depend_on_the_study_seeds(tmp_path):
+    """`-s 'seeds=[1,0]'` after `seeds: [0, 1]` evaluated the base model again (`...-s1-...`), with byte-identical
+    greedy outputs: the base evaluation took the study's first seed into its key."""
+    def base(seeds):
+        cfg = StudyConfig.model_validate(small_study_dict(tmp_path / "out", include_base=True, seeds=seeds))
+        return [e for j in expand(cfg) for e in j.evals if e.is_base]
+
+    reference = base([0, 1])
+    assert len(reference) == 1 and reference[0].seed == 0
+    for seeds in ([1, 0], [1], [2, 3]):
+        assert [(e.slug, e.key) for e in base(seeds)] == [(e.slug, e.key) for e in reference]
+
+
+def test_quickstart_keys_are_unchanged():
+    """The quickstart (tiny model, first seed 0) keeps the keys of its finished studies."""
+    cfg = load_config(EXAMPLES / "quickstart.yaml")
+    base = [e for j in expand(cfg) for e in j.evals if e.is_base]
+    assert base[0].key == "90c35486af78" and all(e.model_files is None and e.seed == 0 for e in base)
+
+
+def test_cli_dry_run_after_the_model_is_replaced(tmp_path, monkeypatch):
+    """Through the CLI, from another working directory, with the model named relative to the config: the finished
+    runs' keys are no longer the plan's once the model's files change."""
+    model = _model_dir(tmp_path / "mymodel")
+    tree = small_study_dict(Path("out"), include_base=True)
+    tree["models"] = [{"name": "local", "source": "hf", "path": "mymodel", "params": 730000}]
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    before = _keys(load_config(config))
+    shutil.rmtree(model)
+    _model_dir(model, weights=b"another model")
+    monkeypatch.chdir("/")
+    after = _keys(load_config(config))
+    assert len(after) == 5 and not set(before) & set(after)
+    result = CliRunner().invoke(app, ["study", "run", str(config), "--dry-run"])
+    assert result.exit_code == 0 and "5 of 5 runs to do" in result.output, result.output
+
+
+def test_study_run_refuses_a_missing_model_path_before_claiming_a_run(tmp_path):
+    """`path: /tmp/nonexistent` claimed every run and failed each ("Repo id must be in the form ...", exit 1)."""
+    tree = small_study_dict(tmp_path / "out", include_base=True)
+    tree["models"] = [{"name": "local", "source": "hf", "path": str(tmp_path / "nonexistent"), "params": 730000}]
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    result = CliRunner().invoke(app, ["study", "run", str(config), "--no-report"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (f"{config}: models.0 (local): model path {tmp_path / 'nonexistent'} does not "
+                                     f"exist (a local directory; a hub model is named org/name)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_resolving_a_missing_local_model_names_it():
+    """Through the Python API (no config file), the run fails naming the path, not as a malformed hub id."""
+    import pytest
+
+    from langmix.config import ModelConfig
+    from langmix.models import ModelError, resolve_model_path
+
+    with pytest.raises(ModelError, match="model path /nonexistent/model does not exist"):
+        resolve_model_path(ModelConfig(name="m", source="hf", path="/nonexistent/model"))
