@@ -78,3 +78,31 @@ def test_plan_refuses_english_as_a_target(finished_small_study):
     result = _invoke("plan", "--from", finished_small_study, "--targets", "sw,en", "--budget", "100")
     assert result.exit_code == 2, result.output
     assert "English cannot be a target" in result.output
+
+
+def test_a_study_stage_line_shows_training_steps_of_their_total_with_the_latest_loss():
+    """The line a study shows per process: a training stage started before its steps are known, started again
+    with them (resumed: at its checkpoint's step), the latest loss in its description; then the next stage on
+    the same line, with its own total (none while unknown)."""
+    from langmix.cli import _progress
+    from langmix.cli_study import _StageLine
+
+    progress = _progress()  # not started: nothing is drawn
+    line = _StageLine(progress, "w1 ")
+    hooks = line.hooks()
+    hooks.stage("train tiny-en-math-s0", 0)
+    assert progress.tasks[0].total is None
+    hooks.stage("train tiny-en-math-s0", 300)
+    hooks.advance(120)  # resumed at checkpoint-120
+    for _ in range(30):
+        hooks.advance(1)
+    hooks.note("loss 1.234")
+    [task] = progress.tasks
+    assert (task.completed, task.total) == (150, 300)
+    assert task.description == "  w1 train tiny-en-math-s0 (loss 1.234)"
+    hooks.stage("evaluate tiny-en-math-s0", 12)
+    hooks.advance(12)
+    [task] = progress.tasks
+    assert (task.completed, task.total, task.description) == (12, 12, "  w1 evaluate tiny-en-math-s0")
+    hooks.stage("train tiny-en-math-s1", 0)
+    assert progress.tasks[0].total is None and progress.tasks[0].completed == 0

@@ -115,20 +115,20 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
     else:
         with _progress() as progress, _model_progress(progress) as update:
             runs = progress.add_task("runs", total=None)
-            stage: dict = {"id": None, "n": 0}
+            jobs = {"n": 0}
 
             def run_started(slug, i, n):
-                stage["n"] = n
+                jobs["n"] = n
                 progress.update(runs, total=n, completed=i, description=f"job {min(i + 1, n)}/{n}: {slug}")
 
-            def stage_start(name, total):
-                if stage["id"] is not None:
-                    progress.remove_task(stage["id"])
-                stage["id"] = progress.add_task(f"  {name}", total=total or None)
+            main, lanes = _StageLine(progress), {}
 
-            outcome = run_study(cfg, Hooks(run_started, stage_start, lambda k: progress.advance(stage["id"], k)),
-                                model_progress=update, workers=workers)
-            progress.update(runs, completed=stage["n"], description="runs")
+            def worker(i: int) -> Hooks:  # --workers: a line per worker process
+                return lanes.setdefault(i, _StageLine(progress, f"w{i + 1} ")).hooks()
+
+            outcome = run_study(cfg, main.hooks(run_started=run_started, worker=worker), model_progress=update,
+                                workers=workers)
+            progress.update(runs, completed=jobs["n"], description="runs")
         console.print(", ".join(f"{k} {len(v)}" for k, v in outcome.items()))
         for name in outcome["failed"] + outcome["blocked"]:
             error(f"not finished: {name} (see its status.json)")
@@ -139,6 +139,37 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
         if path:
             print(path)  # on stdout, for scripts; the log line on stderr says the same
     raise typer.Exit(1 if outcome and (outcome["failed"] or outcome["blocked"]) else 0)
+
+
+class _StageLine:
+    """One line of the study's display: the stage a process is at (a training run's steps of its total, with the
+    latest logged loss; an evaluation's items). A stage started again with its total (training, once the trainer
+    knows its steps) keeps its line, its count and clock starting over."""
+
+    def __init__(self, progress, prefix: str = "") -> None:
+        self.progress, self.prefix, self.id, self.name = progress, prefix, None, ""
+
+    def stage(self, name: str, total: int) -> None:
+        self.name, description = name, f"  {self.prefix}{name}"
+        if self.id is None:
+            self.id = self.progress.add_task(description, total=total or None)
+            return
+        self.progress.reset(self.id, total=total or None, description=description)
+        if not total:  # (reset keeps the last stage's total where it is given None)
+            next(task for task in self.progress.tasks if task.id == self.id).total = None
+
+    def advance(self, k: int) -> None:
+        if self.id is not None:
+            self.progress.advance(self.id, k)
+
+    def note(self, text: str) -> None:
+        if self.id is not None:
+            self.progress.update(self.id, description=f"  {self.prefix}{self.name} ({text})")
+
+    def hooks(self, **extra):
+        from langmix.study.runner import Hooks
+
+        return Hooks(stage=self.stage, advance=self.advance, note=self.note, **extra)
 
 
 def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:

@@ -93,6 +93,27 @@ class _LogLastStep(TrainerCallback):
             control.should_log = True
 
 
+class StepProgress(TrainerCallback):
+    """Reports a training run's progress to callables (a study's progress display) instead of the trainer's own
+    bars: `start(total, done)` once the trainer knows its optimizer steps (`done`: the step a resumed run starts
+    from, its checkpoint's), `advance(1)` after each step, `loss(value)` as each loss is logged. Per step it adds
+    a call, never a device synchronisation (the logged loss is the trainer's own, taken at logging steps only)."""
+
+    def __init__(self, start: Callable[[int, int], None], advance: Callable[[int], None],
+                 loss: Callable[[float], None] = lambda value: None) -> None:
+        self.start, self.advance, self.loss = start, advance, loss
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start(state.max_steps, state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.advance(1)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "loss" in logs:
+            self.loss(float(logs["loss"]))
+
+
 class _NoCheckpointAtEnd(TrainerCallback):
     """No checkpoint after the last step: the final weights are saved next (and the trainer state with them), so a
     checkpoint there (weights, optimizer state) could only resume a finished run. A third of the checkpoint time of

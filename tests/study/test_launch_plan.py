@@ -76,9 +76,32 @@ def test_dry_run_prints_arrays_and_the_fsdp_launch(tmp_path):
 
 
 def test_local_workers_run_jobs_in_parallel_processes(tmp_path, tiny_model_path):
+    """Two worker processes run the study; each one's stages (training steps of max_steps with their losses,
+    evaluated items) reach the driver's hooks as a lane of its own."""
+    from langmix.study.runner import Hooks
+
+    lanes: dict[int, list] = {}
+
+    def lane(i: int) -> Hooks:
+        calls = lanes.setdefault(i, [])
+        return Hooks(stage=lambda name, total: calls.append(("stage", name, total)),
+                     advance=lambda k: calls.append(("advance", k)), note=lambda text: calls.append(("note", text)))
+
     cfg = StudyConfig.model_validate(small_study_dict(tmp_path / "out"))
-    outcome = run_study(cfg, workers=2)
+    outcome = run_study(cfg, Hooks(worker=lane), workers=2)
     assert len(outcome["done"]) == 5 and not outcome["failed"]
+    assert 1 <= len(lanes) <= 2
+    stages = []  # (name, total, advanced) of every stage each worker started
+    for calls in lanes.values():
+        for i, call in enumerate(calls):
+            if call[0] == "stage":
+                end = next((j for j in range(i + 1, len(calls)) if calls[j][0] == "stage"), len(calls))
+                stages.append((call[1], call[2], sum(c[1] for c in calls[i:end] if c[0] == "advance")))
+    trained = [s for s in stages if s[0].startswith("train ") and s[1]]
+    assert len(trained) == 2 and all(total == advanced == 3 for _, total, advanced in trained)
+    evaluated = [s for s in stages if s[0].startswith("evaluate ")]
+    assert len(evaluated) == 3 and all(total == advanced > 0 for _, total, advanced in evaluated)
+    assert any(c[0] == "note" and c[1].startswith("loss ") for calls in lanes.values() for c in calls)
     assert all(run_state(p) == "done" for p in (tmp_path / "out" / "t").glob("*/*") if p.is_dir())
     from langmix.study import slurm
 

@@ -368,3 +368,60 @@ def test_a_multi_gpu_launch_holds_the_claim_and_stops_when_it_is_lost(tmp_path, 
         slurm._train_distributed(cfg, job)
     thief.join()
     assert time.time() - begun < 30  # the 60 s launch was stopped, not waited for
+
+
+class _Preempted(BaseException):
+    """Stands for a preemption: not an Exception, so the run is left interrupted, not failed."""
+
+
+def _recording_hooks(calls: list, stop_at_step: int | None = None):
+    """Hooks that record every call; with `stop_at_step`, preempt the run at that training step."""
+    from langmix.study.runner import Hooks
+
+    def stage(name, total):
+        calls.append(("stage", name, total))
+
+    def advance(k):
+        calls.append(("advance", k))
+        if stop_at_step is not None and _train_steps(calls) == stop_at_step:
+            raise _Preempted
+
+    return Hooks(stage=stage, advance=advance, note=lambda text: calls.append(("note", text)))
+
+
+def _train_steps(calls: list) -> int:
+    """Steps advanced since the last training stage started."""
+    last = max(i for i, c in enumerate(calls) if c[0] == "stage" and c[1].startswith("train "))
+    return sum(c[1] for c in calls[last:] if c[0] == "advance")
+
+
+def test_training_progress_reaches_the_study_hooks_and_a_resumed_run_starts_at_its_checkpoint(tmp_path,
+                                                                                               tiny_model_path):
+    """A study's training stage reports its steps (of the trainer's max_steps) and its logged losses through the
+    hooks, as evaluation reports its items; a resumed run starts its count at its checkpoint's step."""
+    import pytest
+
+    from langmix.study.runner import run_job
+
+    tree = small_study_dict(tmp_path / "out", include_base=False, mixtures=[{"design": "english_only"}],
+                            training={"max_steps": 3, "save_steps": 2, "logging_steps": 1})
+    cfg = StudyConfig.model_validate(tree)
+    job = expand(cfg)[0]
+    name = f"train {job.train.slug}"
+    first: list = []
+    with pytest.raises(_Preempted):
+        run_job(cfg, job, hooks=_recording_hooks(first, stop_at_step=3))
+    assert run_state(train_dir(cfg, job.train)) == "interrupted"
+    assert first[:2] == [("stage", name, 0), ("stage", name, 3)]  # preparing, then the trainer's max_steps
+    assert [c for c in first if c[0] == "advance"] == [("advance", 1)] * 3
+    assert [c[0] for c in first[2:]] == ["advance", "note"] * 2 + ["advance"]  # each step's loss after its step
+    assert all(c[1].startswith("loss ") for c in first if c[0] == "note")
+
+    resumed: list = []
+    outcome = run_job(cfg, job, hooks=_recording_hooks(resumed))
+    assert outcome[f"train/{job.train.slug}"] == "done"
+    assert resumed[:4] == [("stage", name, 0), ("stage", name, 3), ("advance", 2), ("advance", 1)]
+    evaluating = resumed.index(next(c for c in resumed if c[0] == "stage" and c[1].startswith("evaluate ")))
+    assert sum(c[1] for c in resumed[:evaluating] if c[0] == "advance") == 3
+    total = resumed[evaluating][2]
+    assert total > 0 and sum(c[1] for c in resumed[evaluating:] if c[0] == "advance") == total

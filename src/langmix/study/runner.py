@@ -11,6 +11,7 @@ corrupt one is redone, and a failure is recorded and blocks only the runs that n
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -54,11 +55,19 @@ def eval_dir(cfg: StudyConfig, spec: EvalSpec) -> Path:
 
 @dataclass
 class Hooks:
-    """Progress callbacks the CLI fills in (rich); all optional."""
+    """Progress callbacks the CLI fills in (rich); all optional.
+
+    `stage(name, total)` starts a stage (total 0: not known yet; a training stage is started again with the
+    trainer's steps once it knows them, and a resumed run then advances at once by its checkpoint's step),
+    `advance(k)` counts k more steps or items, `note(text)` is a few words for the stage's line (the latest logged
+    training loss). `worker(i)` gives the hooks of the i-th `--workers` process, whose stages are relayed to the
+    driver (None: the workers report only finished jobs)."""
 
     run_started: Callable[[str, int, int], None] = lambda slug, i, n: None
     stage: Callable[[str, int], None] = lambda name, total: None
     advance: Callable[[int], None] = lambda k: None
+    note: Callable[[str], None] = lambda text: None
+    worker: Callable[[int], Hooks] | None = None
 
 
 _FROZEN: set[str] = set()
@@ -83,7 +92,8 @@ class RunBusy(RuntimeError):
 def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluation, hooks: Hooks,
                   show_progress: bool = False) -> None:
     """Build the mixture, fine-tune, and mark the run done (DONE last, so a crash never looks finished)."""
-    from langmix.train import train, training_identity  # TRL import is slow; base-only studies never pay it
+    # TRL's import is slow; base-only studies never pay it
+    from langmix.train import StepProgress, train, training_identity
 
     _freeze_long_lived("trl")
     tasks.check_references(tasks.get(spec.task), evaluation)  # a run whose evaluation must fail is not trained
@@ -93,10 +103,18 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
     examples, _ = build_mixture(source, spec.mixture(), spec.task, spec.budget, spec.seed, evaluation,
                                 path / "mixture",
                                 lambda texts: count_tokens_cached(tokenizer, texts))
-    hooks.stage(f"train {spec.slug}", 0)
+    name = f"train {spec.slug}"
+    hooks.stage(name, 0)  # its steps are known once the trainer starts
+
+    def start(total: int, done: int) -> None:
+        hooks.stage(name, total)
+        if done:  # resumed from a checkpoint
+            hooks.advance(done)
+
     identity = {"train_key": spec.key, **training_identity(spec.model, spec.training, spec.seed, examples)}
     train(spec.model, model_path, examples, spec.training, spec.seed, path, show_progress=show_progress,
-          identity=identity, guard=ensure_claim)
+          identity=identity, guard=ensure_claim,
+          callbacks=[StepProgress(start, hooks.advance, lambda loss: hooks.note(f"loss {loss:.4g}"))])
     ensure_claim()
     write_status(path, "done")
     mark_done(path, TRAIN_OUTPUTS)
@@ -232,11 +250,92 @@ def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="langmix-parent-watch", daemon=True).start()
 
 
+_EVENTS = None  # in a `--workers` process: the queue its progress goes to the driver by (None: not relayed)
+
+
+def _start_worker(parent: int, events=None) -> None:
+    """What each `--workers` process runs first: it ends with its driver, and relays its progress to `events`."""
+    global _EVENTS
+    _EVENTS = events
+    _exit_with_parent(parent)
+
+
+class _Relay:
+    """A worker's hooks: its stages, step or item counts and notes are put on the driver's queue, counts and notes
+    at most every `interval_s` (a step adds to a counter; the queue's own thread writes the pipe, so the work never
+    waits for the driver)."""
+
+    def __init__(self, events, interval_s: float = 0.5) -> None:
+        self.events, self.interval_s, self.pid = events, interval_s, os.getpid()
+        self.pending, self.text, self.sent = 0, None, 0.0
+
+    def stage(self, name: str, total: int) -> None:
+        self.flush()
+        self.events.put((self.pid, "stage", (name, total)))
+
+    def advance(self, k: int) -> None:
+        self.pending += k
+        if time.monotonic() - self.sent >= self.interval_s:
+            self.flush()
+
+    def note(self, text: str) -> None:
+        self.text = text
+        if time.monotonic() - self.sent >= self.interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.events.put((self.pid, "advance", (self.pending,)))
+            self.pending = 0
+        if self.text is not None:
+            self.events.put((self.pid, "note", (self.text,)))
+            self.text = None
+        self.sent = time.monotonic()
+
+    def hooks(self) -> Hooks:
+        return Hooks(stage=self.stage, advance=self.advance, note=self.note)
+
+
+class _WorkerProgress:
+    """The driver's side of the relay: a thread that hands each worker's events to that worker's hooks
+    (`hooks.worker(i)`, i numbering the workers as they first report). Entered before the pool and left after it,
+    so it reads until every worker has exited (a worker's queue flushes at exit)."""
+
+    def __init__(self, hooks: Hooks, mp_context) -> None:
+        self.hooks, self.events = hooks, mp_context.Queue()
+        self._lanes: dict[int, Hooks] = {}
+        self._thread = threading.Thread(target=self._relay, name="langmix-progress-relay", daemon=True)
+
+    def _relay(self) -> None:
+        while (event := self.events.get()) is not None:
+            pid, method, args = event
+            if pid not in self._lanes:
+                self._lanes[pid] = self.hooks.worker(len(self._lanes))
+            try:
+                getattr(self._lanes[pid], method)(*args)
+            except Exception:  # a display fault must not stop the study (nor this relay, which the workers need)
+                log.debug("progress hook %s failed", method, exc_info=True)
+
+    def __enter__(self) -> _WorkerProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.events.put(None)
+        self._thread.join(timeout=30)
+        self.events.close()
+
+
 def _job_in_process(cfg_json: str, index: int) -> dict[str, str]:
     cfg = StudyConfig.model_validate_json(cfg_json)
     _quiet_library_progress()
     _freeze_long_lived("study")
-    return run_job(cfg, expand(cfg)[index])
+    relay = _Relay(_EVENTS) if _EVENTS is not None else None
+    try:
+        return run_job(cfg, expand(cfg)[index], hooks=relay.hooks() if relay else None)
+    finally:
+        if relay:
+            relay.flush()
 
 
 def _quiet_library_progress() -> None:
@@ -267,8 +366,11 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
 
         for job in jobs:  # resolve (build) each base model once, before the workers need it
             ctx.model_path(job.evals[0])
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+        hooks.run_started(f"0 of {len(jobs)} jobs finished", 0, len(jobs))
+        spawn = multiprocessing.get_context("spawn")
+        relay = _WorkerProgress(hooks, spawn) if hooks.worker is not None else contextlib.nullcontext()
+        with relay, ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker,
+                                        initargs=(os.getpid(), getattr(relay, "events", None))) as pool:
             futures = [pool.submit(_job_in_process, cfg.model_dump_json(), i) for i in range(len(jobs))]
             for done, fut in enumerate(as_completed(futures)):
                 results.append(fut.result())
