@@ -198,16 +198,10 @@ def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:
             pending = still
             time.sleep(2)
     failed = []
-    for handle in handles:
-        state = handle.state
-        for _ in range(10):  # SLURM's accounting may lag the job's end by a few seconds
-            if state not in ("RUNNING", "COMPLETING", "PENDING", "UNKNOWN"):
-                break
-            time.sleep(1)
-            state = handle.state
+    for job_id, state in slurm.final_states(cfg, handles).items():  # read fresh, not submitit's cached view
         if state != "COMPLETED":
-            error(f"job {handle.job_id}: {state} (its runs' status.json and slurm/logs say why)")
-            failed.append(str(handle.job_id))
+            error(f"job {job_id}: {state} (its runs' status.json and slurm/logs say why)")
+            failed.append(job_id)
     return failed
 
 

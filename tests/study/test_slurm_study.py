@@ -189,3 +189,58 @@ def test_slurm_refused_submission_is_one_line_naming_the_reason(tmp_path):
     cfg = cfg.model_copy(update={"launcher": cfg.launcher.model_copy(update={"partition": "nosuch"})})
     with pytest.raises(slurm.SubmissionError, match=r"sbatch refused a job array of 1: .*[Ii]nvalid partition"):
         slurm.submit(cfg)
+
+
+def test_slurm_jobs_that_completed_are_not_reported_running_from_a_stale_snapshot(tmp_path, tiny_model_path,
+                                                                                   monkeypatch):
+    """A long study whose jobs all completed exited 1 naming a job RUNNING: submitit's `state` answers from a sacct
+    snapshot refreshed at most every 10 minutes (half the time since submission), and a job is done once its result
+    file exists, so the driver read the snapshot taken while the job ran. Here submitit's plain reads always answer
+    from such a snapshot (as in a study of an hour); only forced reads call sacct."""
+    from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
+    from typer.testing import CliRunner
+
+    from langmix.cli import app
+
+    class StaleWatcher(SlurmInfoWatcher):
+        def update_if_long_enough(self, mode: str) -> None:
+            if mode == "force":
+                super().update_if_long_enough(mode)
+            elif mode == "standard":  # the snapshot taken while the jobs ran; the next refresh is minutes away
+                for job_id in self._registered:
+                    self._info_dict.setdefault(job_id, {"State": "RUNNING"})
+
+    monkeypatch.setattr(SlurmJob, "watcher", StaleWatcher(delay_s=600))
+    tree = small_study_dict(tmp_path / "out", launcher=LAUNCHER, mixtures=[{"design": "english_only"}])
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    result = CliRunner().invoke(app, ["study", "run", str(config), "--no-report"])
+    assert result.exit_code == 0, result.output
+    assert "RUNNING" not in result.output
+    cfg = StudyConfig.model_validate(tree)
+    assert {state for _, _, state, _ in study_status(cfg)} == {"done"}
+
+
+def test_slurm_a_job_whose_state_sacct_has_not_settled_is_judged_by_its_runs(tmp_path, tiny_model_path,
+                                                                            monkeypatch):
+    """Where sacct has no final state for an ended job (accounting lags or is off), its runs decide: a job whose
+    runs are all done completed; one whose runs are not is reported with SLURM's state."""
+    from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
+
+    cfg = _study(tmp_path, mixtures=[{"design": "english_only"}])
+    handles = slurm.submit(cfg)
+    assert _wait(handles) == ["COMPLETED"] * 2
+
+    class LaggingWatcher(SlurmInfoWatcher):
+        def update_if_long_enough(self, mode: str) -> None:
+            for job_id in self._registered:
+                self._info_dict[job_id] = {"State": "RUNNING"}
+
+    monkeypatch.setattr(SlurmJob, "watcher", LaggingWatcher(delay_s=600))
+    assert slurm.final_states(cfg, handles, settle_s=0) == {str(h.job_id): "COMPLETED" for h in handles}
+    ids = slurm.read_job_ids(cfg)
+    trained = next(j for j in expand(cfg) if j.train is not None)
+    (eval_dir(cfg, trained.evals[0]) / "DONE").unlink()  # its evaluation is not done now
+    states = slurm.final_states(cfg, handles, settle_s=0)
+    assert states[ids[trained.slug]] == "RUNNING"
+    assert {s for j, s in states.items() if j != ids[trained.slug]} == {"COMPLETED"}

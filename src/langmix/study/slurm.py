@@ -245,6 +245,49 @@ def queue_states(job_ids: list[str]) -> dict[str, str]:
     return states
 
 
+# where SLURM (or submitit, before its first sacct answer) names one of these, the job has not ended for it yet
+UNSETTLED_STATES = (*LIVE_STATES, "UNKNOWN", "READY", "PREEMPTED", "")
+
+
+def _unsettled(state: str) -> bool:
+    return (state.split() or [""])[0] in UNSETTLED_STATES  # sacct writes e.g. "CANCELLED by 0"
+
+
+def final_states(cfg: StudyConfig, handles: list, settle_s: float = 10.0) -> dict[str, str]:
+    """{job id: final state} of submitted jobs that have ended (their result files exist), read fresh from sacct.
+
+    A handle's `state` answers from submitit's cached sacct snapshot, refreshed at most every min(10 min, half the
+    time since the last submission): by the time a long job's result file appears it may still say RUNNING. One
+    forced sacct call refreshes every job at once. Where SLURM has no final state yet (its accounting lags a job's
+    end by a few seconds, or is off), the job's runs decide: COMPLETED when every one of them is done (a job that
+    returns has finished all its runs), else SLURM's state once `settle_s` has passed."""
+    from langmix.study.state import run_state
+
+    if not handles:
+        return {}
+    by_id = {job_id: slug for slug, job_id in read_job_ids(cfg).items()}
+    jobs = {j.slug: j for j in expand(cfg)}
+
+    def runs_done(job_id: str) -> bool:
+        job = jobs.get(by_id.get(job_id, ""))
+        return job is not None and all(run_state(p) == "done" for p in _job_dirs(cfg, job))
+
+    states: dict[str, str] = {}
+    deadline = time.monotonic() + settle_s
+    while True:
+        handles[0].get_info(mode="force")  # one sacct call for every job the watcher has not seen end
+        for handle in handles:
+            job_id = str(handle.job_id)
+            state = handle.get_info(mode="cache").get("State") or "UNKNOWN"
+            if _unsettled(state) and runs_done(job_id):
+                log.info("job %s: SLURM says %s, but its runs are done: completed", job_id, state)
+                state = "COMPLETED"
+            states[job_id] = state
+        if not any(_unsettled(s) for s in states.values()) or time.monotonic() >= deadline:
+            return states
+        time.sleep(1)
+
+
 def cancel(cfg: StudyConfig) -> list[str]:
     """scancel every recorded job of the study that SLURM still knows; returns their ids."""
     ids = sorted(set(read_job_ids(cfg).values()))
