@@ -106,3 +106,53 @@ def test_a_study_stage_line_shows_training_steps_of_their_total_with_the_latest_
     assert (task.completed, task.total, task.description) == (12, 12, "  w1 evaluate tiny-en-math-s0")
     hooks.stage("train tiny-en-math-s1", 0)
     assert progress.tasks[0].total is None and progress.tasks[0].completed == 0
+
+
+def _record_jobs(study: Path) -> dict[str, str]:
+    """A jobs.json as `study run --launcher slurm` writes it (job slug: job id), with ids SLURM does not know."""
+    import json
+
+    from langmix.config import load_config
+    from langmix.study.grid import expand
+
+    cfg = load_config(study / "study.yaml", [f"output_dir={study.parent}"])
+    ids = {job.slug: str(99999900 + i) for i, job in enumerate(expand(cfg))}
+    (study / "slurm").mkdir(exist_ok=True)
+    (study / "slurm" / "jobs.json").write_text(json.dumps(ids))
+    return ids
+
+
+def test_status_shows_the_slurm_job_of_every_run(copied):
+    """The eval rows of trained runs had an empty `slurm` column: job ids are recorded under the job's slug (its
+    training run's), and the table looked each row up by its own run's slug."""
+    _record_jobs(copied)
+    result = runner.invoke(app, ["study", "status", str(copied)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if " tiny " in line]
+    assert len(rows) == 5  # base eval, 2 x (train, eval)
+    jobs = [next((w for w in row.split() if w.startswith("999999")), None) for row in rows]
+    assert None not in jobs, result.output
+    assert len(set(jobs)) == 3  # a job's train and eval rows name the same job
+    assert "no longer in this study" not in result.output
+
+
+def test_study_commands_take_the_study_directory_as_status_does(copied):
+    """`study cancel DIR` (and `study run DIR`, `study plan DIR`) refused the output directory that `study status`
+    and `report` accept ("is a directory; give the study's YAML file")."""
+    _record_jobs(copied)
+    cancel = _invoke("study", "cancel", copied)
+    assert cancel.exit_code == 0, cancel.output
+    assert "nothing to cancel" in cancel.output
+    plan = _invoke("study", "plan", copied)
+    assert plan.exit_code == 0, plan.output
+    assert "fine-tuning runs: 2" in plan.output
+    dry = _invoke("study", "run", copied, "--launcher", "local", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "0 of 5 runs to do" in dry.output  # the copy's runs, all done
+
+
+def test_study_commands_refuse_a_directory_that_is_not_a_study(tmp_path):
+    for argv in (["study", "cancel", tmp_path], ["study", "plan", tmp_path], ["study", "run", tmp_path]):
+        result = _invoke(*argv)
+        assert result.exit_code == 2, result.output
+        assert "is a directory without a study.yaml" in result.output

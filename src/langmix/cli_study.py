@@ -80,8 +80,11 @@ def _report(cfg: StudyConfig) -> Path | None:
     return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}", config_note=note)
 
 
+STUDY = typer.Argument(..., help="the study's config file or its output directory (holding the study.yaml it wrote)")
+
+
 @study_app.command("run")
-def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
+def study_run(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES,
               report: bool = typer.Option(True, help="build the report when the study finishes"),
               launcher: Optional[str] = typer.Option(None, help="local | slurm (default: the config's "
                                                      "launcher.kind)"),
@@ -90,11 +93,12 @@ def study_run(config: Path, overrides: Optional[list[str]] = OVERRIDES,
               dry_run: bool = typer.Option(False, "--dry-run", help="run nothing: slurm: print the job arrays, "
                                            "resources and multi-GPU commands; local: list the runs still to do"),
               wait: bool = typer.Option(True, help="slurm: wait for the jobs and then build the report")) -> None:
-    """Run every unfinished run of a study (finished runs are skipped; interrupted ones resume)."""
+    """Run every unfinished run of a study (finished runs are skipped; interrupted ones resume). Given the study's
+    output directory, it runs the study as its study.yaml records it (the config of its last `study run`)."""
     _setup()
     from langmix.study.runner import Hooks, run_study, study_dir
 
-    cfg = _config(config, overrides)
+    cfg = _study_config(config, overrides)
     check_output(study_dir(cfg), "output_dir")
     kind = launcher or cfg.launcher.kind
     if kind not in ("local", "slurm"):
@@ -206,22 +210,23 @@ def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:
 
 
 @study_app.command("status")
-def study_status_cmd(config: Path = typer.Argument(..., help="the study's config file or its output directory"),
-                     overrides: Optional[list[str]] = OVERRIDES) -> None:
+def study_status_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Each run's state: done, running, interrupted, failed, corrupt or pending (from the run directories),
     with SLURM's view (queued, requeued, ...) where the study was submitted to a cluster."""
     from langmix.study import slurm
+    from langmix.study.grid import expand
     from langmix.study.runner import study_status
 
     cfg = _study_config(config, overrides)
-    ids = slurm.read_job_ids(cfg)
+    ids = slurm.read_job_ids(cfg)  # by the job's slug: its training run's (a base model's: its evaluation's)
+    job_of = {run.slug: job.slug for job in expand(cfg) for run in [job.train, *job.evals] if run is not None}
     queue = slurm.queue_states(sorted(set(ids.values()))) if ids else {}
     table = Table("kind", "run", "model", "mixture", "task", "seed", "state", "slurm")
     counts: dict[str, int] = {}
     shown: set[str] = set()
     for kind, spec, state, _ in study_status(cfg):
-        shown.add(spec.slug)
-        job_id = ids.get(spec.slug, "")
+        shown.add(job_of[spec.slug])
+        job_id = ids.get(job_of[spec.slug], "")
         slurm_state = queue.get(job_id, "")
         if state in ("pending", "interrupted") and slurm_state in ("PENDING", "REQUEUED"):
             # a run with checkpoints waiting in the queue was requeued (SLURM shows PENDING, reason BeginTime)
@@ -247,23 +252,23 @@ def study_status_cmd(config: Path = typer.Argument(..., help="the study's config
 
 
 @study_app.command("cancel")
-def study_cancel_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+def study_cancel_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Cancel the study's queued and running SLURM jobs (finished runs stay; a re-run resumes the rest)."""
     from langmix.study import slurm
 
-    cfg = _config(config, overrides)
+    cfg = _study_config(config, overrides)
     cancelled = slurm.cancel(cfg)
     console.print(f"cancelled {len(cancelled)} jobs: {' '.join(cancelled)}" if cancelled else "nothing to cancel")
 
 
 @study_app.command("plan")
-def study_plan_cmd(config: Path, overrides: Optional[list[str]] = OVERRIDES) -> None:
+def study_plan_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Before submitting: the runs as a table, and GPU-hours per run and in total (6 x params x tokens for
     training, 2 x params x tokens for evaluation, at launcher.mfu of launcher.gpu_peak_tflops)."""
     from langmix.study.estimate import estimate
     from langmix.study.grid import expand
 
-    cfg = _config(config, overrides)
+    cfg = _study_config(config, overrides)
     jobs = expand(cfg)
     try:
         rows = estimate(cfg, jobs)
