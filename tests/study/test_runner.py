@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 from langmix.config import StudyConfig
@@ -425,3 +426,55 @@ def test_training_progress_reaches_the_study_hooks_and_a_resumed_run_starts_at_i
     assert sum(c[1] for c in resumed[:evaluating] if c[0] == "advance") == 3
     total = resumed[evaluating][2]
     assert total > 0 and sum(c[1] for c in resumed[evaluating:] if c[0] == "advance") == total
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["driver", "group"])
+def test_sigint_to_the_driver_alone_stops_its_workers(tmp_path, tiny_model_path, group):
+    """With --workers 2, SIGINT sent to the driver only (not its process group, as Ctrl-C in a terminal does) left
+    the workers training: the driver waited for them to finish their runs, then exited without a word. Now it
+    stops them at once: their runs are left interrupted (resumable), and it exits 130 saying so. Ctrl-C (the
+    whole group) does the same."""
+    from langmix.study import state
+
+    tree = small_study_dict(tmp_path / "out", include_base=False,
+                            training={"max_steps": 100000, "save_steps": 5, "logging_steps": 100000})
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    cfg = StudyConfig.model_validate(tree)
+    runs = [train_dir(cfg, job.train) for job in expand(cfg)]
+    assert len(runs) == 2
+    driver = subprocess.Popen([sys.executable, "-m", "langmix.cli", "study", "run", str(config), "--no-report",
+                               "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env=os.environ.copy(), start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not all(list((run / "checkpoints").glob("checkpoint-*/trainer_state.json")) for run in runs):
+            assert driver.poll() is None, driver.stderr.read().decode()[-2000:]
+            assert time.time() < deadline, "the workers did not both reach a checkpoint"
+            time.sleep(0.1)
+        workers = {state.read_claim(run)["owner"]["pid"] for run in runs}
+        assert len(workers) == 2 and driver.pid not in workers
+        if group:
+            os.killpg(driver.pid, signal.SIGINT)
+        else:
+            driver.send_signal(signal.SIGINT)  # the driver's pid only
+        try:
+            _, err = driver.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the driver did not stop within 60 s of SIGINT") from None
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait()
+    err = " ".join(err.decode().split())
+    assert driver.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "langmix study run" in err, err[-2000:]
+    for pid in workers:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        with open(f"/proc/{pid}/stat") as f:  # a zombie (exited, not yet reaped) counts as gone
+            assert f.read().rsplit(")", 1)[1].split()[0] == "Z", f"worker {pid} outlived the driver"
+    assert [run_state(run) for run in runs] == ["interrupted", "interrupted"]
+    assert all(state.read_claim(run) is None for run in runs)  # released, not left behind by a killed worker

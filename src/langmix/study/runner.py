@@ -15,6 +15,7 @@ import contextlib
 import gc
 import logging
 import os
+import signal
 import threading
 import time
 import traceback
@@ -258,6 +259,7 @@ def _start_worker(parent: int, events=None) -> None:
     global _EVENTS
     _EVENTS = events
     _exit_with_parent(parent)
+    signal.signal(signal.SIGINT, _worker_sigint)
 
 
 class _Relay:
@@ -326,16 +328,58 @@ class _WorkerProgress:
         self.events.close()
 
 
+_WORKER = {"in_job": False, "stopping": False}
+
+
+def _worker_sigint(signum, frame) -> None:
+    """A worker's first SIGINT (Ctrl-C, or the driver stopping the study) stops its job like Ctrl-C stops a run:
+    the run is left interrupted and its claim released; later ones are ignored, so they cannot cut that short, and
+    the worker takes no further job."""
+    if _WORKER["stopping"]:
+        return
+    _WORKER["stopping"] = True
+    if _WORKER["in_job"]:
+        raise KeyboardInterrupt
+
+
 def _job_in_process(cfg_json: str, index: int) -> dict[str, str]:
+    if _WORKER["stopping"]:
+        raise KeyboardInterrupt("the study was interrupted")
     cfg = StudyConfig.model_validate_json(cfg_json)
     _quiet_library_progress()
     _freeze_long_lived("study")
     relay = _Relay(_EVENTS) if _EVENTS is not None else None
+    _WORKER["in_job"] = True
     try:
         return run_job(cfg, expand(cfg)[index], hooks=relay.hooks() if relay else None)
     finally:
+        _WORKER["in_job"] = False
         if relay:
             relay.flush()
+
+
+def _stop_workers(pool, futures: list, grace_s: float = 30.0) -> None:
+    """The driver was interrupted: cancel the jobs not started, SIGINT the workers (their runs stop, left
+    interrupted and resumable), wait `grace_s` for them, kill what is left (its run resumes as well)."""
+    from concurrent.futures import wait
+
+    for fut in futures:
+        fut.cancel()
+    workers = list(getattr(pool, "_processes", {}).values())  # the pool has no public handle on its processes
+    for proc in workers:
+        try:
+            os.kill(proc.pid, signal.SIGINT)
+        except (ProcessLookupError, TypeError):
+            pass
+    deadline = time.monotonic() + grace_s
+    wait(futures, timeout=grace_s)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in workers:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            log.warning("worker %s did not stop within %.0f s of SIGINT: killed", proc.pid, grace_s)
+            proc.kill()
+            proc.join(5)
 
 
 def _quiet_library_progress() -> None:
@@ -369,12 +413,23 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
         hooks.run_started(f"0 of {len(jobs)} jobs finished", 0, len(jobs))
         spawn = multiprocessing.get_context("spawn")
         relay = _WorkerProgress(hooks, spawn) if hooks.worker is not None else contextlib.nullcontext()
-        with relay, ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker,
-                                        initargs=(os.getpid(), getattr(relay, "events", None))) as pool:
-            futures = [pool.submit(_job_in_process, cfg.model_dump_json(), i) for i in range(len(jobs))]
-            for done, fut in enumerate(as_completed(futures)):
-                results.append(fut.result())
-                hooks.run_started(f"{done + 1} of {len(jobs)} jobs finished", done + 1, len(jobs))
+        with relay:  # entered before the pool and left after it: it reads until every worker has exited
+            pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker,
+                                       initargs=(os.getpid(), getattr(relay, "events", None)))
+            futures, interrupted = [], False
+            try:
+                futures += [pool.submit(_job_in_process, cfg.model_dump_json(), i) for i in range(len(jobs))]
+                for done, fut in enumerate(as_completed(futures)):
+                    results.append(fut.result())
+                    hooks.run_started(f"{done + 1} of {len(jobs)} jobs finished", done + 1, len(jobs))
+            except KeyboardInterrupt:  # SIGINT to the driver alone: without this, it waited for every run to finish
+                interrupted = True
+                _stop_workers(pool, futures)
+                log.warning("study interrupted: the runs in progress are left interrupted; `langmix study run` "
+                            "resumes them")
+                raise
+            finally:
+                pool.shutdown(wait=not interrupted)
     else:
         for i, job in enumerate(jobs):
             hooks.run_started(job.slug, i, len(jobs))
