@@ -329,3 +329,103 @@ def test_free_text_spans_ignore_punctuation_and_respect_vowel_signs():
     request = "বার্তা পাঠাও: কাল পাঁচটায় দেখা হবে"
     assert _copied_span("কাল পাঁচটায় দেখা হবে", request)
     assert not _copied_span("াল পাঁচটায় দেখা হবে", request)
+
+
+WEATHER = [{"name": "get_weather", "description": "The weather of a city", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+WEATHER_WANT = [{"get_weather": {"city": ["Paris"]}}]
+
+
+def _echo() -> str:
+    """What a small model (Gemma-3-270M on BFCL) writes before its call: the prompt again."""
+    from langmix.data.api_data import tool_system_prompt
+
+    return tool_system_prompt(WEATHER) + "\nWhat is the weather in Paris?\n"
+
+
+@pytest.mark.parametrize("output", [
+    'Sure! {"name": "get_weather", "arguments": {"city": "Paris"}}',
+    'Here is the call:\n```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```',
+    'Sure: get_weather(city="Paris")',
+    'Sure: [get_weather(city="Paris")]',
+    'Sure: Get_Weather(city="Paris")',  # name_case, as at the start
+    'Here you go:\n```python\nget_weather(city="Paris")\n```',
+    "ECHO" + '[{"name": "get_weather", "arguments": {"city": "Paris"}}]',  # past the echoed schemas and template
+    'The tool is get_weather() (weather only).\nget_weather(city="Paris")',  # past a mention
+])
+def test_a_call_after_leading_text_is_read_and_judged(output):
+    """A call after leading text was `no_call`: on an irrelevance item a correct abstention, on any other item a
+    miss that parse_failure_rate did not count. The multilingual mode reads it (the `leading_text` leniency);
+    on an irrelevance item it is a call."""
+    output = output.replace("ECHO", _echo())
+    verdict = check(output, WEATHER_WANT, WEATHER)
+    assert (verdict.correct, verdict.reason, verdict.leniencies) == (True, "ok", ["leading_text"]), verdict
+    assert verdict.calls == [{"name": verdict.calls[0]["name"], "arguments": {"city": "Paris"}}]
+    wrong = check(output.replace("Paris", "Lyon"), WEATHER_WANT, WEATHER)
+    assert (wrong.correct, wrong.reason) == (False, "wrong_value")
+    abstained = check(output, [], WEATHER)
+    assert (abstained.correct, abstained.reason) == (False, "irrelevance_violated")
+    assert check(output, [], WEATHER, mode="multilingual").calls == verdict.calls
+    assert "leading_text" in LENIENCIES["multilingual"]
+
+
+@pytest.mark.parametrize("output", [
+    'Sure! {"name": "get_weather", "arguments": {"city": "Paris"}}',
+    'Here is the call:\n```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```',
+    'Sure: get_weather(city="Paris")',
+])
+def test_bfcl_mode_keeps_bfcl_s_lax_irrelevance_rule_and_says_so(output):
+    """BFCL's decoder reads no leading text, and BFCL counts an output it cannot decode as no call on an
+    irrelevance item (`relevance_file_runner`); bfcl mode keeps that, with a detail naming the attempt, and
+    calls the output a parse error, not `no_call`, on an item that expects a call."""
+    verdict = check(output, WEATHER_WANT, WEATHER, mode="bfcl")
+    assert (verdict.correct, verdict.reason, verdict.leniencies) == (False, "parse_error", [])
+    abstained = check(output, [], WEATHER, mode="bfcl")
+    assert (abstained.correct, abstained.reason) == (True, "ok") and "BFCL" in abstained.detail
+
+
+@pytest.mark.parametrize("output", [
+    'Sure! [{"name": "get_weather", "arguments": {"city": "Pa',  # cut off by max_new_tokens
+    "ECHO" + '[{"name": "get_weather", "arguments": {"city": "Pa',
+    'Sure! {"name": "get_weather", "arguments": {"city": "Paris"}} Hope this helps!',  # text after the call
+    'Sure:\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n{"name": "get_weather", "arguments": '
+    '{"city": "Lyon"}}',  # two calls on separate lines without a list, as at the start
+    'Sure: get_weather("Paris")',  # positional
+    'Sure: get_weather(city="Par',
+    'Here:\n```python\nweather(Paris)\n```',
+    'I would call get_weather(city="Paris") for that.',  # keyword arguments: written as a call
+])
+def test_a_call_attempt_that_does_not_parse_is_a_parse_error_and_no_abstention(output):
+    output = output.replace("ECHO", _echo())
+    for mode in ("multilingual", "bfcl"):
+        verdict = check(output, WEATHER_WANT, WEATHER, mode=mode)
+        assert (verdict.correct, verdict.reason, verdict.calls) == (False, "parse_error", None), (mode, verdict)
+    verdict = check(output, [], WEATHER)
+    assert (verdict.correct, verdict.reason) == (False, "irrelevance_violated"), verdict
+
+
+@pytest.mark.parametrize("output", [
+    "You can use get_weather for that, but I need a city.",
+    "I can't: get_weather() only covers the weather [no match] {sorry}.",
+    "The function get_weather (for weather) does not fit.",
+    "None of the functions (get_weather) fits.",
+    "ECHO" + "I don't know.",  # the prompt's schemas and its `{"name": ..., "arguments": {...}}` template
+    "Sorry (no tool fits).",
+    "[No suitable function] Sorry.",
+    "Results: [1, 2, 3] and {\"a\": 1}.",
+])
+def test_prose_that_names_a_function_is_no_call(output):
+    output = output.replace("ECHO", _echo())
+    for mode in ("multilingual", "bfcl"):
+        assert check(output, WEATHER_WANT, WEATHER, mode=mode).reason == "no_call", mode
+        assert check(output, [], WEATHER, mode=mode).correct, mode
+
+
+def test_parse_failures_after_leading_text_count_in_the_parse_failure_rate():
+    from langmix import tasks
+
+    items = [{"irrelevance": False, "name_correct": False, "args_correct": False, "wrong_language_args": [],
+              "correct": v.correct, "parsed_calls": v.calls}
+             for v in (check(o, WEATHER_WANT, WEATHER) for o in (
+                 'Sure! [{"name": "get_weather", "arguments": {"city": "Pa', 'Sure: get_weather(city="Paris")'))]
+    assert tasks.get("api").metrics(items)["parse_failure_rate_on_calls"] == (0.5, 2)

@@ -55,6 +55,30 @@ def test_api_rescoring_via_cli(tmp_path):
     assert "checker mode: multilingual" in result.output
 
 
+
+def test_score_reads_a_call_after_leading_text_as_the_checker_does(tmp_path):
+    """`langmix score` went through the same parser: a call after leading text was `no_call`, a correct
+    abstention on an irrelevance item."""
+    fn = [{"name": "get_time", "parameters": {"required": ["city"], "properties": {"city": {"type": "string"}}}}]
+    want = {"functions": fn, "possible_answer": [{"get_time": {"city": ["Tokyo"]}}]}
+    none = {"functions": fn, "possible_answer": []}
+    preds = tmp_path / "api.jsonl"
+    write(preds, [
+        {"language": "en", "output": 'Sure! {"name": "get_time", "arguments": {"city": "Tokyo"}}', "reference": want},
+        {"language": "en", "output": 'Sure: get_time(city="Tokyo")', "reference": none},
+        {"language": "en", "output": 'Sure! [{"name": "get_time", "arguments": {"ci', "reference": want},
+        {"language": "en", "output": "get_time needs a city.", "reference": none},
+    ])
+    seen = {}
+    for mode in ("multilingual", "bfcl"):
+        rescore("api", preds, tmp_path / f"{mode}.jsonl", api_mode=mode)
+        seen[mode] = [(v["correct"], v["reason"], v["leniencies"])
+                      for v in map(json.loads, (tmp_path / f"{mode}.jsonl").read_text().splitlines())]
+    assert seen["multilingual"] == [(True, "ok", ["leading_text"]), (False, "irrelevance_violated", ["leading_text"]),
+                                    (False, "parse_error", []), (True, "ok", [])]
+    assert seen["bfcl"] == [(False, "parse_error", []), (True, "ok", []), (False, "parse_error", []),
+                            (True, "ok", [])]  # BFCL's decoder reads no leading text; its irrelevance rule is lax
+
 def test_every_line_gets_a_verdict(tmp_path):
     fn = [{"name": "f", "parameters": {"required": ["x"], "properties": {"x": {"type": "integer"}}}}]
     ref = {"functions": fn, "possible_answer": [{"f": {"x": [1]}}]}

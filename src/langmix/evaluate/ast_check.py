@@ -18,7 +18,12 @@ parsed by `call_parse` (JSON or Python call syntax, never executed).
 - strings are compared after BFCL's standardisation (spaces and `, . / - _ * ^` removed, `str.lower`, `'` -> `"`);
   list elements and dict values one level down likewise; other values by Python equality (`5 == 5.0`);
 - parallel calls: each expected call in turn takes the first unmatched output call that passes (BFCL's greedy
-  order-free matching); irrelevance: any output that does not decode to a call is a correct abstention.
+  order-free matching); irrelevance: any output that does not decode to a call is a correct abstention. That is
+  BFCL's own rule, lax as it is (`relevance_file_runner` in `bfcl_eval/eval_checker/eval_runner.py`: "No function
+  call means either the AST decoding fails ... or the decoded AST does not contain any function call"), so a call
+  after leading text (`Sure! {"name": ...}`), which BFCL's decoder does not read, passes as an abstention here too;
+  the verdict's `detail` says so where the output attempted a call (`call_parse.find_call`). On an item that
+  expects a call such an output is a `parse_error`, not `no_call`.
 Remaining differences from BFCL's verdicts come from the decoder only (see `call_parse`).
 
 `multilingual` mode is `bfcl` plus these named leniencies (`LENIENCIES`), each for output in or translated into
@@ -36,6 +41,13 @@ other languages:
   (`verbatim_arguments` of translated data): whole words of the request, of a length comparable to the canonical
   value's (0.5-3x its characters; 0.2-3x in scripts without spaces). The argument still counts in
   `wrong_language_args`. Constrained values keep requiring the canonical form.
+- `leading_text`: a call after leading text (an echo of the prompt, "Sure! Here is the call:") is read from where
+  it begins (`call_parse.find_call`: JSON in a call's shape, a fenced block, or a Python call of one of the item's
+  functions or with keyword arguments), when the call ends the output; the verdict lists `leading_text` in its
+  `leniencies`. Plain prose that names a function is no call.
+And one rule stricter than BFCL's: on an irrelevance item, an output that attempts a call it does not manage to
+write (a `parse_error`: cut off, malformed, text after the call) is wrong (`irrelevance_violated`), not an
+abstention.
 A mismatch where the model wrote an argument in the user's language is listed in `wrong_language_args`.
 
 Schemas and expected calls are validated first (`langmix.evaluate.schema`): one the checker cannot read (`"required":
@@ -63,7 +75,7 @@ MODES: tuple[str, ...] = ("bfcl", "multilingual")
 LENIENCIES: dict[str, tuple[str, ...]] = {
     "bfcl": (),
     "multilingual": ("nfkc", "casefold", "strip_quotes_whitespace", "name_case", "name_separator",
-                     "optimal_matching", "user_language_free_text"),
+                     "optimal_matching", "user_language_free_text", "leading_text"),
 }
 # BFCL's Python type names (PYTHON_TYPE_MAPPING), plus aliases in schemas outside BFCL (API-Bank's "str", ...).
 TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boolean": bool, "array": list,
@@ -79,7 +91,9 @@ _CONSTRAINED_VALUE = re.compile(r"^[\d\s.,:/+\-%]+$|@|://|^\S+$")
 @dataclass
 class CallVerdict:
     """One output's verdict: `reason` is ok, no_call, irrelevance_violated, parse_error, too_long, wrong_count,
-    wrong_name, missing_required, unexpected_arg, wrong_type or wrong_value; `mode` the rule set that gave it."""
+    wrong_name, missing_required, unexpected_arg, wrong_type or wrong_value; `mode` the rule set that gave it;
+    `leniencies` the named leniencies that changed how the output was read (`leading_text`; the comparison
+    leniencies are not recorded per verdict)."""
 
     correct: bool
     reason: str
@@ -89,6 +103,7 @@ class CallVerdict:
     wrong_language_args: list[str] = field(default_factory=list)
     detail: str = ""
     mode: str = "multilingual"
+    leniencies: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -102,15 +117,33 @@ class _Context:
     language: str | None = None  # the user's language (the request's); the free-text leniency needs a non-English one
 
 
-def parse_calls(output: str, mode: Mode = "multilingual") -> tuple[list[dict[str, Any]] | None, str]:
-    """Calls in `output` as [{"name", "arguments"}], [] for plain text, or None with a reason code."""
+def parse_calls(output: str, mode: Mode = "multilingual", names: Collection[str] = ()
+                ) -> tuple[list[dict[str, Any]] | None, str]:
+    """Calls in `output` as [{"name", "arguments"}], [] for plain text, or None with a reason code (parse_error
+    for an attempted call that does not parse, too_long). `names` are the item's functions (a Python call of one
+    of them after leading text is an attempt)."""
+    calls, reason, _ = _read_calls(output, mode, names)
+    return calls, reason
+
+
+def _read_calls(output: str, mode: Mode, names: Collection[str]) -> tuple[list[dict[str, Any]] | None, str, bool]:
+    """`parse_calls`, and whether leading text was skipped (the `leading_text` leniency)."""
     if len(output) > MAX_OUTPUT_CHARS:
-        return None, "too_long"
+        return None, "too_long", False
     text = unicodedata.normalize("NFKC", output) if mode == "multilingual" else output
     try:
-        return call_parse.parse(text), "ok"
+        return call_parse.parse(text), "ok", False
     except ParseError:
-        return (None, "parse_error") if call_parse.looks_like_call(text) else ([], "no_call")
+        pass
+    start = call_parse.find_call(text, names)
+    if start is None:
+        return [], "no_call", False
+    if start and mode == "multilingual":
+        try:
+            return call_parse.parse(text[start:]), "ok", True
+        except ParseError:
+            pass
+    return None, "parse_error", False
 
 
 def standardise(value: str, lenient: bool) -> str:
@@ -342,9 +375,26 @@ def check(output: str, expected: list[dict[str, dict[str, list[Any]]]], function
     check_functions(functions)
     check_possible_answer(expected)
     ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim, language)
-    calls, reason = parse_calls(output, mode)
-    if not expected:  # irrelevance: anything that does not decode to a call is a correct abstention
-        return CallVerdict(not calls, "ok" if not calls else "irrelevance_violated", calls, mode=mode)
+    names = [f["name"] for f in functions if isinstance(f, dict) and isinstance(f.get("name"), str)]
+    calls, reason, skipped = _read_calls(output, mode, names)
+    verdict = _judge(calls, reason, expected, functions, ctx)
+    verdict.leniencies = ["leading_text"] if skipped else []
+    return verdict
+
+
+def _judge(calls: list[dict[str, Any]] | None, reason: str, expected: list[dict[str, dict[str, list[Any]]]],
+           functions: list[dict[str, Any]], ctx: _Context) -> CallVerdict:
+    mode = "multilingual" if ctx.lenient else "bfcl"
+    if not expected:  # irrelevance: no call is a correct abstention
+        if calls:
+            return CallVerdict(False, "irrelevance_violated", calls, mode=mode)
+        if reason == "parse_error" and ctx.lenient:
+            return CallVerdict(False, "irrelevance_violated", calls, detail="a call attempt that does not parse",
+                               mode=mode)
+        if reason == "parse_error":  # BFCL's rule (module docstring): what does not decode is no call
+            return CallVerdict(True, "ok", calls, mode=mode,
+                               detail="a call attempt that BFCL's decoder does not read: no call, as BFCL counts it")
+        return CallVerdict(True, "ok", calls, mode=mode)
     if calls is None:
         return CallVerdict(False, reason, mode=mode)
     if not calls:

@@ -2,9 +2,11 @@
 
 Two surface forms: JSON (`{"name": ..., "arguments": {...}}`, BFCL's `{"function": ..., "parameters": ...}` or
 `{func: {arg: value}}`, OpenAI's `tool_calls` entries or an assistant message holding them, or a list of them;
-also one call per `<tool_call>` element, Qwen/Hermes style) and Python call syntax (`f(a=1)`, `[f(a=1), g(b=2)]`) read through
-`ast`. JSON is tried only where the output *is* JSON (it starts with `{` or `[` and decodes whole), so a Python
-call whose dict argument has a "name" key stays a Python call.
+also one call per `<tool_call>` element, Qwen/Hermes style) and Python call syntax (`f(a=1)`, `[f(a=1), g(b=2)]`)
+read through `ast`. JSON is tried only where the output *is* JSON (it starts with `{` or `[` and decodes whole),
+so a Python call whose dict argument has a "name" key stays a Python call. `find_call` says where, in text that
+`parse` refused, a call attempt begins after leading text (an echo of the prompt, "Sure! Here is the call:"), so
+that a failed call is told from no call, and the checker's multilingual mode can read the call from there.
 
 Python argument values are resolved the way BFCL's decoder resolves them (gorilla, `bfcl_eval/model_handler/
 utils.py`, `resolve_ast_by_type`), but without `eval`: literals; tuples stay tuples; a bare name or a subscript
@@ -26,6 +28,8 @@ import ast
 import json
 import operator
 import re
+import unicodedata
+from collections.abc import Collection
 from typing import Any, Callable
 
 MAX_OUTPUT_CHARS = 20_000
@@ -187,8 +191,136 @@ def parse(text: str) -> list[dict[str, Any]]:
         raise ParseError("nested too deeply") from None
 
 
-def looks_like_call(text: str) -> bool:
-    """Whether plain text that failed to parse was meant as a call (so its failure is a parse error, not a
-    decision not to call): it starts like JSON or like `name(`."""
-    text = _FENCE.sub("", text.strip()).strip()
-    return text[:1] in ("{", "[") or "<tool_call>" in text.lower() or re.match(r"[\w.]+\s*\(", text) is not None
+def _normal_name(name: str) -> str:
+    """A function name as the multilingual checker compares it (NFKC, casefolded, `_` and `.` alike)."""
+    return unicodedata.normalize("NFKC", name).strip().replace("_", ".").casefold()
+
+
+def _names_pattern(names: Collection[str]) -> str | None:
+    """A regex alternation matching any of `names`, case-insensitively, `_` and `.` interchangeable."""
+    spelled = sorted({"".join("[_.]" if ch in "_." else re.escape(ch) for ch in n.strip())
+                      for n in names if isinstance(n, str) and n.strip()}, key=len, reverse=True)
+    return "(?i:" + "|".join(spelled) + ")" if spelled else None
+
+
+def _closing(text: str, start: int) -> int | None:
+    """Index of the bracket closing the one at `start`, or None where it never closes. Quotes are not followed
+    (prose has apostrophes: "get_weather (it's for weather)"), so a bracket inside a string counts too."""
+    level = 0
+    for i in range(start, len(text)):
+        if text[i] in "([{":
+            level += 1
+        elif text[i] in ")]}":
+            level -= 1
+            if level == 0:
+                return i
+    return None
+
+
+def _call_shaped(obj: Any, known: Callable[[str], bool]) -> bool:
+    """Whether decoded JSON is a call in one of `_json_calls`'s shapes, and not a function's schema (a prompt's
+    tool list echoed back has "name", "description" and "parameters" with "properties")."""
+    if isinstance(obj, dict) and isinstance(obj.get("tool_calls"), list):
+        obj = obj["tool_calls"]
+    items = obj if isinstance(obj, list) else [obj]
+    if not items:
+        return False
+    for item in items:
+        if not isinstance(item, dict):
+            return False
+        if isinstance(item.get("function"), dict):
+            item = item["function"]
+        name = item.get("name", item.get("function"))
+        if isinstance(name, str):
+            params = item.get("parameters")
+            if "description" in item or (isinstance(params, dict) and "properties" in params and "type" in params):
+                return False
+            if not ("arguments" in item or "parameters" in item or known(name)):
+                return False
+        elif not (len(item) == 1 and isinstance(next(iter(item.values())), dict) and known(next(iter(item)))):
+            return False
+    return True
+
+
+# Output that starts like a call: JSON or a Python list (`{"`, `[{`, `[[`, `[f(`), or `f(` (no space before the
+# parenthesis: "Sorry (no tool fits)" is prose).
+_STARTS_STRUCTURED = re.compile(r"[\[{]\s*(?:[\"'{\[]|[\w.]+\s*\()")
+_STARTS_CALL = re.compile(r"[^\W\d][\w.]*\(")
+_FENCE_OPEN = re.compile(r"```[\w-]*[ \t]*\n?")
+_KEYWORD_ARGUMENT = re.compile(r"\s*[^\W\d]\w*\s*=(?!=)")
+_JSON_OPEN = re.compile(r"[\[{]")
+# A JSON call that does not decode (cut off, or malformed): its opening names the function with a string and goes
+# on to its arguments or ends there; the prompt's template `{"name": ..., "arguments": {...}}` names none.
+_JSON_CALL_OPENING = (r'\[?\s*\{\s*(?:"(?:name|function)"\s*:\s*"[^"\n]*"\s*(?:,\s*"(?:arguments|parameters)"|$)'
+                      r'|"tool_calls"\s*:')
+
+
+def _python_mention(text: str, paren: int) -> int | None:
+    """Where the Python call whose argument list opens at `paren` ends, where it is mentioned in prose rather than
+    written as a call; None for a call: one with keyword arguments, one cut off, or one followed on its line by
+    nothing but the expression's continuation ("get_weather() only covers the weather" mentions a function)."""
+    if _KEYWORD_ARGUMENT.match(text, paren + 1):
+        return None
+    close = _closing(text, paren)
+    if close is None:
+        return None
+    rest = text[close + 1:].split("\n", 1)[0]
+    return None if not rest.strip() or re.match(r"\.\w|[(\[]|\s*[,\]]", rest) else close
+
+
+def find_call(text: str, names: Collection[str] = ()) -> int | None:
+    """Where the call `text` attempts begins (0 for an output that starts like one), or None for text that attempts
+    none; for text that `parse` refused, so that a failed call is a parse error and not a decision not to call.
+
+    An attempt is, at the start (after whitespace and a fence opening), JSON or a Python list or a call `f(`;
+    later, after leading text, a fenced block that starts so, decoded JSON in a call's shape (`_call_shaped`; not a
+    function's schema echoed from the prompt), a JSON call cut off (`_JSON_CALL_OPENING`), or a Python call of one
+    of `names` (the item's functions) or of any name with keyword arguments, unless prose follows it on its line.
+    The first attempt decides: the caller reads the text from there, which must end with the call. Plain prose
+    that names a function ("use get_weather for that") attempts none."""
+    if "<tool_call>" in text.lower():
+        return 0
+    stripped = text.lstrip()
+    lead = len(text) - len(stripped)
+    fence = _FENCE_OPEN.match(stripped) if stripped.startswith("```") else None
+    first = lead + (fence.end() if fence else 0)
+    if _STARTS_STRUCTURED.match(text, first) or (_STARTS_CALL.match(text, first) and
+                                                 _python_mention(text, text.index("(", first)) is None):
+        return 0
+    pattern = _names_pattern(names)
+    known_names = {_normal_name(n) for n in names if isinstance(n, str)}
+    known = (lambda name: _normal_name(name) in known_names)
+    opening = re.compile(_JSON_CALL_OPENING + (f'|"{pattern}"\\s*:\\s*\\{{' if pattern else "") + ")")
+    python = re.compile(r"(?<![\w.])(?:\[\s*)?(?:" + (f"(?:{pattern})\\s*\\(|" if pattern else "")
+                        + r"[^\W\d]\w*(?:\.[^\W\d]\w*)*\((?=" + _KEYWORD_ARGUMENT.pattern + "))")
+    candidates = sorted({(m.start(), "fence") for m in re.finditer("```", text)}
+                        | {(m.start(), "json") for m in _JSON_OPEN.finditer(text)}
+                        | {(m.start(), "python") for m in python.finditer(text)})
+    decoder = json.JSONDecoder()
+    decodable = depth(text) <= MAX_DEPTH  # deeper JSON is a parse error anyway: no decoder run at each bracket
+    skip_to = 0
+    for start, kind in candidates:
+        if start < skip_to or start < first:
+            continue
+        if kind == "fence":
+            body = _FENCE_OPEN.match(text, start).end()
+            if _STARTS_STRUCTURED.match(text, body) or _STARTS_CALL.match(text, body):
+                return start
+        elif kind == "python":
+            close = _python_mention(text, text.index("(", start))
+            if close is None:
+                return start
+            skip_to = close  # a call inside a mentioned one is mentioned too
+        else:
+            try:
+                if not decodable:
+                    raise ValueError("nested too deeply")
+                obj, end = decoder.raw_decode(text, start)
+            except (ValueError, RecursionError):
+                if opening.match(text, start):
+                    return start
+                continue
+            if _call_shaped(obj, known):
+                return start
+            skip_to = end  # not a call (a schema list, a number list): nothing inside it is one either
+    return None

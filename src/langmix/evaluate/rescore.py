@@ -68,7 +68,8 @@ def _score_line(task: str, row: dict[str, Any], languages: list[str], api_mode: 
               lambda got, canonical: langid.wrong_language_argument(got, canonical, lang, languages, request),
               mode=api_mode, request=request, verbatim=verbatim, language=lang)
     return {"correct": v.correct, "name_correct": v.name_correct, "parsed_calls": v.calls, "reason": v.reason,
-            "wrong_language_args": v.wrong_language_args, "detail": v.detail, "mode": v.mode}
+            "wrong_language_args": v.wrong_language_args, "detail": v.detail, "mode": v.mode,
+            "leniencies": v.leniencies}
 
 
 def _read(predictions: Path) -> list[tuple[int, dict[str, Any] | None, str | None]]:

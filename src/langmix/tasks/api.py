@@ -32,7 +32,7 @@ class ApiTask(Task):
         return {"correct": v.correct, "checker_mode": v.mode, "name_correct": v.name_correct,
                 "args_correct": v.args_correct,
                 "parsed_calls": v.calls, "reason": v.reason, "wrong_language_args": v.wrong_language_args,
-                **self.item_fields(ex)}
+                "leniencies": v.leniencies, **self.item_fields(ex)}
 
     def item_fields(self, ex: Example) -> dict[str, Any]:
         return {"irrelevance": not ex.reference["calls"]}  # no tool fits: the right output is no call
