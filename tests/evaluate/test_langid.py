@@ -1,4 +1,5 @@
-"""Response-language identification: lingua restricted to the study's languages, each distinct text judged once."""
+"""Language identification: a response's among all of lingua's languages, a text's among given ones (`detect`);
+each distinct text judged once."""
 
 from langmix.evaluate import langid
 
@@ -108,3 +109,66 @@ def test_rescored_wrong_language_arguments_do_not_depend_on_the_rest_of_the_file
         rescore("api", tmp_path / "p.jsonl", tmp_path / "v.jsonl")
         verdicts.append(json.loads((tmp_path / "v.jsonl").read_text().splitlines()[0]))
     assert verdicts[0] == verdicts[1] and verdicts[0]["wrong_language_args"] == []
+
+
+# "Anna has five apples and buys three more. How many apples does she have now?" in languages outside the study's
+OUTSIDE = {
+    "it": "Anna ha cinque mele e ne compra altre tre. Quante mele ha adesso?",
+    "uk": "Анна має п'ять яблук і купує ще три. Скільки яблук у неї зараз?",
+    "zu": "U-Anna unama-apula amahlanu futhi uthenga amanye amathathu. Unama-apula amangaki manje?",
+    "nl": "Anna heeft vijf appels en koopt er nog drie. Hoeveel appels heeft ze nu?",
+    "hi": "अन्ना के पास पाँच सेब हैं और वह तीन और खरीदती है। अब उसके पास कितने सेब हैं?",
+    "ko": "안나는 사과 다섯 개를 가지고 있고 세 개를 더 삽니다. 이제 사과가 몇 개 있나요?",
+    "ta": "அன்னாவிடம் ஐந்து ஆப்பிள்கள் உள்ளன, மேலும் மூன்று வாங்குகிறாள். இப்போது அவளிடம் எத்தனை ஆப்பிள்கள் உள்ளன?",
+}
+LAO = "ອັນນາມີໝາກແອບເປີ້ນຫ້າໜ່ວຍ ແລະ ຊື້ອີກສາມໜ່ວຍ. ຕອນນີ້ນາງມີຈັກໜ່ວຍ?"
+
+
+def test_a_response_in_a_language_outside_the_study_is_that_language():
+    """Language ID chose among the study's languages: Italian was judged Spanish, Ukrainian Russian, Zulu Swahili,
+    Dutch German (each counted as faithful to that prompt), and Hindi, Korean, Tamil, Lao were unjudged."""
+    langid._DETECTED.clear()
+    texts = [*TEXTS.values(), *OUTSIDE.values(), LAO]
+    assert langid.response_languages(texts) == [*TEXTS, *OUTSIDE, "und-Lao"]
+
+
+def test_a_response_with_nothing_to_judge_stays_unjudged():
+    """Numbers, formulas, code and LaTeX were unjudged and stay so; a one-word answer, which lingua reads as any
+    of several of its 74 languages ("Yes" as Tsonga), is unjudged rather than given one of them."""
+    langid._DETECTED.clear()
+    texts = ["18", "12 + 7 = 19.", "", "$9 \\times 2 = 18$. \\boxed{18}", "```python\nprint(18)\n```", "`x = 18`",
+             "x = 18", "Yes", "Total: 18", "So 18.", "ok"]
+    assert langid.response_languages(texts) == [None] * len(texts)
+    short = {"en": "The answer is 18.", "sw": "Jibu ni 18.", "ru": "Ответ: 18", "zh": "答案是18", "de": "Antwort: 18"}
+    assert langid.response_languages(list(short.values())) == list(short)
+
+
+def test_every_registry_language_is_judged_under_its_own_code():
+    """The fidelity compares a response's code with the prompt's registry code: each registry language must be a
+    language of the all-languages detector under that same ISO 639-1 code."""
+    from lingua import IsoCode639_1, Language
+
+    from langmix import languages
+
+    spoken = {lang.iso_code_639_1.name.lower() for lang in Language.all_spoken_ones()}
+    for code in languages.known_codes():
+        assert Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())).iso_code_639_1.name.lower() == code
+        assert code in spoken, code
+
+
+def test_an_answer_in_another_language_counts_against_fidelity(monkeypatch):
+    from langmix.config import EvalConfig
+    from langmix.evaluate import run
+    from langmix.records import Example
+
+    langid._DETECTED.clear()
+    examples = [Example(id=f"q{i}-es", source_id=f"q{i}", task="math", language="es", reference={"answer": 8},
+                        messages=[{"role": "user", "content": TEXTS["es"]}]) for i in range(2)]
+    outputs = ["Ana tiene cinco manzanas y compra tres más, así que tiene ocho. La respuesta es 8.",
+               "Anna ha cinque mele e ne compra altre tre, quindi ne ha otto. La risposta è 8."]
+    monkeypatch.setattr(run, "generate", lambda model, tok, exs, *a, **k: outputs)
+    predictions, rows = run.evaluate(None, None, examples, EvalConfig(), ["en", "es"])
+    assert [p["response_language"] for p in predictions] == ["es", "it"]
+    values = {metric: (value, n) for _, _, metric, value, n in rows}
+    assert values["response_language_fidelity_judged"] == (0.5, 2)
+

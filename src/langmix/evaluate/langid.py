@@ -1,4 +1,15 @@
-"""Response-language identification with lingua, restricted to the study's languages (small and fast)."""
+"""Language identification with lingua: a response's language among every language lingua knows
+(`response_languages`), or a text's among given candidates (`detect`: arguments, translations).
+
+A response judged among the study's languages alone was forced into one of them: Italian read as Spanish,
+Ukrainian as Russian, Zulu as Swahili, Dutch as German, each counted as an answer in the prompt's language, and
+Hindi, Korean or Tamil were unjudged. Judged among all of lingua's spoken languages (74; Latin left out), an
+answer in another language is that language, so it counts against fidelity. That detector is larger: measured on
+a 2-core machine under load, the models for the 11 MGSM languages' answers took 1.2 GB and 15-20 s to load (the
+study's 11 alone: 0.2 GB, 2-3 s), then about 1 ms per distinct text; lingua's low-accuracy mode (80 MB, under 1 s)
+misread 5 of 28 short answers ("Jibu ni 18." as Latin), so it is not used. The models load lazily, once per
+process, for the scripts the texts are written in.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +18,12 @@ import unicodedata
 from functools import lru_cache
 
 from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+# Among all languages, a one-word answer ("Yes", "Total", "So") reads as any of several (Tsonga, Catalan,
+# Sesotho): lingua returns no language where the best two are closer than this (relative distance), so such an
+# answer is unjudged. Measured: no MGSM question, exemplar answer or answer phrase ("Jibu ni 18.") is lost at 0.1.
+MIN_RELATIVE_DISTANCE = 0.1
+ALL_LANGUAGES = ("*",)  # the candidates of `response_languages`, as a memo key
 
 _NON_TEXT = re.compile(r"[\d\s.,:;!?+\-*/=()\[\]{}\"'<>|_%$#@&^~`]+")
 # Code and LaTeX are in no natural language: fenced and inline code, LaTeX control words (\boxed, \times, \frac)
@@ -20,9 +37,13 @@ def _text_of(text: str) -> str:
 
 @lru_cache(maxsize=8)
 def _detector(codes: tuple[str, ...]):
-    """The detector for `codes` (sorted). Its language models load lazily, as texts need them: ~1.4 s for the
-    quickstart's answers in 11 languages. lingua holds the GIL while loading, so a background thread would not
+    """The detector for `codes` (sorted), or for all of lingua's spoken languages (`ALL_LANGUAGES`). Its language
+    models load lazily, as texts need them: ~1.4 s for the quickstart's answers in 11 languages, more for all
+    languages (the module docstring). lingua holds the GIL while loading, so a background thread would not
     overlap it with other work (measured)."""
+    if codes == ALL_LANGUAGES:
+        return LanguageDetectorBuilder.from_all_spoken_languages() \
+            .with_minimum_relative_distance(MIN_RELATIVE_DISTANCE).build()
     languages = [Language.from_iso_code_639_1(getattr(IsoCode639_1, c.upper())) for c in codes]
     return LanguageDetectorBuilder.from_languages(*languages).build()
 
@@ -38,21 +59,47 @@ def detect(texts: list[str], codes: list[str]) -> list[str | None]:
     Each distinct text (after stripping digits and punctuation) is judged once per set of languages in this
     process: a study's runs answer the same prompts, and 93% of the quickstart's 19,800 answers repeat an earlier
     one once numbers are stripped (lingua takes ~60 us per text)."""
-    languages = tuple(sorted(set(codes)))
+    return _judge(texts, tuple(sorted(set(codes))))
+
+
+def response_languages(texts: list[str]) -> list[str | None]:
+    """The language of each response among all languages lingua knows: its ISO 639-1 code (the registry's codes
+    are these: `langmix.languages`; another language's code, "it", "uk", "zu", "nl", is never the prompt's); for
+    letters in a script no such language is written in (Lao, Khmer, Kannada), `und-` and the script ("und-Lao":
+    undetermined, as BCP 47 writes it); None where nothing can be judged: no letters outside code, LaTeX commands,
+    digits and punctuation ("18", "x = 18"), or no clear language (`MIN_RELATIVE_DISTANCE`: "Yes", "Total").
+    Judged as `detect` judges (each distinct text once)."""
+    return _judge(texts, ALL_LANGUAGES)
+
+
+def _judge(texts: list[str], languages: tuple[str, ...]) -> list[str | None]:
     keys = [(languages, _text_of(t)) for t in texts]
     distinct = dict.fromkeys(keys)
     found = {k: _DETECTED[k] for k in distinct if k in _DETECTED}
     missing = [k for k in distinct if k not in found]
     if missing:
-        results = _detector(languages).detect_languages_in_parallel_of([s or "-" for _, s in missing])
+        detector = _detector(languages)
+        results = detector.detect_languages_in_parallel_of([s or "-" for _, s in missing])
         new = {k: r.iso_code_639_1.name.lower() if (r is not None and k[1]) else None
                for k, r in zip(missing, results)}
+        if languages == ALL_LANGUAGES:
+            for k in [k for k, r in new.items() if r is None and k[1]]:
+                new[k] = _unknown_script(detector, k[1])
         found.update(new)
         if len(_DETECTED) + len(new) > _DETECTED_MAX:
             _DETECTED.clear()
         if len(new) <= _DETECTED_MAX:
             _DETECTED.update(new)
     return [found[k] for k in keys]
+
+
+def _unknown_script(detector, text: str) -> str | None:
+    """`und-<Script>` for letters no language of `detector` is written in (lingua gives every language confidence
+    0: Lao, Khmer, Kannada), else None (lingua saw letters it knows but named no language clearly)."""
+    if any(c.value > 0 for c in detector.compute_language_confidence_values(text)):
+        return None
+    script = script_of(text)
+    return f"und-{script.title()}" if script else None
 
 
 def script_of(text: str) -> str | None:

@@ -87,7 +87,7 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
     else:
         outputs = generate(model, tokenizer, examples, max_new_tokens(cfg, task.name), cfg.batch_size, progress,
                            join_rows=cfg.continuous_batching)
-    detected = langid.detect(outputs, study_languages) if (cfg.language_id and task.judge_response_language) \
+    detected = langid.response_languages(outputs) if (cfg.language_id and task.judge_response_language) \
         else None
     ctx = TaskContext(study_languages=study_languages, api_mode=cfg.api_checker)
     verdicts = [_verdict(task, ex, out, ctx) for ex, out in zip(examples, outputs)]
