@@ -172,3 +172,29 @@ def test_an_answer_in_another_language_counts_against_fidelity(monkeypatch):
     values = {metric: (value, n) for _, _, metric, value, n in rows}
     assert values["response_language_fidelity_judged"] == (0.5, 2)
 
+
+def test_language_id_reads_a_bounded_part_of_a_long_text(monkeypatch):
+    """lingua's time grows faster than the length on text without spaces: 512K characters of "x" took 40 s and 1M
+    did not finish in 120 s. What reaches lingua is bounded (`MAX_CHARS`), for both detectors."""
+    seen: list[int] = []
+
+    class Recording:  # what would reach lingua, without running it
+        def detect_languages_in_parallel_of(self, texts):
+            seen.extend(len(t) for t in texts)
+            return [None] * len(texts)
+
+        def compute_language_confidence_values(self, text):
+            seen.append(len(text))
+            return []
+
+    monkeypatch.setattr(langid, "_detector", lambda codes: Recording())
+    langid._DETECTED.clear()
+    long_texts = ["x" * 2_000_000, "```\n" + "y" * 2_000_000, TEXTS["en"] * 30_000, "Jibu ni 18. " + "z" * 2_000_000]
+    langid.response_languages(long_texts)
+    langid.detect(long_texts, CODES)
+    assert len(seen) >= 2 * len(long_texts) and max(seen) <= 10_000  # was over 2,000,000
+    assert max(seen) <= langid.MAX_CHARS + 1
+    monkeypatch.undo()
+    langid._DETECTED.clear()
+    assert langid.response_languages([TEXTS["en"] * 30_000]) == ["en"]  # judged on its first and last halves
+    assert langid.detect(["y" * 3_000_000 + " " + TEXTS["sw"]], CODES) == ["sw"]
