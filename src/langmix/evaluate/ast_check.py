@@ -26,8 +26,8 @@ parsed by `call_parse` (JSON or Python call syntax, never executed).
   expects a call such an output is a `parse_error`, not `no_call`.
 Remaining differences from BFCL's verdicts come from the decoder only (see `call_parse`).
 
-`multilingual` mode is `bfcl` plus these named leniencies (`LENIENCIES`), each for output in or translated into
-other languages:
+`multilingual` mode is `bfcl` plus these named leniencies (`LENIENCIES`), all but the last for output in or
+translated into other languages:
 - `nfkc`: the output and every compared string are NFKC-normalised (full-width `｛` `ｗａｋｅ`, compatibility forms);
 - `casefold`: strings compare by `str.casefold` (German `ß` = `ss`, Greek final sigma), not `str.lower`;
 - `strip_quotes_whitespace`: quotes and all whitespace (tabs, newlines, no-break spaces) are removed too;
@@ -41,10 +41,10 @@ other languages:
   (`verbatim_arguments` of translated data): whole words of the request, of a length comparable to the canonical
   value's (0.5-3x its characters; 0.2-3x in scripts without spaces). The argument still counts in
   `wrong_language_args`. Constrained values keep requiring the canonical form.
-- `leading_text`: a call after leading text (an echo of the prompt, "Sure! Here is the call:") is read from where
-  it begins (`call_parse.find_call`: JSON in a call's shape, a fenced block, or a Python call of one of the item's
-  functions or with keyword arguments), when the call ends the output; the verdict lists `leading_text` in its
-  `leniencies`. Plain prose that names a function is no call.
+- `leading_text` (small models echo the prompt first): a call after leading text ("Sure! Here is the call:") is
+  read from where it begins (`call_parse.find_call`: JSON in a call's shape, a fenced block, or a Python call of
+  one of the item's functions or with keyword arguments), when the call ends the output; the verdict lists
+  `leading_text` in its `leniencies`. Plain prose that names a function is no call.
 And one rule stricter than BFCL's: on an irrelevance item, an output that attempts a call it does not manage to
 write (a `parse_error`: cut off, malformed, text after the call) is wrong (`irrelevance_violated`), not an
 abstention.
