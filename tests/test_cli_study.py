@@ -151,6 +151,14 @@ def test_study_commands_take_the_study_directory_as_status_does(copied):
     assert "0 of 5 runs to do" in dry.output  # the copy's runs, all done
 
 
+def test_eval_study_takes_the_study_directory_as_study_run_does(copied):
+    """`eval --study DIR` refused the output directory that `study run|status` and `report` accept."""
+    result = _invoke("eval", copied, "--study")
+    assert result.exit_code == 0, result.output
+    assert "skipped 3" in result.output  # the copy's evaluations (base, 2 trained), all done: none redone
+    assert not (copied.parent.parent / "out").exists()  # nothing written beside the copy
+
+
 def test_study_commands_refuse_a_directory_that_is_not_a_study(tmp_path):
     for argv in (["study", "cancel", tmp_path], ["study", "plan", tmp_path], ["study", "run", tmp_path]):
         result = _invoke(*argv)

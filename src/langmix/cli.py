@@ -274,7 +274,8 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
              base: Optional[str] = typer.Option(None, "--base", help="the config model to evaluate, or (with "
                                                 "--model) the one it was fine-tuned from; default: the first"),
              study: bool = typer.Option(False, "--study", help="evaluate every finished model of the study "
-                                        "CONFIG with its current evaluation settings (no training)"),
+                                        "CONFIG (or its output directory) with its current evaluation settings "
+                                        "(no training)"),
              overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Evaluate a model on the config's languages and evaluation data; writes predictions.jsonl, metrics.json.
     With --study, (re-)evaluate the study's trained models and base models; training never runs."""
@@ -286,7 +287,12 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
     from langmix.models import resolve_model_path
     from langmix.results import write_predictions
 
-    cfg = _config(config, overrides)
+    if study:  # the study's config file or, as `study run|status` take it, its output directory
+        from langmix.cli_study import _study_config
+
+        cfg = _study_config(config, overrides)
+    else:
+        cfg = _config(config, overrides)
     if study and (out is not None or model_dir is not None):
         error("--study evaluates the study's own runs in their folders: --out and --model do not apply")
         raise typer.Exit(2)
