@@ -176,6 +176,9 @@ class _StageLine:
         return Hooks(stage=self.stage, advance=self.advance, note=self.note, **extra)
 
 
+FORCED_REFRESH_S = 60.0  # how often a waiting `study run --launcher slurm` asks sacct for its jobs' states
+
+
 def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:
     """Submit (or, with dry_run, show) the study's jobs; with wait, wait for them. Returns the jobs that did not
     complete (the study command then exits 1, as a local run with failed runs does)."""
@@ -196,7 +199,13 @@ def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:
     with _progress() as progress:
         bar = progress.add_task("SLURM jobs", total=len(handles))
         pending = list(handles)
+        refreshed = time.monotonic()
         while pending:
+            if time.monotonic() - refreshed >= FORCED_REFRESH_S:
+                # a job that ends without its result file (killed: scancel, out of memory, a lost node) is seen
+                # ended only through sacct, which submitit calls at most every 10 minutes on its own
+                pending[0].watcher.update()  # one sacct call for every job
+                refreshed = time.monotonic()
             still = [h for h in pending if not h.done()]
             progress.advance(bar, len(pending) - len(still))
             pending = still

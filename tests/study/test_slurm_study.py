@@ -221,6 +221,47 @@ def test_slurm_jobs_that_completed_are_not_reported_running_from_a_stale_snapsho
     assert {state for _, _, state, _ in study_status(cfg)} == {"done"}
 
 
+def test_slurm_a_job_killed_without_its_result_is_seen_ended_while_waiting(tmp_path, tiny_model_path, monkeypatch):
+    """A job killed before writing its result file (scancel, out of memory, a lost node) was seen ended only when
+    submitit next called sacct on its own, at most every 10 minutes: `study run` waited that long. Here submitit's
+    plain reads never refresh (as late in a long study); the waiting loop's own periodic sacct call must see it."""
+    import threading
+
+    from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
+    from typer.testing import CliRunner
+
+    from langmix import cli_study
+    from langmix.cli import app
+
+    class StaleWatcher(SlurmInfoWatcher):
+        def update_if_long_enough(self, mode: str) -> None:
+            if mode == "force":
+                super().update_if_long_enough(mode)
+
+    monkeypatch.setattr(SlurmJob, "watcher", StaleWatcher(delay_s=600))
+    monkeypatch.setattr(cli_study, "FORCED_REFRESH_S", 1.0, raising=False)  # (raising=False: also before it existed)
+    tree = small_study_dict(tmp_path / "out", launcher=LAUNCHER, mixtures=[{"design": "english_only"}],
+                            include_base=False, training={"max_steps": 200, "save_steps": 100})
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    cfg = StudyConfig.model_validate(tree)
+    result: dict = {}
+    study = threading.Thread(target=lambda: result.update(out=CliRunner().invoke(
+        app, ["study", "run", str(config), "--no-report"])), daemon=True)
+    study.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (slurm.read_job_ids(cfg) and any(
+            s == "RUNNING" for s in slurm.queue_states(sorted(set(slurm.read_job_ids(cfg).values()))).values())):
+        time.sleep(1)
+    ids = sorted(set(slurm.read_job_ids(cfg).values()))
+    assert ids, "the job was never submitted"
+    subprocess.run(["scancel", *ids], check=True)
+    study.join(timeout=120)
+    assert not study.is_alive(), "study run still waits for a job that was cancelled"
+    out = result["out"]
+    assert out.exit_code == 1 and "CANCELLED" in out.output, out.output
+
+
 def test_slurm_a_job_whose_state_sacct_has_not_settled_is_judged_by_its_runs(tmp_path, tiny_model_path,
                                                                             monkeypatch):
     """Where sacct has no final state for an ended job (accounting lags or is off), its runs decide: a job whose
