@@ -161,11 +161,7 @@ def normalise_string(value: str) -> str:
 def names_match(got: str, want: str, lenient: bool) -> bool:
     if not lenient:
         return got == want
-    return normalise_name(got) == normalise_name(want)
-
-
-def normalise_name(name: str) -> str:
-    return unicodedata.normalize("NFKC", name).strip().replace("_", ".").casefold()
+    return call_parse.normal_name(got) == call_parse.normal_name(want)
 
 
 def _std(value: Any, lenient: bool) -> Any:

@@ -191,7 +191,7 @@ def parse(text: str) -> list[dict[str, Any]]:
         raise ParseError("nested too deeply") from None
 
 
-def _normal_name(name: str) -> str:
+def normal_name(name: str) -> str:
     """A function name as the multilingual checker compares it (NFKC, casefolded, `_` and `.` alike)."""
     return unicodedata.normalize("NFKC", name).strip().replace("_", ".").casefold()
 
@@ -288,8 +288,8 @@ def find_call(text: str, names: Collection[str] = ()) -> int | None:
                                                  _python_mention(text, text.index("(", first)) is None):
         return 0
     pattern = _names_pattern(names)
-    known_names = {_normal_name(n) for n in names if isinstance(n, str)}
-    known = (lambda name: _normal_name(name) in known_names)
+    known_names = {normal_name(n) for n in names if isinstance(n, str)}
+    known = (lambda name: normal_name(name) in known_names)
     opening = re.compile(_JSON_CALL_OPENING + (f'|"{pattern}"\\s*:\\s*\\{{' if pattern else "") + ")")
     python = re.compile(r"(?<![\w.])(?:\[\s*)?(?:" + (f"(?:{pattern})\\s*\\(|" if pattern else "")
                         + r"[^\W\d]\w*(?:\.[^\W\d]\w*)*\((?=" + _KEYWORD_ARGUMENT.pattern + "))")
