@@ -251,13 +251,14 @@ def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
     threading.Thread(target=watch, name="langmix-parent-watch", daemon=True).start()
 
 
-_EVENTS = None  # in a `--workers` process: the queue its progress goes to the driver by (None: not relayed)
+# A `--workers` process's state: the queue its progress goes to the driver by (None: not relayed), whether a job
+# runs, whether the study is being stopped (`_worker_sigint`)
+_WORKER = {"events": None, "in_job": False, "stopping": False}
 
 
 def _start_worker(parent: int, events=None) -> None:
     """What each `--workers` process runs first: it ends with its driver, and relays its progress to `events`."""
-    global _EVENTS
-    _EVENTS = events
+    _WORKER["events"] = events
     _exit_with_parent(parent)
     signal.signal(signal.SIGINT, _worker_sigint)
 
@@ -328,9 +329,6 @@ class _WorkerProgress:
         self.events.close()
 
 
-_WORKER = {"in_job": False, "stopping": False}
-
-
 def _worker_sigint(signum, frame) -> None:
     """A worker's first SIGINT (Ctrl-C, or the driver stopping the study) stops its job like Ctrl-C stops a run:
     the run is left interrupted and its claim released; later ones are ignored, so they cannot cut that short, and
@@ -348,7 +346,7 @@ def _job_in_process(cfg_json: str, index: int) -> dict[str, str]:
     cfg = StudyConfig.model_validate_json(cfg_json)
     _quiet_library_progress()
     _freeze_long_lived("study")
-    relay = _Relay(_EVENTS) if _EVENTS is not None else None
+    relay = _Relay(_WORKER["events"]) if _WORKER["events"] is not None else None
     _WORKER["in_job"] = True
     try:
         return run_job(cfg, expand(cfg)[index], hooks=relay.hooks() if relay else None)
