@@ -142,18 +142,24 @@ class CrashAt4(TrainerCallback):
 
 def test_loss_after_resuming_between_logs_is_weighted_by_the_steps_it_covers(tiny_model_cfg, tiny_model_path,
                                                                               tmp_path):
-    """Checkpoints every 3 steps, logs every 2: resumed at step 3, the next log (step 4) averages step 4 alone."""
+    """Checkpoints every 3 steps, logs every 2: the checkpoint's step is logged too, so resumed at step 3 nothing
+    is lost (step 3's loss died with the crash before checkpoints logged), the next log (step 4) averages step 4
+    alone, and the run reports the train_loss of an uninterrupted one."""
     cfg = TrainingConfig(max_steps=6, batch_size=8, save_steps=3, logging_steps=2, max_length=256)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False,
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path / "resumed", show_progress=False,
               callbacks=[CrashAt4()])
-    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)
-    state = json.loads((tmp_path / "final" / "trainer_state.json").read_text())
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path / "resumed", show_progress=False)
+    state = json.loads((tmp_path / "resumed" / "final" / "trainer_state.json").read_text())
     logged = [(h["step"], h["loss_steps"], h["loss"]) for h in state["log_history"] if "loss" in h]
-    assert [(step, n) for step, n, _ in logged] == [(2, 2), (4, 1), (6, 2)]  # step 3's loss died with the crash
-    summary = json.loads((tmp_path / "train_summary.json").read_text())
-    assert summary["train_loss_steps"] == 5
-    assert summary["train_loss"] == pytest.approx(sum(n * loss for _, n, loss in logged) / 5, rel=1e-12)
+    assert [(step, n) for step, n, _ in logged] == [(2, 2), (3, 1), (4, 1), (6, 2)]
+    summary = json.loads((tmp_path / "resumed" / "train_summary.json").read_text())
+    assert summary["train_loss_steps"] == 6
+    assert summary["train_loss"] == pytest.approx(sum(n * loss for _, n, loss in logged) / 6, rel=1e-12)
+    train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path / "straight", show_progress=False)
+    straight = json.loads((tmp_path / "straight" / "train_summary.json").read_text())
+    assert straight["train_loss_steps"] == 6
+    assert summary["train_loss"] == pytest.approx(straight["train_loss"], rel=1e-5)
 
 
 def test_mean_logged_loss_weights_each_log_by_the_steps_it_covers():

@@ -86,10 +86,14 @@ class _LogLastStep(TrainerCallback):
     """The last step is always logged (once; the trainer's own interval may log it too): a run shorter than
     `logging_steps`, or ending between two logs, has the loss of its last steps in the log history, so its
     summary's `train_loss` covers them (it was null over 0 steps for a run of fewer steps than `logging_steps`).
-    A resumed run logs its last step as an uninterrupted one does."""
+    A resumed run logs its last step as an uninterrupted one does.
+
+    A checkpoint's step is logged too (the trainer logs before it saves): the loss summed since the previous log
+    lives only in memory, so a run stopped after a checkpoint between two logs lost those steps' loss and its
+    `train_loss` covered fewer steps than it trained."""
 
     def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= state.max_steps:
+        if state.global_step >= state.max_steps or control.should_save:
             control.should_log = True
 
 
