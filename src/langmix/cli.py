@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from langmix.config import ConfigError, StudyConfig, dump_resolved, load_config
-from langmix.errors import UserInputError
+from langmix.errors import UserInputError, check_output
 
 
 def error(message: str) -> None:
@@ -90,27 +89,6 @@ def _config(path: Path, overrides: list[str] | None) -> StudyConfig:
     except ConfigError as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
-
-
-def check_output(path: Path, option: str, directory: bool = True) -> None:
-    """Refuse, before any work, an output path this command could not write (a UserInputError: one line, exit 2):
-    an existing file where a directory is made (or a directory where a file is written), a file among its parent
-    directories, or a directory that is not writable. Otherwise a command could run a whole evaluation or training
-    and fail only when saving it."""
-    def refuse(why: str) -> None:
-        raise UserInputError(f"cannot write {path} ({option}): {why}")
-
-    if path.exists() and path.is_dir() != directory:
-        refuse(f"it is a {'file' if directory else 'directory'}, not a {'directory' if directory else 'file'}")
-    existing = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
-    if existing is None:
-        return
-    if not existing.is_dir() and existing != path:
-        refuse(f"{existing} is a file, not a directory")
-    if existing.is_dir() and not os.access(existing, os.W_OK | os.X_OK):
-        refuse(f"{existing} is not writable")
-    if not existing.is_dir() and not os.access(existing, os.W_OK):
-        refuse("it is not writable")
 
 
 def _progress() -> Progress:

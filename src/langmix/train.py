@@ -30,7 +30,7 @@ from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
 from langmix.config import ModelConfig, TrainingConfig
-from langmix.errors import UserInputError
+from langmix.errors import UserInputError, check_output
 from langmix.models import CHAT_PRESETS, load_model, load_tokenizer
 from langmix.packing import (PaddingFreeCollator, TokenRows, backbone_and_head, register_varlen, sequence_losses,
                              tokenize_mixture)
@@ -251,10 +251,9 @@ def latest_checkpoint(ckpt_dir: Path) -> Path | None:
 def check_identity(out_dir: Path, identity: dict) -> None:
     """Refuse to resume checkpoints in `out_dir` that another run (another config or data) wrote. A recorded
     identity without checkpoints or final weights (a run that failed before its first save) is replaced. An
-    `out_dir` that is a file, or lies under one, is refused here, before any model is loaded."""
-    blocker = next((p for p in (out_dir, *out_dir.parents) if p.exists() and not p.is_dir()), None)
-    if blocker is not None:
-        raise UserInputError(f"cannot write {out_dir}: {blocker} is a file, not a directory")
+    `out_dir` that cannot be written (a file, under one, not writable) is refused here, before any model is
+    loaded."""
+    check_output(out_dir, "training output")
     path = out_dir / "identity.json"
     has_checkpoints = any((out_dir / "checkpoints").glob("checkpoint-*")) or (out_dir / "final").exists()
     if path.exists():
