@@ -69,6 +69,14 @@ def _data_identity(cfg: StudyConfig, task: str, split: str) -> dict[str, Any]:
     return {"source": "files", split: fields, "content": paths_digest(paths)}
 
 
+def _keyed(tree: dict[str, Any], not_in_key: frozenset[str] = frozenset(),
+           keyed_unless: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The fields of `tree` that a run's key hashes: without those that never change results (`not_in_key`) and
+    those at the value they had before the field existed (`keyed_unless`: runs keyed then keep their keys)."""
+    unless = keyed_unless or {}
+    return {k: v for k, v in tree.items() if k not in not_in_key and not (k in unless and v == unless[k])}
+
+
 class _RunSpec(BaseModel):
     """What train and eval runs share: the model, the mixture it names, the task and the seed."""
 
@@ -83,10 +91,8 @@ class _RunSpec(BaseModel):
     model_files: str | None = None  # content digest of a local model directory (None: not a local model)
 
     def _key_tree(self) -> dict[str, Any]:
-        tree = self.model_dump(mode="json")
-        if tree["model_files"] is None:  # keys of models without files stay as they were before the field
-            del tree["model_files"]
-        return tree
+        # keys of models without files stay as they were before the field
+        return _keyed(self.model_dump(mode="json"), keyed_unless={"model_files": None})
 
     @cached_property
     def key(self) -> str:  # frozen, so hashed once (a study's planning and status ask for keys thousands of times)
@@ -113,7 +119,7 @@ class TrainSpec(_RunSpec):
     @cached_property
     def key(self) -> str:
         tree = self._key_tree()
-        tree["training"] = {k: v for k, v in tree["training"].items() if k not in TRAINING_FIELDS_NOT_IN_KEY}
+        tree["training"] = _keyed(tree["training"], not_in_key=TRAINING_FIELDS_NOT_IN_KEY)
         return config_hash(tree)
 
     def mixture(self) -> MixtureSpec:
@@ -132,8 +138,7 @@ class EvalSpec(_RunSpec):
     @cached_property
     def key(self) -> str:
         tree = self._key_tree()
-        tree["evaluation"] = {k: v for k, v in tree["evaluation"].items() if k not in EVAL_FIELDS_NOT_IN_KEY
-                              and not (k in EVAL_FIELDS_KEYED_UNLESS and v == EVAL_FIELDS_KEYED_UNLESS[k])}
+        tree["evaluation"] = _keyed(tree["evaluation"], EVAL_FIELDS_NOT_IN_KEY, EVAL_FIELDS_KEYED_UNLESS)
         return config_hash(tree)
 
     @property
