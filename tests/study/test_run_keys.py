@@ -106,6 +106,23 @@ def test_models_without_local_files_keep_their_keys(tmp_path, caplog):
                    for spec in ([job.train] if job.train else []) + job.evals)
 
 
+def test_a_gguf_package_is_keyed_by_its_installed_version(tmp_path, monkeypatch):
+    """A GGUF package was keyed by its name only, so upgrading it (other weights under the same name) reused the
+    runs of the old release."""
+    import importlib.metadata
+
+    installed = {"some-gguf": "1.0.0"}
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: installed[name])
+    cfg = StudyConfig.model_validate({**small_study_dict(tmp_path / "out"),
+                                      "models": [{"name": "g", "source": "gguf_package", "package": "some-gguf"}]})
+    first = expand(cfg)
+    assert {e.model_files for j in first for e in j.evals} == {"some-gguf==1.0.0"}
+    installed["some-gguf"] = "1.1.0"
+    second = expand(cfg)
+    assert not {e.key for j in first for e in j.evals} & {e.key for j in second for e in j.evals}
+    assert not {j.train.key for j in first if j.train} & {j.train.key for j in second if j.train}
+
+
 def test_base_evaluation_does_not_depend_on_the_study_seeds(tmp_path):
     """`-s 'seeds=[1,0]'` after `seeds: [0, 1]` evaluated the base model again (`...-s1-...`), with byte-identical
     greedy outputs: the base evaluation took the study's first seed into its key."""

@@ -9,7 +9,7 @@ logging) are left out of the keys.
 A model is identified by its settings, and a local model directory also by its content (`model_files`: weights,
 config and tokenizer files), so replacing the files at one path makes new runs. A hub id is its name and revision
 (without a revision it cannot be told apart from a later upload: a warning says so); the tiny model is its
-settings; a GGUF package is its name.
+settings; a GGUF package is its name and installed version.
 """
 
 from __future__ import annotations
@@ -35,8 +35,17 @@ BASE_SEED = 0
 
 
 def _model_identity(model: ModelConfig) -> str | None:
-    """The content digest of a local model directory (of its GGUF file, where one is set); None for a model that
-    its settings identify (tiny, a GGUF package, a hub id), which keeps the keys it had before digests existed."""
+    """The content digest of a local model directory (of its GGUF file, where one is set), or a GGUF package's
+    installed version (`package==1.2.0`: another release may ship other weights under the same name); None for
+    a model that its settings identify (tiny, a hub id), which keeps the keys it had before digests existed, and
+    for a package that is not installed (resolving the model says so)."""
+    if model.source == "gguf_package" and model.package:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"{model.package}=={version(model.package)}"
+        except PackageNotFoundError:
+            return None
     if model.source != "hf" or not model.path or not Path(model.path).exists():
         return None
     return tree_digest(Path(model.path) / model.gguf_file if model.gguf_file else model.path)
