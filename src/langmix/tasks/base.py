@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import unicodedata
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from langmix.errors import UserInputError
@@ -17,6 +23,16 @@ class TaskContext:
     api_mode: str = "multilingual"
 
 
+# What judges an item by default: the scorers, the registry's answer phrases and number formats, the task interface
+# (`rate`), and `evaluate.run` (verdict checks, per-language aggregation, response-language fidelity). Named, not
+# imported: the source is hashed (`scorer_digest`), so a later stage's module may be listed.
+SCORER_MODULES: tuple[str, ...] = (
+    "langmix.evaluate.math", "langmix.evaluate.ast_check", "langmix.evaluate.call_parse", "langmix.evaluate.langid",
+    "langmix.evaluate.schema", "langmix.evaluate.run", "langmix.languages", "langmix.tasks.base")
+# lingua judges response and argument languages; `regex` reads calls in ast_check
+SCORER_LIBRARIES: tuple[str, ...] = ("lingua-language-detector", "regex")
+
+
 class Task:
     """One task. Subclasses fill in the class attributes and `score`/`metrics`.
 
@@ -29,6 +45,10 @@ class Task:
     default_max_new_tokens: int = 64
     headline_metric: str = ""
     judge_response_language: bool = False  # run language ID on outputs (natural-language answers)
+    # the modules whose source decides this task's verdicts and metrics (None: SCORER_MODULES), and the
+    # distributions whose versions do; the task's own module always counts (`scorer_digest`)
+    scorer_modules: tuple[str, ...] | None = None
+    scorer_libraries: tuple[str, ...] = SCORER_LIBRARIES
 
     def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
         raise NotImplementedError
@@ -104,3 +124,48 @@ def check_references(task: Task, examples: list[Example]) -> None:
         shown = "; ".join(f"{i}: {why}" for i, why in bad[:5]) + (" ..." if len(bad) > 5 else "")
         raise UnscorableReferenceError(f"{len(bad)} of {len(examples)} {task.name} evaluation examples cannot be "
                                        f"scored: {shown}")
+
+
+@dataclass(frozen=True)
+class ScorerDigest:
+    """A short hash of what judges a task's items (`digest`), and what went into it, one readable line each
+    (`parts`: a module and its source's hash, a library and its version, the Unicode data's version)."""
+
+    task: str
+    digest: str
+    parts: tuple[str, ...]
+
+    def record(self) -> dict[str, Any]:
+        return {"task": self.task, "digest": self.digest, "parts": list(self.parts)}
+
+
+def _module_source(module: str) -> bytes:
+    """The source file of `module` as bytes (found, not imported)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.has_location:
+        raise ValueError(f"scorer module {module!r} has no source file")
+    with open(spec.origin, "rb") as f:
+        return f.read()
+
+
+def _library_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+@cache
+def scorer_digest(task_name: str) -> ScorerDigest:
+    """The digest of task `task_name`'s scorer: computed from the source of its scorer modules (`Task.scorer_modules`
+    and the task's own module), the versions of its `scorer_libraries`, and the Unicode data's version (number and
+    name normalisation), so any change to what judges an item changes it, with no number to bump. Once per process:
+    the modules are read when first asked, close to when they were imported."""
+    task = get(task_name)
+    modules = sorted({*(SCORER_MODULES if task.scorer_modules is None else task.scorer_modules),
+                      type(task).__module__})
+    parts = [f"{m} sha256:{hashlib.sha256(_module_source(m)).hexdigest()[:16]}" for m in modules]
+    parts += [f"{lib}=={_library_version(lib)}" for lib in sorted(task.scorer_libraries)]
+    parts.append(f"unicodedata=={unicodedata.unidata_version}")
+    digest = hashlib.sha256(json.dumps([task_name, parts]).encode()).hexdigest()[:16]
+    return ScorerDigest(task_name, digest, tuple(parts))
