@@ -1,4 +1,5 @@
-"""Evaluate a model on per-language example sets: generate, score every item, aggregate per language.
+"""Evaluate a model on per-language example sets: generate (`generate_outputs`), score every item and aggregate per
+language (`score_outputs`, also what re-scores stored outputs).
 
 Every item yields a prediction record (kept for inspection, with its reason code) and counts in its language's
 metrics; an output that cannot be parsed is wrong with a reason code, never dropped. What "correct" means and
@@ -82,11 +83,30 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
         return [], []
     task = tasks.get(examples[0].task)
     tasks.check_references(task, examples)  # before any compute is spent
+    outputs = generate_outputs(model, tokenizer, examples, cfg, progress)
+    return score_outputs(examples, outputs, cfg, study_languages)
+
+
+def generate_outputs(model, tokenizer, examples: list[Example], cfg: EvalConfig,
+                     progress: Callable[[int], None] | None = None) -> list[str]:
+    """The model's output for each of `examples` (one task), in order: greedy, at most the task's answer length."""
+    limit = max_new_tokens(cfg, examples[0].task)
     if isinstance(model, VllmModel):
-        outputs = model.generate(tokenizer, examples, max_new_tokens(cfg, task.name), cfg.batch_size, progress)
-    else:
-        outputs = generate(model, tokenizer, examples, max_new_tokens(cfg, task.name), cfg.batch_size, progress,
-                           join_rows=cfg.continuous_batching)
+        return model.generate(tokenizer, examples, limit, cfg.batch_size, progress)
+    return generate(model, tokenizer, examples, limit, cfg.batch_size, progress, join_rows=cfg.continuous_batching)
+
+
+def score_outputs(examples: list[Example], outputs: list[str], cfg: EvalConfig, study_languages: list[str]
+                  ) -> tuple[list[dict[str, Any]], list[tuple]]:
+    """Score each output against its example (one task; `outputs[i]` answers `examples[i]`), judge the responses'
+    languages where the task asks for it, and aggregate per language: (predictions, metric rows). What a fresh
+    evaluation and the re-scoring of stored outputs (`langmix.study.rescore_stale`) both run."""
+    if len(outputs) != len(examples):
+        raise ValueError(f"{len(outputs)} outputs for {len(examples)} examples")
+    if not examples:
+        return [], []
+    task = tasks.get(examples[0].task)
+    tasks.check_references(task, examples)
     detected = langid.response_languages(outputs) if (cfg.language_id and task.judge_response_language) \
         else None
     ctx = TaskContext(study_languages=study_languages, api_mode=cfg.api_checker)
