@@ -72,6 +72,7 @@ class ResultRow(BaseModel):
     value: float
     n: int
     seed: int
+    scorer_digest: str = ""  # the scorer that judged the run (`langmix.tasks.scorer_digest`); "" where unknown
 
 
 class ItemRow(BaseModel):
@@ -79,7 +80,8 @@ class ItemRow(BaseModel):
 
     `correct` is the task's headline verdict (math: strict accuracy; api: full call correct). `train_hash` is ""
     for a base-model evaluation; `n_train_languages` is 0 there. `response_language` is None where it was not
-    judged. `model_params` is the base model's parameter count (for capacity analyses).
+    judged. `model_params` is the base model's parameter count (for capacity analyses). Tables read from runs
+    written before `scorer_digest` existed hold it as null.
     """
 
     study: str
@@ -103,3 +105,4 @@ class ItemRow(BaseModel):
     correct_flexible: bool | None = None
     reason: str = ""
     response_language: str | None = None
+    scorer_digest: str = ""  # the scorer that judged the item (`langmix.tasks.scorer_digest`); "" where unknown

@@ -3,7 +3,8 @@
 Layout under `<output_dir>/<name>/`:
 - `train/<slug>/`: `config.yaml` (the TrainSpec), `mixture/`, `identity.json`, `checkpoints/`, `final/`
   (full weights or the LoRA adapter), `train_summary.json`, `DONE`;
-- `eval/<slug>/`: `config.yaml` (the EvalSpec), `predictions.jsonl`, `items.parquet`, `results.parquet`, `DONE`.
+- `eval/<slug>/`: `config.yaml` (the EvalSpec), `predictions.jsonl`, `items.parquet`, `results.parquet`,
+  `scorer.json` (the scorer that judged it), `DONE`.
 Each run is claimed before it starts (see `state.py`), so any number of drivers, local workers or SLURM jobs can
 work on one study: a finished run is never repeated, an interrupted one resumes from its newest checkpoint, a
 corrupt one is redone, and a failure is recorded and blocks only the runs that need its model.
@@ -23,23 +24,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from langmix import languages as langs
 from langmix import tasks
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.sources import open_source
 from langmix.evaluate.run import evaluate, load_for_evaluation
 from langmix.mixtures import build_mixture, check_budgets, recheck_lineage
-from langmix.models import load_tokenizer, parameter_count, resolve_model_path
-from langmix.records import ItemRow, ResultRow
-from langmix.results import connect, write_items, write_predictions, write_rows
+from langmix.models import load_tokenizer, resolve_model_path
+from langmix.results import connect
+from langmix.study.eval_outputs import write_eval_outputs
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
+from langmix.study.rescore_stale import rescore_stale
 from langmix.study.state import ClaimLost, ensure_claim, mark_done, run_state, try_claim, write_status
 from langmix.tokenization import count_tokens_cached
 
 log = logging.getLogger(__name__)
 
 TRAIN_OUTPUTS = ["final", "train_summary.json", "mixture"]
-EVAL_OUTPUTS = ["predictions.jsonl", "items.parquet", "results.parquet"]
 
 
 def study_dir(cfg: StudyConfig) -> Path:
@@ -123,7 +123,9 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
 
 def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str, trained: Path | None,
                  hooks: Hooks) -> None:
-    """Evaluate the base model or a trained one (loaded from disk), write predictions, items and metrics."""
+    """Evaluate the base model or a trained one (loaded from disk), write predictions, items and metrics, and the
+    scorer that judged them (`eval_outputs`)."""
+    scorer = tasks.scorer_digest(spec.task)  # read before generating, close to when the scorer was imported
     dump_resolved(spec, path / "config.yaml")
     write_status(path, "running")
     examples = source.eval_examples(spec.task, spec.languages)
@@ -134,28 +136,7 @@ def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str
                                            spec.evaluation)
     hooks.stage(f"evaluate {spec.slug}", len(examples))
     predictions, metrics = evaluate(model, tokenizer, examples, spec.evaluation, spec.languages, hooks.advance)
-    task = tasks.get(spec.task)
-    meta = dict(study=study, model=spec.model.name, mixture=spec.mixture_name, design=spec.design,
-                train_languages=",".join(spec.train_languages), seed=spec.seed)
-    items = []
-    params = int(parameter_count(spec.model) or 0)
-    for p in predictions:
-        strict, flexible = task.strict_flexible(p)
-        items.append(ItemRow(eval_hash=spec.key, train_hash=spec.train_key, model_params=params,
-                             n_train_languages=len(spec.train_languages), task=p["task"],
-                             headline_metric=task.headline_metric, language=p["language"],
-                             resource=langs.get(p["language"]).resource, item_id=p["id"], source_id=p["source_id"],
-                             correct=bool(p["correct"]), correct_strict=strict, correct_flexible=flexible,
-                             reason=str(p.get("reason", "")), response_language=p.get("response_language"),
-                             **meta))
-    rows = [ResultRow(run_hash=spec.key, task=t, language=lang, resource=langs.get(lang).resource, metric=metric,
-                      value=value, n=n, **meta) for t, lang, metric, value, n in metrics]
-    ensure_claim()
-    write_predictions(predictions, path / "predictions.jsonl")
-    write_items(items, path / "items.parquet")
-    write_rows(rows, path / "results.parquet")
-    write_status(path, "done")
-    mark_done(path, EVAL_OUTPUTS)
+    write_eval_outputs(spec, path, study, predictions, metrics, scorer)
 
 
 def _guarded(path: Path, work: Callable[[], None]) -> str:
@@ -399,6 +380,7 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
         _quiet_library_progress()
     ctx = Context(cfg, model_progress)
     jobs = _prepare(cfg, source=ctx.source)
+    finished_eval_dirs(cfg, ctx.source)  # runs judged by an older scorer are re-scored before any table is built
     _freeze_long_lived("study")
     workers = workers or cfg.launcher.workers
     results: list[dict[str, str]] = []
@@ -455,9 +437,12 @@ def study_status(cfg: StudyConfig) -> list[tuple[str, object, str, Path]]:
     return out
 
 
-def finished_eval_dirs(cfg: StudyConfig) -> list[Path]:
-    """Evaluation runs of the current grid whose outputs are complete and verified."""
-    return [p for kind, _, state, p in study_status(cfg) if kind == "eval" and state == "done"]
+def finished_eval_dirs(cfg: StudyConfig, source=None) -> list[Path]:
+    """Evaluation runs of the current grid whose outputs are complete and verified, judged by the current scorer:
+    where every table, the report, `query` and `plan` find a study's finished runs, so a finished run judged by an
+    older scorer is re-scored here first, from its stored outputs (`rescore_stale`)."""
+    finished = [(spec, p) for kind, spec, state, p in study_status(cfg) if kind == "eval" and state == "done"]
+    return rescore_stale(cfg, finished, source)
 
 
 def study_tables(cfg: StudyConfig):
@@ -471,6 +456,7 @@ def evaluate_study(cfg: StudyConfig, hooks: Hooks | None = None) -> dict[str, li
     hooks, jobs = hooks or Hooks(), _prepare(cfg, record=False)
     _quiet_library_progress()
     ctx = Context(cfg)
+    finished_eval_dirs(cfg, ctx.source)  # those skipped below are judged by the current scorer too
     outcome: dict[str, list[str]] = {k: [] for k in ("done", "skipped", "failed", "busy", "untrained")}
     for i, job in enumerate(jobs):
         hooks.run_started(job.slug, i, len(jobs))

@@ -49,7 +49,7 @@ def _owner() -> dict:
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "token": secrets.token_hex(8)}
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
+def write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path)
@@ -90,7 +90,7 @@ class Claim:
                 if not self._still_mine():
                     self.lost.set()
                     return
-                _write_json_atomic(self.path, {"owner": self.owner, "heartbeat": time.time()})
+                write_json_atomic(self.path, {"owner": self.owner, "heartbeat": time.time()})
                 self.last_beat = time.time()
             except (OSError, ValueError) as exc:  # a filesystem hiccup: try again at the next beat
                 log.warning("could not refresh the claim on %s (%s); retrying", self.path.parent, exc)
@@ -196,7 +196,7 @@ def try_claim(run: Path) -> Claim | None:
 
 def write_status(run: Path, state: str, **extra) -> None:
     run.mkdir(parents=True, exist_ok=True)
-    _write_json_atomic(run / "status.json", {"state": state, "host": socket.gethostname(), "pid": os.getpid(),
+    write_json_atomic(run / "status.json", {"state": state, "host": socket.gethostname(), "pid": os.getpid(),
                                              "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "time": time.time(),
                                              **extra})
 
@@ -223,7 +223,7 @@ def mark_done(run: Path, outputs: list[str]) -> None:
         paths = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
         for p in paths:
             files[str(p.relative_to(run))] = _file_check(p)
-    _write_json_atomic(run / DONE, {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files})
+    write_json_atomic(run / DONE, {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files})
 
 
 def verify_done(run: Path) -> str | None:

@@ -1,0 +1,156 @@
+"""Finished evaluations judged by an older scorer, re-scored from their stored outputs: no model, no generation.
+
+Every finished evaluation records the digest of the scorer that judged it (`eval_outputs.SCORER_FILE`,
+`langmix.tasks.scorer_digest`). Once the scoring code or a scoring library changes, its verdicts are an older
+scorer's, and a table mixing them with new evaluations' would hold two scorers' numbers under one name. Before any
+table is built from a study's finished evaluations (`runner.finished_eval_dirs`, which `run_study`,
+`evaluate_study`, the report, `query` and `plan` go through), each one whose recorded digest is not its task's
+current one, or that has none (finished before digests were recorded), is judged again: its examples are rebuilt as
+`execute_eval` builds them, its stored outputs matched to them by id, and both go through the scorer a fresh
+evaluation runs (`evaluate.run.score_outputs`); its files are rewritten as `execute_eval` writes them
+(`eval_outputs.write_eval_outputs`), under the run's claim.
+
+An evaluation whose stored outputs do not fit its examples (an id missing, extra or repeated; an item whose
+language or reference changed since it was generated) cannot be re-scored: its verdicts are not kept as if current.
+It is marked failed (its error in status.json, DONE removed), so no table includes it and the next `study run`
+evaluates it again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from pathlib import Path
+from typing import Any
+
+from langmix import tasks
+from langmix.config import StudyConfig
+from langmix.data.sources import open_source
+from langmix.evaluate.run import score_outputs
+from langmix.records import Example
+from langmix.study.eval_outputs import recorded_scorer, write_eval_outputs
+from langmix.study.grid import EvalSpec
+from langmix.study.state import ClaimLost, run_state, try_claim, write_status
+
+log = logging.getLogger(__name__)
+
+
+class RescoreError(ValueError):
+    """A finished evaluation's stored outputs do not fit its examples."""
+
+
+def is_stale(spec: EvalSpec, path: Path) -> bool:
+    """Whether the finished evaluation at `path` was judged by another scorer than its task's current one (or by an
+    unknown one: no scorer record)."""
+    return recorded_scorer(path) != tasks.scorer_digest(spec.task).digest
+
+
+def _json(value: Any) -> Any:
+    """`value` as predictions.jsonl holds it after a JSON round trip (tuples as lists, keys as strings)."""
+    return json.loads(json.dumps(value, ensure_ascii=False))
+
+
+def _shown(ids: list[str], k: int = 5) -> str:
+    return ", ".join(ids[:k]) + (f" ... ({len(ids)} in all)" if len(ids) > k else "")
+
+
+def stored_outputs(spec: EvalSpec, path: Path, examples: list[Example]) -> list[str]:
+    """The output stored in `path`/predictions.jsonl for each of `examples`, in their order, matched by id. Raises
+    RescoreError, naming the evaluation, for a line that cannot be read, an id missing, extra or repeated, or an
+    item whose task, language, source or reference (as stored for `langmix score`) is not its example's now: the
+    output answered another question."""
+    where = f"eval {spec.slug}"
+    task = tasks.get(spec.task)
+    stored: dict[str, dict[str, Any]] = {}
+    repeated: list[str] = []
+    try:
+        lines = (path / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RescoreError(f"{where}: cannot read predictions.jsonl: {exc}") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise RescoreError(f"{where}: predictions.jsonl:{lineno} is not valid JSON ({exc})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not isinstance(row.get("output"), str):
+            raise RescoreError(f"{where}: predictions.jsonl:{lineno} has no string 'id' and 'output'")
+        if row["id"] in stored:
+            repeated.append(row["id"])
+        stored[row["id"]] = row
+    if repeated:
+        raise RescoreError(f"{where}: predictions.jsonl holds ids more than once: {_shown(repeated)}")
+    wanted = [ex.id for ex in examples]
+    if len(set(wanted)) != len(wanted):
+        raise RescoreError(f"{where}: its evaluation examples repeat ids, so outputs cannot be matched to them")
+    missing = [i for i in wanted if i not in stored]
+    extra = sorted(set(stored) - set(wanted))
+    if missing or extra:
+        raise RescoreError(f"{where}: predictions.jsonl does not hold one output per evaluation example ("
+                           + "; ".join(([f"{len(missing)} missing: {_shown(missing)}"] if missing else [])
+                                       + ([f"{len(extra)} not in the eval set: {_shown(extra)}"] if extra else []))
+                           + "): the eval set changed since it was generated")
+    changed = []
+    for ex in examples:
+        row = stored[ex.id]
+        now = {"task": ex.task, "language": ex.language, "source_id": ex.source_id, **task.rescore_fields(ex)}
+        # a field absent from an older predictions.jsonl is not compared
+        if any(k in row and row[k] != _json(v) for k, v in now.items()):
+            changed.append(ex.id)
+    if changed:
+        raise RescoreError(f"{where}: {len(changed)} items differ from their examples now (task, language, source "
+                           f"or reference): {_shown(changed)}: the eval set changed since it was generated")
+    return [stored[i]["output"] for i in wanted]
+
+
+def rescore_eval(spec: EvalSpec, path: Path, study: str, source) -> None:
+    """Judge the finished evaluation at `path` again from its stored outputs with the current scorer, and rewrite
+    its predictions, items, results and scorer record as `execute_eval` writes them. Loads no model."""
+    examples = source.eval_examples(spec.task, spec.languages)  # as execute_eval builds them
+    outputs = stored_outputs(spec, path, examples)
+    predictions, metrics = score_outputs(examples, outputs, spec.evaluation, spec.languages)
+    write_eval_outputs(spec, path, study, predictions, metrics, tasks.scorer_digest(spec.task))
+
+
+def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], source=None) -> list[Path]:
+    """Re-score each of the `finished` evaluations judged by an older scorer (`rescore_eval`); returns the
+    directories of those now judged by the current one, in order. One that cannot be re-scored is marked failed
+    (the module docstring); one another process holds is left out, with a warning."""
+    stale = [(spec, path) for spec, path in finished if is_stale(spec, path)]
+    if not stale:
+        return [path for _, path in finished]
+    source = source or open_source(cfg.data)
+    left_out: set[Path] = set()
+    rescored = 0
+    for spec, path in stale:
+        claim = try_claim(path)
+        if claim is None:
+            log.warning("eval %s was judged by an older scorer and another process holds it now: not in this "
+                        "table", spec.slug)
+            left_out.add(path)
+            continue
+        with claim:  # another process may have re-scored it, or redone it, between the check and the claim
+            if run_state(path) != "done":
+                left_out.add(path)
+                continue
+            if not is_stale(spec, path):
+                continue
+            try:
+                rescore_eval(spec, path, cfg.name, source)
+                rescored += 1
+            except ClaimLost as exc:
+                log.error("eval %s: re-scoring stopped: %s", spec.slug, exc)
+                left_out.add(path)
+            except Exception as exc:  # one evaluation's fault: the others are re-scored
+                log.error("%s; it is marked failed (not in any table) and `langmix study run` evaluates it again",
+                          exc if isinstance(exc, RescoreError) else f"eval {spec.slug}: cannot re-score: {exc}")
+                write_status(path, "failed", error=f"judged by an older scorer, and re-scoring its stored outputs "
+                             f"failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+                (path / "DONE").unlink(missing_ok=True)
+                left_out.add(path)
+    if rescored:
+        log.warning("%d finished evaluations were judged by an older scorer; re-scored from their stored outputs",
+                    rescored)
+    return [path for _, path in finished if path not in left_out]

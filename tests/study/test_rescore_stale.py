@@ -1,0 +1,162 @@
+"""Finished evaluations judged by an older scorer are re-scored from their stored outputs, without a model, before
+any table is built from them; stored outputs that do not fit the eval set are an error for that evaluation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from langmix.config import StudyConfig
+from langmix.evaluate import run
+from langmix.study import runner
+from langmix.study.eval_outputs import EVAL_OUTPUTS, SCORER_FILE
+from langmix.study.grid import expand
+from langmix.study.rescore_stale import RescoreError, rescore_eval
+from langmix.study.runner import eval_dir, finished_eval_dirs, run_study, study_status, study_tables
+from langmix.study.state import mark_done, read_status, run_state
+from langmix.tasks import base
+from langmix.tasks.math import MathTask
+
+WARNING = "finished evaluations were judged by an older scorer; re-scored from their stored outputs"
+
+
+@pytest.fixture(autouse=True)
+def fresh_digest():
+    base.scorer_digest.cache_clear()
+    yield
+    base.scorer_digest.cache_clear()  # the session's shared study must not be judged stale by a patched digest
+
+
+@pytest.fixture
+def study(tmp_path, finished_small_study) -> StudyConfig:
+    """A copy of the session's finished small study (base, en, en+sw; math; one seed), with the tiny model."""
+    shutil.copytree(finished_small_study.parent / "out" / "t", tmp_path / "out" / "t")
+    return StudyConfig.model_validate({**yaml.safe_load(finished_small_study.read_text()),
+                                       "output_dir": str(tmp_path / "out")})
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Loading a model or generating fails the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("re-scoring loaded a model or generated")
+
+    monkeypatch.setattr(runner, "load_for_evaluation", refuse)
+    monkeypatch.setattr(run, "generate", refuse)
+
+
+def _change_scorer(monkeypatch, score=None) -> None:
+    """What editing tasks/math.py does: its source (so the digest), and, given `score`, its verdicts."""
+    real = base._module_source
+    monkeypatch.setattr(base, "_module_source",
+                        lambda m: real(m) + (b"\n# changed\n" if m == "langmix.tasks.math" else b""))
+    if score is not None:
+        monkeypatch.setattr(MathTask, "score", score)
+    base.scorer_digest.cache_clear()
+
+
+def _evals(cfg):
+    return [(ev, eval_dir(cfg, ev)) for job in expand(cfg) for ev in job.evals]
+
+
+def _items(cfg):
+    return study_tables(cfg).execute("SELECT * FROM items ORDER BY eval_hash, item_id").df()
+
+
+def test_a_changed_scorer_rescores_finished_runs_without_generating(study, monkeypatch, no_model, caplog):
+    old = base.scorer_digest("math").digest
+    before = _items(study)
+    assert set(before["scorer_digest"]) == {old} and not before["correct"].all()
+    done = {p: (p / "DONE").stat().st_mtime_ns for kind, _, _, p in study_status(study) if kind == "train"}
+
+    def lenient(self, ex, output, ctx):  # the new scorer: every answer right
+        return {"correct": True, "correct_strict": True, "correct_flexible": True, "extracted_strict": None,
+                "extracted_flexible": None, "reason": "new_scorer"}
+
+    _change_scorer(monkeypatch, lenient)
+    new = base.scorer_digest("math")
+    assert new.digest != old
+    with caplog.at_level(logging.WARNING, logger="langmix.study.rescore_stale"):
+        outcome = run_study(study)
+    assert outcome["done"] == [] and outcome["failed"] == [] and len(outcome["skipped"]) == 5  # nothing re-run
+    assert f"3 {WARNING}" in caplog.text
+    assert {p: (p / "DONE").stat().st_mtime_ns for p in done} == done  # nothing trained
+    after = _items(study)
+    assert len(after) == len(before) == 36 and after["correct"].all() and set(after["reason"]) == {"new_scorer"}
+    assert set(after["scorer_digest"]) == {new.digest}
+    results = study_tables(study).execute("SELECT * FROM results WHERE metric = 'accuracy_strict'").df()
+    assert len(results) == 9 and (results["value"] == 1.0).all() and set(results["scorer_digest"]) == {new.digest}
+    for _, path in _evals(study):
+        assert run_state(path) == "done"  # DONE records the rewritten files
+        assert json.loads((path / SCORER_FILE).read_text()) == new.record()
+        assert {json.loads(line)["reason"] for line in (path / "predictions.jsonl").read_text().splitlines()} \
+            == {"new_scorer"}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="langmix.study.rescore_stale"):
+        study_tables(study)
+    assert WARNING not in caplog.text  # judged by the current scorer now: not again
+
+
+def test_a_run_finished_before_scorers_were_recorded_is_rescored_to_the_same_verdicts(study, no_model, caplog):
+    """A study from before scorer.json: its scorer is unknown, so the report path re-scores it; the current scorer
+    on its stored outputs gives what the evaluation gave."""
+    before = _items(study)
+    predictions = {p: (p / "predictions.jsonl").read_text() for _, p in _evals(study)}
+    path = _evals(study)[0][1]
+    (path / SCORER_FILE).unlink()
+    for name in ("items.parquet", "results.parquet"):  # as an older langmix wrote them
+        pq.write_table(pq.read_table(path / name).drop_columns(["scorer_digest"]), path / name)
+    mark_done(path, [n for n in EVAL_OUTPUTS if n != SCORER_FILE])
+    assert run_state(path) == "done"
+    with caplog.at_level(logging.WARNING, logger="langmix.study.rescore_stale"):
+        after = _items(study)  # what `langmix report` reads
+    assert f"1 {WARNING}" in caplog.text
+    assert after.equals(before)
+    assert {p: (p / "predictions.jsonl").read_text() for _, p in _evals(study)} == predictions
+    assert json.loads((path / SCORER_FILE).read_text())["digest"] == base.scorer_digest("math").digest
+
+
+def _drop_first(lines):
+    return lines[1:]
+
+
+def _add_extra(lines):
+    return lines + [json.dumps({**json.loads(lines[0]), "id": "zz-extra"})]
+
+
+def _change_reference(lines):
+    row = json.loads(lines[0])
+    return [json.dumps({**row, "reference": row["reference"] + 1})] + lines[1:]
+
+
+@pytest.mark.parametrize("tamper, error", [
+    (_drop_first, r"predictions.jsonl does not hold one output per evaluation example \(1 missing: {first}\): "
+                  r"the eval set changed since it was generated"),
+    (_add_extra, r"predictions.jsonl does not hold one output per evaluation example \(1 not in the eval set: "
+                 r"zz-extra\)"),
+    (_change_reference, r"1 items differ from their examples now \(task, language, source or reference\): {first}"),
+])
+def test_stored_outputs_that_do_not_fit_the_eval_set_are_an_error_naming_the_eval(study, monkeypatch, no_model,
+                                                                                   caplog, tamper, error):
+    spec, path = _evals(study)[0]
+    lines = (path / "predictions.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])["id"]
+    (path / "predictions.jsonl").write_text("\n".join(tamper(lines)) + "\n")
+    mark_done(path, EVAL_OUTPUTS)  # finished and verified, as if written so
+    _change_scorer(monkeypatch)
+    message = f"eval {spec.slug}: " + error.format(first=first)
+    with pytest.raises(RescoreError, match=message):
+        rescore_eval(spec, path, study.name, runner.Context(study).source)
+    with caplog.at_level(logging.WARNING):
+        finished = finished_eval_dirs(study)
+    assert finished == [p for _, p in _evals(study)[1:]]  # the others re-scored, this one in no table
+    assert f"2 {WARNING}" in caplog.text
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith(f"eval {spec.slug}: ") and "marked failed" in errors[0]
+    assert run_state(path) == "failed"  # the next `study run` evaluates it again
+    assert "re-scoring its stored outputs failed: RescoreError: " + f"eval {spec.slug}" in read_status(path)["error"]
