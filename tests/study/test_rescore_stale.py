@@ -115,7 +115,7 @@ def test_a_run_finished_before_scorers_were_recorded_is_rescored_to_the_same_ver
     assert run_state(path) == "done"
     with caplog.at_level(logging.WARNING, logger="langmix.study.rescore_stale"):
         after = _items(study)  # what `langmix report` reads
-    assert f"1 {WARNING}" in caplog.text
+    assert "1 finished evaluation was judged by an older scorer; re-scored from its stored outputs" in caplog.text
     assert after.equals(before)
     assert {p: (p / "predictions.jsonl").read_text() for _, p in _evals(study)} == predictions
     assert json.loads((path / SCORER_FILE).read_text())["digest"] == base.scorer_digest("math").digest

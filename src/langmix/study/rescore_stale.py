@@ -151,6 +151,6 @@ def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], sourc
                 (path / "DONE").unlink(missing_ok=True)
                 left_out.add(path)
     if rescored:
-        log.warning("%d finished evaluations were judged by an older scorer; re-scored from their stored outputs",
-                    rescored)
+        log.warning("%d finished evaluation%s judged by an older scorer; re-scored from %s stored outputs",
+                    rescored, " was" if rescored == 1 else "s were", "its" if rescored == 1 else "their")
     return [path for _, path in finished if path not in left_out]
