@@ -28,7 +28,7 @@ def main() -> None:
     import torch
 
     from langmix import timing
-    from langmix.config import load_config
+    from langmix.config_loading import load_config
     from langmix.models import resolve_model_path
     from langmix.study.runner import run_study
 

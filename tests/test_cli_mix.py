@@ -55,7 +55,7 @@ def test_a_budget_one_mixture_cannot_meet_is_refused_before_any_mixture_is_writt
 
 
 def test_a_study_refuses_a_budget_before_training_anything(tmp_path):
-    from langmix.config import load_config
+    from langmix.config_loading import load_config
     from langmix.mixtures import MixtureError
     from langmix.study.runner import run_study
 

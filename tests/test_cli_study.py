@@ -112,7 +112,7 @@ def _record_jobs(study: Path) -> dict[str, str]:
     """A jobs.json as `study run --launcher slurm` writes it (job slug: job id), with ids SLURM does not know."""
     import json
 
-    from langmix.config import load_config
+    from langmix.config_loading import load_config
     from langmix.study.grid import expand
 
     cfg = load_config(study / "study.yaml", [f"output_dir={study.parent}"])

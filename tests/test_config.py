@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from langmix.config import ConfigError, StudyConfig, apply_overrides, config_hash, dump_resolved, load_config
+from langmix.config import ConfigError, StudyConfig, config_hash, dump_resolved
+from langmix.config_loading import apply_overrides, load_config
 
 
 def write(tmp_path: Path, tree) -> Path:

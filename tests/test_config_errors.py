@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from langmix.config import ConfigError, load_config
+from langmix.config import ConfigError
+from langmix.config_loading import load_config
 
 
 def write(tmp_path, tree) -> object:

@@ -19,7 +19,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from rich.table import Table
 from rich.text import Text
 
-from langmix.config import ConfigError, StudyConfig, dump_resolved, load_config
+from langmix.config import ConfigError, StudyConfig, dump_resolved
+from langmix.config_loading import load_config
 from langmix.errors import UserInputError, check_output
 
 

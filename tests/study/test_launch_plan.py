@@ -10,7 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from langmix.cli import app
-from langmix.config import StudyConfig, load_config
+from langmix.config import StudyConfig
+from langmix.config_loading import load_config
 from langmix.study.estimate import estimate, gpus_for, resources
 from langmix.study.grid import expand
 from langmix.study.runner import run_study

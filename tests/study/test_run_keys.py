@@ -12,7 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from langmix.cli import app
-from langmix.config import TRAINING_FIELDS_NOT_IN_KEY, StudyConfig, config_hash, load_config
+from langmix.config import TRAINING_FIELDS_NOT_IN_KEY, StudyConfig, config_hash
+from langmix.config_loading import load_config
 from langmix.study.grid import expand
 from tests.conftest import small_study_dict
 
