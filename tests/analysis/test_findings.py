@@ -63,3 +63,55 @@ def test_relative_gain_skips_only_the_pairs_at_zero():
     frame = run_all(items, n_boot=200).frames["relative_gain"]
     assert set(frame["task"]) == {"math", "all"}
     assert frame[["estimate", "ci_low", "ci_high"]].notna().all().all()
+
+
+def _stub(frames: dict[str, pd.DataFrame], n_seeds: int = 2):
+    """An Analyses holding only `frames` (findings reads cells for the seed count and nothing else of them)."""
+    from types import SimpleNamespace
+
+    from langmix.analysis import Analyses
+
+    return Analyses(cells=SimpleNamespace(cells=pd.DataFrame({"n_seeds": [n_seeds]}), n_boot=1000), frames=frames)
+
+
+def test_the_zero_shot_verdict_follows_the_holm_test_it_prints():
+    """A probe's French line: '-12.5 points [-22.7, -3.0] ... (worse), ..., Holm p=0.0959' - the word came from the
+    unadjusted interval while the line states a Holm p above 0.05 (zero-shot is judged with Holm over languages)."""
+    rows = [("fr", -0.125, -0.227, -0.030, 0.0959), ("sw", -0.122, -0.193, -0.043, 0.012),
+            ("de", 0.010, -0.050, 0.070, 1.0)]
+    z = pd.DataFrame([{"model": "all", "task": "all", "language": lang, "held_out_k": 10, "included_mixture":
+                       f"en+{lang}", "estimate": est, "ci_low": lo, "ci_high": hi, "p_value": p / 3, "p_holm": p,
+                       "degenerate": False, "n_items": 300, "n_seeds": 2, "n_runs": 4}
+                      for lang, est, lo, hi, p in rows])
+    out = {s.split(" held out")[0]: s for s in findings(_stub({"zero_shot": z})) if " held out of " in s}
+    assert out["French"] == ("French held out of a 10-language mixture scored -12.5 points [-22.7, -3.0] relative to "
+                             "being trained on in en+fr (not clearly different after Holm adjustment over the 3 "
+                             "languages tested, though the unadjusted interval excludes zero), n=300 items x 2 seeds, "
+                             "4 runs, Holm p=0.0959.")
+    assert "(worse), n=300 items x 2 seeds, 4 runs, Holm p=0.012." in out["Swahili"]
+    assert "(not clearly different), n=300" in out["German"]
+
+
+EN1_SHAPE = replace(SHAPE, sizes=(100_000_000,), tasks=("math",), growing_order=(), held_out=())
+
+
+def _en_plus_one_lines(items: pd.DataFrame) -> list[str]:
+    return [s for s in findings(run_all(items, n_boot=100)) if "EN+1" in s]
+
+
+def test_an_en_plus_one_finding_without_a_scored_cell_is_said_not_dropped():
+    """A probe: en+sw's sw cell had no verdict, and the sentence on the added language was gone with nothing in its
+    place (no 'Cannot answer', `missing` empty). Here en+sw is not evaluated on sw at all (the same gap)."""
+    items = simulate(Effects(seen_gain=0.1), EN1_SHAPE, seed=7)
+    one = items[items["mixture"].isin(["en", "en+sw"]) & ~((items["mixture"] == "en+sw") & (items["language"] == "sw"))]
+    lines = _en_plus_one_lines(one)
+    assert ("Cannot answer (EN+1 on the added language itself): no EN+1 mixture has a cell scored on it (at least one "
+            "verdict) in both the mixture and English-only: not evaluated there, or every verdict missing (en+sw "
+            "(a-0.1b/math)).") in lines
+    assert any(s.startswith("EN+1 ") and "accuracy on English" in s for s in lines)
+    # with other EN+1 mixtures, the pooled figure is over those that have the cell, and says which one is not in it
+    part = items[~((items["mixture"] == "en+sw") & (items["language"] == "sw"))]
+    added = [s for s in _en_plus_one_lines(part) if "on the added language itself" in s]
+    assert len(added) == 1 and added[0].startswith("EN+1 raised accuracy on the added language itself"), added
+    assert added[0].endswith("; left out: 1 EN+1 mixture with no cell scored on it in both the mixture and "
+                             "English-only (en+sw (a-0.1b/math)).")

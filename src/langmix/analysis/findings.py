@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from langmix.analysis import Analyses
+from langmix.analysis.core import train_set
+from langmix.analysis.minimal import TARGETS
 from langmix.languages import get
 
 
@@ -72,6 +74,51 @@ def _excludes_zero(row: pd.Series) -> bool:
     return not _degenerate(row) and bool(row["ci_low"] > 0 or row["ci_high"] < 0)
 
 
+def _holm_verdict(row: pd.Series, family: int) -> str:
+    """'better' / 'worse' where the Holm-adjusted test rejects (p_holm < 0.05), else 'not clearly different' - with,
+    where the unadjusted interval alone excludes zero, why that is not a verdict: the word follows the adjusted test
+    that the line's p-value states, never the unadjusted interval."""
+    if row["p_holm"] < 0.05:
+        side = row["ci_low"] > 0 if _excludes_zero(row) else row["estimate"] > 0
+        return "better" if side else "worse"
+    if _excludes_zero(row):
+        return (f"not clearly different after Holm adjustment over the {count(family, 'language')} tested, though "
+                f"the unadjusted interval excludes zero")
+    return "not clearly different"
+
+
+def _names(labels: list[str], shown: int = 5) -> str:
+    return ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+
+
+def en_plus_one_gaps(a: Analyses, e: pd.DataFrame) -> dict[str, list[str]]:
+    """Per target (english, added, neither), the EN+1 mixtures ('en+sw (model/task)') that have no figure for it:
+    none of the target's languages has a scored cell (a row with a verdict) in both the mixture and English-only
+    (not evaluated there, or every verdict missing). Those are not in the pooled figure; where no mixture has one,
+    the finding cannot be computed, and `findings` says so instead of dropping the sentence."""
+    c = a.cells.cells
+    left_out = set(e.attrs.get("left_out") or [])  # no English-only run: said beside the figures already
+    per = e[e["model"] != "all"]
+    have = set(zip(per["model"], per["task"], per["mixture"], per["target"]))
+    gaps: dict[str, list[str]] = {t: [] for t in TARGETS}
+    plus = c[c["design"] == "en_plus_one"]
+    for (model, task, mixture), g in plus.groupby(["model", "task", "mixture"], sort=True):
+        if f"{model}/{task}" in left_out or len(train_set(g["train_languages"].iloc[0]) - {"en"}) != 1:
+            continue
+        for target in TARGETS:
+            if (model, task, mixture, target) not in have:
+                gaps[target].append(f"{mixture} ({model}/{task})")
+    return gaps
+
+
+def _gap_note(gap: list[str]) -> str:
+    return (f"; left out: {count(len(gap), 'EN+1 mixture')} with no cell scored on it in both the mixture and "
+            f"English-only ({_names(gap)})" if gap else "")
+
+
+def _cannot(label: str, gap: list[str]) -> str:
+    return (f"Cannot answer (EN+1 on {label}): no EN+1 mixture has a cell scored on it (at least one verdict) in "
+            f"both the mixture and English-only: not evaluated there, or every verdict missing ({_names(gap)}).")
 
 
 def _change(row: pd.Series, what: str) -> str:
@@ -97,12 +144,15 @@ def findings(a: Analyses) -> list[str]:
         e = fr["en_plus_one"]
         pooled = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] == "all")].set_index("target")
         left_out = e.attrs.get("left_out") or []
+        gaps = en_plus_one_gaps(a, e)
         if "neither" in pooled.index:
             r = pooled.loc["neither"]
             gone = (f"; left out for want of an English-only run to compare with: {', '.join(left_out)}"
                     if left_out else "")
             f.append(f"Adding one language to English (EN+1, mean over the EN+1 mixtures, models and tasks{gone}) "
-                     f"{_change(r, 'accuracy on languages in neither mixture')}, {_n(r)}.")
+                     f"{_change(r, 'accuracy on languages in neither mixture')}, {_n(r)}{_gap_note(gaps['neither'])}.")
+        elif gaps["neither"]:
+            f.append(_cannot("languages in neither mixture", gaps["neither"]))
         per = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] != "all") & (e["target"] == "neither")]
         if len(per) > 1:  # with one EN+1 mixture this is the pooled sentence above (p_holm: over these rows)
             family = int(per["p_value"].notna().sum())  # rows without a test (no interval) are not in the family
@@ -121,7 +171,9 @@ def findings(a: Analyses) -> list[str]:
         for target, label in (("added", "the added language itself"), ("english", "English")):
             if target in pooled.index:
                 r = pooled.loc[target]
-                f.append(f"EN+1 {_change(r, 'accuracy on ' + label)}, {_n(r)}.")
+                f.append(f"EN+1 {_change(r, 'accuracy on ' + label)}, {_n(r)}{_gap_note(gaps[target])}.")
+            elif gaps[target]:
+                f.append(_cannot(label, gaps[target]))
     if "relative_gain" in fr:
         r = fr["relative_gain"].iloc[-1]
         k = len(fr["relative_gain"]) - 1
@@ -166,15 +218,14 @@ def findings(a: Analyses) -> list[str]:
                      f"{_items_seeds(r['n_items'], r['n_seeds'])}.")
     if "zero_shot" in fr:
         z = fr["zero_shot"]
+        family = int(z.loc[z["model"] == "all", "p_holm"].notna().sum())  # Holm is over these languages
         for _, r in z[z["model"] == "all"].iterrows():
             scored = (f"{language_name(r['language'])} held out of a {r['held_out_k']}-language mixture scored "
                       f"{_pts(r)} relative to being trained on in {r['included_mixture']}")
             if _degenerate(r) or pd.isna(r["p_holm"]):
                 f.append(f"{scored}, {_n(r)}.")
                 continue
-            better = ("better" if _excludes_zero(r) and r["ci_low"] > 0 else "worse" if _excludes_zero(r)
-                      else "not clearly different")
-            f.append(f"{scored} ({better}), {_n(r)}, {_p(r['p_holm'], 'Holm p')}.")
+            f.append(f"{scored} ({_holm_verdict(r, family)}), {_n(r)}, {_p(r['p_holm'], 'Holm p')}.")
         gone = z.attrs.get("left_out") or []
         if gone:
             names = ", ".join(language_name(lang) for lang in gone)
