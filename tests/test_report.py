@@ -180,3 +180,30 @@ def test_every_table_and_figure_is_known_to_the_rebuild(report):
     out = report.parent
     assert {p.stem for p in (out / "tables").iterdir()} <= set(TABLES)
     assert {p.stem for p in (out / "plots").iterdir()} == set(PLOTS)
+
+
+ODD = {"en+sw": "en+sw|pipe", "grow-3": "grow\nline <b>bold</b>", "all-minus-sw": r"core $\nope{x}$"}
+
+
+def test_free_names_neither_break_a_table_nor_become_math_or_html(tmp_path):
+    """Mixture and model names are free strings: a '|' or a line break split report.md's table rows, '<b>' rendered
+    as HTML, and matplotlib parsed '$...$' as math ('core $\\nope{x}$' raised ParseFatalException: no report)."""
+    shape = replace(SHAPE, sizes=(1_000_000_000,), n_items=20, tasks=("math",), languages=("en", "es", "sw", "te"),
+                    growing_order=("es", "sw", "te"), held_out=("sw",))
+    items = simulate(Effects(), shape, seed=8)
+    items["mixture"] = items["mixture"].astype(str).replace(ODD)
+    items["model"] = items["model"].astype(str) + "|m"
+    html_path = build_report(items, tmp_path / "r", "odd | title <i>")
+    md = (html_path.parent / "report.md").read_text()
+    assert md.startswith("# odd | title &lt;i>\n") and "<b>" not in md and "<i>" not in md
+    rows = [line for line in md.splitlines() if line.startswith("|")]
+    assert any("en+sw\\|pipe" in r for r in rows) and any("grow line &lt;b>bold&lt;/b>" in r for r in rows)
+    assert any(r"core $\\nope{x}$" in r for r in rows) and any("1b\\|m" in r for r in rows)
+    tables = md.split("\n\n")
+    for block in (b for b in tables if b.startswith("|")):
+        cells = [len(re.findall(r"(?<!\\)\|", line.replace("\\\\", ""))) for line in block.splitlines()]
+        assert len(set(cells)) == 1, block  # every row has the header's cells
+    svg = (html_path.parent / "plots" / "fidelity.svg").read_text()
+    assert "<!-- core $\\nope{x}$ -->" in svg  # drawn as the literal name
+    page = html_path.read_text()
+    assert "grow\nline &lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold" not in page

@@ -41,6 +41,10 @@ TITLES = {
 
 # ---------------------------------------------------------------- figures
 
+# Every label drawn as the literal string: names (mixtures, models) are free strings, and mathtext would render
+# 'core$5$' as math and raise on 'core $\\nope{x}$' (an unknown symbol), failing the whole report.
+LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
+
 
 def _save(fig, plots: Path, stem: str, note: str = "") -> Path:
     """PNG and SVG of `fig`, with `note` (its n and what its intervals are) printed under it."""
@@ -221,6 +225,18 @@ def _cell(v) -> str:
     return str(v)
 
 
+def md_text(value) -> str:
+    """Free text inline in Markdown (a title, a finding naming a mixture or model: names are free strings): line
+    breaks as spaces (one would end the paragraph, list item or table row), '&' and '<' as entities (a name is shown,
+    never rendered as HTML)."""
+    return " ".join(str(value).splitlines()).replace("&", "&amp;").replace("<", "&lt;")
+
+
+def md_cell(value) -> str:
+    """A Markdown table cell: `md_text` with backslashes and pipes escaped (an unescaped '|' starts a new cell)."""
+    return md_text(str(value).replace("\\", "\\\\").replace("|", "\\|"))
+
+
 def _cut_note(frame: pd.DataFrame, max_rows: int, csv: str | None) -> str:
     """The line under a table shown in part: how many rows are left out and where they all are."""
     if len(frame) <= max_rows:
@@ -232,8 +248,9 @@ def md_table(frame: pd.DataFrame, max_rows: int = 60, csv: str | None = None) ->
     note = _cut_note(frame, max_rows, csv)
     frame = frame.head(max_rows)
     cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False, name=None)]
+    lines = ["| " + " | ".join(md_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(md_cell(_cell(v)) for v in row) + " |"
+              for row in frame.itertuples(index=False, name=None)]
     return "\n".join(lines + (["", note] if note else []))
 
 
@@ -311,7 +328,8 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
     _clear_outputs(tables, plots)
     for name, frame in a.frames.items():
         frame.to_csv(tables / f"{name}.csv", index=False)
-    figs = figures(a, plots)
+    with plt.rc_context(LITERAL_TEXT):  # mixture and model names are free strings: '$x$' is a name, not math
+        figs = figures(a, plots)
     cells = a.cells.cells
     facts = (f"{len(items):,} item verdicts; {count(cells['model'].nunique(), 'model')}, "
              f"{count(cells['mixture'].nunique(), 'mixture')}, {count(cells['task'].nunique(), 'task')}, "
@@ -319,8 +337,9 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
              f"{count(cells['n_items'].max(), 'item')} per cell. Intervals: 95% "
              f"paired bootstrap over items and seeds ({a.cells.n_boot} replicates).")
     found = findings(a)
-    md = [f"# {title}", "", facts, ""] + ([config_note, ""] if config_note else []) + ["## Findings", ""]
-    md += [f"{i}. {s}" for i, s in enumerate(found, 1)] + [""]
+    md = [f"# {md_text(title)}", "", facts, ""] + ([md_text(config_note), ""] if config_note else []) + \
+        ["## Findings", ""]
+    md += [f"{i}. {md_text(s)}" for i, s in enumerate(found, 1)] + [""]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(facts)}</p>"]
     if config_note:
         body.append(f"<p>{html.escape(config_note)}</p>")
@@ -330,7 +349,7 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
         md += [f"## {TITLES[sec]}", ""]
         part = [f"<section id='{sec}'><h2>{html.escape(TITLES[sec])}</h2>"]
         if sec in a.missing:
-            md += [f"Cannot answer: {a.missing[sec]}.", ""]
+            md += [f"Cannot answer: {md_text(a.missing[sec])}.", ""]
             part.append(f"<p class='missing'>Cannot answer: {html.escape(a.missing[sec])}.</p></section>")
             body += part
             continue
@@ -346,7 +365,7 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
                 seeds = seed_range(n["n_seeds"]) + ("" if n["n_seeds"].nunique() == 1 else " (the base model: one)")
                 cap = (f"{t}: n={count(n['n_items'].max(), 'item')} x {seeds} per model, "
                        f"{count(n['n_models'].max(), 'model')}")
-                md += [cap, "", md_table(frame, csv="per_language"), ""]
+                md += [md_text(cap), "", md_table(frame, csv="per_language"), ""]
                 part += [f"<p>{html.escape(cap)}</p>", _html_table(frame, csv="per_language")]
         elif KEEP[sec][0] not in a.frames:  # the analysis ran, but this table has no row (e.g. English only)
             msg = "no rows for this table (e.g. no non-English language or no fine-tuned mixture to compare)"
