@@ -207,3 +207,17 @@ def test_free_names_neither_break_a_table_nor_become_math_or_html(tmp_path):
     assert "<!-- core $\\nope{x}$ -->" in svg  # drawn as the literal name
     page = html_path.read_text()
     assert "grow\nline &lt;b&gt;bold&lt;/b&gt;" in page and "<b>bold" not in page
+
+
+def test_the_coverage_table_shows_matched_languages_and_names_those_left_out(tmp_path):
+    """The coverage table pooled different language sets per level (composition read as coverage); now its 'all'
+    column is over the languages evaluated at every level, and the report names the languages left out."""
+    shape = replace(SHAPE, sizes=(1_000_000_000,), n_items=20, tasks=("math",), languages=("en", "es", "sw", "te"),
+                    growing_order=("es", "sw", "te"), held_out=())
+    items = simulate(Effects(), shape, seed=9)
+    items = items[~((items["mixture"] == "grow-3") & (items["language"] == "te"))]  # the only 3-language mixture
+    md = (build_report(items, tmp_path / "r", "cov").parent / "report.md").read_text()
+    coverage = md.split("## 1. Coverage curves")[1].split("## 2.")[0]
+    assert "| model | task | n_train_languages | all | seen | unseen | n_seen | n_unseen | n_items | n_seeds |" in coverage
+    assert ("Left out of these curves, not evaluated at every coverage level (the levels would average different "
+            "languages): a-1b/math/te (no cell at 3 training languages).") in coverage

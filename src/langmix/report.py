@@ -80,13 +80,14 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
         models = sorted(c["model"].unique(), key=lambda m: (c[c["model"] == m]["model_params"].iloc[0], m))
         for ax, task in zip(axes[0], tasks):
             for i, m in enumerate(models):
-                for seen, ls in ((False, "-"), (True, "--")):
-                    g = c[(c["task"] == task) & (c["model"] == m) & (c["seen"] == seen)].sort_values(
+                for part, ls in (("all", "-"), ("seen", "--"), ("unseen", ":")):
+                    g = c[(c["task"] == task) & (c["model"] == m) & (c["part"] == part)].sort_values(
                         "n_train_languages")
                     if len(g):
                         _err(ax, g["n_train_languages"], g, col="mean", ls=ls, color=cmap(i / max(1, len(models) - 1)),
-                             label=f"{m} {'seen' if seen else 'unseen'}", lw=1, ms=3, marker="o")
-            ax.set_title(f"{task}: mean over non-English languages")
+                             label=f"{m} {part}", lw=1, ms=3, marker="o")
+            ax.set_title(f"{task}: mean over the non-English languages\nevaluated at every level (solid: all of them)",
+                         fontsize=9)
             ax.set_xlabel("training languages")
             ax.set_ylabel("headline accuracy")
         axes[0][0].legend(fontsize=6, ncol=2)
@@ -185,8 +186,12 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
 # ---------------------------------------------------------------- tables and page
 
 NOTES = {
-    "coverage": "Headline accuracy per model and coverage level, split into languages seen in training and unseen "
-                "(zero-shot), mean over non-English languages (per-language rows in tables/coverage.csv).",
+    "coverage": "Headline accuracy per model and coverage level: the mean over the non-English languages evaluated "
+                "at every level (all: the same languages at every level, so its change is the effect of coverage), "
+                "and over those of them seen in training and unseen (zero-shot). Which languages are seen changes "
+                "with the level by design, so the seen and unseen means average different languages at each level "
+                "(n_seen, n_unseen). Each language weighs alike (its mixtures at a level averaged first). "
+                "Per-language rows in tables/coverage.csv.",
     "resource": "Gain over the same model's English-only mixture, mean over the group's non-English languages and "
                 "the mixtures with that many training languages, pooled over models and tasks. Plateau: the first "
                 "level below the largest whose gain is above zero, not clearly exceeded by the later levels' mean "
@@ -263,11 +268,25 @@ def _ci_text(frame: pd.DataFrame, col: str = "estimate") -> list[str]:
 
 
 def _coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per model, task and coverage level; seen and unseen languages side by side as 'mean [low, high]'."""
+    """One row per model, task and coverage level; all, seen and unseen languages side by side as 'mean [low, high]',
+    with how many languages each of seen and unseen averages."""
     by = ["model", "task", "n_train_languages"]
-    f = frame.assign(v=_ci_text(frame, "mean"), part=frame["seen"].map({True: "seen", False: "unseen"}))
+    f = frame.assign(v=_ci_text(frame, "mean"))
     out = f.pivot_table(index=by, columns="part", values="v", aggfunc="first")
+    out = out.reindex(columns=[p for p in ("all", "seen", "unseen") if p in out.columns])
+    n = f.pivot_table(index=by, columns="part", values="n_languages", aggfunc="first")
+    for part in ("seen", "unseen"):
+        out[f"n_{part}"] = n[part].fillna(0).astype(int) if part in n.columns else 0
     return out.join(f.groupby(by)[["n_items", "n_seeds"]].max()).reset_index().rename_axis(columns=None)
+
+
+def _coverage_left_out(frame: pd.DataFrame) -> str:
+    """The sentence under the coverage table naming the languages its curves leave out, or ''."""
+    gone = frame.attrs.get("left_out") or []
+    if not gone:
+        return ""
+    return (f"Left out of these curves, not evaluated at every coverage level (the levels would average different "
+            f"languages): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}.")
 
 
 def _ci_pivot(frame: pd.DataFrame, task: str) -> pd.DataFrame:
@@ -380,10 +399,11 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
                 msg = "one model size: the size x coverage interaction cannot be estimated"
                 md += [f"Cannot answer: {msg}.", ""]
                 part.append(f"<p class='missing'>Cannot answer: {msg}.</p>")
+            gone = _coverage_left_out(frame) if sec == "coverage" else ""
             if sec == "coverage":
                 frame = _coverage_table(frame)
-            md += [md_table(frame, csv=name), ""]
-            part.append(_html_table(frame, csv=name))
+            md += [md_table(frame, csv=name), ""] + ([md_text(gone), ""] if gone else [])
+            part.append(_html_table(frame, csv=name) + (f"<p class='missing'>{html.escape(gone)}</p>" if gone else ""))
         part.append("</section>")
         body += part
     (out_dir / "report.md").write_text("\n".join(md), encoding="utf-8")

@@ -18,19 +18,64 @@ _TUNED = ["english_only", "en_plus_one", "fixed", "growing", "held_out"]
 def coverage_curves(cb: CellBoot, pooled: bool = False) -> pd.DataFrame:
     """Headline mean per (model, task, language, n_train_languages, seen) over the mixtures at that coverage.
 
-    `pooled=True` averages over languages instead (per model, task, coverage and seen/unseen; English excluded).
+    `pooled=True`: per model, task and coverage level, the mean over non-English languages (`_pooled_curves`).
     """
     c = cb.cells
     sel = c["design"].isin(_TUNED)
     if pooled:
-        sel &= c["language"] != "en"
-        by = ["model", "model_params", "task", "n_train_languages", "seen"]
-    else:
-        by = ["model", "model_params", "task", "language", "resource", "n_train_languages", "seen"]
+        return _pooled_curves(cb, sel & (c["language"] != "en"))
+    by = ["model", "model_params", "task", "language", "resource", "n_train_languages", "seen"]
     keys, rows = group_contrasts(cb, sel, by)
     out, _ = estimate_frame(cb, keys, rows)
-    # n_cells: mixture x language cells averaged; a p-value against 0 means nothing for an accuracy
+    # n_cells: mixtures averaged; a p-value against 0 means nothing for an accuracy
     return out.drop(columns="p_value").rename(columns={"estimate": "mean"})
+
+
+def _pooled_curves(cb: CellBoot, sel: pd.Series) -> pd.DataFrame:
+    """Per model, task and coverage level, the mean over non-English languages: `part` 'all' (every language), 'seen'
+    (trained on) and 'unseen' (zero-shot), with `n_languages` and `languages`.
+
+    The levels are compared over matched languages, so that a curve shows the effect of coverage and not of which
+    languages were evaluated where: only languages with a cell at every level of the model and task are in it (the
+    others are named in `attrs['left_out']`), and each level averages its mixtures per language first, then the
+    languages with equal weight (a language evaluated in more mixtures of a level does not weigh more). 'all' is then
+    the same languages at every level. 'seen' and 'unseen' split them by whether the mixture trains on the language,
+    and that split changes with the level by design (a language moves from unseen to seen as coverage grows), so
+    their levels average different languages: read them with `n_languages` (the gain over English-only of each
+    language is in `resource_gains`)."""
+    c = cb.cells[np.asarray(sel, bool)]
+    keys, rows, left_out = [], [], []
+    for (model, params, task), g in c.groupby(["model", "model_params", "task"], sort=True):
+        by_level = g.groupby("n_train_languages")["language"].agg(set)
+        matched = set.intersection(*by_level.tolist())
+        for lang in sorted(set(g["language"]) - matched):
+            gaps = ", ".join(str(k) for k, langs in by_level.items() if lang not in langs)
+            left_out.append(f"{model}/{task}/{lang} (no cell at {gaps} training languages)")
+        for level, gk in g[g["language"].isin(matched)].groupby("n_train_languages", sort=True):
+            for part, gp in (("all", gk), ("seen", gk[gk["seen"]]), ("unseen", gk[~gk["seen"]])):
+                if gp.empty:
+                    continue
+                langs = sorted(gp["language"].unique())
+                coefs: dict[int, float] = {}
+                for _, gl in gp.groupby("language", sort=True):
+                    for i in gl.index:
+                        coefs[int(i)] = coefs.get(int(i), 0.0) + 1.0 / (len(langs) * len(gl))
+                keys.append({"model": model, "model_params": int(params), "task": task,
+                             "n_train_languages": int(level), "part": part, "n_languages": len(langs),
+                             "languages": ",".join(langs), "n_cells": len(gp)})
+                rows.append(coefs)
+    if not rows and left_out:
+        raise AnalysisError(f"no non-English language was evaluated at every coverage level of a model and task, so "
+                            f"the levels cannot be compared over the same languages: {', '.join(left_out[:5])}"
+                            + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""))
+    if left_out:
+        log.warning("coverage curves: %d languages are left out of the pooled curves because they were not "
+                    "evaluated at every coverage level (the levels would average different languages): %s",
+                    len(left_out), ", ".join(left_out[:5]) + (" ..." if len(left_out) > 5 else ""))
+    out, _ = estimate_frame(cb, pd.DataFrame(keys), rows)
+    out = out.drop(columns="p_value").rename(columns={"estimate": "mean"})
+    out.attrs["left_out"] = left_out
+    return out
 
 
 def resource_gains(cb: CellBoot) -> tuple[pd.DataFrame, pd.DataFrame]:
