@@ -161,3 +161,48 @@ def test_one_seed_intervals_say_they_cover_items_only(inclusion_study):
     assert rec.ci_low > 0
     assert "item sampling only (one seed" in rec.note and "1 seed)" in rec.note
     assert "With one seed, an interval above zero does not show that this set beats English-only" in rec.note
+
+
+def test_a_target_outside_the_candidates_is_searched_as_a_training_language(inclusion_study):
+    """`langmix plan --targets yo` passed the study's languages as candidates, so yo (never in the study) was never
+    considered for the training data - the user's question - and the pick was en, es (+0.011) where the planted
+    +0.10 from training on a language gives en, ..., yo."""
+    items, cells = inclusion_study
+    rec = plan.recommend(items, ["yo"], budget=480, max_languages=4, candidates=list(SHAPE.languages), cells=cells)
+    assert "yo" in rec.languages
+    assert rec.predicted_gain == pytest.approx(0.10, abs=0.04)
+    assert "not evaluated" in rec.extrapolated["yo"]  # it rests on the fit, and says so
+    assert ("yo was not among the candidate languages; as a target, it was searched as a training language too."
+            in rec.note)
+
+
+THIN = StudyShape(families=("a",), sizes=(100_000_000,), seeds=(0,), n_items=20, tasks=("math",))
+
+
+def test_thin_data_says_english_only_is_0_by_definition_and_that_the_sets_cannot_be_told_apart():
+    """1 seed, 20 items: the CLI printed 'predicted mean target gain +0.000 [+0.000, +0.000]' for English-only (a
+    zero-width interval reading as certainty) and nothing said the runners-up's intervals spanned about +-17 points."""
+    items = simulate(Effects(seen_gain=-0.05), THIN, seed=1)
+    rec = plan.recommend(items, ["te"], 1000, 4, candidates=list(THIN.languages),
+                         cells=cell_bootstrap(items, n_boot=200))
+    assert rec.english_only and np.isnan(rec.ci_low) and np.isnan(rec.ci_high)
+    lines = plan.recommendation_lines(rec)
+    assert lines[0] == ("recommended: en 1000 examples (English-only); predicted mean target gain 0 by definition "
+                        "(English-only is what every gain is measured against: no interval)")
+    assert all("[+0.000, +0.000]" not in line for line in lines)
+    assert rec.n_indistinct == 4
+    assert ("The data cannot tell English-only from 4 of the 4 runner-up sets shown (the interval of each difference "
+            "includes zero; the runners-up's predicted gains have intervals spanning -9.") in rec.note
+    assert rec.note.endswith("so it cannot show which of these sets is best: more seeds (one seed leaves run-to-run "
+                             "variation out of every interval) and more evaluation items per language would narrow "
+                             "the intervals.")
+
+
+def test_a_best_set_whose_interval_includes_zero_is_not_told_from_english_only():
+    items = simulate(Effects(seen_gain=-0.05), THIN, seed=2)
+    rec = plan.recommend(items, ["te"], 1000, 4, candidates=list(THIN.languages),
+                         cells=cell_bootstrap(items, n_boot=200))
+    assert not rec.english_only and rec.ci_low < 0 < rec.ci_high
+    assert "The data cannot tell the recommended set from English-only (the interval of each difference" in rec.note
+    assert plan.recommendation_lines(rec)[0].startswith(f"recommended: {', '.join(f'{c} 500' for c in rec.languages)}"
+                                                        f" examples; predicted mean target gain +0.0")

@@ -377,7 +377,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
 
     from langmix import languages as langs
     from langmix.analysis.core import AnalysisError
-    from langmix.plan import cell_bootstrap, recommend, to_study_config, validate_loo
+    from langmix.plan import cell_bootstrap, recommend, recommendation_lines, to_study_config, validate_loo
     from langmix.study.runner import study_tables
 
     if write:
@@ -414,12 +414,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
                     f"{loo.attrs.get('rho_ci_high', float('nan')):.2f}] over {loo.attrs.get('n_mixtures', 0)} "
                     f"mixtures" + (f" ({loo.attrs['n_unpredictable']} more not predictable from the others)"
                                    if loo.attrs.get("n_unpredictable") else ""))
-    counts = ", ".join(f"{lang} {n}" for lang, n in rec.examples_per_language.items())
-    lines = [f"recommended: {counts} examples; predicted "
-             f"mean target gain {rec.predicted_gain:+.3f} [{rec.ci_low:+.3f}, {rec.ci_high:+.3f}]"]
-    lines += [f"runner-up: {', '.join(runner['languages'])}: predicted {runner['predicted_gain']:+.3f} "
-              f"[{runner['ci_low']:+.3f}, {runner['ci_high']:+.3f}]" for runner in rec.runners_up]
-    lines.append(loo_line)
+    lines = recommendation_lines(rec) + [loo_line]
     # what the recommendation does not rest on: runs left out, targets the fit extrapolates to
     warnings = [f"warning: not in this plan: {left_out}"] if left_out else []
     warnings += [f"warning: {w}" for w in rec.warnings]

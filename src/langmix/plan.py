@@ -44,7 +44,7 @@ class Recommendation:
     languages: list[str]  # English first
     examples_per_language: dict[str, int]
     predicted_gain: float  # mean over targets, over English-only, accuracy points as a fraction
-    ci_low: float
+    ci_low: float  # NaN for English-only: its gain is 0 by definition, not an estimate with an interval
     ci_high: float
     per_target: dict[str, float]
     runners_up: list[dict] = field(default_factory=list)
@@ -53,6 +53,11 @@ class Recommendation:
     extrapolated: dict[str, str] = field(default_factory=dict)  # target -> why its prediction is extrapolated
     n_ties: int = 0  # other searched sets with the same predicted gain
     warnings: list[str] = field(default_factory=list)  # caveats to show beside the note: unseparated terms, ...
+    n_indistinct: int = 0  # runners-up (not tied) whose difference from the recommendation has an interval with 0
+
+    @property
+    def english_only(self) -> bool:
+        return self.languages == ["en"]
 
 
 def _features(lang: str, mixture: tuple[str, ...] | frozenset[str], dist: dict[str, float]) -> np.ndarray:
@@ -154,7 +159,10 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     frame, x, y, yb = _design(cb)
     ident = identification(x)
     beta, beta_b = _fit(x, y), _fit(x, yb)
-    cands = [c for c in (candidates or known_codes()) if c != "en"]
+    # the targets are candidates too: whether to put a target in the data is the question being asked
+    given = list(candidates or known_codes())
+    added = [t for t in targets if t not in given]
+    cands = [c for c in dict.fromkeys([*given, *targets]) if c != "en"]
     dist = distances("syntactic")
     # English-only gains nothing over itself, by definition: it is not a point the model extrapolates to.
     scored: list[tuple[float, tuple[str, ...], np.ndarray | None]] = [(0.0, ("en",), None)]
@@ -174,12 +182,23 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
                             "or add mixtures that vary the number and kind of training languages")
     scored.sort(key=lambda s: -s[0])  # stable: English-only stays first among equal gains
 
+    def draws_of(entry) -> np.ndarray:
+        return np.zeros(beta_b.shape[1]) if entry[2] is None else (entry[2] @ beta_b).mean(axis=0)
+
+    best_draws = draws_of(scored[0])
+
     def summary(entry) -> dict:
         gain, mix, xt = entry
-        draws = np.zeros(beta_b.shape[1]) if xt is None else (xt @ beta_b).mean(axis=0)
+        draws = draws_of(entry)
         lo, hi = np.quantile(draws, [0.025, 0.975])
+        # the recommendation minus this set, on the same replicates (paired): can the data tell them apart?
+        diff = best_draws - draws
+        d_lo, d_hi = np.quantile(diff, [0.025, 0.975])
+        if xt is None:  # English-only: 0 by definition, no interval (a [0, 0] would read as certainty)
+            lo = hi = float("nan")
         return {"languages": list(mix), "predicted_gain": gain, "ci_low": float(lo), "ci_high": float(hi),
-                "degenerate": bool(np.ptp(draws) <= ZERO_TOLERANCE)}
+                "degenerate": bool(np.ptp(draws) <= ZERO_TOLERANCE), "vs_best_ci_low": float(d_lo),
+                "vs_best_ci_high": float(d_hi), "tied": bool(np.ptp(diff) <= ZERO_TOLERANCE and abs(d_lo) <= 1e-9)}
 
     best = summary(scored[0])
     per, extra = divmod(budget, len(best["languages"]))  # the whole budget: the first `extra` get one more
@@ -199,6 +218,11 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
             ", not model error (see validate_loo). Examples are split evenly: the study does "
             "not vary per-language counts, so it cannot support an uneven split.")
     warnings: list[str] = []
+    if added:
+        what = ("was not among the candidate languages; as a target, it was searched as a training language" if
+                len(added) == 1 else "were not among the candidate languages; as targets, they were searched as "
+                "training languages")
+        note += f" {', '.join(added)} {what} too."
     if ident.unseparated:
         warnings.append(f"the cells cannot separate the terms {', '.join(ident.unseparated)} (rank {ident.rank} of "
                         f"{len(TERMS)}): only the {len(scored) - 1} of {n_sets} candidate sets whose predicted gain "
@@ -215,6 +239,10 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     elif one_seed:
         note += (" With one seed, an interval above zero does not show that this set beats English-only: a rerun "
                  "with another seed can move every gain.")
+    indistinct = [r for r in runners_up if not r["tied"] and r["vs_best_ci_low"] <= 0 <= r["vs_best_ci_high"]]
+    vs_english = best["languages"] != ["en"] and not best["degenerate"] and not best["ci_low"] > 0
+    if indistinct or vs_english:
+        note += _indistinct_note(best, runners_up, indistinct, vs_english, one_seed)
     if ties:
         shown = "; ".join(", ".join(t) for t in ties[:4])
         note += (f" {len(ties)} of the {len(scored) - 1} other sets searched tie with the recommendation (the same "
@@ -243,7 +271,53 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
                           per_target=(dict.fromkeys(targets, 0.0) if scored[0][2] is None else
                                       {t: float(v) for t, v in zip(targets, scored[0][2] @ beta)}),
                           runners_up=runners_up, coefficients=coefs,
-                          note=note, extrapolated=extrapolated, n_ties=len(ties), warnings=warnings)
+                          note=note, extrapolated=extrapolated, n_ties=len(ties), warnings=warnings,
+                          n_indistinct=len(indistinct))
+
+
+def _indistinct_note(best: dict, runners_up: list[dict], indistinct: list[dict], vs_english: bool,
+                     one_seed: bool) -> str:
+    """Where the data cannot tell the recommendation from English-only (its interval includes zero) or from
+    runners-up (the paired interval of the difference includes zero): say so plainly, with how wide the runners-up's
+    intervals are, and what would tell the sets apart."""
+    what = "English-only" if best["languages"] == ["en"] else "the recommended set"
+    others = (["English-only"] if vs_english else []) + (
+        [f"{len(indistinct)} of the {count(len(runners_up), 'runner-up set')} shown"] if indistinct else [])
+    span = ""
+    if indistinct:
+        zero = [0.0] if any(r["languages"] == ["en"] for r in indistinct) else []  # English-only: its 0
+        lo = np.nanmin([r["ci_low"] for r in indistinct] + zero) * 100
+        hi = np.nanmax([r["ci_high"] for r in indistinct] + zero) * 100
+        span = f"; the runners-up's predicted gains have intervals spanning {lo:+.1f} to {hi:+.1f} points"
+    more = ("more seeds (one seed leaves run-to-run variation out of every interval) and more evaluation items per "
+            "language" if one_seed else "more seeds and more evaluation items per language")
+    return (f" The data cannot tell {what} from {' or from '.join(others)} (the interval of each difference "
+            f"includes zero{span}), so it cannot show which of these sets is best: {more} would narrow the "
+            f"intervals.")
+
+
+ENGLISH_ONLY_GAIN = "0 by definition (English-only is what every gain is measured against: no interval)"
+
+
+def _gain(languages: list[str], gain: float, low: float, high: float, degenerate: bool = False) -> str:
+    """'+0.049 [-0.015, +0.126]'; English-only's 0 by definition; a flat interval as no interval, never '[+0.000,
+    +0.000]' (that reads as certainty where the data cannot show uncertainty)."""
+    if languages == ["en"]:
+        return ENGLISH_ONLY_GAIN
+    if degenerate or not high - low > 1e-12:
+        return f"{gain:+.3f} (no interval: every bootstrap replicate gave the same value)"
+    return f"{gain:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
+def recommendation_lines(rec: Recommendation) -> list[str]:
+    """The recommendation and its runners-up, one line each (as `langmix plan` prints them)."""
+    counts = ", ".join(f"{lang} {n}" for lang, n in rec.examples_per_language.items())
+    lines = [f"recommended: {counts} examples{' (English-only)' if rec.english_only else ''}; predicted mean target "
+             f"gain {_gain(rec.languages, rec.predicted_gain, rec.ci_low, rec.ci_high)}"]
+    lines += [f"runner-up: {', '.join(r['languages'])}: predicted "
+              f"{_gain(r['languages'], r['predicted_gain'], r['ci_low'], r['ci_high'], r.get('degenerate', False))}"
+              for r in rec.runners_up]
+    return lines
 
 
 def to_study_config(rec: Recommendation, base_config: dict) -> dict:
