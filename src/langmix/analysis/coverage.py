@@ -55,11 +55,10 @@ def _pooled_curves(cb: CellBoot, sel: pd.Series) -> pd.DataFrame:
             for part, gp in (("all", gk), ("seen", gk[gk["seen"]]), ("unseen", gk[~gk["seen"]])):
                 if gp.empty:
                     continue
-                langs = sorted(gp["language"].unique())
-                coefs: dict[int, float] = {}
-                for _, gl in gp.groupby("language", sort=True):
-                    for i in gl.index:
-                        coefs[int(i)] = coefs.get(int(i), 0.0) + 1.0 / (len(langs) * len(gl))
+                per_lang = gp["language"].value_counts()  # a language's cells at this level share its weight
+                langs = sorted(per_lang.index)
+                weights = 1.0 / (len(langs) * gp["language"].map(per_lang).to_numpy(float))
+                coefs = dict(zip(gp.index.astype(int).tolist(), weights.tolist()))
                 keys.append({"model": model, "model_params": int(params), "task": task,
                              "n_train_languages": int(level), "part": part, "n_languages": len(langs),
                              "languages": ",".join(langs), "n_cells": len(gp)})
