@@ -68,9 +68,9 @@ def _pooled_curves(cb: CellBoot, sel: pd.Series) -> pd.DataFrame:
                             f"the levels cannot be compared over the same languages: {', '.join(left_out[:5])}"
                             + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""))
     if left_out:
-        log.warning("coverage curves: %d languages are left out of the pooled curves because they were not "
-                    "evaluated at every coverage level (the levels would average different languages): %s",
-                    len(left_out), ", ".join(left_out[:5]) + (" ..." if len(left_out) > 5 else ""))
+        log.warning("coverage curves: left out of the pooled curves, not evaluated at every coverage level (the "
+                    "levels would average different languages): %s",
+                    ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""))
     out, _ = estimate_frame(cb, pd.DataFrame(keys), rows)
     out = out.drop(columns="p_value").rename(columns={"estimate": "mean"})
     out.attrs["left_out"] = left_out
