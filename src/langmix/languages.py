@@ -71,6 +71,12 @@ ANSWER_PHRASE_VARIANTS: dict[str, tuple[str, ...]] = {
 # No variant contains another phrase of its language (a test checks it): "Final answer:" would add nothing to
 # "Answer:", "最终答案是" nothing to "答案是", "উত্তর হলো" nothing to "উত্তর হল".
 
+# Languages whose decimal mark is the comma ("2,5"; a point or a space groups thousands). Number reading
+# (`evaluate.math.parse_number`) and number writing (`data.answers.write_number`) both take it from here, so a
+# training target is written the way its language's scorer reads it. `it` and `pt` are outside the registry, but
+# a score may be asked for them.
+COMMA_DECIMAL: frozenset[str] = frozenset({"de", "es", "fr", "ru", "it", "pt", "id"})
+
 
 def _phrases(code: str) -> tuple[str, ...]:
     return MGSM_EXEMPLAR_PHRASES.get(code, ()) + ANSWER_PHRASE_VARIANTS.get(code, ())
@@ -173,6 +179,11 @@ def answer_phrase(code: str) -> str:
     without one of its own."""
     phrases = answer_phrases(code)
     return phrases[0] if phrases else MGSM_EXEMPLAR_PHRASES["en"][0]
+
+
+def decimal_mark(code: str) -> str:
+    """"," for a language that writes decimals with a comma (`COMMA_DECIMAL`), else "."."""
+    return "," if code in COMMA_DECIMAL else "."
 
 
 def known_codes() -> list[str]:

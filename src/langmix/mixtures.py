@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
+from langmix import languages as langs
 from langmix.config import BudgetConfig, MixtureDesign
 from langmix.lineage import (LineageReport, MixtureError, NearDuplicate, lineage, lineage_record,
                              refuse_clashes, refused_or_reported, warn_near)
@@ -175,6 +176,10 @@ def sample_picks(spec: MixtureSpec, pool_size: int, budget: BudgetConfig, seed: 
     return picks
 
 
+_NO_PHRASE = frozenset(code for code in langs.known_codes() if not langs.answer_phrases(code))
+_ENGLISH_PHRASE = langs.answer_phrase("en")
+
+
 @dataclass
 class MixtureTally:
     """What a manifest counts, accumulated example by example (or chunk by chunk, then merged in order)."""
@@ -184,6 +189,7 @@ class MixtureTally:
     per_lang: Counter = field(default_factory=Counter)
     sizes: Counter = field(default_factory=Counter)
     sources: set[str] = field(default_factory=set)
+    english_phrase: Counter = field(default_factory=Counter)  # math targets in English's phrase, per language
     digest: Any = field(default_factory=hashlib.sha256)
 
     def add(self, examples: list[Example]) -> bytes:
@@ -205,6 +211,8 @@ class MixtureTally:
         for language, size in zip(languages, sizes, strict=True):
             per_language_size[language] += size
         self.sources.update([ex.source_id for ex in examples])
+        self.english_phrase.update(ex.language for ex in examples if ex.language in _NO_PHRASE
+                                   and ex.task == "math" and ex.reference.get("answer_phrase") == _ENGLISH_PHRASE)
         self.n += len(examples)
         return blob
 
@@ -224,15 +232,19 @@ class MixtureTally:
         self.per_lang.update(chunk.per_lang)
         self.sizes.update(chunk.sizes)
         self.sources |= chunk.sources
+        self.english_phrase.update(chunk.english_phrase)
 
     def manifest(self, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int) -> dict[str, Any]:
         unit = "tokens" if self.count_tokens else "chars"
-        return {
+        manifest = {
             "name": spec.name, "design": spec.design, "languages": list(spec.languages), "task": task,
             "budget": budget.model_dump(), "seed": seed, "n_examples": self.n,
             "examples_per_language": dict(self.per_lang), f"{unit}_per_language": dict(self.sizes),
             "source_ids": sorted(self.sources), "content_hash": self.content_hash(),
         }
+        if self.english_phrase:  # languages without an answer phrase of their own in the registry
+            manifest["english_answer_phrase_examples"] = dict(sorted(self.english_phrase.items()))
+        return manifest
 
 
 def build_manifest(spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int, examples: list[Example],

@@ -9,14 +9,18 @@ no decimal mark) commas that group no thousands are refused with a DataFormatErr
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from langmix import languages as langs
 from langmix.data.files import DataFormatError
 from langmix.evaluate.math import extract_flexible, extract_strict, number_problem, parse_number, phrase_pattern
+
+log = logging.getLogger(__name__)
 
 CALCULATOR = re.compile(r"<<[^>]*>>")
 # A number as written, with what would make it ambiguous (an exponent, a fraction's denominator) attached.
@@ -100,3 +104,47 @@ def read_solution(path: Path | str, lineno: int, answer: Any, lang: str) -> tupl
     if value is not None:
         return None, finite(path, lineno, value)
     return answer.strip(), _worked(path, lineno, answer.strip(), lang)
+
+
+def write_number(value: float, lang: str) -> str:
+    """`value` written in `lang` so that the language's own reading (`parse_number`, which strict and flexible
+    extraction use) gives back exactly `value`: an integer without separators ('1234567', '-5'); a decimal in
+    positional notation with the language's decimal mark (`languages.decimal_mark`: '0.5' in en, '0,5' in de).
+    Where that would read as another number, a trailing zero is added: de/es/fr/ru read '1,125' (and '1.125') as
+    1125, a comma before three digits grouping thousands as models write them, so 1.125 is written '1,1250'.
+    A ValueError for a value that is not finite."""
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"cannot write {value} as an answer")
+    if value.is_integer():
+        return str(int(value))
+    text = format(Decimal(repr(value)), "f")  # the shortest exact decimal, never scientific notation
+    if langs.decimal_mark(lang) == ",":
+        text = text.replace(".", ",")
+    for candidate in (text, text + "0"):
+        if parse_number(candidate, lang) == value:
+            return candidate
+    raise ValueError(f"{value} has no unambiguous way to be written in {lang!r}")  # a test covers the registry
+
+
+_ENGLISH_FALLBACK_WARNED: set[str] = set()
+
+
+def target_answer_phrase(lang: str) -> str:
+    """The phrase a training target in `lang` states its answer with: the registry's canonical phrase, or, for a
+    language without one (ar, hi, ko, id, yo), English's, with a warning once per language (strict scoring then
+    accepts the English phrase for that language's items, since each item records its phrase)."""
+    phrase = langs.answer_phrase(lang)
+    if not langs.answer_phrases(lang) and lang not in _ENGLISH_FALLBACK_WARNED:
+        _ENGLISH_FALLBACK_WARNED.add(lang)
+        log.warning("%s has no answer phrase in the language registry, so its math targets use the English phrase "
+                    "%r; add a sourced phrase for %s to ANSWER_PHRASE_VARIANTS in langmix/languages.py", lang,
+                    phrase, lang)
+    return phrase
+
+
+def answer_line(value: float, lang: str, phrase: str | None = None) -> str:
+    """The final line of a math target: '<phrase> <number>.' with the number as `write_number` writes it in
+    `lang` ('Die Antwort lautet 0,5.'); `phrase` defaults to `target_answer_phrase(lang)`."""
+    return f"{target_answer_phrase(lang) if phrase is None else phrase} {write_number(value, lang)}."
+

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from langmix import languages as langs
-from langmix.data.answers import gsm8k_answer, read_number, read_solution
+from langmix.data.answers import (answer_line, gsm8k_answer, read_number, read_solution, target_answer_phrase,
+                                  write_number)
 from langmix.data.files import (DataFormatError, is_pattern, iter_delimited, iter_jsonl, language_files, read_rows,
                                 read_text, require_dir)
 from langmix.records import Example
@@ -54,7 +55,7 @@ def load_gsm8k(path: str | Path, split: str | None = None, keep_calculator: bool
         if not row["question"].strip():
             raise DataFormatError(path, lineno, "empty question")
         reasoning, value = gsm8k_answer(path, lineno, row["answer"], keep_calculator)
-        solution = f"{reasoning}\n{ENGLISH_PHRASE} {_fmt(value)}."
+        solution = f"{reasoning}\n{answer_line(value, 'en')}"
         out.append(math_example(f"gsm8k-{split}-{len(out)}", "en", row["question"].strip(), value,
                                 ENGLISH_PHRASE, solution))
         if limit and len(out) >= limit:
@@ -62,10 +63,6 @@ def load_gsm8k(path: str | Path, split: str | None = None, keep_calculator: bool
     if not out:
         raise DataFormatError(path, None, "no examples in file")
     return out
-
-
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def load_mgsm_exemplars(path: str | Path) -> dict[str, list[tuple[str, str]]]:
@@ -359,11 +356,11 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
                 taken[lang] += 1
                 reasoning, value = read_solution(path, lineno, answer, lang)
                 if sid in values and values[sid][0] != value:
-                    raise DataFormatError(path, lineno, f"item {sid!r}: answer {_fmt(value)} in {lang} differs from "
-                                          f"{_fmt(values[sid][0])} at {values[sid][1]} (are the files aligned?)")
+                    raise DataFormatError(path, lineno, f"item {sid!r}: answer {write_number(value, 'en')} in {lang} "
+                                          f"differs from {write_number(values[sid][0], 'en')} at {values[sid][1]} (are the files aligned?)")
                 values.setdefault(sid, (value, where))
-                phrase = langs.answer_phrase(lang)
-                tail = f"{phrase} {_fmt(value)}."
+                phrase = target_answer_phrase(lang)
+                tail = answer_line(value, lang, phrase)
                 solution = tail if reasoning is None else (reasoning if phrase in reasoning else f"{reasoning}\n{tail}")
                 out.append(math_example(sid, lang, question.strip(), value, phrase, solution))
             original = row.get(cols["english"]) if cols["english"] else None
@@ -376,5 +373,5 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
     for sid, (question, value, _) in english.items():
         if (sid, "en") not in seen and not (src.limit and taken["en"] >= src.limit):
             taken["en"] += 1
-            out.append(math_example(sid, "en", question, value, ENGLISH_PHRASE, f"{ENGLISH_PHRASE} {_fmt(value)}."))
+            out.append(math_example(sid, "en", question, value, ENGLISH_PHRASE, answer_line(value, "en")))
     return out

@@ -34,8 +34,9 @@ from langmix import languages as langs
 MAX_OUTPUT_CHARS = 1_000_000  # only pathological sizes are refused; a rambling 2,000-token answer is scored
 MAX_NUMBER_CHARS = 100  # a longer run of digits is not read as a number
 
-# Languages whose decimal mark is a comma (so "." or a space groups thousands).
-COMMA_DECIMAL = {"de", "es", "fr", "ru", "it", "pt", "id"}
+# Languages whose decimal mark is a comma (so "." or a space groups thousands): the registry's table, which number
+# writing (`data.answers.write_number`) reads too.
+COMMA_DECIMAL = langs.COMMA_DECIMAL
 CJK_NUMERAL_LANGUAGES = {"zh", "ja"}
 
 _SPACES = "\u00a0\u202f\u2009 "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from langmix import languages as langs
+from langmix.data.answers import answer_line, target_answer_phrase
 from langmix.data.api_data import TOOL_RESULT_PREFIX
 from langmix.records import Example
 from langmix.translate.backends import Request
@@ -330,12 +331,11 @@ def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str]) -
             messages[seg.message]["content"] = text
     reference = dict(ex.reference)
     if ex.task == "math":
-        phrase = langs.answer_phrase(lang)  # the registry's canonical phrase
+        phrase = target_answer_phrase(lang)  # the registry's canonical phrase (English's, with a warning)
         reference["answer_phrase"] = phrase
-        if messages[-1]["role"] == "assistant":
-            answer = reference["answer"]
-            value = int(answer) if float(answer).is_integer() else answer
-            messages[-1]["content"] = f"{messages[-1]['content'].rstrip()}\n{phrase} {value}.".lstrip()
+        if messages[-1]["role"] == "assistant":  # the number as the language's scorer reads it back
+            line = answer_line(reference["answer"], lang, phrase)
+            messages[-1]["content"] = f"{messages[-1]['content'].rstrip()}\n{line}".lstrip()
     if ex.task == "api":
         user_text = " ".join(m["content"] for m in messages if m["role"] == "user")
         reference["verbatim_arguments"] = sorted(
