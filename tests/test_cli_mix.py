@@ -46,12 +46,13 @@ def test_a_budget_one_mixture_cannot_meet_is_refused_before_any_mixture_is_writt
         {"design": "english_only"}, {"design": "en_plus_one"}, {"design": "fixed", "languages": ["en", "es", "sw"]}])
     result = CliRunner().invoke(app, ["mix", str(config), "--out", str(tmp_path / "mix")])
     assert result.exit_code == 2
-    assert "en+es+sw: 12 examples with distinct sources requested but the pool holds 10" in result.output
+    assert "mixture 'en+es+sw': 12 examples with distinct sources requested but the pool holds 10" in result.output
     assert not (tmp_path / "mix").exists() or not any((tmp_path / "mix").iterdir())
     small = _synth_config(tmp_path, budget={"total": 2},
                           mixtures=[{"design": "fixed", "languages": ["en", "es", "sw"]}])
     result = CliRunner().invoke(app, ["mix", str(small), "--out", str(tmp_path / "mix")])
-    assert result.exit_code == 2 and "en+es+sw: fixed_total budget 2 is smaller than the 3 languages" in result.output
+    assert result.exit_code == 2
+    assert "mixture 'en+es+sw': fixed_total budget 2 is smaller than the 3 languages" in result.output
 
 
 def test_a_study_refuses_a_budget_before_training_anything(tmp_path):
@@ -62,7 +63,7 @@ def test_a_study_refuses_a_budget_before_training_anything(tmp_path):
     config = _synth_config(tmp_path, budget={"mode": "per_language", "per_language": 4}, output_dir="runs", mixtures=[
         {"design": "english_only"}, {"design": "fixed", "languages": ["en", "es", "sw"]}])
     cfg = load_config(config)
-    with pytest.raises(MixtureError, match="en\\+es\\+sw: 12 examples"):
+    with pytest.raises(MixtureError, match="mixture 'en\\+es\\+sw': 12 examples"):
         run_study(cfg)
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("train/*"))
 

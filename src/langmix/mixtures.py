@@ -127,14 +127,15 @@ def check_budget(spec: MixtureSpec, pool_size: int, budget: BudgetConfig) -> lis
     try:
         counts = budget_counts(len(spec.languages), budget)
     except MixtureError as exc:
-        raise MixtureError(f"{spec.name}: {exc}") from None
+        raise MixtureError(f"mixture {spec.name!r}: {exc}") from None
     if budget.allow_shared_sources:
         for lang, count in zip(spec.languages, counts):
             if count > pool_size:
-                raise MixtureError(f"{spec.name}: {count} {lang} examples requested but the pool holds {pool_size}")
+                raise MixtureError(f"mixture {spec.name!r}: {count} {lang} examples requested but the pool holds "
+                                   f"{pool_size}")
     elif sum(counts) > pool_size:
-        raise MixtureError(f"{spec.name}: {sum(counts)} examples with distinct sources requested but the pool holds "
-                           f"{pool_size}; enlarge the pool or set budget.allow_shared_sources")
+        raise MixtureError(f"mixture {spec.name!r}: {sum(counts)} examples with distinct sources requested but the "
+                           f"pool holds {pool_size}; enlarge the pool or set budget.allow_shared_sources")
     return counts
 
 
