@@ -115,3 +115,32 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(tmp_pa
     assert result.exit_code == 2, result.output
     assert "cannot write" in output and fill(why) in output, result.output
     assert (tmp_path / "file").read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"shots": 2}, "`shots: 2` needs `exemplars`"),  # the config is refused before any data is read
+    ({"shots": 3, "exemplars": "{tmp}/ex.json"}, "ex.json: `shots: 3` needs 3 exemplars per language; en has 2"),
+])
+def test_mgsm_shots_without_enough_exemplars_exit_2_naming_the_key_and_file(tmp_path, extra, message):
+    """`shots` without exemplars, or more shots than exemplars, raised a ValueError traceback from load_mgsm."""
+    import json
+
+    mgsm = tmp_path / "mgsm"
+    mgsm.mkdir()
+    (mgsm / "mgsm_en.tsv").write_text("Ann has 2 cats and 3 dogs. How many pets?\t5\n")
+    (tmp_path / "ex.json").write_text(json.dumps({"MGSM_EXEMPLARS": {"en": {
+        "1": {"q": "Q1?", "a": "The answer is 1."}, "2": {"q": "Q2?", "a": "The answer is 2."}}}}))
+    (tmp_path / "train.jsonl").write_text(json.dumps({"question": "Bo has 4 pens and buys 1. How many?",
+                                                      "answer": "4 + 1 = 5\n#### 5"}) + "\n")
+    evaluation = {"format": "mgsm", "path": str(mgsm), **{k: v.replace("{tmp}", str(tmp_path)) if isinstance(v, str)
+                                                         else v for k, v in extra.items()}}
+    study = small_study_dict(tmp_path / "out", languages=["en"], mixtures=[{"design": "english_only"}],
+                             budget={"total": 1}, data={"source": "files", "math": {
+                                 "train": {"format": "gsm8k", "path": str(tmp_path / "train.jsonl")},
+                                 "eval": evaluation}})
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(study))
+    result = runner.invoke(app, ["mix", str(config), "--out", str(tmp_path / "mix")])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and not (tmp_path / "mix").exists()

@@ -232,6 +232,15 @@ class FileSource(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _shots_need_exemplars(self) -> "FileSource":
+        if self.shots and self.format != "mgsm":
+            raise ValueError(f"`shots` is supported for format 'mgsm' only, not {self.format!r}")
+        if self.shots and not self.exemplars:
+            raise ValueError(f"`shots: {self.shots}` needs `exemplars`, the file the shots come from (MGSM's "
+                             "exemplars.json)")
+        return self
+
+    @model_validator(mode="after")
     def _pattern_only_for_parallel(self) -> "FileSource":
         if self.format != "parallel" and ("{lang}" in self.path or "{language}" in self.path):
             raise ValueError(f"a {{lang}}/{{language}} pattern in `path` needs format 'parallel', not {self.format!r}")

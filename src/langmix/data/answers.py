@@ -148,3 +148,25 @@ def answer_line(value: float, lang: str, phrase: str | None = None) -> str:
     `lang` ('Die Antwort lautet 0,5.'); `phrase` defaults to `target_answer_phrase(lang)`."""
     return f"{target_answer_phrase(lang) if phrase is None else phrase} {write_number(value, lang)}."
 
+
+
+def check_repeated_questions(rows: list[tuple[Path | str, int, str, str, str, float]]) -> None:
+    """Items (path, line, id, language, question, answer) whose question is given twice in one language (compared
+    with whitespace collapsed): with another answer, a DataFormatError naming both ids and lines (one of the two
+    targets is wrong); with the same answer, one warning counting them (each copy counts in a mixture)."""
+    first: dict[tuple[str, str], tuple[Path | str, int, str, float]] = {}
+    repeats: list[str] = []
+    for path, lineno, item_id, lang, question, value in rows:
+        key = (lang, " ".join(question.split()))
+        if key not in first:
+            first[key] = (path, lineno, item_id, value)
+            continue
+        path0, line0, id0, value0 = first[key]
+        if value0 != value:
+            raise DataFormatError(path, lineno, f"item {item_id!r} repeats the {lang} question of {id0!r} "
+                                  f"({path0}:{line0}) with another answer ({write_number(value, lang)} vs "
+                                  f"{write_number(value0, lang)}); one of them is wrong: fix or remove it")
+        repeats.append(f"{item_id} = {id0}")
+    if repeats:
+        log.warning("%d questions repeat an earlier one with the same answer (each copy counts in a mixture): %s%s",
+                    len(repeats), "; ".join(repeats[:5]), " ..." if len(repeats) > 5 else "")

@@ -31,8 +31,27 @@ def tool_system_prompt(tools: list[dict[str, Any]]) -> str:
     return TOOL_SYSTEM + "\n" + json.dumps(tools, ensure_ascii=False)
 
 
+def _bfcl_id(path: Path, lineno: int, row: dict[str, Any], first: dict[str, int]) -> str:
+    """A BFCL row's id, refused (naming the file and line) when missing or given on an earlier line of the file."""
+    rid = row.get("id")
+    if isinstance(rid, int) and not isinstance(rid, bool):
+        rid = str(rid)
+    if not isinstance(rid, str) or not rid.strip():
+        raise DataFormatError(path, lineno, "no 'id' (every BFCL row needs one: it pairs a question with its "
+                              "possible answer)")
+    if rid in first:
+        raise DataFormatError(path, lineno, f"id {rid!r} is given twice (first at line {first[rid]}): one of "
+                              "them would take the other's place")
+    first[rid] = lineno
+    return rid
+
+
 def load_bfcl(directory: str | Path, category: str, limit: int | None = None) -> list[Example]:
-    """`BFCL_v4_<category>.json` with `possible_answer/BFCL_v4_<category>.json` (none for irrelevance)."""
+    """`BFCL_v4_<category>.json` with `possible_answer/BFCL_v4_<category>.json` (none for irrelevance).
+
+    A row without an id, or an id given twice (questions or answers), is a DataFormatError naming the line.
+    langmix scores single-turn calls: multi-turn questions (more than one turn in `question`) are left out,
+    counted in a warning (and a file of nothing else is refused)."""
     directory = require_dir(directory)
     qpath = directory / f"BFCL_v4_{category}.json"
     apath = directory / "possible_answer" / f"BFCL_v4_{category}.json"
@@ -40,14 +59,19 @@ def load_bfcl(directory: str | Path, category: str, limit: int | None = None) ->
         raise DataFormatError(qpath, None, "no such BFCL category file")
     answers: dict[str, Any] = {}
     if apath.exists():
+        first_answer: dict[str, int] = {}
         for lineno, row in iter_jsonl(apath):
-            if "id" not in row or not isinstance(row.get("ground_truth"), list):
+            rid = _bfcl_id(apath, lineno, row, first_answer)
+            if not isinstance(row.get("ground_truth"), list):
                 raise DataFormatError(apath, lineno, "expected 'id' and a 'ground_truth' list")
-            answers[row["id"]] = row["ground_truth"]
+            answers[rid] = row["ground_truth"]
     elif "irrelevance" not in category:
         raise DataFormatError(apath, None, f"missing possible answers for category {category!r}")
     out = []
+    first_question: dict[str, int] = {}
+    multi_turn = 0
     for lineno, row in iter_jsonl(qpath):
+        rid = _bfcl_id(qpath, lineno, row, first_question)
         try:
             turns, functions = row["question"], row["function"]
             messages = [dict(m) for m in turns[0]]
@@ -55,16 +79,22 @@ def load_bfcl(directory: str | Path, category: str, limit: int | None = None) ->
         except (KeyError, IndexError, TypeError, AssertionError):
             raise DataFormatError(qpath, lineno, "expected 'question' [[{role, content}...]] and 'function'") \
                 from None
-        if "irrelevance" not in category and row["id"] not in answers:
-            raise DataFormatError(qpath, lineno, f"no possible answer for {row['id']}")
-        calls = answers.get(row["id"], [])
-        out.append(Example(id=f"bfcl-{row['id']}-en", source_id=f"bfcl-{row['id']}", task="api", language="en",
+        if len(turns) > 1:
+            multi_turn += 1
+            continue
+        if "irrelevance" not in category and rid not in answers:
+            raise DataFormatError(qpath, lineno, f"no possible answer for {rid}")
+        calls = answers.get(rid, [])
+        out.append(Example(id=f"bfcl-{rid}-en", source_id=f"bfcl-{rid}", task="api", language="en",
                            messages=[{"role": "system", "content": tool_system_prompt(functions)}, *messages],
                            tools=functions, reference={"calls": calls, "category": category}))
         if limit and len(out) >= limit:
             break
+    if multi_turn:
+        log.warning("%s: %d multi-turn questions skipped: langmix scores single-turn calls", qpath, multi_turn)
     if not out:
-        raise DataFormatError(qpath, None, "no examples in file")
+        raise DataFormatError(qpath, None, f"no single-turn examples in file ({multi_turn} multi-turn questions "
+                              "skipped: langmix scores single-turn calls)" if multi_turn else "no examples in file")
     return out
 
 

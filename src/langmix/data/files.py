@@ -136,12 +136,34 @@ def iter_json_array(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataFormatError(path, text.count("\n") + 1, "not valid JSON (the array is not closed)")
 
 
+def _delimited_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """`iter_lines`, except that a file with carriage-return (CR-only, old Mac) line endings, whose text holds no
+    line feed but at its end, is read as the lines its CRs end."""
+    lines = iter_lines(path)
+    first = next(lines, None)
+    if first is None:
+        return
+    second = next(lines, None)
+    body = first[1][:-1] if first[1].endswith("\n") else first[1]
+    if second is None and "\r" in body.rstrip("\r"):
+        parts = body.split("\r")
+        if parts[-1] == "":
+            parts.pop()
+        yield from ((i, part + "\n") for i, part in enumerate(parts, 1))
+        return
+    yield first
+    if second is not None:
+        yield second
+        yield from lines
+
+
 def iter_delimited(path: str | Path, delimiter: str, header: bool) -> Iterator[tuple[int, dict[str, Any]]]:
     """CSV/TSV rows as dicts: by header names, or (without a header) by column position "0", "1", ...
 
-    Fields are not quoted in TSV (MGSM's questions hold bare quote marks); CSV follows the usual quoting."""
+    Fields are not quoted in TSV (MGSM's questions hold bare quote marks); CSV follows the usual quoting. LF, CRLF
+    and CR-only line endings are read; a stray CR inside an unquoted field is a DataFormatError naming its line."""
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    lines = iter_lines(path)
+    lines = _delimited_lines(path)
     numbered: list[int] = []
 
     def text_lines() -> Iterator[str]:
@@ -151,7 +173,15 @@ def iter_delimited(path: str | Path, delimiter: str, header: bool) -> Iterator[t
 
     reader = csv.reader(text_lines(), delimiter=delimiter, quoting=quoting)
     names: list[str] | None = None
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            why = "a carriage return (CR) inside the line (a stray CR, or mixed line endings): save the file with " \
+                "LF or CRLF line endings, or quote the field (CSV)" if "new-line" in str(exc) else str(exc)
+            raise DataFormatError(path, numbered[-1] if numbered else None, why) from None
         lineno = numbered[-1]
         if not any(c.strip() for c in cells):
             continue

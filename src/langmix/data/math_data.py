@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from langmix import languages as langs
-from langmix.data.answers import (answer_line, gsm8k_answer, read_number, read_solution, target_answer_phrase,
-                                  write_number)
+from langmix.data.answers import (answer_line, check_repeated_questions, gsm8k_answer, read_number, read_solution,
+                                  target_answer_phrase, write_number)
 from langmix.data.files import (DataFormatError, is_pattern, iter_delimited, iter_jsonl, language_files, read_rows,
                                 read_text, require_dir)
 from langmix.records import Example
@@ -49,6 +49,7 @@ def load_gsm8k(path: str | Path, split: str | None = None, keep_calculator: bool
     path = Path(path)
     split = split or path.stem
     out = []
+    seen = []
     for lineno, row in iter_jsonl(path):
         if not isinstance(row.get("question"), str) or not isinstance(row.get("answer"), str):
             raise DataFormatError(path, lineno, "expected string fields 'question' and 'answer'")
@@ -58,10 +59,12 @@ def load_gsm8k(path: str | Path, split: str | None = None, keep_calculator: bool
         solution = f"{reasoning}\n{answer_line(value, 'en')}"
         out.append(math_example(f"gsm8k-{split}-{len(out)}", "en", row["question"].strip(), value,
                                 ENGLISH_PHRASE, solution))
+        seen.append((path, lineno, out[-1].source_id, "en", row["question"], value))
         if limit and len(out) >= limit:
             break
     if not out:
         raise DataFormatError(path, None, "no examples in file")
+    check_repeated_questions(seen)
     return out
 
 
@@ -125,24 +128,29 @@ def exemplar_answer_phrases(answers: list[str]) -> tuple[str, ...]:
 
 def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: int | None = None,
               exemplars: dict[str, list[tuple[str, str]]] | None = None, shots: int = 0,
-              offset: int = 0) -> list[Example]:
+              offset: int = 0, exemplars_file: str | Path = "exemplars") -> list[Example]:
     """MGSM TSVs (`mgsm_<lang>.tsv`: question<TAB>answer) as evaluation examples: per language, `limit` items
     from item `offset` on (item i is `gsm8k-test-<i>`, counted from 0).
 
-    With `shots` > 0, the language's own exemplars come first as earlier turns. The answer phrase recorded on
+    With `shots` > 0, the language's own exemplars come first as earlier turns; fewer than `shots` exemplars for a
+    language (or none given) is a DataFormatError naming `exemplars_file`, before any file is read. The answer phrase recorded on
     each item is the language's canonical phrase in the registry (`langmix.languages`); a language without one
     takes the phrase its exemplars use most, else English's.
     """
     directory = require_dir(directory)
     files = _mgsm_files(directory)
     wanted = langs.resolve_all(languages) if languages else sorted(files)
+    short = {lang: len((exemplars or {}).get(lang, [])) for lang in wanted
+             if shots and len((exemplars or {}).get(lang, [])) < shots}
+    if short:
+        raise DataFormatError(exemplars_file, None, f"`shots: {shots}` needs {shots} exemplars per language; " + (
+            ", ".join(f"{lang} has {n}" for lang, n in short.items()) if exemplars is not None
+            else "no exemplars were given (set `exemplars`)"))
     out = []
     for lang in wanted:
         if lang not in files:
             raise DataFormatError(directory, None, f"no mgsm_{lang}.tsv for language {lang!r}")
         lang_shots = (exemplars or {}).get(lang, [])[:shots]
-        if shots and len(lang_shots) < shots:
-            raise ValueError(f"{shots}-shot prompting needs {shots} exemplars for {lang!r}, found {len(lang_shots)}")
         derived = exemplar_answer_phrases([a for _, a in exemplars[lang]]) if exemplars and lang in exemplars \
             else ()
         phrase = langs.get(lang).answer_phrase or (derived[0] if derived else ENGLISH_PHRASE)
@@ -291,6 +299,9 @@ def _row_id(src, path, lineno: int, row: dict[str, Any], cols: dict[str, str], i
     return str(row[cols["id"]]).strip()  # '1 ' and '1' are one item
 
 
+_SEP = {".tsv": "<TAB>", ".csv": ","}
+
+
 def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
     """A parallel translated math training set, in any of the shapes public multilingual sets come in:
 
@@ -316,10 +327,13 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
     values: dict[str, tuple[float, str]] = {}
     english: dict[str, tuple[str, float, str]] = {}
     taken: Counter = Counter()  # items kept per language (`limit` counts items per language, not rows)
+    kept: list[tuple[Path, int, str, str, str, float]] = []
     for path, file_lang, rows in tables:
         if not rows:
             raise DataFormatError(path, None, "no rows in file")
         cols = _columns(src, rows[0][1])
+        positional = all(str(k).isdigit() for k in rows[0][1]) \
+            and not any(str(c).isdigit() for c in src.fields.values())  # headerless, no column mapped by position
         has_ids = cols["id"] in rows[0][1]
         if not has_ids and file_lang is None and src.layout == "long":
             wide = any(str(k).startswith(cols["question"] + "_") for k in rows[0][1])
@@ -328,6 +342,10 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
                                       f"; its {cols['question']}_<lang> columns look like a wide file: set "
                                       "layout: wide" if wide else f" (columns: {_shown_columns(rows[0][1])})"))
         for index, (lineno, row) in enumerate(rows):
+            if positional and len(row) > 2:  # as MGSM's loader: a third column is no part of question<TAB>answer
+                raise DataFormatError(path, lineno, f"expected question{_SEP[path.suffix.lower()]}answer, got "
+                                      f"{len(row)} fields (name the columns in a header row, or map them with "
+                                      "`fields`)")
             sid = _row_id(src, path, lineno, row, cols, index, has_ids, prefix)
             cells = _cells(src, path, lineno, row, cols, file_lang)
             if not cells:
@@ -357,12 +375,14 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
                 reasoning, value = read_solution(path, lineno, answer, lang)
                 if sid in values and values[sid][0] != value:
                     raise DataFormatError(path, lineno, f"item {sid!r}: answer {write_number(value, 'en')} in {lang} "
-                                          f"differs from {write_number(values[sid][0], 'en')} at {values[sid][1]} (are the files aligned?)")
+                                          f"differs from {write_number(values[sid][0], 'en')} at {values[sid][1]} "
+                                          "(are the files aligned?)")
                 values.setdefault(sid, (value, where))
                 phrase = target_answer_phrase(lang)
                 tail = answer_line(value, lang, phrase)
                 solution = tail if reasoning is None else (reasoning if phrase in reasoning else f"{reasoning}\n{tail}")
                 out.append(math_example(sid, lang, question.strip(), value, phrase, solution))
+                kept.append((path, lineno, sid, lang, question, value))
             original = row.get(cols["english"]) if cols["english"] else None
             if isinstance(original, str) and original.strip() and sid in values:
                 known = english.get(sid)
@@ -374,4 +394,5 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
         if (sid, "en") not in seen and not (src.limit and taken["en"] >= src.limit):
             taken["en"] += 1
             out.append(math_example(sid, "en", question, value, ENGLISH_PHRASE, answer_line(value, "en")))
+    check_repeated_questions(kept)
     return out

@@ -104,7 +104,8 @@ def load_examples(src: FileSource, languages: list[str] | None = None) -> list[E
         return math_data.load_gsm8k(path, limit=src.limit)
     if src.format == "mgsm":
         exemplars = math_data.load_mgsm_exemplars(src.exemplars) if src.exemplars else None
-        return math_data.load_mgsm(path, languages, src.limit, exemplars, src.shots, src.offset)
+        return math_data.load_mgsm(path, languages, src.limit, exemplars, src.shots, src.offset,
+                                   src.exemplars or "exemplars")
     if src.format == "parallel":
         return math_data.load_parallel(src, languages)
     if src.format == "examples":
