@@ -416,3 +416,101 @@ def test_a_built_mixture_s_near_duplicate_warning_names_the_mixture_and_where_ev
     near = manifest["near_duplicates_of_eval"]
     assert near and f"mixture en-only (math): {len(near)} training questions are near-duplicates" in caplog.text
     assert f"(all {len(near)} in {tmp_path / 'm' / 'manifest.json'}: near_duplicates_of_eval)" in caplog.text
+
+
+def _mgsm_dir(tmp_path, questions):
+    mgsm = tmp_path / "mgsm"
+    mgsm.mkdir()
+    for lang, rows in questions.items():
+        (mgsm / f"mgsm_{lang}.tsv").write_text("".join(f"{q}\t{i + 1}\n" for i, q in enumerate(rows)))
+    return mgsm
+
+
+EVAL_EN = ["Janet's ducks lay 16 eggs per day and she eats three of them for breakfast every single morning. How "
+           "many are left?", "A robe takes 2 bolts of blue fiber and half that much white fiber in total. How many "
+           "bolts does it take?", "Josh buys a house for 80000 dollars and puts in 50000 dollars in repairs to it. "
+           "What did he spend?"]
+EVAL_ES = ["Los patos de Janet ponen 16 huevos por día y ella come tres en el desayuno cada mañana. ¿Cuántos "
+           "quedan?", "Una bata lleva 2 rollos de tela azul y la mitad de esa cantidad de tela blanca en total. "
+           "¿Cuántos rollos?", "Josh compra una casa por 80000 dólares y pone 50000 dólares en reparaciones. ¿Cuánto "
+           "gastó?"]
+
+
+def _files_source(tmp_path, train_cfg, eval_languages=("en", "es")):
+    from langmix.config import DataConfig
+    from langmix.data.sources import open_source
+
+    mgsm = _mgsm_dir(tmp_path, {lang: {"en": EVAL_EN, "es": EVAL_ES}[lang] for lang in eval_languages})
+    return open_source(DataConfig(source="files", math={"train": train_cfg, "eval": {"format": "mgsm",
+                                                                                        "path": str(mgsm)}}))
+
+
+def test_a_user_file_named_test_is_not_mgsm_because_its_positional_ids_coincide(tmp_path):
+    """`own/test.jsonl` (gsm8k) gets the ids gsm8k-test-0, -1 (from its file name and rows), MGSM's ids for its
+    first items: the mix was refused as two evaluation items trained on. The questions differ: nothing clashes."""
+    from langmix.config import BudgetConfig
+    from langmix.mixtures import MixtureSpec, build_mixture
+
+    own = tmp_path / "own" / "test.jsonl"
+    own.parent.mkdir()
+    own.write_text(json.dumps({"question": "A farmer has 12 cows and buys 7 more. How many cows now?",
+                               "answer": "12+7=19\n#### 19"}) + "\n" + json.dumps(
+        {"question": "A shop sells 5 pens a day for 6 days. How many pens?", "answer": "5*6=30\n#### 30"}) + "\n")
+    source = _files_source(tmp_path, {"format": "gsm8k", "path": str(own)})
+    evaluation = source.eval_examples("math", ["en", "es"])
+    examples, manifest = build_mixture(source, MixtureSpec("en", "english_only", ("en",)), "math",
+                                       BudgetConfig(mode="fixed_total", total=2), 0, evaluation, tmp_path / "m")
+    assert sorted(ex.source_id for ex in examples) == ["gsm8k-test-0", "gsm8k-test-1"]  # the ids MGSM uses
+    assert "near_duplicates_of_eval" not in manifest
+    # the same with check_lineage: a shared id where the items share a language whose questions differ
+    assert check_lineage(examples, evaluation).near_duplicates == []
+
+
+def test_a_shared_source_id_still_clashes_where_no_language_can_be_compared():
+    evaluation = [ex("e1", "How many cats?"), ex("e2", "How many dogs?")]
+    with pytest.raises(LineageError, match=r"e1-sw / e1-en \(same source id\)"):
+        check_lineage([ex("e1", "Paka wangapi?", "sw")], evaluation)  # a translation given without its original
+    with pytest.raises(LineageError, match=r"e1-sw / e1-en \(same question, in its en row\)"):
+        check_lineage([ex("e1", "Paka wangapi?", "sw")], evaluation, [[ex("e1", "How many cats?")]])
+    assert check_lineage([ex("e1", "Paka wangapi?", "sw")], evaluation, [[ex("e1", "How many cows?")]]) \
+        .near_duplicates == []  # the item's English row shows it is another item
+
+
+def _parallel(tmp_path, en_questions):
+    rows = []
+    for i, (en, es) in enumerate(zip(en_questions, EVAL_ES)):
+        rows += [{"id": f"mytest-{i}", "language": "en", "question": en, "answer": i + 1},
+                 {"id": f"mytest-{i}", "language": "es", "question": es.replace("¿", "¿Y ").replace(" y ", " e "),
+                  "answer": i + 1}]
+    path = tmp_path / "contam.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return {"format": "parallel", "path": str(path)}
+
+
+def test_an_es_only_mixture_of_items_whose_english_rows_are_eval_questions_is_refused(tmp_path):
+    """The same evaluation items under other ids (`mytest-i`), Spanish lightly edited, English copied: an es-only
+    mixture was built (some es rows reported as near-duplicates), the English rows never consulted."""
+    from langmix.config import BudgetConfig
+    from langmix.mixtures import MixtureSpec, build_mixture
+
+    source = _files_source(tmp_path, _parallel(tmp_path, EVAL_EN))
+    evaluation = source.eval_examples("math", ["en", "es"])
+    with pytest.raises(LineageError, match=r"3 evaluation items .* mytest-\d-es / gsm8k-test-\d-en \(same question, "
+                                           r"in its en row\)"):
+        build_mixture(source, MixtureSpec("es-only", "fixed", ("es",)), "math",
+                      BudgetConfig(mode="fixed_total", total=3), 0, evaluation, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_item_s_english_near_copy_is_reported_for_its_es_row(tmp_path):
+    from langmix.config import BudgetConfig
+    from langmix.mixtures import MixtureSpec, build_mixture
+
+    edited = [q.replace("How many", "Tell me how many").replace("What", "Tell me what") for q in EVAL_EN]
+    source = _files_source(tmp_path, _parallel(tmp_path, edited), eval_languages=("en",))
+    evaluation = source.eval_examples("math", ["en"])  # an English-only eval set: the es rows have nothing to match
+    _, manifest = build_mixture(source, MixtureSpec("es-only", "fixed", ("es",)), "math",
+                                BudgetConfig(mode="fixed_total", total=3), 0, evaluation, tmp_path / "m")
+    near = sorted(manifest["near_duplicates_of_eval"])
+    assert [(d[0], d[1], d[2]) for d in near] == [(f"mytest-{i}-es", f"gsm8k-test-{i}-en", "en") for i in range(3)]
+    assert all(0.5 <= d[3] < 1 for d in near)

@@ -1,5 +1,6 @@
 """Lineage: training data checked against evaluation data before a mixture is written (and again at evaluation
-time). A shared source id or question is refused; n-gram near-duplicates are reported.
+time). A shared question (in any language row of a training item) is refused; n-gram near-duplicates are
+reported.
 """
 
 from __future__ import annotations
@@ -28,15 +29,21 @@ class LineageError(MixtureError):
     """Training data would contain an evaluation item or a translation of it."""
 
 
-# Contamination (issue 8.2). Questions are compared after `normalise_question`; an exact or normalised match with
-# an evaluation question, or a shared source id, is refused. A training question that shares at least
-# NEAR_DUPLICATE_SHARE of its n-grams with one evaluation question of the same language is a near-duplicate
-# (a light paraphrase or an edited copy): reported in the LineageReport and logged, not refused, since templated
-# word problems share phrasing legitimately. n-grams are word 8-grams; languages written without spaces between
-# words (CHAR_NGRAM_LANGUAGES) use character 8-grams of the text with spaces removed: 8 Chinese/Japanese
-# characters are about 4-6 words, a span long enough that chance matches between unrelated questions stay rare,
-# and short enough that a 30-character question still has 20+ grams. A question shorter than n units is one gram.
-# Eval n-grams are indexed in a dict (gram -> eval questions), so the check is linear in the train n-grams.
+# Contamination (issue 8.2). Identity is content: questions are compared after `normalise_question`; an exact or
+# normalised match with an evaluation question (any language) is refused. A training item is all of its language
+# rows in the training data, not only the rows a mixture samples: an es-only mixture whose items' English rows are
+# evaluation questions is refused (the caller passes the other rows as `related`). Source ids made by loaders are
+# positional (`gsm8k-<file stem>-<row>`, `<prefix>-<row>`) and coincide across unrelated files, so a shared source
+# id is a clash only where the two items have no language in common whose questions could be compared (a translation
+# of an evaluation item given without its original); where they share one, the questions decide. A training question
+# that shares at least NEAR_DUPLICATE_SHARE of its n-grams with one evaluation question of the same language is a
+# near-duplicate (a light paraphrase or an edited copy; each language row of an item is compared, and an example is
+# reported with its item's best match): reported in the LineageReport and logged, not refused, since templated word
+# problems share phrasing legitimately. n-grams are word 8-grams; languages written without spaces between words
+# (CHAR_NGRAM_LANGUAGES) use character 8-grams of the text with spaces removed: 8 Chinese/Japanese characters are
+# about 4-6 words, a span long enough that chance matches between unrelated questions stay rare, and short enough
+# that a 30-character question still has 20+ grams. A question shorter than n units is one gram. Eval n-grams are
+# indexed in a dict (gram -> eval questions), so the check is linear in the train n-grams.
 NGRAM_WORDS = 8
 NGRAM_CHARS = 8
 CHAR_NGRAM_LANGUAGES = frozenset({"zh", "ja", "th"})
@@ -156,8 +163,9 @@ _EVAL_INDEXES: dict[str, _EvalIndex] = {}
 
 # What a recorded lineage check depends on besides the data: the rules. A manifest records them with the eval set's
 # digest; an eval-time recheck against the same eval set, rules and training data is not run again.
-LINEAGE_RULES = (f"clash: source id, exact or normalised question; near: word {NGRAM_WORDS}-grams, char "
-                 f"{NGRAM_CHARS}-grams for {','.join(sorted(CHAR_NGRAM_LANGUAGES))}, share {NEAR_DUPLICATE_SHARE}")
+LINEAGE_RULES = (f"clash: exact or normalised question of any row of the item, source id where no language is "
+                 f"shared; near: any row of the item, word {NGRAM_WORDS}-grams, char {NGRAM_CHARS}-grams for "
+                 f"{','.join(sorted(CHAR_NGRAM_LANGUAGES))}, share {NEAR_DUPLICATE_SHARE}")
 
 
 def eval_digest(evaluation: list[Example]) -> str:
@@ -188,10 +196,10 @@ def _eval_index(evaluation: list[Example]) -> _EvalIndex:
 _BLOCK = 5_000  # training questions per array pass
 
 
-def _near_duplicates(train: list[Example], questions: list[str], index: _EvalIndex) -> list[NearDuplicate]:
+def _near_duplicates(train: list[Example], questions: list[str], index: _EvalIndex) -> list[tuple[int, NearDuplicate]]:
     """`questions`: the train examples' normalised questions (`_questions`), computed once by the caller. Per
     language, `ngram_index.near_duplicate_counts`: the eval question sharing most grams with each train question,
-    the first in eval-set order on ties, where the shared grams reach the share."""
+    the first in eval-set order on ties, where the shared grams reach the share. (position in `train`, pair)."""
     by_lang: dict[str, list[int]] = defaultdict(list)
     for k, ex in enumerate(train):
         if ex.language in index.tables:
@@ -206,38 +214,95 @@ def _near_duplicates(train: list[Example], questions: list[str], index: _EvalInd
             found += [(ks[q], NearDuplicate(train[ks[q]].id, index.evaluation[columns[col]].id, lang,
                                             round(shared / n_grams, 3))) for q, col, shared, n_grams in hits]
     found.sort(key=lambda kd: kd[0])
-    return [d for _, d in found]
+    return found
 
 
-def _clashes(train: list[Example], turns: list[str | None], questions: list[str],
+def _content_hit(ex: Example, turn: str | None, question: str, index: _EvalIndex) -> tuple[Example, str] | None:
+    """The evaluation example whose question `ex`'s is, exactly or after normalising (any language), and why."""
+    raw = (turn or "").strip()
+    if raw and raw in index.exact:
+        return index.exact[raw], "same question"
+    if question and question in index.normal:
+        return index.normal[question], "same question after normalising"
+    return None
+
+
+def _clashes(rows: list[Example], groups: list[list[int]], turns: list[str | None], questions: list[str],
              index: _EvalIndex) -> list[tuple[str, str, str, str]]:
+    """(train id, eval id, why, eval source id) of each train example (`groups[k][0]`) that clashes: one of its
+    item's rows (`groups[k]`: its own first) is an evaluation question; else it shares a source id with an
+    evaluation item in none of whose languages its item has a row."""
+    hits: dict[int, tuple[Example, str] | None] = {}
     pairs: list[tuple[str, str, str, str]] = []
-    for ex, turn, question in zip(train, turns, questions):
-        raw = (turn or "").strip()
-        if ex.source_id in index.by_source:
+    for group in groups:
+        ex = rows[group[0]]
+        found = None
+        for j in group:
+            if j not in hits:
+                hits[j] = _content_hit(rows[j], turns[j], questions[j], index)
+            if hits[j] is not None:
+                hit, why = hits[j]  # type: ignore[misc]
+                found = (hit, why if j == group[0] else f"{why}, in its {rows[j].language} row")
+                break
+        if found is None and ex.source_id in index.by_source:
             same = index.by_source[ex.source_id]
-            hit, why = same.get(ex.language) or next(iter(same.values())), "same source id"
-        elif raw and raw in index.exact:
-            hit, why = index.exact[raw], "same question"
-        elif question and question in index.normal:
-            hit, why = index.normal[question], "same question after normalising"
-        else:
-            continue
-        pairs.append((ex.id, hit.id, why, hit.source_id))
+            if not {rows[j].language for j in group} & set(same):  # nothing to compare: the id is the evidence
+                found = (same.get(ex.language) or next(iter(same.values())), "same source id")
+        if found is not None:
+            pairs.append((ex.id, found[0].id, found[1], found[0].source_id))
     return pairs
 
 
-def lineage(train: list[Example], evaluation: list[Example]) -> tuple[list[tuple[str, str, str, str]],
-                                                                        list[NearDuplicate]]:
-    """(clashes, near-duplicates) of training data against evaluation data. A clash shares a source id (any
-    language) or a question (exactly or after `normalise_question`, any language): (train id, eval id, why, eval
-    source id); near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) are looked for
-    only where nothing clashes."""
-    turns = [ex.last_user_turn() for ex in train]
+def _with_related(train: list[Example], related: list[list[Example]] | None) -> tuple[list[Example], list[list[int]]]:
+    """Every row to check (`train`, then the other rows of their items not among them) and, per train example,
+    the positions of its item's rows (its own first)."""
+    rows = list(train)
+    groups = [[k] for k in range(len(train))]
+    if related is None:
+        return rows, groups
+    position = {(ex.source_id, ex.language): k for k, ex in reversed(list(enumerate(train)))}
+    for k, others in enumerate(related):
+        for other in others:
+            key = (other.source_id, other.language)
+            if key not in position:
+                position[key] = len(rows)
+                rows.append(other)
+            if position[key] != k:
+                groups[k].append(position[key])
+    return rows, groups
+
+
+def _best_per_example(groups: list[list[int]], near: list[tuple[int, NearDuplicate]],
+                      train: list[Example]) -> list[NearDuplicate]:
+    """Per train example, its item's best near-duplicate (highest share; its own row first on ties), in order."""
+    if all(len(group) == 1 for group in groups):  # no related rows: each row speaks for itself
+        return [d for _, d in near]
+    by_row = dict(near)
+    out = []
+    for k, group in enumerate(groups):
+        found = [by_row[j] for j in group if j in by_row]
+        if found:
+            best = max(found, key=lambda d: d.share)  # the first of the highest: its own row where tied
+            out.append(best if best.train_id == train[k].id else best._replace(train_id=train[k].id))
+    return out
+
+
+def lineage(train: list[Example], evaluation: list[Example], related: list[list[Example]] | None = None
+            ) -> tuple[list[tuple[str, str, str, str]], list[NearDuplicate]]:
+    """(clashes, near-duplicates) of training data against evaluation data. `related[k]`: the other language rows
+    of `train[k]`'s item in the training data, checked as its own (the pairs name `train[k]`; a near-duplicate
+    found through another row carries that row's language). A clash shares a question (exactly or after
+    `normalise_question`, any language), or a source id with an evaluation item that has none of the item's
+    languages: (train id, eval id, why, eval source id); near-duplicates (n-gram overlap in the same language, see
+    NEAR_DUPLICATE_SHARE) are looked for only where nothing clashes."""
+    rows, groups = _with_related(train, related)
+    turns = [ex.last_user_turn() for ex in rows]
     questions = _questions(turns)
     index = _eval_index(evaluation)
-    clashes = _clashes(train, turns, questions, index)
-    return clashes, ([] if clashes else _near_duplicates(train, questions, index))
+    clashes = _clashes(rows, groups, turns, questions, index)
+    if clashes:
+        return clashes, []
+    return clashes, _best_per_example(groups, _near_duplicates(rows, questions, index), train)
 
 
 def refuse_clashes(pairs: list[tuple[str, str, str, str]]) -> None:
@@ -258,20 +323,22 @@ def warn_near(near: list, where: str = "", listed_in: str = "") -> None:
                     f" (all {len(near)} in {listed_in})" if listed_in else "")
 
 
-def refused_or_reported(train: list[Example], evaluation: list[Example]) -> LineageReport:
+def refused_or_reported(train: list[Example], evaluation: list[Example],
+                        related: list[list[Example]] | None = None) -> LineageReport:
     """`lineage`, refusing any clash (LineageError); the near-duplicates in a report."""
-    clashes, near = lineage(train, evaluation)
+    clashes, near = lineage(train, evaluation, related)
     refuse_clashes(clashes)
     return LineageReport(len(train), len(evaluation), near)
 
 
-def check_lineage(train: list[Example], evaluation: list[Example]) -> LineageReport:
-    """Refuse training data that clashes with evaluation data (`lineage`), naming the pairs (train id /
-    eval id); report near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) without
-    refusing them.
+def check_lineage(train: list[Example], evaluation: list[Example],
+                  related: list[list[Example]] | None = None) -> LineageReport:
+    """Refuse training data that clashes with evaluation data (`lineage`; `related`: the other rows of each
+    example's item), naming the pairs (train id / eval id); report near-duplicates (n-gram overlap in the same
+    language, see NEAR_DUPLICATE_SHARE) without refusing them.
 
     Measured (2 shared CPU cores): 10k train x 2.5k eval questions of ~40 words with 300 near-duplicates
     in about 1.5 s (tests/test_lineage.py::test_near_duplicate_check_scales)."""
-    report = refused_or_reported(train, evaluation)
+    report = refused_or_reported(train, evaluation, related)
     warn_near(report.near_duplicates)
     return report

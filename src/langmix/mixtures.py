@@ -339,7 +339,8 @@ def build_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, se
 
 
 def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, str]], evaluation: list[Example],
-                  count_tokens: Callable[[list[str]], list[int]] | None
+                  count_tokens: Callable[[list[str]], list[int]] | None,
+                  related: Callable[[Example], list[Example]] | None = None
                   ) -> tuple[bytes, MixtureTally, list, list, list[Example]]:
     """Render, lineage-check and count one chunk of picks: (its `data.jsonl` lines as bytes, their tally,
     near-duplicates, clashes, the examples). One bytes object crosses from a worker process as one copy; a list of
@@ -351,7 +352,7 @@ def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, 
     gc.disable()
     try:
         examples = [render(i, lang) for i, lang in picks]
-        clashes, near_dups = lineage(examples, evaluation)
+        clashes, near_dups = lineage(examples, evaluation, [related(ex) for ex in examples] if related else None)
         if clashes:  # nothing of this chunk is written; the caller refuses the mixture naming every clash
             return b"", MixtureTally(), [], clashes, []
         near = [list(d) for d in near_dups]
@@ -381,7 +382,8 @@ def _stream_worker(span: tuple[int, int]):
     (sending them would pickle a million tuples in the main process)."""
     state = _STREAM_STATE
     picks = state["picks"][span[0]:span[1]]
-    blob, tally, near, clashes, _ = _stream_chunk(state["render"], picks, state["evaluation"], state["count_tokens"])
+    blob, tally, near, clashes, _ = _stream_chunk(state["render"], picks, state["evaluation"], state["count_tokens"],
+                                                  state["related"])
     return blob, tally, near, clashes, []  # the examples stay in the worker (their lines carry them)
 
 
@@ -400,6 +402,9 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
     if keep is not None and workers > 1:
         raise ValueError("keep= needs workers=1 (the examples of other processes are not sent back)")
     pool_size, render = source.pool(task, list(spec.languages))
+    # a source that knows its items' other language rows has them checked too (an es row whose English is an
+    # evaluation question is a copy of it)
+    related = source.item_rows(task) if hasattr(source, "item_rows") else None
     picks = sample_picks(spec, pool_size, budget, seed, tag=task)
     created = _new_dirs(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -413,11 +418,12 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
         if workers > 1:
             import multiprocessing
 
-            _STREAM_STATE.update(render=render, evaluation=evaluation, count_tokens=count_tokens, picks=picks)
+            _STREAM_STATE.update(render=render, evaluation=evaluation, count_tokens=count_tokens, picks=picks,
+                                 related=related)
             pool = multiprocessing.get_context("fork").Pool(workers)
             results = pool.imap(_stream_worker, spans)
         else:
-            results = (_stream_chunk(render, picks[a:b], evaluation, count_tokens) for a, b in spans)
+            results = (_stream_chunk(render, picks[a:b], evaluation, count_tokens, related) for a, b in spans)
         with open(tmp_data, "wb") as f:
             for blob, chunk_tally, chunk_near, chunk_clashes, chunk_examples in results:
                 clashes += chunk_clashes

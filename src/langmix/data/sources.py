@@ -159,6 +159,13 @@ class FileDataSource(_EvalSets):
                         len(by_source), languages)
         return len(ids), lambda i, lang: by_source[ids[i]][lang]
 
+    def item_rows(self, task: str) -> Callable[[Example], list[Example]]:
+        """A training example -> the rows of its item in the training data's other languages: the lineage check
+        compares each with the evaluation set (a mixture of es rows whose English rows are evaluation questions
+        holds copies of them)."""
+        by_source = self._train_by_source(task)
+        return lambda ex: [row for lang, row in by_source.get(ex.source_id, {}).items() if lang != ex.language]
+
     def _load_eval(self, task: str, languages: list[str]) -> list[Example]:
         src = self._files(task).eval
         examples = check_task_examples(load_examples(src, languages), task, src.path, "eval")
