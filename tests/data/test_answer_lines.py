@@ -33,7 +33,7 @@ def test_the_language_convention_is_used_and_a_thousands_reading_avoided():
     assert [write_number(v, "en") for v in (1.125, 0.5, 1234567, -5, 7.0)] == ["1.125", "0.5", "1234567", "-5", "7"]
     assert [write_number(v, "de") for v in (0.5, 12.75, -0.25)] == ["0,5", "12,75", "-0,25"]
     # '1,125' and '1.125' both read as 1125 in de (a comma before 3 digits groups thousands): a trailing zero
-    assert write_number(1.125, "de") == "1,1250" and write_number(0.125, "fr") == "0,1250"
+    assert write_number(1.125, "de") == "1,1250" and write_number(0.125, "fr") == "0,125"
     assert write_number(1e-7, "en") == "0.0000001"  # never scientific notation, which is not read
     with pytest.raises(ValueError):
         write_number(float("nan"), "en")
@@ -68,7 +68,7 @@ def test_translated_answer_lines_are_written_the_language_s_way():
                                                                                              "0.125."}],
                  reference={"answer": 0.125, "answer_phrase": "The answer is"})
     de = _assemble(ex, "de", [], [])
-    assert de.messages[-1]["content"].endswith("\nDie Antwort lautet 0,1250.")
+    assert de.messages[-1]["content"].endswith("\nDie Antwort lautet 0,125.")
     assert extract_strict(de.messages[-1]["content"], langs.answer_phrases("de"), "de") == 0.125
 
 

@@ -129,3 +129,13 @@ def test_an_ambiguous_number_is_no_answer_not_a_skip_to_the_next():
     assert extract_strict("The answer is 3. So the answer is 2,5", "The answer is") is None
     assert extract_strict("The answer is 3. So the answer is", "The answer is") == 3  # a cut-off phrase still
     assert [extract_flexible(t) for t in ("I have 1, 2, 3", "costs 1,000 dollars")] == [3, 1000]
+
+
+@pytest.mark.parametrize(("text", "lang", "expected"), [
+    ("0,125", "de", 0.125), ("-0,125", "es", -0.125), ("0,5", "fr", 0.5),
+    ("0,125", "en", None), ("0,125,000", "en", None),
+    ("1,234", "de", 1234.0), ("1,234", "en", 1234.0), ("1,00,000", "en", 100000.0)])
+def test_a_comma_after_a_leading_zero_groups_no_thousands(text, lang, expected):
+    """'0,125' was read as 125 in every language: a thousands group never follows a leading 0, so where the comma is
+    the decimal mark it is 0.125, and where it is not, the number is ambiguous (no answer), like '2,5'."""
+    assert parse_number(text, lang) == expected

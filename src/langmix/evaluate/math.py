@@ -82,8 +82,9 @@ def _ascii_digits(text: str) -> str:
 # no `_` grouping, no inf or nan, which Decimal would read).
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 # Commas that group thousands where the comma is no decimal mark: groups of three (`1,234,567`), or the Indian
-# lakh grouping (`1,00,000`); anything else (`2,5`, `12,50`, `1,2,3`) is ambiguous.
-_COMMA_GROUPS = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})+,\d{3})(?:\.\d*)?")
+# lakh grouping (`1,00,000`), never after a leading 0 (`0,125` groups nothing); anything else (`2,5`, `12,50`, `1,2,3`,
+# `0,125`) is ambiguous.
+_COMMA_GROUPS = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d?(?:,\d{2})+,\d{3})(?:\.\d*)?")
 
 
 def _separated(text: str) -> str:
@@ -99,7 +100,7 @@ def _ambiguous_separators(s: str, lang: str) -> bool:
     mark is the point, a comma that groups no thousands ('2,5', '12,50', '1,2,3': a decimal comma or a list, never
     25 or 1250); where it is the comma, dots that group no thousands before it ('1,234.5', never 1.2345)."""
     if lang in COMMA_DECIMAL:
-        return s.count(",") == 1 and "." in s and not re.fullmatch(r"[+-]?\d{1,3},\d{3}", s) \
+        return s.count(",") == 1 and "." in s and not re.fullmatch(r"[+-]?[1-9]\d{0,2},\d{3}", s) \
             and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+,\d+", s)
     return "," in s and not _COMMA_GROUPS.fullmatch(s)
 
@@ -111,7 +112,8 @@ def parse_number(text: str, lang: str = "en") -> float | None:
     if _ambiguous_separators(s, lang):
         return None  # '2,5' in en is not 25, '1,234.5' in de not 1.2345
     if lang in COMMA_DECIMAL:
-        if s.count(",") == 1 and not re.fullmatch(r"-?\d{1,3},\d{3}", s):
+        # '1,234' groups thousands, '0,125' cannot (a group never starts a number at 0): it is 0.125
+        if s.count(",") == 1 and not re.fullmatch(r"[+-]?[1-9]\d{0,2},\d{3}", s):
             s = s.replace(".", "").replace(",", ".")
         elif "," not in s and s.count(".") >= 1 and all(len(g) == 3 for g in s.split(".")[1:]) \
                 and s.lstrip("-").split(".")[0] not in ("", "0"):
