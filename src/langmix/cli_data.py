@@ -50,7 +50,7 @@ def translate_cmd(
     from langmix import languages as langs
     from langmix import tasks
     from langmix.config import FileSource, validation_problems
-    from langmix.data.sources import load_examples
+    from langmix.data.sources import check_task_examples, load_examples
     from langmix.mixtures import write_mixture
     from langmix.translate import backends as tb
     from langmix.translate.cache import TranslationCache
@@ -79,7 +79,10 @@ def translate_cmd(
             console.print(f"translating the {len(examples)} English rows; skipped {sum(others.values())} rows in "
                           f"other languages ({other_counts})")
         for name in sorted({ex.task for ex in examples}):  # a translated answer line is built from the reference
-            tasks.check_references(tasks.get(name), [ex for ex in examples if ex.task == name])
+            group = [ex for ex in examples if ex.task == name]
+            # before any request: a source id given twice would be translated twice and written as one id twice
+            check_task_examples(group, name, str(source), "source", label=f"the {name} examples to translate")
+            tasks.check_references(tasks.get(name), group)
         if backend == "openai":
             if not (base_url and model):
                 raise ValueError("the openai backend needs --base-url and --model")

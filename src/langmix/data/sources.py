@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 Render = Callable[[int, str], Example]
 
 
-def check_task_examples(examples: list[Example], task: str, path: str, split: str) -> list[Example]:
+def check_task_examples(examples: list[Example], task: str, path: str, split: str,
+                        label: str | None = None) -> list[Example]:
     """`examples` of `data.<task>.<split>`, refused (DataFormatError naming up to 5) when any is of another task,
     when an item repeats in one language (source id and language: it would count twice), when it has no question
-    (no user message, or an empty one), or (train) when its last message is not the assistant's answer to learn."""
+    (no user message, or an empty one), or (train) when its last message is not the assistant's answer to learn.
+    `label` names the examples in the message (default `data.<task>.<split>`)."""
     problems = [f"{ex.id!r} is a {ex.task!r} example" for ex in examples if ex.task != task]
     seen: set[tuple[str, str]] = set()
     problems += [f"source {ex.source_id!r} repeats in {ex.language!r} ({ex.id!r})" for ex in examples
@@ -39,7 +41,7 @@ def check_task_examples(examples: list[Example], task: str, path: str, split: st
                      f"not the assistant's answer" for ex in examples
                      if not ex.messages or ex.messages[-1]["role"] != "assistant"]
     if problems:
-        raise DataFormatError(path, None, f"{len(problems)} problem(s) in data.{task}.{split}: "
+        raise DataFormatError(path, None, f"{len(problems)} problem(s) in {label or f'data.{task}.{split}'}: "
                               + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
     return examples
 

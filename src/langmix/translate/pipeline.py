@@ -121,6 +121,11 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
     not_english = sorted({ex.language for ex in examples} - {"en"})
     if not_english:
         raise ValueError(f"translation sources must be English; found {not_english}")
+    seen: set[str] = set()
+    repeated = sorted({ex.source_id for ex in examples if ex.source_id in seen or seen.add(ex.source_id)})
+    if repeated:  # each would be translated (paid for) and written under one id twice
+        raise ValueError(f"{len(repeated)} source id(s) given twice: " + ", ".join(
+            f"source {sid!r} repeats" for sid in repeated[:5]) + (" ..." if len(repeated) > 5 else ""))
     qa: dict[str, LanguageQA] = defaultdict(LanguageQA)
     out: list[Example] = []
     can_retry = backend.name in ("openai", "causal")
