@@ -24,7 +24,9 @@ def translate_cmd(
     out: Path = typer.Option(..., help="output directory (data.jsonl, qa.md, qa.json, manifest.json)"),
     base_url: Optional[str] = typer.Option(None, help="openai: server base URL, e.g. http://localhost:8000/v1"),
     model: Optional[str] = typer.Option(None, help="openai: model name; seq2seq: model path or hub id"),
-    api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai: environment variable holding the key"),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", help="openai: the name of the environment variable holding "
+                                    "the key (not the key); unset is an error, or a warning for a local server"),
+    no_api_key: bool = typer.Option(False, "--no-api-key", help="openai: send no key (a server that needs none)"),
     concurrency: int = typer.Option(16, min=1, help="openai: parallel requests"),
     timeout: float = typer.Option(30.0, min=1.0, help="openai: seconds to wait for one response"),
     retries: int = typer.Option(5, min=0, help="openai: retries of a request that failed (429, 5xx, timeout, a "
@@ -86,7 +88,8 @@ def translate_cmd(
         if backend == "openai":
             if not (base_url and model):
                 raise ValueError("the openai backend needs --base-url and --model")
-            engine = tb.OpenAIBackend(base_url, model, api_key_env=api_key_env, concurrency=concurrency,
+            engine = tb.OpenAIBackend(base_url, model, api_key_env=None if no_api_key else api_key_env,
+                                      concurrency=concurrency,
                                       timeout=timeout, max_retries=retries, requests_per_second=rate)
         elif backend == "seq2seq":
             engine = tb.Seq2SeqBackend(model or "", family=family)

@@ -1,3 +1,6 @@
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 from langmix import languages as langs
@@ -35,3 +38,36 @@ def server(mgsm_memory):
     yield start
     for srv in servers:
         srv.stop()
+
+
+@pytest.fixture
+def canned():
+    """A local server answering every POST with one canned (status, body); counts the requests and keeps their
+    Authorization headers (`server.auth`)."""
+    servers = []
+
+    def start(status: int, body: bytes):
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                server.requests += 1
+                server.auth.append(self.headers.get("Authorization"))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.requests, server.auth = 0, []
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

@@ -2,8 +2,6 @@
 miss or a one-line error, never bad data written and never a traceback."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from typer.testing import CliRunner
@@ -14,37 +12,6 @@ from langmix.translate.backends import BackendRefused, MemoryBackend, OpenAIBack
 from langmix.translate.cache import TranslationCache
 from langmix.translate.pipeline import qa_table, translate_examples
 from langmix.translate.validate import validate
-
-
-@pytest.fixture
-def canned():
-    """A local server answering every POST with one canned (status, body); counts the requests."""
-    servers = []
-
-    def start(status: int, body: bytes):
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                server.requests += 1
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.requests = 0
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def _reply(content, finish_reason="stop") -> bytes:

@@ -59,3 +59,66 @@ def test_a_source_id_given_twice_is_refused_before_any_request(tmp_path, fake):
     with pytest.raises(ValueError, match="source 'dup' repeats"):
         translate_examples([_math("dup", id="x"), _math("dup", id="y")], ["es"], object(), TranslationCache(tmp_path / "d.sqlite"),
                            ["en", "es"])
+
+
+SECRET = "sk-live-REALSECRET123"
+
+
+def _no_secret(result, caplog, capsys) -> None:
+    seen = result.output + caplog.text + "".join(capsys.readouterr())
+    assert "REALSECRET" not in seen and "Traceback" not in result.output
+
+
+def test_a_key_given_as_the_variable_name_is_refused_without_echoing_it(tmp_path, canned, caplog, capsys,
+                                                                         monkeypatch):
+    """`--api-key-env sk-live-REALSECRET123` (the key itself, by mistake) printed it in the 401 message ("check ...
+    the key in $sk-live-REALSECRET123")."""
+    monkeypatch.delenv(SECRET, raising=False)
+    server, url = canned(401, b'{"error": "bad key"}')
+    src = _write(tmp_path / "s.jsonl", [_math("a")])
+    result = _translate(tmp_path, src, url, "--api-key-env", SECRET)
+    assert result.exit_code == 2 and server.requests == 0
+    text = " ".join(result.output.split())
+    assert "--api-key-env takes the name of an environment variable" in text and "'sk-' (21 characters)" in text
+    _no_secret(result, caplog, capsys)
+
+
+def test_the_key_is_sent_and_never_shown_when_the_server_refuses_it(tmp_path, canned, caplog, capsys, monkeypatch):
+    monkeypatch.setenv("MY_TRANSLATE_KEY", SECRET)
+    server, url = canned(401, b'{"error": "bad key"}')
+    from langmix.translate.backends import BackendRefused, OpenAIBackend, Request
+
+    backend = OpenAIBackend(url, "m", api_key_env="MY_TRANSLATE_KEY", max_retries=0)
+    with caplog.at_level("DEBUG"), pytest.raises(BackendRefused) as refused:  # before a command resets logging
+        backend.translate([Request("Hello", "en", "es", "x#0")])
+    assert "HTTP 401" in caplog.text + str(refused.value)
+    assert "REALSECRET" not in str(refused.value) + repr(backend) + caplog.text
+    src = _write(tmp_path / "s.jsonl", [_math("a")])
+    result = _translate(tmp_path, src, url, "--api-key-env", "MY_TRANSLATE_KEY")
+    assert result.exit_code == 2 and server.auth == [f"Bearer {SECRET}"] * 2
+    assert "HTTP 401" in result.output and "$MY_TRANSLATE_KEY" in " ".join(result.output.split())
+    _no_secret(result, caplog, capsys)
+
+
+def test_an_unset_key_variable_is_an_error_unless_no_key_is_asked_for(tmp_path, canned, caplog, monkeypatch):
+    """An unset variable sent every request without a key, with no warning."""
+    from langmix.translate.backends import OpenAIBackend
+
+    monkeypatch.delenv("NOT_SET_KEY", raising=False)
+    server, url = canned(200, json.dumps({"choices": [{"message": {"content": SPANISH}}]}).encode())
+    with caplog.at_level("WARNING"):  # before a command resets logging
+        OpenAIBackend(url, "m", api_key_env="NOT_SET_KEY")
+    assert "$NOT_SET_KEY is not set: requests to the local server" in caplog.text
+    src = _write(tmp_path / "s.jsonl", [_math("a")])
+    remote = _translate(tmp_path, src, "https://translate.example.com/v1", "--api-key-env", "NOT_SET_KEY")
+    assert remote.exit_code == 2 and not (tmp_path / "out").exists()
+    assert "$NOT_SET_KEY is not set" in " ".join(remote.output.split()) and "--no-api-key" in remote.output
+    with pytest.raises(ValueError, match=r"\$NOT_SET_KEY is not set"):
+        OpenAIBackend("https://translate.example.com/v1", "m", api_key_env="NOT_SET_KEY")
+    # a local server usually needs none: a warning naming the variable, and the requests go without a key
+    local = _translate(tmp_path, src, url, "--api-key-env", "NOT_SET_KEY", out="o2")
+    assert local.exit_code == 0, local.output
+    assert "$NOT_SET_KEY is not set" in " ".join(local.output.split()) and server.auth == [None]
+    quiet = _translate(tmp_path, src, url, "--no-api-key", "--api-key-env", "NOT_SET_KEY", out="o3",
+                       cache="c3.sqlite")
+    assert quiet.exit_code == 0 and "NOT_SET_KEY" not in quiet.output and server.auth == [None, None]

@@ -20,6 +20,7 @@ import random
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Callable
@@ -72,13 +73,47 @@ class BackendRefused(UserInputError):
 
 
 _THINK = re.compile(r"<think>.*?</think>\s*", re.S)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# How common API keys begin (OpenAI, Hugging Face, GitHub, Groq, xAI, Google, Anthropic, ...)
+_KEY_PREFIXES = ("sk-", "sk_", "hf_", "ghp_", "gsk_", "xai-", "AIza", "pk-", "pk_", "key-", "Bearer")
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
+def public_url(url: str) -> str:
+    """`url` without what may carry a credential (user:password@, the query string, the fragment)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def is_local_url(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host in _LOCAL_HOSTS or host.startswith("127.")
+
+
+def key_variable_problem(name: str) -> str | None:
+    """Why `name` cannot be the environment variable that holds the key (it is not a variable's name, or it looks
+    like a key given by mistake), without repeating more of it than its first 3 characters and its length."""
+    if name in os.environ:
+        return None
+    looks_like_key = name.startswith(_KEY_PREFIXES) or (
+        len(name) >= 24 and any(c.isdigit() for c in name) and any(c.islower() for c in name))
+    if _ENV_NAME.fullmatch(name) and not looks_like_key:
+        return None
+    return (f"--api-key-env takes the name of an environment variable holding the key (e.g. OPENAI_API_KEY), not "
+            f"the key: got a value starting {name[:3]!r} ({len(name)} characters), which is not shown")
 
 
 @dataclass
 class OpenAIBackend:
+    """`api_key_env` names the environment variable holding the key; None sends no key (a server that needs none).
+    A name that looks like a key is refused without echoing it. An unset variable is an error for a remote server
+    and a warning naming it for a local one (localhost, 127.x), whose requests then go without a key."""
+
     base_url: str
     model: str
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str | None = "OPENAI_API_KEY"
     concurrency: int = 16
     timeout: float = 30.0
     max_retries: int = 5
@@ -91,6 +126,23 @@ class OpenAIBackend:
     stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "retries": 0, "failures": 0})
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _next_slot: float = 0.0
+    _key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.api_key_env is None:
+            return
+        problem = key_variable_problem(self.api_key_env)
+        if problem:
+            raise UserInputError(problem)
+        self._key = os.environ.get(self.api_key_env) or None
+        if self._key:
+            return
+        if not is_local_url(self.base_url):
+            raise UserInputError(f"${self.api_key_env} is not set: the key for {public_url(self.base_url)} is read "
+                                 f"from it (export it, name another variable with --api-key-env, or pass "
+                                 f"--no-api-key for a server that needs none)")
+        log.warning("$%s is not set: requests to the local server %s go without a key (--no-api-key says that "
+                    "none is needed)", self.api_key_env, public_url(self.base_url))
 
     @property
     def prompt_version(self) -> str:
@@ -111,9 +163,8 @@ class OpenAIBackend:
 
     def _post(self, payload: dict) -> str:
         headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
         request = urllib.request.Request(self.base_url.rstrip("/") + "/chat/completions",
                                          data=json.dumps(payload).encode(), headers=headers, method="POST")
         with self._lock:
@@ -125,8 +176,9 @@ class OpenAIBackend:
             if exc.code == 429 or exc.code >= 500:
                 raise TransientError(f"HTTP {exc.code}", exc.headers.get("Retry-After")) from None
             if exc.code in (401, 403, 404):
+                key = f"the key in ${self.api_key_env}" if self._key else "that it needs no key (none was sent)"
                 raise BackendRefused(f"the translation server refused the request: HTTP {exc.code} (check "
-                                     f"--base-url, --model and the key in ${self.api_key_env})") from None
+                                     f"--base-url, --model and {key})") from None
             raise SegmentRefused(f"HTTP {exc.code}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", None)
