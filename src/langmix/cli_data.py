@@ -85,6 +85,7 @@ def translate_cmd(
             # before any request: a source id given twice would be translated twice and written as one id twice
             check_task_examples(group, name, str(source), "source", label=f"the {name} examples to translate")
             tasks.check_references(tasks.get(name), group)
+        store = TranslationCache(cache)  # before a backend, which may load a model
         if backend == "openai":
             if not (base_url and model):
                 raise ValueError("the openai backend needs --base-url and --model")
@@ -103,7 +104,6 @@ def translate_cmd(
             engine = tb.MemoryBackend(str(memory))
         else:
             raise ValueError(f"unknown backend {backend!r}")
-        store = TranslationCache(cache)
     except (ValueError, OSError, sqlite3.Error) as exc:
         if isinstance(exc, sqlite3.Error):
             error(f"--cache {cache}: not a usable SQLite file ({exc})")
