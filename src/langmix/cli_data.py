@@ -127,7 +127,9 @@ def translate_cmd(
                 "targets": targets, "policy": policy, "n_source": len(examples),
                 "skipped_non_english": dict(sorted(others.items())),
                 "kept_per_language": {lang: q.passed + q.flagged for lang, q in qa.items()},
-                "excluded_per_language": {lang: q.excluded for lang, q in qa.items()}}
+                "excluded_per_language": {lang: q.excluded for lang, q in qa.items()},
+                "segments": {lang: q.segments for lang, q in qa.items()},
+                "segments_from_cache": {lang: q.segments_from_cache for lang, q in qa.items()}}
     write_mixture(out, examples + translated, manifest)
     (out / "qa.md").write_text(qa_table(qa) + "\n", encoding="utf-8")
     (out / "qa.json").write_text(qa_json(qa), encoding="utf-8")

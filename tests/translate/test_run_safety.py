@@ -122,3 +122,76 @@ def test_an_unset_key_variable_is_an_error_unless_no_key_is_asked_for(tmp_path, 
     quiet = _translate(tmp_path, src, url, "--no-api-key", "--api-key-env", "NOT_SET_KEY", out="o3",
                        cache="c3.sqlite")
     assert quiet.exit_code == 0 and "NOT_SET_KEY" not in quiet.output and server.auth == [None, None]
+
+
+def test_the_cache_is_keyed_by_the_server_and_says_what_it_answered(tmp_path, fake):
+    """The key was backend + model name: re-running `--model m` against another server (another --base-url) sent
+    0 requests and wrote the first server's translations."""
+    other = SPANISH.replace("Tom le da", "Luego Tom le da")
+    first, second = fake(), fake({(QUESTION, "Spanish"): other})
+    src = _write(tmp_path / "s.jsonl", [_math("a")])
+    assert _translate(tmp_path, src, first.url, "--no-api-key").exit_code == 0
+    assert first.requests == 1
+    rerun = _translate(tmp_path, src, first.url, "--no-api-key", out="o2")
+    assert first.requests == 1 and "the cache answered 1 of 1 segments (es 1)" in " ".join(rerun.output.split())
+    manifest = json.loads((tmp_path / "o2" / "manifest.json").read_text())
+    assert manifest["segments_from_cache"] == {"es": 1} and manifest["segments"] == {"es": 1}
+    assert "| es | 1 | 1 | 0 | 0 | 0 | 0 | 1 of 1 |" in (tmp_path / "o2" / "qa.md").read_text()
+    moved = _translate(tmp_path, src, second.url, "--no-api-key", out="o3")
+    assert moved.exit_code == 0 and second.requests == 1
+    rows = [json.loads(line) for line in (tmp_path / "o3" / "data.jsonl").read_text().splitlines()]
+    assert [r["messages"][0]["content"] for r in rows if r["language"] == "es"] == [other]
+    assert json.loads((tmp_path / "o3" / "manifest.json").read_text())["segments_from_cache"] == {"es": 0}
+
+
+def test_credentials_in_the_url_stay_out_of_the_cache_key():
+    from langmix.translate.backends import OpenAIBackend, public_url
+
+    assert public_url("https://user:pa55@host.example:8443/v1/?key=abc#x") == "https://host.example:8443/v1"
+    backend = OpenAIBackend("http://u:s3cret@127.0.0.1:8000/v1/?api_key=s3cret", "m1", api_key_env=None)
+    assert backend.model_id == "m1@http://127.0.0.1:8000/v1"
+
+
+def test_local_weights_retrained_at_the_same_path_are_not_answered_from_the_cache(tmp_path, tiny_model_cfg,
+                                                                                   tiny_model_path):
+    """Seq2SeqBackend's cache identity was its path string, CausalBackend's the config's model name: retrained
+    weights at the same path were answered with the old model's translations."""
+    import torch
+    from transformers import MarianConfig, MarianMTModel
+
+    from langmix.models import load_tokenizer
+    from langmix.translate.backends import Seq2SeqBackend
+
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
+    config = MarianConfig(vocab_size=len(tok), d_model=16, encoder_layers=1, decoder_layers=1,
+                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                          decoder_ffn_dim=32, max_position_embeddings=64, pad_token_id=tok.pad_token_id,
+                          eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id)
+    ids = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        MarianMTModel(config).save_pretrained(tmp_path / "marian")
+        tok.save_pretrained(tmp_path / "marian")
+        ids.append(Seq2SeqBackend(str(tmp_path / "marian"), family="marian").model_id)
+    assert ids[0] != ids[1] and all(i.startswith("marian@") for i in ids)
+    assert Seq2SeqBackend(str(tmp_path / "marian"), family="marian").model_id == ids[1]  # same weights, same key
+
+
+def test_a_causal_translators_identity_is_its_weights_not_its_name(tmp_path, tiny_model_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from langmix.config import ModelConfig
+    from langmix.translate.backends import CausalBackend
+
+    shutil.copytree(tiny_model_path, tmp_path / "mt")
+    cfg = ModelConfig(name="mt", source="hf", path=str(tmp_path / "mt"))
+    before = CausalBackend(cfg).model_id
+    weights = next((tmp_path / "mt").glob("*.safetensors"))
+    tensors = load_file(weights)
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + 1  # retrained in place
+    save_file(tensors, weights, metadata={"format": "pt"})
+    after = CausalBackend(cfg).model_id
+    assert before != after and before.startswith("mt:mt@") and after.startswith("mt:mt@")

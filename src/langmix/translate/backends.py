@@ -150,7 +150,9 @@ class OpenAIBackend:
 
     @property
     def model_id(self) -> str:
-        return self.model
+        """The cache's identity of the translator: the model name at this server (another --base-url may serve
+        other weights under the same name); the URL without credentials."""
+        return f"{self.model}@{public_url(self.base_url)}"
 
     def _wait_for_rate_limit(self) -> None:
         if not self.requests_per_second:
@@ -247,6 +249,19 @@ class OpenAIBackend:
         return results
 
 
+def weights_identity(path: str, model=None) -> str:
+    """What a local translator's cache entries are keyed by: for a local directory or file, its name and the digest
+    of its content (retrained weights at the same path are another translator); for a hub id, the commit that was
+    loaded where transformers records it."""
+    from langmix.data.digest import tree_digest
+
+    local = Path(path)
+    if local.exists():
+        return f"{local.name}@{tree_digest(local)}"
+    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
+    return f"{path}@{commit}" if commit else str(path)
+
+
 # Language-code conventions of the common translation model families.
 def model_language_code(code: str, family: str) -> str:
     lang = langs.get(code)
@@ -274,7 +289,7 @@ class Seq2SeqBackend:
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self.model = AutoModelForSeq2SeqLM.from_pretrained(self.model_path).eval()
-        self.model_name = str(self.model_path)
+        self.model_name = weights_identity(str(self.model_path), self.model)
 
     @property
     def model_id(self) -> str:
@@ -338,7 +353,7 @@ class CausalBackend:
         path = resolve_model_path(self.model_cfg)
         self.tokenizer, self.model = load_tokenizer(self.model_cfg, path), load_model(self.model_cfg, path)
         self.model.eval()
-        self.model_id = self.model_cfg.name
+        self.model_id = f"{self.model_cfg.name}:{weights_identity(path, self.model)}"
 
     def translate(self, requests: list[Request]) -> list[str | None]:
         from langmix.evaluate.generate import generate

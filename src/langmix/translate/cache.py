@@ -1,5 +1,9 @@
 """SQLite cache of translated segments, keyed by backend, model, languages, prompt version and source text.
 
+The model part is the translator's identity (`model_id`): an HTTP server's model name and base URL (without
+credentials), a local model's content digest, a translation memory's file digest; so another server or retrained
+weights are asked again, not answered with the old translations.
+
 Each batch is committed as soon as it is translated, so a killed process loses at most its in-flight batch.
 """
 

@@ -58,6 +58,8 @@ class LanguageQA:
     assistant_english_turns: int = 0
     assistant_english_examples: int = 0
     cached_rejections: int = 0  # segments the cache answered with a translation that failed validation
+    segments: int = 0  # segments translated (texts sent or looked up)
+    segments_from_cache: int = 0  # of them, those whose translation came from the cache
 
 
 def _math_parts(ex: Example) -> tuple[str, str | None]:
@@ -146,6 +148,8 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             pending = [s for s in pending if s.reasons and s.translation is not None]
             if not pending:
                 break
+        qa[lang].segments += len(segments)
+        qa[lang].segments_from_cache += sum(s.from_cache for s in segments)
         by_example: dict[int, list[Segment]] = defaultdict(list)
         for seg in segments:
             by_example[seg.example].append(seg)
@@ -170,6 +174,8 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             q.assistant_english_turns += english
             q.assistant_english_examples += english > 0
             out.append(_assemble(ex, lang, segs, reasons))
+    log.info("the cache answered %d of %d segments (%s)", sum(q.segments_from_cache for q in qa.values()),
+             sum(q.segments for q in qa.values()), ", ".join(f"{k} {q.segments_from_cache}" for k, q in qa.items()))
     return out, dict(qa)
 
 
@@ -354,12 +360,12 @@ def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str]) -
 
 def qa_table(qa: dict[str, LanguageQA]) -> str:
     """Markdown QA table, one row per language."""
-    lines = ["| language | n | passed | passed after retry | flagged | excluded | backend misses | reasons |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| language | n | passed | passed after retry | flagged | excluded | backend misses | "
+             "segments from cache | reasons |", "|---|---|---|---|---|---|---|---|---|"]
     for lang, q in qa.items():
         reasons = ", ".join(f"{k} {v}" for k, v in q.reasons.most_common())
         lines.append(f"| {lang} | {q.n} | {q.passed} | {q.passed_after_retry} | {q.flagged} | {q.excluded} | "
-                     f"{q.backend_misses} | {reasons} |")
+                     f"{q.backend_misses} | {q.segments_from_cache} of {q.segments} | {reasons} |")
     english = [f"{lang} {q.assistant_english_turns} turns in {q.assistant_english_examples} of "
                f"{q.passed + q.flagged} kept examples" for lang, q in qa.items() if q.assistant_english_turns]
     if english:
