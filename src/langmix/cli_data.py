@@ -129,7 +129,8 @@ def translate_cmd(
                 "kept_per_language": {lang: q.passed + q.flagged for lang, q in qa.items()},
                 "excluded_per_language": {lang: q.excluded for lang, q in qa.items()},
                 "segments": {lang: q.segments for lang, q in qa.items()},
-                "segments_from_cache": {lang: q.segments_from_cache for lang, q in qa.items()}}
+                "segments_from_cache": {lang: q.segments_from_cache for lang, q in qa.items()},
+                "backend_stats": dict(getattr(engine, "stats", {}))}  # requests and retries; memory id/text hits
     write_mixture(out, examples + translated, manifest)
     (out / "qa.md").write_text(qa_table(qa) + "\n", encoding="utf-8")
     (out / "qa.json").write_text(qa_json(qa), encoding="utf-8")

@@ -52,6 +52,7 @@ def test_flag_policy_keeps_and_marks(server, gsm_questions, tmp_path):
 def test_memory_backend_reports_misses(tmp_path, gsm_questions):
     mem = tmp_path / "mem.jsonl"
     mem.write_text(json.dumps({"source_id": "gsm8k-test-0", "language": "sw",
+                               "source": gsm_questions[0].messages[0]["content"],
                                "text": "Bata wa Janet hutaga mayai 16 kila siku. Hula matatu na huoka mafini kwa "
                                        "manne. Huuza yaliyobaki kwa $2 kwa kila yai. Anapata dola ngapi?"}) + "\n")
     backend = MemoryBackend(str(mem))

@@ -195,3 +195,48 @@ def test_a_causal_translators_identity_is_its_weights_not_its_name(tmp_path, tin
     save_file(tensors, weights, metadata={"format": "pt"})
     after = CausalBackend(cfg).model_id
     assert before != after and before.startswith("mt:mt@") and after.startswith("mt:mt@")
+
+
+def _memory(tmp_path, rows) -> str:
+    path = tmp_path / "tm.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def test_an_id_hit_of_the_memory_is_used_only_for_the_same_source_text(tmp_path):
+    """The id lookup won over the text: "apples" edited to "pears" in the source still got "manzanas"; gsm8k ids
+    are positions, so a row inserted before shifted every id onto another question's translation."""
+    from langmix.translate.backends import MemoryBackend
+
+    pears = QUESTION.replace("apples", "pears")
+    other = "Ann has 4 cats and buys 2 more. How many cats does she have?"
+    memory = MemoryBackend(_memory(tmp_path, [
+        {"source_id": "q-0", "source": QUESTION, "language": "es", "text": SPANISH},
+        {"source_id": "q-1", "source": other, "language": "es", "text": "Ana tiene 4 gatos y compra 2 más. ¿Cuántos "
+                                                                         "gatos tiene?"}]))
+    out, qa = translate_examples([_math("q-0", pears)], ["es"], memory, TranslationCache(tmp_path / "a.sqlite"),
+                                 ["en", "es"])
+    assert out == [] and qa["es"].backend_misses == 1 and memory.stats["stale_ids"] == 1
+    # a row inserted before: q-0 is now the cats question, q-1 the apples one; each is found by its text
+    shifted = [_math("q-0", other, answer=6), _math("q-1", QUESTION)]
+    out, qa = translate_examples(shifted, ["es"], memory, TranslationCache(tmp_path / "b.sqlite"), ["en", "es"])
+    assert [ex.messages[0]["content"] for ex in out] == ["Ana tiene 4 gatos y compra 2 más. ¿Cuántos gatos tiene?",
+                                                         SPANISH]
+    assert memory.stats["stale_ids"] == 3 and memory.stats["text_hits"] == 2
+    # on the command line: the manifest counts them
+    src = _write(tmp_path / "s.jsonl", [_math("q-0", pears)])
+    result = CliRunner().invoke(app, ["translate", src, "--to", "es", "--backend", "memory", "--memory",
+                                      memory.path, "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "matched by id have another source text" in " ".join(result.output.split())
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["backend_stats"] == \
+        {"id_hits": 0, "text_hits": 0, "stale_ids": 1, "misses": 1}
+
+
+def test_a_memory_row_with_an_id_and_no_source_text_is_refused(tmp_path):
+    from langmix.data.files import DataFormatError
+    from langmix.translate.backends import MemoryBackend
+
+    path = _memory(tmp_path, [{"source_id": "q-0", "source": QUESTION, "language": "es", "text": SPANISH},
+                              {"source_id": "q-1", "language": "es", "text": "María tiene ahora 7 manzanas."}])
+    with pytest.raises(DataFormatError, match=r"tm.jsonl:2: .*'source_id' but no 'source'"):
+        MemoryBackend(path)
