@@ -117,9 +117,20 @@ def translate_cmd(
         with _progress() as progress:
             bar = progress.add_task(f"translating {len(examples)} examples into {', '.join(targets)}",
                                     total=segments)
+            retried = {"requests": 0, "segments": 0}  # the first bar counts first answers; retries are extra work
+            retry_bar = progress.add_task("", total=None, visible=False)
+
+            def retry(kind: str, k: int = 1) -> None:
+                retried[kind] += k
+                progress.update(retry_bar, advance=k, visible=True, description=(  # server errors; rejections
+                    f"retries: {retried['requests']} requests, {retried['segments']} rejected segments"))
+
+            if isinstance(engine, tb.OpenAIBackend):
+                engine.on_retry = lambda: retry("requests")
             translated, qa = translate_examples(examples, targets, engine, store, ["en", *targets], policy=policy,
                                                 progress=lambda k: progress.advance(bar, k),
-                                                retranslate_rejected=retranslate_rejected)
+                                                retranslate_rejected=retranslate_rejected,
+                                                retrying=lambda k: retry("segments", k))
     except tb.BackendRefused as exc:  # finished batches are in the cache: a re-run resumes from them
         error(f"{exc}")
         raise typer.Exit(2) from None

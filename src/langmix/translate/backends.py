@@ -124,6 +124,7 @@ class OpenAIBackend:
     protects_numbers: bool = True
     reports_each: bool = True  # translate(requests, done=...) reports each request as it completes
     stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "retries": 0, "failures": 0})
+    on_retry: Callable[[], None] | None = field(default=None, repr=False)  # each retry of a request (any thread)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _next_slot: float = 0.0
     _key: str | None = field(default=None, repr=False)
@@ -221,6 +222,8 @@ class OpenAIBackend:
                     else self.backoff * 2 ** attempt * (0.5 + random.random())
                 with self._lock:
                     self.stats["retries"] += 1
+                if self.on_retry:
+                    self.on_retry()
                 time.sleep(min(delay, 30.0))
         return None
 

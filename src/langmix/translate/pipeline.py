@@ -113,11 +113,14 @@ def count_segments(examples: list[Example], protect_numbers: bool = False) -> in
 
 def translate_examples(examples: list[Example], targets: list[str], backend, cache: TranslationCache,
                        languages: list[str], policy: str = "exclude", retries: int = 1, batch_size: int = 64,
-                       progress: Callable[[int], None] | None = None, retranslate_rejected: bool = False
+                       progress: Callable[[int], None] | None = None, retranslate_rejected: bool = False,
+                       retrying: Callable[[int], None] | None = None
                        ) -> tuple[list[Example], dict[str, LanguageQA]]:
     """Translate English `examples` into each of `targets`; returns (translated examples, QA per language).
     `retranslate_rejected`: a cached translation that fails validation is asked for again (once, replacing it
-    in the cache), e.g. after the server that gave it was fixed; otherwise the cache answers it again."""
+    in the cache), e.g. after the server that gave it was fixed; otherwise the cache answers it again.
+    `progress(k)`: k segments had their first answer; `retrying(k)`: k segments are asked again (a rejected
+    translation, with the reasons), extra work the first count does not show."""
     if policy not in ("exclude", "flag"):
         raise ValueError(f"policy must be 'exclude' or 'flag', got {policy!r}")
     not_english = sorted({ex.language for ex in examples} - {"en"})
@@ -135,12 +138,16 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
         segments = [s for i, ex in enumerate(examples) for s in _segments(i, ex, backend.protects_numbers)]
         pending = segments
         for attempt in range(1 + (retries if can_retry else 0)):
+            if attempt and retrying:
+                retrying(len(pending))
             _translate(pending, examples, lang, backend, cache, batch_size, attempt, progress)
             _check_all(pending, lang, languages)
             stale = [s for s in pending if s.reasons and s.from_cache] if retranslate_rejected and not attempt else []
             if stale:
                 for seg in stale:
                     seg.reasons = []  # asked as at first (same cache key), not as a retry with the reasons
+                if retrying:
+                    retrying(len(stale))
                 _translate(stale, examples, lang, backend, cache, batch_size, attempt, None, use_cache=False)
                 _check_all(stale, lang, languages)
             if not attempt and not retranslate_rejected:
