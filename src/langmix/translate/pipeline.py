@@ -22,7 +22,7 @@ from langmix.data.api_data import TOOL_RESULT_PREFIX
 from langmix.records import Example
 from langmix.translate.backends import Request
 from langmix.translate.cache import TranslationCache, segment_key
-from langmix.translate.structure import protect, restore, spans_present
+from langmix.translate.structure import prose, protect, restore, spans_present, structured_spans
 from langmix.evaluate import langid
 from langmix.evaluate.math import numbers
 from langmix.translate.validate import Check, detection_languages, validate
@@ -102,7 +102,8 @@ def _segments(ex_index: int, ex: Example, protect_numbers: bool) -> list[Segment
         if not text.strip():
             continue
         masked, spans = protect(text) if protect_numbers else (text, [])
-        out.append(Segment(ex_index, m, masked, text, spans, Check(numbers=True)))  # times and dates too
+        check = Check(numbers=True, structure=bool(structured_spans(text)))  # numbers: times and dates too
+        out.append(Segment(ex_index, m, masked, text, spans, check))
     return out
 
 
@@ -334,7 +335,7 @@ def _check_all(segments: list[Segment], lang: str, languages: list[str]) -> None
             continue
         text, lost = restore(seg.translation, seg.spans) if seg.spans else (seg.translation, [])
         restored.append((seg, text, spans_present(seg.spans, lost, text, lang)))  # reformatted != lost
-    detected = langid.detect([text for _, text, _ in restored], detection_languages(languages, lang))
+    detected = langid.detect([prose(text) for _, text, _ in restored], detection_languages(languages, lang))
     for (seg, text, lost), found in zip(restored, detected):
         seg.reasons = validate(seg.original, text, lang, languages, seg.check, lost, detected=found)
         if not seg.reasons:

@@ -1,8 +1,10 @@
-"""Structure preservation: protect numbers and expressions with placeholders, and compare the numbers of a
-source and its translation under the target language's digit and separator conventions."""
+"""Structure preservation: protect numbers and expressions (and JSON and fenced code, whole) with placeholders,
+compare the numbers of a source and its translation under the target language's digit and separator conventions,
+and check that the JSON and code of a source come back unchanged."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 
@@ -16,15 +18,80 @@ PROTECT = re.compile(r"<<[^>]*>>|" + _NUM + r"(?:\s*[-+*/×÷=]\s*" + _NUM + r")
 PLACEHOLDER = re.compile(r"⟦(\d+)⟧")
 
 
+_FENCED = re.compile(r"```.*?```", re.S)
+_DECODER = json.JSONDecoder()
+
+
+def structured_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each fenced code block and each JSON object or array (one holding more than numbers) in a
+    text: data inside natural language, which a translation must carry over unchanged."""
+    out: list[tuple[int, int]] = []
+    fenced = [m.span() for m in _FENCED.finditer(text)]
+    i = 0
+    while i < len(text):
+        block = next((span for span in fenced if span[0] == i), None)
+        if block:
+            out.append(block)
+            i = block[1]
+            continue
+        if text[i] in "{[" and not any(a <= i < b for a, b in fenced):
+            try:
+                obj, end = _DECODER.raw_decode(text, i)
+            except ValueError:
+                obj, end = None, i
+            if (isinstance(obj, dict) and obj) or (isinstance(obj, list) and any(
+                    isinstance(v, (dict, list, str)) for v in obj)):
+                out.append((i, end))
+                i = end
+                continue
+        i += 1
+    return out
+
+
 def protect(text: str) -> tuple[str, list[str]]:
-    """Replace numbers and expressions by ⟦0⟧, ⟦1⟧, ...; returns the masked text and the protected spans."""
+    """Replace JSON and fenced code (whole), then numbers and expressions, by ⟦0⟧, ⟦1⟧, ... in reading order;
+    returns the masked text and the protected spans."""
     spans: list[str] = []
 
     def sub(match: re.Match) -> str:
         spans.append(match.group())
         return f"⟦{len(spans) - 1}⟧"
 
-    return PROTECT.sub(sub, text), spans
+    pieces, pos = [], 0
+    for start, end in structured_spans(text):
+        pieces.append(PROTECT.sub(sub, text[pos:start]))
+        spans.append(text[start:end])
+        pieces.append(f"⟦{len(spans) - 1}⟧")
+        pos = end
+    pieces.append(PROTECT.sub(sub, text[pos:]))
+    return "".join(pieces), spans
+
+
+def prose(text: str) -> str:
+    """The text without its JSON and fenced code (what language identification should read)."""
+    spans = structured_spans(text)
+    if not spans:
+        return text
+    pieces, pos = [], 0
+    for start, end in spans:
+        pieces.append(text[pos:start])
+        pos = end
+    return " ".join(pieces + [text[pos:]])
+
+
+def _structures(text: str) -> Counter:
+    """The fenced code blocks (as written) and JSON values (parsed: spacing and key order are no change)."""
+    found: Counter = Counter()
+    for start, end in structured_spans(text):
+        span = text[start:end]
+        found[span if span.startswith("```") else json.dumps(json.loads(span), sort_keys=True)] += 1
+    return found
+
+
+def structure_preserved(source: str, target: str) -> bool:
+    """Every JSON value and fenced code block of the source appears in the translation unchanged (keys, values,
+    code), as often."""
+    return _structures(source) <= _structures(target)
 
 
 def restore(text: str, spans: list[str]) -> tuple[str, list[int]]:

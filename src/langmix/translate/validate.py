@@ -5,13 +5,13 @@ numbers_changed, placeholder_lost, structure_changed, wrong_language, length_rat
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 from langmix import languages as langs
 from langmix.evaluate import langid
-from langmix.translate.structure import PLACEHOLDER, numbers_preserved, templates_preserved
+from langmix.translate.structure import (PLACEHOLDER, numbers_preserved, prose, structure_preserved,
+                                         templates_preserved)
 
 # Target/source length ratio bounds (characters). Scripts that pack more per character (CJK) run shorter.
 LENGTH_BOUNDS: dict[str, tuple[float, float]] = {"zh": (0.12, 1.2), "ja": (0.15, 1.4)}
@@ -42,7 +42,7 @@ def has_preamble(source: str, target: str) -> bool:
 class Check:
     numbers: bool = True
     language: bool = True
-    structure: bool = False  # the segment is JSON whose structure must survive
+    structure: bool = False  # the segment holds JSON or fenced code, which must come back unchanged
 
 
 _UNSET = object()
@@ -59,7 +59,7 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
         reasons.append("placeholder_lost")  # a protected span, or a template placeholder or code span
     if check.numbers and not numbers_preserved(source, target, target_lang)[0]:
         reasons.append("numbers_changed")
-    if check.structure and not _same_structure(source, target):
+    if check.structure and not structure_preserved(source, target):
         reasons.append("structure_changed")
     lo, hi = LENGTH_BOUNDS.get(target_lang, DEFAULT_BOUNDS)
     ratio = len(target) / max(1, len(source))
@@ -71,7 +71,7 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
         reasons.append("copied_source")
     elif check.language and target_lang in languages:
         if detected is _UNSET:
-            detected = langid.detect([target], detection_languages(languages, target_lang))[0]
+            detected = langid.detect([prose(target)], detection_languages(languages, target_lang))[0]
         if detected is not None and detected != target_lang:
             reasons.append("wrong_language")
     return reasons
@@ -79,21 +79,6 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
 
 def _normal(text: str) -> str:
     return " ".join(text.split()).casefold()
-
-
-def _same_structure(source: str, target: str) -> bool:
-    try:
-        return _shape(json.loads(source)) == _shape(json.loads(target))
-    except (json.JSONDecodeError, TypeError):
-        return False
-
-
-def _shape(obj):
-    if isinstance(obj, dict):
-        return {k: _shape(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_shape(v) for v in obj]
-    return type(obj).__name__
 
 
 def detection_languages(languages: list[str], target_lang: str) -> list[str]:

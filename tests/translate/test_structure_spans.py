@@ -1,0 +1,68 @@
+"""JSON and fenced code inside a translated turn: protected from the translator where it keeps placeholders, and
+checked after in every case (the README's promise; `Check.structure` was never set, so no check ran)."""
+
+import json
+
+import pytest
+
+from langmix.records import Example
+from langmix.translate.cache import TranslationCache
+from langmix.translate.pipeline import translate_examples
+from langmix.translate.structure import protect, restore, structure_preserved
+from langmix.translate.validate import Check, validate
+
+FIELDS = '{"status": "closed", "owner": "maria"}'
+USER = f"Please update ticket 4821 with these fields: {FIELDS}"
+
+
+def _ticket() -> Example:
+    call = {"name": "update_ticket", "arguments": {"ticket_id": 4821, "fields": json.loads(FIELDS)}}
+    return Example(id="t1-en", source_id="t1", task="api", language="en", messages=[
+        {"role": "user", "content": USER}, {"role": "assistant", "content": json.dumps(call)}],
+        reference={"calls": [{"update_ticket": {"ticket_id": [4821], "fields": [json.loads(FIELDS)]}}]})
+
+
+class Translator:
+    name, model_id, prompt_version = "t", "t", "v1"
+
+    def __init__(self, answer, protects_numbers=False):
+        self.answer, self.protects_numbers, self.seen = answer, protects_numbers, []
+
+    def translate(self, requests):
+        self.seen += [r.text for r in requests]
+        return [self.answer(r.text) for r in requests]
+
+
+@pytest.mark.parametrize("answer, reasons", [
+    ('Actualiza el ticket 4821 con estos campos: {"estado": "cerrado", "propietario": "maria"}',
+     {"structure_changed": 1}),  # keys and values translated: the call's `fields` no longer match the turn
+    ('Actualiza el ticket 4821 con estos campos: {"status": "cerrado", "owner": "maria"}', {"structure_changed": 1}),
+    ('Actualiza el ticket 4821 con estos campos: {"status":"closed","owner":"maria"}', {}),  # spacing is no change
+    (f"Actualiza el ticket 4821 con estos campos: {FIELDS}", {}),
+])
+def test_json_in_a_user_turn_must_come_back_unchanged(tmp_path, answer, reasons):
+    out, qa = translate_examples([_ticket()], ["es"], Translator(lambda text: answer),
+                                 TranslationCache(tmp_path / "c.sqlite"), ["en", "es"], retries=0, policy="flag")
+    assert dict(qa["es"].reasons) == reasons
+
+
+def test_json_is_hidden_from_a_translator_that_keeps_placeholders(tmp_path):
+    translator = Translator(lambda text: text.replace("Please update ticket", "Actualiza el ticket")
+                            .replace("with these fields:", "con estos campos:"), protects_numbers=True)
+    out, qa = translate_examples([_ticket()], ["es"], translator, TranslationCache(tmp_path / "c.sqlite"),
+                                 ["en", "es"], retries=0)
+    assert translator.seen == ["Please update ticket ⟦0⟧ with these fields: ⟦1⟧"]
+    assert qa["es"].passed == 1 and out[0].messages[0]["content"] == f"Actualiza el ticket 4821 con estos campos: " \
+                                                                     f"{FIELDS}"
+
+
+def test_structured_spans_are_protected_whole():
+    text = 'Set {"a": [1, 2], "b": "x"} and run:\n```\nprint(3)\n```\nthen add 5 to {name}.'
+    masked, spans = protect(text)
+    assert masked == "Set ⟦0⟧ and run:\n⟦1⟧\nthen add ⟦2⟧ to {name}."
+    assert spans == ['{"a": [1, 2], "b": "x"}', "```\nprint(3)\n```", "5"] and restore(masked, spans)[0] == text
+    assert structure_preserved(text, text.replace("run:", "ejecuta:"))
+    assert not structure_preserved(text, text.replace("print(3)", "imprimir(3)"))
+    assert not structure_preserved(text, text.replace('"x"', '"equis"'))
+    assert "structure_changed" in validate(USER, USER.replace("closed", "cerrado").replace("Please", "Por favor"),
+                                           "es", ["en", "es"], Check(structure=True))
