@@ -26,6 +26,15 @@ def mgsm_memory(gsm_questions):
             for ex in load_mgsm(shared("mgsm"), TARGETS)}
 
 
+@pytest.fixture(scope="session")
+def mgsm_pairs():
+    """(English question, its MGSM human translation, language): 2,500 good translations, for measuring how often
+    a check rejects one."""
+    mgsm = load_mgsm(shared("mgsm"))
+    english = {ex.source_id: ex.messages[-1]["content"] for ex in mgsm if ex.language == "en"}
+    return [(english[ex.source_id], ex.messages[-1]["content"], ex.language) for ex in mgsm if ex.language != "en"]
+
+
 @pytest.fixture
 def server(mgsm_memory):
     servers = []

@@ -25,7 +25,7 @@ from langmix.translate.cache import TranslationCache, segment_key
 from langmix.translate.structure import prose, protect, restore, spans_present, structured_spans
 from langmix.evaluate import langid
 from langmix.evaluate.math import numbers
-from langmix.translate.validate import Check, detection_languages, validate
+from langmix.translate.validate import Check, detection_languages, notes, validate
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ class Segment:
     check: Check
     translation: str | None = None
     reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # counted, not refused (validate.notes)
     attempts: int = 0
     from_cache: bool = False
 
@@ -53,6 +54,7 @@ class LanguageQA:
     excluded: int = 0
     backend_misses: int = 0
     reasons: Counter = field(default_factory=Counter)
+    notes: Counter = field(default_factory=Counter)  # kept examples with a note (e.g. numbers_reordered)
     # API dialogues: only user turns are translated; the assistant's plain-language turns (API-Bank has them)
     # stay in English inside the kept examples labelled with the target language
     assistant_english_turns: int = 0
@@ -181,7 +183,9 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             english = _assistant_text_turns(ex)
             q.assistant_english_turns += english
             q.assistant_english_examples += english > 0
-            out.append(_assemble(ex, lang, segs, reasons))
+            noted = sorted({n for s in segs for n in s.notes})
+            q.notes.update(noted)
+            out.append(_assemble(ex, lang, segs, reasons, noted))
     log.info("the cache answered %d of %d segments (%s)", sum(q.segments_from_cache for q in qa.values()),
              sum(q.segments for q in qa.values()), ", ".join(f"{k} {q.segments_from_cache}" for k, q in qa.items()))
     return out, dict(qa)
@@ -338,11 +342,12 @@ def _check_all(segments: list[Segment], lang: str, languages: list[str]) -> None
     detected = langid.detect([prose(text) for _, text, _ in restored], detection_languages(languages, lang))
     for (seg, text, lost), found in zip(restored, detected):
         seg.reasons = validate(seg.original, text, lang, languages, seg.check, lost, detected=found)
+        seg.notes = notes(seg.original, text, lang)
         if not seg.reasons:
             seg.translation = text
 
 
-def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str]) -> Example:
+def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str], noted: list[str]) -> Example:
     messages = [dict(m) for m in ex.messages]
     for seg in segs:
         if seg.translation is not None:
@@ -362,6 +367,8 @@ def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str]) -
             if any(isinstance(v, str) and v and v in user_text for v in options))
     if reasons:
         reference["translation_flags"] = reasons
+    if noted:
+        reference["translation_notes"] = noted
     return Example(id=f"{ex.source_id}-{lang}", source_id=ex.source_id, task=ex.task, language=lang,
                    messages=messages, tools=ex.tools, reference=reference)
 
@@ -369,11 +376,12 @@ def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str]) -
 def qa_table(qa: dict[str, LanguageQA]) -> str:
     """Markdown QA table, one row per language."""
     lines = ["| language | n | passed | passed after retry | flagged | excluded | backend misses | "
-             "segments from cache | reasons |", "|---|---|---|---|---|---|---|---|---|"]
+             "segments from cache | reasons | notes (kept) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for lang, q in qa.items():
         reasons = ", ".join(f"{k} {v}" for k, v in q.reasons.most_common())
+        noted = ", ".join(f"{k} {v}" for k, v in q.notes.most_common())
         lines.append(f"| {lang} | {q.n} | {q.passed} | {q.passed_after_retry} | {q.flagged} | {q.excluded} | "
-                     f"{q.backend_misses} | {q.segments_from_cache} of {q.segments} | {reasons} |")
+                     f"{q.backend_misses} | {q.segments_from_cache} of {q.segments} | {reasons} | {noted} |")
     english = [f"{lang} {q.assistant_english_turns} turns in {q.assistant_english_examples} of "
                f"{q.passed + q.flagged} kept examples" for lang, q in qa.items() if q.assistant_english_turns]
     if english:
@@ -383,4 +391,5 @@ def qa_table(qa: dict[str, LanguageQA]) -> str:
 
 
 def qa_json(qa: dict[str, LanguageQA]) -> str:
-    return json.dumps({lang: {**q.__dict__, "reasons": dict(q.reasons)} for lang, q in qa.items()}, indent=2)
+    return json.dumps({lang: {**q.__dict__, "reasons": dict(q.reasons), "notes": dict(q.notes)}
+                       for lang, q in qa.items()}, indent=2)

@@ -138,6 +138,42 @@ def numbers_preserved(source: str, target: str, target_lang: str) -> tuple[bool,
     return False, f"missing {sorted(missing.elements())} extra {sorted(extra.elements())}"
 
 
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _numbers_in_order(text: str, lang: str) -> list[float]:
+    return [round(v, 6) for v in numbers(text, lang, cjk=False)]
+
+
+def numbers_swapped(source: str, target: str, target_lang: str) -> bool:
+    """Whether two numbers that the source writes before the same word ("3 apples and ... 5 apples"), each once,
+    come in the other order in the translation: the sentence reads the same, the counts belong to other things.
+    Numbers that count different things may change order with the word order (MGSM's human translations: 1 of
+    2,500 does this to numbers before the same word, 5% to any two numbers)."""
+    before: list[tuple[float, str]] = []  # each plain number of the source and the word right after it
+    for match in PROTECT.finditer(source):
+        values = numbers(match.group(), "en", cjk=False)
+        word = _WORD.match(source, match.end() + 1 if source[match.end():match.end() + 1] == " " else match.end())
+        if len(values) == 1 and word:
+            before.append((round(values[0], 6), word.group().casefold()))
+    counts = Counter(_numbers_in_order(source, "en"))  # a number written twice (`1/6 ... 6 liters`) has no order
+    order = {}
+    for i, v in enumerate(_numbers_in_order(target, target_lang)):
+        order.setdefault(v, i)
+    for i, (a, word_a) in enumerate(before):
+        for b, word_b in before[i + 1:]:
+            if word_a == word_b and a != b and counts[a] == counts[b] == 1 and a in order and b in order \
+                    and order[a] > order[b]:
+                return True
+    return False
+
+
+def numbers_reordered(source: str, target: str, target_lang: str) -> bool:
+    """Whether the translation writes the source's digit numbers (the same ones) in another order."""
+    src, tgt = _numbers_in_order(source, "en"), _numbers_in_order(target, target_lang)
+    return len(set(src)) > 1 and Counter(src) == Counter(tgt) and src != tgt
+
+
 def spans_present(spans: list[str], indexes: list[int], text: str, lang: str) -> list[int]:
     """Of the placeholder spans at `indexes`, those whose numbers do not all appear in `text`."""
     have = number_multiset(text, lang)

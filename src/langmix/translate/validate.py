@@ -1,6 +1,7 @@
 """Validators for one translated segment, each failing with a reason code.
 
-numbers_changed, placeholder_lost, structure_changed, wrong_language, length_ratio, copied_source, preamble, empty.
+numbers_changed, numbers_swapped, placeholder_lost, structure_changed, wrong_language, length_ratio, copied_source,
+preamble, empty; and notes that are counted, not refused (numbers_reordered).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 
 from langmix import languages as langs
 from langmix.evaluate import langid
-from langmix.translate.structure import (PLACEHOLDER, numbers_preserved, prose, structure_preserved,
-                                         templates_preserved)
+from langmix.translate.structure import (PLACEHOLDER, numbers_preserved, numbers_reordered, numbers_swapped, prose,
+                                         structure_preserved, templates_preserved)
 
 # Target/source length ratio bounds (characters). Scripts that pack more per character (CJK) run shorter.
 LENGTH_BOUNDS: dict[str, tuple[float, float]] = {"zh": (0.12, 1.2), "ja": (0.15, 1.4)}
@@ -59,6 +60,8 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
         reasons.append("placeholder_lost")  # a protected span, or a template placeholder or code span
     if check.numbers and not numbers_preserved(source, target, target_lang)[0]:
         reasons.append("numbers_changed")
+    elif check.numbers and numbers_swapped(source, target, target_lang):
+        reasons.append("numbers_swapped")
     if check.structure and not structure_preserved(source, target):
         reasons.append("structure_changed")
     lo, hi = LENGTH_BOUNDS.get(target_lang, DEFAULT_BOUNDS)
@@ -75,6 +78,13 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
         if detected is not None and detected != target_lang:
             reasons.append("wrong_language")
     return reasons
+
+
+def notes(source: str, target: str, target_lang: str) -> list[str]:
+    """What a passing translation did that is counted but not refused: `numbers_reordered`, its numbers in another
+    order than the source's (word order differs between languages: 5.0% of MGSM's human translations do it, 12% of
+    the Bengali and Telugu; a swap between numbers before the same word fails as `numbers_swapped`)."""
+    return ["numbers_reordered"] if numbers_reordered(source, target, target_lang) else []
 
 
 def _normal(text: str) -> str:
