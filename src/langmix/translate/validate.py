@@ -1,7 +1,7 @@
 """Validators for one translated segment, each failing with a reason code.
 
-numbers_changed, numbers_swapped, placeholder_lost, structure_changed, wrong_language, length_ratio, copied_source,
-preamble, empty; and notes that are counted, not refused (numbers_reordered).
+numbers_changed, numbers_swapped, placeholder_lost, structure_changed, wrong_language, length_ratio, question_lost,
+copied_source, preamble, empty; and notes that are counted, not refused (numbers_reordered).
 """
 
 from __future__ import annotations
@@ -39,6 +39,25 @@ def has_preamble(source: str, target: str) -> bool:
     return any(p.match(target) and not p.match(source) for p in (_CHATTER, _OPENER))
 
 
+# Question marks: Latin/Cyrillic/Indic '?', full-width '？' (zh, ja), Arabic '؟', Armenian '՞', Ethiopic '፧'.
+_QUESTION_MARK = re.compile(r"[?？؟՞፧]")
+# Languages that write no question mark: a question is a question word (Thai: how many, how much, what/how, where,
+# yes-no particles, who, why) or an imperative ("จงคำนวณ", "calculate": what "Calculate ...?" becomes).
+_QUESTION_WORDS = {"th": re.compile("กี่|ไร|ไหร่|ไหน|ไหม|หรือไม่|หรือเปล่า|ใด|ใคร|ทำไม|จง|คำนวณ")}
+
+
+def question_lost(source: str, target: str, target_lang: str) -> bool:
+    """Whether the translation asks fewer questions than the source (a dropped sentence is most often the question
+    itself): fewer question marks, or, in a language that writes none, no question word at all."""
+    asked = len(_QUESTION_MARK.findall(prose(source)))
+    if not asked:
+        return False
+    found = len(_QUESTION_MARK.findall(prose(target)))
+    if target_lang in _QUESTION_WORDS and not found:
+        return not _QUESTION_WORDS[target_lang].search(target)
+    return found < asked
+
+
 @dataclass(frozen=True)
 class Check:
     numbers: bool = True
@@ -68,6 +87,8 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
     ratio = len(target) / max(1, len(source))
     if not lo <= ratio <= hi:
         reasons.append("length_ratio")
+    if question_lost(source, target, target_lang):
+        reasons.append("question_lost")
     if has_preamble(source, target):
         reasons.append("preamble")
     if target_lang != "en" and _normal(target) == _normal(source):
