@@ -1,7 +1,8 @@
 """Validators for one translated segment, each failing with a reason code.
 
 numbers_changed, numbers_swapped, placeholder_lost, structure_changed, wrong_language, length_ratio, question_lost,
-copied_source, preamble, empty; and notes that are counted, not refused (numbers_reordered).
+copied_source, preamble and postscript (a translator's chatter before or after the translation), empty; and notes
+that are counted, not refused (numbers_reordered).
 """
 
 from __future__ import annotations
@@ -11,32 +12,13 @@ from dataclasses import dataclass
 
 from langmix import languages as langs
 from langmix.evaluate import langid
+from langmix.translate.chatter import postscript, preamble
 from langmix.translate.structure import (PLACEHOLDER, numbers_preserved, numbers_reordered, numbers_swapped, prose,
                                          structure_preserved, templates_preserved)
 
 # Target/source length ratio bounds (characters). Scripts that pack more per character (CJK) run shorter.
 LENGTH_BOUNDS: dict[str, tuple[float, float]] = {"zh": (0.12, 1.2), "ja": (0.15, 1.4)}
 DEFAULT_BOUNDS = (0.4, 2.8)
-
-
-# A translator's chatter before the translation: "Sure! Here is the Spanish translation:", "Translation: ...".
-_CHATTER = re.compile(r"^\W*(?:sure|certainly|of course|okay|ok|here(?:'s| is| are)|below is|the translation|"
-                      r"translation|translated text)\b[^\n]{0,80}?[:：]\s*", re.I)
-# A chat opener needs no colon: "Sure, Tom tiene...", "Certainly! ...", "Here is the Spanish translation of ...".
-_OPENER = re.compile(r"^\W*(?:(?:sure|certainly|of course|absolutely)\s*[,!.]|"
-                     r"here(?:'s| is| are) (?:the|your|a)\b[^\n]{0,40}?\btranslat)", re.I)
-
-
-def has_preamble(source: str, target: str) -> bool:
-    """Whether `target` opens with a line of its own that the source lacks (the first line ends with a colon and
-    the target has more lines), or with a translator's chatter ('Here is the translation:', 'Sure, ...',
-    'Certainly! ...') the source does not open with."""
-    source_lines = [line for line in source.splitlines() if line.strip()]
-    target_lines = [line for line in target.splitlines() if line.strip()]
-    if len(target_lines) > len(source_lines) and target_lines[0].rstrip().endswith((":", "：")) and \
-            not (source_lines and source_lines[0].rstrip().endswith((":", "："))):
-        return True
-    return any(p.match(target) and not p.match(source) for p in (_CHATTER, _OPENER))
 
 
 # Question marks: Latin/Cyrillic/Indic '?', full-width '？' (zh, ja), Arabic '؟', Armenian '՞', Ethiopic '፧'.
@@ -89,8 +71,10 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
         reasons.append("length_ratio")
     if question_lost(source, target, target_lang):
         reasons.append("question_lost")
-    if has_preamble(source, target):
+    if preamble(source, target):
         reasons.append("preamble")
+    if postscript(source, target):
+        reasons.append("postscript")
     if target_lang != "en" and _normal(target) == _normal(source):
         reasons.append("copied_source")
     elif check.language and target_lang in languages:
