@@ -19,8 +19,8 @@ SPANISH = "Tom tiene 3 manzanas y María tiene 5 manzanas. Tom le da a María 2 
 
 
 def _math(source_id: str, text: str = QUESTION, answer: float = 7, id: str | None = None) -> Example:
-    return Example(id=id or f"{source_id}-en", source_id=source_id, task="math", language="en", reference={"answer": answer},
-                   messages=[{"role": "user", "content": text}])
+    return Example(id=id or f"{source_id}-en", source_id=source_id, task="math", language="en",
+                   reference={"answer": answer}, messages=[{"role": "user", "content": text}])
 
 
 def _write(path, examples) -> str:
@@ -51,14 +51,15 @@ def test_a_source_id_given_twice_is_refused_before_any_request(tmp_path, fake):
     """Two examples sharing source id `dup` were both translated (the budget spent), and data.jsonl got `dup-es`
     twice, which `load_example_file` then refused."""
     srv = fake()
-    src = _write(tmp_path / "s.jsonl", [_math("dup", id="x-en"), _math("dup", QUESTION.replace("Tom", "Ann"), id="y-en")])
+    src = _write(tmp_path / "s.jsonl", [_math("dup", id="x-en"),
+                                        _math("dup", QUESTION.replace("Tom", "Ann"), id="y-en")])
     result = _translate(tmp_path, src, srv.url)
     assert result.exit_code == 2, result.output
     assert "source 'dup' repeats in 'en'" in " ".join(result.output.split()) and "Traceback" not in result.output
     assert srv.requests == 0 and not (tmp_path / "out").exists()
     with pytest.raises(ValueError, match="source 'dup' repeats"):
-        translate_examples([_math("dup", id="x"), _math("dup", id="y")], ["es"], object(), TranslationCache(tmp_path / "d.sqlite"),
-                           ["en", "es"])
+        translate_examples([_math("dup", id="x"), _math("dup", id="y")], ["es"], object(),
+                           TranslationCache(tmp_path / "d.sqlite"), ["en", "es"])
 
 
 SECRET = "sk-live-REALSECRET123"

@@ -5,12 +5,11 @@
   variable and never logged.
 - seq2seq: a Hugging Face translation model (M2M100, NLLB, MADLAD, Marian), batched.
 - causal: a local causal LM prompted to translate, batched greedy generation.
-- memory: a translation memory of existing translations; a miss is None, never an invention.
+- memory: a translation memory of existing translations; a miss is None, never an invention (`memory.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -20,15 +19,15 @@ import random
 import threading
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from langmix import languages as langs
 from langmix.errors import UserInputError
+from langmix.translate.identity import is_local_url, key_variable_problem, public_url, weights_identity
+from langmix.translate.memory import MemoryBackend  # noqa: F401  (one interface: every backend is here)
 
 log = logging.getLogger(__name__)
 
@@ -73,36 +72,6 @@ class BackendRefused(UserInputError):
 
 
 _THINK = re.compile(r"<think>.*?</think>\s*", re.S)
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# How common API keys begin (OpenAI, Hugging Face, GitHub, Groq, xAI, Google, Anthropic, ...)
-_KEY_PREFIXES = ("sk-", "sk_", "hf_", "ghp_", "gsk_", "xai-", "AIza", "pk-", "pk_", "key-", "Bearer")
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
-
-
-def public_url(url: str) -> str:
-    """`url` without what may carry a credential (user:password@, the query string, the fragment)."""
-    parts = urllib.parse.urlsplit(url)
-    host = parts.hostname or ""
-    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def is_local_url(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    return host in _LOCAL_HOSTS or host.startswith("127.")
-
-
-def key_variable_problem(name: str) -> str | None:
-    """Why `name` cannot be the environment variable that holds the key (it is not a variable's name, or it looks
-    like a key given by mistake), without repeating more of it than its first 3 characters and its length."""
-    if name in os.environ:
-        return None
-    looks_like_key = name.startswith(_KEY_PREFIXES) or (
-        len(name) >= 24 and any(c.isdigit() for c in name) and any(c.islower() for c in name))
-    if _ENV_NAME.fullmatch(name) and not looks_like_key:
-        return None
-    return (f"--api-key-env takes the name of an environment variable holding the key (e.g. OPENAI_API_KEY), not "
-            f"the key: got a value starting {name[:3]!r} ({len(name)} characters), which is not shown")
 
 
 @dataclass
@@ -252,19 +221,6 @@ class OpenAIBackend:
         return results
 
 
-def weights_identity(path: str, model=None) -> str:
-    """What a local translator's cache entries are keyed by: for a local directory or file, its name and the digest
-    of its content (retrained weights at the same path are another translator); for a hub id, the commit that was
-    loaded where transformers records it."""
-    from langmix.data.digest import tree_digest
-
-    local = Path(path)
-    if local.exists():
-        return f"{local.name}@{tree_digest(local)}"
-    commit = getattr(getattr(model, "config", None), "_commit_hash", None)
-    return f"{path}@{commit}" if commit else str(path)
-
-
 # Language-code conventions of the common translation model families.
 def model_language_code(code: str, family: str) -> str:
     lang = langs.get(code)
@@ -386,81 +342,3 @@ class CausalBackend:
             texts = self.tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
             out += [t.strip().split("\n")[0].strip() for t in texts]
         return out
-
-
-@dataclass
-class MemoryBackend:
-    """Existing translations (a published parallel set, or TSV/JSONL per language), keyed by source text, and by
-    source id where the row gives one.
-
-    JSONL rows: {"language", "text", "source", optionally "source_id"}; TSV rows: source<TAB>language<TAB>text.
-    An id hit is used only when the row's source text is the request's (an edited source, or ids shifted by an
-    inserted row, as gsm8k's positional ids are, would get another text's translation); otherwise the text is
-    looked up. A row with an id and no source text cannot be checked and is refused. `stats` counts id hits, text
-    hits, id hits set aside as stale, and misses.
-    """
-
-    path: str
-    name: str = "memory"
-    protects_numbers: bool = False
-    prompt_version: str = "memory"
-    misses: int = 0
-    stats: dict[str, int] = field(default_factory=lambda: {"id_hits": 0, "text_hits": 0, "stale_ids": 0,
-                                                           "misses": 0})
-
-    def __post_init__(self) -> None:
-        from langmix.data.files import DataFormatError, iter_jsonl, iter_lines
-
-        path = Path(self.path)
-        # the file's content is the "model": an edited or replaced memory is not answered from the cache
-        self.model_id = f"{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
-        self.by_id: dict[tuple[str, str], tuple[str, str]] = {}  # (id, language) -> (source key, translation)
-        self.by_text: dict[tuple[str, str], str] = {}
-        if path.suffix == ".tsv":
-            for lineno, line in iter_lines(path):  # UTF-8 (bad bytes name their line), a leading BOM dropped
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                parts = line.split("\t")
-                if len(parts) != 3:
-                    raise DataFormatError(path, lineno, "expected source<TAB>language<TAB>translation")
-                self.by_text[(_key(parts[0]), langs.resolve(parts[1]).code)] = parts[2]
-            return
-        for lineno, row in iter_jsonl(path):
-            if not isinstance(row.get("text"), str) or not isinstance(row.get("language"), str):
-                raise DataFormatError(path, lineno, "expected 'language' and 'text'")
-            lang = langs.resolve(row["language"]).code
-            if not isinstance(row.get("source"), str):
-                raise DataFormatError(path, lineno, "expected 'source' (the English text); a row with 'source_id' "
-                                      "but no 'source' cannot be checked against an edited or shifted source"
-                                      if row.get("source_id") else "expected 'source' (the English text)")
-            if row.get("source_id"):
-                self.by_id[(str(row["source_id"]), lang)] = (_key(row["source"]), row["text"])
-            self.by_text[(_key(row["source"]), lang)] = row["text"]
-
-    def translate(self, requests: list[Request]) -> list[str | None]:
-        out = []
-        stale_before = self.stats["stale_ids"]
-        for r in requests:
-            segment_id = r.source_id[:-2] if r.source_id.endswith("#0") else r.source_id  # a bare id = the question
-            by_id = self.by_id.get((r.source_id, r.tgt)) or self.by_id.get((segment_id, r.tgt))
-            hit = None
-            if by_id and by_id[0] == _key(r.text):
-                hit = by_id[1]
-                self.stats["id_hits"] += 1
-            else:
-                self.stats["stale_ids"] += by_id is not None
-                hit = self.by_text.get((_key(r.text), r.tgt))
-                self.stats["text_hits"] += hit is not None
-            self.stats["misses"] += hit is None
-            self.misses += hit is None
-            out.append(hit)
-        if self.stats["stale_ids"] > stale_before:
-            log.warning("%d translation-memory row(s) matched by id have another source text (an edited source, or "
-                        "ids shifted by an inserted row): not used; the text was looked up instead",
-                        self.stats["stale_ids"] - stale_before)
-        return out
-
-
-def _key(text: str) -> str:
-    return " ".join(text.split()).casefold()
