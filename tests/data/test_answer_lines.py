@@ -67,7 +67,7 @@ def test_translated_answer_lines_are_written_the_language_s_way():
                  messages=[{"role": "user", "content": "q?"}, {"role": "assistant", "content": "Work.\nThe answer is "
                                                                                              "0.125."}],
                  reference={"answer": 0.125, "answer_phrase": "The answer is"})
-    de = _assemble(ex, "de", [], [])
+    de = _assemble(ex, "de", [], [], [])
     assert de.messages[-1]["content"].endswith("\nDie Antwort lautet 0,125.")
     assert extract_strict(de.messages[-1]["content"], langs.answer_phrases("de"), "de") == 0.125
 
