@@ -35,7 +35,7 @@ def _fidelity(cb: CellBoot) -> dict[str, pd.DataFrame]:
 
 
 def run_all(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Analyses:
-    check_items(items)
+    items = check_items(items)  # canonical language codes; a malformed table is refused here, in one line
     cb = cell_bootstrap(items, n_boot=n_boot, seed=seed)
     out = Analyses(cells=cb)
     steps = {

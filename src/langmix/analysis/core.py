@@ -13,6 +13,8 @@ products in numpy: (cells x items) @ (items x replicates), once per seed.
 
 With few seeds (2-3) the seed resampling understates run-to-run variance; the report says how many seeds back each
 number.
+
+The table is read through `table.check_items` (types, canonical language codes, one verdict per item and seed).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from scipy import sparse
 from langmix.analysis.resample import TaskData, draw, replicate_means, task_arrays
 from langmix.analysis import stats
 from langmix.analysis.stats import ZERO_TOLERANCE, _snap, adjust, holm, summarise
+from langmix.analysis.table import AnalysisError, ItemTableError, check_items, train_set, verdicts
 from langmix.records import ItemRow
 
 log = logging.getLogger(__name__)
@@ -38,27 +41,9 @@ N_BOOT = 1000
 
 ALPHA = stats.ALPHA
 # re-exported: the analyses and the planner import these from here
-__all__ = ["ALPHA", "N_BOOT", "ZERO_TOLERANCE", "AnalysisError", "CellBoot", "adjust", "cell_bootstrap",
-           "english_only_mixture", "estimate_frame", "group_contrasts", "holm", "pooled_items", "summarise",
-           "train_set", "why_none"]
-
-
-class AnalysisError(ValueError):
-    """The table cannot support the requested analysis."""
-
-
-def check_items(items: pd.DataFrame) -> None:
-    missing = [c for c in ("model", "model_params", "mixture", "design", "train_languages", "n_train_languages",
-                           "task", "language", "resource", "seed", "source_id", "correct") if c not in items.columns]
-    if missing:
-        raise AnalysisError(f"the item table lacks columns {missing} (expected the fields of langmix.records.ItemRow)")
-    if items.empty:
-        raise AnalysisError("the item table is empty")
-    for column in ("model", "task", "mixture", "language", "seed", "source_id", "design", "train_languages"):
-        blank = int(items[column].isna().sum())
-        if blank:  # a blank key would merge rows into a phantom item or seed, or fail deep in the bootstrap
-            raise AnalysisError(f"{blank} of {len(items)} rows of the item table have no {column}; every row needs "
-                                f"one (drop or fill those rows)")
+__all__ = ["ALPHA", "N_BOOT", "ZERO_TOLERANCE", "AnalysisError", "CellBoot", "ItemTableError", "adjust",
+           "cell_bootstrap", "check_items", "english_only_mixture", "estimate_frame", "group_contrasts", "holm",
+           "pooled_items", "summarise", "train_set", "why_none"]
 
 
 def codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -68,10 +53,6 @@ def codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
         return c.cat.codes.to_numpy(np.int64), pd.Index(c.cat.categories)
     k, labels = pd.factorize(col, sort=True)
     return k.astype(np.int64), pd.Index(labels)
-
-
-def train_set(train_languages: str) -> frozenset[str]:
-    return frozenset(x for x in str(train_languages).split(",") if x)
 
 
 @dataclass
@@ -282,8 +263,8 @@ class CellBoot:
 def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray | None = None,
                    n_boot: int = N_BOOT, seed: int = 0) -> CellBoot:
     """Bootstrap every (model, task, mixture, language) mean of `value` (rows where `mask` is False are dropped)."""
-    check_items(items)
-    y_all = items[value].to_numpy(dtype=np.float64, na_value=np.nan)
+    items = check_items(items)
+    y_all = verdicts(items[value], value)
     keep = ~np.isnan(y_all) if mask is None else (np.asarray(mask, bool) & ~np.isnan(y_all))
     if not keep.any():
         raise AnalysisError(f"no rows with a value for {value!r}")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, cell_bootstrap, estimate_frame, group_contrasts
+from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, cell_bootstrap, check_items, estimate_frame, \
+    group_contrasts
 
 
 def fidelity_cells(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 1) -> CellBoot:
-    """Bootstrap of per-cell shares of judged responses whose language is the prompt's."""
+    """Bootstrap of per-cell shares of judged responses whose language is the prompt's (both compared as
+    canonical codes, `check_items`)."""
     if "response_language" not in items.columns:
         raise AnalysisError("no response_language column")
+    items = check_items(items)
     judged = items["response_language"].notna().to_numpy()
     if not judged.any():
         raise AnalysisError("no response was language-judged")

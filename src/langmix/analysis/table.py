@@ -1,0 +1,143 @@
+"""The item table as the analyses read it (`check_items`): every column present and of its type, language labels
+canonical, and one verdict per (model, task, mixture, language, item, seed).
+
+Language labels are resolved once here, at the entry, with `langmix.languages.resolve` (a code in any case, a
+name, a BCP-47 tag: 'EN', 'English', 'en-US' are all 'en'): the analyses compare codes literally (English is
+'en'; a language is seen in training when its code is in `train_languages`), so a table labelled otherwise would
+give every finding silently wrong. An unknown label is refused, naming it and its column.
+
+A repeated (model, task, mixture, language, source_id, seed) key is refused, not dropped: the bootstrap would
+average the two verdicts and count the second run as one more, and whether the rows are a run stored twice, a
+file read twice or two evaluations of one trained model, only the user can say which rows are right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from langmix.errors import UserInputError
+from langmix.languages import UnknownLanguageError, resolve
+
+REQUIRED: tuple[str, ...] = ("model", "model_params", "mixture", "design", "train_languages", "n_train_languages",
+                             "task", "language", "resource", "seed", "source_id", "correct")
+KEYED: tuple[str, ...] = ("model", "task", "mixture", "language", "seed", "source_id", "design", "train_languages")
+UNIQUE_KEY: tuple[str, ...] = ("model", "task", "mixture", "language", "source_id", "seed")
+INTEGERS: tuple[str, ...] = ("model_params", "n_train_languages")
+
+
+class AnalysisError(ValueError):
+    """The table cannot support the requested analysis."""
+
+
+class ItemTableError(AnalysisError, UserInputError):
+    """The item table itself is malformed (a missing column, a wrong type, an unknown language, a repeated verdict):
+    a bad input the user fixes, so the CLI prints it as one line."""
+
+
+def train_set(train_languages: str) -> frozenset[str]:
+    return frozenset(x for x in str(train_languages).split(",") if x)
+
+
+def verdicts(col: pd.Series, column: str) -> np.ndarray:
+    """The column as floats (NaN where missing), refused unless it holds booleans, or numbers, with None/NaN where
+    unscored: a text 'True'/'False' column would otherwise fail deep in the bootstrap."""
+    if pd.api.types.is_bool_dtype(col.dtype) or (pd.api.types.is_numeric_dtype(col.dtype)
+                                                  and not isinstance(col.dtype, pd.CategoricalDtype)):
+        return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = [v for v in pd.unique(col.dropna()) if not isinstance(v, (bool, np.bool_, int, float, np.number))]
+    if bad:
+        raise ItemTableError(f"the item table's {column!r} column must hold booleans (True/False; None where "
+                             f"unscored), but it holds {type(bad[0]).__name__} values such as {bad[0]!r} "
+                             f"(convert it, e.g. .map({{'True': True, 'False': False}}))")
+    return col.astype(object).to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_integers(items: pd.DataFrame) -> None:
+    for column in INTEGERS:
+        col = items[column]
+        ok = pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan) if ok else None
+        if values is None or np.isnan(values).any() or not np.all(values == np.round(values)):
+            raise ItemTableError(f"the item table's {column!r} column must hold whole numbers on every row (it has "
+                                 f"dtype {col.dtype})")
+
+
+def _language(label, column: str, entry=None) -> str:
+    try:
+        return resolve(label).code
+    except UnknownLanguageError as exc:
+        within = f" (in {entry!r})" if entry is not None and entry != label else ""
+        raise ItemTableError(f"the item table's {column!r} column holds {label!r}{within}, which is not a language "
+                             f"langmix knows: {exc}") from None
+
+
+def _canonical(col: pd.Series, column: str) -> pd.Series | None:
+    """`col` with each label replaced by its registry code (each code of a comma-separated `train_languages`;
+    `response_language` keeps a label the registry does not know: a response in some other language); None
+    when every label is already canonical."""
+    labels = pd.unique(col.dropna())
+    mapping = {}
+    for label in labels:
+        if column == "train_languages":
+            mapping[label] = ",".join(_language(x, column, label) for x in str(label).split(",") if x.strip())
+        elif column == "response_language":
+            try:
+                mapping[label] = resolve(label).code
+            except UnknownLanguageError:
+                mapping[label] = label
+        else:
+            mapping[label] = _language(label, column)
+    if all(k == v for k, v in mapping.items()):
+        return None
+    return col.astype(object).map(mapping)
+
+
+def _refuse_repeats(items: pd.DataFrame) -> None:
+    keys = list(UNIQUE_KEY)
+    repeated = items.duplicated(subset=keys, keep=False).to_numpy()
+    if not repeated.any():
+        return
+    rows = items.loc[repeated, keys + (["eval_hash"] if "eval_hash" in items.columns else [])]
+    first = rows.iloc[0]
+    same = rows[(rows[keys] == first[keys]).all(axis=1)]
+    where = "/".join(str(first[k]) for k in ("model", "task", "mixture", "language"))
+    n_keys = len(rows.drop_duplicates(subset=keys))
+    if "eval_hash" in rows.columns:
+        runs = list(dict.fromkeys(same["eval_hash"].astype(str)))
+        how = (f"in runs {runs[0]} and {runs[1]}" if len(runs) > 1 else f"twice in run {runs[0]}")
+        fix = ("keep one run of each model, mixture and seed" if len(runs) > 1 else "drop the repeated rows")
+    else:
+        how, fix = f"{len(same)} times", "keep one row per item and seed"
+    raise ItemTableError(f"{n_keys} (model, task, mixture, language, source_id, seed) keys of the item table have "
+                         f"more than one verdict, e.g. {where} item {first['source_id']} seed {first['seed']} {how}; "
+                         f"they would be averaged and counted as more runs: {fix}")
+
+
+def check_items(items: pd.DataFrame) -> pd.DataFrame:
+    """The table the analyses read: checked (columns, types, blank keys, unknown languages and repeated verdicts
+    are refused with an `ItemTableError` naming the column or rows) and with canonical language codes in
+    `language`, `train_languages` and `response_language` (the same frame where they already are)."""
+    missing = [c for c in REQUIRED if c not in items.columns]
+    if missing:
+        raise ItemTableError(f"the item table lacks columns {missing} (expected the fields of "
+                             f"langmix.records.ItemRow)")
+    if items.empty:
+        raise ItemTableError("the item table is empty")
+    for column in KEYED:
+        blank = int(items[column].isna().sum())
+        if blank:  # a blank key would merge rows into a phantom item or seed, or fail deep in the bootstrap
+            raise ItemTableError(f"{blank} of {len(items)} rows of the item table have no {column}; every row needs "
+                                 f"one (drop or fill those rows)")
+    verdicts(items["correct"], "correct")
+    _check_integers(items)
+    changed = {}
+    for column in ("language", "train_languages", "response_language"):
+        if column in items.columns:
+            new = _canonical(items[column], column)
+            if new is not None:
+                changed[column] = new
+    if changed:
+        items = items.assign(**changed)
+    _refuse_repeats(items)
+    return items

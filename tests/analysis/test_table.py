@@ -1,0 +1,112 @@
+"""The item table at the entry of the analyses: language labels canonical, unknown ones, repeated verdicts and
+wrongly typed columns refused in one line naming the column or rows."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from langmix.analysis import run_all
+from langmix.analysis.core import cell_bootstrap, check_items
+from langmix.analysis.findings import findings
+from langmix.analysis.simulate import Effects, StudyShape, simulate
+from langmix.errors import UserInputError
+from langmix.plan import _design
+
+from .hand import hand_table
+
+SHAPE = StudyShape(families=("a",), sizes=(1_000_000_000,), tasks=("math",), languages=("en", "es", "sw", "te"),
+                   seeds=(0, 1), n_items=40, growing_order=("es", "sw"), held_out=("te",))
+NAMES = {"en": "English", "es": "Spanish", "sw": "Swahili", "te": "Telugu"}
+BCP47 = {"en": "en-US", "es": "es-419", "sw": "sw-KE", "te": "te-IN"}
+
+
+def _relabel(items: pd.DataFrame, label) -> pd.DataFrame:
+    out = items.copy()
+    for column in ("language", "response_language"):
+        out[column] = out[column].astype(object).map(label)
+    out["train_languages"] = out["train_languages"].astype(object).map(
+        lambda tl: ",".join(label(x) for x in tl.split(",") if x))
+    return out
+
+
+@pytest.mark.parametrize("label", [NAMES.get, str.upper, BCP47.get], ids=["names", "upper", "bcp47"])
+def test_language_labels_are_canonicalised_so_the_findings_equal_the_canonical_tables(label):
+    """'English', 'EN' or 'en-US' in the language column: every literal test against 'en' and every
+    train_languages match failed, so English counted as a non-English language and no language as seen (probe
+    p4: the EN+1 'added' and 'english' findings vanished, zero-shot could not run)."""
+    items = simulate(Effects(en_plus_one_unseen=0.05, seen_gain=0.15, coverage_gain=0.02), SHAPE, seed=4)
+    want = findings(run_all(items, n_boot=100))
+    got = findings(run_all(_relabel(items, label), n_boot=100))
+    assert got == want
+    assert any(s.startswith("EN+1 raised accuracy on the added language") for s in want)
+
+
+def test_the_planner_gets_canonical_codes():
+    items = simulate(Effects(seen_gain=0.1), SHAPE, seed=5)
+    want = _design(cell_bootstrap(items, n_boot=50))
+    got = _design(cell_bootstrap(_relabel(items, NAMES.get), n_boot=50))
+    pd.testing.assert_frame_equal(got[0], want[0])
+    assert np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("column, value, said", [("language", "tlh", "'tlh'"),
+                                                ("train_languages", "en,tlh", "'tlh' (in 'en,tlh')")])
+def test_an_unknown_language_is_refused_naming_it_and_its_column(column, value, said):
+    """'tlh' for Telugu crashed build_report with UnknownLanguageError from typology() (probe p15)."""
+    items = simulate(Effects(), SHAPE, seed=6)
+    items[column] = items[column].astype(object)
+    items.loc[items[column] == ("te" if column == "language" else "en,es,sw"), column] = value
+    with pytest.raises(UserInputError, match=re.escape(f"the item table's '{column}' column holds {said}, which is "
+                                                       f"not a language langmix knows: unknown language 'tlh'")):
+        run_all(items, n_boot=50)
+
+
+def _table() -> pd.DataFrame:
+    return hand_table(lambda mixture, lang, i: np.full(len(i), 0.5), n_items=20, seed=7)
+
+
+def test_a_run_stored_twice_under_another_hash_is_refused_naming_both_runs():
+    """The same run's rows again under another eval_hash were averaged in and counted as a third run (probe p2)."""
+    items = _table()
+    again = items[(items["mixture"] == "en+sw") & (items["seed"] == 0)].assign(eval_hash="e-again")
+    with pytest.raises(UserInputError, match=r"^60 \(model, task, mixture, language, source_id, seed\) keys of the "
+                                             r"item table have more than one verdict, e\.g\. tiny/math/en\+sw/en item "
+                                             r"math-0 seed 0 in runs e-tiny-en\+sw-math-0 and e-again; .*keep one run"):
+        run_all(pd.concat([items, again], ignore_index=True), n_boot=50)
+
+
+def test_repeated_rows_of_one_run_are_refused():
+    items = _table()
+    with pytest.raises(UserInputError, match=r"math-0 seed 0 twice in run e-tiny-en\+sw-math-0; .*drop the "
+                                             r"repeated rows"):
+        cell_bootstrap(pd.concat([items, items[items["mixture"] == "en+sw"]], ignore_index=True), n_boot=50)
+
+
+def test_correct_as_text_is_refused_naming_the_column_and_type():
+    """'True'/'False' strings failed deep in the bootstrap: 'could not convert string to float' (probe p5)."""
+    items = _table()
+    items["correct"] = items["correct"].map({True: "True", False: "False"})
+    with pytest.raises(UserInputError, match="the item table's 'correct' column must hold booleans .* it holds str "
+                                             "values such as '(True|False)'"):
+        run_all(items, n_boot=50)
+
+
+def test_whole_number_columns_are_checked():
+    items = _table()
+    items["model_params"] = "1B"
+    with pytest.raises(UserInputError, match="'model_params' column must hold whole numbers"):
+        check_items(items)
+
+
+def test_booleans_with_gaps_and_canonical_tables_pass_unchanged():
+    """None where unscored stays allowed (the row is left out); a canonical table is returned as it is."""
+    items = _table()
+    assert check_items(items) is items
+    gaps = items.assign(correct=items["correct"].astype(object))
+    gaps.loc[gaps.index[:5], "correct"] = None
+    cb = cell_bootstrap(gaps, n_boot=20)
+    assert int(cb.cells["n_rows"].sum()) == len(items) - 5
