@@ -10,6 +10,8 @@ from langmix.analysis.minimal import en_plus_one, relative_gain
 from langmix.analysis.simulate import Effects, StudyShape, simulate
 from langmix.analysis.typology import DISTANCES, URIELPLUS_VERSION, compute_distances
 
+from .hand import hand_table, item_index
+
 
 @pytest.mark.parametrize("method, sm", [("holm", "holm"), ("bh", "fdr_bh")])
 def test_adjust_matches_statsmodels(method, sm):
@@ -110,3 +112,43 @@ def test_holm_over_many_rows_gets_enough_replicates_to_reach_significance():
     english = out[(out["model"] != "all") & (out["target"] == "english")]
     assert english["p_replicates"].isin([300, 1600]).all() and (english["p_holm"] > 0.05).all()
 
+
+
+def _easy_first(seed: int) -> pd.DataFrame:
+    """No effect anywhere; items 0-49 easy (0.9), 50-199 hard (0.3)."""
+    return hand_table(lambda mixture, lang, i: np.where(i < 50, 0.9, 0.3), seed=seed)
+
+
+def test_a_cell_missing_items_in_one_seed_is_compared_on_the_items_of_every_seed(caplog):
+    """No true effect; EN+1's seed 1 evaluated on the easy items 0-49 only. Item sets were matched on presence in
+    any seed, so EN+1 looked complete and was compared unpaired, its seed 1 on easy items: '+31.8 points [+7.0,
+    +57.0], p=0.004, n=200 items x 2 seeds', no warning (probe p3). The comparison is now over the items both sides
+    have in every seed, said in the warning, and n counts them."""
+    items = _easy_first(0)
+    idx = item_index(items)
+    ragged = items[~((items["mixture"] == "en+sw") & (items["seed"] == 1) & (idx >= 50))]
+    with caplog.at_level("WARNING", logger="langmix.analysis.core"):
+        out = en_plus_one(cell_bootstrap(ragged, n_boot=500))
+    added = out[(out["model"] == "tiny") & (out["target"] == "added")].iloc[0]
+    sw = ragged[(ragged["language"] == "sw") & (item_index(ragged) < 50)]
+    raw = sw.groupby(["mixture", "seed"])["correct"].mean().groupby("mixture").mean()
+    assert added["estimate"] == pytest.approx(raw["en+sw"] - raw["en"], abs=1e-12)
+    assert added["ci_low"] <= 0 <= added["ci_high"] and added["n_items"] == 50, added
+    assert "computed over the items both sides share (in every seed)" in caplog.text
+    assert "math/sw: tiny/en 200, tiny/en+sw 200 (50 in every seed) -> 50 shared" in caplog.text
+
+
+def test_a_ragged_cell_is_restricted_even_where_its_complete_items_equal_the_other_side():
+    """EN+1 has items 0-199 in seed 0 and 0-49 in seed 1; English-only 0-49 in both seeds. Both have the same
+    items in every seed (0-49), but EN+1's seed 0 would still be averaged over all 200: it is restricted too (a
+    cell whose seeds saw different items matches no other cell's item set)."""
+    items = _easy_first(1)
+    idx = item_index(items)
+    items = items[~(((items["mixture"] == "en+sw") & (items["seed"] == 1) | (items["mixture"] == "en"))
+                    & (idx >= 50))]
+    cb = cell_bootstrap(items, n_boot=200)
+    i, j = cb.cell("tiny", "math", "en+sw", "sw"), cb.cell("tiny", "math", "en", "sw")
+    point, _, n = cb.contrast([{i: 1.0, j: -1.0}])
+    sw = items[(items["language"] == "sw") & (item_index(items) < 50)]
+    raw = sw.groupby(["mixture", "seed"])["correct"].mean().groupby("mixture").mean()
+    assert point[0] == pytest.approx(raw["en+sw"] - raw["en"], abs=1e-12) and n.loc[0, "n_items"] == 50

@@ -80,15 +80,20 @@ class CellBoot:
         # per cell: its row in its task's arrays, and an id of its item set (equal ids: the same items)
         self._local = np.full(len(self.cells), -1, dtype=np.int64)
         self._sig = np.full(len(self.cells), -1, dtype=np.int64)
-        self._n_present = np.zeros(len(self.cells), dtype=np.int64)
+        self._n_present = np.zeros(len(self.cells), dtype=np.int64)  # items in every seed of the cell
+        self._n_any = np.zeros(len(self.cells), dtype=np.int64)  # items in any seed
         offset = 0
         for td in self.tasks.values():
             self._local[td.cells] = np.arange(len(td.cells))
             presence = td.presence
             _, inv = np.unique(presence, axis=0, return_inverse=True)
-            self._sig[td.cells] = np.asarray(inv).ravel() + offset
-            self._n_present[td.cells] = presence.sum(axis=1)
+            sig = np.asarray(inv).ravel() + offset
             offset += int(np.max(inv)) + 1 if len(td.cells) else 0
+            sig[td.ragged] = offset + np.arange(int(td.ragged.sum()))  # seeds on different items: like no other
+            offset += int(td.ragged.sum())
+            self._sig[td.cells] = sig
+            self._n_present[td.cells] = presence.sum(axis=1)
+            self._n_any[td.cells] = td.n_any
         self._masks: dict[tuple, tuple[np.ndarray, int]] = {}
         self._cache: dict[tuple, tuple[float, np.ndarray]] = {}
         self._warned: set[tuple] = set()
@@ -110,9 +115,10 @@ class CellBoot:
         """Point estimates, replicates and n for each contrast (a dict cell index -> coefficient).
 
         A contrast compares cells on the items they share: within a row, the cells of one task and language are
-        restricted to the items every one of them was evaluated on (paired by source id), and n counts those
-        items. By default a row's cells are matched where it compares (coefficients of both signs); a plain mean
-        keeps every item of each cell. `match` (per row, the cells to match; they may lie outside the row, e.g.
+        restricted to the items every one of them was evaluated on in every one of its seeds (paired by source
+        id; a cell whose seeds saw different items is restricted too), and n counts those items. By default a
+        row's cells are matched where it compares (coefficients of both signs); a plain mean keeps every item of
+        each cell. `match` (per row, the cells to match; they may lie outside the row, e.g.
         the denominator of a ratio) overrides that. Cells with the same items (a normal study) are untouched."""
         a = self._matrix(rows)
         point, boot = a @ self.point, np.asarray(a @ self.boot)
@@ -152,16 +158,17 @@ class CellBoot:
                 for c in cs:
                     n_over[r][c] = shared
                     w = coefs.get(c, 0.0)
-                    if w and self._n_present[c] > shared:
+                    if w and self._n_any[c] > shared:
                         swaps.append((r, c, w, key))
         if dropped:
             total = sum(dropped.values())
-            shown = "; ".join(f"{t}/{lang_}: " + ", ".join(f"{m} {n}" for m, n in sides) + f" -> {s} shared"
+            shown = "; ".join(f"{t}/{lang_}: " + ", ".join(f"{m} {n}" + (f" ({p} in every seed)" if p < n else "")
+                                                            for m, n, p in sides) + f" -> {s} shared"
                               for (t, lang_, sides, s) in list(dropped)[:5])
             more = f" (and {len(dropped) - 5} more)" if len(dropped) > 5 else ""
-            log.warning("%d comparisons are between cells evaluated on different items; each is computed over the "
-                        "items both sides share, dropping %d item verdicts per seed: %s%s", len(dropped), total, shown,
-                        more)
+            log.warning("%d comparisons are between cells evaluated on different items (or whose seeds were); each is "
+                        "computed over the items both sides share (in every seed), dropping %d item verdicts per "
+                        "seed: %s%s", len(dropped), total, shown, more)
         return swaps, n_over
 
     def _shared(self, cs: list[int], dropped: dict[tuple, int]) -> tuple[tuple, int]:
@@ -171,16 +178,17 @@ class CellBoot:
         mask = td.presence[self._local[cs]].all(axis=0)
         shared = int(mask.sum())
         labels = self.cells.iloc[cs][["model", "mixture"]].agg("/".join, axis=1).tolist()
-        sides = tuple(sorted(zip(labels, self._n_present[cs].tolist())))
+        sides = tuple(sorted(zip(labels, self._n_any[cs].tolist(), self._n_present[cs].tolist())))
         if shared == 0:
-            raise AnalysisError(f"{c0['task']}/{c0['language']}: " + ", ".join(f"{m} ({n} items)" for m, n in sides)
-                                + " share no item, so they cannot be compared (evaluate them on the same items)")
+            raise AnalysisError(f"{c0['task']}/{c0['language']}: " + ", ".join(
+                f"{m} ({n} items" + (f", {p} in every seed)" if p < n else ")") for m, n, p in sides)
+                + " share no item, so they cannot be compared (evaluate them on the same items)")
         key = (c0["task"], mask.tobytes())
         self._masks.setdefault(key, (mask, shared))
         what = (c0["task"], c0["language"], sides, shared)
         if what not in self._warned:
             self._warned.add(what)
-            dropped[what] = sum(n - shared for _, n in sides)
+            dropped[what] = sum(n - shared for _, n, _ in sides)
         return key, shared
 
     def _restricted(self, keys: set[tuple[int, tuple]], draws: dict | None = None

@@ -5,6 +5,10 @@ need more replicates than the intervals, `core.holm`).
 A task's data are per-(cell, item, seed) sums and counts of the verdicts; a replicate draws multinomial weights over
 the task's items (I x B) and over its seeds (B x S). A cell's replicate mean is the seed-weighted mean of its
 per-seed, item-weighted means (a cell evaluated with one seed only keeps that seed).
+
+A cell's comparable items (`TaskData.presence`) are those it has a verdict for in every one of its seeds: a cell
+whose seeds were evaluated on different items (`ragged`) averages seeds over different items, so a contrast that
+takes it as it is would compare, say, one seed's easy items against another cell's whole set.
 """
 
 from __future__ import annotations
@@ -23,10 +27,17 @@ class TaskData:
     cnt: np.ndarray  # cells x items x seeds
     wi: np.ndarray  # items x B (float32)
     ws: np.ndarray  # B x seeds
-    presence: np.ndarray = field(init=False)  # cells x items: the cell has a verdict for the item (in any seed)
+    presence: np.ndarray = field(init=False)  # cells x items: a verdict for the item in every seed of the cell
+    ragged: np.ndarray = field(init=False)  # cells: some item has a verdict in some of the cell's seeds only
+    n_any: np.ndarray = field(init=False)  # cells: items with a verdict in any seed
 
     def __post_init__(self) -> None:
-        self.presence = self.cnt.sum(axis=2) > 0
+        has = self.cnt > 0
+        seeds = has.any(axis=1)  # cells x seeds: the seeds each cell was evaluated with
+        anywhere = has.any(axis=2)
+        self.presence = anywhere & (has | ~seeds[:, None, :]).all(axis=2)
+        self.ragged = (anywhere != self.presence).any(axis=1)
+        self.n_any = anywhere.sum(axis=1)
 
 
 def draw(rng: np.random.Generator, n_items: int, n_seeds: int, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,3 +89,4 @@ def replicate_means(sums: np.ndarray, cnt: np.ndarray, wi: np.ndarray, ws: np.nd
         point_den += present
     boot = np.where(den_b > 0, num_b / np.where(den_b > 0, den_b, 1), plain_num / np.maximum(plain_den, 1))
     return point_num / np.maximum(point_den, 1), boot
+
