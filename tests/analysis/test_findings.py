@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from langmix.analysis import run_all
 from langmix.analysis.findings import _change, findings
 from langmix.analysis.simulate import Effects, StudyShape, simulate
+
+from .hand import hand_table
 
 SHAPE = StudyShape(families=("a",), sizes=(100_000_000, 1_000_000_000), seeds=(0,), n_items=40)
 
@@ -115,3 +118,20 @@ def test_an_en_plus_one_finding_without_a_scored_cell_is_said_not_dropped():
     assert len(added) == 1 and added[0].startswith("EN+1 raised accuracy on the added language itself"), added
     assert added[0].endswith("; left out: 1 EN+1 mixture with no cell scored on it in both the mixture and "
                              "English-only (en+sw (a-0.1b/math)).")
+
+
+def test_a_side_with_one_seed_is_said_in_n_and_in_the_caveat():
+    """English-only's seed 1 missing: the EN+1 contrasts were reported 'n=200 items x 2 seeds' (the larger side)
+    and the caveat keyed on the study's most seeds, so nothing said one side had a single run. Now the n reads
+    '1-2 seeds' and a caveat names the run and what its intervals borrow."""
+    items = hand_table(lambda mixture, lang, i: np.full(len(i), 0.5), run_sd=0.04, seed=2)
+    items = items[~((items["mixture"] == "en") & (items["seed"] == 1))]
+    out = findings(run_all(items, n_boot=200))
+    en1 = [s for s in out if s.startswith("EN+1 ") and "added language" in s]
+    assert len(en1) == 1 and "n=200 items x 1-2 seeds, 3 runs." in en1[0], en1
+    unseen = [s for s in out if s.startswith("On non-English languages not seen in training")]
+    assert len(unseen) == 1 and "n=200 judged items x 1-2 seeds per cell" in unseen[0], unseen
+    caveat = [s for s in out if s.startswith("One seed only for")]
+    assert caveat == [caveat[0]] and caveat[0].startswith(
+        "One seed only for 1 fine-tuned run (tiny/en), beside runs with several: their intervals borrow the "
+        "run-to-run variance measured on the runs with several seeds"), out

@@ -12,7 +12,8 @@ one seed only, such as a base model, keeps that seed). Tasks are resampled indep
 products in numpy: (cells x items) @ (items x replicates), once per seed.
 
 With few seeds (2-3) the seed resampling understates run-to-run variance; the report says how many seeds back each
-number.
+number (the fewest and the most of a contrast's cells). A fine-tuned cell with one seed, which seed resampling
+cannot vary, borrows the run-to-run variance of the cells with several (`resample.borrowed_run_sd`).
 
 The table is read through `table.check_items` (types, canonical language codes, one verdict per item and seed).
 """
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from langmix.analysis.resample import TaskData, draw, replicate_means, task_arrays
+from langmix.analysis.resample import TaskData, borrowed_run_sd, draw, replicate_means, task_arrays
 from langmix.analysis import stats
 from langmix.analysis.stats import ZERO_TOLERANCE, _snap, adjust, holm, summarise
 from langmix.analysis.table import AnalysisError, ItemTableError, check_items, train_set, verdicts
@@ -70,6 +71,7 @@ class CellBoot:
     index: dict[tuple, int] = field(default_factory=dict)
 
     english_only: dict[tuple[str, str], str] = field(default_factory=dict)
+    noise: dict[int, np.ndarray] = field(default_factory=dict)  # run-to-run draws added to `boot` (borrowed_run_sd)
 
     def __post_init__(self) -> None:
         keys = list(CELL_KEYS)
@@ -94,6 +96,8 @@ class CellBoot:
             self._sig[td.cells] = sig
             self._n_present[td.cells] = presence.sum(axis=1)
             self._n_any[td.cells] = td.n_any
+        self._run_sd = (self.cells["run_sd_borrowed"].to_numpy(dtype=float) if "run_sd_borrowed" in self.cells
+                        else np.full(len(self.cells), np.nan))
         self._masks: dict[tuple, tuple[np.ndarray, int]] = {}
         self._cache: dict[tuple, tuple[float, np.ndarray]] = {}
         self._warned: set[tuple] = set()
@@ -191,10 +195,11 @@ class CellBoot:
             dropped[what] = sum(n - shared for _, n, _ in sides)
         return key, shared
 
-    def _restricted(self, keys: set[tuple[int, tuple]], draws: dict | None = None
-                    ) -> dict[tuple[int, tuple], tuple[float, np.ndarray]]:
+    def _restricted(self, keys: set[tuple[int, tuple]], draws: dict | None = None,
+                    noise: dict[int, np.ndarray] | None = None) -> dict[tuple[int, tuple], tuple[float, np.ndarray]]:
         """Point and replicate means of each (cell, item-set key) on that item set, under the main draws (cached)
-        or under `draws` (task -> (wi, ws))."""
+        or under `draws` (task -> (wi, ws)), with the borrowed run-to-run draws of those draws (`noise`)."""
+        noise = self.noise if draws is None else (noise or {})
         out, todo = {}, {}
         for c, k in keys:
             if draws is None and (c, k) in self._cache:
@@ -208,7 +213,7 @@ class CellBoot:
             wi, ws = (td.wi, td.ws) if draws is None else draws[k[0]]
             p, b = replicate_means(td.sums[loc] * mask[None, :, None], td.cnt[loc] * mask[None, :, None], wi, ws)
             for i, c in enumerate(cs):
-                out[(c, k)] = (float(p[i]), b[i])
+                out[(c, k)] = (float(p[i]), (b[i] + noise[c]) if c in noise else b[i])
                 if draws is None:
                     self._cache[(c, k)] = out[(c, k)]
         return out
@@ -233,9 +238,12 @@ class CellBoot:
                 draws[t] = draw(rng, td.wi.shape[0], td.ws.shape[1], b)
                 cs = needed[task[needed] == t]
                 full[cs] = replicate_means(td.sums[self._local[cs]], td.cnt[self._local[cs]], *draws[t])[1]
+            fresh = {int(c): self._run_sd[c] * rng.standard_normal(b) for c in needed if self._run_sd[c] > 0}
+            for c, z in fresh.items():
+                full[c] += z
             rep = np.asarray(a @ full)
             if swaps:
-                means = self._restricted({(c, k) for _, c, _, k in swaps}, draws)
+                means = self._restricted({(c, k) for _, c, _, k in swaps}, draws, fresh)
                 for r, c, w, k in swaps:
                     rep[r] += w * (means[(c, k)][1] - full[c])
             rep = _snap(rep)
@@ -246,8 +254,8 @@ class CellBoot:
 
     def _n(self, rows: list[dict[int, float]], n_over: list[dict[int, int]] | None = None) -> pd.DataFrame:
         """Per contrast: items (per task the most any of its cells uses, summed over tasks: the bootstrap resamples
-        each task's items; a cell restricted to the items it shares counts those), seeds (the most of any cell) and
-        runs."""
+        each task's items; a cell restricted to the items it shares counts those), seeds (the most and, as
+        `n_seeds_min`, the fewest of any cell: a side with one seed is not backed by two) and runs."""
         ni = self.cells["n_items"].to_numpy()
         ns = self.cells["n_seeds"].to_numpy()
         nr = self.cells["n_runs"].to_numpy()
@@ -257,15 +265,15 @@ class CellBoot:
         for r, coefs in enumerate(rows):
             idx = np.fromiter(coefs, dtype=np.int64, count=len(coefs))
             if len(idx) == 0:
-                out.append((0, 0, 0))
+                out.append((0, 0, 0, 0))
                 continue
             over = n_over[r] if n_over else {}
             runs = dict(zip(run_key[idx].tolist(), nr[idx].tolist()))
             items: dict[int, int] = {}  # tasks have their own items: a contrast over two tasks has both sets
             for c, task, n in zip(idx.tolist(), task_key[idx].tolist(), ni[idx].tolist()):
                 items[task] = max(items.get(task, 0), over.get(c, n))
-            out.append((int(sum(items.values())), int(ns[idx].max()), int(sum(runs.values()))))
-        return pd.DataFrame(out, columns=["n_items", "n_seeds", "n_runs"])
+            out.append((int(sum(items.values())), int(ns[idx].max()), int(ns[idx].min()), int(sum(runs.values()))))
+        return pd.DataFrame(out, columns=["n_items", "n_seeds", "n_seeds_min", "n_runs"])
 
 
 def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray | None = None,
@@ -331,8 +339,17 @@ def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray
     cells["seen"] = [lang in train_set(tl) for lang, tl in zip(cells["language"], cells["train_languages"])]
     cells = pd.concat([cells, n.reset_index(drop=True)], axis=1)
     cells["mean"] = point
+    cells["run_sd_borrowed"] = borrowed_run_sd(cells, tasks)
+    noise = {}
+    borrowers = np.flatnonzero(cells["run_sd_borrowed"].to_numpy() > 0)
+    if len(borrowers):
+        z = np.random.default_rng([seed, 2]).standard_normal((len(borrowers), n_boot))
+        z *= cells["run_sd_borrowed"].to_numpy()[borrowers, None]
+        boot[borrowers] += z
+        noise = dict(zip(borrowers.tolist(), z))
     log.debug("bootstrapped %d cells x %d replicates", n_cells, n_boot)
-    return CellBoot(cells=cells, point=point, boot=boot, n_boot=n_boot, value=value, tasks=tasks, seed=seed)
+    return CellBoot(cells=cells, point=point, boot=boot, n_boot=n_boot, value=value, tasks=tasks, seed=seed,
+                    noise=noise)
 
 
 def english_only_mixture(cb: CellBoot, model: str, task: str) -> str | None:
@@ -402,7 +419,8 @@ def group_contrasts(cb: CellBoot, sel: pd.Series, by: list[str], gain: bool = Fa
 def estimate_frame(cb: CellBoot, keys: pd.DataFrame, rows: list[dict[int, float]]) -> tuple[pd.DataFrame, np.ndarray]:
     """keys + estimate, CI, p, n for each contrast row; also the replicates (rows x B)."""
     if not rows:
-        return keys.assign(estimate=[], ci_low=[], ci_high=[], p_value=[], n_items=[], n_seeds=[], n_runs=[]), \
+        return keys.assign(estimate=[], ci_low=[], ci_high=[], p_value=[], n_items=[], n_seeds=[], n_seeds_min=[],
+                           n_runs=[]), \
             np.zeros((0, cb.n_boot))
     point, boot, n = cb.contrast(rows)
     return pd.concat([keys.reset_index(drop=True), summarise(point, boot), n], axis=1), boot

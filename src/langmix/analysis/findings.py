@@ -56,13 +56,19 @@ def seed_range(n_seeds: pd.Series) -> str:
     return count(high, "seed") if low == high else f"{low}-{high} seeds"
 
 
-def _items_seeds(n_items, n_seeds) -> str:
-    return f"n={count(n_items, 'item')} x {count(n_seeds, 'seed')}"
+def _seeds(n_seeds, n_seeds_min=None) -> str:
+    """'2 seeds', or '1-2 seeds' where the cells of a figure have different seed counts (`n_seeds_min`)."""
+    low = n_seeds if n_seeds_min is None or pd.isna(n_seeds_min) else n_seeds_min
+    return seed_range(pd.Series([low, n_seeds]))
+
+
+def _items_seeds(n_items, n_seeds, n_seeds_min=None) -> str:
+    return f"n={count(n_items, 'item')} x {_seeds(n_seeds, n_seeds_min)}"
 
 
 def _n(row: pd.Series) -> str:
     runs = f", {int(row['n_runs'])} runs" if "n_runs" in row and not pd.isna(row.get("n_runs")) else ""
-    return _items_seeds(row["n_items"], row["n_seeds"]) + runs
+    return _items_seeds(row["n_items"], row["n_seeds"], row.get("n_seeds_min")) + runs
 
 
 def _degenerate(row: pd.Series) -> bool:
@@ -135,6 +141,25 @@ def _change(row: pd.Series, what: str) -> str:
 # The distance kind the typology finding states, fixed before seeing the data (the planner's too); the others are
 # in the report's typology table. Picking the kind with the smallest p among four would overstate the evidence.
 TYPOLOGY_KIND = "syntactic"
+
+
+def _single_seed(cells: pd.DataFrame) -> list[str]:
+    """The caveat for fine-tuned runs with one seed beside runs with several: seed resampling cannot vary them, so
+    their intervals borrow the others' run-to-run variance (`resample.borrowed_run_sd`), or, with none to borrow,
+    cover item sampling only."""
+    if not {"model", "mixture", "design", "n_train_languages"} <= set(cells.columns):
+        return []  # not the cells of a bootstrap (a stub holding seed counts only)
+    one = cells[(cells["design"] != "base") & (cells["n_train_languages"] > 0) & (cells["n_seeds"] == 1)]
+    if one.empty:
+        return []
+    runs = sorted({f"{m}/{x}" for m, x in zip(one["model"], one["mixture"])})
+    names = ", ".join(runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+    sd = one["run_sd_borrowed"].dropna() if "run_sd_borrowed" in one else pd.Series(dtype=float)
+    how = (f"their intervals borrow the run-to-run variance measured on the runs with several seeds (a standard "
+           f"deviation of {sd.min() * 100:.1f}" + (f"-{sd.max() * 100:.1f}" if sd.max() > sd.min() else "")
+           + " points per run) rather than measure their own" if len(sd) == len(one) else
+           "their intervals cover item sampling only, not run-to-run variance")
+    return [f"One seed only for {count(len(runs), 'fine-tuned run')} ({names}), beside runs with several: {how}."]
 
 
 def findings(a: Analyses) -> list[str]:
@@ -264,10 +289,11 @@ def findings(a: Analyses) -> list[str]:
             f.append(f"On non-English languages {'seen' if r['seen'] else 'not seen'} in training, fine-tuned models "
                      f"answered in the prompt's language {r['share'] * 100:.1f}% {interval} "
                      f"of the time (the mean over {count(r['n_cells'], 'cell')}; "
-                     f"n={items} x {count(r['n_seeds'], 'seed')} per cell; each cell in section 7).")
+                     f"n={items} x {_seeds(r['n_seeds'], r.get('n_seeds_min'))} per cell; each cell in section 7).")
     for name, why in a.missing.items():
         f.append(f"Cannot answer ({name}): {why}.")
     seeds = int(a.cells.cells["n_seeds"].max())
+    f += _single_seed(a.cells.cells) if seeds > 1 else []
     if seeds == 1:
         f.append("One seed only: intervals cover item sampling, not run-to-run variance.")
     elif seeds < 5:

@@ -124,7 +124,7 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
         den_b.append(den_rep)
         recs.append({"model": model, "task": task, "en_only": float(den_p), "en_plus_one": float(num_p),
                      "n_mixtures": len(pairs_by_mixture), "n_items": int(n["n_items"].max()),
-                     "n_seeds": int(n["n_seeds"].max())})
+                     "n_seeds": int(n["n_seeds"].max()), "n_seeds_min": int(n["n_seeds_min"].min())})
     if zero:
         log.info("relative gain left out for %d model-task pairs whose English-only score is 0: %s", len(zero),
                  ", ".join(zero))
@@ -145,7 +145,8 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
     med = summarise(np.array([np.median(point)]), med_boot[None, :])
     row = {"model": "median", "task": "all", "en_only": np.nan, "en_plus_one": np.nan,
            "n_mixtures": int(out["n_mixtures"].max()), "n_items": pooled_items(out),
-           "n_seeds": int(out["n_seeds"].max()), "undefined_replicates": int(np.isnan(med_boot).sum())} \
+           "n_seeds": int(out["n_seeds"].max()), "n_seeds_min": int(out["n_seeds_min"].min()),
+           "undefined_replicates": int(np.isnan(med_boot).sum())} \
         | med.iloc[0].to_dict()
     return pd.concat([out, pd.DataFrame([row])], ignore_index=True)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass
@@ -90,3 +91,58 @@ def replicate_means(sums: np.ndarray, cnt: np.ndarray, wi: np.ndarray, ws: np.nd
     boot = np.where(den_b > 0, num_b / np.where(den_b > 0, den_b, 1), plain_num / np.maximum(plain_den, 1))
     return point_num / np.maximum(point_den, 1), boot
 
+
+def run_variance(sums: np.ndarray, cnt: np.ndarray, presence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell, the run-to-run variance of one seed's mean (the between-seed component of a two-way
+    item x seed ANOVA on the items present in all its seeds: (MS_seed - MS_residual) / n_items, unclamped so
+    that pooling stays unbiased) and its degrees of freedom (seeds - 1; 0 where there is no estimate: one seed,
+    or fewer than two items)."""
+    n_cells = sums.shape[0]
+    tau2, df = np.zeros(n_cells), np.zeros(n_cells)
+    seeds = (cnt > 0).any(axis=1)
+    for c in np.flatnonzero(seeds.sum(axis=1) >= 2):
+        items = presence[c]
+        k, n = int(seeds[c].sum()), int(items.sum())
+        if n < 2:
+            continue
+        m = sums[c][items][:, seeds[c]] / cnt[c][items][:, seeds[c]]  # n x k per-item, per-seed means
+        col, row, grand = m.mean(axis=0), m.mean(axis=1), m.mean()
+        ms_seed = n * np.sum((col - grand) ** 2) / (k - 1)
+        ms_resid = np.sum((m - row[:, None] - col[None, :] + grand) ** 2) / ((n - 1) * (k - 1))
+        tau2[c], df[c] = (ms_seed - ms_resid) / n, k - 1
+    return tau2, df
+
+
+def borrowed_run_sd(cells: pd.DataFrame, tasks: dict[str, TaskData]) -> np.ndarray:
+    """Per cell, the run-to-run standard deviation its replicates borrow (NaN: none borrowed).
+
+    Resampling seeds gives a cell with one seed no run-to-run variance at all, so a contrast of a 2-seed side with
+    a 1-seed side had the intervals of a study whose second side never varies between runs. A fine-tuned cell with
+    one seed therefore borrows the run-to-run variance measured on the cells with several seeds: the between-seed
+    variance component of one seed's mean (`run_variance`), pooled over the same model's multi-seed cells of the
+    task (over the task's where the model has none), added to each replicate as a normal draw (mean 0: estimates
+    are unchanged). The base model (one evaluation of a fixed model) has no run-to-run variance and borrows none;
+    nor does a study with one seed only (nothing to borrow from: the findings say its intervals cover item sampling
+    only). Simulated (run sd 4 points, planted +10, 1000 contrasts each), a 2-seed vs 1-seed contrast covered the
+    effect 88% of the time before and 93.5% after where five cells of the task had several seeds (3 vs 1: 86% ->
+    93%; 2 vs 2: 94%), and 86% -> 89% where only the compared cell had (one degree of freedom to borrow from)."""
+    out = np.full(len(cells), np.nan)
+    tuned = ((cells["design"] != "base") & (cells["n_train_languages"] > 0)).to_numpy()
+    single = tuned & (cells["n_seeds"].to_numpy() == 1)
+    if not single.any():
+        return out
+    model = cells["model"].to_numpy()
+    for td in tasks.values():
+        tau2, df = run_variance(td.sums, td.cnt, td.presence)
+        ok = tuned[td.cells] & (df > 0)
+        if not ok.any():
+            continue
+
+        def pooled(sel: np.ndarray) -> float:
+            return float(np.sqrt(max(0.0, np.sum(tau2[sel] * df[sel]) / np.sum(df[sel]))))
+
+        whole = pooled(ok)
+        for i in np.flatnonzero(single[td.cells]):
+            same = ok & (model[td.cells] == model[td.cells[i]])
+            out[td.cells[i]] = pooled(same) if same.any() else whole
+    return out
