@@ -141,8 +141,8 @@ def resolve(code: str) -> Language:
         lang = _REGISTRY[tag.language]
         if tag.script and tag.script != lang.script and not (lang.script == "Jpan" and tag.script in {"Hira", "Kana"}):
             raise UnknownLanguageError(
-                f"language {raw!r} is ambiguous: the registry holds {lang.code} in script {lang.script}, not {tag.script}"
-            )
+                f"language {raw!r} is ambiguous: the registry holds {lang.code} in script {lang.script}, "
+                f"not {tag.script}")
         return lang
     hint = _suggestions(raw)
     suffix = f"; did you mean {', '.join(hint)}?" if hint else ""

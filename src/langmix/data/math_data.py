@@ -133,9 +133,9 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
     from item `offset` on (item i is `gsm8k-test-<i>`, counted from 0).
 
     With `shots` > 0, the language's own exemplars come first as earlier turns; fewer than `shots` exemplars for a
-    language (or none given) is a DataFormatError naming `exemplars_file`, before any file is read. The answer phrase recorded on
-    each item is the language's canonical phrase in the registry (`langmix.languages`); a language without one
-    takes the phrase its exemplars use most, else English's.
+    language (or none given) is a DataFormatError naming `exemplars_file`, before any file is read. The answer
+    phrase recorded on each item is the language's canonical phrase in the registry (`langmix.languages`); a
+    language without one takes the phrase its exemplars use most, else English's.
     """
     directory = require_dir(directory)
     files = _mgsm_files(directory)
