@@ -198,3 +198,63 @@ def test_language_id_reads_a_bounded_part_of_a_long_text(monkeypatch):
     langid._DETECTED.clear()
     assert langid.response_languages([TEXTS["en"] * 30_000]) == ["en"]  # judged on its first and last halves
     assert langid.detect(["y" * 3_000_000 + " " + TEXTS["sw"]], CODES) == ["sw"]
+
+
+# MGSM questions 0, 6, ..., 54 of each language, whole and their first three words, as lingua judges them among all
+# its languages
+MGSM_FRAGMENTS = {
+    "bn": "bn bn bn bn bn bn bn bn bn bn", "de": "tn - de de - de - - - -", "en": "- - - - en - - - - en",
+    "es": "- - - - - es - es pl -", "fr": "- fr - fr fr - - fr fr fr", "ja": "ja ja ja ja ja ja ja ja ja ja",
+    "ru": "- mk ru ru - ru ru ru ru mn", "sw": "- - - - sw - - sw sw -", "te": "te te te te te te te te te te",
+    "th": "th th th th th th th th th th", "zh": "zh zh zh zh zh zh zh zh zh zh",
+}
+
+
+def test_mgsm_questions_and_their_first_words_are_judged_as_pinned():
+    """What a response's language is judged to be, pinned on real questions in the 11 MGSM languages and on their
+    three-word beginnings (which lingua reads as Tswana, Polish, Macedonian, Mongolian or no clear language), and
+    the same as lingua's own answer: a change to how texts reach lingua (memo, batching, loading) must keep it."""
+    from tests.shared_data import shared
+
+    langid._DETECTED.clear()
+    questions, fragments, expected = [], [], []
+    for lang, codes in MGSM_FRAGMENTS.items():
+        rows = shared("mgsm", f"mgsm_{lang}.tsv").read_text(encoding="utf-8").splitlines()
+        qs = [line.split("\t")[0] for line in rows[:60:6]]
+        questions += qs
+        fragments += [" ".join(q.split()[:3]) for q in qs]
+        expected += [None if c == "-" else c for c in codes.split()]
+    assert langid.response_languages(questions) == [lang for lang in MGSM_FRAGMENTS for _ in range(10)]
+    assert langid.response_languages(fragments) == expected
+    parallel = langid._detector(langid.ALL_LANGUAGES).detect_languages_in_parallel_of(fragments)
+    assert [r.iso_code_639_1.name.lower() if r else None for r in parallel] == expected
+
+
+def test_each_detector_is_built_once_per_process(monkeypatch):
+    """Building the all-languages detector (and, lazily, its 1 GB of models) is done once per process, whatever
+    the number of calls and texts; each other set of candidate languages has its own, also built once."""
+    import functools
+
+    builds: list[str] = []
+    real = langid.LanguageDetectorBuilder
+
+    class CountingBuilder:
+        @staticmethod
+        def from_all_spoken_languages():
+            builds.append("all")
+            return real.from_all_spoken_languages()
+
+        @staticmethod
+        def from_languages(*languages):
+            builds.append(",".join(sorted(lang.iso_code_639_1.name.lower() for lang in languages)))
+            return real.from_languages(*languages)
+
+    monkeypatch.setattr(langid, "LanguageDetectorBuilder", CountingBuilder)
+    monkeypatch.setattr(langid, "_detector", functools.lru_cache(maxsize=8)(langid._detector.__wrapped__))
+    langid._DETECTED.clear()
+    for text in (TEXTS["ja"], OUTSIDE["ko"], "สวัสดีครับ ผมมีแอปเปิ้ลห้าลูก", LAO):  # judged by script: no model
+        langid.response_languages([text, text + " 1"])
+    langid.detect([TEXTS["ja"]], ["ja", "en"])
+    langid.detect([OUTSIDE["ko"]], ["en", "ja"])
+    assert langid.detect([TEXTS["es"] + " " + TEXTS["ja"]], CODES)[0] is not None
+    assert builds == ["all", "en,ja", "de,en,es,ja,sw"]

@@ -8,7 +8,10 @@ answer in another language is that language, so it counts against fidelity. That
 a 2-core machine under load, the models for the 11 MGSM languages' answers took 1.2 GB and 15-20 s to load (the
 study's 11 alone: 0.2 GB, 2-3 s), then about 1 ms per distinct text; lingua's low-accuracy mode (80 MB, under 1 s)
 misread 5 of 28 short answers ("Jibu ni 18." as Latin), so it is not used. The models load lazily, once per
-process, for the scripts the texts are written in.
+process, for the scripts the texts are written in: for the quickstart's first answers that is nearly all of them
+(one short English answer needs every Latin-script language's 1- to 5-gram models), so preloading every model
+took as long (4.6 s vs 4.2 s lazily, 1.26 GB vs 1.18 GB; 2 cores). lingua's parallel detection loads them on both
+cores: one text at a time took 7-8 s (it was faster only while other processes held both cores).
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ def _text_of(text: str) -> str:
 def _detector(codes: tuple[str, ...]):
     """The detector for `codes` (sorted), or for all of lingua's spoken languages (`ALL_LANGUAGES`). Its language
     models load lazily, as texts need them: ~1.4 s for the quickstart's answers in 11 languages, more for all
-    languages (the module docstring). lingua holds the GIL while loading, so a background thread would not
-    overlap it with other work (measured)."""
+    languages (the module docstring). lingua releases the GIL while it loads (measured: another Python thread ran
+    at ~70% of its speed meanwhile), but on a machine without an accelerator a background thread loading them
+    would take the CPU from model compute."""
     if codes == ALL_LANGUAGES:
         return LanguageDetectorBuilder.from_all_spoken_languages() \
             .with_minimum_relative_distance(MIN_RELATIVE_DISTANCE).build()
