@@ -242,13 +242,13 @@ def test_a_re_evaluation_does_not_rewrite_the_study_definition(tmp_path):
 
 
 def test_a_local_worker_exits_when_its_driver_is_killed(tmp_path):
-    """A process running `_exit_with_parent` (what each `--workers N` worker runs first) ends once its parent is
-    gone, instead of outliving a driver killed with SIGKILL."""
+    """A process running `workers.exit_with_parent` (what each `--workers N` worker runs first) ends once its
+    parent is gone, instead of outliving a driver killed with SIGKILL."""
     marker = tmp_path / "worker.pid"
     worker_py = tmp_path / "worker.py"
     worker_py.write_text("import os, sys, time\n"
-                         "from langmix.study.runner import _exit_with_parent\n"
-                         "_exit_with_parent(os.getppid(), 0.05)\n"
+                         "from langmix.study.workers import exit_with_parent\n"
+                         "exit_with_parent(os.getppid(), 0.05)\n"
                          "open(sys.argv[1], 'w').write(str(os.getpid()))\n"
                          "time.sleep(60)\n")
     script = (f"import subprocess, sys, time\n"

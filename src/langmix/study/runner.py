@@ -16,11 +16,7 @@ import contextlib
 import gc
 import logging
 import os
-import signal
-import threading
-import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -34,8 +30,10 @@ from langmix.results import connect
 from langmix.study.eval_outputs import write_eval_outputs
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
 from langmix.study.rescore_stale import rescore_stale
+from langmix.study.progress import Hooks, Relay, WorkerProgress
 from langmix.study.state import ClaimLost, ensure_claim, mark_done, run_state, try_claim, write_status
 from langmix.tokenization import count_tokens_cached
+from langmix.study.workers import WORKER, start_worker, stop_workers
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +50,6 @@ def train_dir(cfg: StudyConfig, spec: TrainSpec) -> Path:
 
 def eval_dir(cfg: StudyConfig, spec: EvalSpec) -> Path:
     return study_dir(cfg) / "eval" / spec.slug
-
-
-@dataclass
-class Hooks:
-    """Progress callbacks the CLI fills in (rich); all optional.
-
-    `stage(name, total)` starts a stage (total 0: not known yet; a training stage is started again with the
-    trainer's steps once it knows them, and a resumed run then advances at once by its checkpoint's step),
-    `advance(k)` counts k more steps or items, `note(text)` is a few words for the stage's line (the latest logged
-    training loss). `worker(i)` gives the hooks of the i-th `--workers` process, whose stages are relayed to the
-    driver (None: the workers report only finished jobs)."""
-
-    run_started: Callable[[str, int, int], None] = lambda slug, i, n: None
-    stage: Callable[[str, int], None] = lambda name, total: None
-    advance: Callable[[int], None] = lambda k: None
-    note: Callable[[str], None] = lambda text: None
-    worker: Callable[[int], Hooks] | None = None
 
 
 _FROZEN: set[str] = set()
@@ -220,145 +201,20 @@ def _prepare(cfg: StudyConfig, record: bool = True, source=None) -> list[Job]:
     return jobs
 
 
-def _exit_with_parent(parent: int, poll_s: float = 1.0) -> None:
-    """A local worker ends when its study driver does: a driver killed with SIGKILL cannot stop its pool, whose
-    workers would otherwise go on with the study, then wait forever for work. The run a worker held is left
-    interrupted, and resumes like any other."""
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_s)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="langmix-parent-watch", daemon=True).start()
-
-
-# A `--workers` process's state: the queue its progress goes to the driver by (None: not relayed), whether a job
-# runs, whether the study is being stopped (`_worker_sigint`)
-_WORKER = {"events": None, "in_job": False, "stopping": False}
-
-
-def _start_worker(parent: int, events=None) -> None:
-    """What each `--workers` process runs first: it ends with its driver, and relays its progress to `events`."""
-    _WORKER["events"] = events
-    _exit_with_parent(parent)
-    signal.signal(signal.SIGINT, _worker_sigint)
-
-
-class _Relay:
-    """A worker's hooks: its stages, step or item counts and notes are put on the driver's queue, counts and notes
-    at most every `interval_s` (a step adds to a counter; the queue's own thread writes the pipe, so the work never
-    waits for the driver)."""
-
-    def __init__(self, events, interval_s: float = 0.5) -> None:
-        self.events, self.interval_s, self.pid = events, interval_s, os.getpid()
-        self.pending, self.text, self.sent = 0, None, 0.0
-
-    def stage(self, name: str, total: int) -> None:
-        self.flush()
-        self.events.put((self.pid, "stage", (name, total)))
-
-    def advance(self, k: int) -> None:
-        self.pending += k
-        if time.monotonic() - self.sent >= self.interval_s:
-            self.flush()
-
-    def note(self, text: str) -> None:
-        self.text = text
-        if time.monotonic() - self.sent >= self.interval_s:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.events.put((self.pid, "advance", (self.pending,)))
-            self.pending = 0
-        if self.text is not None:
-            self.events.put((self.pid, "note", (self.text,)))
-            self.text = None
-        self.sent = time.monotonic()
-
-    def hooks(self) -> Hooks:
-        return Hooks(stage=self.stage, advance=self.advance, note=self.note)
-
-
-class _WorkerProgress:
-    """The driver's side of the relay: a thread that hands each worker's events to that worker's hooks
-    (`hooks.worker(i)`, i numbering the workers as they first report). Entered before the pool and left after it,
-    so it reads until every worker has exited (a worker's queue flushes at exit)."""
-
-    def __init__(self, hooks: Hooks, mp_context) -> None:
-        self.hooks, self.events = hooks, mp_context.Queue()
-        self._lanes: dict[int, Hooks] = {}
-        self._thread = threading.Thread(target=self._relay, name="langmix-progress-relay", daemon=True)
-
-    def _relay(self) -> None:
-        while (event := self.events.get()) is not None:
-            pid, method, args = event
-            if pid not in self._lanes:
-                self._lanes[pid] = self.hooks.worker(len(self._lanes))
-            try:
-                getattr(self._lanes[pid], method)(*args)
-            except Exception:  # a display fault must not stop the study (nor this relay, which the workers need)
-                log.debug("progress hook %s failed", method, exc_info=True)
-
-    def __enter__(self) -> _WorkerProgress:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.events.put(None)
-        self._thread.join(timeout=30)
-        self.events.close()
-
-
-def _worker_sigint(signum, frame) -> None:
-    """A worker's first SIGINT (Ctrl-C, or the driver stopping the study) stops its job like Ctrl-C stops a run:
-    the run is left interrupted and its claim released; later ones are ignored, so they cannot cut that short, and
-    the worker takes no further job."""
-    if _WORKER["stopping"]:
-        return
-    _WORKER["stopping"] = True
-    if _WORKER["in_job"]:
-        raise KeyboardInterrupt
-
-
 def _job_in_process(cfg_json: str, index: int) -> dict[str, str]:
-    if _WORKER["stopping"]:
+    if WORKER["stopping"]:
         raise KeyboardInterrupt("the study was interrupted")
     cfg = StudyConfig.model_validate_json(cfg_json)
     _quiet_library_progress()
     _freeze_long_lived("study")
-    relay = _Relay(_WORKER["events"]) if _WORKER["events"] is not None else None
-    _WORKER["in_job"] = True
+    relay = Relay(WORKER["events"]) if WORKER["events"] is not None else None
+    WORKER["in_job"] = True
     try:
         return run_job(cfg, expand(cfg)[index], hooks=relay.hooks() if relay else None)
     finally:
-        _WORKER["in_job"] = False
+        WORKER["in_job"] = False
         if relay:
             relay.flush()
-
-
-def _stop_workers(pool, futures: list, grace_s: float = 30.0) -> None:
-    """The driver was interrupted: cancel the jobs not started, SIGINT the workers (their runs stop, left
-    interrupted and resumable), wait `grace_s` for them, kill what is left (its run resumes as well)."""
-    from concurrent.futures import wait
-
-    for fut in futures:
-        fut.cancel()
-    workers = list(getattr(pool, "_processes", {}).values())  # the pool has no public handle on its processes
-    for proc in workers:
-        try:
-            os.kill(proc.pid, signal.SIGINT)
-        except (ProcessLookupError, TypeError):
-            pass
-    deadline = time.monotonic() + grace_s
-    wait(futures, timeout=grace_s)
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in workers:
-        proc.join(max(0.0, deadline - time.monotonic()))
-        if proc.is_alive():
-            log.warning("worker %s did not stop within %.0f s of SIGINT: killed", proc.pid, grace_s)
-            proc.kill()
-            proc.join(5)
 
 
 def _quiet_library_progress() -> None:
@@ -392,9 +248,9 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
             ctx.model_path(job.evals[0])
         hooks.run_started(f"0 of {len(jobs)} jobs finished", 0, len(jobs))
         spawn = multiprocessing.get_context("spawn")
-        relay = _WorkerProgress(hooks, spawn) if hooks.worker is not None else contextlib.nullcontext()
+        relay = WorkerProgress(hooks, spawn) if hooks.worker is not None else contextlib.nullcontext()
         with relay:  # entered before the pool and left after it: it reads until every worker has exited
-            pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=_start_worker,
+            pool = ProcessPoolExecutor(workers, mp_context=spawn, initializer=start_worker,
                                        initargs=(os.getpid(), getattr(relay, "events", None)))
             futures, interrupted = [], False
             try:
@@ -404,7 +260,7 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
                     hooks.run_started(f"{done + 1} of {len(jobs)} jobs finished", done + 1, len(jobs))
             except KeyboardInterrupt:  # SIGINT to the driver alone: without this, it waited for every run to finish
                 interrupted = True
-                _stop_workers(pool, futures)
+                stop_workers(pool, futures)
                 log.warning("study interrupted: the runs in progress are left interrupted; `langmix study run` "
                             "resumes them")
                 raise
