@@ -163,7 +163,7 @@ def test_loss_after_resuming_between_logs_is_weighted_by_the_steps_it_covers(tin
 
 
 def test_mean_logged_loss_weights_each_log_by_the_steps_it_covers():
-    from langmix.train import mean_logged_loss
+    from langmix.train_callbacks import mean_logged_loss
 
     history = [{"step": 10, "loss": 2.0}, {"step": 20, "loss": 1.0}, {"step": 25, "loss": 0.4}]
     assert mean_logged_loss(history) == pytest.approx((10 * 2.0 + 10 * 1.0 + 5 * 0.4) / 25)

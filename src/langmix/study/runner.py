@@ -75,7 +75,8 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
                   show_progress: bool = False) -> None:
     """Build the mixture, fine-tune, and mark the run done (DONE last, so a crash never looks finished)."""
     # TRL's import is slow; base-only studies never pay it
-    from langmix.train import StepProgress, train, training_identity
+    from langmix.train import train, training_identity
+    from langmix.train_callbacks import StepProgress
 
     _freeze_long_lived("trl")
     tasks.check_references(tasks.get(spec.task), evaluation)  # a run whose evaluation must fail is not trained
