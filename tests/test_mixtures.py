@@ -165,7 +165,7 @@ def test_clashes_in_several_chunks_are_all_named_and_nothing_is_written(tmp_path
 def test_tally_lines_are_model_dump_json_for_any_example(tmp_path):
     """The tally serialises with pydantic's serializer, skipping the str round trip: the bytes equal
     `model_dump_json()` lines, also for awkward text and for a subclass with fields of its own."""
-    from langmix.mixtures import MixtureTally
+    from langmix.mixture_tally import MixtureTally
     from langmix.records import Example
 
     class Tagged(Example):

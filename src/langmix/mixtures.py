@@ -7,22 +7,20 @@ Sampling works on any parallel pool: `render(index, language)` gives the pool it
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import logging
 import random
 import re
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from langmix import languages as langs
 from langmix.config import BudgetConfig, MixtureDesign
 from langmix.lineage import (LineageReport, MixtureError, NearDuplicate, lineage, lineage_record,
                              refuse_clashes, refused_or_reported, warn_near)
+from langmix.mixture_tally import MixtureTally
 from langmix.records import Example
 
 log = logging.getLogger(__name__)
@@ -175,77 +173,6 @@ def sample_picks(spec: MixtureSpec, pool_size: int, budget: BudgetConfig, seed: 
             start += count
     rng.shuffle(picks)
     return picks
-
-
-_NO_PHRASE = frozenset(code for code in langs.known_codes() if not langs.answer_phrases(code))
-_ENGLISH_PHRASE = langs.answer_phrase("en")
-
-
-@dataclass
-class MixtureTally:
-    """What a manifest counts, accumulated example by example (or chunk by chunk, then merged in order)."""
-
-    count_tokens: Callable[[list[str]], list[int]] | None = None  # texts -> token counts, one call per batch
-    n: int = 0
-    per_lang: Counter = field(default_factory=Counter)
-    sizes: Counter = field(default_factory=Counter)
-    sources: set[str] = field(default_factory=set)
-    english_phrase: Counter = field(default_factory=Counter)  # math targets in English's phrase, per language
-    digest: Any = field(default_factory=hashlib.sha256)
-
-    def add(self, examples: list[Example]) -> bytes:
-        """Count `examples`; returns their `data.jsonl` lines, each ending in a newline (what the content hash
-        covers): the bytes of `model_dump_json`, from pydantic's serializer without the str round trip."""
-        if self.count_tokens:
-            sizes = self.count_tokens(["".join(m["content"] for m in ex.messages) for ex in examples])
-        else:
-            sizes = [sum([len(m["content"]) for m in ex.messages]) for ex in examples]
-        lines = [ex.__pydantic_serializer__.to_json(ex) for ex in examples]  # a subclass's own serializer
-        blob = b"\n".join(lines) + b"\n" if lines else b""
-        if blob.count(b"\n") != len(examples):  # JSON escapes newlines in strings: a line never holds one
-            raise AssertionError("a serialised example spans several lines")
-        if self.digest is not None:  # a chunk's tally leaves the hash to the caller, who hashes in order
-            self.hash_lines(blob)
-        languages = [ex.language for ex in examples]
-        self.per_lang.update(languages)
-        per_language_size = self.sizes
-        for language, size in zip(languages, sizes, strict=True):
-            per_language_size[language] += size
-        self.sources.update([ex.source_id for ex in examples])
-        self.english_phrase.update(ex.language for ex in examples if ex.language in _NO_PHRASE
-                                   and ex.task == "math" and ex.reference.get("answer_phrase") == _ENGLISH_PHRASE)
-        self.n += len(examples)
-        return blob
-
-    def hash_lines(self, blob: bytes) -> None:
-        """Add `data.jsonl` bytes (whole lines or any slice of the file, in order) to the content hash, which covers
-        the lines without their newlines."""
-        self.digest.update(blob.replace(b"\n", b""))
-
-    def content_hash(self) -> str:
-        return self.digest.hexdigest()[:16]
-
-    def extend(self, blob: bytes, chunk: "MixtureTally") -> None:
-        """Fold in the next chunk, counted elsewhere (e.g. in a worker process): its counts, and its lines (`blob`:
-        the chunk's lines as written, each ending in a newline) into the content hash, in order."""
-        self.hash_lines(blob)
-        self.n += chunk.n
-        self.per_lang.update(chunk.per_lang)
-        self.sizes.update(chunk.sizes)
-        self.sources |= chunk.sources
-        self.english_phrase.update(chunk.english_phrase)
-
-    def manifest(self, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int) -> dict[str, Any]:
-        unit = "tokens" if self.count_tokens else "chars"
-        manifest = {
-            "name": spec.name, "design": spec.design, "languages": list(spec.languages), "task": task,
-            "budget": budget.model_dump(), "seed": seed, "n_examples": self.n,
-            "examples_per_language": dict(self.per_lang), f"{unit}_per_language": dict(self.sizes),
-            "source_ids": sorted(self.sources), "content_hash": self.content_hash(),
-        }
-        if self.english_phrase:  # languages without an answer phrase of their own in the registry
-            manifest["english_answer_phrase_examples"] = dict(sorted(self.english_phrase.items()))
-        return manifest
 
 
 def build_manifest(spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int, examples: list[Example],
