@@ -4,4 +4,8 @@ Stages, in data-flow order: data (synth, loaders) -> mixtures -> train -> evalua
 with `study` orchestrating a grid of runs on top.
 """
 
+from langmix import imported_source
+
+imported_source.install()  # before any other langmix module: their source as imported (the scorer digest)
+
 __version__ = "0.1.0"

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from langmix import imported_source
 from langmix.config import StudyConfig
 from langmix.evaluate import run
 from langmix.study import runner
@@ -52,9 +53,8 @@ def no_model(monkeypatch):
 
 def _change_scorer(monkeypatch, score=None) -> None:
     """What editing tasks/math.py does: its source (so the digest), and, given `score`, its verdicts."""
-    real = base._module_source
-    monkeypatch.setattr(base, "_module_source",
-                        lambda m: real(m) + (b"\n# changed\n" if m == "langmix.tasks.math" else b""))
+    base.scorer_digest("math")  # its modules kept as imported
+    monkeypatch.setitem(imported_source._HASHES, "langmix.tasks.math", imported_source.source_hash(b"# changed\n"))
     if score is not None:
         monkeypatch.setattr(MathTask, "score", score)
     base.scorer_digest.cache_clear()

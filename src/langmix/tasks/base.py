@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import importlib.util
 import json
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from langmix import imported_source
 from langmix.errors import UserInputError
 from langmix.records import Example
 
@@ -23,9 +26,10 @@ class TaskContext:
     api_mode: str = "multilingual"
 
 
-# What judges an item by default: the scorers, the registry's answer phrases and number formats, the task interface
-# (`rate`), and `evaluate.run` (verdict checks, per-language aggregation, response-language fidelity). Named, not
-# imported: the source is hashed (`scorer_digest`), so a later stage's module may be listed.
+# What judges an item where a task names no modules of its own (every task of langmix names its own): the scorers,
+# the registry's answer phrases and number formats, the task interface (`rate`), and `evaluate.run` (verdict
+# checks, per-language aggregation, response-language fidelity). Named, not imported: the source is hashed
+# (`scorer_digest`), so a later stage's module may be listed.
 SCORER_MODULES: tuple[str, ...] = (
     "langmix.evaluate.math", "langmix.evaluate.ast_check", "langmix.evaluate.call_parse", "langmix.evaluate.langid",
     "langmix.evaluate.schema", "langmix.evaluate.run", "langmix.languages", "langmix.tasks.base")
@@ -93,7 +97,26 @@ def register(task: Task) -> Task:
     if known is not None and _where(known) != _where(task):  # the same class registered again (a reload) is fine
         raise ValueError(f"task name {task.name!r} is taken by {_where(known)}; {_where(task)} needs another name")
     _REGISTRY[task.name] = task
+    _keep_imported(task)
     return task
+
+
+def _scorer_modules(task: Task) -> list[str]:
+    return sorted({*(SCORER_MODULES if task.scorer_modules is None else task.scorer_modules), type(task).__module__})
+
+
+def _keep_imported(task: Task) -> None:
+    """At registration (the task module's import): what `scorer_digest` will hash, as it is now. A scoring module
+    outside langmix is watched, so its source is kept when it is imported (langmix's own are kept at their import
+    anyway: `langmix.imported_source`), or kept now where it was imported already (the task's own module, being
+    imported); the scoring libraries' versions are kept now (those of the distributions being imported)."""
+    for module in _scorer_modules(task):
+        if module in sys.modules:
+            imported_source.record(module, imported_source.source_hash(_module_source(module)))
+        else:
+            imported_source.watch(module)
+    for lib in task.scorer_libraries:
+        _LIBRARY_VERSIONS.setdefault(lib, _library_version(lib))
 
 
 def get(name: str) -> Task:
@@ -148,6 +171,9 @@ def _module_source(module: str) -> bytes:
         return f.read()
 
 
+_LIBRARY_VERSIONS: dict[str, str] = {}  # a scoring library -> its version when its first task was registered
+
+
 def _library_version(name: str) -> str:
     try:
         return importlib.metadata.version(name)
@@ -155,17 +181,30 @@ def _library_version(name: str) -> str:
         return "not installed"
 
 
+def _imported_hash(module: str) -> str:
+    """The hash of `module`'s source as this process imported it (imported now where it was not yet: the code this
+    process would run)."""
+    if imported_source.imported_hash(module) is None and module not in sys.modules:
+        importlib.import_module(module)
+    found = imported_source.imported_hash(module)
+    if found is None:  # imported before it was watched (a module outside langmix, registered later): now is all we have
+        imported_source.record(module, found := imported_source.source_hash(_module_source(module)))
+    return found
+
+
 @cache
 def scorer_digest(task_name: str) -> ScorerDigest:
     """The digest of task `task_name`'s scorer: computed from the source of its scorer modules (`Task.scorer_modules`
     and the task's own module), the versions of its `scorer_libraries`, and the Unicode data's version (number and
-    name normalisation), so any change to what judges an item changes it, with no number to bump. Once per process:
-    the modules are read when first asked, close to when they were imported."""
+    name normalisation), so any change to what judges an item changes it, with no number to bump.
+
+    It describes the code this process runs, however long after the import it is asked (a study trains for hours
+    before it evaluates): each module's source as it was imported (`langmix.imported_source`), each library's
+    version when the task was registered; a file edited since does not change it."""
     task = get(task_name)
-    modules = sorted({*(SCORER_MODULES if task.scorer_modules is None else task.scorer_modules),
-                      type(task).__module__})
-    parts = [f"{m} sha256:{hashlib.sha256(_module_source(m)).hexdigest()[:16]}" for m in modules]
-    parts += [f"{lib}=={_library_version(lib)}" for lib in sorted(task.scorer_libraries)]
+    parts = [f"{m} {_imported_hash(m)}" for m in _scorer_modules(task)]
+    parts += [f"{lib}=={_LIBRARY_VERSIONS.get(lib) or _LIBRARY_VERSIONS.setdefault(lib, _library_version(lib))}"
+              for lib in sorted(task.scorer_libraries)]
     parts.append(f"unicodedata=={unicodedata.unidata_version}")
     digest = hashlib.sha256(json.dumps([task_name, parts]).encode()).hexdigest()[:16]
     return ScorerDigest(task_name, digest, tuple(parts))

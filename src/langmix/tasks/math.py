@@ -14,6 +14,11 @@ class MathTask(Task):
     default_max_new_tokens = 72
     headline_metric = "accuracy_strict"
     judge_response_language = True
+    # score: the extractor and the registry's answer phrases and decimal commas; the responses' language (langid,
+    # lingua) and the aggregation (evaluate.run); metrics: `rate` (base)
+    scorer_modules = ("langmix.evaluate.math", "langmix.languages", "langmix.evaluate.langid", "langmix.evaluate.run",
+                      "langmix.tasks.base")
+    scorer_libraries = ("lingua-language-detector",)
 
     def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
         v = score_math(output, reference_number(ex.reference["answer"]), ex.reference.get("answer_phrase", ""),
