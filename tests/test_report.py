@@ -14,7 +14,7 @@ import matplotlib.image as mpimg
 import pytest
 
 from langmix.analysis.simulate import Effects, StudyShape, simulate
-from langmix.report import SECTIONS, build_report
+from langmix.report import SECTIONS, build_report, scorer_line
 
 SHAPE = StudyShape(families=("a",), sizes=(100_000_000, 1_000_000_000), seeds=(0, 1), n_items=60)
 CHROMIUM = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -25,6 +25,7 @@ CHROMIUM = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory) -> Path:
     items = simulate(Effects(en_plus_one_unseen=0.05, coverage_gain=0.06), SHAPE, seed=5)
+    items["scorer_digest"] = items["task"].map({"math": "5fc6f437188d7471", "api": "b8b4cee85d93e44a"}).astype(str)
     return build_report(items, tmp_path_factory.mktemp("r") / "report", "simulated study", config_note="note here")
 
 
@@ -46,6 +47,23 @@ def test_report_files_findings_and_sections(report):
         path = out / f"decoded{i}.png"
         path.write_bytes(base64.b64decode(data))
         assert mpimg.imread(path).shape[0] > 100
+
+
+def test_the_report_names_the_scorer_that_judged_each_task(report):
+    judged = "Judged by scorer api=b8b4cee85d93e44a, math=5fc6f437188d7471."
+    md = (report.parent / "report.md").read_text().splitlines()
+    assert md.index(judged) == 4  # below the title and the facts, above the findings
+    assert f"<p class='scorer'>{judged}</p>" in report.read_text()
+
+
+def test_the_scorer_line_shows_mixed_and_unknown_scorers():
+    items = simulate(Effects(), replace(SHAPE, n_items=4), seed=1)
+    assert scorer_line(items) == "Judged by scorer: not recorded (the verdicts carry no scorer digest)."
+    items["scorer_digest"] = items["task"].map({"math": "aaaa", "api": "cccc"}).astype(str)
+    items.loc[items.index[(items["task"] == "math").to_numpy()][:1], "scorer_digest"] = "bbbb"
+    items.loc[items.index[(items["task"] == "api").to_numpy()][:1], "scorer_digest"] = ""
+    assert scorer_line(items) == ("Judged by scorer api=cccc/unknown (more than one scorer), "
+                                  "math=aaaa/bbbb (more than one scorer).")
 
 
 def test_report_says_what_the_data_cannot_answer(tmp_path):

@@ -332,6 +332,19 @@ def _clear_outputs(tables: Path, plots: Path) -> None:
         log.info("removed %d tables and figures of an earlier build of this report", len(gone))
 
 
+def scorer_line(items: pd.DataFrame) -> str:
+    """Which scorer judged the verdicts, per task: "Judged by scorer math=<digest>, api=<digest>" (the digests a
+    study records with each evaluation, `langmix.tasks.scorer_digest`); every digest where a task's verdicts came
+    from more than one scorer, "unknown" for verdicts with none recorded."""
+    if "scorer_digest" not in items.columns:
+        return "Judged by scorer: not recorded (the verdicts carry no scorer digest)."
+    shown = []
+    for task, digests in items.groupby("task", sort=True, observed=True)["scorer_digest"]:
+        found = sorted({d if isinstance(d, str) and d else "unknown" for d in digests})
+        shown.append(f"{task}={'/'.join(found)}" + (" (more than one scorer)" if len(found) > 1 else ""))
+    return f"Judged by scorer {', '.join(shown)}."
+
+
 def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: str = "") -> Path:
     """Write report.html (self-contained), report.md, plots/*.{png,svg} and tables/*.csv; returns the HTML path.
     The tables and figures of an earlier build in `out_dir` are removed first (only those the report writes)."""
@@ -356,10 +369,12 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
              f"{count(cells['n_items'].max(), 'item')} per cell. Intervals: 95% "
              f"paired bootstrap over items and seeds ({a.cells.n_boot} replicates).")
     found = findings(a)
-    md = [f"# {md_text(title)}", "", facts, ""] + ([md_text(config_note), ""] if config_note else []) + \
+    judged = scorer_line(items)
+    md = [f"# {md_text(title)}", "", facts, "", md_text(judged), ""] + ([md_text(config_note), ""] if config_note else []) + \
         ["## Findings", ""]
     md += [f"{i}. {md_text(s)}" for i, s in enumerate(found, 1)] + [""]
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(facts)}</p>"]
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(facts)}</p>",
+            f"<p class='scorer'>{html.escape(judged)}</p>"]
     if config_note:
         body.append(f"<p>{html.escape(config_note)}</p>")
     body.append("<section id='findings'><h2>Findings</h2><ol class='findings'>"
