@@ -370,7 +370,8 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
              f"paired bootstrap over items and seeds ({a.cells.n_boot} replicates).")
     found = findings(a)
     judged = scorer_line(items)
-    md = [f"# {md_text(title)}", "", facts, "", md_text(judged), ""] + ([md_text(config_note), ""] if config_note else []) + \
+    md = [f"# {md_text(title)}", "", facts, "", md_text(judged), ""] + \
+        ([md_text(config_note), ""] if config_note else []) + \
         ["## Findings", ""]
     md += [f"{i}. {md_text(s)}" for i, s in enumerate(found, 1)] + [""]
     body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(facts)}</p>",
