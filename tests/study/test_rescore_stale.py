@@ -160,3 +160,22 @@ def test_stored_outputs_that_do_not_fit_the_eval_set_are_an_error_naming_the_eva
     assert len(errors) == 1 and errors[0].startswith(f"eval {spec.slug}: ") and "marked failed" in errors[0]
     assert run_state(path) == "failed"  # the next `study run` evaluates it again
     assert "re-scoring its stored outputs failed: RescoreError: " + f"eval {spec.slug}" in read_status(path)["error"]
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\u0085"])
+def test_an_output_holding_a_unicode_line_separator_is_rescored(study, monkeypatch, no_model, char):
+    """json.dumps(ensure_ascii=False) writes U+2028 and U+0085 raw; str.splitlines() splits on them. Only "\\n"
+    ends a line of predictions.jsonl."""
+    spec, path = _evals(study)[0]
+    lines = (path / "predictions.jsonl").read_text(encoding="utf-8").split("\n")
+    row = json.loads(lines[0])
+    lines[0] = json.dumps({**row, "output": f"{row['output']}{char}after"}, ensure_ascii=False)
+    (path / "predictions.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    assert char in (path / "predictions.jsonl").read_text(encoding="utf-8")  # written raw
+    mark_done(path, EVAL_OUTPUTS)
+    _change_scorer(monkeypatch)
+    assert finished_eval_dirs(study) == [p for _, p in _evals(study)]
+    assert run_state(path) == "done"
+    stored = [json.loads(line) for line in (path / "predictions.jsonl").read_text(encoding="utf-8").split("\n")
+              if line.strip()]
+    assert stored[0]["output"] == f"{row['output']}{char}after" and len(stored) == len(lines) - (lines[-1] == "")

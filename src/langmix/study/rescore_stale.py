@@ -26,6 +26,7 @@ from typing import Any
 
 from langmix import tasks
 from langmix.config import StudyConfig
+from langmix.data.files import iter_raw_lines
 from langmix.data.sources import open_source
 from langmix.evaluate.run import score_outputs
 from langmix.records import Example
@@ -64,11 +65,11 @@ def stored_outputs(spec: EvalSpec, path: Path, examples: list[Example]) -> list[
     task = tasks.get(spec.task)
     stored: dict[str, dict[str, Any]] = {}
     repeated: list[str] = []
-    try:
-        lines = (path / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    try:  # lines end at "\n" alone: an output may hold U+2028 or U+0085, written raw (str.splitlines splits there)
+        lines = [(lineno, raw.decode("utf-8")) for lineno, raw in iter_raw_lines(path / "predictions.jsonl")]
     except (OSError, UnicodeDecodeError) as exc:
         raise RescoreError(f"{where}: cannot read predictions.jsonl: {exc}") from None
-    for lineno, line in enumerate(lines, 1):
+    for lineno, line in lines:
         if not line.strip():
             continue
         try:
