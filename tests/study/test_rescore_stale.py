@@ -17,7 +17,7 @@ from langmix.evaluate import run
 from langmix.study import runner
 from langmix.study.eval_outputs import EVAL_OUTPUTS, SCORER_FILE
 from langmix.study.grid import expand
-from langmix.study.rescore_stale import RescoreError, rescore_eval
+from langmix.study.rescore_stale import RescoreError, RescoreFailed, rescore_eval
 from langmix.study.runner import eval_dir, finished_eval_dirs, run_study, study_status, study_tables
 from langmix.study.state import mark_done, read_status, run_state
 from langmix.tasks import base
@@ -179,3 +179,28 @@ def test_an_output_holding_a_unicode_line_separator_is_rescored(study, monkeypat
     stored = [json.loads(line) for line in (path / "predictions.jsonl").read_text(encoding="utf-8").split("\n")
               if line.strip()]
     assert stored[0]["output"] == f"{row['output']}{char}after" and len(stored) == len(lines) - (lines[-1] == "")
+
+
+def test_a_scorer_that_raises_keeps_every_finished_run_and_builds_no_table(study, monkeypatch, no_model):
+    """A scorer bug used to mark every finished eval of the task failed and delete its DONE (regeneration needed);
+    now the runs stay finished, untouched, and the table is refused with one error naming the eval."""
+    evals = _evals(study)
+    before = {p: {n: (p / n).read_bytes() for n in [*EVAL_OUTPUTS, "DONE"]} for _, p in evals}
+    real_score = MathTask.score
+
+    def buggy(self, ex, output, ctx):
+        raise ZeroDivisionError("division by zero")
+
+    _change_scorer(monkeypatch, buggy)
+    with pytest.raises(RescoreFailed, match=rf"^eval {evals[0][0].slug} was judged by another scorer, and "
+                                            r"re-scoring its stored outputs failed: RuntimeError: the math scorer "
+                                            r"failed on all 12 items \(first: ZeroDivisionError: division by zero\); "
+                                            r"fix the task module or its references; no table is built") as err:
+        study_tables(study)
+    assert "\n" not in str(err.value)
+    for _, p in evals:
+        assert run_state(p) == "done"
+        assert {n: (p / n).read_bytes() for n in [*EVAL_OUTPUTS, "DONE"]} == before[p]
+    assert "ZeroDivisionError" in read_status(evals[0][1])["traceback"]
+    monkeypatch.setattr(MathTask, "score", real_score)
+    assert finished_eval_dirs(study) == [p for _, p in evals]  # fixed: all re-scored, none regenerated

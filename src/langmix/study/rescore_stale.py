@@ -13,7 +13,8 @@ evaluation runs (`evaluate.run.score_outputs`); its files are rewritten as `exec
 An evaluation whose stored outputs do not fit its examples (an id missing, extra or repeated; an item whose
 language or reference changed since it was generated) cannot be re-scored: its verdicts are not kept as if current.
 It is marked failed (its error in status.json, DONE removed), so no table includes it and the next `study run`
-evaluates it again.
+evaluates it again. Any other failure (a scorer bug, a full disk) is not the run's: the run stays finished, its
+outputs kept, and no table is built (`RescoreFailed`, one line naming the eval and the exception).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from langmix import tasks
 from langmix.config import StudyConfig
 from langmix.data.files import iter_raw_lines
+from langmix.errors import UserInputError
 from langmix.data.sources import open_source
 from langmix.evaluate.run import score_outputs
 from langmix.records import Example
@@ -39,6 +41,12 @@ log = logging.getLogger(__name__)
 
 class RescoreError(ValueError):
     """A finished evaluation's stored outputs do not fit its examples."""
+
+
+class RescoreFailed(UserInputError):
+    """Re-scoring a finished evaluation failed for another reason than its outputs (a scorer bug, a full disk): the
+    run is left finished (its outputs intact, still judged by the other scorer) and no table is built, since one
+    would mix two scorers' verdicts. One line in the CLI (a `UserInputError`): the eval and the exception."""
 
 
 def is_stale(spec: EvalSpec, path: Path) -> bool:
@@ -144,13 +152,24 @@ def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], sourc
             except ClaimLost as exc:
                 log.error("eval %s: re-scoring stopped: %s", spec.slug, exc)
                 left_out.add(path)
-            except Exception as exc:  # one evaluation's fault: the others are re-scored
-                log.error("%s; it is marked failed (not in any table) and `langmix study run` evaluates it again",
-                          exc if isinstance(exc, RescoreError) else f"eval {spec.slug}: cannot re-score: {exc}")
-                write_status(path, "failed", error=f"judged by an older scorer, and re-scoring its stored outputs "
+            except RescoreError as exc:  # its outputs answer another eval set: only generating again can help
+                log.error("%s; it is marked failed (not in any table) and `langmix study run` evaluates it again", exc)
+                write_status(path, "failed", error=f"judged by another scorer, and re-scoring its stored outputs "
                              f"failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc())
                 (path / "DONE").unlink(missing_ok=True)
                 left_out.add(path)
+            except Exception as exc:  # the scorer's fault or the machine's, not the run's: its outputs are kept
+                first = (str(exc).strip().splitlines() or [""])[0]
+                try:  # still done: the traceback beside its state, for whoever fixes the scorer
+                    write_status(path, "done", rescore_error=f"{type(exc).__name__}: {exc}",
+                                 traceback=traceback.format_exc())
+                except OSError:
+                    log.error("eval %s: re-scoring failed", spec.slug, exc_info=True)
+                raise RescoreFailed(
+                    f"eval {spec.slug} was judged by another scorer, and re-scoring its stored outputs failed: "
+                    f"{type(exc).__name__}: {first}; no table is built (it would mix two scorers' verdicts). The run "
+                    f"is left finished, its outputs kept: fix the cause and run again (the traceback: {path / 'status.json'})"
+                ) from exc
     if rescored:
         log.warning("%d finished evaluation%s judged by an older scorer; re-scored from %s stored outputs",
                     rescored, " was" if rescored == 1 else "s were", "its" if rescored == 1 else "their")
