@@ -204,3 +204,47 @@ def test_a_scorer_that_raises_keeps_every_finished_run_and_builds_no_table(study
     assert "ZeroDivisionError" in read_status(evals[0][1])["traceback"]
     monkeypatch.setattr(MathTask, "score", real_score)
     assert finished_eval_dirs(study) == [p for _, p in evals]  # fixed: all re-scored, none regenerated
+
+
+class _Crash(BaseException):
+    """The process dies here (SIGKILL, power): nothing after it runs, no `except Exception` sees it."""
+
+
+def _lenient(self, ex, output, ctx):
+    return {"correct": True, "correct_strict": True, "correct_flexible": True, "extracted_strict": None,
+            "extracted_flexible": None, "reason": "new_scorer"}
+
+
+@pytest.mark.parametrize("where", ["writing", "swapping"])
+def test_a_rescoring_interrupted_anywhere_never_needs_the_model_again(study, monkeypatch, no_model, where):
+    """Re-scoring rewrote a finished run's files in place: a crash between two of them left it corrupt (its outputs
+    intact, but only generating again made it finished). Now the next look completes (or rolls back) the rewrite."""
+    from langmix.study import eval_outputs, state
+
+    evals = _evals(study)
+    _change_scorer(monkeypatch, _lenient)
+    if where == "writing":  # new predictions and items written, then the crash
+        def crash(*args, **kwargs):
+            raise _Crash()
+        monkeypatch.setattr(eval_outputs, "write_rows", crash)
+    else:  # the journal written and one file moved in, then the crash
+        moves = []
+
+        def crash_after_one(src, dst):
+            if moves:
+                raise _Crash()
+            moves.append(dst)
+            state.os.replace(src, dst)
+        monkeypatch.setattr(state, "_move", crash_after_one)
+    with pytest.raises(_Crash):
+        finished_eval_dirs(study)
+    monkeypatch.undo()  # the process restarts with the new scorer
+    _change_scorer(monkeypatch, _lenient)
+    assert [run_state(p) for _, p in evals] == ["done"] * 3  # never corrupt: the next look settles it
+    assert finished_eval_dirs(study) == [p for _, p in evals]
+    items = _items(study)
+    assert len(items) == 36 and items["correct"].all() and set(items["scorer_digest"]) == \
+        {base.scorer_digest("math").digest}
+    for _, p in evals:
+        assert not (p / "SWAP.json").exists() and not (p / ".staging").exists()
+        assert json.loads((p / SCORER_FILE).read_text())["digest"] == base.scorer_digest("math").digest

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from langmix.models import parameter_count
 from langmix.records import ItemRow, ResultRow
 from langmix.results import write_items, write_predictions, write_rows
 from langmix.study.grid import EvalSpec
-from langmix.study.state import ensure_claim, mark_done, write_json_atomic, write_status
+from langmix.study.state import ensure_claim, staging_dir, swap_in, write_json_atomic, write_status
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,9 @@ EVAL_OUTPUTS = ["predictions.jsonl", "items.parquet", "results.parquet", SCORER_
 
 def write_eval_outputs(spec: EvalSpec, path: Path, study: str, predictions: list[dict[str, Any]],
                        metrics: list[tuple], scorer: tasks.ScorerDigest) -> None:
-    """Write the run's predictions, item and result rows and scorer record (each file atomically), then mark it
-    done (DONE last, so a crash never looks finished). Nothing is written once the run's claim is lost."""
+    """Write the run's predictions, item and result rows and scorer record, then mark it done: written in a staging
+    directory and swapped in with a journal (`state.swap_in`), so a crash never looks finished, and never turns a
+    finished run being re-scored corrupt. Nothing is written once the run's claim is lost."""
     task = tasks.get(spec.task)
     meta = dict(study=study, model=spec.model.name, mixture=spec.mixture_name, design=spec.design,
                 train_languages=",".join(spec.train_languages), seed=spec.seed, scorer_digest=scorer.digest)
@@ -48,12 +50,18 @@ def write_eval_outputs(spec: EvalSpec, path: Path, study: str, predictions: list
     rows = [ResultRow(run_hash=spec.key, task=t, language=lang, resource=langs.get(lang).resource, metric=metric,
                       value=value, n=n, **meta) for t, lang, metric, value, n in metrics]
     ensure_claim()
-    write_predictions(predictions, path / "predictions.jsonl")
-    write_items(items, path / "items.parquet")
-    write_rows(rows, path / "results.parquet")
-    write_json_atomic(path / SCORER_FILE, scorer.record())
+    staged = staging_dir(path)  # a finished run's files are replaced only once every new one is written
+    try:
+        write_predictions(predictions, staged / "predictions.jsonl")
+        write_items(items, staged / "items.parquet")
+        write_rows(rows, staged / "results.parquet")
+        write_json_atomic(staged / SCORER_FILE, scorer.record())
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    ensure_claim()
     write_status(path, "done")
-    mark_done(path, EVAL_OUTPUTS)
+    swap_in(path, staged, EVAL_OUTPUTS, EVAL_OUTPUTS)
 
 
 def recorded_scorer(path: Path) -> str | None:

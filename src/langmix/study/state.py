@@ -5,6 +5,8 @@
   a claim whose heartbeat is older than STALE_S is abandoned and may be taken over (atomically, by renaming it).
 - `status.json`: what the last attempt recorded (running / failed with the error and the tail of its log).
 - `DONE`: written last, with a digest of every output file; a run whose outputs no longer match is `corrupt`.
+- `.staging/`, `SWAP.json`: new files of a run and the journal that swaps them in (`swap_in`): an interrupted swap is
+  completed, or rolled back, at the next look, so rewriting a finished run never leaves it corrupt.
 
 States: done | corrupt | failed | running | interrupted | pending.
 """
@@ -16,6 +18,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DONE = "DONE"
 CLAIM = "claim.json"
+SWAP = "SWAP.json"  # the journal of `swap_in`
+STAGING = ".staging"
 # A live owner refreshes its claim every HEARTBEAT_S seconds; a claim not refreshed for STALE_S is abandoned.
 # Both can be set through the environment (e.g. shorter in tests, longer on a slow shared filesystem).
 HEARTBEAT_S = float(os.environ.get("LANGMIX_HEARTBEAT_S", 10.0))
@@ -215,15 +220,74 @@ def _file_check(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def mark_done(run: Path, outputs: list[str]) -> None:
-    """Write DONE last, recording a check of every output (files, or every file under a directory)."""
+def _done_record(root: Path, outputs: list[str]) -> dict:
     files: dict[str, str] = {}
     for name in outputs:
-        target = run / name
+        target = root / name
         paths = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
         for p in paths:
-            files[str(p.relative_to(run))] = _file_check(p)
-    write_json_atomic(run / DONE, {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files})
+            files[str(p.relative_to(root))] = _file_check(p)
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}
+
+
+def mark_done(run: Path, outputs: list[str]) -> None:
+    """Write DONE last, recording a check of every output (files, or every file under a directory)."""
+    write_json_atomic(run / DONE, _done_record(run, outputs))
+
+
+def staging_dir(run: Path) -> Path:
+    """An empty directory inside `run` to write a finished run's new files into (`swap_in`); one left by an
+    interrupted writer is removed first. Call under the run's claim."""
+    staged = run / STAGING
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    return staged
+
+
+def _move(src: Path, dst: Path) -> None:
+    os.replace(src, dst)
+
+
+def swap_in(run: Path, staged: Path, files: list[str], outputs: list[str]) -> None:
+    """Move `files` (plain files, all written in `staged`) into `run` and mark it done over `outputs`, crash-safe:
+    the journal (SWAP) records the move and the new DONE before anything is moved, so a swap interrupted at any
+    point is completed by the next look at the run (`run_state`), and one interrupted before the journal is rolled
+    back (the staged files dropped, the run's files untouched). Replaces the files of a finished run (re-scoring)
+    without ever leaving it corrupt."""
+    write_json_atomic(run / SWAP, {"staging": staged.name, "files": files, "done": _done_record(staged, outputs)})
+    _finish_swap(run)
+
+
+def _finish_swap(run: Path) -> None:
+    journal = json.loads((run / SWAP).read_text())
+    staged = run / journal["staging"]
+    for name in journal["files"]:
+        if (staged / name).exists():  # not moved yet
+            _move(staged / name, run / name)
+    write_json_atomic(run / DONE, journal["done"])
+    (run / SWAP).unlink()
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+def _settle(run: Path) -> bool:
+    """Complete an interrupted swap (journal written) or roll one back (staged files only); False when a live
+    process holds the run (it may be writing them now)."""
+    def settle() -> None:
+        if (run / SWAP).exists():
+            log.warning("%s: completing an interrupted rewrite of its files", run.name)
+            _finish_swap(run)
+        elif (run / STAGING).exists():
+            shutil.rmtree(run / STAGING, ignore_errors=True)
+
+    if any(c.path.parent == run for c in _HELD):
+        settle()
+        return True
+    claim = try_claim(run)
+    if claim is None:
+        return False
+    with claim:
+        settle()
+    return True
 
 
 def verify_done(run: Path) -> str | None:
@@ -243,7 +307,9 @@ def verify_done(run: Path) -> str | None:
 
 
 def run_state(run: Path) -> str:
-    """done | corrupt | failed | running | interrupted | pending."""
+    """done | corrupt | failed | running | interrupted | pending. An interrupted `swap_in` is settled first."""
+    if ((run / SWAP).exists() or (run / STAGING).exists()) and not _settle(run):
+        return "running"
     if (run / DONE).exists():
         return "done" if verify_done(run) is None else "corrupt"
     if claim_is_live(read_claim(run)):
