@@ -164,3 +164,50 @@ def test_study_commands_refuse_a_directory_that_is_not_a_study(tmp_path):
         result = _invoke(*argv)
         assert result.exit_code == 2, result.output
         assert "is a directory without a study.yaml" in result.output
+
+
+@pytest.fixture
+def changed_scorer(monkeypatch):
+    """What editing tasks/math.py does to the scorer's digest: every finished run is judged by another scorer."""
+    from langmix.tasks import base
+
+    real = base._module_source
+    monkeypatch.setattr(base, "_module_source",
+                        lambda m: real(m) + (b"\n# changed\n" if m == "langmix.tasks.math" else b""))
+    base.scorer_digest.cache_clear()
+    yield
+    base.scorer_digest.cache_clear()
+
+
+def test_a_run_another_process_is_rescoring_is_named_as_left_out(copied, changed_scorer):
+    """rescore_stale left a run held by another process out of the table, but the 'not in' lines were recomputed
+    from the runs' states, where it is done: report, query and plan said nothing of it."""
+    import json
+    import time
+
+    base = next((copied / "eval").glob("tiny-base-math-*"))
+    owner = {"host": "elsewhere", "pid": 1, "process": None, "slurm_job_id": None, "token": "x"}
+    (base / "claim.json").write_text(json.dumps({"owner": owner, "heartbeat": time.time() + 3600}))
+    left_out = ("1 of 3 planned evaluations (1 being re-scored by another process): tiny/base/math/s0; "
+                "`langmix study status` shows each")
+    query = _invoke("query", copied, "SELECT count(*) AS n FROM items")
+    assert query.exit_code == 0, query.output
+    assert f"not in these views: {left_out}" in query.output and query.output.split()[-2:] == ["n", "24"]
+    report = _invoke("report", copied)
+    assert report.exit_code == 0, report.output
+    assert f"Not in this report: {left_out}" in (copied / "report" / "report.md").read_text()
+    plan = _invoke("plan", "--from", copied, "--targets", "sw", "--budget", "100", "--max-languages", "2")
+    assert f"warning: not in this plan: {left_out}" in plan.output
+
+
+def test_a_scorer_that_raises_is_one_line_and_keeps_the_runs(copied, changed_scorer, monkeypatch):
+    from langmix.tasks.math import MathTask
+
+    def buggy(self, ex, output, ctx):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(MathTask, "score", buggy)
+    query = _invoke("query", copied, "SELECT count(*) AS n FROM items")
+    assert query.exit_code == 2 and "Traceback" not in query.output
+    assert "was judged by another scorer, and re-scoring its stored outputs failed: RuntimeError" in query.output
+    assert all((p / "DONE").exists() for p in (copied / "eval").iterdir())

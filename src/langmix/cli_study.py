@@ -38,14 +38,18 @@ def _study_config(path: Path, overrides: list[str] | None = None) -> StudyConfig
     return cfg
 
 
-def _left_out(cfg: StudyConfig, shown: int = 8) -> str | None:
+def _left_out(cfg: StudyConfig, shown: int = 8, rescoring: dict[Path, str] | None = None) -> str | None:
     """'2 of 5 planned evaluations (2 pending): a/b/c/s0, ...; `langmix study status` shows each', or None when
-    every planned evaluation is done: the runs no table or figure includes (failed, corrupt, pending, ...)."""
+    every planned evaluation is done: the runs no table or figure includes (failed, corrupt, pending, ...), and the
+    finished ones the table was built without (`rescoring`: from `finished_eval_dirs`, e.g. being re-scored by
+    another process)."""
     from collections import Counter
 
     from langmix.study.runner import study_status
 
-    evals = [(spec, state) for kind, spec, state, _ in study_status(cfg) if kind == "eval"]
+    rescoring = rescoring or {}
+    evals = [(spec, rescoring.get(path, "done") if state == "done" else state)
+             for kind, spec, state, path in study_status(cfg) if kind == "eval"]
     missing = [(spec, state) for spec, state in evals if state != "done"]
     if not missing:
         return None
@@ -68,12 +72,13 @@ def _report(cfg: StudyConfig) -> Path | None:
     from langmix.report import build_report
     from langmix.study.runner import study_dir, study_tables
 
-    items = study_tables(cfg).execute("SELECT * FROM items").df()
+    rescoring: dict[Path, str] = {}
+    items = study_tables(cfg, rescoring).execute("SELECT * FROM items").df()
     if items.empty:
         return None
     notes = [f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
              if "api" in cfg.tasks else ""]
-    left_out = _left_out(cfg)
+    left_out = _left_out(cfg, rescoring=rescoring)
     if left_out:  # a planned run that failed or has not finished is not in any figure: say which
         notes.append(f"Not in this report: {left_out}")
     note = ". ".join(n for n in notes if n)
@@ -344,11 +349,12 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
               "over the views `results` and `items`")
         raise typer.Exit(2)
     cfg = _study_config(config, overrides)
-    finished = finished_eval_dirs(cfg)
+    rescoring: dict[Path, str] = {}
+    finished = finished_eval_dirs(cfg, left_out=rescoring)
     if not finished:  # empty views would answer any query with nothing, like a study whose runs found nothing
         error(f"no finished evaluation runs in {study_dir(cfg)}: run `langmix study run {config}` first")
         raise typer.Exit(2)
-    left_out = _left_out(cfg, shown=5)
+    left_out = _left_out(cfg, shown=5, rescoring=rescoring)
     if left_out:
         warn(f"not in these views: {left_out}")
     try:
@@ -391,11 +397,12 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     if not codes:
         error("--targets names no language (e.g. --targets sw,bn,te)")
         raise typer.Exit(2)
-    items = study_tables(cfg).execute("SELECT * FROM items").df()
+    rescoring: dict[Path, str] = {}
+    items = study_tables(cfg, rescoring).execute("SELECT * FROM items").df()
     if items.empty:
         error(f"no finished evaluation runs in {cfg.name}")
         raise typer.Exit(2)
-    left_out = _left_out(cfg, shown=5)
+    left_out = _left_out(cfg, shown=5, rescoring=rescoring)
     cells = cell_bootstrap(items, n_boot=400)
     try:
         rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)

@@ -123,26 +123,31 @@ def rescore_eval(spec: EvalSpec, path: Path, study: str, source) -> None:
     write_eval_outputs(spec, path, study, predictions, metrics, tasks.scorer_digest(spec.task))
 
 
-def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], source=None) -> list[Path]:
+BUSY = "being re-scored by another process"
+
+
+def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], source=None,
+                  left_out: dict[Path, str] | None = None) -> list[Path]:
     """Re-score each of the `finished` evaluations judged by an older scorer (`rescore_eval`); returns the
     directories of those now judged by the current one, in order. One that cannot be re-scored is marked failed
-    (the module docstring); one another process holds is left out, with a warning."""
+    (the module docstring); one another process holds is left out, with a warning, and named in `left_out` (its
+    directory: why) for the caller's list of runs not in its table."""
+    left_out = {} if left_out is None else left_out
     stale = [(spec, path) for spec, path in finished if is_stale(spec, path)]
     if not stale:
         return [path for _, path in finished]
     source = source or open_source(cfg.data)
-    left_out: set[Path] = set()
     rescored = 0
     for spec, path in stale:
         claim = try_claim(path)
         if claim is None:
             log.warning("eval %s was judged by an older scorer and another process holds it now: not in this "
                         "table", spec.slug)
-            left_out.add(path)
+            left_out[path] = BUSY
             continue
         with claim:  # another process may have re-scored it, or redone it, between the check and the claim
-            if run_state(path) != "done":
-                left_out.add(path)
+            if (state := run_state(path)) != "done":
+                left_out[path] = state
                 continue
             if not is_stale(spec, path):
                 continue
@@ -151,13 +156,13 @@ def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], sourc
                 rescored += 1
             except ClaimLost as exc:
                 log.error("eval %s: re-scoring stopped: %s", spec.slug, exc)
-                left_out.add(path)
+                left_out[path] = BUSY
             except RescoreError as exc:  # its outputs answer another eval set: only generating again can help
                 log.error("%s; it is marked failed (not in any table) and `langmix study run` evaluates it again", exc)
                 write_status(path, "failed", error=f"judged by another scorer, and re-scoring its stored outputs "
                              f"failed: {type(exc).__name__}: {exc}", traceback=traceback.format_exc())
                 (path / "DONE").unlink(missing_ok=True)
-                left_out.add(path)
+                left_out[path] = "failed"
             except Exception as exc:  # the scorer's fault or the machine's, not the run's: its outputs are kept
                 first = (str(exc).strip().splitlines() or [""])[0]
                 try:  # still done: the traceback beside its state, for whoever fixes the scorer

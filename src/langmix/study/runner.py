@@ -294,17 +294,19 @@ def study_status(cfg: StudyConfig) -> list[tuple[str, object, str, Path]]:
     return out
 
 
-def finished_eval_dirs(cfg: StudyConfig, source=None) -> list[Path]:
+def finished_eval_dirs(cfg: StudyConfig, source=None, left_out: dict[Path, str] | None = None) -> list[Path]:
     """Evaluation runs of the current grid whose outputs are complete and verified, judged by the current scorer:
-    where every table, the report, `query` and `plan` find a study's finished runs, so a finished run judged by an
-    older scorer is re-scored here first, from its stored outputs (`rescore_stale`)."""
+    where every table, the report, `query` and `plan` find a study's finished runs, so a finished run judged by
+    another scorer is re-scored here first, from its stored outputs (`rescore_stale`). A finished run left out
+    (another process re-scoring it) is named in `left_out` ({directory: why}), for the list of runs not shown."""
     finished = [(spec, p) for kind, spec, state, p in study_status(cfg) if kind == "eval" and state == "done"]
-    return rescore_stale(cfg, finished, source)
+    return rescore_stale(cfg, finished, source, left_out)
 
 
-def study_tables(cfg: StudyConfig):
-    """DuckDB connection with `results` and `items` views over the finished runs of the study."""
-    return connect(finished_eval_dirs(cfg))
+def study_tables(cfg: StudyConfig, left_out: dict[Path, str] | None = None):
+    """DuckDB connection with `results` and `items` views over the finished runs of the study (`left_out`: as
+    `finished_eval_dirs`)."""
+    return connect(finished_eval_dirs(cfg, left_out=left_out))
 
 
 def evaluate_study(cfg: StudyConfig, hooks: Hooks | None = None) -> dict[str, list[str]]:
