@@ -327,7 +327,7 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
               overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Run SQL (DuckDB) over the study's finished runs: views `results` (per language and metric) and `items`
     (per item). Only one SELECT (or EXPLAIN) statement runs: a query never changes the study or any file. (Finished
-    runs judged by an older scorer are re-scored from their stored outputs first, as for every table.)"""
+    runs judged by another scorer are re-scored from their stored outputs first, as for every table.)"""
     import duckdb
 
     from langmix.results import connect

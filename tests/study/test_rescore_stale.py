@@ -23,7 +23,7 @@ from langmix.study.state import mark_done, read_status, run_state
 from langmix.tasks import base
 from langmix.tasks.math import MathTask
 
-WARNING = "finished evaluations were judged by an older scorer; re-scored from their stored outputs"
+WARNING = "finished evaluations were judged by another scorer; re-scored from their stored outputs"
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +115,7 @@ def test_a_run_finished_before_scorers_were_recorded_is_rescored_to_the_same_ver
     assert run_state(path) == "done"
     with caplog.at_level(logging.WARNING, logger="langmix.study.rescore_stale"):
         after = _items(study)  # what `langmix report` reads
-    assert "1 finished evaluation was judged by an older scorer; re-scored from its stored outputs" in caplog.text
+    assert "1 finished evaluation was judged by another scorer; re-scored from its stored outputs" in caplog.text
     assert after.equals(before)
     assert {p: (p / "predictions.jsonl").read_text() for _, p in _evals(study)} == predictions
     assert json.loads((path / SCORER_FILE).read_text())["digest"] == base.scorer_digest("math").digest
@@ -248,3 +248,31 @@ def test_a_rescoring_interrupted_anywhere_never_needs_the_model_again(study, mon
     for _, p in evals:
         assert not (p / "SWAP.json").exists() and not (p / ".staging").exists()
         assert json.loads((p / SCORER_FILE).read_text())["digest"] == base.scorer_digest("math").digest
+
+
+def test_rescoring_names_the_runs_what_changed_and_keeps_a_trail(study, monkeypatch, no_model, caplog):
+    from langmix.study import rescore_stale
+
+    evals = _evals(study)
+    old = base.scorer_digest("math")
+    before = study_tables(study).execute("SELECT language, value FROM results WHERE metric = 'accuracy_strict' "
+                                         f"AND run_hash = '{evals[0][0].key}'").df()
+    _change_scorer(monkeypatch, _lenient)
+    new = base.scorer_digest("math")
+    module, = [p.split(" ")[1] for p in old.parts if p.startswith("langmix.tasks.math ")]
+    changed, = [p.split(" ")[1] for p in new.parts if p.startswith("langmix.tasks.math ")]
+    monkeypatch.setattr(rescore_stale, "PROGRESS_EVERY", 1)
+    with caplog.at_level(logging.INFO, logger="langmix.study.rescore_stale"):
+        finished_eval_dirs(study)
+    slugs = ", ".join(spec.slug for spec, _ in evals)
+    assert (f"3 finished evaluations were judged by another scorer; re-scored from their stored outputs ({slugs}); "
+            f"math scorer {old.digest} -> {new.digest}: langmix.tasks.math {module} -> {changed} "
+            "(each run's trail: rescored.jsonl)") in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
+        f"re-scoring finished evaluations judged by another scorer: {i} of 3" for i in (1, 2)]
+    trail = [json.loads(line) for line in (evals[0][1] / "rescored.jsonl").read_text().splitlines()]
+    assert len(trail) == 1 and trail[0]["old_scorer"] == old.record() and trail[0]["new_scorer"] == new.record()
+    assert trail[0]["headline_metric"] == "accuracy_strict"
+    assert trail[0]["old"] == dict(zip(before["language"], before["value"])) and set(trail[0]["old"]) == {
+        "en", "sw", "es"} and trail[0]["new"] == {"en": 1.0, "sw": 1.0, "es": 1.0}
+    assert trail[0]["old"] != trail[0]["new"]

@@ -3,7 +3,7 @@
 
 `scorer.json` records the scorer that judged the run (`langmix.tasks.scorer_digest`: the task, its digest, and what
 went into it); every row of `items.parquet` and `results.parquet` carries the digest too (`scorer_digest`). A run
-finished before scorer.json existed has none: its scorer is unknown, so it counts as judged by an older one.
+finished before scorer.json existed has none: its scorer is unknown, so it counts as judged by another one.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ log = logging.getLogger(__name__)
 
 SCORER_FILE = "scorer.json"
 EVAL_OUTPUTS = ["predictions.jsonl", "items.parquet", "results.parquet", SCORER_FILE]
+TRAIL = "rescored.jsonl"  # a line per re-scoring: when, the scorers, the headline metric before and after
 
 
 def write_eval_outputs(spec: EvalSpec, path: Path, study: str, predictions: list[dict[str, Any]],
-                       metrics: list[tuple], scorer: tasks.ScorerDigest) -> None:
+                       metrics: list[tuple], scorer: tasks.ScorerDigest, trail: dict[str, Any] | None = None) -> None:
     """Write the run's predictions, item and result rows and scorer record, then mark it done: written in a staging
     directory and swapped in with a journal (`state.swap_in`), so a crash never looks finished, and never turns a
     finished run being re-scored corrupt. Nothing is written once the run's claim is lost."""
@@ -56,12 +57,15 @@ def write_eval_outputs(spec: EvalSpec, path: Path, study: str, predictions: list
         write_items(items, staged / "items.parquet")
         write_rows(rows, staged / "results.parquet")
         write_json_atomic(staged / SCORER_FILE, scorer.record())
+        if trail is not None:  # re-scored: the previous scorer and verdicts, kept with the run
+            previous = (path / TRAIL).read_bytes() if (path / TRAIL).exists() else b""
+            (staged / TRAIL).write_bytes(previous + (json.dumps(trail, ensure_ascii=False) + "\n").encode())
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
     ensure_claim()
     write_status(path, "done")
-    swap_in(path, staged, EVAL_OUTPUTS, EVAL_OUTPUTS)
+    swap_in(path, staged, EVAL_OUTPUTS + ([TRAIL] if trail is not None else []), EVAL_OUTPUTS)
 
 
 def recorded_scorer(path: Path) -> str | None:

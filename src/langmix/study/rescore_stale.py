@@ -1,7 +1,7 @@
-"""Finished evaluations judged by an older scorer, re-scored from their stored outputs: no model, no generation.
+"""Finished evaluations judged by an another scorer, re-scored from their stored outputs: no model, no generation.
 
 Every finished evaluation records the digest of the scorer that judged it (`eval_outputs.SCORER_FILE`,
-`langmix.tasks.scorer_digest`). Once the scoring code or a scoring library changes, its verdicts are an older
+`langmix.tasks.scorer_digest`). Once the scoring code or a scoring library changes, its verdicts are another
 scorer's, and a table mixing them with new evaluations' would hold two scorers' numbers under one name. Before any
 table is built from a study's finished evaluations (`runner.finished_eval_dirs`, which `run_study`,
 `evaluate_study`, the report, `query` and `plan` go through), each one whose recorded digest is not its task's
@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from langmix import tasks
 from langmix.config import StudyConfig
@@ -32,11 +36,12 @@ from langmix.errors import UserInputError
 from langmix.data.sources import open_source
 from langmix.evaluate.run import score_outputs
 from langmix.records import Example
-from langmix.study.eval_outputs import recorded_scorer, write_eval_outputs
+from langmix.study.eval_outputs import SCORER_FILE, recorded_scorer, write_eval_outputs
 from langmix.study.grid import EvalSpec
 from langmix.study.state import ClaimLost, run_state, try_claim, write_status
 
 log = logging.getLogger(__name__)
+PROGRESS_EVERY = 25  # a log line every this many evaluations re-scored
 
 
 class RescoreError(ValueError):
@@ -114,13 +119,51 @@ def stored_outputs(spec: EvalSpec, path: Path, examples: list[Example]) -> list[
     return [stored[i]["output"] for i in wanted]
 
 
+def _recorded(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads((path / SCORER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _headline(path: Path, metric: str) -> dict[str, float] | None:
+    """The run's headline metric per language as its results.parquet holds it, or None where unreadable."""
+    try:
+        rows = pq.read_table(path / "results.parquet", columns=["language", "metric", "value"]).to_pylist()
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        return None
+    return {r["language"]: r["value"] for r in rows if r["metric"] == metric}
+
+
+def changed_parts(old: dict[str, Any] | None, new: tasks.ScorerDigest) -> str:
+    """What differs between a recorded scorer and the current one, part by part: 'regex==2024.1 -> 2025.2; ...'."""
+    if old is None or not isinstance(old.get("parts"), list):
+        return "its scorer is unknown (no scorer record)"
+
+    def keyed(parts) -> dict[str, str]:
+        return {str(p).split(" ")[0].split("==")[0]: str(p) for p in parts}
+
+    before, after = keyed(old["parts"]), keyed(new.parts)
+    lines = [f"{before.get(k, f'{k} (none)')} -> {after[k][len(k):].strip(' =') or after[k]}" if k in before
+             else f"{after[k]} (new)" for k in sorted(after) if before.get(k) != after[k]]
+    lines += [f"{before[k]} (gone)" for k in sorted(set(before) - set(after))]
+    return "; ".join(lines) or "no part differs (the digest's inputs were combined differently)"
+
+
 def rescore_eval(spec: EvalSpec, path: Path, study: str, source) -> None:
     """Judge the finished evaluation at `path` again from its stored outputs with the current scorer, and rewrite
-    its predictions, items, results and scorer record as `execute_eval` writes them. Loads no model."""
+    its predictions, items, results and scorer record as `execute_eval` writes them, with a line appended to its
+    `rescored.jsonl` (the trail: when, the old and new scorer records, the old and new headline metric per
+    language). Loads no model."""
     examples = source.eval_examples(spec.task, spec.languages)  # as execute_eval builds them
     outputs = stored_outputs(spec, path, examples)
     predictions, metrics = score_outputs(examples, outputs, spec.evaluation, spec.languages)
-    write_eval_outputs(spec, path, study, predictions, metrics, tasks.scorer_digest(spec.task))
+    scorer, headline = tasks.scorer_digest(spec.task), tasks.get(spec.task).headline_metric
+    trail = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "old_scorer": _recorded(path), "new_scorer": scorer.record(),
+             "headline_metric": headline, "old": _headline(path, headline),
+             "new": {lang: value for _, lang, metric, value, _ in metrics if metric == headline}}
+    write_eval_outputs(spec, path, study, predictions, metrics, scorer, trail=trail)
 
 
 BUSY = "being re-scored by another process"
@@ -128,7 +171,7 @@ BUSY = "being re-scored by another process"
 
 def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], source=None,
                   left_out: dict[Path, str] | None = None) -> list[Path]:
-    """Re-score each of the `finished` evaluations judged by an older scorer (`rescore_eval`); returns the
+    """Re-score each of the `finished` evaluations judged by an another scorer (`rescore_eval`); returns the
     directories of those now judged by the current one, in order. One that cannot be re-scored is marked failed
     (the module docstring); one another process holds is left out, with a warning, and named in `left_out` (its
     directory: why) for the caller's list of runs not in its table."""
@@ -137,11 +180,14 @@ def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], sourc
     if not stale:
         return [path for _, path in finished]
     source = source or open_source(cfg.data)
-    rescored = 0
-    for spec, path in stale:
+    rescored: list[str] = []
+    changes: dict[tuple[str, str | None, str], str] = {}  # (task, old digest, new digest): what changed
+    for i, (spec, path) in enumerate(stale):
+        if i and i % PROGRESS_EVERY == 0:
+            log.info("re-scoring finished evaluations judged by another scorer: %d of %d", i, len(stale))
         claim = try_claim(path)
         if claim is None:
-            log.warning("eval %s was judged by an older scorer and another process holds it now: not in this "
+            log.warning("eval %s was judged by an another scorer and another process holds it now: not in this "
                         "table", spec.slug)
             left_out[path] = BUSY
             continue
@@ -152,8 +198,13 @@ def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], sourc
             if not is_stale(spec, path):
                 continue
             try:
+                old = _recorded(path)
+                new = tasks.scorer_digest(spec.task)
+                key = (spec.task, (old or {}).get("digest"), new.digest)
+                if key not in changes:
+                    changes[key] = changed_parts(old, new)
                 rescore_eval(spec, path, cfg.name, source)
-                rescored += 1
+                rescored.append(spec.slug)
             except ClaimLost as exc:
                 log.error("eval %s: re-scoring stopped: %s", spec.slug, exc)
                 left_out[path] = BUSY
@@ -173,9 +224,14 @@ def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], sourc
                 raise RescoreFailed(
                     f"eval {spec.slug} was judged by another scorer, and re-scoring its stored outputs failed: "
                     f"{type(exc).__name__}: {first}; no table is built (it would mix two scorers' verdicts). The run "
-                    f"is left finished, its outputs kept: fix the cause and run again (the traceback: {path / 'status.json'})"
+                    "is left finished, its outputs kept: fix the cause and run again (the traceback: "
+                    f"{path / 'status.json'})"
                 ) from exc
     if rescored:
-        log.warning("%d finished evaluation%s judged by an older scorer; re-scored from %s stored outputs",
-                    rescored, " was" if rescored == 1 else "s were", "its" if rescored == 1 else "their")
+        n = len(rescored)
+        log.warning("%d finished evaluation%s judged by another scorer; re-scored from %s stored outputs (%s); %s "
+                    "(each run's trail: rescored.jsonl)", n, " was" if n == 1 else "s were",
+                    "its" if n == 1 else "their", _shown(rescored, 3),
+                    "; ".join(f"{task} scorer {old or 'unknown'} -> {new}: {what}"
+                              for (task, old, new), what in changes.items()))
     return [path for _, path in finished if path not in left_out]

@@ -237,7 +237,7 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
         _quiet_library_progress()
     ctx = Context(cfg, model_progress)
     jobs = _prepare(cfg, source=ctx.source)
-    finished_eval_dirs(cfg, ctx.source)  # runs judged by an older scorer are re-scored before any table is built
+    finished_eval_dirs(cfg, ctx.source)  # runs judged by another scorer are re-scored before any table is built
     _freeze_long_lived("study")
     workers = workers or cfg.launcher.workers
     results: list[dict[str, str]] = []
