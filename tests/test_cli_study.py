@@ -169,11 +169,11 @@ def test_study_commands_refuse_a_directory_that_is_not_a_study(tmp_path):
 @pytest.fixture
 def changed_scorer(monkeypatch):
     """What editing tasks/math.py does to the scorer's digest: every finished run is judged by another scorer."""
+    from langmix import imported_source
     from langmix.tasks import base
 
-    real = base._module_source
-    monkeypatch.setattr(base, "_module_source",
-                        lambda m: real(m) + (b"\n# changed\n" if m == "langmix.tasks.math" else b""))
+    base.scorer_digest("math")  # its modules kept as imported
+    monkeypatch.setitem(imported_source._HASHES, "langmix.tasks.math", imported_source.source_hash(b"# changed\n"))
     base.scorer_digest.cache_clear()
     yield
     base.scorer_digest.cache_clear()
