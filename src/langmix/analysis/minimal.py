@@ -182,8 +182,8 @@ def zero_shot_vs_inclusion(cb: CellBoot) -> pd.DataFrame:
         raise AnalysisError("no held-out language is also trained on in an EN+1, fixed or growing mixture, so none "
                             "has a direct-inclusion score to compare with: " + ", ".join(left_out))
     if left_out:
-        log.info("zero-shot: %d held-out languages are trained on in no EN+1, fixed or growing mixture and are left "
-                 "out: %s", len(left_out), ", ".join(left_out))
+        log.info("zero-shot: held-out languages trained on in no EN+1, fixed or growing mixture are left out: %s",
+                 ", ".join(left_out))
     k = pd.DataFrame(keys)
     pk, pr = [], []
     for lang, g in k.groupby("language", sort=True):
