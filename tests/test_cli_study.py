@@ -211,3 +211,14 @@ def test_a_scorer_that_raises_is_one_line_and_keeps_the_runs(copied, changed_sco
     assert query.exit_code == 2 and "Traceback" not in query.output
     assert "was judged by another scorer, and re-scoring its stored outputs failed: RuntimeError" in query.output
     assert all((p / "DONE").exists() for p in (copied / "eval").iterdir())
+
+
+def test_status_shows_evaluations_judged_by_another_scorer(copied, changed_scorer):
+    """`study status` showed a finished evaluation judged by another scorer as plain 'done', though every table
+    re-scores it first."""
+    before = {p: (p / "scorer.json").read_bytes() for p in (copied / "eval").iterdir()}
+    result = runner.invoke(app, ["study", "status", str(copied)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert "done, other scorer: 3" in result.output and "done: 2" in result.output
+    assert "3 finished evaluation(s) were judged by another scorer" in " ".join(result.output.split())
+    assert {p: (p / "scorer.json").read_bytes() for p in before} == before  # status itself re-scores nothing

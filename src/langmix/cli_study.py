@@ -229,6 +229,7 @@ def study_status_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVER
     with SLURM's view (queued, requeued, ...) where the study was submitted to a cluster."""
     from langmix.study import slurm
     from langmix.study.grid import expand
+    from langmix.study.rescore_stale import is_stale
     from langmix.study.runner import study_status
 
     cfg = _study_config(config, overrides)
@@ -238,8 +239,10 @@ def study_status_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVER
     table = Table("kind", "run", "model", "mixture", "task", "seed", "state", "slurm")
     counts: dict[str, int] = {}
     shown: set[str] = set()
-    for kind, spec, state, _ in study_status(cfg):
+    for kind, spec, state, path in study_status(cfg):
         shown.add(job_of[spec.slug])
+        if kind == "eval" and state == "done" and is_stale(spec, path):
+            state = "done, other scorer"  # re-scored (no model) before any table is built from it
         job_id = ids.get(job_of[spec.slug], "")
         slurm_state = queue.get(job_id, "")
         if state in ("pending", "interrupted") and slurm_state in ("PENDING", "REQUEUED"):
@@ -249,12 +252,16 @@ def study_status_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVER
             slurm_state += " (an earlier job; the run finished since)"
         counts[state] = counts.get(state, 0) + 1
         color = {"done": "green", "failed": "red", "corrupt": "red", "running": "yellow",
-                 "interrupted": "magenta", "blocked": "red"}.get(state, "")
+                 "interrupted": "magenta", "blocked": "red", "done, other scorer": "yellow"}.get(state, "")
         table.add_row(kind, spec.key, spec.model.name, spec.mixture_name, spec.task, str(spec.seed),
                       f"[{color}]{state}[/{color}]" if color else state,
                       f"{job_id} {slurm_state}".strip())
     Console().print(table)
     Console().print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    if counts.get("done, other scorer"):
+        console.print(f"{counts['done, other scorer']} finished evaluation(s) were judged by another scorer than "
+                      "this langmix's: `study run`, `report`, `query` and `plan` re-score them from their stored "
+                      "outputs first (no model)")
     stale = {slug: job_id for slug, job_id in ids.items() if slug not in shown}
     if stale:  # submitted for runs whose keys changed since (the config, or a data file's content)
         many = len(stale) > 1
