@@ -346,6 +346,7 @@ def rate_with_interval(value: float, n: int) -> str:
 
 from langmix import cli_data as _cli_data  # noqa: E402,F401  (registers translate and score)
 from langmix import cli_study as _cli_study  # noqa: E402,F401  (registers the study commands)
+from langmix import cli_results as _cli_results  # noqa: E402,F401  (registers report, query and plan)
 
 if __name__ == "__main__":
     from langmix.cli import app as _app  # the module copy the study commands registered on

@@ -1,5 +1,5 @@
-"""The study-level commands: `study run|status|cancel|plan`, `report`, `query` and `plan` (registered on the app
-of `langmix.cli`)."""
+"""The study-level commands: `study run|status|cancel|plan` (registered on the app of `langmix.cli`); the commands
+that read a study's tables (`report`, `query`, `plan`) are in `cli_results`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from langmix.cli import (OVERRIDES, _config, _model_progress, _progress, _setup, app, check_output, console, error,
-                         study_app)
+from langmix.cli import OVERRIDES, _config, _model_progress, _progress, _setup, check_output, console, error, study_app
 from langmix.config import StudyConfig
 from langmix.errors import UserInputError
 
@@ -310,141 +309,3 @@ def study_plan_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVERRI
           f"{sum(r.gpu_hours for r in evals):.1f}, total {sum(r.gpu_hours for r in rows):.1f} "
           f"(assumed MFU {cfg.launcher.mfu:.0%} of {cfg.launcher.gpu_peak_tflops:g} TFLOP/s per GPU, "
           f"{cfg.launcher.tokens_per_example} tokens per example; override with -s launcher.mfu=...)")
-
-
-@app.command("report")
-def report_cmd(config: Path = typer.Argument(..., help="the study's config file or its output directory"),
-               overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """(Re)build the study report from its finished runs."""
-    _setup()
-    from langmix.study.runner import study_dir
-
-    cfg = _study_config(config, overrides)
-    check_output(study_dir(cfg) / "report", "output_dir")
-    path = _report(cfg)
-    if path is None:
-        error(f"no finished evaluation runs in this study: run `langmix study run {config}` first")
-        raise typer.Exit(2)
-    print(path)
-
-
-@app.command("query")
-def query_cmd(config: Path = typer.Argument(..., help="the study's config file or its output directory"),
-              sql: str = typer.Argument(..., help="one SELECT (or EXPLAIN) statement"),
-              overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """Run SQL (DuckDB) over the study's finished runs: views `results` (per language and metric) and `items`
-    (per item). Only one SELECT (or EXPLAIN) statement runs: a query never changes the study or any file. (Finished
-    runs judged by another scorer are re-scored from their stored outputs first, as for every table.)"""
-    import duckdb
-
-    from langmix.results import connect
-    from langmix.study.runner import finished_eval_dirs, study_dir
-
-    if not sql.strip():
-        error("the SQL query is empty; e.g. \"SELECT mixture, language, avg(correct::INT) FROM items GROUP BY ALL\"")
-        raise typer.Exit(2)
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        error(f"{exc}")
-        raise typer.Exit(2) from None
-    kinds = [st.type.name for st in statements]
-    if len(kinds) != 1 or kinds[0] not in ("SELECT", "EXPLAIN"):
-        # DuckDB answers DDL with a one-column "Success" table, and cannot open an in-memory database read-only:
-        # refusing every other statement is what keeps a query from changing the views or writing files (COPY)
-        error(f"the query returned no table: {' ; '.join(kinds) or 'no statement'} is not one query; use one SELECT "
-              "over the views `results` and `items`")
-        raise typer.Exit(2)
-    cfg = _study_config(config, overrides)
-    rescoring: dict[Path, str] = {}
-    finished = finished_eval_dirs(cfg, left_out=rescoring)
-    if not finished:  # empty views would answer any query with nothing, like a study whose runs found nothing
-        error(f"no finished evaluation runs in {study_dir(cfg)}: run `langmix study run {config}` first")
-        raise typer.Exit(2)
-    left_out = _left_out(cfg, shown=5, rescoring=rescoring)
-    if left_out:
-        warn(f"not in these views: {left_out}")
-    try:
-        result = connect(finished).execute(sql)
-        if result.description is None:  # a statement without rows
-            error("the query returned no table; use a SELECT over the views `results` and `items`")
-            raise typer.Exit(2)
-        print(result.df().to_string(index=False))
-    except duckdb.Error as exc:
-        error(f"{exc}")
-        raise typer.Exit(2) from None
-
-
-@app.command("plan")
-def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to do well on, e.g. sw,bn,te"),
-             budget: int = typer.Option(..., help="training examples in the recommended mixture"),
-             max_languages: int = typer.Option(4, min=2, help="most languages in the mixture, English included"),
-             study: Path = typer.Option(..., "--from", help="a study (its finished runs; the others are named): "
-                                        "its config file or its output directory (holding study.yaml)"),
-             write: Optional[Path] = typer.Option(None, help="write the recommendation as a study config here"),
-             ) -> None:
-    """Recommend the languages (and examples per language) for your SFT data from a study's results, with the
-    predicted gain on the targets and its uncertainty, the runner-up sets, and a leave-one-mixture-out check."""
-    _setup()
-    import yaml
-
-    from langmix import languages as langs
-    from langmix.analysis.core import AnalysisError
-    from langmix.plan import cell_bootstrap, recommend, recommendation_lines, to_study_config, validate_loo
-    from langmix.study.runner import study_tables
-
-    if write:
-        check_output(write, "--write", directory=False)
-    cfg = _study_config(study)
-    try:
-        codes = langs.resolve_all([c.strip() for c in targets.split(",") if c.strip()])
-    except ValueError as exc:
-        error(f"{exc}")
-        raise typer.Exit(2) from None
-    if not codes:
-        error("--targets names no language (e.g. --targets sw,bn,te)")
-        raise typer.Exit(2)
-    rescoring: dict[Path, str] = {}
-    items = study_tables(cfg, rescoring).execute("SELECT * FROM items").df()
-    if items.empty:
-        error(f"no finished evaluation runs in {cfg.name}")
-        raise typer.Exit(2)
-    left_out = _left_out(cfg, shown=5, rescoring=rescoring)
-    cells = cell_bootstrap(items, n_boot=400)
-    try:
-        rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
-    except AnalysisError as exc:
-        error(f"cannot recommend from {cfg.name}: {exc}")
-        if left_out:
-            warn(f"not in this plan: {left_out}")
-        raise typer.Exit(2) from None
-    try:
-        loo = validate_loo(items, cells=cells)
-    except AnalysisError as exc:  # the recommendation stands; its check cannot be made on this study
-        loo_line = f"leave-one-mixture-out ranking: not checked ({exc})"
-    else:
-        loo_line = (f"leave-one-mixture-out ranking: Spearman rho {loo.attrs.get('rho', float('nan')):.2f} "
-                    f"[{loo.attrs.get('rho_ci_low', float('nan')):.2f}, "
-                    f"{loo.attrs.get('rho_ci_high', float('nan')):.2f}] over {loo.attrs.get('n_mixtures', 0)} "
-                    f"mixtures" + (f" ({loo.attrs['n_unpredictable']} more not predictable from the others)"
-                                   if loo.attrs.get("n_unpredictable") else ""))
-    lines = recommendation_lines(rec) + [loo_line]
-    # what the recommendation does not rest on: runs left out, targets the fit extrapolates to
-    warnings = [f"warning: not in this plan: {left_out}"] if left_out else []
-    warnings += [f"warning: {w}" for w in rec.warnings]
-    lines += warnings
-    if rec.note:
-        lines.append(rec.note)
-    print("\n".join(lines))
-    if write:
-        header = "".join(f"# {line}\n" for line in [f"langmix plan --from {study} --targets {','.join(codes)} "
-                                                     f"--budget {budget} --max-languages {max_languages}",
-                                                     *lines[:1], *warnings])
-        try:
-            write.parent.mkdir(parents=True, exist_ok=True)
-            write.write_text(header + yaml.safe_dump(to_study_config(rec, cfg.model_dump(mode="json")),
-                                                     sort_keys=False))
-        except OSError as exc:
-            error(f"cannot write the study config to {write}: {exc.strerror or exc}")
-            raise typer.Exit(2) from None
-        console.print(f"study config: {write}")
