@@ -237,7 +237,7 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
         _quiet_library_progress()
     ctx = Context(cfg, model_progress)
     jobs = _prepare(cfg, source=ctx.source)
-    finished_eval_dirs(cfg, ctx.source)  # runs judged by another scorer are re-scored before any table is built
+    finished_eval_dirs(cfg, ctx.source, jobs=jobs)  # runs judged by another scorer: re-scored before any table
     _freeze_long_lived("study")
     workers = workers or cfg.launcher.workers
     results: list[dict[str, str]] = []
@@ -294,12 +294,16 @@ def study_status(cfg: StudyConfig) -> list[tuple[str, object, str, Path]]:
     return out
 
 
-def finished_eval_dirs(cfg: StudyConfig, source=None, left_out: dict[Path, str] | None = None) -> list[Path]:
-    """Evaluation runs of the current grid whose outputs are complete and verified, judged by the current scorer:
-    where every table, the report, `query` and `plan` find a study's finished runs, so a finished run judged by
-    another scorer is re-scored here first, from its stored outputs (`rescore_stale`). A finished run left out
-    (another process re-scoring it) is named in `left_out` ({directory: why}), for the list of runs not shown."""
-    finished = [(spec, p) for kind, spec, state, p in study_status(cfg) if kind == "eval" and state == "done"]
+def finished_eval_dirs(cfg: StudyConfig, source=None, left_out: dict[Path, str] | None = None,
+                       jobs: list[Job] | None = None) -> list[Path]:
+    """Evaluation runs of the current grid (`jobs`, where the caller has them) whose outputs are complete and
+    verified, judged by the current scorer: where every table, the report, `query` and `plan` find a study's
+    finished runs, so a finished run judged by another scorer is re-scored here first, from its stored outputs
+    (`rescore_stale`). A finished run left out (another process re-scoring it) is named in `left_out`
+    ({directory: why}), for the list of runs not shown. Only evaluation runs are verified (not the trained models'
+    files)."""
+    finished = [(ev, path) for job in (jobs if jobs is not None else expand(cfg)) for ev in job.evals
+                if run_state(path := eval_dir(cfg, ev)) == "done"]
     return rescore_stale(cfg, finished, source, left_out)
 
 
@@ -315,7 +319,7 @@ def evaluate_study(cfg: StudyConfig, hooks: Hooks | None = None) -> dict[str, li
     hooks, jobs = hooks or Hooks(), _prepare(cfg, record=False)
     _quiet_library_progress()
     ctx = Context(cfg)
-    finished_eval_dirs(cfg, ctx.source)  # those skipped below are judged by the current scorer too
+    finished_eval_dirs(cfg, ctx.source, jobs=jobs)  # those skipped below are judged by the current scorer too
     outcome: dict[str, list[str]] = {k: [] for k in ("done", "skipped", "failed", "busy", "untrained")}
     for i, job in enumerate(jobs):
         hooks.run_started(job.slug, i, len(jobs))
