@@ -68,11 +68,17 @@ def write_eval_outputs(spec: EvalSpec, path: Path, study: str, predictions: list
     swap_in(path, staged, EVAL_OUTPUTS + ([TRAIL] if trail is not None else []), EVAL_OUTPUTS)
 
 
-def recorded_scorer(path: Path) -> str | None:
-    """The digest of the scorer that judged the finished run at `path`, or None where unknown (no scorer.json: a run
-    finished before it was recorded; or an unreadable one)."""
+def scorer_record(path: Path) -> dict[str, Any] | None:
+    """The scorer record of the finished run at `path` (task, digest, parts), or None where unknown (no scorer.json:
+    a run finished before it was recorded; or an unreadable one)."""
     try:
-        digest = json.loads((path / SCORER_FILE).read_text()).get("digest")
-    except (OSError, ValueError, AttributeError):
+        record = json.loads((path / SCORER_FILE).read_text())
+    except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) else None
+
+
+def recorded_scorer(path: Path) -> str | None:
+    """The digest of the scorer that judged the finished run at `path`, or None where unknown (`scorer_record`)."""
+    digest = (scorer_record(path) or {}).get("digest")
     return digest if isinstance(digest, str) else None

@@ -1,4 +1,4 @@
-"""Finished evaluations judged by an another scorer, re-scored from their stored outputs: no model, no generation.
+"""Finished evaluations judged by another scorer, re-scored from their stored outputs: no model, no generation.
 
 Every finished evaluation records the digest of the scorer that judged it (`eval_outputs.SCORER_FILE`,
 `langmix.tasks.scorer_digest`). Once the scoring code or a scoring library changes, its verdicts are another
@@ -36,7 +36,7 @@ from langmix.errors import UserInputError
 from langmix.data.sources import open_source
 from langmix.evaluate.run import score_outputs
 from langmix.records import Example
-from langmix.study.eval_outputs import SCORER_FILE, recorded_scorer, write_eval_outputs
+from langmix.study.eval_outputs import recorded_scorer, scorer_record, write_eval_outputs
 from langmix.study.grid import EvalSpec
 from langmix.study.state import ClaimLost, run_state, try_claim, write_status
 
@@ -119,14 +119,6 @@ def stored_outputs(spec: EvalSpec, path: Path, examples: list[Example]) -> list[
     return [stored[i]["output"] for i in wanted]
 
 
-def _recorded(path: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads((path / SCORER_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def _headline(path: Path, metric: str) -> dict[str, float] | None:
     """The run's headline metric per language as its results.parquet holds it, or None where unreadable."""
     try:
@@ -160,7 +152,7 @@ def rescore_eval(spec: EvalSpec, path: Path, study: str, source) -> None:
     outputs = stored_outputs(spec, path, examples)
     predictions, metrics = score_outputs(examples, outputs, spec.evaluation, spec.languages)
     scorer, headline = tasks.scorer_digest(spec.task), tasks.get(spec.task).headline_metric
-    trail = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "old_scorer": _recorded(path), "new_scorer": scorer.record(),
+    trail = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "old_scorer": scorer_record(path), "new_scorer": scorer.record(),
              "headline_metric": headline, "old": _headline(path, headline),
              "new": {lang: value for _, lang, metric, value, _ in metrics if metric == headline}}
     write_eval_outputs(spec, path, study, predictions, metrics, scorer, trail=trail)
@@ -171,7 +163,7 @@ BUSY = "being re-scored by another process"
 
 def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], source=None,
                   left_out: dict[Path, str] | None = None) -> list[Path]:
-    """Re-score each of the `finished` evaluations judged by an another scorer (`rescore_eval`); returns the
+    """Re-score each of the `finished` evaluations judged by another scorer (`rescore_eval`); returns the
     directories of those now judged by the current one, in order. One that cannot be re-scored is marked failed
     (the module docstring); one another process holds is left out, with a warning, and named in `left_out` (its
     directory: why) for the caller's list of runs not in its table."""
@@ -187,7 +179,7 @@ def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], sourc
             log.info("re-scoring finished evaluations judged by another scorer: %d of %d", i, len(stale))
         claim = try_claim(path)
         if claim is None:
-            log.warning("eval %s was judged by an another scorer and another process holds it now: not in this "
+            log.warning("eval %s was judged by another scorer and another process holds it now: not in this "
                         "table", spec.slug)
             left_out[path] = BUSY
             continue
@@ -198,7 +190,7 @@ def rescore_stale(cfg: StudyConfig, finished: list[tuple[EvalSpec, Path]], sourc
             if not is_stale(spec, path):
                 continue
             try:
-                old = _recorded(path)
+                old = scorer_record(path)
                 new = tasks.scorer_digest(spec.task)
                 key = (spec.task, (old or {}).get("digest"), new.digest)
                 if key not in changes:
