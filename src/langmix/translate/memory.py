@@ -32,7 +32,6 @@ class MemoryBackend:
     name: str = "memory"
     protects_numbers: bool = False
     prompt_version: str = "memory"
-    misses: int = 0
     stats: dict[str, int] = field(default_factory=lambda: {"id_hits": 0, "text_hits": 0, "stale_ids": 0,
                                                            "misses": 0})
 
@@ -81,7 +80,6 @@ class MemoryBackend:
                 hit = self.by_text.get((_key(r.text), r.tgt))
                 self.stats["text_hits"] += hit is not None
             self.stats["misses"] += hit is None
-            self.misses += hit is None
             out.append(hit)
         if self.stats["stale_ids"] > stale_before:
             log.warning("%d translation-memory row(s) matched by id have another source text (an edited source, or "
