@@ -111,6 +111,8 @@ def _keep_imported(task: Task) -> None:
     anyway: `langmix.imported_source`), or kept now where it was imported already (the task's own module, being
     imported); the scoring libraries' versions are kept now (those of the distributions being imported)."""
     for module in _scorer_modules(task):
+        if imported_source.imported_hash(module) is not None:  # kept at its import (langmix's own modules)
+            continue
         if module in sys.modules:
             imported_source.record(module, imported_source.source_hash(_module_source(module)))
         else:
