@@ -153,7 +153,7 @@ def _single_seed(cells: pd.DataFrame) -> list[str]:
     if one.empty:
         return []
     runs = sorted({f"{m}/{x}" for m, x in zip(one["model"], one["mixture"])})
-    names = ", ".join(runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+    names = _names(runs)
     sd = one["run_sd_borrowed"].dropna() if "run_sd_borrowed" in one else pd.Series(dtype=float)
     how = (f"their intervals borrow the run-to-run variance measured on the runs with several seeds (a standard "
            f"deviation of {sd.min() * 100:.1f}" + (f"-{sd.max() * 100:.1f}" if sd.max() > sd.min() else "")
