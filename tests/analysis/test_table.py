@@ -110,3 +110,28 @@ def test_booleans_with_gaps_and_canonical_tables_pass_unchanged():
     gaps.loc[gaps.index[:5], "correct"] = None
     cb = cell_bootstrap(gaps, n_boot=20)
     assert int(cb.cells["n_rows"].sum()) == len(items) - 5
+
+
+def test_run_all_checks_the_table_once_and_its_frames_equal_the_checked_paths(monkeypatch):
+    """run_all checks the table once (each check is 0.3 s on a 1M-row table; it ran 4 times), and skipping the
+    repeated checks changes no number: its cells equal cell_bootstrap's on the same table and seed."""
+    import sys
+
+    from langmix.analysis import table
+
+    items = _relabel(simulate(Effects(seen_gain=0.1), SHAPE, seed=3), str.upper)  # labels the check rewrites
+    calls = []
+    real = table.check_items
+
+    def counted(frame):
+        calls.append(len(frame))
+        return real(frame)
+
+    for module in ("langmix.analysis", "langmix.analysis.core", "langmix.analysis.fidelity"):
+        monkeypatch.setattr(sys.modules[module], "check_items", counted)
+    result = run_all(items, n_boot=50)
+    assert calls == [len(items)]
+    expected = cell_bootstrap(items, n_boot=50)
+    pd.testing.assert_frame_equal(result.cells.cells, expected.cells)
+    np.testing.assert_array_equal(result.cells.boot, expected.boot)
+    assert "fidelity" in result.frames

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, cell_bootstrap, check_items
+from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, bootstrap_checked, cell_bootstrap, check_items
 from langmix.analysis.coverage import capacity, coverage_curves, resource_gains
-from langmix.analysis.fidelity import fidelity, fidelity_cells, fidelity_pooled
+from langmix.analysis.fidelity import fidelity, fidelity_cells, fidelity_checked, fidelity_pooled
 from langmix.analysis.minimal import en_plus_one, relative_gain, zero_shot_vs_inclusion
 from langmix.analysis.typology import typology
 
@@ -36,7 +36,7 @@ def _fidelity(cb: CellBoot) -> dict[str, pd.DataFrame]:
 
 def run_all(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Analyses:
     items = check_items(items)  # canonical language codes; a malformed table is refused here, in one line
-    cb = cell_bootstrap(items, n_boot=n_boot, seed=seed)
+    cb = bootstrap_checked(items, n_boot=n_boot, seed=seed)
     out = Analyses(cells=cb)
     steps = {
         "coverage": lambda: {"coverage": coverage_curves(cb), "coverage_pooled": coverage_curves(cb, pooled=True)},
@@ -46,7 +46,7 @@ def run_all(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Analyse
         "zero_shot": lambda: {"zero_shot": zero_shot_vs_inclusion(cb)},
         "typology": lambda: dict(zip(("typology_languages", "typology_regression"), typology(cb))),
         "capacity": lambda: {"capacity": capacity(cb)},
-        "fidelity": lambda: _fidelity(fidelity_cells(items, n_boot=n_boot, seed=seed + 1)),
+        "fidelity": lambda: _fidelity(fidelity_checked(items, n_boot=n_boot, seed=seed + 1)),
     }
     for name, step in steps.items():
         try:

@@ -43,8 +43,8 @@ N_BOOT = 1000
 ALPHA = stats.ALPHA
 # re-exported: the analyses and the planner import these from here
 __all__ = ["ALPHA", "N_BOOT", "ZERO_TOLERANCE", "AnalysisError", "CellBoot", "ItemTableError", "adjust",
-           "cell_bootstrap", "check_items", "english_only_mixture", "estimate_frame", "group_contrasts", "holm",
-           "pooled_items", "summarise", "train_set", "why_none"]
+           "bootstrap_checked", "cell_bootstrap", "check_items", "english_only_mixture", "estimate_frame",
+           "group_contrasts", "holm", "pooled_items", "summarise", "train_set", "why_none"]
 
 
 def codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -279,7 +279,13 @@ class CellBoot:
 def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray | None = None,
                    n_boot: int = N_BOOT, seed: int = 0) -> CellBoot:
     """Bootstrap every (model, task, mixture, language) mean of `value` (rows where `mask` is False are dropped)."""
-    items = check_items(items)
+    return bootstrap_checked(check_items(items), value, mask, n_boot, seed)
+
+
+def bootstrap_checked(items: pd.DataFrame, value: str = "correct", mask: np.ndarray | None = None,
+                      n_boot: int = N_BOOT, seed: int = 0) -> CellBoot:
+    """`cell_bootstrap` of a table `check_items` returned (callers that checked it once skip the second check:
+    0.3 s on a 1M-row table)."""
     y_all = verdicts(items[value], value)
     keep = ~np.isnan(y_all) if mask is None else (np.asarray(mask, bool) & ~np.isnan(y_all))
     if not keep.any():

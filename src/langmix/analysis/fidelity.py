@@ -5,16 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, cell_bootstrap, check_items, estimate_frame, \
+from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, bootstrap_checked, check_items, estimate_frame, \
     group_contrasts
 
 
 def fidelity_cells(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 1) -> CellBoot:
     """Bootstrap of per-cell shares of judged responses whose language is the prompt's (both compared as
     canonical codes, `check_items`)."""
+    return fidelity_checked(check_items(items), n_boot, seed)
+
+
+def fidelity_checked(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 1) -> CellBoot:
+    """`fidelity_cells` of a table `check_items` returned."""
     if "response_language" not in items.columns:
         raise AnalysisError("no response_language column")
-    items = check_items(items)
     judged = items["response_language"].notna().to_numpy()
     if not judged.any():
         raise AnalysisError("no response was language-judged")
@@ -22,7 +26,7 @@ def fidelity_cells(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 1) -> 
     lang = items["language"].astype(object).to_numpy()
     same = np.zeros(len(items), dtype=np.float64)
     same[judged] = resp[judged] == lang[judged]
-    return cell_bootstrap(items.assign(_same=same), value="_same", mask=judged, n_boot=n_boot, seed=seed)
+    return bootstrap_checked(items.assign(_same=same), value="_same", mask=judged, n_boot=n_boot, seed=seed)
 
 
 def fidelity(cb: CellBoot) -> pd.DataFrame:
