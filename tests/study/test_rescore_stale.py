@@ -134,7 +134,12 @@ def _change_reference(lines):
     return [json.dumps({**row, "reference": row["reference"] + 1})] + lines[1:]
 
 
+def _break_second(lines):
+    return lines[:1] + [lines[1][:-5]] + lines[2:]
+
+
 @pytest.mark.parametrize("tamper, error", [
+    (_break_second, r"cannot read predictions.jsonl: .*predictions.jsonl:2: not valid JSON"),
     (_drop_first, r"predictions.jsonl does not hold one output per evaluation example \(1 missing: {first}\): "
                   r"the eval set changed since it was generated"),
     (_add_extra, r"predictions.jsonl does not hold one output per evaluation example \(1 not in the eval set: "

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from langmix import tasks
 from langmix.config import StudyConfig
-from langmix.data.files import iter_raw_lines
+from langmix.data.files import DataFormatError, iter_jsonl
 from langmix.errors import UserInputError
 from langmix.data.sources import open_source
 from langmix.evaluate.run import score_outputs
@@ -79,17 +79,11 @@ def stored_outputs(spec: EvalSpec, path: Path, examples: list[Example]) -> list[
     stored: dict[str, dict[str, Any]] = {}
     repeated: list[str] = []
     try:  # lines end at "\n" alone: an output may hold U+2028 or U+0085, written raw (str.splitlines splits there)
-        lines = [(lineno, raw.decode("utf-8")) for lineno, raw in iter_raw_lines(path / "predictions.jsonl")]
-    except (OSError, UnicodeDecodeError) as exc:
+        rows = list(iter_jsonl(path / "predictions.jsonl"))
+    except (OSError, DataFormatError) as exc:
         raise RescoreError(f"{where}: cannot read predictions.jsonl: {exc}") from None
-    for lineno, line in lines:
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise RescoreError(f"{where}: predictions.jsonl:{lineno} is not valid JSON ({exc})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not isinstance(row.get("output"), str):
+    for lineno, row in rows:
+        if not isinstance(row.get("id"), str) or not isinstance(row.get("output"), str):
             raise RescoreError(f"{where}: predictions.jsonl:{lineno} has no string 'id' and 'output'")
         if row["id"] in stored:
             repeated.append(row["id"])
