@@ -268,9 +268,13 @@ def final_states(cfg: StudyConfig, handles: list, settle_s: float = 10.0) -> dic
     by_id = {job_id: slug for slug, job_id in read_job_ids(cfg).items()}
     jobs = {j.slug: j for j in expand(cfg)}
 
+    verified: set[str] = set()  # jobs whose runs were found done (their files hashed once, not every poll)
+
     def runs_done(job_id: str) -> bool:
         job = jobs.get(by_id.get(job_id, ""))
-        return job is not None and all(run_state(p) == "done" for p in _job_dirs(cfg, job))
+        if job_id not in verified and job is not None and all(run_state(p) == "done" for p in _job_dirs(cfg, job)):
+            verified.add(job_id)
+        return job_id in verified
 
     states: dict[str, str] = {}
     deadline = time.monotonic() + settle_s
