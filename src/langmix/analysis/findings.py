@@ -5,8 +5,6 @@ from __future__ import annotations
 import pandas as pd
 
 from langmix.analysis import Analyses
-from langmix.analysis.core import train_set
-from langmix.analysis.minimal import TARGETS
 from langmix.languages import get
 
 
@@ -97,26 +95,6 @@ def _names(labels: list[str], shown: int = 5) -> str:
     return ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
 
 
-def en_plus_one_gaps(a: Analyses, e: pd.DataFrame) -> dict[str, list[str]]:
-    """Per target (english, added, neither), the EN+1 mixtures ('en+sw (model/task)') that have no figure for it:
-    none of the target's languages has a scored cell (a row with a verdict) in both the mixture and English-only
-    (not evaluated there, or every verdict missing). Those are not in the pooled figure; where no mixture has one,
-    the finding cannot be computed, and `findings` says so instead of dropping the sentence."""
-    c = a.cells.cells
-    left_out = set(e.attrs.get("left_out") or [])  # no English-only run: said beside the figures already
-    per = e[e["model"] != "all"]
-    have = set(zip(per["model"], per["task"], per["mixture"], per["target"]))
-    gaps: dict[str, list[str]] = {t: [] for t in TARGETS}
-    plus = c[c["design"] == "en_plus_one"]
-    for (model, task, mixture), g in plus.groupby(["model", "task", "mixture"], sort=True):
-        if f"{model}/{task}" in left_out or len(train_set(g["train_languages"].iloc[0]) - {"en"}) != 1:
-            continue
-        for target in TARGETS:
-            if (model, task, mixture, target) not in have:
-                gaps[target].append(f"{mixture} ({model}/{task})")
-    return gaps
-
-
 def _gap_note(gap: list[str]) -> str:
     return (f"; left out: {count(len(gap), 'EN+1 mixture')} with no cell scored on it in both the mixture and "
             f"English-only ({_names(gap)})" if gap else "")
@@ -169,7 +147,7 @@ def findings(a: Analyses) -> list[str]:
         e = fr["en_plus_one"]
         pooled = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] == "all")].set_index("target")
         left_out = e.attrs.get("left_out") or []
-        gaps = en_plus_one_gaps(a, e)
+        gaps = e.attrs["gaps"]  # the mixtures with no figure for a target (`minimal.en_plus_one`)
         if "neither" in pooled.index:
             r = pooled.loc["neither"]
             gone = (f"; left out for want of an English-only run to compare with: {', '.join(left_out)}"

@@ -16,10 +16,13 @@ log = logging.getLogger(__name__)
 TARGETS = ("english", "added", "neither")
 
 
-def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]], list[str]]:
-    """(keys, contrast rows, the model/task pairs left out for want of an English-only run)."""
+def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]], list[str], dict[str, list[str]]]:
+    """(keys, contrast rows, the model/task pairs left out for want of an English-only run, and per target the EN+1
+    mixtures ('en+sw (model/task)') with no figure for it: none of its languages has a scored cell in both the
+    mixture and English-only)."""
     c = cb.cells
     keys, rows, left_out = [], [], []
+    gaps: dict[str, list[str]] = {t: [] for t in TARGETS}
     plus = c[c["design"] == "en_plus_one"]
     for (model, task, mixture), g in plus.groupby(["model", "task", "mixture"], sort=True):
         ref = english_only_mixture(cb, model, task)
@@ -35,6 +38,7 @@ def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]],
             pairs = [(cb.cell(model, task, mixture, lang), cb.cell(model, task, ref, lang)) for lang in langs]
             pairs = [(i, j) for i, j in pairs if i is not None and j is not None]
             if not pairs:
+                gaps[target].append(f"{mixture} ({model}/{task})")
                 continue
             w = 1.0 / len(pairs)
             coefs: dict[int, float] = {}
@@ -44,7 +48,7 @@ def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]],
             keys.append({"model": model, "task": task, "mixture": mixture, "added": added[0], "target": target,
                          "n_languages": len(pairs)})
             rows.append(coefs)
-    return keys, rows, sorted(set(left_out))
+    return keys, rows, sorted(set(left_out)), gaps
 
 
 def en_plus_one(cb: CellBoot) -> pd.DataFrame:
@@ -53,7 +57,7 @@ def en_plus_one(cb: CellBoot) -> pd.DataFrame:
     within each target over the per-model rows (many EN+1 mixtures are tested at once), and over the per-mixture
     rows pooled over models and tasks (the finding names the largest of them); `core.holm` gives the p-values of a
     large family enough bootstrap replicates that the adjustment can reach significance."""
-    keys, rows, left_out = _en_plus_one_rows(cb)
+    keys, rows, left_out, gaps = _en_plus_one_rows(cb)
     if not rows:
         raise AnalysisError("no EN+1 and English-only mixtures of the same model and task")
     if left_out:
@@ -82,6 +86,7 @@ def en_plus_one(cb: CellBoot) -> pd.DataFrame:
         for family in (per, per_mixture):
             holm(cb, out, all_rows, boot, family & (out["target"] == target))
     out.attrs["left_out"] = left_out  # said beside every pooled figure (findings)
+    out.attrs["gaps"] = gaps  # likewise: the mixtures with no figure for a target
     return out
 
 
