@@ -514,3 +514,19 @@ def test_an_item_s_english_near_copy_is_reported_for_its_es_row(tmp_path):
     near = sorted(manifest["near_duplicates_of_eval"])
     assert [(d[0], d[1], d[2]) for d in near] == [(f"mytest-{i}-es", f"gsm8k-test-{i}-en", "en") for i in range(3)]
     assert all(0.5 <= d[3] < 1 for d in near)
+
+
+def test_eval_time_recheck_checks_the_other_language_rows_of_each_item_as_the_build_did(tmp_path):
+    """An es-only mixture whose items' English rows are questions of a newer eval set (under other source ids) holds
+    copies of them: the build-time check compares those rows (`item_rows`), and the recheck at evaluation time
+    must too (it compared only the es rows, so it passed)."""
+    from langmix.mixtures import recheck_lineage, write_mixture
+
+    english = {"t1": ex("t1", Q), "t2": ex("t2", "How many pens are in the red box on the shelf?")}
+    train = [ex("t1", "Los patos de Janet ponen 16 huevos al día.", "es"),
+             ex("t2", "¿Cuántos bolígrafos hay en la caja roja?", "es")]
+    write_mixture(tmp_path, train, {"near_duplicates_of_eval": []})
+    newer = [ex("mgsm-en-4", Q)]  # another file: positional source ids do not match
+    assert recheck_lineage(tmp_path, newer).near_duplicates == []  # the es rows alone pass
+    with pytest.raises(LineageError, match=r"t1-\w+ / mgsm-en-4-en"):
+        recheck_lineage(tmp_path, newer, lambda row: [english[row.source_id]])

@@ -223,16 +223,26 @@ def spec_dict(spec: MixtureSpec) -> dict[str, Any]:
     return asdict(spec)
 
 
-def recheck_lineage(mixture_dir: Path, evaluation: list[Example]) -> LineageReport:
+def item_rows(source: Any, task: str) -> Callable[[Example], list[Example]] | None:
+    """A training example of `task` -> its item's rows in the training data's other languages, from a source that
+    knows them (`LocalSource.item_rows`), else None."""
+    return source.item_rows(task) if hasattr(source, "item_rows") else None
+
+
+def recheck_lineage(mixture_dir: Path, evaluation: list[Example],
+                    related: Callable[[Example], list[Example]] | None = None) -> LineageReport:
     """The lineage check again at evaluation time (the eval set may be newer than the trained model): clashes are
     refused; near-duplicates are warned about only when they differ from those the manifest recorded at build
-    time (else they were reported then)."""
+    time (else they were reported then). `related` (a training example -> its item's rows in the other languages,
+    `item_rows`) has those rows checked too, as at build time: an es row whose English is a new evaluation
+    question under another source id is a copy of it."""
     manifest_path = mixture_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
     recorded = manifest.get("near_duplicates_of_eval", []) if manifest is not None else None
     if manifest is not None and _recorded_check_holds(manifest, mixture_dir / "data.jsonl", evaluation):
         return LineageReport(manifest["n_examples"], len(evaluation), [NearDuplicate(*d) for d in recorded])
-    report = refused_or_reported(read_mixture(mixture_dir / "data.jsonl"), evaluation)
+    train = read_mixture(mixture_dir / "data.jsonl")
+    report = refused_or_reported(train, evaluation, [related(ex) for ex in train] if related else None)
     if recorded is None or {tuple(d[:2]) for d in recorded} != {tuple(d[:2]) for d in report.near_duplicates}:
         warn_near(report.near_duplicates, str(mixture_dir))
     return report
@@ -331,7 +341,7 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
     pool_size, render = source.pool(task, list(spec.languages))
     # a source that knows its items' other language rows has them checked too (an es row whose English is an
     # evaluation question is a copy of it)
-    related = source.item_rows(task) if hasattr(source, "item_rows") else None
+    related = item_rows(source, task)
     picks = sample_picks(spec, pool_size, budget, seed, tag=task)
     created = _new_dirs(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

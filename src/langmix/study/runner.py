@@ -24,7 +24,7 @@ from langmix import tasks
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.sources import open_source
 from langmix.evaluate.run import evaluate, load_for_evaluation
-from langmix.mixtures import build_mixture, check_budgets, recheck_lineage
+from langmix.mixtures import build_mixture, check_budgets, item_rows, recheck_lineage
 from langmix.models import load_tokenizer, resolve_model_path
 from langmix.results import connect
 from langmix.study.eval_outputs import write_eval_outputs
@@ -113,7 +113,7 @@ def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str
     examples = source.eval_examples(spec.task, spec.languages)
     if trained is not None:
         # the eval set may be newer than the model: the lineage check runs again against what it trained on
-        recheck_lineage(trained / "mixture", examples)
+        recheck_lineage(trained / "mixture", examples, item_rows(source, spec.task))
     tokenizer, model = load_for_evaluation(spec.model, model_path, trained / "final" if trained else None,
                                            spec.evaluation)
     hooks.stage(f"evaluate {spec.slug}", len(examples))
