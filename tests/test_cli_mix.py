@@ -94,3 +94,28 @@ def test_mix_into_a_directory_holding_other_mixtures_says_so(tmp_path):
     text = " ".join(result.output.split())
     assert result.exit_code == 0 and "also holds 1 mixture(s) this config does not write" in text, result.output
     assert "en_sw-math-s0" in text
+
+
+def test_train_refuses_a_mixture_whose_items_other_rows_are_evaluation_questions(tmp_path):
+    """`train --mixture` runs the study's contamination check, which compares each item's rows in the training
+    data's other languages (`mixtures.item_rows`): an es row whose English row is an evaluation question (under
+    another source id) is a translation of it. The CLI compared the es rows alone and trained on it."""
+    train_items, eval_items = make_items("math", "train", 6, 0), make_items("math", "eval", 3, 0)
+    english = [to_example(i, "en") for i in train_items]
+    spanish = [to_example(i, "es") for i in train_items]
+    (tmp_path / "train.jsonl").write_text("".join(ex.model_dump_json() + "\n" for ex in english + spanish))
+    leaked = english[2]  # its English question is now in the eval set, under an eval file's id
+    evaluation = [to_example(i, "en") for i in eval_items] + [leaked.model_copy(update={
+        "source_id": "eval-file-9", "id": "eval-file-9-en"})]
+    (tmp_path / "eval.jsonl").write_text("".join(ex.model_dump_json() + "\n" for ex in evaluation))
+    (tmp_path / "mix.jsonl").write_text("".join(ex.model_dump_json() + "\n" for ex in spanish))
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump({
+        "languages": ["en", "es"], "tasks": ["math"], "mixtures": [{"design": "fixed", "languages": ["es"]}],
+        "data": {"source": "files", "math": {"train": {"format": "examples", "path": str(tmp_path / "train.jsonl")},
+                                             "eval": {"format": "examples", "path": str(tmp_path / "eval.jsonl")}}}}))
+    result = CliRunner().invoke(app, ["train", str(config), "--mixture", str(tmp_path / "mix.jsonl"),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert "eval-file-9" in result.output and spanish[2].id in " ".join(result.output.split()), result.output
+    assert not (tmp_path / "out").exists()

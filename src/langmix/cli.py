@@ -201,7 +201,7 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
     _setup()
     from langmix.data.sources import open_source
     from langmix.lineage import check_lineage
-    from langmix.mixtures import MixtureError, read_mixture
+    from langmix.mixtures import MixtureError, item_rows, read_mixture
     from langmix.models import resolve_model_path
     from langmix.train import IdentityError, LabelMaskError, finished, train, training_identity
 
@@ -221,7 +221,9 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
                                f"{', '.join(cfg.tasks)}")
         source = open_source(cfg.data)  # the same contamination check as `mix` and a study, against its eval set
         for name in sorted({ex.task for ex in examples}):
-            check_lineage([ex for ex in examples if ex.task == name], source.eval_examples(name, cfg.languages))
+            rows, related = [ex for ex in examples if ex.task == name], item_rows(source, name)
+            check_lineage(rows, source.eval_examples(name, cfg.languages),
+                          [related(ex) for ex in rows] if related else None)
     except OSError as exc:
         error(f"--mixture {mixture}: {exc.strerror or exc}")
         raise typer.Exit(2) from None
