@@ -222,3 +222,17 @@ def test_status_shows_evaluations_judged_by_another_scorer(copied, changed_score
     assert "done, other scorer: 3" in result.output and "done: 2" in result.output
     assert "3 finished evaluation(s) were judged by another scorer" in " ".join(result.output.split())
     assert {p: (p / "scorer.json").read_bytes() for p in before} == before  # status itself re-scores nothing
+
+
+def test_query_verifies_each_runs_files_once(finished_small_study, monkeypatch):
+    """`query` (and `report`, `plan`) verified every finished run's files twice (once for the views, once for the
+    list of runs they leave out), and every training's (its adapters) for that list: each evaluation once now."""
+    from langmix.study import state
+
+    verified = []
+    real = state.verify_done
+    monkeypatch.setattr(state, "verify_done", lambda run: (verified.append(run.name), real(run))[1])
+    ok = _invoke("query", finished_small_study, "SELECT count(*) AS n FROM items")
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.split()[-2:] == ["n", "36"]
+    assert sorted(verified) == sorted(p.name for p in (finished_small_study.parent / "out" / "t" / "eval").iterdir())

@@ -40,7 +40,7 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
     import duckdb
 
     from langmix.results import connect
-    from langmix.study.runner import finished_eval_dirs, study_dir
+    from langmix.study.runner import finished_eval_dirs, study_dir, study_status
 
     if not sql.strip():
         error("the SQL query is empty; e.g. \"SELECT mixture, language, avg(correct::INT) FROM items GROUP BY ALL\"")
@@ -59,11 +59,12 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
         raise typer.Exit(2)
     cfg = _study_config(config, overrides)
     rescoring: dict[Path, str] = {}
-    finished = finished_eval_dirs(cfg, left_out=rescoring)
+    runs = study_status(cfg, evals_only=True)  # once: each state verifies the run's files
+    finished = finished_eval_dirs(cfg, left_out=rescoring, runs=runs)
     if not finished:  # empty views would answer any query with nothing, like a study whose runs found nothing
         error(f"no finished evaluation runs in {study_dir(cfg)}: run `langmix study run {config}` first")
         raise typer.Exit(2)
-    left_out = _left_out(cfg, shown=5, rescoring=rescoring)
+    left_out = _left_out(runs, shown=5, rescoring=rescoring)
     if left_out:
         warn(f"not in these views: {left_out}")
     try:
@@ -93,7 +94,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     from langmix import languages as langs
     from langmix.analysis.core import AnalysisError
     from langmix.plan import cell_bootstrap, recommend, recommendation_lines, to_study_config, validate_loo
-    from langmix.study.runner import study_tables
+    from langmix.study.runner import study_status, study_tables
 
     if write:
         check_output(write, "--write", directory=False)
@@ -107,11 +108,12 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
         error("--targets names no language (e.g. --targets sw,bn,te)")
         raise typer.Exit(2)
     rescoring: dict[Path, str] = {}
-    items = study_tables(cfg, rescoring).execute("SELECT * FROM items").df()
+    runs = study_status(cfg, evals_only=True)
+    items = study_tables(cfg, rescoring, runs).execute("SELECT * FROM items").df()
     if items.empty:
         error(f"no finished evaluation runs in {cfg.name}")
         raise typer.Exit(2)
-    left_out = _left_out(cfg, shown=5, rescoring=rescoring)
+    left_out = _left_out(runs, shown=5, rescoring=rescoring)
     cells = cell_bootstrap(items, n_boot=400)
     try:
         rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)

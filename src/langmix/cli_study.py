@@ -37,18 +37,16 @@ def _study_config(path: Path, overrides: list[str] | None = None) -> StudyConfig
     return cfg
 
 
-def _left_out(cfg: StudyConfig, shown: int = 8, rescoring: dict[Path, str] | None = None) -> str | None:
+def _left_out(runs: list, shown: int = 8, rescoring: dict[Path, str] | None = None) -> str | None:
     """'2 of 5 planned evaluations (2 pending): a/b/c/s0, ...; `langmix study status` shows each', or None when
     every planned evaluation is done: the runs no table or figure includes (failed, corrupt, pending, ...), and the
     finished ones the table was built without (`rescoring`: from `finished_eval_dirs`, e.g. being re-scored by
-    another process)."""
+    another process), among the study's evaluation runs (`runs`, from `study_status`)."""
     from collections import Counter
-
-    from langmix.study.runner import study_status
 
     rescoring = rescoring or {}
     evals = [(spec, rescoring.get(path, "done") if state == "done" else state)
-             for kind, spec, state, path in study_status(cfg) if kind == "eval"]
+             for kind, spec, state, path in runs if kind == "eval"]
     missing = [(spec, state) for spec, state in evals if state != "done"]
     if not missing:
         return None
@@ -69,15 +67,16 @@ def warn(message: str) -> None:
 def _report(cfg: StudyConfig) -> Path | None:
     """Build the report from the study's finished runs (never from a stale table)."""
     from langmix.report import build_report
-    from langmix.study.runner import study_dir, study_tables
+    from langmix.study.runner import study_dir, study_status, study_tables
 
     rescoring: dict[Path, str] = {}
-    items = study_tables(cfg, rescoring).execute("SELECT * FROM items").df()
+    runs = study_status(cfg, evals_only=True)  # once: each state verifies the run's files
+    items = study_tables(cfg, rescoring, runs).execute("SELECT * FROM items").df()
     if items.empty:
         return None
     notes = [f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
              if "api" in cfg.tasks else ""]
-    left_out = _left_out(cfg, rescoring=rescoring)
+    left_out = _left_out(runs, rescoring=rescoring)
     if left_out:  # a planned run that failed or has not finished is not in any figure: say which
         notes.append(f"Not in this report: {left_out}")
     note = ". ".join(n for n in notes if n)
@@ -233,12 +232,13 @@ def study_status_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVER
 
     cfg = _study_config(config, overrides)
     ids = slurm.read_job_ids(cfg)  # by the job's slug: its training run's (a base model's: its evaluation's)
-    job_of = {run.slug: job.slug for job in expand(cfg) for run in [job.train, *job.evals] if run is not None}
+    jobs = expand(cfg)  # once: a run's key hashes its data files' content
+    job_of = {run.slug: job.slug for job in jobs for run in [job.train, *job.evals] if run is not None}
     queue = slurm.queue_states(sorted(set(ids.values()))) if ids else {}
     table = Table("kind", "run", "model", "mixture", "task", "seed", "state", "slurm")
     counts: dict[str, int] = {}
     shown: set[str] = set()
-    for kind, spec, state, path in study_status(cfg):
+    for kind, spec, state, path in study_status(cfg, jobs):
         shown.add(job_of[spec.slug])
         if kind == "eval" and state == "done" and is_stale(spec, path):
             state = "done, other scorer"  # re-scored (no model) before any table is built from it

@@ -166,7 +166,7 @@ def test_status_tells_a_requeued_run_and_an_earlier_failed_job_apart(tmp_path, m
     cfg = StudyConfig.model_validate(tree)
     jobs = [j for j in expand(cfg) if j.train is not None]
     fake = [("train", jobs[0].train, "interrupted", tmp_path), ("train", jobs[1].train, "done", tmp_path)]
-    monkeypatch.setattr(study_runner, "study_status", lambda cfg: fake)
+    monkeypatch.setattr(study_runner, "study_status", lambda cfg, jobs=None: fake)
     monkeypatch.setattr(slurm, "read_job_ids", lambda cfg: {jobs[0].train.slug: "7_0", jobs[1].train.slug: "7_1"})
     monkeypatch.setattr(slurm, "queue_states", lambda ids: {"7_0": "PENDING", "7_1": "FAILED"})
     result = runner.invoke(app, ["study", "status", str(config)])
@@ -194,3 +194,22 @@ def test_status_names_jobs_submitted_for_runs_the_study_no_longer_has(tmp_path, 
     text = " ".join(result.output.split())
     assert "1 recorded SLURM job is for runs no longer in this study" in text
     assert f"{old} job 7_0 FAILED" in text and f"{current} job" not in text
+
+
+def test_status_expands_the_grid_once(tmp_path, monkeypatch):
+    """`study status` expanded the grid twice (each expansion hashes the data files' content for the run keys)."""
+    from langmix.study import grid
+    from langmix.study import runner as study_runner
+    from tests.conftest import small_study_dict
+
+    tree = small_study_dict(tmp_path / "out", include_base=False)
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    calls = []
+    real = grid.expand
+    counted = lambda cfg: (calls.append(1), real(cfg))[1]  # noqa: E731
+    monkeypatch.setattr(grid, "expand", counted)
+    monkeypatch.setattr(study_runner, "expand", counted)
+    result = runner.invoke(app, ["study", "status", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "pending: " in result.output and len(calls) == 1

@@ -278,16 +278,20 @@ def run_study(cfg: StudyConfig, hooks: Hooks | None = None, show_train_progress:
     return outcome
 
 
-def study_status(cfg: StudyConfig) -> list[tuple[str, object, str, Path]]:
-    """(kind, spec, state, directory) for every train and eval run of the study."""
+def study_status(cfg: StudyConfig, jobs: list[Job] | None = None, evals_only: bool = False
+                 ) -> list[tuple[str, object, str, Path]]:
+    """(kind, spec, state, directory) for every train and eval run of the study (its grid: `jobs`, where the
+    caller has expanded it). `evals_only`: the evaluation runs alone; a training's files (adapters, mixture) are
+    then verified only where an evaluation of it is pending (blocked if the training failed)."""
     out: list[tuple[str, object, str, Path]] = []
-    for job in expand(cfg):
+    for job in jobs if jobs is not None else expand(cfg):
+        states = [(ev, run_state(eval_dir(cfg, ev))) for ev in job.evals]
         trained = None
-        if job.train is not None:
+        if job.train is not None and (not evals_only or any(state == "pending" for _, state in states)):
             trained = run_state(train_dir(cfg, job.train))
-            out.append(("train", job.train, trained, train_dir(cfg, job.train)))
-        for ev in job.evals:
-            state = run_state(eval_dir(cfg, ev))
+            if not evals_only:
+                out.append(("train", job.train, trained, train_dir(cfg, job.train)))
+        for ev, state in states:
             if state == "pending" and trained == "failed":  # it cannot start until its training is redone
                 state = "blocked"
             out.append(("eval", ev, state, eval_dir(cfg, ev)))
@@ -295,22 +299,28 @@ def study_status(cfg: StudyConfig) -> list[tuple[str, object, str, Path]]:
 
 
 def finished_eval_dirs(cfg: StudyConfig, source=None, left_out: dict[Path, str] | None = None,
-                       jobs: list[Job] | None = None) -> list[Path]:
-    """Evaluation runs of the current grid (`jobs`, where the caller has them) whose outputs are complete and
+                       jobs: list[Job] | None = None, runs: list[tuple[str, object, str, Path]] | None = None
+                       ) -> list[Path]:
+    """Evaluation runs of the current grid (`jobs`, or their states `runs` from `study_status`, where the caller
+    has them: each state verifies the run's files) whose outputs are complete and
     verified, judged by the current scorer: where every table, the report, `query` and `plan` find a study's
     finished runs, so a finished run judged by another scorer is re-scored here first, from its stored outputs
     (`rescore_stale`). A finished run left out (another process re-scoring it) is named in `left_out`
     ({directory: why}), for the list of runs not shown. Only evaluation runs are verified (not the trained models'
     files)."""
-    finished = [(ev, path) for job in (jobs if jobs is not None else expand(cfg)) for ev in job.evals
-                if run_state(path := eval_dir(cfg, ev)) == "done"]
+    if runs is not None:
+        finished = [(spec, path) for kind, spec, state, path in runs if kind == "eval" and state == "done"]
+    else:
+        finished = [(ev, path) for job in (jobs if jobs is not None else expand(cfg)) for ev in job.evals
+                    if run_state(path := eval_dir(cfg, ev)) == "done"]
     return rescore_stale(cfg, finished, source, left_out)
 
 
-def study_tables(cfg: StudyConfig, left_out: dict[Path, str] | None = None):
-    """DuckDB connection with `results` and `items` views over the finished runs of the study (`left_out`: as
-    `finished_eval_dirs`)."""
-    return connect(finished_eval_dirs(cfg, left_out=left_out))
+def study_tables(cfg: StudyConfig, left_out: dict[Path, str] | None = None,
+                 runs: list[tuple[str, object, str, Path]] | None = None):
+    """DuckDB connection with `results` and `items` views over the finished runs of the study (`left_out`, `runs`:
+    as `finished_eval_dirs`)."""
+    return connect(finished_eval_dirs(cfg, left_out=left_out, runs=runs))
 
 
 def evaluate_study(cfg: StudyConfig, hooks: Hooks | None = None) -> dict[str, list[str]]:
