@@ -4,6 +4,7 @@ and check that the JSON and code of a source come back unchanged."""
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections import Counter
@@ -19,32 +20,36 @@ PLACEHOLDER = re.compile(r"⟦(\d+)⟧")
 
 
 _FENCED = re.compile(r"```.*?```", re.S)
+_OPENING = re.compile(r"[{\[]")
 _DECODER = json.JSONDecoder()
 
 
 def structured_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each fenced code block and each JSON object or array (one holding more than numbers) in a
-    text: data inside natural language, which a translation must carry over unchanged."""
+    text: data inside natural language, which a translation must carry over unchanged. Read left to right: a block
+    or JSON value found is skipped whole, and a bracket inside a fenced block starts nothing."""
     out: list[tuple[int, int]] = []
-    fenced = [m.span() for m in _FENCED.finditer(text)]
+    fenced = {m.start(): m.end() for m in _FENCED.finditer(text)}
+    starts = sorted(fenced)
     i = 0
-    while i < len(text):
-        block = next((span for span in fenced if span[0] == i), None)
-        if block:
-            out.append(block)
-            i = block[1]
+    for p in sorted(set(starts).union(m.start() for m in _OPENING.finditer(text))):
+        if p < i:
             continue
-        if text[i] in "{[" and not any(a <= i < b for a, b in fenced):
-            try:
-                obj, end = _DECODER.raw_decode(text, i)
-            except ValueError:
-                obj, end = None, i
-            if (isinstance(obj, dict) and obj) or (isinstance(obj, list) and any(
-                    isinstance(v, (dict, list, str)) for v in obj)):
-                out.append((i, end))
-                i = end
-                continue
-        i += 1
+        if p in fenced:
+            out.append((p, fenced[p]))
+            i = fenced[p]
+            continue
+        k = bisect.bisect_right(starts, p) - 1
+        if k >= 0 and p < fenced[starts[k]]:  # inside a fenced block
+            continue
+        try:
+            obj, end = _DECODER.raw_decode(text, p)
+        except ValueError:
+            continue
+        if (isinstance(obj, dict) and obj) or (isinstance(obj, list) and any(
+                isinstance(v, (dict, list, str)) for v in obj)):
+            out.append((p, end))
+            i = end
     return out
 
 
