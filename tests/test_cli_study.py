@@ -236,3 +236,44 @@ def test_query_verifies_each_runs_files_once(finished_small_study, monkeypatch):
     assert ok.exit_code == 0, ok.output
     assert ok.output.split()[-2:] == ["n", "36"]
     assert sorted(verified) == sorted(p.name for p in (finished_small_study.parent / "out" / "t" / "eval").iterdir())
+
+
+def test_tables_name_the_evaluations_made_under_other_overrides(tmp_path, copied):
+    """`eval --study -s evaluation.X=...` makes new evaluation runs (evaluation.* is in the eval key) and records
+    no override (it does not redefine the study), so a later plain `report`/`query`/`plan` read the old
+    evaluations and said nothing of the new ones. Each names them now; given the same `-s`, each reads them."""
+    def keys(names) -> set[str]:
+        return {name.rsplit("-", 1)[1] for name in names}
+
+    def hashes(*argv) -> tuple[set[str], str]:
+        result = _invoke("query", copied, "SELECT DISTINCT eval_hash AS h FROM items", *argv)
+        assert result.exit_code == 0, result.output
+        lines = [line.strip() for line in result.output.splitlines()]
+        return set(lines[lines.index("h") + 1:]), result.output
+
+    before = {p.name for p in (copied / "eval").iterdir()}
+    override = ["-s", "evaluation.max_new_tokens.math=4"]
+    ev = _invoke("eval", copied, "--study", *override)
+    assert ev.exit_code == 0, ev.output
+    assert "done 3" in ev.output  # base, English-only, en+sw: three new evaluation directories
+    new = {p.name for p in (copied / "eval").iterdir()} - before
+    assert len(new) == 3 and all((copied / "eval" / name / "DONE").exists() for name in new)
+    other = f"3 finished evaluations in {copied / 'eval'} are not in this config's grid: "
+    hint = "made under other settings (-s overrides or an earlier config): pass the same overrides to include them"
+    read, output = hashes()
+    assert read == keys(before)  # the config as written: its own three evaluations
+    line = next(line for line in output.splitlines() if other in line)
+    assert line == f"not in these views: {other}{', '.join(sorted(new))}; {hint}"
+    read, output = hashes(*override)
+    assert read == keys(new)  # the same -s: the new ones, and the config's own named as the others
+    assert f"not in these views: {other}{', '.join(sorted(before))}; {hint}" in output
+    report = _invoke("report", copied)
+    assert report.exit_code == 0, report.output
+    assert f"not in this report: {other}{', '.join(sorted(new))}; {hint}" in report.output
+    plan = _invoke("plan", "--from", copied, "--targets", "sw", "--budget", "100", "--max-languages", "2",
+                   "--write", tmp_path / "next.yaml", *override)
+    assert plan.exit_code == 0, plan.output
+    assert f"warning: not in this plan: {other}{', '.join(sorted(before))}; {hint}" in plan.output
+    assert (tmp_path / "next.yaml").read_text().startswith(
+        f"# langmix plan --from {copied} --targets sw --budget 100 --max-languages 2 "
+        "-s evaluation.max_new_tokens.math=4\n")

@@ -1,6 +1,7 @@
 """The commands that read a study's finished runs: `report`, `query` and `plan` (registered on the app of
-`langmix.cli`). Each takes the study's config file or its output directory, and names the runs its tables leave
-out."""
+`langmix.cli`). Each takes the study's config file or its output directory (and `-s` overrides), and names the
+runs its tables leave out: planned ones not finished, and finished evaluations this config's grid does not name
+(made under other overrides, e.g. `eval --study -s evaluation.X=...`, which records none)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Optional
 import typer
 
 from langmix.cli import OVERRIDES, _setup, app, check_output, console, error
-from langmix.cli_study import _left_out, _report, _study_config, warn
+from langmix.cli_study import _left_out, _other_evals, _report, _study_config, warn
 
 
 @app.command("report")
@@ -67,6 +68,9 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
     left_out = _left_out(runs, shown=5, rescoring=rescoring)
     if left_out:
         warn(f"not in these views: {left_out}")
+    other = _other_evals(cfg, runs)
+    if other:
+        warn(f"not in these views: {other}")
     try:
         result = connect(finished).execute(sql)
         if result.description is None:  # a statement without rows
@@ -85,7 +89,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
              study: Path = typer.Option(..., "--from", help="a study (its finished runs; the others are named): "
                                         "its config file or its output directory (holding study.yaml)"),
              write: Optional[Path] = typer.Option(None, help="write the recommendation as a study config here"),
-             ) -> None:
+             overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Recommend the languages (and examples per language) for your SFT data from a study's results, with the
     predicted gain on the targets and its uncertainty, the runner-up sets, and a leave-one-mixture-out check."""
     _setup()
@@ -98,7 +102,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
 
     if write:
         check_output(write, "--write", directory=False)
-    cfg = _study_config(study)
+    cfg = _study_config(study, overrides)
     try:
         codes = langs.resolve_all([c.strip() for c in targets.split(",") if c.strip()])
     except ValueError as exc:
@@ -114,13 +118,15 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
         error(f"no finished evaluation runs in {cfg.name}")
         raise typer.Exit(2)
     left_out = _left_out(runs, shown=5, rescoring=rescoring)
+    other = _other_evals(cfg, runs)
     cells = cell_bootstrap(items, n_boot=400)
     try:
         rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
     except AnalysisError as exc:
         error(f"cannot recommend from {cfg.name}: {exc}")
-        if left_out:
-            warn(f"not in this plan: {left_out}")
+        for line in (left_out, other):
+            if line:
+                warn(f"not in this plan: {line}")
         raise typer.Exit(2) from None
     try:
         loo = validate_loo(items, cells=cells)
@@ -135,6 +141,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     lines = recommendation_lines(rec) + [loo_line]
     # what the recommendation does not rest on: runs left out, targets the fit extrapolates to
     warnings = [f"warning: not in this plan: {left_out}"] if left_out else []
+    warnings += [f"warning: not in this plan: {other}"] if other else []
     warnings += [f"warning: {w}" for w in rec.warnings]
     lines += warnings
     if rec.note:
@@ -142,7 +149,8 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     print("\n".join(lines))
     if write:
         header = "".join(f"# {line}\n" for line in [f"langmix plan --from {study} --targets {','.join(codes)} "
-                                                     f"--budget {budget} --max-languages {max_languages}",
+                                                     f"--budget {budget} --max-languages {max_languages}"
+                                                     + "".join(f" -s {o}" for o in overrides or []),
                                                      *lines[:1], *warnings])
         try:
             write.parent.mkdir(parents=True, exist_ok=True)

@@ -59,6 +59,29 @@ def _left_out(runs: list, shown: int = 8, rescoring: dict[Path, str] | None = No
             "shows each")
 
 
+def _other_evals(cfg: StudyConfig, runs: list, shown: int = 3) -> str | None:
+    """'2 finished evaluations in <study>/eval are not in this config's grid: a, b; made under ...', or None: the
+    finished evaluation runs (a DONE file) in the study directory whose names are none of this grid's (`runs`, from
+    `study_status`), e.g. made by `eval --study -s evaluation.X=...`, which records no override. A directory
+    listing, nothing verified or hashed."""
+    from langmix.study.runner import study_dir
+    from langmix.study.state import DONE
+
+    root = study_dir(cfg) / "eval"
+    planned = {path.name for kind, _, _, path in runs if kind == "eval"}
+    try:
+        others = sorted(p.name for p in root.iterdir() if p.name not in planned and (p / DONE).exists())
+    except OSError:  # no eval directory yet
+        return None
+    if not others:
+        return None
+    many = len(others) > 1
+    names = ", ".join(others[:shown]) + (" ..." if len(others) > shown else "")
+    return (f"{len(others)} finished evaluation{'s' if many else ''} in {root} {'are' if many else 'is'} not in this "
+            f"config's grid: {names}; made under other settings (-s overrides or an earlier config): pass the same "
+            "overrides to include them")
+
+
 def warn(message: str) -> None:
     """One yellow line on stderr (not rich markup, not wrapped), beside a command's output on stdout."""
     console.print(Text(str(message), style="yellow"), soft_wrap=True)
@@ -79,6 +102,9 @@ def _report(cfg: StudyConfig) -> Path | None:
     left_out = _left_out(runs, rescoring=rescoring)
     if left_out:  # a planned run that failed or has not finished is not in any figure: say which
         notes.append(f"Not in this report: {left_out}")
+    other = _other_evals(cfg, runs)
+    if other:  # e.g. a re-evaluation under `-s evaluation.X=...`, which this config's grid does not name
+        warn(f"not in this report: {other}")
     note = ". ".join(n for n in notes if n)
     return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}", config_note=note)
 
