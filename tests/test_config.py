@@ -160,3 +160,35 @@ def test_missing_model_path_in_an_override_is_refused(tmp_path):
         load_config(config, ["models.0.path=/nonexistent/model"])
     with pytest.raises(ConfigError, match="nope.gguf does not exist"):
         load_config(config, ["models.0.gguf_file=nope.gguf"])
+
+
+def test_a_data_path_read_from_the_working_directory_is_named_with_both_places(tmp_path, monkeypatch, caplog):
+    """A relative data path not beside the config stayed relative to the working directory, silently: the same
+    config read another file from another directory. It still reads the working directory's file (`translate
+    --out runs/x` from the repository root, a config in examples/), with one warning naming both places."""
+    import logging
+
+    config_dir, work = tmp_path / "examples", tmp_path / "repo"
+    (work / "runs" / "x").mkdir(parents=True)
+    (work / "runs" / "x" / "data.jsonl").write_text("")
+    config_dir.mkdir()
+    tree = {"tasks": ["math"], "data": {"source": "files", "math": {
+        "train": {"format": "examples", "path": "runs/x/data.jsonl"},
+        "eval": {"format": "mgsm", "path": "mgsm"}}}}
+    path = write(config_dir, tree)
+    monkeypatch.chdir(work)
+    with caplog.at_level(logging.WARNING, logger="langmix.config_loading"):
+        cfg = load_config(path)
+    assert cfg.data.task_files("math").train.path == "runs/x/data.jsonl"  # read from the working directory
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [f"data path runs/x/data.jsonl is not beside the config ({config_dir / 'runs/x/data.jsonl'}) "
+                      f"but is in the working directory: reading {work / 'runs/x/data.jsonl'}; a command run from "
+                      "another directory reads another file, or none (write the path relative to the config, or "
+                      "absolute)"]  # mgsm exists in neither place (a hub id, or missing): no warning
+    caplog.clear()
+    (config_dir / "runs" / "x").mkdir(parents=True)
+    (config_dir / "runs" / "x" / "data.jsonl").write_text("")
+    with caplog.at_level(logging.WARNING, logger="langmix.config_loading"):
+        cfg = load_config(path)
+    assert cfg.data.task_files("math").train.path == str(config_dir / "runs/x/data.jsonl")  # beside it: that one
+    assert not [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -5,6 +5,7 @@ that name the file and the key.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from pydantic import ValidationError
 
 from langmix import languages as langs
 from langmix.config import ConfigError, DataConfig, StudyConfig, _format_validation_error, missing_model_path
+
+log = logging.getLogger(__name__)
 
 
 def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
@@ -152,7 +155,10 @@ def _check_model_paths(cfg: StudyConfig, source: Path) -> None:
 
 def _resolve_data_paths(tree: dict[str, Any], base: Path) -> None:
     """Relative data paths mean "beside the config file" too, where such a file or folder exists there (a path
-    that exists nowhere near the config may be a hub dataset id and is left as written)."""
+    that exists nowhere near the config may be a hub dataset id and is left as written). One that is not beside
+    the config but is in the working directory is read there (`langmix translate --out runs/x` from the repository
+    root, then a config in examples/ naming runs/x), with a warning naming both places: from another working
+    directory the same config would read another file, or none."""
     data = tree.get("data")
     if not isinstance(data, dict):
         return
@@ -172,6 +178,11 @@ def _resolve_data_paths(tree: dict[str, Any], base: Path) -> None:
                 if probe.exists():
                     src[key] = str(candidate.resolve()) if "{" not in candidate.name else \
                         str(candidate.parent.resolve() / candidate.name)
+                elif (Path(value).parent if "{" in Path(value).name else Path(value)).exists():
+                    log.warning("data path %s is not beside the config (%s) but is in the working directory: "
+                                "reading %s; a command run from another directory reads another file, or none "
+                                "(write the path relative to the config, or absolute)", value, candidate,
+                                Path(value).resolve())
 
 
 def _validate(tree: dict[str, Any], source: str) -> StudyConfig:
