@@ -180,3 +180,20 @@ def test_eval_rates_carry_their_wilson_interval():
     assert rate_with_interval(0.0, 4) == "0.000 [0.000, 0.490]"
     assert rate_with_interval(1 / 3, 10) == "0.333"  # not k/10: no interval to give
     assert rate_with_interval(2.5, 2) == "2.500"
+
+
+def test_eval_out_writes_the_resolved_config_beside_its_outputs(tmp_path, tiny_model_path):
+    """`eval --out DIR` wrote only predictions.jsonl and metrics.json, though the README says the resolved config is
+    written beside every output: config.yaml now, overrides applied, and it loads back as the config evaluated."""
+    from langmix.config_loading import load_config
+
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(small_study_dict(tmp_path / "out")))
+    out = tmp_path / "e"
+    ev = runner.invoke(app, ["eval", str(config), "--out", str(out), "-s", "evaluation.batch_size=3",
+                             "-s", "languages=[en, sw]"])
+    assert ev.exit_code == 0, ev.output
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.json", "predictions.jsonl"]
+    written = load_config(out / "config.yaml")
+    assert written == load_config(config, ["evaluation.batch_size=3", "languages=[en, sw]"])
+    assert (written.evaluation.batch_size, written.languages) == (3, ["en", "sw"])

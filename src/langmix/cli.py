@@ -258,7 +258,8 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
                                         "CONFIG (or its output directory) with its current evaluation settings "
                                         "(no training)"),
              overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """Evaluate a model on the config's languages and evaluation data; writes predictions.jsonl, metrics.json.
+    """Evaluate a model on the config's languages and evaluation data; writes predictions.jsonl, metrics.json and
+    the resolved config.yaml.
     With --study, (re-)evaluate the study's trained models and base models; training never runs."""
     _setup()
     import time
@@ -320,6 +321,7 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
                                         lambda k: progress.advance(bar, k))
     out.mkdir(parents=True, exist_ok=True)
     write_predictions(predictions, out / "predictions.jsonl")
+    dump_resolved(cfg, out / "config.yaml")  # what was evaluated: overrides applied, paths resolved
     (out / "metrics.json").write_text(json.dumps([dict(zip(("task", "language", "metric", "value", "n"), m))
                                                   for m in metrics], indent=2))
     table = Table("language", "metric", "value [95% CI]", "n")
