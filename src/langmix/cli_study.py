@@ -249,8 +249,12 @@ def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:
 
 @study_app.command("status")
 def study_status_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES) -> None:
-    """Each run's state: done, running, interrupted, failed, corrupt or pending (from the run directories),
-    with SLURM's view (queued, requeued, ...) where the study was submitted to a cluster."""
+    """Each run's state, from the run directories: done (outputs verified); done, other scorer (judged by another
+    scorer: re-scored from its outputs before any table); running (claimed by a live process); interrupted
+    (stopped before finishing: resumes); failed (its status.json holds the error); corrupt (outputs changed since
+    DONE: redone); blocked (an evaluation whose training failed); pending (not started). Where the study was
+    submitted to a cluster, also queued (not started, its job waiting) and requeued (its job requeued), with
+    SLURM's view of each run's job."""
     from langmix.study import slurm
     from langmix.study.grid import expand
     from langmix.study.rescore_stale import is_stale

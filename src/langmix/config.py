@@ -364,8 +364,8 @@ EVAL_FIELDS_KEYED_UNLESS = {"engine": "hf"}
 
 
 class EvalConfig(_Strict):
-    """Generation and scoring. Changing these re-evaluates finished models (except `continuous_batching`); it
-    never retrains them."""
+    """Generation and scoring. Changing these re-evaluates finished models (except `continuous_batching` and
+    `vllm_engine_args`: EVAL_FIELDS_NOT_IN_KEY); it never retrains them."""
 
     batch_size: int = Field(64, ge=1, description="prompts generated together")
     continuous_batching: bool = Field(False, description="as rows finish, the next prompts join the running batch "
