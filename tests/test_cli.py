@@ -197,3 +197,15 @@ def test_eval_out_writes_the_resolved_config_beside_its_outputs(tmp_path, tiny_m
     written = load_config(out / "config.yaml")
     assert written == load_config(config, ["evaluation.batch_size=3", "languages=[en, sw]"])
     assert (written.evaluation.batch_size, written.languages) == (3, ["en", "sw"])
+
+
+@pytest.mark.parametrize("module", ["langmix.cli", "langmix.cli_study", "langmix.cli_results", "langmix.cli_data"])
+def test_each_cli_module_imports_first(module):
+    """`import langmix.cli_study` in a fresh process failed (a circular import through langmix.cli's command
+    registration into cli_results): a test importing it first passed only when another test had imported
+    langmix.cli before it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

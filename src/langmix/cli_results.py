@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from langmix.cli import OVERRIDES, _setup, app, check_output, console, error
-from langmix.cli_study import _left_out, _other_evals, _report, _study_config, warn
+from langmix import cli_study  # as a module: importing langmix.cli_study first imports this one half-way through it
 
 
 @app.command("report")
@@ -21,9 +21,9 @@ def report_cmd(config: Path = typer.Argument(..., help="the study's config file 
     _setup()
     from langmix.study.runner import study_dir
 
-    cfg = _study_config(config, overrides)
+    cfg = cli_study._study_config(config, overrides)
     check_output(study_dir(cfg) / "report", "output_dir")
-    path = _report(cfg)
+    path = cli_study._report(cfg)
     if path is None:
         error(f"no finished evaluation runs in this study: run `langmix study run {config}` first")
         raise typer.Exit(2)
@@ -58,19 +58,19 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
         error(f"the query returned no table: {' ; '.join(kinds) or 'no statement'} is not one query; use one SELECT "
               "over the views `results` and `items`")
         raise typer.Exit(2)
-    cfg = _study_config(config, overrides)
+    cfg = cli_study._study_config(config, overrides)
     rescoring: dict[Path, str] = {}
     runs = study_status(cfg, evals_only=True)  # once: each state verifies the run's files
     finished = finished_eval_dirs(cfg, left_out=rescoring, runs=runs)
     if not finished:  # empty views would answer any query with nothing, like a study whose runs found nothing
         error(f"no finished evaluation runs in {study_dir(cfg)}: run `langmix study run {config}` first")
         raise typer.Exit(2)
-    left_out = _left_out(runs, shown=5, rescoring=rescoring)
+    left_out = cli_study._left_out(runs, shown=5, rescoring=rescoring)
     if left_out:
-        warn(f"not in these views: {left_out}")
-    other = _other_evals(cfg, runs)
+        cli_study.warn(f"not in these views: {left_out}")
+    other = cli_study._other_evals(cfg, runs)
     if other:
-        warn(f"not in these views: {other}")
+        cli_study.warn(f"not in these views: {other}")
     try:
         result = connect(finished).execute(sql)
         if result.description is None:  # a statement without rows
@@ -102,7 +102,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
 
     if write:
         check_output(write, "--write", directory=False)
-    cfg = _study_config(study, overrides)
+    cfg = cli_study._study_config(study, overrides)
     try:
         codes = langs.resolve_all([c.strip() for c in targets.split(",") if c.strip()])
     except ValueError as exc:
@@ -117,8 +117,8 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     if items.empty:
         error(f"no finished evaluation runs in {cfg.name}")
         raise typer.Exit(2)
-    left_out = _left_out(runs, shown=5, rescoring=rescoring)
-    other = _other_evals(cfg, runs)
+    left_out = cli_study._left_out(runs, shown=5, rescoring=rescoring)
+    other = cli_study._other_evals(cfg, runs)
     cells = cell_bootstrap(items, n_boot=400)
     try:
         rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
@@ -126,7 +126,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
         error(f"cannot recommend from {cfg.name}: {exc}")
         for line in (left_out, other):
             if line:
-                warn(f"not in this plan: {line}")
+                cli_study.warn(f"not in this plan: {line}")
         raise typer.Exit(2) from None
     try:
         loo = validate_loo(items, cells=cells)
