@@ -250,3 +250,66 @@ def test_a_run_shorter_than_logging_steps_still_records_its_loss(tiny_model_cfg,
     assert [(h["step"], h["loss_steps"]) for h in state["log_history"] if "loss" in h] == [(3, 3), (6, 3), (8, 2)]
     summary = json.loads((tmp_path / "every3" / "train_summary.json").read_text())
     assert summary["train_loss_steps"] == 8
+
+
+def _multi_turn(i: int, filler: int = 40):
+    """A two-turn conversation whose second user turn is long: the final answer comes last, far from the first."""
+    from langmix.records import Example
+
+    return Example(id=f"turns{i}", source_id=f"turns{i}", task="math", language="en", reference={"answer": 4},
+                   messages=[{"role": "user", "content": "What is 1+1?"},
+                             {"role": "assistant", "content": "The answer is 2."},
+                             {"role": "user", "content": "Now " + "and more words " * filler + "what is 2+2?"},
+                             {"role": "assistant", "content": "2 + 2 = 4. The answer is 4."}])
+
+
+def _turn_spans(tok, example) -> list[tuple[int, int]]:
+    """[start, end) of each run of trained tokens in the example's whole encoding."""
+    mask = assistant_masks(tok, [example], None)[0]
+    starts = [k for k, bit in enumerate(mask) if bit and (k == 0 or not mask[k - 1])]
+    return [(a, next((k for k in range(a, len(mask)) if not mask[k]), len(mask))) for a in starts]
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_a_final_answer_cut_away_behind_a_long_user_turn_is_refused(tiny_model_cfg, tiny_model_path, tmp_path,
+                                                                    packing):
+    """max_length cut a multi-turn example inside a later user turn: its final answer (what a scorer reads) was
+    gone, yet its first answer was trained on, so it trained on the first answer only without a word."""
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
+    turns = [_multi_turn(i) for i in range(3)]
+    (_, first_end), (last_start, _) = _turn_spans(tok, turns[0])
+    cut = (first_end + last_start) // 2  # inside the long user turn
+    assert first_end < cut < last_start
+    cfg = TrainingConfig(max_steps=1, max_length=cut, packing=packing, save_steps=100)
+    with pytest.raises(LabelMaskError, match=f"3 of {len(EXAMPLES) + 3} training examples lose their last "
+                                             f"assistant turn entirely at training.max_length={cut} \\(turns0, "
+                                             f"turns1, turns2\\): they would train on earlier turns only"):
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES + turns, cfg, 0, tmp_path, show_progress=False)
+    assert not (tmp_path / "final").exists()
+
+
+@pytest.mark.parametrize("where, expected", [("first_answer_end", "gone"), ("inside_first_answer", "gone"),
+                                             ("inside_final_answer", "cut"), ("final_answer_end", None)])
+def test_cut_answers_are_judged_by_the_final_turn_of_multi_turn_examples(tiny_model_cfg, tiny_model_path, caplog,
+                                                                         where, expected):
+    """Whatever the last kept token is (an earlier answer's, a user turn's), the final turn decides: cut away
+    entirely an error, cut inside a warning, whole (ending exactly at max_length) neither."""
+    import logging
+
+    from langmix.train import check_cut_answers
+
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
+    turns = [_multi_turn(0, filler=2)]
+    (first_start, first_end), (last_start, last_end) = _turn_spans(tok, turns[0])
+    cut = {"first_answer_end": first_end, "inside_first_answer": first_start + 2,
+           "inside_final_answer": last_start + 2, "final_answer_end": last_end}[where]
+    length = min(cut, len(assistant_masks(tok, turns, None)[0]))
+    with caplog.at_level(logging.WARNING, logger="langmix.train"):
+        if expected == "gone":
+            with pytest.raises(LabelMaskError, match=f"1 of 1 training examples lose their last assistant turn "
+                                                     f"entirely at training.max_length={cut} \\(turns0\\)"):
+                check_cut_answers(tok, turns, [length], cut)
+        else:
+            check_cut_answers(tok, turns, [length], cut)
+    warned = f"1 of 1 training examples are cut at training.max_length={cut} inside their answer (turns0)"
+    assert (warned in caplog.text) == (expected == "cut")

@@ -75,20 +75,44 @@ def check_label_masks(masks: list[list[int]], examples: list[Example], max_lengt
                                  f"the prompt from the answer")
 
 
-def warn_cut_answers(tokenizer, examples: list[Example], rows: list[list[int]], max_length: int,
-                     trained=bool) -> None:
-    """Warn, with a count, where `max_length` cut an example inside its assistant turn: it then trains on an answer
-    without its end (the final answer line a scorer reads). `rows` are the tokenised examples' label masks (or
-    labels, with `trained` telling which entries are trained on). A row `max_length` long whose last token is
-    trained is cut only if the whole example has trained tokens past `max_length` (an answer that ends exactly
-    there is whole): those few are encoded whole to tell."""
-    maybe = [(ex, i) for i, (ex, row) in enumerate(zip(examples, rows)) if len(row) >= max_length and trained(row[-1])]
-    whole = assistant_masks(tokenizer, [ex for ex, _ in maybe], None)
-    cut = [ex.id for (ex, _), mask in zip(maybe, whole) if any(mask[max_length:])]
+def last_turn_span(mask: list[int]) -> tuple[int, int]:
+    """[start, end) of the last run of trained tokens in an example's whole (untruncated) loss mask: its final
+    assistant turn (a template's `{% generation %}` block); (0, 0) where nothing is trained."""
+    end = len(mask) - next((k for k, bit in enumerate(reversed(mask)) if bit), len(mask))
+    start = end
+    while start > 0 and mask[start - 1]:
+        start -= 1
+    return start, end
+
+
+def check_cut_answers(tokenizer, examples: list[Example], lengths: list[int], max_length: int) -> None:
+    """Where `max_length` cut an example inside or before its final assistant turn (the answer a scorer reads).
+
+    Cut inside it, the example trains on an answer without its end: a warning, with a count. Cut before it (a
+    multi-turn example whose last turn starts past `max_length`, behind a long user turn or tool schemas), it would
+    train on its earlier turns only, as if they were the answer: a LabelMaskError, as for a single-turn example
+    whose answer is cut away entirely (`check_label_masks`). Truncation keeps the start of an example, so a cut
+    loses trained tokens only from the end: an example is cut when its whole encoding has trained tokens past
+    `max_length`. `lengths` are the tokenised (truncated) examples' lengths: only those `max_length` long can have
+    been cut, and those are encoded whole to tell (an answer that ends exactly at `max_length` is whole)."""
+    maybe = [ex for ex, n in zip(examples, lengths) if n >= max_length]
+    gone, cut = [], []
+    for ex, mask in zip(maybe, assistant_masks(tokenizer, maybe, None)):
+        start, end = last_turn_span(mask)
+        if end > max_length:
+            (gone if start >= max_length else cut).append(ex.id)
+    if gone:
+        raise LabelMaskError(f"{len(gone)} of {len(examples)} training examples lose their last assistant turn "
+                             f"entirely at training.max_length={max_length} ({_shown(gone)}): they would train on "
+                             f"earlier turns only; raise training.max_length")
     if cut:
-        log.warning("%d of %d training examples are cut at training.max_length=%d inside their answer (%s%s): they "
+        log.warning("%d of %d training examples are cut at training.max_length=%d inside their answer (%s): they "
                     "train on answers without their ends; raise training.max_length", len(cut), len(examples),
-                    max_length, ", ".join(cut[:3]), " ..." if len(cut) > 3 else "")
+                    max_length, _shown(cut))
+
+
+def _shown(ids: list[str], k: int = 3) -> str:
+    return ", ".join(ids[:k]) + (" ..." if len(ids) > k else "")
 
 
 def _check_lora_targets(model, targets: str | list[str]) -> None:
@@ -312,7 +336,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
     if packing:
         tok = tokenize_mixture(tokenizer, examples, cfg.max_length)
         check_label_masks(tok.masks, examples, cfg.max_length)
-        warn_cut_answers(tokenizer, examples, tok.masks, cfg.max_length)
+        check_cut_answers(tokenizer, examples, [len(m) for m in tok.masks], cfg.max_length)
         dataset = TokenRows(tok)
         args.dataset_kwargs = {"skip_prepare_dataset": True}
         args.assistant_only_loss = False  # the labels already mask everything but the assistant turns
@@ -331,7 +355,7 @@ def train(model_cfg: ModelConfig, model_path: str, examples: list[Example], cfg:
             # TRL silently drops examples whose assistant turn was truncated away; name the culprits instead.
             check_label_masks(assistant_masks(tokenizer, examples, cfg.max_length), examples, cfg.max_length)
             raise LabelMaskError(f"the trainer kept {len(labels)} of {len(examples)} examples")
-        warn_cut_answers(tokenizer, examples, labels, cfg.max_length, trained=lambda label: label != -100)
+        check_cut_answers(tokenizer, examples, [len(row) for row in labels], cfg.max_length)
     if not show_progress:  # without a progress bar the trainer prints every log dict to stdout
         trainer.remove_callback(PrinterCallback)
     resume = latest_checkpoint(ckpt_dir)
