@@ -41,6 +41,8 @@ def config(tmp_path):
     (["train", "{config}", "--mixture", "{tmp}/m.jsonl", "--out", "{tmp}/r", "--seed", "-1"], "--seed"),
     (["score", "{tmp}/empty.yaml", "--task", "x/y"], "unknown task 'x/y'"),
     (["study", "status", "{config}", "-s", "training.lr_scheduler=bogus"], "unknown learning-rate scheduler"),
+    (["train", "{config}", "--mixture", "{tmp}/api.jsonl", "--out", "{tmp}/r", "-s", "training.method=lora", "-s",
+      "training.lora_target_modules=[q_proj, lm_head]"], "targets lm_head, the output layer"),
     (["eval", "{config}", "--out", "{tmp}/e", "-s", "models.0.source=gguf_package", "-s",
       "models.0.package=not-installed-pkg"], "model package 'not-installed-pkg' is not installed"),
     (["train", "{config}", "--mixture", "{tmp}/api.jsonl", "--out", "{tmp}/r"], "holds api examples, but the "

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+import torch
 from transformers import TrainerCallback
 
 from langmix.config import TrainingConfig
@@ -313,3 +314,48 @@ def test_cut_answers_are_judged_by_the_final_turn_of_multi_turn_examples(tiny_mo
             check_cut_answers(tok, turns, [length], cut)
     warned = f"1 of 1 training examples are cut at training.max_length={cut} inside their answer (turns0)"
     assert (warned in caplog.text) == (expected == "cut")
+
+
+@pytest.mark.parametrize("targets", [["q_proj", "lm_head"], "lm_head", r".*(q_proj|lm_head)"])
+def test_a_lora_adapter_on_the_output_layer_is_refused_with_the_config(targets):
+    """TRL refuses an adapter on lm_head (it would never be trained) with a traceback from its constructor."""
+    from langmix.config import lora_targets
+
+    assert lora_targets(targets, "lm_head") and not lora_targets("all-linear", "lm_head")
+    with pytest.raises(ValueError, match="targets lm_head, the output layer: a LoRA adapter there is never trained"):
+        TrainingConfig(method="lora", lora_target_modules=targets)
+    TrainingConfig(method="full", lora_target_modules=targets)  # not used: not refused
+    TrainingConfig(method="lora", lora_target_modules=["q_proj", "v_proj"])
+
+
+def test_a_lora_adapter_on_an_output_layer_named_otherwise_is_refused_before_training():
+    """The rule is TRL's: the model's output embeddings, whatever the module is called (older GPT-NeoX: embed_out)."""
+    from langmix.errors import UserInputError
+    from langmix.train import _check_lora_targets
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.ModuleDict({"query_key_value": torch.nn.Linear(4, 12)})
+            self.embed_out = torch.nn.Linear(4, 8)
+
+        def get_output_embeddings(self):
+            return self.embed_out
+
+    model = Model()
+    _check_lora_targets(model, ["query_key_value"])
+    for targets in (["query_key_value", "embed_out"], r".*embed_out"):
+        with pytest.raises(UserInputError, match="targets embed_out, the model's output layer"):
+            _check_lora_targets(model, targets)
+
+
+@pytest.mark.parametrize("packing", [True, False])
+def test_training_a_lora_head_ends_with_one_line_not_trl_traceback(tiny_model_cfg, tiny_model_path, tmp_path,
+                                                                  packing):
+    from langmix.errors import UserInputError
+
+    cfg = TrainingConfig.model_construct(**{**TrainingConfig(method="lora", max_steps=1, packing=packing,
+                                                             max_length=256).model_dump(),
+                                            "lora_target_modules": ["q_proj", "lm_head"]})  # past the config check
+    with pytest.raises(UserInputError, match="targets lm_head, the model's output layer"):
+        train(tiny_model_cfg, tiny_model_path, EXAMPLES, cfg, 0, tmp_path, show_progress=False)

@@ -337,6 +337,18 @@ class TrainingConfig(_Strict):
                                            "per step (TRL turns it on by default; turn it on when a model's "
                                            "activations do not fit)")
 
+    @model_validator(mode="after")
+    def _lora_head(self) -> "TrainingConfig":
+        """A LoRA adapter on `lm_head` (the output layer of transformers' causal LMs) is never trained: TRL computes
+        the loss from the head's weight directly, and refuses it with a traceback. Refused here, before any model
+        is loaded; an output layer named otherwise is refused at training time (`train._check_lora_targets`)."""
+        targets = self.lora_target_modules
+        if self.method == "lora" and targets != "all-linear" and lora_targets(targets, "lm_head"):
+            raise ValueError(f"lora_target_modules: {targets!r} targets lm_head, the output layer: a LoRA adapter "
+                             f"there is never trained (TRL computes the loss from its weight directly); leave it out "
+                             f"('all-linear' does) or use method: full")
+        return self
+
     @field_validator("lr_scheduler")
     @classmethod
     def _known_scheduler(cls, value: str) -> str:
@@ -347,6 +359,22 @@ class TrainingConfig(_Strict):
             if value not in names:
                 raise ValueError(f"unknown learning-rate scheduler {value!r} (known: {', '.join(names)})")
         return value
+
+
+def lora_targets(targets: str | list[str], name: str) -> bool:
+    """Whether `lora_target_modules` selects the module of full name `name` as PEFT matches them: a list by module
+    names or their last parts, a string as a regular expression over the full name ('all-linear' is PEFT's own: not
+    the output layer)."""
+    import re
+
+    if isinstance(targets, str):
+        if targets == "all-linear":
+            return False
+        try:
+            return re.fullmatch(targets, name) is not None
+        except re.error as exc:
+            raise ValueError(f"lora_target_modules: {targets!r} is not a regular expression ({exc})") from None
+    return any(name == t or name.endswith("." + t) for t in targets)
 
 
 # TrainingConfig fields that change how a run is checkpointed, logged or computed, not what it learns: left out of

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
-from langmix.config import ModelConfig, TrainingConfig
+from langmix.config import ModelConfig, TrainingConfig, lora_targets
 from langmix.errors import UserInputError, check_output
 from langmix.models import CHAT_PRESETS, load_model, load_tokenizer
 from langmix.packing import (PaddingFreeCollator, TokenRows, backbone_and_head, register_varlen, sequence_losses,
@@ -117,20 +116,28 @@ def _shown(ids: list[str], k: int = 3) -> str:
 
 def _check_lora_targets(model, targets: str | list[str]) -> None:
     """training.lora_target_modules must name modules of the model, as PEFT matches them (a list: module names or
-    their last part; a string: a regular expression over the full names), else one line naming what there is."""
+    their last part; a string: a regular expression over the full names), else one line naming what there is; and
+    not the model's output layer, whatever its name (TRL refuses an adapter there with a traceback: the loss is
+    computed from the head's weight directly, so it would never be trained)."""
     if targets == "all-linear":
         return
     names = [name for name, _ in model.named_modules() if name]
     if isinstance(targets, str):
-        found = any(re.fullmatch(targets, name) for name in names)
+        found = any(lora_targets(targets, name) for name in names)
         missing = [] if found else [targets]
     else:
-        missing = [t for t in targets if not any(name == t or name.endswith("." + t) for name in names)]
+        missing = [t for t in targets if not any(lora_targets([t], name) for name in names)]
     if missing:
         linear = sorted({name.split(".")[-1] for name, module in model.named_modules()
                          if isinstance(module, torch.nn.Linear)})
         raise UserInputError(f"training.lora_target_modules: {', '.join(map(repr, missing))} matches no module of "
                              f"the model (its linear layers: {', '.join(linear)}; or 'all-linear')")
+    head = model.get_output_embeddings()
+    head_name = next((name for name, module in model.named_modules() if module is head and name), None)
+    if head_name is not None and lora_targets(targets, head_name):
+        raise UserInputError(f"training.lora_target_modules: {targets!r} targets {head_name}, the model's output "
+                             f"layer: a LoRA adapter there is never trained (TRL computes the loss from its weight "
+                             f"directly); leave it out ('all-linear' does) or use training.method=full")
 
 
 class IdentityError(UserInputError):
