@@ -232,3 +232,34 @@ def test_a_large_cap_reserves_kv_room_only_as_rows_need_it(tok_model, monkeypatc
     longest = max(len(r) for r in tok(render_prompts(tok, EXAMPLES), add_special_tokens=False)["input_ids"])
     widest = max(layer._kv[0].shape[-2] for cache in caches for layer in cache.layers if hasattr(layer, "_kv"))
     assert widest <= 2 * (longest + 257)
+
+
+@pytest.mark.parametrize("joins", [False, True])
+def test_no_row_runs_past_the_models_context(tok_model, caplog, joins):
+    """Prompt + answer cap past the model's positions ran on without a word (RoPE extrapolates; learned positions
+    or vLLM would fail). Rows that fit keep their outputs; a row that does not is cut where the context ends, or
+    gets "" where its prompt fills it, and one warning names them with the limit."""
+    import logging
+
+    tok, model = tok_model
+    lengths = [len(r) for r in tok(render_prompts(tok, EXAMPLES), add_special_tokens=False)["input_ids"]]
+    n_ctx = sorted(lengths)[len(lengths) // 3]
+    short = copy.deepcopy(model)
+    short.config.max_position_embeddings = n_ctx  # rotary positions are computed on the fly: the same model
+    room = [max(0, n_ctx - n) for n in lengths]
+    fits = [n + 12 <= n_ctx for n in lengths]
+    assert any(fits) and 0 in room and any(0 < r < 12 for r in room)
+    seen: list[int] = []
+    with caplog.at_level(logging.WARNING, logger="langmix.evaluate.generate"):
+        got = generate(short, tok, EXAMPLES, 12, 8, progress=seen.append, join_rows=joins)
+    assert sum(seen) == len(EXAMPLES)
+    want = generate(model, tok, EXAMPLES, [min(12, r) for r in room], 8, join_rows=joins)  # the same, capped
+    assert got == want
+    assert [g for g, fit in zip(got, fits) if fit] == \
+        [g for g, fit in zip(generate(model, tok, EXAMPLES, 12, 8, join_rows=joins), fits) if fit]
+    assert all(g == "" for g, r in zip(got, room) if r == 0)
+    over = [ex.id for ex, fit in zip(EXAMPLES, fits) if not fit]
+    (record,) = [r for r in caplog.records if "context" in r.getMessage()]
+    assert record.getMessage().startswith(f"{len(over)} of {len(EXAMPLES)} ") and f"context of {n_ctx} positions" \
+        in record.getMessage() and over[0] in record.getMessage()
+    assert f"({room.count(0)} get none: the prompt fills it)" in record.getMessage()

@@ -216,3 +216,38 @@ def test_a_scorer_that_fails_on_every_item_is_one_clear_error(monkeypatch):
                         messages=[{"role": "user", "content": "Capital?"}]) for i in range(3)]
     with pytest.raises(RuntimeError, match="the faulty scorer failed on all 3 items .first: RuntimeError: no capital"):
         run.evaluate(None, None, examples, EvalConfig(language_id=False), ["en"])
+
+
+def test_items_past_the_models_context_are_counted_per_language_and_named_once(tiny_model_cfg, tiny_model_path,
+                                                                               caplog):
+    """MGSM Telugu prompts (279 tokens) + the 72-token cap ran past the tiny model's 256 positions without a word:
+    each item now says whether it fit, each language counts those that did not, and one warning names them."""
+    import copy
+    import logging
+
+    from langmix.config import DataConfig, EvalConfig
+    from langmix.data.sources import SynthSource
+    from langmix.evaluate.generate import render_prompts
+    from langmix.evaluate.run import evaluate
+    from langmix.models import load_model, load_tokenizer
+
+    examples = SynthSource(DataConfig(train_pool=20, eval_items=6)).eval_examples("math", ["en", "sw"])
+    tok = load_tokenizer(tiny_model_cfg, tiny_model_path)
+    model = copy.deepcopy(load_model(tiny_model_cfg, tiny_model_path))
+    lengths = [len(r) for r in tok(render_prompts(tok, examples), add_special_tokens=False)["input_ids"]]
+    cap = 8
+    n_ctx = sorted(lengths)[len(lengths) // 2] + cap // 2  # about half the items do not fit with their cap
+    model.config.max_position_embeddings = n_ctx
+    over = [n + cap > n_ctx for n in lengths]
+    cfg = EvalConfig(max_new_tokens={"math": cap}, batch_size=4, language_id=False)
+    with caplog.at_level(logging.WARNING):
+        predictions, rows = evaluate(model, tok, examples, cfg, ["en", "sw"])
+    assert [p["context_exceeded"] for p in predictions] == over
+    values = {(lang, metric): (value, n) for _, lang, metric, value, n in rows}
+    for lang in ("en", "sw"):
+        flags = [o for o, ex in zip(over, examples) if ex.language == lang]
+        assert values[(lang, "context_exceeded")] == (sum(flags) / len(flags), len(flags))
+    assert 0 < sum(over) < len(over)
+    (warning,) = [r.getMessage() for r in caplog.records if "context" in r.getMessage()]
+    assert warning.startswith(f"{sum(over)} of {len(examples)} math items do not fit the model's context of "
+                              f"{n_ctx} positions")

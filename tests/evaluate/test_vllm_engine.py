@@ -29,6 +29,8 @@ class FakeLLM:
         self.model = AutoModelForCausalLM.from_pretrained(kwargs["model"], dtype=torch.float32).eval()
         self.calls: list[tuple[list[list[int]], object, object]] = []
         self._adapters: dict[str, object] = {}
+        max_len = kwargs.get("max_model_len", self.model.config.max_position_embeddings)
+        self.llm_engine = SimpleNamespace(model_config=SimpleNamespace(max_model_len=max_len))
         FakeLLM.made.append(self)
 
     def _model_for(self, request):
@@ -48,7 +50,9 @@ class FakeLLM:
         ids = [p["prompt_token_ids"] for p in prompts]
         self.calls.append((ids, params, lora_request))
         model, outs = self._model_for(lora_request), []
-        for row in ids:
+        per_prompt = params if isinstance(params, list) else [params] * len(ids)  # vLLM takes either
+        for row, params in zip(ids, per_prompt):
+            assert len(row) + params.max_tokens <= self.llm_engine.model_config.max_model_len  # vLLM refuses more
             x = torch.tensor([row])
             with torch.no_grad():
                 full = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=params.max_tokens,
@@ -166,3 +170,30 @@ def test_the_vllm_engine_without_vllm_installed_is_one_clear_error(monkeypatch, 
     monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` raises ImportError
     with pytest.raises(UserInputError, match="vLLM is not installed.*engine 'hf'"):
         load_for_evaluation(tiny_model_cfg, tiny_model_path, None, EvalConfig(engine="vllm"))
+
+
+def test_items_past_the_context_get_the_hf_engines_outputs_and_counts(fake_vllm, tiny_model_cfg, tiny_model_path):
+    """vLLM refuses a prompt whose answer cap runs past `max_model_len`: the caps are fitted to the engine's
+    context as the Hugging Face engine fits them to the model's, and the items counted the same."""
+    import copy
+
+    from langmix.evaluate.generate import render_prompts
+
+    examples = _examples(4)
+    hf = EvalConfig(max_new_tokens={"math": 10}, batch_size=4, language_id=False)
+    tok, model = load_for_evaluation(tiny_model_cfg, tiny_model_path, None, hf)
+    lengths = sorted(len(r) for r in tok(render_prompts(tok, examples), add_special_tokens=False)["input_ids"])
+    n_ctx = lengths[len(lengths) // 2]  # half the prompts fill it, some others fit only part of their cap
+    model = copy.deepcopy(model)
+    model.config.max_position_embeddings = n_ctx
+    expected, expected_metrics = evaluate(model, tok, examples, hf, ["en", "sw"])
+    on_vllm = hf.model_copy(update={"engine": "vllm", "vllm_engine_args": {"max_model_len": n_ctx}})
+    tok, handle = load_for_evaluation(tiny_model_cfg, tiny_model_path, None, on_vllm)
+    advanced: list[int] = []
+    got, metrics = evaluate(handle, tok, examples, on_vllm, ["en", "sw"], advanced.append)
+    assert [p["output"] for p in got] == [p["output"] for p in expected]
+    assert [p["context_exceeded"] for p in got] == [p["context_exceeded"] for p in expected]
+    assert any(p["context_exceeded"] for p in got) and any(p["output"] == "" for p in got)
+    assert metrics == expected_metrics and sum(advanced) == len(examples)
+    (llm,) = FakeLLM.made
+    assert sum(len(ids) for ids, _, _ in llm.calls) == sum(1 for n in lengths if n < n_ctx)  # none for a full one

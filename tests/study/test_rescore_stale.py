@@ -281,3 +281,32 @@ def test_rescoring_names_the_runs_what_changed_and_keeps_a_trail(study, monkeypa
     assert trail[0]["old"] == dict(zip(before["language"], before["value"])) and set(trail[0]["old"]) == {
         "en", "sw", "es"} and trail[0]["new"] == {"en": 1.0, "sw": 1.0, "es": 1.0}
     assert trail[0]["old"] != trail[0]["new"]
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_rescoring_keeps_the_count_of_items_past_the_models_context(study, monkeypatch, no_model, recorded):
+    """Whether an item's prompt and answer cap fit the model's context is known only when it was generated: a
+    re-scoring carries the stored flags into its predictions and the `context_exceeded` rows; an older run's
+    predictions, without them, get no such row rather than a count of 0."""
+    path = _evals(study)[0][1]
+    rows = [json.loads(line) for line in (path / "predictions.jsonl").read_text().splitlines()]
+    assert all(row["context_exceeded"] is False for row in rows)  # the tiny model's 256 positions: all fit
+    for k, row in enumerate(rows):
+        if recorded:
+            row["context_exceeded"] = k == 0
+        else:
+            del row["context_exceeded"]
+    (path / "predictions.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    mark_done(path, EVAL_OUTPUTS)
+    _change_scorer(monkeypatch)
+    study_tables(study)  # re-scores, as `langmix report` does
+    assert json.loads((path / SCORER_FILE).read_text())["digest"] == base.scorer_digest("math").digest
+    stored = [json.loads(line) for line in (path / "predictions.jsonl").read_text().splitlines()]
+    results = pq.read_table(path / "results.parquet").to_pylist()
+    counts = {r["language"]: (r["value"], r["n"]) for r in results if r["metric"] == "context_exceeded"}
+    if recorded:
+        assert [row["context_exceeded"] for row in stored] == [k == 0 for k in range(len(rows))]
+        n = {lang: sum(1 for row in rows if row["language"] == lang) for lang in {row["language"] for row in rows}}
+        assert counts == {lang: ((1 if lang == rows[0]["language"] else 0) / m, m) for lang, m in n.items()}
+    else:
+        assert all("context_exceeded" not in row for row in stored) and counts == {}

@@ -9,7 +9,9 @@ batched `model.generate(do_sample=False)` with left padding. What it does beyond
   KV cache rows are dropped, so later steps compute only the rows still generating, and a batch ends when its last
   row does;
 - per step, only the last position's logits are computed, and no per-row host work happens unless stop strings
-  are given.
+  are given;
+- no row runs past the model's context (`context_length`): a row's cap is cut to the room its prompt leaves, and a
+  prompt that fills the context gets no answer (`fit_context`; the rows cut are named in a warning).
 `plain_generate` is the reference: batched `model.generate` exactly as a ten-line script would call it.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 from typing import Callable, Sequence
 
 import torch
@@ -25,12 +28,57 @@ from langmix.records import Example
 from langmix.timing import compute
 from langmix.tokenization import chat_prompts_cached, decode_all, encode_cached
 
+log = logging.getLogger(__name__)
+
 SHARED_PREFIX_MIN = 32  # the length from which a shared prefix is worth its extra forward, when sharing is asked for
 
 
 def render_prompts(tokenizer, examples: list[Example]) -> list[str]:
     """The model's chat template applied to each example's prompt turns, with the generation prompt."""
     return chat_prompts_cached(tokenizer, [ex.prompt_messages() for ex in examples])
+
+
+# where transformers' configs hold the most positions a model takes, newest name first
+_CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "max_seq_len")
+
+
+def context_length(model) -> int | None:
+    """The most positions `model` takes, prompt and generated tokens together: its own `context_length` (a vLLM
+    engine's `max_model_len`) or its config's (text) `max_position_embeddings` or an older name for it; None where
+    it states none."""
+    own = getattr(model, "context_length", None)
+    if isinstance(own, int):
+        return own
+    config = getattr(model, "config", None)
+    if config is None:
+        return None
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for field in _CONTEXT_FIELDS:
+        value = getattr(config, field, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def fit_context(rows: Sequence[Sequence[int]], caps: Sequence[int], n_ctx: int | None) -> tuple[list[int], list[int]]:
+    """(each row's cap cut to the room its prompt leaves in `n_ctx` positions, 0 where the prompt fills them; the
+    indices of the rows whose prompt and cap did not fit). Caps that fit are unchanged, so are their outputs."""
+    if n_ctx is None:
+        return list(caps), []
+    fitted = [min(cap, max(0, n_ctx - len(row))) for row, cap in zip(rows, caps)]
+    return fitted, [i for i, (cap, fit) in enumerate(zip(caps, fitted)) if fit < cap]
+
+
+def warn_over_context(examples: list[Example], rows: Sequence[Sequence[int]], caps: Sequence[int],
+                      over: list[int], n_ctx: int) -> None:
+    """One warning naming the items (of `over`) whose prompt and answer cap exceed the model's context."""
+    ids = [examples[i].id for i in over]
+    filled = sum(1 for i in over if len(rows[i]) >= n_ctx)
+    log.warning("%d of %d %s items do not fit the model's context of %d positions with their answer (prompt + up to "
+                "%d new tokens; the longest prompt is %d tokens): %s%s; their answers end where the context does%s",
+                len(over), len(examples), examples[over[0]].task, n_ctx, max(caps[i] for i in over),
+                max(len(rows[i]) for i in over), ", ".join(ids[:5]), " ..." if len(ids) > 5 else "",
+                f" ({filled} get none: the prompt fills it)" if filled else "")
 
 
 def _eos_ids(model, tokenizer) -> list[int]:
@@ -250,19 +298,31 @@ def generate(model, tokenizer, examples: list[Example], max_new_tokens: int | Se
     as with 64 (67 vs 75 ms: bound by launching kernels), and it measured 1.14x in a single pass each (static
     batches first, so a first-pass slowdown may be in it); `benchmarks/gpu_train_eval.py` now alternates them.
     `progress(k)` is called as k more examples finish.
+    No row runs past the model's context (`fit_context`): its cap is cut to the room its prompt leaves, with a
+    warning naming it; a prompt that fills the context gets no answer ("").
     """
     if not examples:
         return []
     prompts = render_prompts(tokenizer, examples)
     rows = encode_cached(tokenizer, prompts)  # a study evaluates every run of a model on the same prompts
     caps = [max_new_tokens] * len(rows) if isinstance(max_new_tokens, int) else list(max_new_tokens)
-    pending = sorted(range(len(rows)), key=lambda i: (len(rows[i]), i))[::-1]  # shortest last: pop() takes it
+    n_ctx = context_length(model)
+    asked = caps
+    caps, over = fit_context(rows, asked, n_ctx)
+    if over:  # (evaluate.run fits the caps first, and counts the items)
+        warn_over_context(examples, rows, asked, over, n_ctx)
+    out: list[list[int]] = [[] for _ in rows]
+    live = [i for i in range(len(rows)) if caps[i] > 0]  # a prompt that fills the context gets no answer
+    if progress and len(live) < len(rows):
+        progress(len(rows) - len(live))
+    if not live:
+        return decode_all(tokenizer, out)
+    pending = sorted(live, key=lambda i: (len(rows[i]), i))[::-1]  # shortest last: pop() takes it
     device = next(model.parameters()).device
     eos_t = torch.tensor(_eos_ids(model, tokenizer), device=device)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else int(eos_t[0])
-    longest = max(len(r) for r in rows) + max(caps)
+    longest = max(len(rows[i]) for i in live) + max(caps[i] for i in live)
     prefill = _Prefill(model, pad_id, device, _cache_kwarg(model), shared_prefix_min, longest)
-    out: list[list[int]] = [[] for _ in rows]
     few = max(1, batch_size // 8)  # free places worth a join (a copy of the cache)
 
     def admit(k: int) -> _Batch:

@@ -18,11 +18,12 @@ import numpy as np
 from langmix import tasks
 from langmix.config import EvalConfig, ModelConfig
 from langmix.evaluate import langid
-from langmix.evaluate.generate import generate
+from langmix.evaluate.generate import context_length, fit_context, generate, render_prompts, warn_over_context
 from langmix.evaluate.vllm_engine import VllmModel, vllm_model
 from langmix.models import load_model, load_tokenizer, load_trained, tokenizer_dir
 from langmix.records import Example
 from langmix.tasks import TaskContext
+from langmix.tokenization import encode_cached
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,9 @@ def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, fl
     `response_language_fidelity_judged` is the share of the language-judged responses (n: how many were judged)
     that are in the prompt's language, as the report computes it; `response_language_unjudged` the share of all
     responses whose language could not be judged (n: all). (Runs evaluated before this name existed hold
-    `response_language_fidelity`, a share of all responses: a new name, so the two are never mixed.)"""
+    `response_language_fidelity`, a share of all responses: a new name, so the two are never mixed.)
+    `context_exceeded` is the share of items whose prompt and answer length did not fit the model's context (n:
+    all), where the predictions record it (`generate_outputs`)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for p in predictions:
         groups[(p["task"], p["language"])].append(p)
@@ -56,6 +59,8 @@ def aggregate(predictions: list[dict[str, Any]]) -> list[tuple[str, str, str, fl
                 rows.append((task_name, lang, "response_language_fidelity_judged",
                              sum(1.0 for r in judged if r == lang) / len(judged), len(judged)))
             rows.append((task_name, lang, "response_language_unjudged", 1 - len(judged) / n, n))
+        if "context_exceeded" in items[0]:  # prompt and answer length past the model's context
+            rows.append((task_name, lang, "context_exceeded", sum(1 for p in items if p["context_exceeded"]) / n, n))
     return rows
 
 
@@ -83,26 +88,43 @@ def evaluate(model, tokenizer, examples: list[Example], cfg: EvalConfig, study_l
         return [], []
     task = tasks.get(examples[0].task)
     tasks.check_references(task, examples)  # before any compute is spent
-    outputs = generate_outputs(model, tokenizer, examples, cfg, progress)
-    return score_outputs(examples, outputs, cfg, study_languages)
+    outputs, over_context = generate_outputs(model, tokenizer, examples, cfg, progress)
+    return score_outputs(examples, outputs, cfg, study_languages, over_context)
 
 
 def generate_outputs(model, tokenizer, examples: list[Example], cfg: EvalConfig,
-                     progress: Callable[[int], None] | None = None) -> list[str]:
-    """The model's output for each of `examples` (one task), in order: greedy, at most the task's answer length."""
+                     progress: Callable[[int], None] | None = None) -> tuple[list[str], list[bool] | None]:
+    """The model's output for each of `examples` (one task), in order: greedy, at most the task's answer length
+    and never past the model's context; and whether each item's prompt and answer length exceeded that context
+    (its answer then ends where the context does, or is empty where the prompt fills it: named in one warning;
+    None where the model states no context length)."""
     limit = max_new_tokens(cfg, examples[0].task)
+    caps, over, n_ctx = [limit] * len(examples), [], context_length(model)
+    if n_ctx is not None:  # (a model that states no context: nothing to fit)
+        rows = encode_cached(tokenizer, render_prompts(tokenizer, examples))  # cached: generation reads them again
+        caps, over = fit_context(rows, caps, n_ctx)
+        if over:
+            warn_over_context(examples, rows, [limit] * len(rows), over, n_ctx)
     if isinstance(model, VllmModel):
-        return model.generate(tokenizer, examples, limit, cfg.batch_size, progress)
-    return generate(model, tokenizer, examples, limit, cfg.batch_size, progress, join_rows=cfg.continuous_batching)
+        outputs = model.generate(tokenizer, examples, caps, cfg.batch_size, progress)
+    else:
+        outputs = generate(model, tokenizer, examples, caps, cfg.batch_size, progress,
+                           join_rows=cfg.continuous_batching)
+    exceeded = set(over)
+    return outputs, None if n_ctx is None else [i in exceeded for i in range(len(examples))]
 
 
-def score_outputs(examples: list[Example], outputs: list[str], cfg: EvalConfig, study_languages: list[str]
-                  ) -> tuple[list[dict[str, Any]], list[tuple]]:
+def score_outputs(examples: list[Example], outputs: list[str], cfg: EvalConfig, study_languages: list[str],
+                  context_exceeded: list[bool] | None = None) -> tuple[list[dict[str, Any]], list[tuple]]:
     """Score each output against its example (one task; `outputs[i]` answers `examples[i]`), judge the responses'
     languages where the task asks for it, and aggregate per language: (predictions, metric rows). What a fresh
-    evaluation and the re-scoring of stored outputs (`langmix.study.rescore_stale`) both run."""
+    evaluation and the re-scoring of stored outputs (`langmix.study.rescore_stale`) both run.
+    `context_exceeded` (from `generate_outputs`; None: not known) is kept with each prediction and counted per
+    language as the metric `context_exceeded` (the share of items whose prompt and answer length did not fit)."""
     if len(outputs) != len(examples):
         raise ValueError(f"{len(outputs)} outputs for {len(examples)} examples")
+    if context_exceeded is not None and len(context_exceeded) != len(examples):
+        raise ValueError(f"{len(context_exceeded)} context flags for {len(examples)} examples")
     if not examples:
         return [], []
     task = tasks.get(examples[0].task)
@@ -129,6 +151,8 @@ def score_outputs(examples: list[Example], outputs: list[str], cfg: EvalConfig, 
                   "output": out, **verdicts[i], **task.item_fields(ex), **task.rescore_fields(ex)}
         if detected is not None:
             record["response_language"] = detected[i]
+        if context_exceeded is not None:
+            record["context_exceeded"] = bool(context_exceeded[i])
         predictions.append(record)
     return predictions, aggregate(predictions)
 

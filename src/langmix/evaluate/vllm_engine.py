@@ -44,24 +44,44 @@ class VllmModel:
     def __init__(self, llm, lora_request=None, name: str = ""):
         self.llm, self.lora_request, self.name = llm, lora_request, name
 
-    def generate(self, tokenizer, examples: list[Example], max_new_tokens: int, batch_size: int,
+    @property
+    def context_length(self) -> int | None:
+        """The engine's `max_model_len`: the most positions a prompt and its answer take together."""
+        try:
+            return int(self.llm.llm_engine.model_config.max_model_len)
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+    def generate(self, tokenizer, examples: list[Example], max_new_tokens: int | Sequence[int], batch_size: int,
                  progress: Callable[[int], None] | None = None, stop: Sequence[str] | None = None) -> list[str]:
-        """Greedy completions in input order, as `langmix.evaluate.generate.generate` returns them."""
+        """Greedy completions in input order, as `langmix.evaluate.generate.generate` returns them: one cap or one
+        per example (an example whose cap is 0 gets "" without a request, as there)."""
         from langmix.evaluate.generate import render_prompts
 
         params_cls = _vllm().SamplingParams
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-        params = params_cls(temperature=0.0, max_tokens=max_new_tokens, stop=list(stop) if stop else None,
-                            stop_token_ids=eos, ignore_eos=bool(eos), include_stop_str_in_output=True,
-                            skip_special_tokens=True)
+
+        def params(cap: int):
+            return params_cls(temperature=0.0, max_tokens=cap, stop=list(stop) if stop else None,
+                              stop_token_ids=eos, ignore_eos=bool(eos), include_stop_str_in_output=True,
+                              skip_special_tokens=True)
+
         ids = encode_cached(tokenizer, render_prompts(tokenizer, examples))
+        caps = [max_new_tokens] * len(ids) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+        live = [i for i in range(len(ids)) if caps[i] > 0]
+        if progress and len(live) < len(ids):
+            progress(len(ids) - len(live))
         chunk = max(4 * batch_size, 256)  # vLLM schedules its own batches; chunks only pace the progress bar
-        rows: list[list[int]] = []
-        for start in range(0, len(ids), chunk):
-            part = [{"prompt_token_ids": list(row)} for row in ids[start:start + chunk]]
+        rows: list[list[int]] = [[] for _ in ids]
+        for start in range(0, len(live), chunk):
+            part = live[start:start + chunk]
+            sampling = (params(caps[part[0]]) if len({caps[i] for i in part}) == 1
+                        else [params(caps[i]) for i in part])  # one for all where the caps agree, as before
             with compute("generate"):
-                outs = self.llm.generate(part, params, lora_request=self.lora_request, use_tqdm=False)
-            rows.extend(list(o.outputs[0].token_ids) for o in outs)
+                outs = self.llm.generate([{"prompt_token_ids": list(ids[i])} for i in part], sampling,
+                                         lora_request=self.lora_request, use_tqdm=False)
+            for i, o in zip(part, outs):
+                rows[i] = list(o.outputs[0].token_ids)
             if progress:
                 progress(len(part))
         return decode_all(tokenizer, rows)

@@ -69,8 +69,8 @@ def _shown(ids: list[str], k: int = 5) -> str:
     return ", ".join(ids[:k]) + (f" ... ({len(ids)} in all)" if len(ids) > k else "")
 
 
-def stored_outputs(spec: EvalSpec, path: Path, examples: list[Example]) -> list[str]:
-    """The output stored in `path`/predictions.jsonl for each of `examples`, in their order, matched by id. Raises
+def stored_predictions(spec: EvalSpec, path: Path, examples: list[Example]) -> list[dict[str, Any]]:
+    """The prediction stored in `path`/predictions.jsonl for each of `examples`, in their order, matched by id. Raises
     RescoreError, naming the evaluation, for a line that cannot be read, an id missing, extra or repeated, or an
     item whose task, language, source or reference (as stored for `langmix score`) is not its example's now: the
     output answered another question."""
@@ -110,7 +110,7 @@ def stored_outputs(spec: EvalSpec, path: Path, examples: list[Example]) -> list[
     if changed:
         raise RescoreError(f"{where}: {len(changed)} items differ from their examples now (task, language, source "
                            f"or reference): {_shown(changed)}: the eval set changed since it was generated")
-    return [stored[i]["output"] for i in wanted]
+    return [stored[i] for i in wanted]
 
 
 def _headline(path: Path, metric: str) -> dict[str, float] | None:
@@ -143,8 +143,10 @@ def rescore_eval(spec: EvalSpec, path: Path, study: str, source) -> None:
     `rescored.jsonl` (the trail: when, the old and new scorer records, the old and new headline metric per
     language). Loads no model."""
     examples = source.eval_examples(spec.task, spec.languages)  # as execute_eval builds them
-    outputs = stored_outputs(spec, path, examples)
-    predictions, metrics = score_outputs(examples, outputs, spec.evaluation, spec.languages)
+    stored = stored_predictions(spec, path, examples)
+    exceeded = [row.get("context_exceeded") for row in stored]  # recorded at generation (older runs: unknown)
+    predictions, metrics = score_outputs(examples, [row["output"] for row in stored], spec.evaluation,
+                                         spec.languages, exceeded if all(type(e) is bool for e in exceeded) else None)
     scorer, headline = tasks.scorer_digest(spec.task), tasks.get(spec.task).headline_metric
     trail = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "old_scorer": scorer_record(path), "new_scorer": scorer.record(),
              "headline_metric": headline, "old": _headline(path, headline),
