@@ -38,9 +38,9 @@ def test_study_end_to_end(tmp_path, tiny_model_path):
                                 "FROM results"])
     assert query.exit_code == 0
     runs, rows, none_judged = query.output.split()[-3:]
-    # 3 runs per task x 3 languages x (5 math metrics + 5 api metrics), less the fidelity rows of (run, language)
-    # cells where no response could be language-judged (no figure rather than 0%)
-    assert int(runs) == 6 and int(rows) == 3 * 3 * 5 + 3 * 3 * 5 - int(none_judged)
+    # 3 runs per task x 3 languages x (5 math metrics + 5 api metrics, each with context_exceeded), less the
+    # fidelity rows of (run, language) cells where no response could be language-judged (no figure rather than 0%)
+    assert int(runs) == 6 and int(rows) == 3 * 3 * 6 + 3 * 3 * 6 - int(none_judged)
 
     items = runner.invoke(app, ["query", str(config), "SELECT count(*) AS n FROM items"])
     assert int(items.output.split()[-1]) == 6 * 3 * 4  # eval runs x languages x items
