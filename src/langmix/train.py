@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 class LabelMaskError(UserInputError):
-    """An example whose loss mask covers no token or every token."""
+    """An example whose loss mask covers no token or every token, or no longer holds its final answer."""
 
 
 def assistant_masks(tokenizer, examples: list[Example], max_length: int | None) -> list[list[int]]:
