@@ -3,6 +3,7 @@ seeds for a base model's evaluation."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -184,3 +185,96 @@ def test_resolving_a_missing_local_model_names_it():
 
     with pytest.raises(ModelError, match="model path /nonexistent/model does not exist"):
         resolve_model_path(ModelConfig(name="m", source="hf", path="/nonexistent/model"))
+
+
+def _files_study(root: Path, **data_extra) -> Path:
+    """A files-based study in `root`: its config names the data relative to itself, as a project would."""
+    from langmix.data.synth import make_items, to_example
+
+    (root / "data").mkdir(parents=True)
+    items = make_items("math", "train", 6, 0)
+    (root / "data" / "train.jsonl").write_text(
+        "".join(to_example(i, lang).model_dump_json() + "\n" for i in items for lang in ("en", "sw")))
+    (root / "data" / "eval.jsonl").write_text(
+        "".join(to_example(i, "en").model_dump_json() + "\n" for i in make_items("math", "eval", 3, 0)))
+    tree = small_study_dict(Path("out"), include_base=True, languages=["en", "sw"],
+                            data={"source": "files", "math": {"train": {"format": "examples", "path": "data/train.jsonl"},
+                                                              "eval": {"format": "examples", "path": "data/eval.jsonl",
+                                                                       **data_extra}}})
+    (root / "study.yaml").write_text(yaml.safe_dump(tree))
+    return root / "study.yaml"
+
+
+def test_a_copied_files_project_keeps_its_keys(tmp_path):
+    """`cp -a proj proj2` listed every finished run of proj2 as pending: the keys of a files-based study held the
+    data files' absolute paths. They hold what the files read (names and contents), so a copy keeps them, and a
+    changed line still changes them."""
+    config = _files_study(tmp_path / "proj")
+    before = _keys(load_config(config))
+    assert len(before) == 5
+    shutil.copytree(tmp_path / "proj", tmp_path / "elsewhere" / "proj2")
+    copy = tmp_path / "elsewhere" / "proj2" / "study.yaml"
+    assert _keys(load_config(copy)) == before
+    assert str(tmp_path) not in json.dumps([s.data for j in expand(load_config(copy))
+                                            for s in ([j.train] if j.train else []) + j.evals])
+    evalf = tmp_path / "elsewhere" / "proj2" / "data" / "eval.jsonl"
+    lines = evalf.read_text().splitlines(keepends=True)
+    evalf.write_text("".join(lines[:-1]) + lines[-1].replace('"en"', '"en" ', 1))  # one line changed
+    after = _keys(load_config(copy))
+    trains = {s.key for j in expand(load_config(copy)) if j.train for s in [j.train]}
+    assert set(after) - trains == set(after) - set(before)  # every evaluation is new, no training is
+    assert len(set(after) - set(before)) == 3
+    train = tmp_path / "elsewhere" / "proj2" / "data" / "train.jsonl"
+    train.write_text(train.read_text().replace("\n", "\n\n", 1))  # the training data's bytes change
+    assert not set(_keys(load_config(copy))) & set(before)
+
+
+def test_data_keys_hold_what_changes_what_is_read(tmp_path):
+    """A file's name picks its parser and may name its items (gsm8k's split, a parallel set's id prefix), so a
+    renamed file is another run; so is another `limit`."""
+    config = _files_study(tmp_path / "proj")
+    before = set(_keys(load_config(config)))
+    assert len(set(_keys(load_config(config, ["data.math.eval.limit=2"]))) - before) == 3  # the evaluations
+    (tmp_path / "proj" / "data" / "eval.jsonl").rename(tmp_path / "proj" / "data" / "eval2.jsonl")
+    renamed = set(_keys(load_config(config, ["data.math.eval.path=data/eval2.jsonl"])))
+    assert len(renamed - before) == 3
+
+
+def test_a_pattern_or_folders_identity_is_its_relative_names_and_contents(tmp_path):
+    """A `{lang}` pattern and a directory (MGSM's, API-Bank's) are keyed by the names of their files relative to
+    their folder and the files' contents; a hub dataset id (nothing local) by its text."""
+    from langmix.data.digest import source_identity
+
+    def folder(root: Path) -> Path:
+        (root / "sub").mkdir(parents=True)
+        (root / "mgsm_en.tsv").write_text("q\t1\n")
+        (root / "mgsm_sw.tsv").write_text("s\t2\n")
+        (root / "sub" / "x.jsonl").write_text("{}\n")
+        return root
+
+    a, b = folder(tmp_path / "a" / "data"), folder(tmp_path / "b" / "elsewhere" / "data")
+    for name in ("", "mgsm_{lang}.tsv"):
+        assert source_identity(str(a / name)) == source_identity(str(b / name))
+        assert str(tmp_path) not in source_identity(str(a / name))
+    assert source_identity(str(a / "mgsm_{lang}.tsv")).startswith("mgsm_{lang}.tsv@")
+    (b / "sub" / "x.jsonl").write_text("{} \n")
+    assert source_identity(str(a)) != source_identity(str(b))
+    assert source_identity(str(a / "mgsm_{lang}.tsv")) == source_identity(str(b / "mgsm_{lang}.tsv"))
+    (b / "mgsm_sw.tsv").rename(b / "mgsm_fr.tsv")  # the same bytes for another language
+    assert source_identity(str(a / "mgsm_{lang}.tsv")) != source_identity(str(b / "mgsm_{lang}.tsv"))
+    assert source_identity("juletxara/mgsm") == "juletxara/mgsm" and source_identity(None) is None
+
+
+def test_a_copied_project_with_a_local_model_keeps_its_keys(tmp_path):
+    """A local model directory was keyed by its content and also by its absolute path: a project copied with its
+    model (`models/mine` beside the config) listed every run as pending."""
+    _model_dir(tmp_path / "proj" / "models" / "mine")
+    tree = small_study_dict(Path("out"), include_base=True)
+    tree["models"] = [{"name": "local", "source": "hf", "path": "models/mine", "params": 730000}]
+    (tmp_path / "proj" / "study.yaml").write_text(yaml.safe_dump(tree))
+    before = _keys(load_config(tmp_path / "proj" / "study.yaml"))
+    shutil.copytree(tmp_path / "proj", tmp_path / "elsewhere" / "proj2")
+    copy = tmp_path / "elsewhere" / "proj2" / "study.yaml"
+    assert len(before) == 5 and _keys(load_config(copy)) == before
+    (tmp_path / "elsewhere" / "proj2" / "models" / "mine" / "model.safetensors").write_bytes(b"weights-b")
+    assert not set(_keys(load_config(copy))) & set(before)

@@ -1,4 +1,4 @@
-"""Content digests of the files a run reads, so a run's key changes when its data changes (not only its path).
+"""Content digests of the files a run reads, so a run's key changes when its data changes, not when it moves.
 
 A file's digest is cached by (path, size, mtime_ns) in memory and in `<cache>/digests.json`, so a study with
 many runs hashes each input once. Paths may hold a `{lang}`/`{language}` pattern, name a directory (every file
@@ -72,28 +72,31 @@ def tree_digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _expand(path: str) -> list[Path]:
-    if "{" in path:
-        pattern = re.sub(r"\{(lang|language)\}", "*", path)
-        parent = Path(pattern).parent
-        return sorted(parent.glob(Path(pattern).name)) if parent.exists() else []
-    p = Path(path)
-    if p.is_dir():
-        return sorted(q for q in p.rglob("*") if q.is_file())
-    return [p] if p.exists() else []
-
-
-def paths_digest(paths: Iterable[str | None]) -> str:
-    """One digest over the content of every local file the paths name; a missing path counts by its name."""
+def _files_under(root: Path, files: Iterable[Path]) -> str:
+    """One digest over the names relative to `root` and the contents of `files`."""
     h = hashlib.sha256()
-    for raw in paths:
-        if not raw:
-            continue
-        files = _expand(raw)
-        h.update(raw.encode())
-        if not files:
-            h.update(b"<not local>")
-        for f in files:
-            h.update(str(f).encode())
-            h.update(file_digest(f).encode())
+    for f in sorted(files):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + file_digest(f).encode() + b"\0")
     return h.hexdigest()[:16]
+
+
+def source_identity(raw: str | None) -> str | None:
+    """What a data path reads, wherever it lies: `<name>@<digest>`, the file's own name (its suffix picks the
+    parser, its stem may name the items: gsm8k's split, a parallel set's id prefix) and content digest; for a
+    `{lang}`/`{language}` pattern, the pattern's name and the relative names and contents of the files it may
+    match in its folder; for a directory, the relative names and contents of every file under it. The folders
+    above are left out, so a project copied elsewhere keeps its run keys. A path with no local file (a hub dataset
+    id) is its text."""
+    if not raw:
+        return raw
+    path = Path(raw)
+    if "{" in path.name:
+        folder = path.parent
+        pattern = re.sub(r"\{(lang|language)\}", "*", path.name)
+        files = [f for f in folder.glob(pattern) if f.is_file()] if folder.is_dir() else []
+        return f"{path.name}@{_files_under(folder, files)}" if files else raw
+    if path.is_dir():
+        return _files_under(path, (f for f in path.rglob("*") if f.is_file()))
+    if path.is_file():
+        return f"{path.name}@{file_digest(path)[:16]}"
+    return raw

@@ -262,7 +262,7 @@ def _columns(src, row: dict[str, Any]) -> dict[str, str]:
     return cols
 
 
-def _default_prefix(path: str) -> str:
+def default_id_prefix(path: str) -> str:
     """`data/mgsm_{lang}.tsv` -> `mgsm`; `data/{language}.jsonl` -> `data`; `train.jsonl` -> `train`."""
     stem = Path(path).name.split(".")[0]
     for placeholder in ("{lang}", "{language}"):
@@ -321,7 +321,7 @@ def load_parallel(src, languages: list[str] | None = None) -> list[Example]:
         tables = [(path, lang, _local_rows(src, path)) for lang, path in language_files(src.path, languages).items()]
     else:
         tables = [(Path(src.path), None, _rows(src))]
-    prefix = src.id_prefix or _default_prefix(src.path)
+    prefix = src.id_prefix or default_id_prefix(src.path)
     out: list[Example] = []
     seen: dict[tuple[str, str], str] = {}
     values: dict[str, tuple[float, str]] = {}

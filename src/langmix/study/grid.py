@@ -7,7 +7,8 @@ re-evaluates finished models without retraining them. Settings that do not chang
 logging) are left out of the keys.
 
 A model is identified by its settings, and a local model directory also by its content (`model_files`: weights,
-config and tokenizer files), so replacing the files at one path makes new runs. A hub id is its name and revision
+config and tokenizer files, by their names relative to it) instead of its path, so replacing the files at one path
+makes new runs and a project copied elsewhere keeps its runs; data files likewise. A hub id is its name and revision
 (without a revision it cannot be told apart from a later upload: a warning says so); the tiny model is its
 settings; a GGUF package is its name and installed version.
 """
@@ -24,7 +25,8 @@ from pydantic import BaseModel, ConfigDict
 from langmix.config import (EVAL_FIELDS_KEYED_UNLESS, EVAL_FIELDS_NOT_IN_KEY, TRAINING_FIELDS_NOT_IN_KEY,
                             BudgetConfig, EvalConfig, ModelConfig, StudyConfig, TrainingConfig, config_hash,
                             looks_like_local_path)
-from langmix.data.digest import paths_digest, tree_digest
+from langmix.data.digest import source_identity, tree_digest
+from langmix.data.math_data import default_id_prefix
 from langmix.mixtures import MixtureSpec, expand_designs, mixture_slug
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,8 @@ def _warn_unpinned(models: list[ModelConfig]) -> None:
 
 
 def _data_identity(cfg: StudyConfig, task: str, split: str) -> dict[str, Any]:
-    """What determines one task's train or eval data, including the content of its files."""
+    """What determines one task's train or eval data: its settings and its files' names and contents (the folders
+    they are in are left out, as for a local model)."""
     data = cfg.data
     if data.source == "synth":
         # the synthetic train pool excludes the eval items, so both sizes shape it
@@ -74,8 +77,11 @@ def _data_identity(cfg: StudyConfig, task: str, split: str) -> dict[str, Any]:
     if src is None:
         return {"source": "files", split: None}
     fields = src.model_dump(mode="json")
-    paths = [src.path, src.exemplars, src.schemas]
-    return {"source": "files", split: fields, "content": paths_digest(paths)}
+    # each path by what it reads (names and contents), not where it lies: a copied project keeps its keys
+    fields.update({key: source_identity(fields[key]) for key in ("path", "exemplars", "schemas")})
+    if src.format == "parallel" and not src.id_prefix:  # rows without an id are named after the file
+        fields["id_prefix"] = default_id_prefix(src.path)
+    return {"source": "files", split: fields}
 
 
 def _keyed(tree: dict[str, Any], not_in_key: frozenset[str] = frozenset(),
@@ -101,7 +107,10 @@ class _RunSpec(BaseModel):
 
     def _key_tree(self) -> dict[str, Any]:
         # keys of models without files stay as they were before the field
-        return _keyed(self.model_dump(mode="json"), keyed_unless={"model_files": None})
+        tree = _keyed(self.model_dump(mode="json"), keyed_unless={"model_files": None})
+        if self.model.source == "hf" and self.model_files:  # a local directory is its content, not where it lies
+            tree["model"] = {**tree["model"], "path": None}
+        return tree
 
     @cached_property
     def key(self) -> str:  # frozen, so hashed once (a study's planning and status ask for keys thousands of times)
