@@ -278,3 +278,22 @@ def test_a_copied_project_with_a_local_model_keeps_its_keys(tmp_path):
     assert len(before) == 5 and _keys(load_config(copy)) == before
     (tmp_path / "elsewhere" / "proj2" / "models" / "mine" / "model.safetensors").write_bytes(b"weights-b")
     assert not set(_keys(load_config(copy))) & set(before)
+
+
+def test_a_copied_training_resumes_under_the_same_identity(tmp_path):
+    """The identity a training records (and resumes its checkpoints only under) held a local model's absolute path:
+    a run copied mid-training with its project failed with 'holds another run's training'."""
+    from langmix.data.synth import make_items, to_example
+    from langmix.study.runner import train_identity
+
+    _model_dir(tmp_path / "proj" / "models" / "mine")
+    tree = small_study_dict(Path("out"), include_base=False)
+    tree["models"] = [{"name": "local", "source": "hf", "path": "models/mine", "params": 730000}]
+    (tmp_path / "proj" / "study.yaml").write_text(yaml.safe_dump(tree))
+    shutil.copytree(tmp_path / "proj", tmp_path / "elsewhere" / "proj2")
+    examples = [to_example(i, "en") for i in make_items("math", "train", 3, 0)]
+    first, copied = (expand(load_config(root / "study.yaml"))[0].train
+                     for root in (tmp_path / "proj", tmp_path / "elsewhere" / "proj2"))
+    assert first.model.path != copied.model.path
+    assert train_identity(first, examples) == train_identity(copied, examples)
+    assert train_identity(first, examples) != train_identity(first, examples[1:])

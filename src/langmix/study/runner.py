@@ -26,6 +26,7 @@ from langmix.data.sources import open_source
 from langmix.evaluate.run import evaluate, load_for_evaluation
 from langmix.mixtures import build_mixture, check_budgets, item_rows, recheck_lineage
 from langmix.models import load_tokenizer, resolve_model_path
+from langmix.records import Example
 from langmix.results import connect
 from langmix.study.eval_outputs import write_eval_outputs
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
@@ -75,7 +76,7 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
                   show_progress: bool = False) -> None:
     """Build the mixture, fine-tune, and mark the run done (DONE last, so a crash never looks finished)."""
     # TRL's import is slow; base-only studies never pay it
-    from langmix.train import train, training_identity
+    from langmix.train import train
     from langmix.train_callbacks import StepProgress
 
     _freeze_long_lived("trl")
@@ -94,13 +95,22 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
         if done:  # resumed from a checkpoint
             hooks.advance(done)
 
-    identity = {"train_key": spec.key, **training_identity(spec.model, spec.training, spec.seed, examples)}
+    identity = train_identity(spec, examples)
     train(spec.model, model_path, examples, spec.training, spec.seed, path, show_progress=show_progress,
           identity=identity, guard=ensure_claim,
           callbacks=[StepProgress(start, hooks.advance, lambda loss: hooks.note(f"loss {loss:.4g}"))])
     ensure_claim()
     write_status(path, "done")
     mark_done(path, TRAIN_OUTPUTS)
+
+
+def train_identity(spec: TrainSpec, examples: list[Example]) -> dict:
+    """What a training run records in `identity.json` and resumes only under: its train key and the training's own
+    identity, a local model's path left out (its content is in the key), so a copied project resumes there."""
+    from langmix.train import training_identity
+
+    model = spec.model.model_copy(update={"path": None}) if spec.model_files else spec.model
+    return {"train_key": spec.key, **training_identity(model, spec.training, spec.seed, examples)}
 
 
 def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str, trained: Path | None,
