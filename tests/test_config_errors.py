@@ -117,3 +117,28 @@ def test_a_time_limit_too_short_to_requeue_is_refused(tmp_path, minutes):
     with pytest.raises(ConfigError, match="launcher.timeout_min"):
         load_config(write(tmp_path, {"launcher": {"timeout_min": minutes}}))
     assert load_config(write(tmp_path, {"launcher": {"timeout_min": 3}})).launcher.timeout_min == 3
+
+
+@pytest.mark.parametrize("index, override, message", [
+    (0, "mixtures.0.languages=[sw]", "design 'english_only' does not read `languages` (only en_plus_one, fixed, "
+                                     "growing, held_out do): remove it or choose another design"),
+    (1, "mixtures.1.exclude=[sw]", "design 'en_plus_one' does not read `exclude` (only held_out does): remove it "
+                                   "or choose another design"),
+    (2, "mixtures.2.exclude=[sw]", "design 'fixed' does not read `exclude`"),
+    (3, "mixtures.3.exclude=[sw]", "design 'growing' does not read `exclude`"),
+])
+def test_a_list_the_design_does_not_read_is_refused(tmp_path, index, override, message):
+    """`-s 'mixtures.0.languages=[sw]'` on english_only or `exclude` on en_plus_one was ignored: `0 of 5 runs to
+    do`, no warning, the config saying one study and the runs being another."""
+    tree = {"languages": ["en", "es", "sw"], "mixtures": [
+        {"design": "english_only"}, {"design": "en_plus_one", "languages": ["sw"]},
+        {"design": "fixed", "languages": ["en", "es"]}, {"design": "growing", "languages": ["es", "sw"]},
+        {"design": "held_out", "languages": ["en", "es", "sw"], "exclude": ["es"]}]}
+    path = write(tmp_path, tree)
+    assert len(load_config(path).mixtures) == 5  # every design with the lists it reads (empty ones included)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [override])
+    assert f"  mixtures.{index}: Value error, {message}" in str(err.value)
+    assert len(str(err.value).splitlines()) == 2  # the config named, then the one problem
+    tree["mixtures"][0]["exclude"] = []  # an empty list (as a resolved config dumps every field) reads nothing
+    load_config(write(tmp_path, tree))

@@ -31,6 +31,10 @@ class ConfigError(UserInputError):
 
 
 Design = Literal["english_only", "en_plus_one", "fixed", "growing", "held_out"]
+# The list fields each design reads (`mixtures.expand_designs`); any other is refused rather than ignored.
+DESIGN_LISTS: dict[str, tuple[str, ...]] = {"english_only": (), "en_plus_one": ("languages",),
+                                            "fixed": ("languages",), "growing": ("languages",),
+                                            "held_out": ("languages", "exclude")}
 
 
 class MixtureDesign(_Strict):
@@ -47,6 +51,18 @@ class MixtureDesign(_Strict):
     @classmethod
     def _canonical(cls, codes: list[str]) -> list[str]:
         return langs.resolve_all(codes)
+
+    @model_validator(mode="after")
+    def _fields_of_the_design(self) -> "MixtureDesign":
+        """A list the design does not read (`languages` on english_only, `exclude` but on held_out) would be
+        ignored, the study running other mixtures than the config says: refused."""
+        unread = [f for f in ("languages", "exclude") if getattr(self, f) and f not in DESIGN_LISTS[self.design]]
+        if unread:
+            readers = {f: [d for d, fields in DESIGN_LISTS.items() if f in fields] for f in unread}
+            raise ValueError(f"design {self.design!r} does not read " + "; ".join(
+                f"`{f}` (only {', '.join(readers[f])} do{'es' if len(readers[f]) == 1 else ''})" for f in unread)
+                + f": remove {'them' if len(unread) > 1 else 'it'} or choose another design")
+        return self
 
 
 class BudgetConfig(_Strict):
