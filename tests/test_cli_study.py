@@ -277,3 +277,31 @@ def test_tables_name_the_evaluations_made_under_other_overrides(tmp_path, copied
     assert (tmp_path / "next.yaml").read_text().startswith(
         f"# langmix plan --from {copied} --targets sw --budget 100 --max-languages 2 "
         "-s evaluation.max_new_tokens.math=4\n")
+
+
+def test_an_evaluation_blocked_by_a_failed_training_names_that_training(tmp_path, tiny_model_path):
+    """After a training failed, its evaluation was reported as `not finished: eval/<slug> (see its status.json)`,
+    a directory that was never made; it is blocked, and the training's status.json holds the error."""
+    import json
+
+    import yaml
+
+    from langmix.config import StudyConfig
+    from langmix.study.grid import expand
+    from tests.conftest import small_study_dict
+
+    tree = small_study_dict(tmp_path / "out", include_base=False, mixtures=[{"design": "english_only"}],
+                            training={"method": "lora", "lora_target_modules": ["nope_proj"]})
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(tree))
+    result = _invoke("study", "run", config, "--no-report")
+    assert result.exit_code == 1, result.output
+    job = expand(StudyConfig.model_validate(tree))[0]
+    lines = " ".join(result.output.split())  # rich wraps long lines
+    assert f"not finished: train/{job.train.slug} (see its status.json)" in lines
+    assert (f"blocked: eval/{job.evals[0].slug}: its training train/{job.train.slug} failed (see that run's "
+            f"status.json)") in lines
+    assert "not finished: eval/" not in lines
+    status = json.loads((tmp_path / "out" / "t" / "train" / job.train.slug / "status.json").read_text())
+    assert status["state"] == "failed" and "nope_proj" in status["error"]
+    assert not (tmp_path / "out" / "t" / "eval" / job.evals[0].slug).exists()

@@ -163,8 +163,10 @@ def study_run(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES,
                                 workers=workers)
             progress.update(runs, completed=jobs["n"], description="runs")
         console.print(", ".join(f"{k} {len(v)}" for k, v in outcome.items()))
-        for name in outcome["failed"] + outcome["blocked"]:
+        for name in outcome["failed"]:
             error(f"not finished: {name} (see its status.json)")
+        for name, train in _blocked_by(cfg, outcome["blocked"]).items():  # never started: no status.json of its own
+            error(f"blocked: {name}: its training {train + ' ' if train else ''}failed (see that run's status.json)")
         for name in outcome["busy"]:
             console.print(f"[yellow]held by another driver: {name}[/yellow]")
     if report and not dry_run:
@@ -172,6 +174,17 @@ def study_run(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES,
         if path:
             print(path)  # on stdout, for scripts; the log line on stderr says the same
     raise typer.Exit(1 if outcome and (outcome["failed"] or outcome["blocked"]) else 0)
+
+
+def _blocked_by(cfg: StudyConfig, blocked: list[str]) -> dict[str, str | None]:
+    """{"eval/<slug>": "train/<slug>"}: the training each blocked evaluation waits for (None: not in the grid as
+    expanded now, e.g. its data changed during the run)."""
+    if not blocked:
+        return {}
+    from langmix.study.grid import expand
+
+    trains = {f"eval/{ev.slug}": f"train/{job.train.slug}" for job in expand(cfg) if job.train for ev in job.evals}
+    return {name: trains.get(name) for name in blocked}
 
 
 class _StageLine:
