@@ -197,10 +197,10 @@ def _files_study(root: Path, **data_extra) -> Path:
         "".join(to_example(i, lang).model_dump_json() + "\n" for i in items for lang in ("en", "sw")))
     (root / "data" / "eval.jsonl").write_text(
         "".join(to_example(i, "en").model_dump_json() + "\n" for i in make_items("math", "eval", 3, 0)))
+    files = {"train": {"format": "examples", "path": "data/train.jsonl"},
+             "eval": {"format": "examples", "path": "data/eval.jsonl", **data_extra}}
     tree = small_study_dict(Path("out"), include_base=True, languages=["en", "sw"],
-                            data={"source": "files", "math": {"train": {"format": "examples", "path": "data/train.jsonl"},
-                                                              "eval": {"format": "examples", "path": "data/eval.jsonl",
-                                                                       **data_extra}}})
+                            data={"source": "files", "math": files})
     (root / "study.yaml").write_text(yaml.safe_dump(tree))
     return root / "study.yaml"
 
