@@ -339,18 +339,18 @@ def test_a_multi_gpu_launch_holds_the_claim_and_stops_when_it_is_lost(tmp_path, 
     job now holds the claim, skips a run another process holds, and stops the launch when the claim is taken."""
     import pytest
 
-    from langmix.study import slurm, state
+    from langmix.study import slurm_job, state
 
     monkeypatch.setattr(state, "HEARTBEAT_S", 0.05)
     cfg = StudyConfig.model_validate(small_study_dict(tmp_path / "out", include_base=False))
     job = next(j for j in expand(cfg) if j.train is not None)
     path = train_dir(cfg, job.train)
     started = tmp_path / "started"
-    monkeypatch.setattr(slurm, "accelerate_command", lambda *a: [
+    monkeypatch.setattr(slurm_job, "accelerate_command", lambda *a: [
         sys.executable, "-c", f"import time; open({str(started)!r}, 'w').close(); time.sleep(60)"])
     other = state.try_claim(path)  # another process holds the run: nothing is launched
     with other:
-        slurm._train_distributed(cfg, job)
+        slurm_job._train_distributed(cfg, job)
     assert not started.exists()
 
     def take_over():
@@ -366,7 +366,7 @@ def test_a_multi_gpu_launch_holds_the_claim_and_stops_when_it_is_lost(tmp_path, 
     thief.start()
     begun = time.time()
     with pytest.raises(state.ClaimLost):
-        slurm._train_distributed(cfg, job)
+        slurm_job._train_distributed(cfg, job)
     thief.join()
     assert time.time() - begun < 30  # the 60 s launch was stopped, not waited for
 

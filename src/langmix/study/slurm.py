@@ -1,11 +1,11 @@
 """Run a study on a SLURM cluster through submitit: one array task per job (train + its evaluations).
 
 Each task claims its runs like a local worker does, so re-submitting a study, or a driver on another node, never
-repeats finished work. The submitted callable is a `submitit.helpers.Checkpointable`: on preemption or time-out
-SLURM signals it, submitit requeues the same call, and training resumes from its newest checkpoint with the same
-data order (the sampler is seeded). Job ids are recorded in `<study>/slurm/jobs.json` for `status` and `cancel`.
-Runs that need several GPUs (full fine-tuning of large models) train under `accelerate launch` with FSDP; the
-command and its config are written beside the run and shown by `--dry-run`.
+repeats finished work. The submitted callable (`slurm_job.StudyJob`) is a `submitit.helpers.Checkpointable`: on
+preemption or time-out SLURM signals it, submitit requeues the same call, and training resumes from its newest
+checkpoint with the same data order (the sampler is seeded). Job ids are recorded in `<study>/slurm/jobs.json`
+for `status` and `cancel`. Runs that need several GPUs (full fine-tuning of large models) train under
+`accelerate launch` with FSDP; the command and its config are written beside the run and shown by `--dry-run`.
 """
 
 from __future__ import annotations
@@ -15,94 +15,19 @@ import logging
 import os
 import shlex
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from langmix.config import StudyConfig
 from langmix.errors import UserInputError
 from langmix.study.estimate import Resources, resources
 from langmix.study.grid import Job, expand
-from langmix.study.runner import _quiet_library_progress, run_job, study_dir, train_dir
-from langmix.study.state import HEARTBEAT_S, ClaimLost
+from langmix.study.runner import study_dir, train_dir
+# what a job runs; StudyJob also under this name for jobs submitted before it moved to slurm_job.py
+from langmix.study.slurm_job import StudyJob, accelerate_command, fsdp_config  # noqa: F401
 
 log = logging.getLogger(__name__)
-
-try:  # submitit is a runtime dependency; the import is guarded so `--dry-run` works without it
-    from submitit.helpers import Checkpointable
-except ImportError:  # pragma: no cover
-    Checkpointable = object  # type: ignore[assignment,misc]
-
-
-class StudyJob(Checkpointable):
-    """The callable each array task runs: one job of the study, looked up by its slug."""
-
-    def __call__(self, cfg_json: str, slug: str) -> dict[str, str]:
-        _quiet_library_progress()
-        cfg = StudyConfig.model_validate_json(cfg_json)
-        job = next((j for j in expand(cfg) if j.slug == slug), None)
-        if job is None:
-            raise ValueError(f"job {slug} is not in study {cfg.name}: its runs are keyed by the config and the "
-                             f"contents of its data files, so one of them changed after submitting; run "
-                             f"`langmix study run` again to submit the runs as they are now")
-        if job.train is not None and resources(job, cfg).gpus > 1:
-            try:
-                _train_distributed(cfg, job)
-            except ClaimLost as exc:  # another process holds the run now: wait for it below, as for a busy run
-                log.error("%s", exc)
-        outcome = run_job(cfg, job)
-        while "busy" in outcome.values():  # an earlier attempt's claim (e.g. a cancelled job) not yet stale
-            time.sleep(HEARTBEAT_S)
-            outcome = run_job(cfg, job)
-        failed = [name for name, state in outcome.items() if state in ("failed", "blocked")]
-        if failed:  # the run directories hold the errors; the job fails so sacct shows it
-            raise RuntimeError(f"runs failed: {failed}")
-        return outcome
-
-
-def fsdp_config(gpus: int) -> dict[str, Any]:
-    """An accelerate FSDP config for one node with `gpus` GPUs (full shard, bf16, transformer-layer wrap)."""
-    return {"compute_environment": "LOCAL_MACHINE", "distributed_type": "FSDP", "mixed_precision": "bf16",
-            "num_machines": 1, "num_processes": gpus, "machine_rank": 0, "main_training_function": "main",
-            "fsdp_config": {"fsdp_version": 2, "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP",
-                            "fsdp_cpu_ram_efficient_loading": True, "fsdp_offload_params": False,
-                            "fsdp_reshard_after_forward": True, "fsdp_state_dict_type": "SHARDED_STATE_DICT"}}
-
-
-def accelerate_command(cfg: StudyConfig, job: Job, config_file: Path, study_file: Path) -> list[str]:
-    gpus = resources(job, cfg).gpus
-    return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
-            "--num_processes", str(gpus), "-m", "langmix.study.distributed", str(study_file), job.slug]
-
-
-def _train_distributed(cfg: StudyConfig, job: Job) -> None:
-    """Train a multi-GPU run under `accelerate launch`, holding the run's claim meanwhile (the launched processes
-    hold none): a busy run is left to its owner, and a claim lost while training stops the launch."""
-    from langmix.study.state import run_state, try_claim
-
-    path = train_dir(cfg, job.train)
-    if run_state(path) == "done":
-        return
-    claim = try_claim(path)
-    if claim is None:
-        return  # another process trains it; run_job then waits for it like for any busy run
-    with claim:
-        config_file, study_file = path / "fsdp.yaml", path / "study.json"
-        config_file.write_text(yaml.safe_dump(fsdp_config(resources(job, cfg).gpus)))
-        study_file.write_text(cfg.model_dump_json())
-        cmd = accelerate_command(cfg, job, config_file, study_file)
-        log.info("%s", shlex.join(cmd))
-        launched = subprocess.Popen(cmd)
-        while launched.poll() is None:
-            if claim.lost.wait(1.0):
-                launched.terminate()
-                launched.wait()
-                raise ClaimLost(f"{path.name}: another process took over this run; the launch was stopped")
-        if launched.returncode:
-            raise subprocess.CalledProcessError(launched.returncode, cmd)
 
 
 def executor_parameters(cfg: StudyConfig, res: Resources) -> dict[str, Any]:
