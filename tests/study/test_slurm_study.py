@@ -52,7 +52,7 @@ def _wait(handles, timeout_s: float = 600) -> list[str]:
 
 
 def _study(tmp_path, **extra) -> StudyConfig:
-    tree = small_study_dict(tmp_path / "out", launcher=LAUNCHER, **extra)
+    tree = small_study_dict(tmp_path / "out", **{"launcher": LAUNCHER, **extra})
     return StudyConfig.model_validate(tree)
 
 
@@ -285,3 +285,53 @@ def test_slurm_a_job_whose_state_sacct_has_not_settled_is_judged_by_its_runs(tmp
     states = slurm.final_states(cfg, handles, settle_s=0)
     assert states[ids[trained.slug]] == "RUNNING"
     assert {s for j, s in states.items() if j != ids[trained.slug]} == {"COMPLETED"}
+
+
+def test_slurm_two_submissions_at_once_submit_each_job_once_and_cancel_cancels_all(tmp_path):
+    """Two `study run --launcher slurm --no-wait` at once submitted 6 jobs for a study of 3; jobs.json named only
+    the second array's, so `study cancel` left the first array's running. The jobs here wait in the queue (begin in
+    an hour): the second submission starts once the first has read jobs.json, before it submits."""
+    import logging
+    import threading
+
+    cfg = _study(tmp_path, launcher={**LAUNCHER, "extra": {"slurm_additional_parameters": {"begin": "now+1hour"}}})
+    jobs = expand(cfg)
+    real_queue_states = slurm.queue_states
+    results: dict[str, list] = {}
+    second_started = threading.Event()
+
+    class SecondWaits(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "another submission" in record.getMessage():
+                second_started.set()
+
+    def queue_states(job_ids):
+        if threading.current_thread().name == "first" and second.ident is None:
+            second.start()
+            assert second_started.wait(120), "the second submission neither waited nor read jobs.json"
+        elif threading.current_thread().name == "second":
+            second_started.set()
+        return real_queue_states(job_ids)
+
+    handler = SecondWaits()
+    logger = logging.getLogger("langmix")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    first = threading.Thread(target=lambda: results.update(first=slurm.submit(cfg, jobs)), name="first")
+    second = threading.Thread(target=lambda: results.update(second=slurm.submit(cfg, jobs)), name="second")
+    try:
+        slurm.queue_states = queue_states
+        first.start()
+        first.join()
+        second.join()
+    finally:
+        slurm.queue_states = real_queue_states
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        ours = [str(h.job_id) for h in results.get("first", []) + results.get("second", [])]
+        cancelled = slurm.cancel(cfg)
+        subprocess.run(["scancel", *ours], check=False, capture_output=True)  # any the record missed: ours too
+    assert len(ours) == 3 and results["second"] == []
+    assert slurm.read_job_ids(cfg) == {job.slug: job_id for job, job_id in zip(jobs, ours)}
+    assert sorted(cancelled) == sorted(ours)

@@ -4,7 +4,8 @@ Each task claims its runs like a local worker does, so re-submitting a study, or
 repeats finished work. The submitted callable (`slurm_job.StudyJob`) is a `submitit.helpers.Checkpointable`: on
 preemption or time-out SLURM signals it, submitit requeues the same call, and training resumes from its newest
 checkpoint with the same data order (the sampler is seeded). Job ids are recorded in `<study>/slurm/jobs.json`
-for `status` and `cancel`. Runs that need several GPUs (full fine-tuning of large models) train under
+for `status` and `cancel`, under a lock (`jobs.lock`) held from reading it to writing it: two submissions of one
+study at once submit each job once. Runs that need several GPUs (full fine-tuning of large models) train under
 `accelerate launch` with FSDP; the command and its config are written beside the run and shown by `--dry-run`.
 """
 
@@ -50,11 +51,34 @@ def _jobs_file(cfg: StudyConfig) -> Path:
     return study_dir(cfg) / "slurm" / "jobs.json"
 
 
-def read_job_ids(cfg: StudyConfig) -> dict[str, str]:
+def _jobs_lock(cfg: StudyConfig):
+    from langmix.study.state import exclusive_lock
+
+    return exclusive_lock(_jobs_file(cfg).with_name("jobs.lock"), f"{cfg.name}: waiting for another submission "
+                          "(or cancel) of this study to finish")
+
+
+def _read_record(cfg: StudyConfig) -> dict[str, list[str]]:
+    """jobs.json: {job slug: [job id, ...]}, the newest last; an older job id stays until SLURM says it ended.
+    (Files of the earlier format, {job slug: job id}, read the same.)"""
     try:
-        return json.loads(_jobs_file(cfg).read_text())
+        raw = json.loads(_jobs_file(cfg).read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {str(slug): [str(i) for i in ids] if isinstance(ids, list) else [str(ids)]
+            for slug, ids in raw.items() if ids}
+
+
+def read_job_ids(cfg: StudyConfig) -> dict[str, str]:
+    """{job slug: its newest job id}."""
+    return {slug: ids[-1] for slug, ids in _read_record(cfg).items()}
+
+
+def recorded_job_ids(cfg: StudyConfig) -> list[str]:
+    """Every job id recorded for the study: each job's newest, and older ones SLURM has not said ended."""
+    return sorted({job_id for ids in _read_record(cfg).values() for job_id in ids})
 
 
 def plan_submission(cfg: StudyConfig, jobs: list[Job]) -> list[tuple[Resources, list[Job]]]:
@@ -86,28 +110,50 @@ def dry_run(cfg: StudyConfig, jobs: list[Job]) -> str:
 
 
 def submit(cfg: StudyConfig, jobs: list[Job] | None = None) -> list:
-    """Submit the study's unfinished jobs as job arrays; returns the submitit jobs."""
-    import submitit
+    """Submit the study's unfinished jobs as job arrays; returns the submitit jobs.
 
+    From reading jobs.json to writing it, the study's job lock is held: a second submission at once (another
+    driver, another shell) waits, then finds the first one's jobs queued and submits none of them again. A job's
+    earlier ids are kept until SLURM says they ended (not where squeue and sacct cannot tell), so `cancel` and
+    `status` see every job that may still run."""
     from langmix.study.runner import _prepare
     from langmix.study.state import run_state
 
     all_jobs = _prepare(cfg) if jobs is None else jobs
-    todo = [j for j in all_jobs
-            if any(run_state(p) != "done" for p in _job_dirs(cfg, j))]
-    folder = study_dir(cfg) / "slurm" / "logs"
-    submitted, ids = [], read_job_ids(cfg)
-    live = {jid for jid, state in queue_states(sorted(set(ids.values()))).items() if state in LIVE_STATES}
-    queued = [j for j in todo if ids.get(j.slug) in live]
-    if queued:  # submitting again would start a second job that only waits for the first one's claim
-        log.warning("%d jobs are already queued or running and are not submitted again: %s", len(queued),
-                    ", ".join(f"{j.slug} ({ids[j.slug]})" for j in queued))
-        todo = [j for j in todo if j not in queued]
+    with _jobs_lock(cfg):
+        record = _read_record(cfg)
+        states = queue_states(sorted({job_id for ids in record.values() for job_id in ids}))
+        # a job SLURM says ended is dropped, except each job's newest (`status` shows how it ended)
+        ended = {job_id for job_id, state in states.items() if not _unsettled(state)}
+        record = {slug: [i for i in ids[:-1] if i not in ended] + ids[-1:] for slug, ids in record.items()}
+        todo = [j for j in all_jobs if any(run_state(p) != "done" for p in _job_dirs(cfg, j))]
+        live = {j.slug: [i for i in record.get(j.slug, []) if states.get(i) in LIVE_STATES] for j in todo}
+        queued = [j for j in todo if live[j.slug]]
+        if queued:  # submitting again would start a second job that only waits for the first one's claim
+            log.warning("%d jobs are already queued or running and are not submitted again: %s", len(queued),
+                        ", ".join(f"{j.slug} ({' '.join(live[j.slug])})" for j in queued))
+            todo = [j for j in todo if j not in queued]
+        return _submit_arrays(cfg, todo, record, ended)
+
+
+def _executor(cfg: StudyConfig, res: Resources):
+    import submitit
+
+    executor = submitit.AutoExecutor(folder=study_dir(cfg) / "slurm" / "logs", cluster="slurm")
+    executor.update_parameters(**executor_parameters(cfg, res))
+    return executor
+
+
+def _submit_arrays(cfg: StudyConfig, todo: list[Job], record: dict[str, list[str]], ended: set[str]) -> list:
+    """One job array per resource shape; each array's ids are added to `record` (replacing a job's ids that
+    `ended`) and written as soon as it is submitted (a later refusal loses none)."""
+    from langmix.study.state import write_json_atomic
+
+    submitted: list = []
     cfg_json = cfg.model_dump_json()
     _jobs_file(cfg).parent.mkdir(parents=True, exist_ok=True)
     for res, group in plan_submission(cfg, todo):
-        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
-        executor.update_parameters(**executor_parameters(cfg, res))
+        executor = _executor(cfg, res)
         try:
             with executor.batch():
                 handles = [executor.submit(StudyJob(), cfg_json, job.slug) for job in group]
@@ -116,9 +162,9 @@ def submit(cfg: StudyConfig, jobs: list[Job] | None = None) -> list:
             raise SubmissionError(f"sbatch refused a job array of {len(group)}: {_sbatch_reason(exc)}{done}") \
                 from None
         for job, handle in zip(group, handles):
-            ids[job.slug] = str(handle.job_id)
+            record[job.slug] = [i for i in record.get(job.slug, []) if i not in ended] + [str(handle.job_id)]
         submitted += handles
-        _jobs_file(cfg).write_text(json.dumps(ids, indent=2))  # after each array: a later refusal loses none
+        write_json_atomic(_jobs_file(cfg), record)
     return submitted
 
 
@@ -190,7 +236,7 @@ def final_states(cfg: StudyConfig, handles: list, settle_s: float = 10.0) -> dic
 
     if not handles:
         return {}
-    by_id = {job_id: slug for slug, job_id in read_job_ids(cfg).items()}
+    by_id = {job_id: slug for slug, ids in _read_record(cfg).items() for job_id in ids}
     jobs = {j.slug: j for j in expand(cfg)}
 
     verified: set[str] = set()  # jobs whose runs were found done (their files hashed once, not every poll)
@@ -218,11 +264,12 @@ def final_states(cfg: StudyConfig, handles: list, settle_s: float = 10.0) -> dic
 
 
 def cancel(cfg: StudyConfig) -> list[str]:
-    """scancel every recorded job of the study that SLURM still knows; returns their ids."""
-    ids = sorted(set(read_job_ids(cfg).values()))
-    live = [j for j, s in queue_states(ids).items() if s in LIVE_STATES]
-    if live:
-        subprocess.run(["scancel", *live], check=False)
+    """scancel every recorded job of the study that SLURM still knows; returns their ids. Under the study's job
+    lock: a submission in progress finishes first, and its jobs are cancelled too."""
+    with _jobs_lock(cfg):
+        live = [j for j, s in queue_states(recorded_job_ids(cfg)).items() if s in LIVE_STATES]
+        if live:
+            subprocess.run(["scancel", *live], check=False)
     return live
 
 

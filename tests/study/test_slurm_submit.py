@@ -1,0 +1,154 @@
+"""`slurm.submit` without a cluster: sbatch and squeue are stubbed, so what is tested is the record of job ids
+(jobs.json: two submissions at once, ids SLURM cannot see). The same on the real cluster: test_slurm_study.py."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import threading
+
+import pytest
+
+from langmix.config import StudyConfig
+from langmix.study import slurm
+from langmix.study.grid import expand
+from tests.conftest import small_study_dict
+
+LAUNCHER = {"kind": "slurm", "partition": "debug", "cpus_per_run": 1, "mem_gb_per_run": 2, "timeout_min": 10,
+            "gpus_per_run": 0}
+
+
+class FakeCluster:
+    """sbatch and squeue in memory: submitted jobs stay PENDING until cancelled."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, str] = {}
+        self.executors: list[dict] = []
+        self._arrays = itertools.count(500)
+        self._lock = threading.Lock()
+        self.queue_hook = None  # called (with the ids asked about) before squeue answers
+
+    def executor(self, folder, cluster=None, **kwargs):
+        cluster_ = self
+        record = {"init": kwargs, "params": {}}
+        self.executors.append(record)
+
+        class Job:
+            def __init__(self, job_id: str) -> None:
+                self.job_id = job_id
+
+        class Executor:
+            def __init__(self) -> None:
+                self._batch: list | None = None
+
+            def update_parameters(self, **params) -> None:
+                record["params"].update(params)
+
+            @contextlib.contextmanager
+            def batch(self):
+                self._batch = []
+                yield
+                with cluster_._lock:
+                    array = next(cluster_._arrays)
+                for i, job in enumerate(self._batch):
+                    job.job_id = f"{array}_{i}"
+                    cluster_.states[job.job_id] = "PENDING"
+                self._batch = None
+
+            def submit(self, fn, *args):
+                job = Job("")
+                self._batch.append(job)
+                return job
+
+        return Executor()
+
+    def queue_states(self, job_ids):
+        if self.queue_hook is not None:
+            self.queue_hook(job_ids)
+        return {j: self.states[j] for j in job_ids if j in self.states}
+
+    def scancel(self, cmd, **kwargs):
+        assert cmd[0] == "scancel"
+        for job_id in cmd[1:]:
+            self.states[job_id] = "CANCELLED"
+
+
+@pytest.fixture
+def cluster(monkeypatch):
+    import submitit
+
+    fake = FakeCluster()
+    monkeypatch.setattr(submitit, "AutoExecutor", fake.executor)
+    monkeypatch.setattr(slurm, "queue_states", fake.queue_states)
+    monkeypatch.setattr(slurm.subprocess, "run", fake.scancel)
+    return fake
+
+
+def _study(tmp_path, **launcher) -> StudyConfig:
+    return StudyConfig.model_validate(small_study_dict(tmp_path / "out", launcher={**LAUNCHER, **launcher}))
+
+
+def _recorded(cfg: StudyConfig) -> dict:
+    return json.loads(slurm._jobs_file(cfg).read_text())
+
+
+def test_two_submissions_at_once_submit_each_job_once(tmp_path, cluster, caplog):
+    """Two `study run --launcher slurm --no-wait` at once each read jobs.json before the other wrote it: 6 jobs for
+    a study of 3, jobs.json named only the second array's, and `study cancel` left the first array's running. Here
+    the second submission starts while the first has read jobs.json and not yet submitted."""
+    cfg = _study(tmp_path)
+    jobs = expand(cfg)
+    results: dict[str, list] = {}
+    second_started = threading.Event()
+
+    class SecondWaits(logging.Handler):  # the second submission waits for the first one's lock
+        def emit(self, record: logging.LogRecord) -> None:
+            if "another submission" in record.getMessage():
+                second_started.set()
+
+    def first_reads(job_ids) -> None:  # the first submission, between reading jobs.json and submitting
+        if threading.current_thread().name == "first":
+            cluster.queue_hook = lambda ids: second_started.set()  # ... or the second reads jobs.json too
+            second.start()
+            assert second_started.wait(60), "the second submission neither waited nor read jobs.json"
+
+    handler = SecondWaits()
+    logging.getLogger("langmix").addHandler(handler)
+    caplog.set_level(logging.INFO, logger="langmix")
+    try:
+        cluster.queue_hook = first_reads
+        first = threading.Thread(target=lambda: results.update(first=slurm.submit(cfg, jobs)), name="first")
+        second = threading.Thread(target=lambda: results.update(second=slurm.submit(cfg, jobs)), name="second")
+        first.start()
+        first.join()
+        second.join()
+    finally:
+        logging.getLogger("langmix").removeHandler(handler)
+    submitted = [str(h.job_id) for h in results["first"] + results["second"]]
+    assert len(submitted) == 3 and results["second"] == []
+    assert sorted(cluster.states) == sorted(submitted)
+    assert _recorded(cfg) == {job.slug: [job_id] for job, job_id in zip(jobs, submitted)}
+    assert sorted(slurm.cancel(cfg)) == sorted(submitted)
+    assert set(cluster.states.values()) == {"CANCELLED"}
+
+
+def test_a_recorded_job_slurm_cannot_answer_for_is_kept(tmp_path, cluster):
+    """A job whose state squeue and sacct do not give (squeue failed, accounting off) may still run: submitting
+    again records the new job beside it, and cancel still asks SLURM for it; one SLURM says ended is dropped."""
+    cfg = _study(tmp_path)
+    jobs = expand(cfg)
+    slurm._jobs_file(cfg).parent.mkdir(parents=True)
+    slurm._jobs_file(cfg).write_text(json.dumps({jobs[0].slug: "7_0", jobs[1].slug: "7_1"}))  # the old format
+    cluster.states["7_1"] = "COMPLETED"  # its runs are not done (a data file changed the key, say): submitted again
+    handles = slurm.submit(cfg, jobs)
+    new = [str(h.job_id) for h in handles]
+    assert len(new) == 3
+    assert _recorded(cfg) == {jobs[0].slug: ["7_0", new[0]], jobs[1].slug: [new[1]], jobs[2].slug: [new[2]]}
+    assert slurm.read_job_ids(cfg) == {job.slug: job_id for job, job_id in zip(jobs, new)}  # the newest of each
+    asked: list[str] = []
+    cluster.queue_hook = asked.extend
+    cluster.states["7_0"] = "RUNNING"  # SLURM answers again: it was running all along
+    assert sorted(slurm.cancel(cfg)) == sorted(["7_0", *new])
+    assert "7_0" in asked and cluster.states["7_0"] == "CANCELLED"
