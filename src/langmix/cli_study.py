@@ -253,9 +253,13 @@ def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:
             pending = still
             time.sleep(2)
     failed = []
+    jobs = None
     for job_id, state in slurm.final_states(cfg, handles).items():  # read fresh, not submitit's cached view
         if state != "COMPLETED":
             error(f"job {job_id}: {state} (its runs' status.json and slurm/logs say why)")
+            jobs = expand(cfg) if jobs is None else jobs
+            for line in slurm.job_errors(cfg, job_id, jobs):  # e.g. "train/<run>: TimedOut: timed out 4 times ..."
+                error(f"  {line}")
             failed.append(job_id)
     return failed
 

@@ -341,11 +341,23 @@ class LauncherConfig(_Strict):
     mem_gb_per_run: float | None = Field(None, gt=0, description="override the memory per run (GB)")
     timeout_min: int | None = Field(None, ge=3, description="override the time limit per run (minutes; at least 3: "
                                     "SLURM warns a job 90 s before its limit so it can requeue itself)")
+    max_requeues: int = Field(3, ge=0, description="slurm: how often a job that reaches its time limit is requeued "
+                              "(resuming from its newest checkpoint); at the next time-out the run in progress "
+                              "fails as timed out. Preemption early in a job does not count (submitit counts a "
+                              "warning in a job's last 20% or 10 minutes as a time-out)")
     gpu_peak_tflops: float = Field(989.0, gt=0, description="planning: dense bf16 peak per GPU (H100 SXM: 989)")
     mfu: float = Field(0.35, gt=0, le=1, description="planning: assumed model FLOP utilisation")
     tokens_per_example: int = Field(400, ge=1, description="planning: assumed tokens per training example")
     extra: dict[str, Any] = Field(default_factory=dict, description="slurm: further submitit parameters "
                                   "(e.g. slurm_constraint)")
+
+    @field_validator("extra")
+    @classmethod
+    def _requeues_not_in_extra(cls, extra: dict[str, Any]) -> dict[str, Any]:
+        for key in ("max_num_timeout", "slurm_max_num_timeout"):
+            if key in extra:
+                raise ValueError(f"{key} is set by launcher.max_requeues (requeues after a time-out); set that")
+        return extra
 
 
 class StudyConfig(_Strict):

@@ -169,6 +169,9 @@ def test_slurm_failing_job_is_reported_with_its_log(tmp_path, tiny_model_path):
     failed = next(slug for slug in ids if "missing" in slug)
     assert f"job {ids[failed]}: FAILED" in " ".join(result.output.split())
     assert "broken-model" in slurm.log_tail(cfg, failed, lines=60)
+    (job,) = [j for j in expand(cfg) if j.slug == failed]  # the run's error under the job's line
+    error = json.loads((train_dir(cfg, job.train) / "status.json").read_text())["error"].splitlines()[0]
+    assert f"train/{job.train.slug}: {error}" in result.output
     status = {spec.model.name: state for kind, spec, state, _ in study_status(cfg) if kind == "train"}
     assert status == {"tiny": "done", "missing": "failed"}
 
@@ -335,3 +338,30 @@ def test_slurm_two_submissions_at_once_submit_each_job_once_and_cancel_cancels_a
     assert len(ours) == 3 and results["second"] == []
     assert slurm.read_job_ids(cfg) == {job.slug: job_id for job, job_id in zip(jobs, ours)}
     assert sorted(cancelled) == sorted(ours)
+
+
+def test_slurm_a_job_out_of_requeues_fails_saying_how_often_it_timed_out(tmp_path, tiny_model_path):
+    """submitit requeues a timed-out job `max_num_timeout` times (3 unless set, and the README said time-outs are
+    simply requeued), then fails it with 'timed-out too many times'. launcher.max_requeues sets the limit; a run
+    that exhausts it fails naming the count. SLURM's time-limit warning is sent by hand (scancel --signal): with a
+    limit of 10 minutes submitit counts any warning as a time-out."""
+    cfg = _study(tmp_path, include_base=False, mixtures=[{"design": "english_only"}],
+                 training={"max_steps": 100000, "save_steps": 2}, launcher={**LAUNCHER, "max_requeues": 0})
+    (job,) = expand(cfg)
+    run = train_dir(cfg, job.train)
+    (handle,) = slurm.submit(cfg)
+    try:
+        deadline = time.time() + 300
+        # in training (a warning while transformers imports its Trainer comes back as that import's error)
+        while not list((run / "checkpoints").glob("checkpoint-*/trainer_state.json")):
+            assert time.time() < deadline and not handle.done(), "the run never started training"
+            time.sleep(0.2)
+        subprocess.run(["scancel", "--signal=USR2", str(handle.job_id)], check=True)
+        assert _wait([handle], timeout_s=300) == ["FAILED"]
+    finally:
+        subprocess.run(["scancel", str(handle.job_id)], check=False, capture_output=True)
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "failed"
+    assert status["error"].startswith("TimedOut: timed out 1 time (time limit 10 min; launcher.max_requeues=0)")
+    assert run_state(run) != "done"
+    assert slurm.job_errors(cfg, str(handle.job_id)) == [f"train/{job.train.slug}: {status['error']}"]

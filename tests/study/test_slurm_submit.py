@@ -1,5 +1,6 @@
 """`slurm.submit` without a cluster: sbatch and squeue are stubbed, so what is tested is the record of job ids
-(jobs.json: two submissions at once, ids SLURM cannot see). The same on the real cluster: test_slurm_study.py."""
+(jobs.json: two submissions at once, ids SLURM cannot see), the executor's parameters, and the message a run gets
+when its job ran out of requeues after time-outs. The same on the real cluster: test_slurm_study.py."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import contextlib
 import itertools
 import json
 import logging
+import os
+import signal
 import threading
 
 import pytest
+from pydantic import ValidationError
 
 from langmix.config import StudyConfig
-from langmix.study import slurm
+from langmix.study import slurm, slurm_job
 from langmix.study.grid import expand
 from tests.conftest import small_study_dict
 
@@ -152,3 +156,39 @@ def test_a_recorded_job_slurm_cannot_answer_for_is_kept(tmp_path, cluster):
     cluster.states["7_0"] = "RUNNING"  # SLURM answers again: it was running all along
     assert sorted(slurm.cancel(cfg)) == sorted(["7_0", *new])
     assert "7_0" in asked and cluster.states["7_0"] == "CANCELLED"
+
+
+def test_the_executor_requeues_time_outs_launcher_max_requeues_times(tmp_path, cluster):
+    """submitit requeues a timed-out job at most `max_num_timeout` times (its default, 3, was implicit): the limit
+    is launcher.max_requeues."""
+    slurm.submit(_study(tmp_path / "a", max_requeues=7))
+    slurm.submit(_study(tmp_path / "b"))
+    assert [e["init"]["slurm_max_num_timeout"] for e in cluster.executors] == [7, 3]
+    assert "slurm_max_num_timeout" not in cluster.executors[0]["params"]
+
+
+def test_max_num_timeout_in_launcher_extra_is_refused_naming_max_requeues(tmp_path):
+    tree = small_study_dict(tmp_path, launcher={**LAUNCHER, "extra": {"slurm_max_num_timeout": 5}})
+    with pytest.raises(ValidationError, match="launcher.max_requeues"):
+        StudyConfig.model_validate(tree)
+
+
+def test_a_job_out_of_requeues_fails_saying_how_often_it_timed_out(tmp_path):
+    """submitit's handler of the time-out signal raises 'Job not requeued because: timed-out too many times.'
+    wherever the job is (a run then failed with that): the run's error says how often and what to raise."""
+    from submitit.core.utils import UncompletedJobError
+
+    cfg = _study(tmp_path, max_requeues=2)
+
+    def submitit_handler(signum, frame):  # what submitit's SignalHandler does once the countdown is spent
+        raise UncompletedJobError("Job not requeued because: timed-out too many times.")
+
+    before = signal.signal(signal.SIGUSR2, submitit_handler)
+    try:
+        said = slurm_job._name_spent_requeues(cfg, timeout_min=10)
+        with pytest.raises(slurm_job.TimedOut) as exc:
+            os.kill(os.getpid(), signal.SIGUSR2)  # the handler runs before the next line
+        assert said == [str(exc.value)]
+    finally:
+        signal.signal(signal.SIGUSR2, before)
+    assert str(exc.value).startswith("timed out 3 times (time limit 10 min; launcher.max_requeues=2)")

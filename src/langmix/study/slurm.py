@@ -3,10 +3,11 @@
 Each task claims its runs like a local worker does, so re-submitting a study, or a driver on another node, never
 repeats finished work. The submitted callable (`slurm_job.StudyJob`) is a `submitit.helpers.Checkpointable`: on
 preemption or time-out SLURM signals it, submitit requeues the same call, and training resumes from its newest
-checkpoint with the same data order (the sampler is seeded). Job ids are recorded in `<study>/slurm/jobs.json`
-for `status` and `cancel`, under a lock (`jobs.lock`) held from reading it to writing it: two submissions of one
-study at once submit each job once. Runs that need several GPUs (full fine-tuning of large models) train under
-`accelerate launch` with FSDP; the command and its config are written beside the run and shown by `--dry-run`.
+checkpoint with the same data order (the sampler is seeded); after `launcher.max_requeues` time-outs the next one
+fails the run in progress (`TimedOut`). Job ids are recorded in `<study>/slurm/jobs.json` for `status` and `cancel`,
+under a lock (`jobs.lock`) held from reading it to writing it: two submissions of one study at once submit each
+job once. Runs that need several GPUs (full fine-tuning of large models) train under `accelerate launch` with
+FSDP; the command and its config are written beside the run and shown by `--dry-run`.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def submit(cfg: StudyConfig, jobs: list[Job] | None = None) -> list:
 def _executor(cfg: StudyConfig, res: Resources):
     import submitit
 
-    executor = submitit.AutoExecutor(folder=study_dir(cfg) / "slurm" / "logs", cluster="slurm")
+    executor = submitit.AutoExecutor(folder=study_dir(cfg) / "slurm" / "logs", cluster="slurm",
+                                     slurm_max_num_timeout=cfg.launcher.max_requeues)
     executor.update_parameters(**executor_parameters(cfg, res))
     return executor
 
@@ -271,6 +273,26 @@ def cancel(cfg: StudyConfig) -> list[str]:
         if live:
             subprocess.run(["scancel", *live], check=False)
     return live
+
+
+def job_errors(cfg: StudyConfig, job_id: str, jobs: list[Job] | None = None) -> list[str]:
+    """'train/<slug>: <error>' for each run of a job whose last attempt failed (from its status.json)."""
+    from langmix.study.runner import eval_dir
+    from langmix.study.state import read_status
+
+    slug = next((s for s, ids in _read_record(cfg).items() if job_id in ids), None)
+    job = next((j for j in (expand(cfg) if jobs is None else jobs) if j.slug == slug), None)
+    if job is None:
+        return []
+    runs = [("train", job.train, train_dir(cfg, job.train))] if job.train else []
+    runs += [("eval", ev, eval_dir(cfg, ev)) for ev in job.evals]
+    errors = []
+    for kind, spec, path in runs:
+        status = read_status(path) or {}
+        if status.get("state") == "failed":
+            first = (str(status.get("error") or "").strip().splitlines() or ["(no error recorded)"])[0]
+            errors.append(f"{kind}/{spec.slug}: {first}")
+    return errors
 
 
 def log_tail(cfg: StudyConfig, slug: str, lines: int = 20) -> str:

@@ -1,6 +1,6 @@
 """What a SLURM job of a study runs: `StudyJob`, the callable submitted for each array task (train + its
-evaluations), and multi-GPU training under `accelerate launch` with FSDP. Submitting, recording and querying jobs
-is `slurm.py`'s.
+evaluations), multi-GPU training under `accelerate launch` with FSDP, and the job's end when its requeues after
+time-outs are spent (`TimedOut`). Submitting, recording and querying jobs is `slurm.py`'s.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ import logging
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ except ImportError:  # pragma: no cover
     Checkpointable = object  # type: ignore[assignment,misc]
 
 
+class TimedOut(RuntimeError):
+    """A job reached its time limit once more after `launcher.max_requeues` requeues: its runs stop, failed."""
+
+
 class StudyJob(Checkpointable):
     """The callable each array task runs: one job of the study, looked up by its slug."""
 
@@ -40,6 +45,7 @@ class StudyJob(Checkpointable):
             raise ValueError(f"job {slug} is not in study {cfg.name}: its runs are keyed by the config and the "
                              f"contents of its data files, so one of them changed after submitting; run "
                              f"`langmix study run` again to submit the runs as they are now")
+        spent = _name_spent_requeues(cfg, resources(job, cfg).timeout_min)
         if job.train is not None and resources(job, cfg).gpus > 1:
             try:
                 _train_distributed(cfg, job)
@@ -50,9 +56,42 @@ class StudyJob(Checkpointable):
             time.sleep(HEARTBEAT_S)
             outcome = run_job(cfg, job)
         failed = [name for name, state in outcome.items() if state in ("failed", "blocked")]
+        if failed and spent:
+            raise TimedOut(f"{spent[0]}; runs not finished: {failed}")
         if failed:  # the run directories hold the errors; the job fails so sacct shows it
             raise RuntimeError(f"runs failed: {failed}")
         return outcome
+
+
+def _name_spent_requeues(cfg: StudyConfig, timeout_min: int) -> list[str]:
+    """Wrap submitit's handler of SLURM's time-limit warning. Once the job's requeues are spent it raises
+    UncompletedJobError('... timed-out too many times') wherever the job is (a run then failed with that); raise
+    TimedOut instead, saying how often and what to change. Returns a list that then holds the message."""
+    import signal
+
+    from submitit.core.job_environment import JobEnvironment
+    from submitit.core.utils import UncompletedJobError
+
+    said: list[str] = []
+    sig = JobEnvironment._usr_sig()  # the signal submitit asks SLURM for (USR2 unless SUBMITIT_PREEMPT_SIGNAL)
+    inner = signal.getsignal(sig)
+    if not callable(inner) or threading.current_thread() is not threading.main_thread():
+        return said  # not run by submitit (called directly)
+
+    def handler(signum, frame) -> None:
+        try:
+            inner(signum, frame)
+        except UncompletedJobError as exc:
+            if "too many" not in str(exc):
+                raise
+            n = cfg.launcher.max_requeues + 1
+            said.append(f"timed out {n} time{'' if n == 1 else 's'} (time limit {timeout_min} min; "
+                        f"launcher.max_requeues={cfg.launcher.max_requeues}): raise launcher.timeout_min or "
+                        "launcher.max_requeues and run the study again (training resumes from its newest checkpoint)")
+            raise TimedOut(said[0]) from exc
+
+    signal.signal(sig, handler)
+    return said
 
 
 def fsdp_config(gpus: int) -> dict[str, Any]:
