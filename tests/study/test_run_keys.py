@@ -297,3 +297,30 @@ def test_a_copied_training_resumes_under_the_same_identity(tmp_path):
     assert first.model.path != copied.model.path
     assert train_identity(first, examples) == train_identity(copied, examples)
     assert train_identity(first, examples) != train_identity(first, examples[1:])
+
+
+def test_a_pattern_in_a_folder_name_is_keyed_by_content_and_hidden_files_are_not(tmp_path):
+    """`data/{lang}/test.tsv` (a pattern in a folder's name, which `language_files` reads) was keyed by its path
+    text alone: an edited file kept the key (its finished runs reused) and a copied project changed it. A
+    directory's hidden files (`.git`, an editor's swap file) changed its key."""
+    from langmix.data.digest import source_identity
+
+    def project(root: Path) -> Path:
+        for lang in ("en", "es"):
+            (root / "data" / lang).mkdir(parents=True)
+            (root / "data" / lang / "test.tsv").write_text(f"q {lang}\t1\n")
+        return root / "data"
+
+    a, b = project(tmp_path / "a"), project(tmp_path / "b" / "moved")
+    pattern = "{lang}/test.tsv"
+    assert source_identity(str(a / pattern)) == source_identity(str(b / pattern))
+    assert source_identity(str(a / pattern)).startswith("{lang}/test.tsv@")
+    (b / "es" / "test.tsv").write_text("q es\t2\n")
+    assert source_identity(str(a / pattern)) != source_identity(str(b / pattern))
+    before, before_pattern = source_identity(str(a)), source_identity(str(a / pattern))
+    (a / ".git").mkdir()
+    (a / ".git" / "index").write_text("x")
+    (a / "en" / ".test.tsv.swp").write_text("y")
+    (a / ".cache").mkdir()
+    (a / ".cache" / "test.tsv").write_text("z")  # matched by the pattern's glob, but hidden
+    assert source_identity(str(a)) == before and source_identity(str(a / pattern)) == before_pattern

@@ -64,39 +64,37 @@ def tree_digest(path: str | Path) -> str:
     root = Path(path)
     if root.is_file():
         return file_digest(root)[:16]
+    return _files_under(root, root.rglob("*"))
+
+
+def _files_under(root: Path, files: Iterable[Path]) -> str:
+    """One digest over the names relative to `root` and the contents of `files` (hidden files and folders left
+    out: a git checkout's `.git`, an editor's swap file, a hub download's `.cache`)."""
     h = hashlib.sha256()
-    for f in sorted(root.rglob("*")):
+    for f in sorted(files):
         rel = f.relative_to(root)
         if f.is_file() and not any(part.startswith(".") for part in rel.parts):
             h.update(rel.as_posix().encode() + b"\0" + file_digest(f).encode() + b"\0")
     return h.hexdigest()[:16]
 
 
-def _files_under(root: Path, files: Iterable[Path]) -> str:
-    """One digest over the names relative to `root` and the contents of `files`."""
-    h = hashlib.sha256()
-    for f in sorted(files):
-        h.update(f.relative_to(root).as_posix().encode() + b"\0" + file_digest(f).encode() + b"\0")
-    return h.hexdigest()[:16]
-
-
 def source_identity(raw: str | None) -> str | None:
     """What a data path reads, wherever it lies: `<name>@<digest>`, the file's own name (its suffix picks the
     parser, its stem may name the items: gsm8k's split, a parallel set's id prefix) and content digest; for a
-    `{lang}`/`{language}` pattern, the pattern's name and the relative names and contents of the files it may
-    match in its folder; for a directory, the relative names and contents of every file under it. The folders
-    above are left out, so a project copied elsewhere keeps its run keys. A path with no local file (a hub dataset
-    id) is its text."""
+    `{lang}`/`{language}` pattern (in the file name or a folder's), the pattern from its first such part and the
+    relative names and contents of the files it may match there; for a directory, the relative names and contents
+    of every file under it (`tree_digest`). Hidden files and the folders above are left out, so a project copied
+    elsewhere keeps its run keys. A path with no local file (a hub dataset id) is its text."""
     if not raw:
         return raw
     path = Path(raw)
-    if "{" in path.name:
-        folder = path.parent
-        pattern = re.sub(r"\{(lang|language)\}", "*", path.name)
-        files = [f for f in folder.glob(pattern) if f.is_file()] if folder.is_dir() else []
-        return f"{path.name}@{_files_under(folder, files)}" if files else raw
+    first = next((k for k, part in enumerate(path.parts) if "{" in part), None)
+    if first is not None:  # `data/{lang}.jsonl`, `data/{lang}/test.tsv`: from the folder above the first pattern
+        root, rel = Path(*path.parts[:first]) if first else Path("."), Path(*path.parts[first:]).as_posix()
+        files = list(root.glob(re.sub(r"\{(lang|language)\}", "*", rel))) if root.is_dir() else []
+        return f"{rel}@{_files_under(root, files)}" if any(f.is_file() for f in files) else raw
     if path.is_dir():
-        return _files_under(path, (f for f in path.rglob("*") if f.is_file()))
+        return tree_digest(path)
     if path.is_file():
         return f"{path.name}@{file_digest(path)[:16]}"
     return raw
