@@ -192,3 +192,24 @@ def test_a_job_out_of_requeues_fails_saying_how_often_it_timed_out(tmp_path):
     finally:
         signal.signal(signal.SIGUSR2, before)
     assert str(exc.value).startswith("timed out 3 times (time limit 10 min; launcher.max_requeues=2)")
+
+
+def test_the_job_lock_goes_on_unlocked_where_the_filesystem_cannot_lock(tmp_path, monkeypatch, caplog):
+    """On a shared filesystem without flock (Lustre without -o flock, NFS without lockd) flock raises ENOLCK:
+    `study run --launcher slurm` and `study cancel` crashed there (before the lock, they ran unlocked)."""
+    import errno
+    import fcntl
+    import logging
+
+    from langmix.study import state
+
+    def no_locks(handle, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    ran = []
+    with caplog.at_level(logging.WARNING, logger="langmix.study.state"):
+        with state.exclusive_lock(tmp_path / "jobs.lock", "waiting"):
+            ran.append(1)
+    assert ran == [1]
+    assert "cannot lock files (No locks available)" in caplog.text and "jobs.lock" in caplog.text

@@ -74,6 +74,11 @@ def exclusive_lock(path: Path, waiting: str) -> Iterator[None]:
         except BlockingIOError:
             log.info("%s", waiting)
             fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as exc:  # a shared filesystem without flock (Lustre without -o flock, NFS without lockd)
+            log.warning("%s: this filesystem cannot lock files (%s); going on without the lock: do not run two "
+                        "of these at once here", path, exc.strerror or exc)
+            yield
+            return
         try:
             yield
         finally:
