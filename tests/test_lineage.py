@@ -530,3 +530,22 @@ def test_eval_time_recheck_checks_the_other_language_rows_of_each_item_as_the_bu
     assert recheck_lineage(tmp_path, newer).near_duplicates == []  # the es rows alone pass
     with pytest.raises(LineageError, match=r"t1-\w+ / mgsm-en-4-en"):
         recheck_lineage(tmp_path, newer, lambda row: [english[row.source_id]])
+
+
+def test_item_rows_reads_the_training_data_only_when_a_row_is_asked_for():
+    """Every evaluation of a trained model built the item rows (parsing the whole training file) before its
+    recheck, which the manifest's recorded check answers in the common case without asking for any row."""
+    from langmix.mixtures import item_rows
+
+    built = []
+
+    class Source:
+        def item_rows(self, task):
+            built.append(task)
+            return lambda example: [ex(example.source_id, "¿Cuántos?", "es")]
+
+    related = item_rows(Source(), "math")
+    assert built == []
+    assert [r.language for r in related(ex("t1", Q))] == ["es"] and related(ex("t2", Q))
+    assert built == ["math"]  # once
+    assert item_rows(object(), "math") is None
