@@ -138,6 +138,10 @@ def test_run_keys_are_cached_but_never_carried_by_a_copy():
     tuned = on_vllm.model_copy(update={"evaluation": on_vllm.evaluation.model_copy(
         update={"vllm_engine_args": {"gpu_memory_utilization": 0.5}})})
     assert tuned.key == on_vllm.key
+    # but max_model_len: answers are cut to fit the engine's context (`context_exceeded`), so it is in the key
+    shorter = on_vllm.model_copy(update={"evaluation": on_vllm.evaluation.model_copy(
+        update={"vllm_engine_args": {"gpu_memory_utilization": 0.5, "max_model_len": 256}})})
+    assert shorter.key != on_vllm.key
 
 
 def test_dry_run_with_a_model_of_unknown_size_is_one_line(tmp_path):

@@ -157,6 +157,9 @@ class EvalSpec(_RunSpec):
     def key(self) -> str:
         tree = self._key_tree()
         tree["evaluation"] = _keyed(tree["evaluation"], EVAL_FIELDS_NOT_IN_KEY, EVAL_FIELDS_KEYED_UNLESS)
+        context = self.evaluation.vllm_engine_args.get("max_model_len")
+        if self.evaluation.engine == "vllm" and context is not None:  # answers are cut to fit it: part of the key
+            tree["evaluation"]["vllm_max_model_len"] = context
         return config_hash(tree)
 
     @property
