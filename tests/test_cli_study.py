@@ -259,7 +259,8 @@ def test_tables_name_the_evaluations_made_under_other_overrides(tmp_path, copied
     new = {p.name for p in (copied / "eval").iterdir()} - before
     assert len(new) == 3 and all((copied / "eval" / name / "DONE").exists() for name in new)
     other = f"3 finished evaluations in {copied / 'eval'} are not in this config's grid: "
-    hint = "made under other settings (-s overrides or an earlier config): pass the same overrides to include them"
+    hint = ("made under other settings (-s overrides, an earlier config, data since changed, or a langmix whose run "
+            "keys differed): pass the same overrides to include them")
     read, output = hashes()
     assert read == keys(before)  # the config as written: its own three evaluations
     line = next(line for line in output.splitlines() if other in line)

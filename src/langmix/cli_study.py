@@ -78,8 +78,8 @@ def _other_evals(cfg: StudyConfig, runs: list, shown: int = 3) -> str | None:
     many = len(others) > 1
     names = ", ".join(others[:shown]) + (" ..." if len(others) > shown else "")
     return (f"{len(others)} finished evaluation{'s' if many else ''} in {root} {'are' if many else 'is'} not in this "
-            f"config's grid: {names}; made under other settings (-s overrides or an earlier config): pass the same "
-            "overrides to include them")
+            f"config's grid: {names}; made under other settings (-s overrides, an earlier config, data since "
+            "changed, or a langmix whose run keys differed): pass the same overrides to include them")
 
 
 def warn(message: str) -> None:
