@@ -306,3 +306,44 @@ def test_an_evaluation_blocked_by_a_failed_training_names_that_training(tmp_path
     status = json.loads((tmp_path / "out" / "t" / "train" / job.train.slug / "status.json").read_text())
     assert status["state"] == "failed" and "nope_proj" in status["error"]
     assert not (tmp_path / "out" / "t" / "eval" / job.evals[0].slug).exists()
+
+
+def _rewrite_results(run: Path, change) -> None:
+    """Rewrite a finished evaluation's results.parquet through `change` (a DataFrame -> DataFrame) and mark it
+    done again, as if it had been written so."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from langmix.results import SCHEMA
+    from langmix.study.eval_outputs import EVAL_OUTPUTS
+    from langmix.study.state import mark_done
+
+    frame = change(pq.read_table(run / "results.parquet").to_pandas())
+    pq.write_table(pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False), run / "results.parquet")
+    mark_done(run, EVAL_OUTPUTS)
+
+
+def test_evaluations_from_before_context_fitting_beside_ones_that_exceeded_it_are_named(copied):
+    """Evaluations generated before answers were fitted to the model's context have no `context_exceeded` rows;
+    beside evaluations whose items exceeded it, their answers to such items ran past the context: one study
+    compared the two behaviours without a word."""
+    evals = sorted((copied / "eval").iterdir())
+    clean = _invoke("query", copied, "SELECT count(*) AS n FROM results WHERE metric = 'context_exceeded'")
+    assert clean.exit_code == 0 and "generated before answers were fitted" not in clean.output
+    assert int(clean.output.split()[-1]) > 0  # every evaluation of this langmix records it (0 here)
+
+    def exceeded(frame):
+        frame.loc[frame["metric"] == "context_exceeded", "value"] = 0.25
+        return frame
+
+    _rewrite_results(evals[0], exceeded)
+    _rewrite_results(evals[1], lambda frame: frame[frame["metric"] != "context_exceeded"])
+    result = _invoke("query", copied, "SELECT count(*) AS n FROM items")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    old_hash = evals[1].name.rsplit("-", 1)[-1]
+    assert f"1 evaluation ({old_hash}) generated before answers were fitted to the model's context, beside 1 " \
+           "evaluation with items whose prompt and answer exceed it" in text, text
+    report = _invoke("report", copied)
+    assert report.exit_code == 0, report.output
+    assert "generated before answers were fitted" in (copied / "report" / "report.md").read_text()

@@ -71,8 +71,12 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
     other = cli_study._other_evals(cfg, runs)
     if other:
         cli_study.warn(f"not in these views: {other}")
+    con = connect(finished)
+    unfitted = cli_study._unfitted_runs(con)
+    if unfitted:
+        cli_study.warn(unfitted)
     try:
-        result = connect(finished).execute(sql)
+        result = con.execute(sql)
         if result.description is None:  # a statement without rows
             error("the query returned no table; use a SELECT over the views `results` and `items`")
             raise typer.Exit(2)
@@ -113,12 +117,14 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
         raise typer.Exit(2)
     rescoring: dict[Path, str] = {}
     runs = study_status(cfg, evals_only=True)
-    items = study_tables(cfg, rescoring, runs).execute("SELECT * FROM items").df()
+    tables = study_tables(cfg, rescoring, runs)
+    items = tables.execute("SELECT * FROM items").df()
     if items.empty:
         error(f"no finished evaluation runs in {cfg.name}")
         raise typer.Exit(2)
     left_out = cli_study._left_out(runs, shown=5, rescoring=rescoring)
     other = cli_study._other_evals(cfg, runs)
+    unfitted = cli_study._unfitted_runs(tables)
     cells = cell_bootstrap(items, n_boot=400)
     try:
         rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)
@@ -127,6 +133,8 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
         for line in (left_out, other):
             if line:
                 cli_study.warn(f"not in this plan: {line}")
+        if unfitted:
+            cli_study.warn(unfitted)
         raise typer.Exit(2) from None
     try:
         loo = validate_loo(items, cells=cells)
@@ -142,6 +150,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     # what the recommendation does not rest on: runs left out, targets the fit extrapolates to
     warnings = [f"warning: not in this plan: {left_out}"] if left_out else []
     warnings += [f"warning: not in this plan: {other}"] if other else []
+    warnings += [f"warning: {unfitted}"] if unfitted else []
     warnings += [f"warning: {w}" for w in rec.warnings]
     lines += warnings
     if rec.note:

@@ -82,6 +82,26 @@ def _other_evals(cfg: StudyConfig, runs: list, shown: int = 3) -> str | None:
             "changed, or a langmix whose run keys differed): pass the same overrides to include them")
 
 
+def _unfitted_runs(con, shown: int = 3) -> str | None:
+    """'2 evaluations were generated before ...', or None: where some evaluations' items exceeded the model's
+    context (`context_exceeded` > 0: their answers were cut to fit it), the evaluations with no `context_exceeded`
+    rows were generated before langmix fitted answers to the context, so theirs may run past it: one study would
+    compare the two behaviours."""
+    rows = con.execute("SELECT run_hash, bool_or(metric = 'context_exceeded'), "
+                       "bool_or(metric = 'context_exceeded' AND value > 0) FROM results GROUP BY run_hash "
+                       "ORDER BY run_hash").fetchall()
+    unfitted = [run for run, flagged, _ in rows if not flagged]
+    over = [run for run, _, exceeded in rows if exceeded]
+    if not unfitted or not over:
+        return None
+    names = ", ".join(unfitted[:shown]) + (" ..." if len(unfitted) > shown else "")
+    n_over = f"{len(over)} evaluation{'s' if len(over) > 1 else ''}"
+    return (f"{len(unfitted)} evaluation{'s' if len(unfitted) > 1 else ''} ({names}) generated before answers were "
+            f"fitted to the model's context, beside {n_over} with items whose prompt and answer exceed it "
+            "(results metric context_exceeded): the older ones' answers to such items ran past the context; "
+            "evaluate them again (remove their directories, then `study run`) to compare like with like")
+
+
 def warn(message: str) -> None:
     """One yellow line on stderr (not rich markup, not wrapped), beside a command's output on stdout."""
     console.print(Text(str(message), style="yellow"), soft_wrap=True)
@@ -94,7 +114,8 @@ def _report(cfg: StudyConfig) -> Path | None:
 
     rescoring: dict[Path, str] = {}
     runs = study_status(cfg, evals_only=True)  # once: each state verifies the run's files
-    items = study_tables(cfg, rescoring, runs).execute("SELECT * FROM items").df()
+    tables = study_tables(cfg, rescoring, runs)
+    items = tables.execute("SELECT * FROM items").df()
     if items.empty:
         return None
     notes = [f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
@@ -105,6 +126,10 @@ def _report(cfg: StudyConfig) -> Path | None:
     other = _other_evals(cfg, runs)
     if other:  # e.g. a re-evaluation under `-s evaluation.X=...`, which this config's grid does not name
         warn(f"not in this report: {other}")
+    unfitted = _unfitted_runs(tables)
+    if unfitted:
+        notes.append(f"Warning: {unfitted}")
+        warn(unfitted)
     note = ". ".join(n for n in notes if n)
     return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}", config_note=note)
 
