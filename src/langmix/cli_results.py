@@ -40,8 +40,7 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
     rewritten; no model)."""
     import duckdb
 
-    from langmix.results import connect
-    from langmix.study.runner import finished_eval_dirs, study_dir, study_status
+    from langmix.study.runner import study_dir
 
     if not sql.strip():
         error("the SQL query is empty; e.g. \"SELECT mixture, language, avg(correct::INT) FROM items GROUP BY ALL\"")
@@ -59,22 +58,15 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
               "over the views `results` and `items`")
         raise typer.Exit(2)
     cfg = cli_study._study_config(config, overrides)
-    rescoring: dict[Path, str] = {}
-    runs = study_status(cfg, evals_only=True)  # once: each state verifies the run's files
-    finished = finished_eval_dirs(cfg, left_out=rescoring, runs=runs)
+    finished, con, caveats = cli_study._finished_tables(cfg, shown=5)
     if not finished:  # empty views would answer any query with nothing, like a study whose runs found nothing
         error(f"no finished evaluation runs in {study_dir(cfg)}: run `langmix study run {config}` first")
         raise typer.Exit(2)
-    left_out = cli_study._left_out(runs, shown=5, rescoring=rescoring)
-    if left_out:
-        cli_study.warn(f"not in these views: {left_out}")
-    other = cli_study._other_evals(cfg, runs)
-    if other:
-        cli_study.warn(f"not in these views: {other}")
-    con = connect(finished)
-    unfitted = cli_study._unfitted_runs(con)
-    if unfitted:
-        cli_study.warn(unfitted)
+    for line in (caveats.left_out, caveats.other):
+        if line:
+            cli_study.warn(f"not in these views: {line}")
+    if caveats.unfitted:
+        cli_study.warn(caveats.unfitted)
     try:
         result = con.execute(sql)
         if result.description is None:  # a statement without rows
@@ -102,7 +94,6 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     from langmix import languages as langs
     from langmix.analysis.core import AnalysisError
     from langmix.plan import cell_bootstrap, recommend, recommendation_lines, to_study_config, validate_loo
-    from langmix.study.runner import study_status, study_tables
 
     if write:
         check_output(write, "--write", directory=False)
@@ -115,16 +106,12 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     if not codes:
         error("--targets names no language (e.g. --targets sw,bn,te)")
         raise typer.Exit(2)
-    rescoring: dict[Path, str] = {}
-    runs = study_status(cfg, evals_only=True)
-    tables = study_tables(cfg, rescoring, runs)
+    _, tables, caveats = cli_study._finished_tables(cfg, shown=5)
     items = tables.execute("SELECT * FROM items").df()
     if items.empty:
         error(f"no finished evaluation runs in {cfg.name}")
         raise typer.Exit(2)
-    left_out = cli_study._left_out(runs, shown=5, rescoring=rescoring)
-    other = cli_study._other_evals(cfg, runs)
-    unfitted = cli_study._unfitted_runs(tables)
+    left_out, other, unfitted = caveats.left_out, caveats.other, caveats.unfitted
     cells = cell_bootstrap(items, n_boot=400)
     try:
         rec = recommend(items, codes, budget, max_languages, candidates=cfg.languages, cells=cells)

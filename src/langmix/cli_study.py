@@ -4,6 +4,7 @@ that read a study's tables (`report`, `query`, `plan`) are in `cli_results`."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -102,6 +103,31 @@ def _unfitted_runs(con, shown: int = 3) -> str | None:
             "evaluate them again (remove their directories, then `study run`) to compare like with like")
 
 
+@dataclass
+class TableCaveats:
+    """What a table built from a study's finished runs leaves out or mixes, each a line or None: planned
+    evaluations not in it (`_left_out`), finished ones this grid does not name (`_other_evals`), and evaluations
+    from before context fitting beside ones that exceeded the context (`_unfitted_runs`)."""
+
+    left_out: str | None
+    other: str | None
+    unfitted: str | None
+
+
+def _finished_tables(cfg: StudyConfig, shown: int = 8):
+    """(finished evaluation directories, DuckDB views `results` and `items` over them, their `TableCaveats`), as
+    `report`, `query` and `plan` read a study: each run's state (which verifies its files) is read once."""
+    from langmix.results import connect
+    from langmix.study.runner import finished_eval_dirs, study_status
+
+    rescoring: dict[Path, str] = {}
+    runs = study_status(cfg, evals_only=True)
+    finished = finished_eval_dirs(cfg, left_out=rescoring, runs=runs)
+    con = connect(finished)
+    return finished, con, TableCaveats(_left_out(runs, shown, rescoring), _other_evals(cfg, runs),
+                                       _unfitted_runs(con))
+
+
 def warn(message: str) -> None:
     """One yellow line on stderr (not rich markup, not wrapped), beside a command's output on stdout."""
     console.print(Text(str(message), style="yellow"), soft_wrap=True)
@@ -110,26 +136,21 @@ def warn(message: str) -> None:
 def _report(cfg: StudyConfig) -> Path | None:
     """Build the report from the study's finished runs (never from a stale table)."""
     from langmix.report import build_report
-    from langmix.study.runner import study_dir, study_status, study_tables
+    from langmix.study.runner import study_dir
 
-    rescoring: dict[Path, str] = {}
-    runs = study_status(cfg, evals_only=True)  # once: each state verifies the run's files
-    tables = study_tables(cfg, rescoring, runs)
+    _, tables, caveats = _finished_tables(cfg)
     items = tables.execute("SELECT * FROM items").df()
     if items.empty:
         return None
     notes = [f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
              if "api" in cfg.tasks else ""]
-    left_out = _left_out(runs, rescoring=rescoring)
-    if left_out:  # a planned run that failed or has not finished is not in any figure: say which
-        notes.append(f"Not in this report: {left_out}")
-    other = _other_evals(cfg, runs)
-    if other:  # e.g. a re-evaluation under `-s evaluation.X=...`, which this config's grid does not name
-        warn(f"not in this report: {other}")
-    unfitted = _unfitted_runs(tables)
-    if unfitted:
-        notes.append(f"Warning: {unfitted}")
-        warn(unfitted)
+    if caveats.left_out:  # a planned run that failed or has not finished is not in any figure: say which
+        notes.append(f"Not in this report: {caveats.left_out}")
+    if caveats.other:  # e.g. a re-evaluation under `-s evaluation.X=...`, which this config's grid does not name
+        warn(f"not in this report: {caveats.other}")
+    if caveats.unfitted:
+        notes.append(f"Warning: {caveats.unfitted}")
+        warn(caveats.unfitted)
     note = ". ".join(n for n in notes if n)
     return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}", config_note=note)
 

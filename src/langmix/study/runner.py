@@ -326,11 +326,10 @@ def finished_eval_dirs(cfg: StudyConfig, source=None, left_out: dict[Path, str] 
     return rescore_stale(cfg, finished, source, left_out)
 
 
-def study_tables(cfg: StudyConfig, left_out: dict[Path, str] | None = None,
-                 runs: list[tuple[str, object, str, Path]] | None = None):
-    """DuckDB connection with `results` and `items` views over the finished runs of the study (`left_out`, `runs`:
-    as `finished_eval_dirs`)."""
-    return connect(finished_eval_dirs(cfg, left_out=left_out, runs=runs))
+def study_tables(cfg: StudyConfig, left_out: dict[Path, str] | None = None):
+    """DuckDB connection with `results` and `items` views over the finished runs of the study (`left_out`: as
+    `finished_eval_dirs`)."""
+    return connect(finished_eval_dirs(cfg, left_out=left_out))
 
 
 def evaluate_study(cfg: StudyConfig, hooks: Hooks | None = None) -> dict[str, list[str]]:
