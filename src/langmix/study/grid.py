@@ -105,10 +105,16 @@ class _RunSpec(BaseModel):
     seed: int
     model_files: str | None = None  # content digest of a local model directory (None: not a local model)
 
+    @property
+    def model_by_content(self) -> bool:
+        """Whether the model is a local directory that its content (`model_files`) identifies, not its path: keys
+        and a training's resume identity leave the path out, so a project copied elsewhere keeps its runs."""
+        return self.model.source == "hf" and bool(self.model_files)
+
     def _key_tree(self) -> dict[str, Any]:
         # keys of models without files stay as they were before the field
         tree = _keyed(self.model_dump(mode="json"), keyed_unless={"model_files": None})
-        if self.model.source == "hf" and self.model_files:  # a local directory is its content, not where it lies
+        if self.model_by_content:
             tree["model"] = {**tree["model"], "path": None}
         return tree
 

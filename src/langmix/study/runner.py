@@ -109,7 +109,7 @@ def train_identity(spec: TrainSpec, examples: list[Example]) -> dict:
     identity, a local model's path left out (its content is in the key), so a copied project resumes there."""
     from langmix.train import training_identity
 
-    model = spec.model.model_copy(update={"path": None}) if spec.model_files else spec.model
+    model = spec.model.model_copy(update={"path": None}) if spec.model_by_content else spec.model
     return {"train_key": spec.key, **training_identity(model, spec.training, spec.seed, examples)}
 
 
@@ -326,10 +326,10 @@ def finished_eval_dirs(cfg: StudyConfig, source=None, left_out: dict[Path, str] 
     return rescore_stale(cfg, finished, source, left_out)
 
 
-def study_tables(cfg: StudyConfig, left_out: dict[Path, str] | None = None):
-    """DuckDB connection with `results` and `items` views over the finished runs of the study (`left_out`: as
-    `finished_eval_dirs`)."""
-    return connect(finished_eval_dirs(cfg, left_out=left_out))
+def study_tables(cfg: StudyConfig):
+    """DuckDB connection with `results` and `items` views over the finished runs of the study (the Python
+    shortcut the README names; the CLI reads them through `cli_study._finished_tables`)."""
+    return connect(finished_eval_dirs(cfg))
 
 
 def evaluate_study(cfg: StudyConfig, hooks: Hooks | None = None) -> dict[str, list[str]]:

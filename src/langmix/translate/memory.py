@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,11 +35,12 @@ class MemoryBackend:
                                                            "misses": 0})
 
     def __post_init__(self) -> None:
+        from langmix.data.digest import file_digest
         from langmix.data.files import DataFormatError, iter_jsonl, iter_lines
 
         path = Path(self.path)
         # the file's content is the "model": an edited or replaced memory is not answered from the cache
-        self.model_id = f"{path.name}@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+        self.model_id = f"{path.name}@{file_digest(path)[:12]}"
         self.by_id: dict[tuple[str, str], tuple[str, str]] = {}  # (id, language) -> (source key, translation)
         self.by_text: dict[tuple[str, str], str] = {}
         if path.suffix == ".tsv":
