@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from langmix.analysis import Analyses
+from langmix.analysis.resample import fine_tuned
 from langmix.languages import get
 
 
@@ -127,7 +128,7 @@ def _single_seed(cells: pd.DataFrame) -> list[str]:
     cover item sampling only."""
     if not {"model", "mixture", "design", "n_train_languages"} <= set(cells.columns):
         return []  # not the cells of a bootstrap (a stub holding seed counts only)
-    one = cells[(cells["design"] != "base") & (cells["n_train_languages"] > 0) & (cells["n_seeds"] == 1)]
+    one = cells[fine_tuned(cells) & (cells["n_seeds"] == 1).to_numpy()]
     if one.empty:
         return []
     runs = sorted({f"{m}/{x}" for m, x in zip(one["model"], one["mixture"])})

@@ -113,6 +113,12 @@ def run_variance(sums: np.ndarray, cnt: np.ndarray, presence: np.ndarray) -> tup
     return tau2, df
 
 
+def fine_tuned(cells: pd.DataFrame) -> np.ndarray:
+    """Which cells are of fine-tuned runs (not the base model, some training language): the runs whose seeds vary
+    them, so one seed alone borrows the others' run-to-run variance (`borrowed_run_sd`)."""
+    return ((cells["design"] != "base") & (cells["n_train_languages"] > 0)).to_numpy()
+
+
 def borrowed_run_sd(cells: pd.DataFrame, tasks: dict[str, TaskData]) -> np.ndarray:
     """Per cell, the run-to-run standard deviation its replicates borrow (NaN: none borrowed).
 
@@ -127,7 +133,7 @@ def borrowed_run_sd(cells: pd.DataFrame, tasks: dict[str, TaskData]) -> np.ndarr
     effect 88% of the time before and 93.5% after where five cells of the task had several seeds (3 vs 1: 86% ->
     93%; 2 vs 2: 94%), and 86% -> 89% where only the compared cell had (one degree of freedom to borrow from)."""
     out = np.full(len(cells), np.nan)
-    tuned = ((cells["design"] != "base") & (cells["n_train_languages"] > 0)).to_numpy()
+    tuned = fine_tuned(cells)
     single = tuned & (cells["n_seeds"].to_numpy() == 1)
     if not single.any():
         return out
