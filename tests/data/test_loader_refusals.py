@@ -154,3 +154,18 @@ def test_a_parallel_question_given_twice_in_one_language_with_two_answers_is_ref
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(DataFormatError, match=r"p.jsonl:2: item 'b' repeats the es question of 'a'"):
         load("parallel", path)
+
+
+def test_every_line_based_reader_reads_cr_only_line_endings(tmp_path):
+    """CR-only endings were split for TSV/CSV rows alone: a CR-only JSONL was one bad line, and API-Bank's schema
+    CSV or a TSV translation memory was read as one line. One reader (`iter_lines`) splits them for all."""
+    from langmix.data.api_data import load_apibank_schemas
+    from langmix.data.files import iter_jsonl
+    from langmix.translate.memory import MemoryBackend
+
+    (tmp_path / "rows.jsonl").write_bytes(b'{"a": 1}\r{"a": 2}\r')
+    assert [(n, r["a"]) for n, r in iter_jsonl(tmp_path / "rows.jsonl")] == [(1, 1), (2, 2)]
+    (tmp_path / "apis.csv").write_bytes(b'class_name,api_info\rAddAlarm,"x = 1"\rGetToday,"y = 2"\r')
+    assert sorted(load_apibank_schemas(tmp_path / "apis.csv")) == ["AddAlarm", "GetToday"]
+    (tmp_path / "tm.tsv").write_bytes(b"Hello\tes\tHola\rBye\tes\tAdios\r")
+    assert sorted(MemoryBackend(str(tmp_path / "tm.tsv")).by_text.values()) == ["Adios", "Hola"]

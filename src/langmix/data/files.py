@@ -70,10 +70,28 @@ def iter_raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
 
 
 def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) for each line, decoded as UTF-8 (a leading BOM is dropped); bad bytes name the line."""
+    """(line number, text) for each line, decoded as UTF-8 (a leading BOM is dropped); bad bytes name the line.
+
+    LF, CRLF and CR-only (old Mac) line endings are read: a file whose text holds no line feed but at its end and
+    carriage returns inside is read as the lines its CRs end (each given a LF), so every line-based reader (JSONL,
+    TSV/CSV, API-Bank schemas, translation memories) reads such a file as lines, not as one."""
     path = require_file(path)
-    for lineno, raw in iter_raw_lines(path):
-        yield lineno, _decode(path, lineno, raw)
+    lines = ((lineno, _decode(path, lineno, raw)) for lineno, raw in iter_raw_lines(path))
+    first = next(lines, None)
+    if first is None:
+        return
+    second = next(lines, None)
+    body = first[1][:-1] if first[1].endswith("\n") else first[1]
+    if second is None and "\r" in body.rstrip("\r"):
+        parts = body.split("\r")
+        if parts[-1] == "":
+            parts.pop()
+        yield from ((i, part + "\n") for i, part in enumerate(parts, 1))
+        return
+    yield first
+    if second is not None:
+        yield second
+        yield from lines
 
 
 def read_text(path: str | Path) -> str:
@@ -136,34 +154,13 @@ def iter_json_array(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise DataFormatError(path, text.count("\n") + 1, "not valid JSON (the array is not closed)")
 
 
-def _delimited_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """`iter_lines`, except that a file with carriage-return (CR-only, old Mac) line endings, whose text holds no
-    line feed but at its end, is read as the lines its CRs end."""
-    lines = iter_lines(path)
-    first = next(lines, None)
-    if first is None:
-        return
-    second = next(lines, None)
-    body = first[1][:-1] if first[1].endswith("\n") else first[1]
-    if second is None and "\r" in body.rstrip("\r"):
-        parts = body.split("\r")
-        if parts[-1] == "":
-            parts.pop()
-        yield from ((i, part + "\n") for i, part in enumerate(parts, 1))
-        return
-    yield first
-    if second is not None:
-        yield second
-        yield from lines
-
-
 def iter_delimited(path: str | Path, delimiter: str, header: bool) -> Iterator[tuple[int, dict[str, Any]]]:
     """CSV/TSV rows as dicts: by header names, or (without a header) by column position "0", "1", ...
 
     Fields are not quoted in TSV (MGSM's questions hold bare quote marks); CSV follows the usual quoting. LF, CRLF
     and CR-only line endings are read; a stray CR inside an unquoted field is a DataFormatError naming its line."""
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    lines = _delimited_lines(path)
+    lines = iter_lines(path)
     numbered: list[int] = []
 
     def text_lines() -> Iterator[str]:
