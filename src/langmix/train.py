@@ -27,6 +27,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import PrinterCallback
 from trl import SFTConfig, SFTTrainer
 
+from langmix import durable
 from langmix.config import ModelConfig, TrainingConfig, lora_targets
 from langmix.errors import UserInputError, check_output
 from langmix.models import CHAT_PRESETS, load_model, load_tokenizer
@@ -212,9 +213,7 @@ def check_identity(out_dir: Path, identity: dict) -> None:
         raise IdentityError(f"{out_dir} holds checkpoints of an unknown run (no identity.json); use another --out "
                             f"or delete them")
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(identity, indent=2, sort_keys=True))
-    tmp.replace(path)
+    durable.write_text(path, json.dumps(identity, indent=2, sort_keys=True))
 
 
 def finished(out_dir: Path, identity: dict) -> bool:

@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from langmix import durable
 from langmix import languages as langs
 from langmix.data.files import iter_raw_lines
 from langmix.evaluate import langid
@@ -165,7 +166,7 @@ def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multili
                     if task == "math":
                         totals[lang]["correct_flexible"] += bool(verdict["correct_flexible"])
                 f.write(_dump({"line": lineno, "language": lang, **verdict}) + "\n")
-        os.replace(tmp, out)
+        durable.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -27,6 +27,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from langmix import durable
+
 log = logging.getLogger(__name__)
 
 DONE = "DONE"
@@ -58,9 +60,8 @@ def _owner() -> dict:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    """Write `data` as JSON to `path`: readers and a crash of the process or machine see the old or new file."""
+    durable.write_text(path, json.dumps(data, indent=2))
 
 
 @contextlib.contextmanager
@@ -246,12 +247,19 @@ def _file_check(path: Path) -> str:
 
 
 def _done_record(root: Path, outputs: list[str]) -> dict:
+    """The DONE record of `outputs` under `root`: a check of each file, each flushed to disk (with its directory)
+    first, so a DONE that reaches the disk vouches only for files that are there too."""
     files: dict[str, str] = {}
+    folders: set[Path] = {root}
     for name in outputs:
         target = root / name
         paths = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
         for p in paths:
+            durable.fsync_file(p)
+            folders.add(p.parent)
             files[str(p.relative_to(root))] = _file_check(p)
+    for folder in folders:
+        durable.fsync_dir(folder)
     return {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}
 
 
@@ -270,7 +278,7 @@ def staging_dir(run: Path) -> Path:
 
 
 def _move(src: Path, dst: Path) -> None:
-    os.replace(src, dst)
+    os.replace(src, dst)  # the run directory is synced once, after the last move (`_finish_swap`)
 
 
 def swap_in(run: Path, staged: Path, files: list[str], outputs: list[str]) -> None:
@@ -289,6 +297,7 @@ def _finish_swap(run: Path) -> None:
     for name in journal["files"]:
         if (staged / name).exists():  # not moved yet
             _move(staged / name, run / name)
+    durable.fsync_dir(run)  # the moves reach the disk before the DONE that vouches for them
     write_json_atomic(run / DONE, journal["done"])
     (run / SWAP).unlink()
     shutil.rmtree(staged, ignore_errors=True)
