@@ -532,20 +532,24 @@ def test_eval_time_recheck_checks_the_other_language_rows_of_each_item_as_the_bu
         recheck_lineage(tmp_path, newer, lambda row: [english[row.source_id]])
 
 
-def test_item_rows_reads_the_training_data_only_when_a_row_is_asked_for():
+def test_item_rows_reads_the_training_data_only_when_a_row_is_asked_for(tmp_path, monkeypatch):
     """Every evaluation of a trained model built the item rows (parsing the whole training file) before its
     recheck, which the manifest's recorded check answers in the common case without asking for any row."""
+    from langmix.config import DataConfig
+    from langmix.data import sources
     from langmix.mixtures import item_rows
 
-    built = []
-
-    class Source:
-        def item_rows(self, task):
-            built.append(task)
-            return lambda example: [ex(example.source_id, "¿Cuántos?", "es")]
-
-    related = item_rows(Source(), "math")
-    assert built == []
-    assert [r.language for r in related(ex("t1", Q))] == ["es"] and related(ex("t2", Q))
-    assert built == ["math"]  # once
+    train = tmp_path / "train.jsonl"
+    answered = [e.model_copy(update={"messages": [*e.messages, {"role": "assistant", "content": "The answer is 1"}]})
+                for e in [ex("t1", Q), ex("t1", "¿Cuántos?", "es")]]
+    train.write_text("".join(e.model_dump_json() + "\n" for e in answered))
+    cfg = DataConfig(source="files", math={"train": {"format": "examples", "path": str(train)},
+                                           "eval": {"format": "examples", "path": str(train)}})
+    loads = []
+    real_load = sources.load_examples
+    monkeypatch.setattr(sources, "load_examples", lambda *a, **k: loads.append(a[0].path) or real_load(*a, **k))
+    related = item_rows(sources.FileDataSource(cfg), "math")
+    assert loads == []
+    assert [r.language for r in related(ex("t1", Q))] == ["es"] and related(ex("t2", Q)) == []
+    assert loads == [str(train)]  # once
     assert item_rows(object(), "math") is None

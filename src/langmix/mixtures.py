@@ -225,18 +225,8 @@ def spec_dict(spec: MixtureSpec) -> dict[str, Any]:
 
 def item_rows(source: Any, task: str) -> Callable[[Example], list[Example]] | None:
     """A training example of `task` -> its item's rows in the training data's other languages, from a source that
-    knows them (`LocalSource.item_rows`), else None. The training data is read at the first call, not here: a
-    recheck that the manifest's recorded check answers (`recheck_lineage`) never reads it."""
-    if not hasattr(source, "item_rows"):
-        return None
-    rows: list[Callable[[Example], list[Example]]] = []
-
-    def related(example: Example) -> list[Example]:
-        if not rows:
-            rows.append(source.item_rows(task))
-        return rows[0](example)
-
-    return related
+    knows them (`FileDataSource.item_rows`, which reads the training data at its first call), else None."""
+    return source.item_rows(task) if hasattr(source, "item_rows") else None
 
 
 def recheck_lineage(mixture_dir: Path, evaluation: list[Example],

@@ -164,9 +164,13 @@ class FileDataSource(_EvalSets):
     def item_rows(self, task: str) -> Callable[[Example], list[Example]]:
         """A training example -> the rows of its item in the training data's other languages: the lineage check
         compares each with the evaluation set (a mixture of es rows whose English rows are evaluation questions
-        holds copies of them)."""
-        by_source = self._train_by_source(task)
-        return lambda ex: [row for lang, row in by_source.get(ex.source_id, {}).items() if lang != ex.language]
+        holds copies of them). The training data is read at the first call, not here (then kept): a recheck that a
+        mixture's recorded check answers (`mixtures.recheck_lineage`) never reads it."""
+        def related(ex: Example) -> list[Example]:
+            by_lang = self._train_by_source(task).get(ex.source_id, {})
+            return [row for lang, row in by_lang.items() if lang != ex.language]
+
+        return related
 
     def _load_eval(self, task: str, languages: list[str]) -> list[Example]:
         src = self._files(task).eval
