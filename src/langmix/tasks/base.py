@@ -114,11 +114,11 @@ def _keep_imported(task: Task) -> None:
         if imported_source.imported_hash(module) is not None:  # kept at its import (langmix's own modules)
             continue
         if module in sys.modules:
-            imported_source.record(module, imported_source.source_hash(_module_source(module)))
+            _record_now(module)
         else:
             imported_source.watch(module)
     for lib in task.scorer_libraries:
-        _LIBRARY_VERSIONS.setdefault(lib, _library_version(lib))
+        _library_version(lib)
 
 
 def get(name: str) -> Task:
@@ -177,10 +177,21 @@ _LIBRARY_VERSIONS: dict[str, str] = {}  # a scoring library -> its version when 
 
 
 def _library_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+    """The version of distribution `name` when it was first asked for in this process (kept)."""
+    if name not in _LIBRARY_VERSIONS:
+        try:
+            _LIBRARY_VERSIONS[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            _LIBRARY_VERSIONS[name] = "not installed"
+    return _LIBRARY_VERSIONS[name]
+
+
+def _record_now(module: str) -> str:
+    """Record `module`'s source as its file reads now (for a module imported before it was watched) and return the
+    hash."""
+    found = imported_source.source_hash(_module_source(module))
+    imported_source.record(module, found)
+    return found
 
 
 def _imported_hash(module: str) -> str:
@@ -189,9 +200,8 @@ def _imported_hash(module: str) -> str:
     if imported_source.imported_hash(module) is None and module not in sys.modules:
         importlib.import_module(module)
     found = imported_source.imported_hash(module)
-    if found is None:  # imported before it was watched (a module outside langmix, registered later): now is all we have
-        imported_source.record(module, found := imported_source.source_hash(_module_source(module)))
-    return found
+    # imported before it was watched (a module outside langmix, registered later): now is all we have
+    return found if found is not None else _record_now(module)
 
 
 @cache
@@ -205,8 +215,7 @@ def scorer_digest(task_name: str) -> ScorerDigest:
     version when the task was registered; a file edited since does not change it."""
     task = get(task_name)
     parts = [f"{m} {_imported_hash(m)}" for m in _scorer_modules(task)]
-    parts += [f"{lib}=={_LIBRARY_VERSIONS.get(lib) or _LIBRARY_VERSIONS.setdefault(lib, _library_version(lib))}"
-              for lib in sorted(task.scorer_libraries)]
+    parts += [f"{lib}=={_library_version(lib)}" for lib in sorted(task.scorer_libraries)]
     parts.append(f"unicodedata=={unicodedata.unidata_version}")
     digest = hashlib.sha256(json.dumps([task_name, parts]).encode()).hexdigest()[:16]
     return ScorerDigest(task_name, digest, tuple(parts))
