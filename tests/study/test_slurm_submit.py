@@ -213,3 +213,19 @@ def test_the_job_lock_goes_on_unlocked_where_the_filesystem_cannot_lock(tmp_path
             ran.append(1)
     assert ran == [1]
     assert "cannot lock files (No locks available)" in caplog.text and "jobs.lock" in caplog.text
+
+
+def test_dry_run_leaves_out_jobs_already_queued_as_submit_does(tmp_path, cluster):
+    """`--dry-run` listed every unfinished job in its arrays, though `submit` leaves out those whose job is queued
+    or running: it said it would submit what it would not."""
+    cfg = _study(tmp_path)
+    jobs = expand(cfg)
+    assert "already queued" not in slurm.dry_run(cfg, jobs)
+    first = slurm.submit(cfg, jobs[:2])
+    plan = slurm.dry_run(cfg, jobs)
+    queued = ", ".join(f"{j.slug} ({h.job_id})" for j, h in zip(jobs[:2], first))
+    assert f"2 of 3 jobs are already queued or running and would not be submitted again: {queued}" in plan
+    arrays = [line for line in plan.splitlines() if line.startswith("job array of")]
+    assert len(arrays) == 1 and arrays[0].startswith("job array of 1:")
+    assert f"  {jobs[2].slug}" in plan.splitlines() and f"  {jobs[0].slug}" not in plan.splitlines()
+    assert [str(h.job_id) for h in slurm.submit(cfg, jobs)] == ["501_0"]  # what the plan said: the third alone

@@ -90,14 +90,32 @@ def plan_submission(cfg: StudyConfig, jobs: list[Job]) -> list[tuple[Resources, 
     return list(groups.items())
 
 
-def dry_run(cfg: StudyConfig, jobs: list[Job]) -> str:
-    """What `submit` would do: the arrays of the unfinished jobs with their parameters, and for multi-GPU runs the
-    accelerate command and FSDP config; finished jobs are counted, not listed (submit skips them)."""
+def _to_submit(cfg: StudyConfig, jobs: list[Job], record: dict[str, list[str]], states: dict[str, str]
+               ) -> tuple[list[Job], dict[str, list[str]]]:
+    """The jobs `submit` submits (unfinished, no job of theirs queued or running), and {slug: live job ids} of the
+    unfinished jobs it leaves to the job already queued or running (a second would only wait for its claim)."""
     from langmix.study.state import run_state
 
     todo = [j for j in jobs if any(run_state(p) != "done" for p in _job_dirs(cfg, j))]
-    lines = [f"{len(jobs) - len(todo)} of {len(jobs)} jobs are finished and would not be submitted"] \
-        if len(todo) < len(jobs) else []
+    live = {j.slug: ids for j in todo if (ids := [i for i in record.get(j.slug, []) if states.get(i) in LIVE_STATES])}
+    return [j for j in todo if j.slug not in live], live
+
+
+def _live_text(live: dict[str, list[str]]) -> str:
+    return ", ".join(f"{slug} ({' '.join(ids)})" for slug, ids in live.items())
+
+
+def dry_run(cfg: StudyConfig, jobs: list[Job]) -> str:
+    """What `submit` would do: the arrays of the unfinished jobs with their parameters, and for multi-GPU runs the
+    accelerate command and FSDP config; finished jobs are counted and jobs already queued or running named, not
+    listed in arrays (submit skips both)."""
+    record = _read_record(cfg)
+    todo, live = _to_submit(cfg, jobs, record, queue_states(sorted({i for ids in record.values() for i in ids})))
+    finished = len(jobs) - len(todo) - len(live)
+    lines = [f"{finished} of {len(jobs)} jobs are finished and would not be submitted"] if finished else []
+    if live:
+        lines.append(f"{len(live)} of {len(jobs)} jobs are already queued or running and would not be submitted "
+                     f"again: {_live_text(live)}")
     for res, group in plan_submission(cfg, todo):
         lines.append(f"job array of {len(group)}: {json.dumps(executor_parameters(cfg, res), sort_keys=True)}")
         for job in group:
@@ -118,7 +136,6 @@ def submit(cfg: StudyConfig, jobs: list[Job] | None = None) -> list:
     earlier ids are kept until SLURM says they ended (not where squeue and sacct cannot tell), so `cancel` and
     `status` see every job that may still run."""
     from langmix.study.runner import _prepare
-    from langmix.study.state import run_state
 
     all_jobs = _prepare(cfg) if jobs is None else jobs
     with _jobs_lock(cfg):
@@ -127,13 +144,10 @@ def submit(cfg: StudyConfig, jobs: list[Job] | None = None) -> list:
         # a job SLURM says ended is dropped, except each job's newest (`status` shows how it ended)
         ended = {job_id for job_id, state in states.items() if not _unsettled(state)}
         record = {slug: [i for i in ids[:-1] if i not in ended] + ids[-1:] for slug, ids in record.items()}
-        todo = [j for j in all_jobs if any(run_state(p) != "done" for p in _job_dirs(cfg, j))]
-        live = {j.slug: [i for i in record.get(j.slug, []) if states.get(i) in LIVE_STATES] for j in todo}
-        queued = [j for j in todo if live[j.slug]]
-        if queued:  # submitting again would start a second job that only waits for the first one's claim
-            log.warning("%d jobs are already queued or running and are not submitted again: %s", len(queued),
-                        ", ".join(f"{j.slug} ({' '.join(live[j.slug])})" for j in queued))
-            todo = [j for j in todo if j not in queued]
+        todo, live = _to_submit(cfg, all_jobs, record, states)
+        if live:
+            log.warning("%d jobs are already queued or running and are not submitted again: %s", len(live),
+                        _live_text(live))
         return _submit_arrays(cfg, todo, record, ended)
 
 
