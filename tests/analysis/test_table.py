@@ -95,6 +95,25 @@ def test_correct_as_text_is_refused_naming_the_column_and_type():
         run_all(items, n_boot=50)
 
 
+@pytest.mark.parametrize("value", [2, -1, 0.5])
+def test_a_verdict_other_than_0_or_1_is_refused_naming_the_run_and_count(value):
+    """correct = 2 on one cell was averaged into an "accuracy" of 0.835, twice the real one (probe D4): a verdict
+    is True/False (1/0), None where unscored; anything else is refused naming a run holding it and how many rows."""
+    items = _table()
+    items["correct"] = items["correct"].astype(type(value))  # int, or float for 0.5
+    bad = (items["mixture"] == "en+sw") & (items["language"] == "sw") & (items["seed"] == 1)
+    items.loc[bad & items["correct"].eq(1), "correct"] = value
+    n = int((bad & items["correct"].eq(value)).sum())
+    assert n > 0
+    with pytest.raises(UserInputError, match=rf"^the item table's 'correct' column must hold verdicts \(True/False "
+                                             rf"or 1/0; None where unscored\), but {n} rows hold other values, e\.g\. "
+                                             rf"{value:g} in run e-tiny-en\+sw-math-1 \(tiny/en\+sw/math seed 1\), "
+                                             rf"{n} of its rows;"):
+        cell_bootstrap(items, n_boot=20)
+    ok = items.assign(correct=np.where(bad, 1, items["correct"]).astype(int))  # 0/1 integers pass
+    assert cell_bootstrap(ok, n_boot=20).cells["mean"].between(0, 1).all()
+
+
 def test_whole_number_columns_are_checked():
     items = _table()
     items["model_params"] = "1B"

@@ -286,7 +286,7 @@ def bootstrap_checked(items: pd.DataFrame, value: str = "correct", mask: np.ndar
                       n_boot: int = N_BOOT, seed: int = 0) -> CellBoot:
     """`cell_bootstrap` of a table `check_items` returned (callers that checked it once skip the second check:
     0.3 s on a 1M-row table)."""
-    y_all = verdicts(items[value], value)
+    y_all = verdicts(items[value], value, items)
     keep = ~np.isnan(y_all) if mask is None else (np.asarray(mask, bool) & ~np.isnan(y_all))
     if not keep.any():
         raise AnalysisError(f"no rows with a value for {value!r}")

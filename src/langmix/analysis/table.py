@@ -39,18 +39,42 @@ def train_set(train_languages: str) -> frozenset[str]:
     return frozenset(x for x in str(train_languages).split(",") if x)
 
 
-def verdicts(col: pd.Series, column: str) -> np.ndarray:
-    """The column as floats (NaN where missing), refused unless it holds booleans, or numbers, with None/NaN where
-    unscored: a text 'True'/'False' column would otherwise fail deep in the bootstrap."""
+def verdicts(col: pd.Series, column: str, items: pd.DataFrame | None = None) -> np.ndarray:
+    """The column as floats (NaN where missing), refused unless it holds verdicts: booleans, or the numbers 0 and 1,
+    with None/NaN where unscored. A text 'True'/'False' column would otherwise fail deep in the bootstrap, and a 2
+    (or -1, 0.5) would be averaged into an "accuracy" above 1 (or a wrong one): every cell mean is a proportion.
+    `items` (the frame `col` is a column of) lets the refusal name a run holding such values."""
     if pd.api.types.is_bool_dtype(col.dtype) or (pd.api.types.is_numeric_dtype(col.dtype)
                                                   and not isinstance(col.dtype, pd.CategoricalDtype)):
-        return col.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = [v for v in pd.unique(col.dropna()) if not isinstance(v, (bool, np.bool_, int, float, np.number))]
-    if bad:
-        raise ItemTableError(f"the item table's {column!r} column must hold booleans (True/False; None where "
-                             f"unscored), but it holds {type(bad[0]).__name__} values such as {bad[0]!r} "
-                             f"(convert it, e.g. .map({{'True': True, 'False': False}}))")
-    return col.astype(object).to_numpy(dtype=np.float64, na_value=np.nan)
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        bad = [v for v in pd.unique(col.dropna()) if not isinstance(v, (bool, np.bool_, int, float, np.number))]
+        if bad:
+            raise ItemTableError(f"the item table's {column!r} column must hold booleans (True/False; None where "
+                                 f"unscored), but it holds {type(bad[0]).__name__} values such as {bad[0]!r} "
+                                 f"(convert it, e.g. .map({{'True': True, 'False': False}}))")
+        values = col.astype(object).to_numpy(dtype=np.float64, na_value=np.nan)
+    other = ~np.isnan(values) & (values != 0.0) & (values != 1.0)
+    if other.any():
+        _refuse_non_verdicts(values, other, column, items)
+    return values
+
+
+def _refuse_non_verdicts(values: np.ndarray, other: np.ndarray, column: str, items: pd.DataFrame | None) -> None:
+    at = np.flatnonzero(other)
+    where = ""
+    if items is not None:
+        first = items.iloc[at[0]]
+        run_cols = [c for c in ("eval_hash", "model", "mixture", "task", "seed") if c in items.columns]
+        in_run = (items.iloc[at][run_cols] == first[run_cols]).all(axis=1).to_numpy()
+        what = "/".join(str(first[c]) for c in ("model", "mixture", "task") if c in items.columns)
+        name = f"run {first['eval_hash']} ({what} seed {first['seed']})" if "eval_hash" in items.columns else \
+            f"run {what} seed {first['seed']}"
+        where = f" in {name}, {int(in_run.sum())} of its rows"
+    raise ItemTableError(f"the item table's {column!r} column must hold verdicts (True/False or 1/0; None where "
+                         f"unscored), but {len(at)} rows hold other values, e.g. {values[at[0]]:g}{where}; they would "
+                         f"be averaged into proportions that are no accuracy (fix the scorer's output or map them to "
+                         f"True/False)")
 
 
 def _check_integers(items: pd.DataFrame) -> None:
@@ -129,7 +153,7 @@ def check_items(items: pd.DataFrame) -> pd.DataFrame:
         if blank:  # a blank key would merge rows into a phantom item or seed, or fail deep in the bootstrap
             raise ItemTableError(f"{blank} of {len(items)} rows of the item table have no {column}; every row needs "
                                  f"one (drop or fill those rows)")
-    verdicts(items["correct"], "correct")
+    verdicts(items["correct"], "correct", items)
     _check_integers(items)
     changed = {}
     for column in ("language", "train_languages", "response_language"):
