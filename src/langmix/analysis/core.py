@@ -13,7 +13,8 @@ products in numpy: (cells x items) @ (items x replicates), once per seed.
 
 With few seeds (2-3) the seed resampling understates run-to-run variance; the report says how many seeds back each
 number (the fewest and the most of a contrast's cells). A fine-tuned cell with one seed, which seed resampling
-cannot vary, borrows the run-to-run variance of the cells with several (`resample.borrowed_run_sd`).
+cannot vary, borrows the run-to-run variance of the cells with several (`resample.borrowed_run_sd`), drawn on the
+logit scale so that its replicates stay proportions (`resample.with_run_draws`: no interval leaves [0, 1]).
 
 The table is read through `table.check_items` (types, canonical language codes, one verdict per item and seed).
 """
@@ -27,7 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from langmix.analysis.resample import TaskData, borrowed_run_sd, draw, replicate_means, task_arrays
+from langmix.analysis.resample import TaskData, borrowed_run_sd, draw, replicate_means, task_arrays, \
+    with_run_draws
 from langmix.analysis import stats
 from langmix.analysis.stats import ZERO_TOLERANCE, _snap, adjust, holm, summarise
 from langmix.analysis.table import AnalysisError, ItemTableError, check_items, train_set, verdicts
@@ -71,7 +73,8 @@ class CellBoot:
     index: dict[tuple, int] = field(default_factory=dict)
 
     english_only: dict[tuple[str, str], str] = field(default_factory=dict)
-    noise: dict[int, np.ndarray] = field(default_factory=dict)  # run-to-run draws added to `boot` (borrowed_run_sd)
+    # per borrowing cell, the standard normal run-to-run draws that moved its `boot` row (with_run_draws)
+    noise: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         keys = list(CELL_KEYS)
@@ -96,8 +99,8 @@ class CellBoot:
             self._sig[td.cells] = sig
             self._n_present[td.cells] = presence.sum(axis=1)
             self._n_any[td.cells] = td.n_any
-        self._run_sd = (self.cells["run_sd_borrowed"].to_numpy(dtype=float) if "run_sd_borrowed" in self.cells
-                        else np.full(len(self.cells), np.nan))
+        self._run_sd = (self.cells["run_sd_logit"].to_numpy(dtype=float) if "run_sd_logit" in self.cells
+                        else np.full(len(self.cells), np.nan))  # on the logit scale
         self._masks: dict[tuple, tuple[np.ndarray, int]] = {}
         self._cache: dict[tuple, tuple[float, np.ndarray]] = {}
         self._warned: set[tuple] = set()
@@ -213,7 +216,7 @@ class CellBoot:
             wi, ws = (td.wi, td.ws) if draws is None else draws[k[0]]
             p, b = replicate_means(td.sums[loc] * mask[None, :, None], td.cnt[loc] * mask[None, :, None], wi, ws)
             for i, c in enumerate(cs):
-                out[(c, k)] = (float(p[i]), (b[i] + noise[c]) if c in noise else b[i])
+                out[(c, k)] = (float(p[i]), with_run_draws(b[i], noise[c], self._run_sd[c]) if c in noise else b[i])
                 if draws is None:
                     self._cache[(c, k)] = out[(c, k)]
         return out
@@ -238,9 +241,9 @@ class CellBoot:
                 draws[t] = draw(rng, td.wi.shape[0], td.ws.shape[1], b)
                 cs = needed[task[needed] == t]
                 full[cs] = replicate_means(td.sums[self._local[cs]], td.cnt[self._local[cs]], *draws[t])[1]
-            fresh = {int(c): self._run_sd[c] * rng.standard_normal(b) for c in needed if self._run_sd[c] > 0}
+            fresh = {int(c): rng.standard_normal(b) for c in needed if self._run_sd[c] > 0}
             for c, z in fresh.items():
-                full[c] += z
+                full[c] = with_run_draws(full[c], z, self._run_sd[c])
             rep = np.asarray(a @ full)
             if swaps:
                 means = self._restricted({(c, k) for _, c, _, k in swaps}, draws, fresh)
@@ -345,13 +348,13 @@ def bootstrap_checked(items: pd.DataFrame, value: str = "correct", mask: np.ndar
     cells["seen"] = [lang in train_set(tl) for lang, tl in zip(cells["language"], cells["train_languages"])]
     cells = pd.concat([cells, n.reset_index(drop=True)], axis=1)
     cells["mean"] = point
-    cells["run_sd_borrowed"] = borrowed_run_sd(cells, tasks)
+    cells["run_sd_borrowed"], cells["run_sd_logit"] = borrowed_run_sd(cells, tasks)
     noise = {}
-    borrowers = np.flatnonzero(cells["run_sd_borrowed"].to_numpy() > 0)
+    logit_sd = cells["run_sd_logit"].to_numpy()
+    borrowers = np.flatnonzero(logit_sd > 0)
     if len(borrowers):
         z = np.random.default_rng([seed, 2]).standard_normal((len(borrowers), n_boot))
-        z *= cells["run_sd_borrowed"].to_numpy()[borrowers, None]
-        boot[borrowers] += z
+        boot[borrowers] = with_run_draws(boot[borrowers], z, logit_sd[borrowers, None])
         noise = dict(zip(borrowers.tolist(), z))
     log.debug("bootstrapped %d cells x %d replicates", n_cells, n_boot)
     return CellBoot(cells=cells, point=point, boot=boot, n_boot=n_boot, value=value, tasks=tasks, seed=seed,

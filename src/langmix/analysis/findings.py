@@ -136,7 +136,7 @@ def _single_seed(cells: pd.DataFrame) -> list[str]:
     sd = one["run_sd_borrowed"].dropna() if "run_sd_borrowed" in one else pd.Series(dtype=float)
     how = (f"their intervals borrow the run-to-run variance measured on the runs with several seeds (a standard "
            f"deviation of {sd.min() * 100:.1f}" + (f"-{sd.max() * 100:.1f}" if sd.max() > sd.min() else "")
-           + " points per run) rather than measure their own" if len(sd) == len(one) else
+           + " points per run, less towards 0% and 100%) rather than measure their own" if len(sd) == len(one) else
            "their intervals cover item sampling only, not run-to-run variance")
     return [f"One seed only for {count(len(runs), 'fine-tuned run')} ({names}), beside runs with several: {how}."]
 
