@@ -114,6 +114,43 @@ def test_a_verdict_other_than_0_or_1_is_refused_naming_the_run_and_count(value):
     assert cell_bootstrap(ok, n_boot=20).cells["mean"].between(0, 1).all()
 
 
+def test_a_count_of_training_languages_that_is_not_its_languages_is_refused():
+    """n_train_languages 5 on a mixture training 'en,sw' was analysed as a 5-language mixture (probe D5)."""
+    items = _table()
+    items.loc[items["mixture"] == "en+sw", "n_train_languages"] = 5
+    with pytest.raises(UserInputError, match=r"^120 rows of the item table give n_train_languages that is not the "
+                                             r"number of their train_languages, e\.g\. mixture tiny/en\+sw: "
+                                             r"train_languages 'en,sw' but n_train_languages 5 on 120 rows;"):
+        cell_bootstrap(items, n_boot=20)
+
+
+@pytest.mark.parametrize("column, value, said", [
+    ("train_languages", "en,es", "en_plus_one on 'en,sw' (60 rows, seeds 0) vs en_plus_one on 'en,es' (60 rows, "
+                                 "seeds 1)"),
+    ("design", "held_out", "en_plus_one on 'en,sw' (60 rows, seeds 0) vs held_out on 'en,sw' (60 rows, seeds 1)")])
+def test_a_mixture_whose_rows_disagree_on_what_it_trains_is_refused(column, value, said):
+    """Seed 1 of en+sw saying it trained on en,es (or was a held-out mixture): each cell took its first row's facts,
+    so sw was seen and es unseen, or the other way, by row order (probe D5)."""
+    items = _table()
+    items[column] = items[column].astype(object)
+    items.loc[(items["mixture"] == "en+sw") & (items["seed"] == 1), column] = value
+    with pytest.raises(UserInputError, match=r"^1 mixture of the item table has rows that disagree on what the "
+                                             r"mixture trains, e\.g\. tiny/en\+sw: " + re.escape(said) + "; each cell "
+                                             r"would take its first row's"):
+        run_all(items, n_boot=20)
+
+
+def test_one_mixture_name_may_train_other_languages_for_another_model():
+    """Facts are one per (model, mixture): another model's en+sw with another training set is its own mixture."""
+    items = _table()
+    other = items[items["mixture"] != "en"].assign(model="other", eval_hash=lambda f: f["eval_hash"] + "-other")
+    other.loc[other["mixture"] == "en+sw", "train_languages"] = "en,es"
+    cb = cell_bootstrap(pd.concat([items, other], ignore_index=True), n_boot=20)
+    seen = cb.cells.set_index(["model", "mixture", "language"])["seen"]
+    assert seen[("tiny", "en+sw", "sw")] and not seen[("tiny", "en+sw", "es")]
+    assert seen[("other", "en+sw", "es")] and not seen[("other", "en+sw", "sw")]
+
+
 def test_whole_number_columns_are_checked():
     items = _table()
     items["model_params"] = "1B"

@@ -335,6 +335,7 @@ def bootstrap_checked(items: pd.DataFrame, value: str = "correct", mask: np.ndar
     cells = pd.DataFrame({k: np.asarray(lab)[u] for k, lab, u in zip(CELL_KEYS, key_labels, unr)})
     for k in CELL_KEYS:
         cells[k] = cells[k].astype(str)
+    # a cell's facts are its first row's: check_items refused a table whose mixture's rows disagree on them
     first = np.zeros(n_cells, dtype=np.int64)
     first[cell[::-1]] = np.arange(len(cell))[::-1]
     src = np.flatnonzero(keep)[first]
