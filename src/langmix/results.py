@@ -10,6 +10,7 @@ built when asked for, so they are never stale: a run that is re-evaluated or rem
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -18,7 +19,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from langmix import durable
 from langmix.records import ItemRow, ResultRow
 
 
@@ -42,9 +42,9 @@ ITEM_SCHEMA = schema_of(ItemRow)
 
 
 def _write_table(table: pa.Table, path: Path) -> Path:
-    tmp = durable.temp_beside(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp)
-    durable.replace(tmp, path)
+    tmp.replace(path)
     return path
 
 
@@ -80,10 +80,10 @@ def _json_lines(records: list[dict[str, Any]]) -> Iterable[str]:
 
 
 def write_predictions(predictions: list[dict[str, Any]], path: Path) -> Path:
-    tmp = durable.temp_beside(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.writelines(line + "\n" for line in _json_lines(predictions))
-    durable.replace(tmp, path)
+    tmp.replace(path)
     return path
 
 

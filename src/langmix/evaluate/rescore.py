@@ -24,7 +24,6 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from langmix import durable
 from langmix import languages as langs
 from langmix.data.files import iter_raw_lines
 from langmix.evaluate import langid
@@ -166,7 +165,7 @@ def rescore(task: str, predictions: Path, out: Path, *, api_mode: str = "multili
                     if task == "math":
                         totals[lang]["correct_flexible"] += bool(verdict["correct_flexible"])
                 f.write(_dump({"line": lineno, "language": lang, **verdict}) + "\n")
-        durable.replace(tmp, out)
+        os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

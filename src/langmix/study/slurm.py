@@ -180,7 +180,7 @@ def _submit_arrays(cfg: StudyConfig, todo: list[Job], record: dict[str, list[str
         for job, handle in zip(group, handles):
             record[job.slug] = [i for i in record.get(job.slug, []) if i not in ended] + [str(handle.job_id)]
         submitted += handles
-        write_json_atomic(_jobs_file(cfg), record)
+        write_json_atomic(_jobs_file(cfg), record, flush=True)  # lost, `cancel` would miss running jobs
     return submitted
 
 
