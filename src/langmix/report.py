@@ -202,8 +202,10 @@ NOTES = {
                    "family is large). Per-model rows in tables/en_plus_one.csv.",
     "zero_shot": "A language's score held out of a high-diversity mixture minus its score included in the narrowest "
                  "mixture that trains on it; Holm over languages.",
-    "typology": "MixedLM per distance kind on zero-shot gains (cells), language as random intercept, model and task "
-                "as fixed factors. Distances: URIEL+ (urielplus 1.3.2, Khan et al. 2025).",
+    "typology": "MixedLM per distance kind on zero-shot gains (cells), language as random intercept, model, task and "
+                "mixture as fixed factors (mixture controls for coverage; where it would absorb distance, log2 of "
+                "the number of training languages does instead: see the method column). Distances: URIEL+ "
+                "(urielplus 1.3.2, Khan et al. 2025).",
     "capacity": "Slope of the mean non-English score per added training language, per model; the interaction row is "
                 "the change of that slope per decade of parameters.",
     "fidelity": "Share of language-judged responses in the prompt's language, pooled over models and tasks.",
