@@ -206,3 +206,14 @@ def test_a_best_set_whose_interval_includes_zero_is_not_told_from_english_only()
     assert "The data cannot tell the recommended set from English-only (the interval of each difference" in rec.note
     assert plan.recommendation_lines(rec)[0].startswith(f"recommended: {', '.join(f'{c} 500' for c in rec.languages)}"
                                                         f" examples; predicted mean target gain +0.0")
+
+
+def test_cells_without_english_only_are_named_beside_the_recommendation():
+    """The fit dropped a model with no English-only run (and languages its English-only run was not scored on)
+    without a word (probe D3)."""
+    from tests.analysis.test_no_reference import partial_study
+
+    items = partial_study()
+    rec = plan.recommend(items, ["sw"], 100, 2, cells=cell_bootstrap(items, n_boot=100))
+    assert ("left out of the fit for want of an English-only run to compare with: a-4b/math, a-0.1b/math/ja (not "
+            "scored under English-only)") in rec.warnings

@@ -240,3 +240,17 @@ def test_the_coverage_table_shows_matched_languages_and_names_those_left_out(tmp
     assert header in coverage
     assert ("Left out of these curves, not evaluated at every coverage level (the levels would average different "
             "languages): a-1b/math/te (no cell at 3 training languages).") in coverage
+
+
+def test_sections_name_what_their_gains_leave_out_for_want_of_english_only(tmp_path):
+    """A model with no English-only run dropped out of the resource and typology sections without a word (probe D3)."""
+    from tests.analysis.test_no_reference import partial_study
+
+    md = (build_report(partial_study(), tmp_path / "r", "partial").parent / "report.md").read_text()
+    line = ("Left out of this section's figures for want of an English-only run to compare with: a-4b/math, "
+            "a-0.1b/math/ja (not scored under English-only).")
+    sections = md.split("\n## ")
+    for title in ("2. ", "3. ", "5. "):  # resource gains, EN+1, typology
+        body = next(s for s in sections if s.startswith(title))
+        assert line in body, body
+    assert md.count("left out for want of an English-only run to compare with: a-4b/math") >= 4

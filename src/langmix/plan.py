@@ -28,8 +28,8 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from langmix.analysis.findings import count, seed_range
-from langmix.analysis.core import (ZERO_TOLERANCE, AnalysisError, CellBoot, cell_bootstrap,
-                                   english_only_mixture, train_set)
+from langmix.analysis.core import (NO_REFERENCE, ZERO_TOLERANCE, AnalysisError, CellBoot, cell_bootstrap,
+                                   reference_cells, train_set)
 from langmix.analysis.typology import distances
 from langmix.languages import get, known_codes
 
@@ -71,17 +71,17 @@ def _features(lang: str, mixture: tuple[str, ...] | frozenset[str], dist: dict[s
 
 
 def _design(cb: CellBoot) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
-    """Rows (cells with gains: keys, whether the language is trained on, seeds), X, point gains, replicate gains."""
+    """Rows (cells with gains: keys, whether the language is trained on, seeds), X, point gains, replicate gains.
+    Cells with no English-only cell to gain over are left out, named in the rows' attrs[NO_REFERENCE]."""
     c = cb.cells
     dist = distances("syntactic")
     sel = c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"])]
+    ref, no_reference = reference_cells(cb, sel.index)
     rows, xs, pi, pj = [], [], [], []
     feats: dict[tuple[str, str], np.ndarray] = {}
-    for i, model, task, mixture, lang, tl in zip(sel.index, sel["model"], sel["task"], sel["mixture"],
-                                                  sel["language"], sel["train_languages"]):
-        ref = english_only_mixture(cb, model, task)
-        j = cb.cell(model, task, ref, lang) if ref else None
-        if j is None:
+    for i, j, model, task, mixture, lang, tl in zip(sel.index, ref.tolist(), sel["model"], sel["task"],
+                                                     sel["mixture"], sel["language"], sel["train_languages"]):
+        if j < 0:
             continue
         if (lang, tl) not in feats:
             feats[(lang, tl)] = _features(lang, train_set(tl), dist)
@@ -93,6 +93,7 @@ def _design(cb: CellBoot) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndar
     if not rows:
         raise AnalysisError("no multilingual mixture with an English-only reference to learn gains from")
     frame = pd.DataFrame(rows, columns=["model", "task", "mixture", "language", "seen", "n_seeds"])
+    frame.attrs[NO_REFERENCE] = no_reference
     # through cb.contrast: a gain compares the two cells on the items both were evaluated on
     point, boot, _ = cb.contrast([{int(i): 1.0, int(j): -1.0} for i, j in zip(pi, pj)])
     return frame, np.array(xs), point, boot
@@ -218,6 +219,10 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
             ", not model error (see validate_loo). Examples are split evenly: the study does "
             "not vary per-language counts, so it cannot support an uneven split.")
     warnings: list[str] = []
+    if frame.attrs[NO_REFERENCE]:
+        gone = frame.attrs[NO_REFERENCE]
+        warnings.append("left out of the fit for want of an English-only run to compare with: "
+                        + ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else ""))
     if added:
         what = ("was not among the candidate languages; as a target, it was searched as a training language" if
                 len(added) == 1 else "were not among the candidate languages; as targets, they were searched as "

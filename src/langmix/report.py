@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from langmix.analysis import Analyses, run_all  # noqa: E402
 from langmix.analysis.findings import count, findings, language_name as _name, seed_range  # noqa: E402
-from langmix.analysis.core import estimate_frame, group_contrasts  # noqa: E402
+from langmix.analysis.core import NO_REFERENCE, estimate_frame, group_contrasts  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -282,13 +282,17 @@ def _coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out.join(f.groupby(by)[["n_items", "n_seeds"]].max()).reset_index().rename_axis(columns=None)
 
 
-def _coverage_left_out(frame: pd.DataFrame) -> str:
-    """The sentence under the coverage table naming the languages its curves leave out, or ''."""
-    gone = frame.attrs.get("left_out") or []
-    if not gone:
-        return ""
-    return (f"Left out of these curves, not evaluated at every coverage level (the levels would average different "
-            f"languages): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}.")
+def _left_out(sec: str, frame: pd.DataFrame) -> str:
+    """The sentence under a section's table naming what its figures leave out, or '': the coverage curves' languages
+    not evaluated at every level; a gain's cells with no English-only cell (attrs[NO_REFERENCE])."""
+    if sec == "coverage":
+        gone = frame.attrs.get("left_out") or []
+        why = "Left out of these curves, not evaluated at every coverage level (the levels would average different "\
+              "languages)"
+    else:
+        gone = frame.attrs.get(NO_REFERENCE) or []
+        why = "Left out of this section's figures for want of an English-only run to compare with"
+    return f"{why}: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}." if gone else ""
 
 
 def _ci_pivot(frame: pd.DataFrame, task: str) -> pd.DataFrame:
@@ -417,7 +421,7 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
                 msg = "one model size: the size x coverage interaction cannot be estimated"
                 md += [f"Cannot answer: {msg}.", ""]
                 part.append(f"<p class='missing'>Cannot answer: {msg}.</p>")
-            gone = _coverage_left_out(frame) if sec == "coverage" else ""
+            gone = _left_out(sec, frame)
             if sec == "coverage":
                 frame = _coverage_table(frame)
             md += [md_table(frame, csv=name), ""] + ([md_text(gone), ""] if gone else [])

@@ -40,13 +40,16 @@ log = logging.getLogger(__name__)
 COLUMNS: tuple[str, ...] = tuple(ItemRow.model_fields)
 CELL_KEYS: tuple[str, ...] = ("model", "task", "mixture", "language")
 N_BOOT = 1000
+# The attrs key under which a gain frame names what it left out for want of an English-only cell (`reference_cells`);
+# the findings and the report say it beside every figure from that frame.
+NO_REFERENCE = "no_reference"
 
 
 ALPHA = stats.ALPHA
 # re-exported: the analyses and the planner import these from here
-__all__ = ["ALPHA", "N_BOOT", "ZERO_TOLERANCE", "AnalysisError", "CellBoot", "ItemTableError", "adjust",
+__all__ = ["ALPHA", "N_BOOT", "NO_REFERENCE", "ZERO_TOLERANCE", "AnalysisError", "CellBoot", "ItemTableError", "adjust",
            "bootstrap_checked", "cell_bootstrap", "check_items", "english_only_mixture", "estimate_frame",
-           "group_contrasts", "holm", "pooled_items", "summarise", "train_set", "why_none"]
+           "group_contrasts", "holm", "pooled_items", "reference_cells", "summarise", "train_set", "why_none"]
 
 
 def codes(col: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -393,20 +396,17 @@ def fmt_ci(est: float, lo: float, hi: float, scale: float = 100.0, unit: str = "
 def group_contrasts(cb: CellBoot, sel: pd.Series, by: list[str], gain: bool = False,
                     pooled: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[dict[int, float]]]:
     """Mean over the selected cells of each `by` group (or, with `gain`, of each cell minus the same model, task
-    and language under English-only). `pooled` maps `by` columns to the label "all" to average over them too."""
+    and language under English-only). `pooled` maps `by` columns to the label "all" to average over them too.
+    With `gain`, the cells without an English-only cell are left out of every mean and named in the keys'
+    `attrs['no_reference']` (`reference_cells`)."""
     c = cb.cells[np.asarray(sel, bool)].copy()
     if pooled:
         for col, label in pooled.items():
             c[col] = label
-    model = cb.cells["model"].to_numpy()
-    task = cb.cells["task"].to_numpy()
-    lang = cb.cells["language"].to_numpy()
     ref_cell = np.full(len(cb.cells), -1, dtype=np.int64)
+    no_reference: list[str] = []
     if gain:
-        for i in c.index.to_numpy():
-            ref = cb.english_only.get((model[i], task[i]))
-            j = cb.cell(model[i], task[i], ref, lang[i]) if ref else None
-            ref_cell[i] = -1 if j is None else j
+        ref_cell[c.index.to_numpy()], no_reference = reference_cells(cb, c.index.to_numpy())
     keys, rows = [], []
     for key, pos in c.groupby(by, sort=True, observed=True).indices.items():
         members = c.index.to_numpy()[pos]
@@ -423,7 +423,9 @@ def group_contrasts(cb: CellBoot, sel: pd.Series, by: list[str], gain: bool = Fa
                 coefs[j] = coefs.get(j, 0.0) - w
         keys.append(dict(zip(by, key if isinstance(key, tuple) else (key,))) | {"n_cells": len(members)})
         rows.append(coefs)
-    return pd.DataFrame(keys), rows
+    out = pd.DataFrame(keys)
+    out.attrs[NO_REFERENCE] = no_reference
+    return out, rows
 
 
 def estimate_frame(cb: CellBoot, keys: pd.DataFrame, rows: list[dict[int, float]]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -434,3 +436,25 @@ def estimate_frame(cb: CellBoot, keys: pd.DataFrame, rows: list[dict[int, float]
             np.zeros((0, cb.n_boot))
     point, boot, n = cb.contrast(rows)
     return pd.concat([keys.reset_index(drop=True), summarise(point, boot), n], axis=1), boot
+
+
+def reference_cells(cb: CellBoot, idx) -> tuple[np.ndarray, list[str]]:
+    """Per cell index in `idx`, the cell of the same model, task and language under English-only (-1 where there is
+    none), and what that leaves out of any gain, named: 'model/task' where the pair has no English-only run,
+    'model/task/language (not scored under English-only)' where the run has no cell for the language. The one rule
+    of every gain over English-only: a figure that drops these says so (attrs[NO_REFERENCE]), never silently."""
+    c = cb.cells
+    ref = np.full(len(idx), -1, dtype=np.int64)
+    runs: set[str] = set()
+    langs: set[str] = set()
+    for n, i in enumerate(np.asarray(idx, dtype=np.int64).tolist()):
+        model, task, lang = c.at[i, "model"], c.at[i, "task"], c.at[i, "language"]
+        mixture = cb.english_only.get((model, task))
+        j = cb.cell(model, task, mixture, lang) if mixture is not None else None
+        if mixture is None:
+            runs.add(f"{model}/{task}")
+        elif j is None:
+            langs.add(f"{model}/{task}/{lang}")
+        else:
+            ref[n] = j
+    return ref, sorted(runs) + [f"{x} (not scored under English-only)" for x in sorted(langs)]

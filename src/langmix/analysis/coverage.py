@@ -7,8 +7,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import AnalysisError, CellBoot, estimate_frame, group_contrasts, holm, summarise, \
-    why_none
+from langmix.analysis.core import NO_REFERENCE, AnalysisError, CellBoot, estimate_frame, group_contrasts, holm, \
+    summarise, why_none
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,18 @@ def resource_gains(cb: CellBoot) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     Gains average non-English languages of the group over the multilingual mixtures with k training languages,
     per model and task, pooled over models ("all"), and over models and tasks. See `plateaus` for the plateau.
+    Cells with no English-only cell to gain over are left out of every row and named in both frames'
+    `attrs[NO_REFERENCE]`.
     """
     c = cb.cells
     sel = c["design"].isin(_TUNED[1:]) & (c["language"] != "en")
     if not sel.any():
         raise AnalysisError(why_none(cb, _TUNED[1:], "multilingual mixtures"))
     by = ["model", "task", "resource", "n_train_languages"]
-    parts, boots, all_rows = [], [], []
+    parts, boots, all_rows, no_reference = [], [], [], []
     for pooled in (None, {"model": "all"}, {"model": "all", "task": "all"}):
         keys, rows = group_contrasts(cb, sel, by, gain=True, pooled=pooled)
+        no_reference = keys.attrs[NO_REFERENCE]  # the same cells each time
         frame, boot = estimate_frame(cb, keys, rows)
         parts.append(frame)
         boots.append(boot)
@@ -98,7 +101,10 @@ def resource_gains(cb: CellBoot) -> tuple[pd.DataFrame, pd.DataFrame]:
     gains = pd.concat(parts, ignore_index=True)
     if gains.empty:
         raise AnalysisError("no English-only mixture to measure gains against")
-    return gains, plateaus(cb, gains, all_rows, np.vstack(boots))
+    gains.attrs[NO_REFERENCE] = no_reference
+    plateau = plateaus(cb, gains, all_rows, np.vstack(boots))
+    plateau.attrs[NO_REFERENCE] = no_reference
+    return gains, plateau
 
 
 def plateaus(cb: CellBoot, gains: pd.DataFrame, rows: list[dict[int, float]], boot: np.ndarray) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from langmix.analysis import Analyses
+from langmix.analysis.core import NO_REFERENCE
 from langmix.analysis.resample import fine_tuned
 from langmix.languages import get
 
@@ -101,6 +102,13 @@ def _gap_note(gap: list[str]) -> str:
             f"English-only ({_names(gap)})" if gap else "")
 
 
+def no_reference_note(frame: pd.DataFrame) -> str:
+    """'; left out for want of an English-only run to compare with: m2/math, ...' for a gain frame that left cells
+    out (`core.reference_cells`, attrs[NO_REFERENCE]), or ''. Every sentence from a gain frame carries it."""
+    gone = frame.attrs.get(NO_REFERENCE) or []
+    return f"; left out for want of an English-only run to compare with: {_names(gone)}" if gone else ""
+
+
 def _cannot(label: str, gap: list[str]) -> str:
     return (f"Cannot answer (EN+1 on {label}): no EN+1 mixture has a cell scored on it (at least one verdict) in "
             f"both the mixture and English-only: not evaluated there, or every verdict missing ({_names(gap)}).")
@@ -147,12 +155,10 @@ def findings(a: Analyses) -> list[str]:
     if "en_plus_one" in fr:
         e = fr["en_plus_one"]
         pooled = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] == "all")].set_index("target")
-        left_out = e.attrs.get("left_out") or []
         gaps = e.attrs["gaps"]  # the mixtures with no figure for a target (`minimal.en_plus_one`)
+        gone = no_reference_note(e)
         if "neither" in pooled.index:
             r = pooled.loc["neither"]
-            gone = (f"; left out for want of an English-only run to compare with: {', '.join(left_out)}"
-                    if left_out else "")
             f.append(f"Adding one language to English (EN+1, mean over the EN+1 mixtures, models and tasks{gone}) "
                      f"{_change(r, 'accuracy on languages in neither mixture')}, {_n(r)}{_gap_note(gaps['neither'])}.")
         elif gaps["neither"]:
@@ -166,16 +172,16 @@ def findings(a: Analyses) -> list[str]:
             head = (f"The largest gain of {len(per)} EN+1 mixtures on languages in neither mixture is from adding "
                     f"{language_name(r['added'])}: {_pp(r['estimate'] * 100)} points")
             if pd.isna(r["p_holm"]):  # no interval, so no test: nothing to adjust
-                f.append(f"{head} {_bracket(r['ci_low'], r['ci_high'], True)}, {_n(r)}; it has no test, so it is "
-                         f"not judged.")
+                f.append(f"{head} {_bracket(r['ci_low'], r['ci_high'], True)}, {_n(r)}{gone}; it has no test, so "
+                         f"it is not judged.")
             else:
-                f.append(f"{head} (unadjusted 95% CI {_bracket(r['ci_low'], r['ci_high'])}), {_n(r)}; picked as "
+                f.append(f"{head} (unadjusted 95% CI {_bracket(r['ci_low'], r['ci_high'])}), {_n(r)}{gone}; picked as "
                          f"the largest, it {held} after Holm adjustment over the {family} tested "
                          f"({_p(r['p_holm'])}).")
         for target, label in (("added", "the added language itself"), ("english", "English")):
             if target in pooled.index:
                 r = pooled.loc[target]
-                f.append(f"EN+1 {_change(r, 'accuracy on ' + label)}, {_n(r)}{_gap_note(gaps[target])}.")
+                f.append(f"EN+1 {_change(r, 'accuracy on ' + label)}, {_n(r)}{gone}{_gap_note(gaps[target])}.")
             elif gaps[target]:
                 f.append(_cannot(label, gaps[target]))
     if "relative_gain" in fr:
@@ -187,9 +193,10 @@ def findings(a: Analyses) -> list[str]:
         interval = _bracket(r["ci_low"], r["ci_high"], _degenerate(r), unit="%")
         f.append(f"The median relative gain of EN+1 over English-only (mean over the languages both were evaluated "
                  f"on) across {k} model-task pair{'s' if k != 1 else ''} is {_pp(r['estimate'] * 100)}% {interval} "
-                 f"(published headline: +8-9%), {_n(r)}{caveat}.")
+                 f"(published headline: +8-9%), {_n(r)}{caveat}{no_reference_note(fr['relative_gain'])}.")
     if "plateau" in fr and len(fr["plateau"]):
         p = fr["plateau"]
+        gone = no_reference_note(p)
         p = p[(p["model"] == "all") & (p["task"] == "all")]
         for _, r in p.iterrows():
             group = f"{r['resource'].capitalize()}-resource languages' gain over English-only"
@@ -198,7 +205,7 @@ def findings(a: Analyses) -> list[str]:
             if not (r["best_gain"] > 0 and r["best_p_holm"] < 0.05):  # picked from several: judged after Holm
                 f.append(f"{group} is not clearly above zero at any coverage level ({best}; Holm-adjusted over "
                          f"{count(r['levels'], 'level')}, {_p(r['best_p_holm'])}), so there is no plateau to "
-                         f"locate, {_items_seeds(r['n_items'], r['n_seeds'])}.")
+                         f"locate, {_items_seeds(r['n_items'], r['n_seeds'])}{gone}.")
                 continue
             tested = f"{r['min_level']}-{r['max_level']} training languages"
             if pd.isna(r["plateau"]):
@@ -209,7 +216,7 @@ def findings(a: Analyses) -> list[str]:
                        f"exceeded later, and rising clearly less per added language after it than before; last "
                        f"step: {step})")
                 f.append(f"{group} shows no plateau within the levels tested ({tested}): {why}; {best}, "
-                         f"{_items_seeds(r['n_items'], r['n_seeds'])}.")
+                         f"{_items_seeds(r['n_items'], r['n_seeds'])}{gone}.")
                 continue
             f.append(f"{group} reaches its plateau at {r['plateau']} training languages "
                      f"({_pp(r['gain_at_plateau'] * 100)} points "
@@ -219,7 +226,7 @@ def findings(a: Analyses) -> list[str]:
                      f" above it: the interval bounds any further rise) and rising clearly less per added language "
                      f"after it than before (by {_pp(r['flattening'] * 100)} points per language "
                      f"{_bracket(r['flattening_ci_low'], r['flattening_ci_high'])}); {best}; levels tested: {tested}, "
-                     f"{_items_seeds(r['n_items'], r['n_seeds'])}.")
+                     f"{_items_seeds(r['n_items'], r['n_seeds'])}{gone}.")
     if "zero_shot" in fr:
         z = fr["zero_shot"]
         family = int(z.loc[z["model"] == "all", "p_holm"].notna().sum())  # Holm is over these languages
@@ -237,6 +244,7 @@ def findings(a: Analyses) -> list[str]:
                      f"in no EN+1, fixed or growing mixture, so there is no direct-inclusion score to compare with.")
     if "typology_regression" in fr and "coef" in fr["typology_regression"]:
         t = fr["typology_regression"]
+        gone = no_reference_note(t)
         t = t[t["term"] == "distance"].dropna(subset=["coef", "ci_low", "ci_high"])
         declared = t[t["kind"] == TYPOLOGY_KIND]
         if len(declared):
@@ -246,7 +254,7 @@ def findings(a: Analyses) -> list[str]:
             clear = "a clear" if _excludes_zero(r) else "no clear (the interval includes zero)"
             f.append(f"Zero-shot gain changes by {slope}: {clear} relation ({r['kind']} distance, stated in advance; "
                      f"the other distance kinds are in the typology table; {r['method']}, "
-                     f"{int(r['n_languages'])} languages, {int(r['n_cells'])} cells).")
+                     f"{int(r['n_languages'])} languages, {int(r['n_cells'])} cells{gone}).")
         else:
             f.append(f"Cannot answer (typology): the regression on {TYPOLOGY_KIND} distance could not be fitted (no "
                      f"variation, or too few languages).")

@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import AnalysisError, CellBoot, english_only_mixture, estimate_frame, holm, pooled_items, \
-    summarise, train_set, why_none
+from langmix.analysis.core import NO_REFERENCE, AnalysisError, CellBoot, english_only_mixture, estimate_frame, holm, \
+    pooled_items, reference_cells, summarise, train_set, why_none
 
 log = logging.getLogger(__name__)
 
@@ -17,19 +17,24 @@ TARGETS = ("english", "added", "neither")
 
 
 def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]], list[str], dict[str, list[str]]]:
-    """(keys, contrast rows, the model/task pairs left out for want of an English-only run, and per target the EN+1
-    mixtures ('en+sw (model/task)') with no figure for it: none of its languages has a scored cell in both the
-    mixture and English-only)."""
+    """(keys, contrast rows, what is left out for want of an English-only cell (`core.reference_cells`: model/task
+    pairs with no English-only run, and the languages in neither mixture that English-only has no cell for: a
+    missing English or added language is a gap), and per target the EN+1 mixtures ('en+sw (model/task)') with no
+    figure for it: none of its languages has a scored cell in both the mixture and English-only)."""
     c = cb.cells
-    keys, rows, left_out = [], [], []
+    keys, rows = [], []
     gaps: dict[str, list[str]] = {t: [] for t in TARGETS}
     plus = c[c["design"] == "en_plus_one"]
+    added_of = {tl: sorted(train_set(tl) - {"en"}) for tl in plus["train_languages"].unique()}
+    neither = [lang not in ("en", *added_of[tl]) for lang, tl in zip(plus["language"], plus["train_languages"])]
+    runs = [f"{m}/{t}" for m, t in sorted(set(zip(plus["model"], plus["task"])))
+            if english_only_mixture(cb, m, t) is None]
+    left_out = runs + [x for x in reference_cells(cb, plus.index[neither])[1] if x not in runs]
     for (model, task, mixture), g in plus.groupby(["model", "task", "mixture"], sort=True):
         ref = english_only_mixture(cb, model, task)
         if ref is None:
-            left_out.append(f"{model}/{task}")
             continue
-        added = sorted(train_set(g["train_languages"].iloc[0]) - {"en"})
+        added = added_of[g["train_languages"].iloc[0]]
         if len(added) != 1:
             continue
         for target in TARGETS:
@@ -48,7 +53,7 @@ def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]],
             keys.append({"model": model, "task": task, "mixture": mixture, "added": added[0], "target": target,
                          "n_languages": len(pairs)})
             rows.append(coefs)
-    return keys, rows, sorted(set(left_out)), gaps
+    return keys, rows, left_out, gaps
 
 
 def en_plus_one(cb: CellBoot) -> pd.DataFrame:
@@ -61,8 +66,8 @@ def en_plus_one(cb: CellBoot) -> pd.DataFrame:
     if not rows:
         raise AnalysisError("no EN+1 and English-only mixtures of the same model and task")
     if left_out:
-        log.warning("EN+1: %d model/task pairs have no English-only run to compare with and are left out of the "
-                    "means: %s", len(left_out), ", ".join(left_out))
+        log.warning("EN+1: left out of the means for want of an English-only run to compare with: %s",
+                    ", ".join(left_out))
     k = pd.DataFrame(keys)
     pooled_keys, pooled_rows = [], []
     for spec in (("task", "added", "target"), ("added", "target"), ("task", "target"), ("target",)):
@@ -85,7 +90,7 @@ def en_plus_one(cb: CellBoot) -> pd.DataFrame:
     for target in TARGETS:
         for family in (per, per_mixture):
             holm(cb, out, all_rows, boot, family & (out["target"] == target))
-    out.attrs["left_out"] = left_out  # said beside every pooled figure (findings)
+    out.attrs[NO_REFERENCE] = left_out  # said beside every pooled figure (findings, report)
     out.attrs["gaps"] = gaps  # likewise: the mixtures with no figure for a target
     return out
 
@@ -94,17 +99,17 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
     """Relative gain of EN+1 over English-only in the mean over the evaluated languages, per model and task, and
     its median across models and tasks (CI from the same replicates). Each EN+1 mixture is compared with
     English-only on the languages both were evaluated on, with the same weights on both sides (mixtures weigh
-    alike), so mixtures evaluated on different languages do not compare different language sets."""
+    alike), so mixtures evaluated on different languages do not compare different language sets. Cells with no
+    English-only cell to compare with are left out and named in `attrs[NO_REFERENCE]`."""
     c = cb.cells
     recs, num_b, den_b, zero = [], [], [], []
-    for (model, task), g in c[c["design"] == "en_plus_one"].groupby(["model", "task"], sort=True):
-        ref = english_only_mixture(cb, model, task)
-        if ref is None:
-            continue
+    plus = c[c["design"] == "en_plus_one"]
+    ref_of, no_reference = reference_cells(cb, plus.index)
+    ref_of = dict(zip(plus.index.tolist(), ref_of.tolist()))
+    for (model, task), g in plus.groupby(["model", "task"], sort=True):
         pairs_by_mixture = {}
         for mixture, m in g.groupby("mixture", sort=True):
-            pairs = [(int(i), cb.cell(model, task, ref, lang)) for i, lang in zip(m.index, m["language"])]
-            pairs = [(i, j) for i, j in pairs if j is not None]
+            pairs = [(int(i), ref_of[i]) for i in m.index if ref_of[i] >= 0]
             if pairs:
                 pairs_by_mixture[mixture] = pairs
         if not pairs_by_mixture:
@@ -153,7 +158,9 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
            "n_seeds": int(out["n_seeds"].max()), "n_seeds_min": int(out["n_seeds_min"].min()),
            "undefined_replicates": int(np.isnan(med_boot).sum())} \
         | med.iloc[0].to_dict()
-    return pd.concat([out, pd.DataFrame([row])], ignore_index=True)
+    out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
+    out.attrs[NO_REFERENCE] = no_reference  # said beside the median (findings, report)
+    return out
 
 
 def zero_shot_vs_inclusion(cb: CellBoot) -> pd.DataFrame:

@@ -34,8 +34,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import AnalysisError, CellBoot, english_only_mixture, pooled_items, summarise, \
-    why_none
+from langmix.analysis.core import NO_REFERENCE, AnalysisError, CellBoot, pooled_items, reference_cells, \
+    summarise, why_none
 from langmix.languages import get
 
 log = logging.getLogger(__name__)
@@ -96,27 +96,23 @@ def compute_distances(codes: list[str], kinds: tuple[str, ...] = KINDS) -> dict[
 
 
 def language_gains(cb: CellBoot) -> tuple[pd.DataFrame, list[dict[int, float]], np.ndarray]:
-    """Per (model, task, mixture, non-English language): gain over the same model's English-only, with CI."""
+    """Per (model, task, mixture, non-English language): gain over the same model's English-only, with CI. Cells
+    with no English-only cell to compare with are left out and named in `attrs[NO_REFERENCE]`."""
     c = cb.cells
-    rows, meta = [], []
     multilingual = c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"])]
     if multilingual.empty:
         raise AnalysisError(why_none(cb, set(c["design"]) - {"english_only", "base"}, "multilingual mixtures"))
-    for (model, task), g in multilingual.groupby(["model", "task"], sort=True):
-        ref = english_only_mixture(cb, model, task)
-        if ref is None:
-            continue
-        for i, r in g.iterrows():
-            j = cb.cell(model, task, ref, r["language"])
-            if j is None:
-                continue
-            rows.append({int(i): 1.0, j: -1.0})
-            meta.append(r[["model", "model_params", "task", "mixture", "design", "n_train_languages", "language",
-                           "resource", "seen"]].to_dict())
-    if not rows:
+    multilingual = multilingual.sort_values(["model", "task"], kind="stable")
+    ref, no_reference = reference_cells(cb, multilingual.index)
+    has = ref >= 0
+    if not has.any():
         raise AnalysisError("no English-only mixture to measure gains against")
+    rows = [{int(i): 1.0, int(j): -1.0} for i, j in zip(multilingual.index[has], ref[has])]
+    meta = multilingual.loc[has, ["model", "model_params", "task", "mixture", "design", "n_train_languages",
+                                  "language", "resource", "seen"]].reset_index(drop=True)
     point, boot, n = cb.contrast(rows)
-    out = pd.concat([pd.DataFrame(meta), summarise(point, boot), n], axis=1)
+    out = pd.concat([meta, summarise(point, boot), n], axis=1)
+    out.attrs[NO_REFERENCE] = no_reference
     return out, rows, boot
 
 
@@ -140,7 +136,13 @@ def typology(cb: CellBoot, kinds: tuple[str, ...] = KINDS) -> tuple[pd.DataFrame
     coefs = []
     for kind in kinds:
         coefs += _regress(gains, kind)
-    return per_lang, pd.DataFrame(coefs)
+    coefs = pd.DataFrame(coefs)
+    # what each frame leaves out for want of an English-only cell: the regression is on the unseen cells only
+    c = cb.cells
+    unseen = c[(c["language"] != "en") & ~c["design"].isin(["english_only", "base"]) & ~c["seen"]]
+    per_lang.attrs[NO_REFERENCE] = gains.attrs[NO_REFERENCE]
+    coefs.attrs[NO_REFERENCE] = reference_cells(cb, unseen.index)[1]
+    return per_lang, coefs
 
 
 def _regress(gains: pd.DataFrame, kind: str) -> list[dict]:
