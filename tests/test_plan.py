@@ -217,3 +217,42 @@ def test_cells_without_english_only_are_named_beside_the_recommendation():
     rec = plan.recommend(items, ["sw"], 100, 2, cells=cell_bootstrap(items, n_boot=100))
     assert ("left out of the fit for want of an English-only run to compare with: a-4b/math, a-0.1b/math/ja (not "
             "scored under English-only)") in rec.warnings
+
+
+def test_a_set_the_study_trained_shows_its_measured_gain_beside_the_prediction(inclusion_study):
+    """The planner printed '+0.051 [+0.016, +0.081]' for en+sw with no word that the study measured en+sw itself at
+    +4.3 points [-1.0, +9.0] (probe D6): the measurement is now shown, and what the recommendation rests on."""
+    items, cells = inclusion_study
+    rec = plan.recommend(items, ["sw"], 100, 2, cells=cells)
+    assert rec.languages == ["en", "sw"]
+    c = cells.cells.set_index(["model", "task", "mixture", "language"])["mean"]
+    pairs = {(m, t) for m, t, _, _ in c.index}
+    expected = np.mean([c[(m, t, "en+sw", "sw")] - c[(m, t, "en", "sw")] for m, t in pairs])  # 4 model-task pairs
+    m = rec.measured
+    assert m["estimate"] == pytest.approx(expected, abs=1e-12) and m["ci_low"] > 0
+    assert m["mixtures"] == ["en+sw"] and m["targets"] == ["sw"] and m["n_items"] == 200
+    assert plan.recommendation_lines(rec)[1] == (
+        f"measured (en+sw, trained in the study): {m['estimate']:+.3f} [{m['ci_low']:+.3f}, {m['ci_high']:+.3f}], "
+        f"n=200 items x 2 seeds; the recommendation rests on the model's prediction, not on this direct measurement")
+
+
+def test_a_measured_interval_that_includes_zero_says_so():
+    shape = StudyShape(families=("a",), sizes=(1_000_000_000,), tasks=("math",), seeds=(0, 1), n_items=40,
+                       languages=("en", "es", "sw", "zh", "ja", "de"))
+    items = simulate(Effects(seen_gain=0.03), shape, seed=2)
+    rec = plan.recommend(items, ["sw"], 100, 2, cells=cell_bootstrap(items, n_boot=200))
+    assert rec.languages == ["en", "sw"] and rec.measured["ci_low"] < 0 < rec.measured["ci_high"]
+    assert plan.recommendation_lines(rec)[1].startswith("measured (en+sw, trained in the study): +0.012 [")
+    assert "n=40 items x 2 seeds, an interval that includes zero; the recommendation rests on the model's prediction"\
+        in plan.recommendation_lines(rec)[1]
+
+
+def test_an_extrapolated_target_says_its_interval_leaves_the_extrapolation_out(inclusion_study):
+    """'+0.048 [+0.022, +0.071]' for yo, never evaluated, read as evidence (probe D6)."""
+    items, cells = inclusion_study
+    rec = plan.recommend(items, ["ko"], budget=100, max_languages=2, candidates=list(SHAPE.languages), cells=cells)
+    assert rec.measured is None  # no mixture trains ko
+    assert plan.recommendation_lines(rec)[0].endswith(
+        "(extrapolated to ko: the intervals cover the fit's sampling error only, not the extrapolation)")
+    rec = plan.recommend(items, ["sw"], 100, 2, cells=cells)
+    assert "extrapolated" not in plan.recommendation_lines(rec)[0]

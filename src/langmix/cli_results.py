@@ -147,7 +147,7 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
         header = "".join(f"# {line}\n" for line in [f"langmix plan --from {study} --targets {','.join(codes)} "
                                                      f"--budget {budget} --max-languages {max_languages}"
                                                      + "".join(f" -s {o}" for o in overrides or []),
-                                                     *lines[:1], *warnings])
+                                                     *lines[:1 + bool(rec.measured)], *warnings])
         try:
             write.parent.mkdir(parents=True, exist_ok=True)
             write.write_text(header + yaml.safe_dump(to_study_config(rec, cfg.model_dump(mode="json")),

@@ -10,10 +10,12 @@ language shares its family / script (transfer from a relative); distance = synta
 low = low-resource. Its uncertainty comes from refitting it on each paired-bootstrap replicate of the cell gains
 (items and seeds resampled), so predicted gains carry item/seed sampling error (item only, with one seed); model
 misspecification is what `validate_loo` measures. Only predictions the fitted cells determine are made (see
-`recommend`: English as a target, unseparable terms, extrapolated targets). The search enumerates every set of
-candidates with English plus at most max_languages - 1 others and maximises the mean predicted gain over the
-targets. Examples are split evenly across the chosen languages: a study with `fixed_total` budgets does not
-identify a per-language count effect, so nothing better is supported by the data (the note says so).
+`recommend`: English as a target, unseparable terms, extrapolated targets). Where the study trained the
+recommended set itself, its measured gain is shown beside the prediction (the direct evidence for that set). The
+search enumerates every set of candidates with English plus at most max_languages - 1 others and maximises the mean
+predicted gain over the targets. Examples are split evenly across the chosen languages: a study with
+`fixed_total` budgets does not identify a per-language count effect, so nothing better is supported by the data
+(the note says so).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from langmix.analysis.findings import count, seed_range
+from langmix.analysis.minimal import trained_set_gain
 from langmix.analysis.core import (NO_REFERENCE, ZERO_TOLERANCE, AnalysisError, CellBoot, cell_bootstrap,
                                    reference_cells, train_set)
 from langmix.analysis.typology import distances
@@ -54,6 +57,7 @@ class Recommendation:
     n_ties: int = 0  # other searched sets with the same predicted gain
     warnings: list[str] = field(default_factory=list)  # caveats to show beside the note: unseparated terms, ...
     n_indistinct: int = 0  # runners-up (not tied) whose difference from the recommendation has an interval with 0
+    measured: dict | None = None  # the recommended set's gain where the study trained it
 
     @property
     def english_only(self) -> bool:
@@ -269,7 +273,9 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     for lang in best["languages"][1:]:
         if lang not in targets and lang not in trained:
             note += (f" No mixture of the study trains on {lang}: the gain from including it is extrapolated from "
-                     f"the other languages.")
+                     f"the other languages (the interval covers the fit's sampling error only, not the "
+                     f"extrapolation).")
+    measured = None if best["languages"] == ["en"] else trained_set_gain(cb, best["languages"], targets)
     return Recommendation(targets=list(targets), languages=best["languages"],
                           examples_per_language=split,
                           predicted_gain=best["predicted_gain"], ci_low=best["ci_low"], ci_high=best["ci_high"],
@@ -277,7 +283,7 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
                                       {t: float(v) for t, v in zip(targets, scored[0][2] @ beta)}),
                           runners_up=runners_up, coefficients=coefs,
                           note=note, extrapolated=extrapolated, n_ties=len(ties), warnings=warnings,
-                          n_indistinct=len(indistinct))
+                          n_indistinct=len(indistinct), measured=measured)
 
 
 def _indistinct_note(best: dict, runners_up: list[dict], indistinct: list[dict], vs_english: bool,
@@ -314,11 +320,28 @@ def _gain(languages: list[str], gain: float, low: float, high: float, degenerate
     return f"{gain:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
+def _measured_line(rec: Recommendation) -> str:
+    """The recommended set's measured gain beside its prediction, and which the recommendation rests on."""
+    m = rec.measured
+    assert m is not None
+    on = "" if len(m["targets"]) == len(rec.targets) else f", on {', '.join(m['targets'])} only"
+    clear = not m["degenerate"] and (m["ci_low"] > 0 or m["ci_high"] < 0)
+    return (f"measured ({', '.join(m['mixtures'])}, trained in the study{on}): "
+            f"{_gain(rec.languages, m['estimate'], m['ci_low'], m['ci_high'], m['degenerate'])}, "
+            f"n={count(m['n_items'], 'item')} x {seed_range(pd.Series([m['n_seeds_min'], m['n_seeds']]))}"
+            f"{'' if clear else ', an interval that includes zero'}; the recommendation rests on the model's "
+            f"prediction, not on this direct measurement")
+
+
 def recommendation_lines(rec: Recommendation) -> list[str]:
-    """The recommendation and its runners-up, one line each (as `langmix plan` prints them)."""
+    """The recommendation and its runners-up, one line each (as `langmix plan` prints them); the set's measured gain
+    where the study trained it; for extrapolated targets, what the interval leaves out."""
     counts = ", ".join(f"{lang} {n}" for lang, n in rec.examples_per_language.items())
+    extra = (f" (extrapolated to {', '.join(rec.extrapolated)}: the intervals cover the fit's sampling error only, "
+             f"not the extrapolation)" if rec.extrapolated else "")
     lines = [f"recommended: {counts} examples{' (English-only)' if rec.english_only else ''}; predicted mean target "
-             f"gain {_gain(rec.languages, rec.predicted_gain, rec.ci_low, rec.ci_high)}"]
+             f"gain {_gain(rec.languages, rec.predicted_gain, rec.ci_low, rec.ci_high)}{extra}"]
+    lines += [_measured_line(rec)] if rec.measured else []
     lines += [f"runner-up: {', '.join(r['languages'])}: predicted "
               f"{_gain(r['languages'], r['predicted_gain'], r['ci_low'], r['ci_high'], r.get('degenerate', False))}"
               for r in rec.runners_up]
