@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 
 from langmix.cli import app
 from langmix.data.api_data import load_apibank, load_apibank_schemas
+from langmix.records import Example
 from langmix.translate.backends import MemoryBackend, OpenAIBackend, Request
 from langmix.translate.cache import TranslationCache
 from langmix.translate.pipeline import translate_examples
@@ -47,6 +48,28 @@ def test_flag_policy_keeps_and_marks(server, gsm_questions, tmp_path):
     out, qa = translate_examples(unknown, ["es"], backend, TranslationCache(tmp_path / "c.sqlite"), LANGS,
                                  policy="flag")
     assert qa["es"].flagged == 2 and all("copied_source" in ex.reference["translation_flags"] for ex in out)
+
+
+class _Fixed:
+    name, model_id, prompt_version, protects_numbers = "openai", "fixed", "v1", True
+
+    def __init__(self, answer: str):
+        self.answer = answer
+
+    def translate(self, requests):
+        return [self.answer for _ in requests]
+
+
+@pytest.mark.parametrize("policy", ["exclude", "flag"])
+@pytest.mark.parametrize("answer", ["", "  \n"])
+def test_an_empty_translation_is_excluded_under_every_policy(tmp_path, policy, answer):
+    """`--policy flag` kept an empty translation ("" is not None: only backend misses were excluded), and the mix
+    stage then refused the example ("has no question")."""
+    ex = Example(id="q-en", source_id="q", task="math", language="en", reference={"answer": 7},
+                 messages=[{"role": "user", "content": "Tom has 12 apples and gives 5 away. How many are left?"}])
+    out, qa = translate_examples([ex], ["es"], _Fixed(answer), TranslationCache(tmp_path / "c.sqlite"), LANGS,
+                                 policy=policy)
+    assert out == [] and (qa["es"].excluded, qa["es"].flagged, dict(qa["es"].reasons)) == (1, 0, {"empty": 1})
 
 
 def test_memory_backend_reports_misses(tmp_path, gsm_questions):

@@ -175,7 +175,8 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             if not reasons:
                 q.passed += 1
                 q.passed_after_retry += any(s.attempts > 1 for s in segs)
-            elif policy == "flag" and all(s.translation is not None for s in segs):
+            elif policy == "flag" and all(s.translation is not None and s.translation.strip() for s in segs):
+                # a miss or an empty translation is excluded under every policy: there is nothing to keep
                 q.flagged += 1
             else:
                 q.excluded += 1
