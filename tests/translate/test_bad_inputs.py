@@ -21,6 +21,9 @@ def _reply(content, finish_reason="stop") -> bytes:
 
 @pytest.mark.parametrize("status,body,want,requests", [
     (200, _reply("<think>The user wants Spanish.</think>\nHola"), "Hola", 1),  # a reasoning model's thinking
+    (200, _reply("The user wants Spanish.</think>\nHola"), "Hola", 1),  # its opening tag was in the prompt
+    # unclosed: which part is the translation cannot be told; validation refuses it (reasoning_left)
+    (200, _reply("<think>The user wants Spanish. Hola"), "<think>The user wants Spanish. Hola", 1),
     (200, _reply("Hola, ¿cuánt", finish_reason="length"), None, 1),  # cut at the token limit: no retry helps
     (200, b"<html>Bad gateway</html>", None, 2),  # not JSON: retried, then a miss
     (200, _reply([{"type": "text", "text": "Hola"}]), None, 2),  # content that is not a string

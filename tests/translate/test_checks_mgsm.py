@@ -143,3 +143,29 @@ def test_chatter_checks_on_human_translations(mgsm_pairs):
         validate(s, t, lang, LANGS, detected=lang)))
     print(f"preamble/postscript on MGSM human translations: {rate:.4f} {dict(by_lang)}")
     assert sum(by_lang.values()) == 0  # measured 0; a parenthesis moved to the end (10 pairs) is allowed
+
+
+JANET = "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her " \
+        "friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck " \
+        "egg. How much in dollars does she make every day at the farmers' market?"
+JANET_ES = "Los patos de Janet ponen ⟦0⟧ huevos por día. Ella come tres en el desayuno todas las mañanas y usa " \
+           "cuatro para hornear magdalenas para sus amigos todos los días. Vende lo que sobra en el mercado de " \
+           "productores diariamente a ⟦1⟧ el huevo fresco de pato. ¿Cuánto gana en dólares todos los días en el " \
+           "mercado de productores?"
+
+
+@pytest.mark.parametrize("answer, reason", [
+    (JANET_ES, None),
+    ("<think>The user wants Spanish, keep placeholders. " + JANET_ES, "reasoning_left"),
+])
+def test_bad_translations_that_passed_every_check_are_excluded(tmp_path, answer, reason):
+    """Each bad answer (the placeholders as the pipeline sent them) was kept; each is excluded with its reason,
+    counted in qa.md, while the good one passes."""
+    ex = Example(id="q-en", source_id="q", task="math", language="en", reference={"answer": 18},
+                 messages=[{"role": "user", "content": JANET}])
+    out, qa = translate_examples([ex], ["es"], Fixed(answer), TranslationCache(tmp_path / "c.sqlite"), ["en", "es"],
+                                 retries=0)
+    assert (qa["es"].passed, qa["es"].excluded, len(out)) == ((1, 0, 1) if reason is None else (0, 1, 0))
+    assert dict(qa["es"].reasons) == ({reason: 1} if reason else {})
+    if reason:
+        assert f"| {reason} 1 |" in qa_table(qa)

@@ -72,6 +72,8 @@ class BackendRefused(UserInputError):
 
 
 _THINK = re.compile(r"<think>.*?</think>\s*", re.S)
+# Thinking whose opening tag was in the prompt (chat templates that open the block themselves): up to `</think>`.
+_THOUGHT_BEFORE = re.compile(r"^(?:(?!<think>).)*</think>\s*", re.S)
 
 
 @dataclass
@@ -166,7 +168,9 @@ class OpenAIBackend:
             raise TransientError(f"malformed response (content is {type(content).__name__})", None)
         if choice.get("finish_reason") == "length":
             raise SegmentRefused("the output was cut at the server's token limit")
-        return _THINK.sub("", content)  # a reasoning model's thinking is not the translation
+        # A reasoning model's thinking is not the translation. An unclosed `<think>` cannot be told from the
+        # translation after it: it is left in, and validation refuses it (`reasoning_left`, retried with that).
+        return _THOUGHT_BEFORE.sub("", _THINK.sub("", content))
 
     def _one(self, req: Request) -> str | None:
         payload = {"model": self.model, "messages": chat_prompt(req), "temperature": self.temperature}

@@ -36,6 +36,8 @@ _NOTE = re.compile(
 # What the source may say itself, so its translation may too.
 _SOURCE_OPENER = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|okay|ok|yes|well|alright|fine|right|here)\b",
                             re.I)
+# A reasoning model's thinking tags (an unclosed `<think>` block before the translation).
+_THINK_TAG = re.compile(r"</?think>", re.I)
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 _END = " \t\n.?!。？！؟।"
 
@@ -85,3 +87,10 @@ def postscript(source: str, target: str) -> bool:
     if not _TRANSLATION_WORD.search(source) and _TRANSLATION_WORD.search(target):
         return True
     return target.rstrip(_END).endswith((")", "）")) and "(" not in source  # a parenthesis may move to the end
+
+
+def reasoning(source: str, target: str) -> bool:
+    """A reasoning model's `<think>` or `</think>` tag the source lacks: "<think>The user wants Spanish, keep the
+    placeholders. Los patos ..." (the backend strips closed blocks; an unclosed one cannot be told from the
+    translation after it)."""
+    return bool(_THINK_TAG.search(target)) and not _THINK_TAG.search(source)

@@ -1,7 +1,8 @@
 """Validators for one translated segment, each failing with a reason code.
 
 numbers_changed, numbers_swapped, placeholder_lost, structure_changed, wrong_language, length_ratio, question_lost,
-copied_source, preamble and postscript (a translator's chatter before or after the translation), empty; and notes
+copied_source, preamble and postscript (a translator's chatter before or after the translation), reasoning_left (a
+reasoning model's unclosed `<think>`), empty; and notes
 that are counted, not refused (numbers_reordered).
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from langmix import languages as langs
 from langmix.evaluate import langid
-from langmix.translate.chatter import postscript, preamble
+from langmix.translate.chatter import postscript, preamble, reasoning
 from langmix.translate.structure import (PLACEHOLDER, numbers_preserved, numbers_reordered, numbers_swapped, prose,
                                          structure_preserved, templates_preserved)
 
@@ -75,6 +76,8 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
         reasons.append("preamble")
     if postscript(source, target):
         reasons.append("postscript")
+    if reasoning(source, target):
+        reasons.append("reasoning_left")
     if target_lang != "en" and _normal(target) == _normal(source):
         reasons.append("copied_source")
     elif check.language and target_lang in languages:
