@@ -116,6 +116,11 @@ SPANISH = "Tom tiene 3 manzanas y María tiene 5 manzanas. Tom le da a María 2 
      "（注：プレースホルダーはそのままにしました。）", "ja", "postscript"),
     ("Конечно! Вот перевод на русский: У Тома 3 яблока, а у Мэри 5 яблок. Том даёт Мэри 2 яблока. Сколько яблок "
      "теперь у Мэри?", "ru", "preamble"),
+    (f"Español: {SPANISH}", "es", "preamble"),  # a language's name as a label
+    (f"**Spanish (Spain):** {SPANISH}", "es", "preamble"),
+    (f"ES: {SPANISH}", "es", "preamble"),
+    ("日本語：トムはリンゴを3個、メアリーは5個持っています。トムはメアリーに2個あげます。メアリーは今リンゴを何個持っていますか？",
+     "ja", "preamble"),
     (SPANISH, "es", None),
 ])
 def test_a_translators_chatter_in_any_language_at_either_end_is_caught(target, lang, reason):
@@ -133,6 +138,8 @@ def test_a_translators_chatter_in_any_language_at_either_end_is_caught(target, l
     ("A box (the big one) holds 3 pens.", "Una caja contiene 3 bolígrafos (la grande)."),  # a parenthesis moved
     ("Step 1: add 2 and 3.\n\nStep 2: double it.", "Paso 1: suma 2 y 3.\n\nPaso 2: duplícalo."),  # its paragraphs
     ("Tom has 2 + 3 = 5 pens.\nHe buys 4.", "Tom tiene 2 + 3 = 5 bolígrafos.\n\nCompra 4."),  # lines spaced out
+    ("Spanish: spoken by 500 million people.", "Español: lo hablan 500 millones de personas."),  # its own label
+    ("Yes: Tom has 3 apples.", "Sí: Tom tiene 3 manzanas."),
 ])
 def test_what_the_source_says_itself_is_no_chatter(source, target):
     assert not {"preamble", "postscript"} & set(validate(source, target, "es", LANGS, detected="es"))
@@ -157,6 +164,7 @@ JANET_ES = "Los patos de Janet ponen ⟦0⟧ huevos por día. Ella come tres en 
 @pytest.mark.parametrize("answer, reason", [
     (JANET_ES, None),
     ("<think>The user wants Spanish, keep placeholders. " + JANET_ES, "reasoning_left"),
+    ("Español: " + JANET_ES, "preamble"),
 ])
 def test_bad_translations_that_passed_every_check_are_excluded(tmp_path, answer, reason):
     """Each bad answer (the placeholders as the pipeline sent them) was kept; each is excluded with its reason,

@@ -5,12 +5,17 @@ colon, an opening "Sure, ...", a note, the word "translation") is no chatter in 
 
 Each rule was run on MGSM's 2,500 human translations of the same English questions (tests/translate), which
 must pass: a word for "translation" the source lacks, a paragraph the source lacks, a note or a parenthesis added
-at the end, a chat opener or a "here is ...:" at the start.
+at the end, a chat opener or a "here is ...:" at the start, a language's name as a label ("Español: ...").
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+import langcodes
+
+from langmix import languages as langs
 
 # "translation", "translated", "translate" in the registry's languages and a few more. Stems that also mean
 # something else are written out (Russian "перевод" is also a money transfer: only "перевод" + "на"/"текста" and
@@ -54,10 +59,23 @@ def _first_line(text: str) -> str:
     return text.strip().split("\n", 1)[0]
 
 
+@lru_cache(maxsize=1)
+def _language_label() -> re.Pattern:
+    """A language's name or code as a label opening a text: "Español: ...", "Spanish (Spain): ...", "ES:",
+    "**Deutsch:**", "スペイン語：". Names of every registry language in each registry language (246 names; the
+    label is the target's name, or English's, or the one the prompt said, in any of them)."""
+    codes = langs.known_codes()
+    names = {langcodes.Language.get(c).display_name(d) for c in codes for d in codes}
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    tags = "|".join(sorted({c for c in codes} | {c.upper() for c in codes}))  # "ES:", "es:", not "Yo:" or "Ja:"
+    return re.compile(rf"^[\W_]*(?:{alternatives}|(?-i:{tags}))(?:\s*\([^()\n]{{1,30}}\))?[*_]*\s*[:：]", re.I)
+
+
 def preamble(source: str, target: str) -> bool:
     """Chatter before the translation: a first line ending with a colon that the source lacks (with the text after
-    it), "Here is ...:" / "Aquí tienes ...:" / "以下是...：", a word for "translation" in the first line, or a chat
-    opener ("Sure,", "Claro,", "Конечно,") the source does not open with."""
+    it), "Here is ...:" / "Aquí tienes ...:" / "以下是...：", a word for "translation" in the first line, a language's
+    name as a label ("Español: ", "Spanish:") or a chat opener ("Sure,", "Claro,", "Конечно,") the source does not
+    open with."""
     source_lines = [line for line in source.splitlines() if line.strip()]
     target_lines = [line for line in target.splitlines() if line.strip()]
     if len(target_lines) > len(source_lines) and target_lines[0].rstrip().endswith((":", "：")) and \
@@ -65,6 +83,8 @@ def preamble(source: str, target: str) -> bool:
         return True
     first = _first_line(target)
     if not _TRANSLATION_WORD.search(source) and _TRANSLATION_WORD.search(first[:120]):
+        return True
+    if _language_label().match(target) and not _language_label().match(source):
         return True
     if _SOURCE_OPENER.match(source):
         return False
