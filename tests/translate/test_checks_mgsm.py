@@ -116,6 +116,10 @@ SPANISH = "Tom tiene 3 manzanas y María tiene 5 manzanas. Tom le da a María 2 
      "（注：プレースホルダーはそのままにしました。）", "ja", "postscript"),
     ("Конечно! Вот перевод на русский: У Тома 3 яблока, а у Мэри 5 яблок. Том даёт Мэри 2 яблока. Сколько яблок "
      "теперь у Мэри?", "ru", "preamble"),
+    (f"{SPANISH}\n---\nEspero que te sirva.", "es", "postscript"),  # after a separator line
+    (f"{SPANISH}\n***", "es", "postscript"),
+    (f"{SPANISH} ¡Espero que te ayude!", "es", "postscript"),  # a closing wish
+    (f"{SPANISH}\nHope this helps.", "es", "postscript"),
     (f"Español: {SPANISH}", "es", "preamble"),  # a language's name as a label
     (f"**Spanish (Spain):** {SPANISH}", "es", "preamble"),
     (f"ES: {SPANISH}", "es", "preamble"),
@@ -140,6 +144,8 @@ def test_a_translators_chatter_in_any_language_at_either_end_is_caught(target, l
     ("Tom has 2 + 3 = 5 pens.\nHe buys 4.", "Tom tiene 2 + 3 = 5 bolígrafos.\n\nCompra 4."),  # lines spaced out
     ("Spanish: spoken by 500 million people.", "Español: lo hablan 500 millones de personas."),  # its own label
     ("Yes: Tom has 3 apples.", "Sí: Tom tiene 3 manzanas."),
+    ("I hope it rains: Tom has 3 umbrellas.", "Espero que llueva: Tom tiene 3 paraguas."),  # its own wish
+    ("Step 1: add 2 and 3.\n---\nStep 2: double it.", "Paso 1: suma 2 y 3.\n---\nPaso 2: duplícalo."),
 ])
 def test_what_the_source_says_itself_is_no_chatter(source, target):
     assert not {"preamble", "postscript"} & set(validate(source, target, "es", LANGS, detected="es"))
@@ -165,6 +171,7 @@ JANET_ES = "Los patos de Janet ponen ⟦0⟧ huevos por día. Ella come tres en 
     (JANET_ES, None),
     ("<think>The user wants Spanish, keep placeholders. " + JANET_ES, "reasoning_left"),
     ("Español: " + JANET_ES, "preamble"),
+    (JANET_ES + "\n---\nEspero que te sirva.", "postscript"),
 ])
 def test_bad_translations_that_passed_every_check_are_excluded(tmp_path, answer, reason):
     """Each bad answer (the placeholders as the pipeline sent them) was kept; each is excluded with its reason,

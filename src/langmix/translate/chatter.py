@@ -4,8 +4,9 @@ kept the placeholders.)" after it. The source is the reference: what it says its
 colon, an opening "Sure, ...", a note, the word "translation") is no chatter in its translation.
 
 Each rule was run on MGSM's 2,500 human translations of the same English questions (tests/translate), which
-must pass: a word for "translation" the source lacks, a paragraph the source lacks, a note or a parenthesis added
-at the end, a chat opener or a "here is ...:" at the start, a language's name as a label ("Español: ...").
+must pass: a word for "translation" the source lacks, a paragraph the source lacks, a note, a separator line, a
+closing wish or a parenthesis added at the end, a chat opener, a "here is ...:" or a language's name as a label
+("Español: ...") at the start.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ _NOTE = re.compile(
 # What the source may say itself, so its translation may too.
 _SOURCE_OPENER = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|okay|ok|yes|well|alright|fine|right|here)\b",
                             re.I)
+# A separator line (---, ***, ___, ===, ~~~) with the chatter after it: "...\n---\nEspero que te sirva."
+_SEPARATOR = re.compile(r"^[ \t]*(?:[-*_=~][ \t]*){3,}$", re.M)
+# A closing wish in the last line: "Hope this helps!", "Espero que te sirva.", "Let me know if ...".
+_CLOSING = re.compile(
+    r"hope (?:this|it|that) helps|let me know|espero que (?:te|le|os|les) (?:sirva|ayude|guste)|j'espère que (?:cela"
+    r"|ça|c'est)|ich hoffe,? (?:das|es|ich)|надеюсь,? (?:это|что)|希望(?:这|這|对|對|能)|お役に立て|도움이 되"
+    r"|semoga (?:membantu|bermanfaat)|natumaini (?:hii|hili|kwamba)|আশা করি|उम्मीद है|आशा है|ఆశిస్తున్నా"
+    r"|หวังว่า|أتمنى أن|آمل أن", re.I)
+_HOPE = re.compile(r"\bhop(?:e|ed|es|ing)\b|\blet me know\b", re.I)  # the source's own wish
 # A reasoning model's thinking tags (an unclosed `<think>` block before the translation).
 _THINK_TAG = re.compile(r"</?think>", re.I)
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
@@ -93,8 +103,9 @@ def preamble(source: str, target: str) -> bool:
 
 def postscript(source: str, target: str) -> bool:
     """Chatter after the translation (after a preamble's line, where there is one): a paragraph more than the
-    source has, a note ("Nota:", "(Note: ...") or a word for "translation" the source lacks, or a closing
-    parenthesis where the source has none."""
+    source has, a note ("Nota:", "(Note: ...") or a separator line ("---") the source lacks, a closing wish in the
+    last line ("Espero que te sirva.", "Hope this helps") the source makes none of, a word for "translation" the
+    source lacks, or a closing parenthesis where the source has none."""
     target = target.strip()
     if preamble(source, target):
         target = target.split("\n", 1)[1] if "\n" in target else ""
@@ -103,6 +114,10 @@ def postscript(source: str, target: str) -> bool:
     if len(_paragraphs(target)) > len(_paragraphs(source)) and _lines(target) > _lines(source):
         return True  # a paragraph added (lines spaced out by a blank line between them are the same lines)
     if not _NOTE.search(source) and _NOTE.search(target):
+        return True
+    if _SEPARATOR.search(target) and not _SEPARATOR.search(source):
+        return True
+    if not _HOPE.search(source) and _CLOSING.search(target.rsplit("\n", 1)[-1]):
         return True
     if not _TRANSLATION_WORD.search(source) and _TRANSLATION_WORD.search(target):
         return True
