@@ -8,7 +8,7 @@ import pytest
 from langmix.records import Example
 from langmix.translate.cache import TranslationCache
 from langmix.translate.pipeline import translate_examples
-from langmix.translate.structure import protect, restore, structure_preserved
+from langmix.translate.structure import formulas_preserved, math_spans, protect, restore, structure_preserved
 from langmix.translate.validate import Check, validate
 
 FIELDS = '{"status": "closed", "owner": "maria"}'
@@ -109,3 +109,52 @@ def test_structured_spans_equal_the_character_by_character_scan_on_random_texts(
     for _ in range(3000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
         assert structured_spans(text) == _spans_char_by_char(text), text
+
+
+LATEX = r"Compute $\frac{3}{4} \times 8$ and then add the number of days in a week. What is the result?"
+
+
+@pytest.mark.parametrize("text, spans", [
+    (LATEX, [r"$\frac{3}{4} \times 8$"]),
+    (r"Let $x$ be $n + 1 = y$, so $$x^2 = 4$$ and \(a_1\) or \[b\].",
+     ["$x$", "$n + 1 = y$", "$$x^2 = 4$$", r"\(a_1\)", r"\[b\]"]),
+    ("She sells eggs for $2 per egg. How much $ does she make?", []),  # money, not math
+    ("It costs $2 and $3, or $5-$10.", []),
+    ("Eliza will receive $12 x 5 =$<<12*5=60>>60 for overtime.", []),  # GSM8K's money arithmetic
+    ("```\n$x$\n``` and $y$", ["$y$"]),  # inside fenced code it is code
+])
+def test_latex_math_spans_are_found_and_money_is_not(text, spans):
+    assert [text[a:b] for a, b in math_spans(text)] == spans
+
+
+def test_latex_formulas_are_protected_whole_and_checked():
+    """README promised that formulas are protected, but only their digits were: `$\\frac{3}{4} \\times 8$` came
+    back as `$\\frac{3}{4} $ ... suma 8 veces`, every number kept, another question asked of the answer 13."""
+    masked, spans = protect(LATEX)
+    assert masked.startswith("Compute ⟦0⟧ and then") and spans[0] == r"$\frac{3}{4} \times 8$"
+    rewritten = r"Calcula $\frac{3}{4} $ y luego suma 8 veces el número de días de una semana. ¿Cuál es el resultado?"
+    assert validate(LATEX, rewritten, "es", ["en", "es"]) == ["formula_changed"]
+    good = r"Calcula $\frac{3}{4}\times 8$ y luego suma el número de días de una semana. ¿Cuál es el resultado?"
+    assert validate(LATEX, good, "es", ["en", "es"]) == []
+    # words in \text{}, the language's decimal separator and the delimiters may change
+    assert formulas_preserved(r"\(3.5 \text{ apples}\)", r"$3{,}5 \text{ manzanas}$")
+    assert not formulas_preserved(r"$x^2 + y$", r"$x^2 - y$") and not formulas_preserved("$x$ and $x$", "$x$ y x")
+    assert validate("Find $x^2 + y$.", "Halla $x^3 + y$.", "es", ["en", "es"]) == ["numbers_changed"]
+
+
+@pytest.mark.parametrize("answer, reasons", [
+    ("Calcula ⟦0⟧ y luego suma el número de días de una semana. ¿Cuál es el resultado?", {}),
+    # the probe's answer under the old masking (digits only): the formula's structure rewritten
+    (r"Calcula $\frac{⟦0⟧}{⟦1⟧} $ y luego suma ⟦2⟧ veces el número de días de una semana. ¿Cuál es el resultado?",
+     {"formula_changed": 1, "numbers_changed": 1, "placeholder_lost": 1}),
+])
+def test_a_rewritten_formula_is_excluded(tmp_path, answer, reasons):
+    ex = Example(id="q-en", source_id="q", task="math", language="en", reference={"answer": 13},
+                 messages=[{"role": "user", "content": LATEX}])
+    translator = Translator(lambda text: answer, protects_numbers=True)
+    out, qa = translate_examples([ex], ["es"], translator, TranslationCache(tmp_path / "c.sqlite"), ["en", "es"],
+                                 retries=0)
+    assert translator.seen == ["Compute ⟦0⟧ and then add the number of days in a week. What is the result?"]
+    assert dict(qa["es"].reasons) == reasons and len(out) == (0 if reasons else 1)
+    if not reasons:
+        assert out[0].messages[0]["content"].startswith(r"Calcula $\frac{3}{4} \times 8$ y luego")

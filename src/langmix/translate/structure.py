@@ -1,6 +1,6 @@
-"""Structure preservation: protect numbers and expressions (and JSON and fenced code, whole) with placeholders,
-compare the numbers of a source and its translation under the target language's digit and separator conventions,
-and check that the JSON and code of a source come back unchanged."""
+"""Structure preservation: protect numbers and expressions (and JSON, fenced code and LaTeX math, whole) with
+placeholders, compare the numbers of a source and its translation under the target language's digit and separator
+conventions, and check that the JSON, code and formulas of a source come back unchanged."""
 
 from __future__ import annotations
 
@@ -53,17 +53,47 @@ def structured_spans(text: str) -> list[tuple[int, int]]:
     return out
 
 
+# LaTeX math: $$...$$, \[...\], \(...\), and $...$ whose content is math, not money: a command (\frac, \times),
+# ^ _ { }, or letters only as single-letter variables, not after a leading digit ("$x$", "$n + 1 = y$"; not "$2 per
+# egg and $", nor GSM8K's "$12 x 5 =$60"). The inline form opens with no space after `$` and closes with none
+# before it and no digit after ("$2 and $3").
+_DISPLAY_MATH = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)", re.S)
+_INLINE_MATH = re.compile(r"\$(?=[^\s$])([^$\n]+?)(?<=\S)\$(?!\d)")
+_LATEX = re.compile(r"\\[A-Za-z]+|[\^_{}]")
+_VARIABLES = re.compile(r"(?=.*[A-Za-z])(?!.*[A-Za-z]{2})(?!\d)[A-Za-z\d\s+\-*/().,=<>|!']+")
+
+
+def math_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each LaTeX math span of a text, outside fenced code: a formula, which a translation must
+    carry over (`formulas_preserved`); protected whole like JSON."""
+    fenced = [(m.start(), m.end()) for m in _FENCED.finditer(text)]
+    out: list[tuple[int, int]] = []
+    pos = 0
+    while True:
+        display, inline = _DISPLAY_MATH.search(text, pos), _INLINE_MATH.search(text, pos)
+        while inline and not (_LATEX.search(inline.group(1)) or _VARIABLES.fullmatch(inline.group(1))):
+            inline = _INLINE_MATH.search(text, inline.start() + 1)
+        found = min((m for m in (display, inline) if m), key=lambda m: m.start(), default=None)
+        if found is None:
+            return out
+        if not any(a <= found.start() < b for a, b in fenced):
+            out.append((found.start(), found.end()))
+        pos = found.end()
+
+
 def protect(text: str) -> tuple[str, list[str]]:
-    """Replace JSON and fenced code (whole), then numbers and expressions, by ⟦0⟧, ⟦1⟧, ... in reading order;
-    returns the masked text and the protected spans."""
+    """Replace JSON, fenced code and LaTeX math (whole), then numbers and expressions, by ⟦0⟧, ⟦1⟧, ... in reading
+    order; returns the masked text and the protected spans."""
     spans: list[str] = []
 
     def sub(match: re.Match) -> str:
         spans.append(match.group())
         return f"⟦{len(spans) - 1}⟧"
 
+    whole = structured_spans(text)
+    whole += [(a, b) for a, b in math_spans(text) if not any(s < b and a < e for s, e in whole)]
     pieces, pos = [], 0
-    for start, end in structured_spans(text):
+    for start, end in sorted(whole):
         pieces.append(PROTECT.sub(sub, text[pos:start]))
         spans.append(text[start:end])
         pieces.append(f"⟦{len(spans) - 1}⟧")
@@ -97,6 +127,27 @@ def structure_preserved(source: str, target: str) -> bool:
     """Every JSON value and fenced code block of the source appears in the translation unchanged (keys, values,
     code), as often."""
     return _structures(source) <= _structures(target)
+
+
+_NUMBER_IN_MATH = re.compile(r"\d+(?:[.,]\d+)*")
+_TEXT_IN_MATH = re.compile(r"\\(?:text|textrm|textit|textbf|mbox|mathrm|operatorname)\s*\{[^{}]*\}")
+_DELIMITERS = re.compile(r"^(?:\$\$|\$|\\\[|\\\()|(?:\$\$|\$|\\\]|\\\))$")
+
+
+def _formula(span: str) -> str:
+    """A formula as compared: its delimiters, spacing, words in \\text{...} (translatable) and the digits of its
+    numbers (checked with the text's numbers, in the target language's separators: 3.5 or 3{,}5) left out."""
+    body = _DELIMITERS.sub("", span.strip())
+    body = _TEXT_IN_MATH.sub(r"\\text{}", body.replace("{,}", ","))
+    return "".join(_NUMBER_IN_MATH.sub("0", body).split())
+
+
+def formulas_preserved(source: str, target: str) -> bool:
+    """Every LaTeX formula of the source appears in the translation as often, with the same commands, variables
+    and structure: `$\\frac{3}{4} \\times 8$` rewritten as `$\\frac{3}{4}$ ... suma 8 veces` keeps every number
+    and asks something else."""
+    found = [Counter(_formula(text[a:b]) for a, b in math_spans(text)) for text in (source, target)]
+    return found[0] <= found[1]
 
 
 def restore(text: str, spans: list[str]) -> tuple[str, list[int]]:

@@ -1,9 +1,9 @@
 """Validators for one translated segment, each failing with a reason code.
 
-numbers_changed, numbers_swapped, placeholder_lost, structure_changed, wrong_language, length_ratio, question_lost,
-copied_source, preamble and postscript (a translator's chatter before or after the translation), reasoning_left (a
-reasoning model's unclosed `<think>`), empty; and notes
-that are counted, not refused (numbers_reordered).
+numbers_changed, numbers_swapped, placeholder_lost, structure_changed, formula_changed (a LaTeX formula's commands,
+variables or structure), wrong_language, length_ratio, question_lost, copied_source, preamble and postscript (a
+translator's chatter before or after the translation), reasoning_left (a reasoning model's unclosed `<think>`),
+empty; and notes that are counted, not refused (numbers_reordered).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from langmix import languages as langs
 from langmix.evaluate import langid
 from langmix.translate.chatter import postscript, preamble, reasoning
-from langmix.translate.structure import (PLACEHOLDER, numbers_preserved, numbers_reordered, numbers_swapped, prose,
-                                         structure_preserved, templates_preserved)
+from langmix.translate.structure import (PLACEHOLDER, formulas_preserved, numbers_preserved, numbers_reordered,
+                                         numbers_swapped, prose, structure_preserved, templates_preserved)
 
 # Target/source length ratio bounds (characters). Scripts that pack more per character (CJK) run shorter.
 LENGTH_BOUNDS: dict[str, tuple[float, float]] = {"zh": (0.12, 1.2), "ja": (0.15, 1.4)}
@@ -66,6 +66,8 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
         reasons.append("numbers_swapped")
     if check.structure and not structure_preserved(source, target):
         reasons.append("structure_changed")
+    if not formulas_preserved(source, target):
+        reasons.append("formula_changed")  # a LaTeX formula's commands, variables or structure
     lo, hi = LENGTH_BOUNDS.get(target_lang, DEFAULT_BOUNDS)
     ratio = len(target) / max(1, len(source))
     if not lo <= ratio <= hi:
