@@ -2,6 +2,7 @@
 dropped question, a translator's chatter), and how often each rejects a good translation: MGSM's human
 translations of the same English questions (2,500 pairs in 10 languages) must pass."""
 
+import re
 from collections import Counter
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from langmix.records import Example
 from langmix.translate.cache import TranslationCache
 from langmix.translate.pipeline import qa_table, translate_examples
-from langmix.translate.validate import notes, validate
+from langmix.translate.validate import notes, untranslated_part, validate
 from tests.translate.conftest import TARGETS
 
 LANGS = ["en", *TARGETS]
@@ -170,6 +171,8 @@ JANET_ES = "Los patos de Janet ponen ⟦0⟧ huevos por día. Ella come tres en 
 @pytest.mark.parametrize("answer, reason", [
     (JANET_ES, None),
     ("<think>The user wants Spanish, keep placeholders. " + JANET_ES, "reasoning_left"),
+    (JANET_ES.split("¿")[0] + "How much in dollars does she make every day at the farmers' market?",
+     "untranslated_part"),  # the whole text reads as Spanish
     ("Español: " + JANET_ES, "preamble"),
     (JANET_ES + "\n---\nEspero que te sirva.", "postscript"),
 ])
@@ -184,3 +187,37 @@ def test_bad_translations_that_passed_every_check_are_excluded(tmp_path, answer,
     assert dict(qa["es"].reasons) == ({reason: 1} if reason else {})
     if reason:
         assert f"| {reason} 1 |" in qa_table(qa)
+
+
+@pytest.mark.parametrize("source, target, lang, left", [
+    ("Raymond and Samantha are cousins. Raymond was born 6 years before Samantha.",
+     "Raymond y Samantha son primos. Raymond nació 6 años antes que Samantha.", "es", False),  # names read as English
+    ("Book a meeting called 'Quarterly budget review with the team' for 3 pm.",
+     "Reserva una reunión llamada 'Quarterly budget review with the team' a las 15 h.", "es", False),  # quoted as is
+    ("Tom has 3 apples. How many apples does Tom have now?", "トムはリンゴを3個持っています。How many apples does Tom have now?",
+     "ja", True),
+    ("Tom has 3 apples and 5 pears. He eats 2 pears every morning.",
+     "Tom tiene 3 manzanas y 5 peras.\nHe eats 2 pears every morning.", "es", True),
+    ("Tom has 3 apples and 5 pears. He eats 2 pears.", "Tom tiene 3 manzanas y 5 peras. He eats 2 pears.", "es",
+     False),  # too few letters to judge ("eats pears": the source's capitalised words are left out)
+])
+def test_a_sentence_left_in_english_is_caught(source, target, lang, left):
+    assert untranslated_part(source, target, lang) == left
+
+
+def test_untranslated_part_on_human_translations(mgsm_pairs):
+    """No sentence of MGSM's human translations reads as left in English; with each final question replaced by the
+    English one, nearly all are caught (the rest are short questions: "How much will she spend?")."""
+    rate, by_lang = _rate(mgsm_pairs, lambda s, t, lang: "untranslated_part" in validate(s, t, lang, LANGS,
+                                                                                         detected=lang))
+    print(f"untranslated_part on MGSM human translations: {rate:.4f} {dict(by_lang)}")
+    assert sum(by_lang.values()) == 0  # measured 0
+    planted = []
+    for src, tgt, lang in mgsm_pairs:
+        question = re.split(r"(?<=[.!?])\s+", src.strip())
+        parts = [p for p in re.split(r"(?<=[.!?。？！।])\s*", tgt.strip()) if p]
+        if len(question) > 1 and len(parts) > 1:
+            planted.append((src, " ".join(parts[:-1]) + " " + question[-1], lang))
+    caught, _ = _rate(planted, untranslated_part)
+    print(f"final question left in English caught: {caught:.4f} of {len(planted)}")
+    assert len(planted) == 2263 and caught >= 0.98  # measured 0.988 (2,236)
