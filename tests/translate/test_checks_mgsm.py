@@ -10,7 +10,8 @@ import pytest
 from langmix.records import Example
 from langmix.translate.cache import TranslationCache
 from langmix.translate.pipeline import qa_table, translate_examples
-from langmix.translate.validate import notes, untranslated_part, validate
+from langmix.translate.structure import number_words_lost
+from langmix.translate.validate import _SENTENCE_END, notes, number_word_lost, untranslated_part, validate
 from tests.translate.conftest import TARGETS
 
 LANGS = ["en", *TARGETS]
@@ -173,6 +174,8 @@ JANET_ES = "Los patos de Janet ponen ⟦0⟧ huevos por día. Ella come tres en 
     ("<think>The user wants Spanish, keep placeholders. " + JANET_ES, "reasoning_left"),
     (JANET_ES.split("¿")[0] + "How much in dollars does she make every day at the farmers' market?",
      "untranslated_part"),  # the whole text reads as Spanish
+    (JANET_ES.replace("Ella come tres en el desayuno todas las mañanas y usa cuatro para hornear magdalenas para sus "
+                      "amigos todos los días. ", ""), "number_word_lost"),  # a sentence dropped, length in bounds
     ("Español: " + JANET_ES, "preamble"),
     (JANET_ES + "\n---\nEspero que te sirva.", "postscript"),
 ])
@@ -221,3 +224,42 @@ def test_untranslated_part_on_human_translations(mgsm_pairs):
     caught, _ = _rate(planted, untranslated_part)
     print(f"final question left in English caught: {caught:.4f} of {len(planted)}")
     assert len(planted) == 2263 and caught >= 0.98  # measured 0.988 (2,236)
+
+
+@pytest.mark.parametrize("source, target, lang, lost, refused", [
+    ("Tom has two cats. He buys three more.", "Tom tiene dos gatos. Compra tres más.", "es", [], False),
+    ("Tom has two cats. He buys three more.", "Tom tiene 2 gatos. Compra 3 más.", "es", [], False),  # as digits
+    ("Tom has two cats. He buys three more.", "Tom tiene gatos.", "es", [2.0, 3.0], True),
+    ("Tom has two cats. He buys three more.", "Tom tiene dos gatos. Compra más.", "es", [3.0], False),  # reworded
+    ("Tom has two cats. He buys three more.", "Tom tiene dos gatos.", "es", [3.0], True),  # a sentence fewer
+    ("Tom has 3 cats. Twenty-two mice and two-thirds of a cheese.", "Tom tiene 3 gatos. 22 ratones y 2/3 de un "
+     "queso.", "es", [], False),  # parts of other numbers
+    ("У Тома два кота.", "У Тома двое котов.", "ru", [], False),
+    ("Mary has two cats and three dogs.", "メアリーは猫を二匹と犬を三匹飼っています。", "ja", [], False),
+    ("Tom has two cats. He buys three more.", "لدى توم قطط.", "ar", [], False),  # no words for Arabic here
+])
+def test_a_dropped_sentence_with_number_words_is_caught(source, target, lang, lost, refused):
+    assert number_words_lost(source, target, lang) == lost and number_word_lost(source, target, lang) == refused
+
+
+def test_number_word_check_on_human_translations(mgsm_pairs):
+    """MGSM's human translations lose a number word 6 times (reworded, omitted), never two and never one with a
+    sentence fewer (Thai aside); with one sentence dropped (one that writes a number word), a drop is caught where
+    its number's value is nowhere else in the translation."""
+    rate, by_lang = _rate(mgsm_pairs, lambda s, t, lang: "number_word_lost" in validate(s, t, lang, LANGS,
+                                                                                        detected=lang))
+    print(f"number_word_lost on MGSM human translations: {rate:.4f} {dict(by_lang)}")
+    assert sum(by_lang.values()) == 0  # measured 0
+
+    def sentences(text):
+        return [p for p in _SENTENCE_END.split(text.strip()) if p.strip()]
+
+    planted = []
+    for src, tgt, lang in mgsm_pairs:
+        ss, ts = sentences(src), sentences(tgt)
+        if len(ss) == len(ts) and lang != "th":  # sentence i translates sentence i
+            planted += [(src, " ".join(ts[:i] + ts[i + 1:]), lang) for i in range(len(ss) - 1)
+                        if number_words_lost(ss[i], "", lang)]
+    caught, _ = _rate(planted, number_word_lost)
+    print(f"a sentence with a number word dropped, caught: {caught:.4f} of {len(planted)}")
+    assert len(planted) > 600 and caught >= 0.55  # measured 0.59 of 682

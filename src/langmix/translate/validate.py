@@ -1,10 +1,10 @@
 """Validators for one translated segment, each failing with a reason code.
 
-numbers_changed, numbers_swapped, placeholder_lost, structure_changed, formula_changed (a LaTeX formula's commands,
-variables or structure), wrong_language, untranslated_part (a sentence left in English), length_ratio,
-question_lost, copied_source, preamble and postscript (a translator's chatter before or after the translation),
-reasoning_left (a reasoning model's unclosed `<think>`), empty; and notes that are counted, not refused
-(numbers_reordered).
+numbers_changed, numbers_swapped, number_word_lost (a number the source writes as a word, missing),
+placeholder_lost, structure_changed, formula_changed (a LaTeX formula's commands, variables or structure),
+wrong_language, untranslated_part (a sentence left in English), length_ratio, question_lost, copied_source,
+preamble and postscript (a translator's chatter before or after the translation), reasoning_left (a reasoning
+model's unclosed `<think>`), empty; and notes that are counted, not refused (numbers_reordered).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from langmix import languages as langs
 from langmix.evaluate import langid
 from langmix.translate.chatter import postscript, preamble, reasoning
-from langmix.translate.structure import (PLACEHOLDER, TEMPLATE, formulas_preserved, math_spans, numbers_preserved,
-                                         numbers_reordered, numbers_swapped, prose, structure_preserved,
-                                         templates_preserved)
+from langmix.translate.structure import (PLACEHOLDER, TEMPLATE, formulas_preserved, math_spans, number_words_lost,
+                                         numbers_preserved, numbers_reordered, numbers_swapped, prose,
+                                         structure_preserved, templates_preserved)
 
 # Target/source length ratio bounds (characters). Scripts that pack more per character (CJK) run shorter.
 LENGTH_BOUNDS: dict[str, tuple[float, float]] = {"zh": (0.12, 1.2), "ja": (0.15, 1.4)}
@@ -83,6 +83,25 @@ def untranslated_part(source: str, target: str, target_lang: str) -> bool:
     return bool(candidates) and "en" in langid.detect(candidates, ["en", target_lang])
 
 
+# Languages that mark no sentence end (Thai: a space), whose sentences cannot be counted.
+_NO_SENTENCE_MARK = {"th"}
+
+
+def _sentences(text: str) -> int:
+    return sum(1 for part in _SENTENCE_END.split(text.strip()) if _WORDS.search(part))
+
+
+def number_word_lost(source: str, target: str, target_lang: str) -> bool:
+    """Whether a sentence with a number written as a word was dropped ("She eats three for breakfast ... with
+    four." gone: the length ratio stayed in bounds, and no number check sees number words): two of the source's
+    number words (two to twelve) missing from the translation, in digits and in the target language's words, or
+    one with a sentence fewer than the source. A single word missing alone is a translator's rewording, and human
+    translations merge sentences (fr, te: 1 in 10 has a sentence fewer), so neither alone is refused."""
+    lost = number_words_lost(source, target, target_lang)
+    return len(lost) > 1 or (len(lost) == 1 and target_lang not in _NO_SENTENCE_MARK
+                             and _sentences(target) < _sentences(source))
+
+
 @dataclass(frozen=True)
 class Check:
     numbers: bool = True
@@ -106,6 +125,8 @@ def validate(source: str, target: str, target_lang: str, languages: list[str], c
         reasons.append("numbers_changed")
     elif check.numbers and numbers_swapped(source, target, target_lang):
         reasons.append("numbers_swapped")
+    if check.numbers and number_word_lost(source, target, target_lang):
+        reasons.append("number_word_lost")
     if check.structure and not structure_preserved(source, target):
         reasons.append("structure_changed")
     if not formulas_preserved(source, target):
