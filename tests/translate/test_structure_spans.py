@@ -139,7 +139,9 @@ def test_latex_formulas_are_protected_whole_and_checked():
     # words in \text{}, the language's decimal separator and the delimiters may change
     assert formulas_preserved(r"\(3.5 \text{ apples}\)", r"$3{,}5 \text{ manzanas}$")
     assert not formulas_preserved(r"$x^2 + y$", r"$x^2 - y$") and not formulas_preserved("$x$ and $x$", "$x$ y x")
-    assert validate("Find $x^2 + y$.", "Halla $x^3 + y$.", "es", ["en", "es"]) == ["numbers_changed"]
+    assert validate("Find $x^2 + y$.", "Halla $x^3 + y$.", "es", ["en", "es"]) == ["numbers_changed",
+                                                                                  "formula_changed"]
+    assert validate(LATEX, good.replace("{3}{4}", "{4}{3}"), "es", ["en", "es"]) == ["formula_changed"]  # same numbers
 
 
 @pytest.mark.parametrize("answer, reasons", [

@@ -135,17 +135,17 @@ _DELIMITERS = re.compile(r"^(?:\$\$|\$|\\\[|\\\()|(?:\$\$|\$|\\\]|\\\))$")
 
 
 def _formula(span: str) -> str:
-    """A formula as compared: its delimiters, spacing, words in \\text{...} (translatable) and the digits of its
-    numbers (checked with the text's numbers, in the target language's separators: 3.5 or 3{,}5) left out."""
+    """A formula as compared: without its delimiters, spacing, words in \\text{...} (translatable) and its numbers'
+    separators (the target language's may differ: 3.5, 3,5 or 3{,}5; the values are checked with the text's)."""
     body = _DELIMITERS.sub("", span.strip())
     body = _TEXT_IN_MATH.sub(r"\\text{}", body.replace("{,}", ","))
-    return "".join(_NUMBER_IN_MATH.sub("0", body).split())
+    return "".join(_NUMBER_IN_MATH.sub(lambda m: re.sub(r"[.,]", "", m.group()), body).split())
 
 
 def formulas_preserved(source: str, target: str) -> bool:
     """Every LaTeX formula of the source appears in the translation as often, with the same commands, variables
-    and structure: `$\\frac{3}{4} \\times 8$` rewritten as `$\\frac{3}{4}$ ... suma 8 veces` keeps every number
-    and asks something else."""
+    and structure, its digits in the same places: `$\\frac{3}{4} \\times 8$` rewritten as `$\\frac{3}{4}$ ... suma 8
+    veces` keeps every number and asks something else, and `$\\frac{4}{3}$` keeps the numbers too."""
     found = [Counter(_formula(text[a:b]) for a, b in math_spans(text)) for text in (source, target)]
     return found[0] <= found[1]
 
