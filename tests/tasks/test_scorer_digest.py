@@ -12,9 +12,11 @@ from langmix.tasks import base
 
 MATH_MODULES = ["langmix.evaluate.langid", "langmix.evaluate.math", "langmix.evaluate.run", "langmix.languages",
                 "langmix.tasks.base", "langmix.tasks.math"]
-API_MODULES = ["langmix.evaluate.ast_check", "langmix.evaluate.call_parse", "langmix.evaluate.langid",
-               "langmix.evaluate.run", "langmix.evaluate.schema", "langmix.records", "langmix.tasks.api",
-               "langmix.tasks.base"]
+API_MODULES = ["langmix.evaluate.ast_check", "langmix.evaluate.call_compare", "langmix.evaluate.call_parse",
+               "langmix.evaluate.langid", "langmix.evaluate.leniencies", "langmix.evaluate.run",
+               "langmix.evaluate.schema", "langmix.records", "langmix.tasks.api", "langmix.tasks.base"]
+# the AST checker's modules: an output's verdict, one call against one expected call, the rule sets and leniencies
+CHECKER_MODULES = ["langmix.evaluate.ast_check", "langmix.evaluate.call_compare", "langmix.evaluate.leniencies"]
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +58,22 @@ def test_a_change_to_a_scoring_module_changes_the_digest_of_the_tasks_it_judges_
         assert after["api"] == before["api"] and after["math"] != before["math"]
     if module == "langmix.evaluate.ast_check":
         assert after["math"] == before["math"] and after["api"] != before["api"]
+
+
+@pytest.mark.parametrize("module", CHECKER_MODULES)
+def test_each_module_of_the_call_checker_is_part_of_the_api_digest_and_not_the_math_one(monkeypatch, module):
+    """The checker is split over several modules; an edit to any one of them re-scores api evaluations (a module
+    left out of `ApiTask.scorer_modules` would leave verdicts of the old checker labelled as the new one's)."""
+    api, math = tasks.scorer_digest("api"), tasks.scorer_digest("math")
+    assert module in [p.split()[0] for p in api.parts] and module not in [p.split()[0] for p in math.parts]
+    _patch_source(monkeypatch, module)
+    assert tasks.scorer_digest("api").digest != api.digest and tasks.scorer_digest("math").digest == math.digest
+
+
+def test_the_default_scorer_modules_hold_every_scoring_module_a_task_of_langmix_lists():
+    """`SCORER_MODULES` judges for a task that names no modules: every scorer of langmix's own tasks is in it."""
+    listed = {m for n in tasks.names() for m in base._scorer_modules(tasks.get(n)) if m.startswith("langmix.evaluate.")}
+    assert set(CHECKER_MODULES) <= listed <= set(base.SCORER_MODULES)
 
 
 def test_an_edit_after_the_import_leaves_the_digest_of_the_imported_scorer(monkeypatch):

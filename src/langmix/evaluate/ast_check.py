@@ -52,69 +52,30 @@ A mismatch where the model wrote an argument in the user's language is listed in
 
 Schemas and expected calls are validated first (`langmix.evaluate.schema`): one the checker cannot read (`"required":
 "number"`, `"properties": "junk"`, ...) raises `SchemaError` (a ValueError) rather than giving a verdict.
+
+Where the rules live: this module reads an output into calls, gives an output's verdict and matches parallel calls
+(`check`); `call_compare` checks one call against one expected call; `leniencies` holds the rule sets (`MODES`,
+`LENIENCIES`) and the multilingual rules.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import numpy as np
-import regex
 from scipy.optimize import linear_sum_assignment
 
 from langmix.evaluate import call_parse
+from langmix.evaluate.call_compare import TYPES, CallVerdict, _check_one, _schema, check_one  # noqa: F401
 from langmix.evaluate.call_parse import MAX_OUTPUT_CHARS, ParseError  # noqa: F401  (re-exported)
+from langmix.evaluate.leniencies import (LENIENCIES, MODES, Mode, _Context, _copied_span,  # noqa: F401
+                                         names_match, normalise_string, standardise)
 from langmix.evaluate.schema import check_functions, check_possible_answer
 
-Mode = Literal["bfcl", "multilingual"]
-MODES: tuple[str, ...] = ("bfcl", "multilingual")
-LENIENCIES: dict[str, tuple[str, ...]] = {
-    "bfcl": (),
-    "multilingual": ("nfkc", "casefold", "strip_quotes_whitespace", "name_case", "name_separator",
-                     "optimal_matching", "user_language_free_text", "leading_text"),
-}
-# BFCL's Python type names (PYTHON_TYPE_MAPPING), plus aliases in schemas outside BFCL (API-Bank's "str", ...).
-TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boolean": bool, "array": list,
-                          "tuple": list, "dict": dict, "any": str, "str": str, "int": int, "bool": bool,
-                          "list": list, "object": dict, "number": float}
-_BFCL_STRIP = re.compile(r"[ ,./\-_*^]")
-_WIDE_STRIP = re.compile(r"[\s,./\-_*^'\"]+")
-_CONSTRAINED_DESCRIPTION = re.compile(r"format|%[YmdHMS]|yyyy|\bdate|\btime|\bcode|\bid\b|token|e-?mail|url|phone|"
-                                      r"number", re.IGNORECASE)
-_CONSTRAINED_VALUE = re.compile(r"^[\d\s.,:/+\-%]+$|@|://|^\S+$")
-
-
-@dataclass
-class CallVerdict:
-    """One output's verdict: `reason` is ok, no_call, irrelevance_violated, parse_error, too_long, wrong_count,
-    wrong_name, missing_required, unexpected_arg, wrong_type or wrong_value; `mode` the rule set that gave it;
-    `leniencies` the named leniencies that changed how the output was read (`leading_text`; the comparison
-    leniencies are not recorded per verdict)."""
-
-    correct: bool
-    reason: str
-    calls: list[dict[str, Any]] | None = None
-    name_correct: bool = False
-    args_correct: bool = False
-    wrong_language_args: list[str] = field(default_factory=list)
-    detail: str = ""
-    mode: str = "multilingual"
-    leniencies: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Context:
-    """What one check needs besides the call: the rule set and the translated request, if any."""
-
-    lenient: bool
-    is_wrong_language: Callable[[str, str], bool] | None = None
-    request: str | None = None
-    verbatim: Collection[str] = ()
-    language: str | None = None  # the user's language (the request's); the free-text leniency needs a non-English one
+# Re-exported from their modules: the checker's names as they were before it was split (language ID and the tests
+# import `_copied_span`, `LENIENCIES` and `MODES` from here).
 
 
 def parse_calls(output: str, mode: Mode = "multilingual", names: Collection[str] = ()
@@ -144,217 +105,6 @@ def _read_calls(output: str, mode: Mode, names: Collection[str]) -> tuple[list[d
         except ParseError:
             pass
     return None, "parse_error", False
-
-
-def standardise(value: str, lenient: bool) -> str:
-    """BFCL's string standardisation, or (lenient) the multilingual one: NFKC, all whitespace and quotes
-    removed too, casefold."""
-    if lenient:
-        return _WIDE_STRIP.sub("", unicodedata.normalize("NFKC", value)).casefold()
-    return _BFCL_STRIP.sub("", value).lower().replace("'", '"')
-
-
-def normalise_string(value: str) -> str:
-    return standardise(value, True)
-
-
-def names_match(got: str, want: str, lenient: bool) -> bool:
-    if not lenient:
-        return got == want
-    return call_parse.normal_name(got) == call_parse.normal_name(want)
-
-
-def _std(value: Any, lenient: bool) -> Any:
-    return standardise(value, lenient) if isinstance(value, str) else value
-
-
-def _first_type(options: list[Any]) -> type | None:
-    return next((type(o) for o in options if o != ""), None)
-
-
-def _type_ok(value: Any, options: list[Any], want: type, item_type: type | None) -> tuple[bool, bool]:
-    """(valid, is_variable) by BFCL's type_checker."""
-    answer_type = _first_type(options)
-    is_variable = answer_type is not None and answer_type is not want
-    if type(value) is want:
-        if item_type is None:
-            return True, is_variable
-        for option in options:  # each element must have the item type (or the option element's own type)
-            if not isinstance(option, list) or all(
-                    type(v) is item_type or type(v) is _first_type(option) for v in value):
-                return True, is_variable
-        return False, is_variable
-    return answer_type is not None and type(value) is answer_type, True
-
-
-def _dict_ok(got: dict, options: list[Any], lenient: bool) -> bool:
-    for option in options:
-        if option == "" or not isinstance(option, dict):
-            continue
-        if all(k in option and _std(v, lenient) in [_std(o, lenient) for o in option[k]] for k, v in got.items()) \
-                and all(k in got or "" in v for k, v in option.items()):
-            return True
-    return False
-
-
-def _list_dict_ok(got: list, options: list[Any], lenient: bool) -> bool:
-    return any(isinstance(o, list) and len(o) == len(got) and
-               all(isinstance(g, dict) and _dict_ok(g, [w], lenient) for g, w in zip(got, o)) for o in options)
-
-
-def _free_text_ok(key: str, name: str, value: Any, options: list[Any], prop: dict[str, Any], ctx: _Context) -> bool:
-    """The `user_language_free_text` leniency (see the module docstring)."""
-    canonical = next((o for o in options if isinstance(o, str) and o), None)
-    if not (ctx.lenient and ctx.request and isinstance(value, str) and canonical) or f"{name}.{key}" in ctx.verbatim:
-        return False
-    if any(k in prop for k in ("enum", "format", "pattern")) or \
-            _CONSTRAINED_DESCRIPTION.search(str(prop.get("description", ""))) or \
-            _CONSTRAINED_VALUE.search(canonical.strip()) or canonical in ctx.request:
-        return False
-    got, want = standardise(value, True), standardise(canonical, True)
-    if not (ctx.language and ctx.language.split("-")[0].lower() != "en"):
-        return False  # an English request has no user-language form of an English value
-    shortest = 0.2 if _UNSPACED.search(value) else 0.5  # CJK and Thai take fewer characters than English
-    return (shortest * len(want) <= len(got) <= 3 * len(want) and _copied_span(value, ctx.request)
-            and _names_agree(value, canonical))
-
-
-def _fold(word: str) -> str:
-    """A word without accents, casefolded (Ángeles -> angeles)."""
-    return "".join(ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch)).casefold()
-
-
-def _names_agree(value: str, canonical: str) -> bool:
-    """A canonical value that reads as a name (a capitalised word past the first: "Los Angeles, CA", "Conference
-    Room A") keeps one of its words, accents aside, in a user-language form written in the same script
-    ("Los Ángeles"; not "comida vegana"). Free text (a message body) and a form in another script pass."""
-    from langmix.evaluate.langid import script_of  # lingua loads with langid: only where a name is checked
-
-    words = regex.findall(r"\p{L}[\p{L}\p{M}]*", canonical)
-    if not any(w[:1].isupper() for w in words[1:]) or script_of(value) != script_of(canonical):
-        return True
-    mine = {_fold(w) for w in regex.findall(r"\p{L}[\p{L}\p{M}]*", value)}
-    return any(_fold(w) in mine for w in words)
-
-
-# Scripts written without spaces between words: a copied span may begin or end next to a letter of them.
-_UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]")
-
-
-def _spaced_letter(ch: str) -> bool:
-    """A letter (or a combining mark: Bengali and Telugu vowel signs are marks) of a script with spaces."""
-    return (ch.isalpha() or unicodedata.category(ch).startswith("M")) and not _UNSPACED.match(ch)
-
-
-def _copied_span(value: str, request: str) -> bool:
-    """Whether `value` occurs in `request` as whole words, punctuation and spacing aside (both NFKC, casefolded,
-    punctuation dropped, whitespace collapsed): no letter or mark of a spaced script directly before or after it,
-    so "Find" is not a span of "Finding ...", nor "of" of "office"."""
-    def prepare(text: str) -> str:
-        return " ".join(_PUNCTUATION.sub(" ", unicodedata.normalize("NFKC", text).casefold()).split())
-
-    want, text = prepare(value), prepare(request)
-    start = text.find(want) if want else -1
-    while start != -1:
-        before = text[start - 1] if start else " "
-        end = start + len(want)
-        after = text[end] if end < len(text) else " "
-        if not (_spaced_letter(want[0]) and _spaced_letter(before)) and \
-                not (_spaced_letter(want[-1]) and _spaced_letter(after)):
-            return True
-        start = text.find(want, start + 1)
-    return False
-
-
-_PUNCTUATION = regex.compile(r"[\p{P}\p{S}]+")
-
-
-def _flag_language(key: str, value: Any, options: list[Any], ctx: _Context) -> list[str]:
-    canonical = next((o for o in options if o != ""), None)
-    if ctx.is_wrong_language and isinstance(value, str) and isinstance(canonical, str) \
-            and ctx.is_wrong_language(value, canonical):
-        return [key]
-    return []
-
-
-def check_one(call: dict[str, Any], name: str, expected_args: dict[str, list[Any]], schema: dict[str, Any] | None,
-              is_wrong_language: Callable[[str, str], bool] | None = None, *, mode: Mode = "multilingual",
-              request: str | None = None, verbatim: Collection[str] = (), language: str | None = None
-              ) -> CallVerdict:
-    """Check one parsed call against one expected call and the function's schema (when known); SchemaError for
-    a schema the checker cannot read."""
-    if schema is not None:
-        check_functions([schema])
-    ctx = _Context(mode == "multilingual", is_wrong_language, request, verbatim, language)
-    return _check_one(call, name, expected_args, schema, ctx)
-
-
-def _check_one(call: dict[str, Any], name: str, expected_args: dict[str, list[Any]], schema: dict[str, Any] | None,
-               ctx: _Context) -> CallVerdict:
-    mode = "multilingual" if ctx.lenient else "bfcl"
-    if not names_match(call["name"], name, ctx.lenient):
-        return CallVerdict(False, "wrong_name", detail=f"{call['name']} != {name}", mode=mode)
-    args = call["arguments"]
-    params = (schema or {}).get("parameters") or {}
-    properties = params.get("properties") or {}
-    required = params.get("required", []) if schema else [k for k, v in expected_args.items() if "" not in v]
-
-    def fail(reason: str, detail: str, wrong_lang: list[str] | None = None) -> CallVerdict:
-        return CallVerdict(False, reason, name_correct=True, wrong_language_args=wrong_lang or [], detail=detail,
-                           mode=mode)
-
-    missing = [k for k in required if k not in args]
-    if missing:
-        return fail("missing_required", f"missing {missing}")
-    accepted_wrong_lang: list[str] = []
-    for key, value in args.items():
-        if key not in expected_args or (properties and key not in properties):
-            return fail("unexpected_arg", f"unexpected {key!r}")
-        options = expected_args[key] or [[]]  # BFCL writes an empty array answer as `[]`; read it as `[[]]`
-        prop = properties.get(key) or {}
-        type_name = str(prop.get("type", "")).lower()
-        want = TYPES.get(type_name)
-        if want is None:  # no schema (or an unknown type name): compare values only
-            want = _first_type(options) or type(value)
-        item_type = TYPES.get(str((prop.get("items") or {}).get("type", "")).lower()) \
-            if type_name in ("array", "tuple", "list") else None
-        if type_name == "tuple" and isinstance(value, tuple):
-            value = list(value)
-        if want is float and type(value) is int:
-            value = float(value)
-        valid, is_variable = _type_ok(value, options, want, item_type)
-        if not valid:
-            return fail("wrong_type", f"{key}={value!r}", _flag_language(key, value, options, ctx))
-        if is_variable:
-            ok = value in options
-        elif want is dict:
-            ok = _dict_ok(value, options, ctx.lenient)
-        elif want is list and item_type is dict:
-            ok = _list_dict_ok(value, options, ctx.lenient)
-        elif want is str:
-            ok = standardise(value, ctx.lenient) in [standardise(o, ctx.lenient) for o in options
-                                                     if isinstance(o, str)]
-        elif want is list:  # BFCL reads an optional "" among list answers as the empty list
-            got = [_std(v, ctx.lenient) for v in value]
-            ok = any(got == [_std(v, ctx.lenient) for v in (o if isinstance(o, list) else [])]
-                     for o in options if isinstance(o, list) or o == "")
-        else:
-            ok = value in options
-        if not ok and _free_text_ok(key, name, value, options, prop, ctx):
-            accepted_wrong_lang.append(key)  # accepted, and still counted as a user-language argument
-            continue
-        if not ok:
-            return fail("wrong_value", f"{key}={value!r}", _flag_language(key, value, options, ctx))
-    unsent = [k for k, v in expected_args.items() if k not in args and "" not in v]
-    if unsent:
-        return fail("missing_required", f"missing {unsent} (listed in the possible answer without \"\")")
-    return CallVerdict(True, "ok", name_correct=True, args_correct=True, wrong_language_args=accepted_wrong_lang,
-                       mode=mode)
-
-
-def _schema(functions: list[dict[str, Any]], name: str, lenient: bool) -> dict[str, Any] | None:
-    return next((f for f in functions if isinstance(f, dict) and names_match(str(f.get("name", "")), name, lenient)),
-                None)
 
 
 def check(output: str, expected: list[dict[str, dict[str, list[Any]]]], functions: list[dict[str, Any]],

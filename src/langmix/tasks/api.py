@@ -20,11 +20,13 @@ class ApiTask(Task):
     name = "api"
     default_max_new_tokens = 48
     headline_metric = "call_accuracy"
-    # score: the checker, its call parser and schema checks, argument languages (langid, lingua; `regex` reads the
-    # words, scipy matches calls), the request it reads copied values from (`Example.prompt_messages`, records);
-    # the verdict checks and aggregation (evaluate.run); metrics: `rate` (base). No language registry, no numbers.
-    scorer_modules = ("langmix.evaluate.ast_check", "langmix.evaluate.call_parse", "langmix.evaluate.schema",
-                      "langmix.evaluate.langid", "langmix.evaluate.run", "langmix.records", "langmix.tasks.base")
+    # score: the checker (ast_check, one call's comparison in call_compare, the rule sets in leniencies), its call
+    # parser and schema checks, argument languages (langid, lingua; `regex` reads the words, scipy matches calls),
+    # the request it reads copied values from (`Example.prompt_messages`, records); the verdict checks and
+    # aggregation (evaluate.run); metrics: `rate` (base). No language registry, no numbers.
+    scorer_modules = ("langmix.evaluate.ast_check", "langmix.evaluate.call_compare", "langmix.evaluate.leniencies",
+                      "langmix.evaluate.call_parse", "langmix.evaluate.schema", "langmix.evaluate.langid",
+                      "langmix.evaluate.run", "langmix.records", "langmix.tasks.base")
     scorer_libraries = ("lingua-language-detector", "regex", "scipy")
 
     def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
