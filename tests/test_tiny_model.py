@@ -1,5 +1,8 @@
 """The tiny model's tokenizer, pretraining corpus knobs and cache key."""
 
+import importlib
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -62,6 +65,19 @@ def test_cache_key_follows_the_multilinguality_knobs():
     assert tiny_model.tiny_model_key(TinyModelConfig(code_switch_share=0.2)) != base
     shares = dict(TinyModelConfig().language_shares, sw=0.3)
     assert tiny_model.tiny_model_key(TinyModelConfig(language_shares=shares)) != base
+
+
+@pytest.mark.parametrize("module", ["synth", "synth_content", "synth_items"])
+def test_cache_key_follows_every_module_of_the_synthetic_world(monkeypatch, module):
+    """The world's code is split over modules: an edit to any of them (what pretraining reads) is another model."""
+    base = tiny_model.tiny_model_key(TinyModelConfig())
+    edited, real = Path(importlib.import_module(f"langmix.data.{module}").__file__), Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: real(path) + (b"# edited\n" if path == edited else b""))
+    assert tiny_model.tiny_model_key(TinyModelConfig()) != base
+
+
+def test_the_world_code_is_every_synth_module():
+    assert sorted(synth.CODE_FILES) == sorted(Path(synth.__file__).parent.glob("synth*.py"))
 
 
 def test_pretrained_tiny_model_loads_and_generates(tiny_model_cfg, tiny_model_path):

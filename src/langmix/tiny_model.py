@@ -60,7 +60,7 @@ WORDS = Regex(r" ?[\p{L}\p{M}]+| ?[^\s\p{L}\p{M}\p{N}]+|\s+(?!\S)|\s+")
 def tiny_model_key(cfg: TinyModelConfig) -> str:
     """Hash of the tiny config, the synthetic world (its code and template files) and this module's recipe."""
     h = hashlib.sha256(config_hash(cfg).encode())
-    for path in [Path(synth.__file__), *sorted(synth.TEMPLATE_DIR.glob("*.yaml"))]:
+    for path in [*synth.CODE_FILES, *sorted(synth.TEMPLATE_DIR.glob("*.yaml"))]:
         h.update(path.read_bytes())
     h.update(TINY_RECIPE)
     return h.hexdigest()[:12]
