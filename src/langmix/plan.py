@@ -31,8 +31,9 @@ from scipy.stats import spearmanr
 
 from langmix.analysis.findings import count, seed_range
 from langmix.analysis.minimal import trained_set_gain
-from langmix.analysis.core import (NO_REFERENCE, ZERO_TOLERANCE, AnalysisError, CellBoot, cell_bootstrap,
-                                   reference_cells, train_set)
+from langmix.analysis.contrasts import NO_REFERENCE, reference_cells
+from langmix.analysis.core import ZERO_TOLERANCE, AnalysisError, CellBoot, cell_bootstrap, train_set
+from langmix.analysis.table import listed
 from langmix.analysis.typology import distances
 from langmix.languages import get, known_codes
 
@@ -225,8 +226,7 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
     warnings: list[str] = []
     if frame.attrs[NO_REFERENCE]:
         gone = frame.attrs[NO_REFERENCE]
-        warnings.append("left out of the fit for want of an English-only run to compare with: "
-                        + ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else ""))
+        warnings.append(f"left out of the fit for want of an English-only run to compare with: {listed(gone)}")
     if added:
         what = ("was not among the candidate languages; as a target, it was searched as a training language" if
                 len(added) == 1 else "were not among the candidate languages; as targets, they were searched as "

@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from langmix.analysis import Analyses, run_all  # noqa: E402
 from langmix.analysis.findings import count, findings, language_name as _name, seed_range  # noqa: E402
-from langmix.analysis.core import NO_REFERENCE, estimate_frame, group_contrasts  # noqa: E402
+from langmix.analysis.contrasts import NO_REFERENCE, estimate_frame, group_contrasts  # noqa: E402
 
 log = logging.getLogger(__name__)
 

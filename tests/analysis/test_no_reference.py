@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from langmix.analysis import run_all
-from langmix.analysis.core import NO_REFERENCE, cell_bootstrap, reference_cells
+from langmix.analysis.contrasts import NO_REFERENCE, reference_cells
+from langmix.analysis.core import cell_bootstrap
 from langmix.analysis.findings import findings
 from langmix.analysis.simulate import Effects, StudyShape, simulate
 

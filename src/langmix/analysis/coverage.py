@@ -7,8 +7,9 @@ import logging
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import NO_REFERENCE, AnalysisError, CellBoot, estimate_frame, group_contrasts, holm, \
-    summarise, why_none
+from langmix.analysis.contrasts import NO_REFERENCE, estimate_frame, group_contrasts, why_none
+from langmix.analysis.core import AnalysisError, CellBoot, holm, summarise
+from langmix.analysis.table import listed
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +66,10 @@ def _pooled_curves(cb: CellBoot, sel: pd.Series) -> pd.DataFrame:
                 rows.append(coefs)
     if not rows and left_out:
         raise AnalysisError(f"no non-English language was evaluated at every coverage level of a model and task, so "
-                            f"the levels cannot be compared over the same languages: {', '.join(left_out[:5])}"
-                            + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""))
+                            f"the levels cannot be compared over the same languages: {listed(left_out)}")
     if left_out:
         log.warning("coverage curves: left out of the pooled curves, not evaluated at every coverage level (the "
-                    "levels would average different languages): %s",
-                    ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""))
+                    "levels would average different languages): %s", listed(left_out))
     out, _ = estimate_frame(cb, pd.DataFrame(keys), rows)
     out = out.drop(columns="p_value").rename(columns={"estimate": "mean"})
     out.attrs["left_out"] = left_out

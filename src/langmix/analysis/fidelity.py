@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, bootstrap_checked, check_items, estimate_frame, \
-    group_contrasts
+from langmix.analysis.contrasts import estimate_frame, group_contrasts
+from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, bootstrap_checked, check_items
 
 
 def fidelity_cells(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 1) -> CellBoot:

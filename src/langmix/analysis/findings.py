@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from langmix.analysis import Analyses
-from langmix.analysis.core import NO_REFERENCE
+from langmix.analysis.contrasts import NO_REFERENCE
 from langmix.analysis.resample import fine_tuned
+from langmix.analysis.table import listed
 from langmix.languages import get
 
 
@@ -93,25 +94,21 @@ def _holm_verdict(row: pd.Series, family: int) -> str:
     return "not clearly different"
 
 
-def _names(labels: list[str], shown: int = 5) -> str:
-    return ", ".join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
-
-
 def _gap_note(gap: list[str]) -> str:
     return (f"; left out: {count(len(gap), 'EN+1 mixture')} with no cell scored on it in both the mixture and "
-            f"English-only ({_names(gap)})" if gap else "")
+            f"English-only ({listed(gap)})" if gap else "")
 
 
 def no_reference_note(frame: pd.DataFrame) -> str:
     """'; left out for want of an English-only run to compare with: m2/math, ...' for a gain frame that left cells
-    out (`core.reference_cells`, attrs[NO_REFERENCE]), or ''. Every sentence from a gain frame carries it."""
+    out (`contrasts.reference_cells`, attrs[NO_REFERENCE]), or ''. Every sentence from a gain frame carries it."""
     gone = frame.attrs.get(NO_REFERENCE) or []
-    return f"; left out for want of an English-only run to compare with: {_names(gone)}" if gone else ""
+    return f"; left out for want of an English-only run to compare with: {listed(gone)}" if gone else ""
 
 
 def _cannot(label: str, gap: list[str]) -> str:
     return (f"Cannot answer (EN+1 on {label}): no EN+1 mixture has a cell scored on it (at least one verdict) in "
-            f"both the mixture and English-only: not evaluated there, or every verdict missing ({_names(gap)}).")
+            f"both the mixture and English-only: not evaluated there, or every verdict missing ({listed(gap)}).")
 
 
 def _change(row: pd.Series, what: str) -> str:
@@ -140,7 +137,7 @@ def _single_seed(cells: pd.DataFrame) -> list[str]:
     if one.empty:
         return []
     runs = sorted({f"{m}/{x}" for m, x in zip(one["model"], one["mixture"])})
-    names = _names(runs)
+    names = listed(runs)
     sd = one["run_sd_borrowed"].dropna() if "run_sd_borrowed" in one else pd.Series(dtype=float)
     how = (f"their intervals borrow the run-to-run variance measured on the runs with several seeds (a standard "
            f"deviation of {sd.min() * 100:.1f}" + (f"-{sd.max() * 100:.1f}" if sd.max() > sd.min() else "")

@@ -9,8 +9,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import NO_REFERENCE, AnalysisError, CellBoot, english_only_mixture, estimate_frame, holm, \
-    pooled_items, reference_cells, summarise, train_set, why_none
+from langmix.analysis.contrasts import (NO_REFERENCE, english_only_mixture, estimate_frame, pooled_items,
+                                        reference_cells, why_none)
+from langmix.analysis.core import AnalysisError, CellBoot, holm, summarise, train_set
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ TARGETS = ("english", "added", "neither")
 
 
 def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]], list[str], dict[str, list[str]]]:
-    """(keys, contrast rows, what is left out for want of an English-only cell (`core.reference_cells`: model/task
+    """(keys, contrast rows, what is left out for want of an English-only cell (`contrasts.reference_cells`: model/task
     pairs with no English-only run, and the languages in neither mixture that English-only has no cell for: a
     missing English or added language is a gap), and per target the EN+1 mixtures ('en+sw (model/task)') with no
     figure for it: none of its languages has a scored cell in both the mixture and English-only)."""

@@ -41,6 +41,12 @@ class ItemTableError(AnalysisError, UserInputError):
     a bad input the user fixes, so the CLI prints it as one line."""
 
 
+def listed(labels: list[str], shown: int = 5, sep: str = ", ") -> str:
+    """The first `shown` labels, and how many more there are: "a, b, c, d, e and 3 more" (every name list a
+    finding, warning or error gives)."""
+    return sep.join(labels[:shown]) + (f" and {len(labels) - shown} more" if len(labels) > shown else "")
+
+
 def train_set(train_languages: str) -> frozenset[str]:
     return frozenset(x for x in str(train_languages).split(",") if x)
 

@@ -34,8 +34,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import NO_REFERENCE, AnalysisError, CellBoot, pooled_items, reference_cells, \
-    summarise, why_none
+from langmix.analysis.contrasts import NO_REFERENCE, pooled_items, reference_cells, why_none
+from langmix.analysis.core import AnalysisError, CellBoot, summarise
 from langmix.languages import get
 
 log = logging.getLogger(__name__)
