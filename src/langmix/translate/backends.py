@@ -10,9 +10,12 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import http.client
 import json
 import logging
+import math
 import os
 import re
 import random
@@ -74,6 +77,25 @@ class BackendRefused(UserInputError):
 _THINK = re.compile(r"<think>.*?</think>\s*", re.S)
 # Thinking whose opening tag was in the prompt (chat templates that open the block themselves): up to `</think>`.
 _THOUGHT_BEFORE = re.compile(r"^(?:(?!<think>).)*</think>\s*", re.S)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """The wait a `Retry-After` header asks for (RFC 9110: seconds, or an HTTP date), or None when it is missing
+    or malformed ("1.2.3", "²", "-1", "nan"), which a server's bug should not turn into a crash."""
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # RFC 9110 dates are GMT
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 @dataclass
@@ -190,9 +212,9 @@ class OpenAIBackend:
                     log.warning("translation request for %s failed after %d attempts: %s", req.source_id, attempt + 1,
                                 exc.args[0])
                     return None
-                retry_after = exc.args[1]
-                delay = float(retry_after) if retry_after and str(retry_after).replace(".", "").isdigit() \
-                    else self.backoff * 2 ** attempt * (0.5 + random.random())
+                delay = retry_after_seconds(exc.args[1] if len(exc.args) > 1 else None)
+                if delay is None:  # none given, or not a number of seconds or a date: the usual backoff
+                    delay = self.backoff * 2 ** attempt * (0.5 + random.random())
                 with self._lock:
                     self.stats["retries"] += 1
                 if self.on_retry:
