@@ -42,7 +42,8 @@ class Segment:
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # counted, not refused (validate.notes)
     attempts: int = 0
-    from_cache: bool = False
+    from_cache: bool = False  # the latest answer came from the cache
+    asked: bool = False  # the backend was asked for it (in any attempt)
 
 
 @dataclass
@@ -59,9 +60,9 @@ class LanguageQA:
     # stay in English inside the kept examples labelled with the target language
     assistant_english_turns: int = 0
     assistant_english_examples: int = 0
-    cached_rejections: int = 0  # segments the cache answered with a translation that failed validation
+    cached_rejections: int = 0  # segments whose final answer came from the cache and failed validation
     segments: int = 0  # segments translated (texts sent or looked up)
-    segments_from_cache: int = 0  # of them, those whose translation came from the cache
+    segments_from_cache: int = 0  # of them, those the cache answered in every attempt (no request sent)
 
 
 def _math_parts(ex: Example) -> tuple[str, str | None]:
@@ -120,8 +121,9 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
                        retrying: Callable[[int], None] | None = None
                        ) -> tuple[list[Example], dict[str, LanguageQA]]:
     """Translate English `examples` into each of `targets`; returns (translated examples, QA per language).
-    `retranslate_rejected`: a cached translation that fails validation is asked for again (once, replacing it
-    in the cache), e.g. after the server that gave it was fixed; otherwise the cache answers it again.
+    `retranslate_rejected`: a cached translation that fails validation (a first answer or a retry's) is asked for
+    again (once, replacing it in the cache), e.g. after the server that gave it was fixed; otherwise the cache
+    answers it again.
     `progress(k)`: k segments had their first answer; `retrying(k)`: k segments are asked again (a rejected
     translation, with the reasons), extra work the first count does not show."""
     if policy not in ("exclude", "flag"):
@@ -143,23 +145,24 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
         for attempt in range(1 + (retries if can_retry else 0)):
             if attempt and retrying:
                 retrying(len(pending))
+            asked_with = {id(s): s.reasons for s in pending}  # a retry's request (and cache key) carries them
             _translate(pending, examples, lang, backend, cache, batch_size, attempt, progress)
             _check_all(pending, lang, languages)
-            stale = [s for s in pending if s.reasons and s.from_cache] if retranslate_rejected and not attempt else []
-            if stale:
+            stale = [s for s in pending if s.reasons and s.from_cache] if retranslate_rejected else []
+            if stale:  # a first answer or a retry's: each is asked again as it was asked (same cache key)
                 for seg in stale:
-                    seg.reasons = []  # asked as at first (same cache key), not as a retry with the reasons
+                    seg.reasons = asked_with[id(seg)]
                 if retrying:
                     retrying(len(stale))
                 _translate(stale, examples, lang, backend, cache, batch_size, attempt, None, use_cache=False)
                 _check_all(stale, lang, languages)
-            if not attempt and not retranslate_rejected:
-                qa[lang].cached_rejections += sum(1 for s in pending if s.reasons and s.from_cache)
             pending = [s for s in pending if s.reasons and s.translation is not None]
             if not pending:
                 break
+        if not retranslate_rejected:  # final answers the cache gave that fail validation (a passing retry is not)
+            qa[lang].cached_rejections += sum(1 for s in segments if s.reasons and s.from_cache)
         qa[lang].segments += len(segments)
-        qa[lang].segments_from_cache += sum(s.from_cache for s in segments)
+        qa[lang].segments_from_cache += sum(1 for s in segments if not s.asked)  # no request sent in any attempt
         by_example: dict[int, list[Segment]] = defaultdict(list)
         for seg in segments:
             by_example[seg.example].append(seg)
@@ -231,7 +234,7 @@ def _translate(segments: list[Segment], examples: list[Example], lang: str, back
             cache.put_many({key: text for (_, key), text in zip(batch, results) if text is not None})
         for (_, key), text in zip(batch, results):
             for seg in same[key]:
-                seg.translation, seg.attempts, seg.from_cache = text, seg.attempts + 1, False
+                seg.translation, seg.attempts, seg.from_cache, seg.asked = text, seg.attempts + 1, False, True
         if progress and attempt == 0:  # retries are extra work, not progress
             progress(sum(len(same[k]) for _, k in batch))
 
