@@ -51,3 +51,19 @@ def test_the_command_line_never_echoes_a_key_given_as_the_variable(tmp_path, mon
                                       "--cache", str(tmp_path / "c.sqlite")])
     assert result.exit_code == 2 and key[3:] not in result.output
     assert "'D41' (32 characters), which is not shown" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("suffix", ["tsv", "jsonl"])
+def test_an_unknown_language_in_a_translation_memory_names_its_file_and_line(tmp_path, suffix):
+    """A row in language 'xx' gave only "unknown language 'xx' (known: ...)", not where it was."""
+    from langmix.data.files import DataFormatError
+    from langmix.translate.memory import MemoryBackend
+
+    rows = [("Hello", "es", "Hola"), ("Hello", "xx", "Hallo")]
+    path = tmp_path / f"tm.{suffix}"
+    path.write_text("".join("\t".join(r) + "\n" if suffix == "tsv" else
+                            json.dumps({"source": r[0], "language": r[1], "text": r[2]}) + "\n" for r in rows),
+                    encoding="utf-8")
+    with pytest.raises(DataFormatError, match=rf"tm\.{suffix}:2: unknown language 'xx'") as refused:
+        MemoryBackend(str(path))
+    assert refused.value.line == 2 and refused.value.path == str(path)

@@ -51,12 +51,12 @@ class MemoryBackend:
                 parts = line.split("\t")
                 if len(parts) != 3:
                     raise DataFormatError(path, lineno, "expected source<TAB>language<TAB>translation")
-                self.by_text[(_key(parts[0]), langs.resolve(parts[1]).code)] = parts[2]
+                self.by_text[(_key(parts[0]), _language(parts[1], path, lineno))] = parts[2]
             return
         for lineno, row in iter_jsonl(path):
             if not isinstance(row.get("text"), str) or not isinstance(row.get("language"), str):
                 raise DataFormatError(path, lineno, "expected 'language' and 'text'")
-            lang = langs.resolve(row["language"]).code
+            lang = _language(row["language"], path, lineno)
             if not isinstance(row.get("source"), str):
                 raise DataFormatError(path, lineno, "expected 'source' (the English text); a row with 'source_id' "
                                       "but no 'source' cannot be checked against an edited or shifted source"
@@ -86,6 +86,16 @@ class MemoryBackend:
                         "ids shifted by an inserted row): not used; the text was looked up instead",
                         self.stats["stale_ids"] - stale_before)
         return out
+
+
+def _language(value: str, path: Path, lineno: int) -> str:
+    """A row's language through the registry ('Spanish', 'es-ES' are es); an unknown one names the file and line."""
+    from langmix.data.files import DataFormatError
+
+    try:
+        return langs.resolve(value).code
+    except langs.UnknownLanguageError as exc:
+        raise DataFormatError(path, lineno, str(exc)) from None
 
 
 def _key(text: str) -> str:
