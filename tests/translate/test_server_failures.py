@@ -51,8 +51,109 @@ def test_a_malformed_retry_after_falls_back_to_the_backoff(throttling, header):
 
 
 def test_retry_after_in_seconds_or_as_a_date():
-    from langmix.translate.backends import retry_after_seconds
+    from langmix.translate.requesting import retry_after_seconds
 
     assert retry_after_seconds("0") == 0.0 and retry_after_seconds(" 2.5 ") == 2.5
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past: no wait
     assert [retry_after_seconds(v) for v in (None, "", "1.2.3", "²", "-1", "nan", "inf", "soon")] == [None] * 8
+
+
+@pytest.fixture
+def hanging():
+    """A local server that never answers in time (each POST sleeps 30 s); counts the requests."""
+    servers = []
+
+    def start():
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with server.lock:
+                    server.requests += 1
+                server.stopped.wait(30)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.requests, server.lock, server.stopped = 0, threading.Lock(), threading.Event()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
+
+    yield start
+    for server in servers:
+        server.stopped.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_ctrl_c_sends_no_request_or_retry_after_it(hanging):
+    """With a hanging server, `--timeout 5 --retries 3`, the process kept retrying for 20 s after SIGINT: the pool's
+    running requests went on through their retries, and the interpreter waited for them at exit."""
+    import os
+    import signal
+
+    server, url = hanging()
+    backend = OpenAIBackend(url, "m", api_key_env=None, timeout=1.0, max_retries=3, backoff=0.0, concurrency=2)
+    before = set(threading.enumerate())
+
+    def interrupt_when_both_are_in_flight():
+        while server.requests < 2:
+            server.stopped.wait(0.01)
+        os.kill(os.getpid(), signal.SIGINT)  # the user's Ctrl-C, delivered to the main thread
+
+    threading.Thread(target=interrupt_when_both_are_in_flight, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        backend.translate([Request(f"Hello {i}?", "en", "es", f"x{i}#0") for i in range(6)])
+    workers = [t for t in threading.enumerate() if t not in before and t.name.startswith(("translate", "ThreadPoolExecutor"))]
+    for thread in workers:  # each ends when its request in flight times out (1 s), instead of retrying
+        thread.join(timeout=20)
+    assert not any(t.is_alive() for t in workers)
+    assert server.requests == 2 and backend.stats["retries"] == 0 and backend.stats["requests"] == 2
+
+
+QUESTIONS = [f"{name} has 3 apples and buys 2 more. How many apples does {name} have now?"
+             for name in ("Tom", "Ann", "Raj", "Eva", "Kim")]
+
+
+def _source(tmp_path) -> str:
+    import json
+
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}-en", "source_id": f"q{i}", "task": "math", "language": "en",
+                                        "reference": {"answer": 5}, "messages": [{"role": "user", "content": q}]})
+                            + "\n" for i, q in enumerate(QUESTIONS)), encoding="utf-8")
+    return str(path)
+
+
+def test_an_interrupted_run_exits_130_with_one_line_and_keeps_what_it_received(tmp_path, monkeypatch):
+    """Ctrl-C ended the command with click's 'Aborted!' and exit 1 (after the retries of the requests in flight)."""
+    from typer.testing import CliRunner
+
+    from langmix.cli import app
+    from langmix.translate.cache import TranslationCache
+    from langmix.translate.testing import FakeServer
+
+    server = FakeServer({(q, "Spanish"): q.replace(" has ", " tiene ") for q in QUESTIONS}).start()
+    real_one, asked = OpenAIBackend._one, []
+
+    def one(self, request):
+        asked.append(request)
+        if len(asked) == 3:  # the user presses Ctrl-C during the 3rd request
+            raise KeyboardInterrupt
+        return real_one(self, request)
+
+    monkeypatch.setattr(OpenAIBackend, "_one", one)
+    try:
+        result = CliRunner().invoke(app, ["translate", _source(tmp_path), "--to", "es", "--base-url", server.url,
+                                          "--model", "m", "--no-api-key", "--concurrency", "1", "--out",
+                                          str(tmp_path / "out"), "--cache", str(tmp_path / "c.sqlite")])
+    finally:
+        server.stop()
+    assert result.exit_code == 130, result.output
+    lines = [line for line in result.output.splitlines() if "interrupted" in line]
+    assert len(lines) == 1 and "Traceback" not in result.output and "Aborted" not in result.output
+    assert "a re-run resumes from them" in " ".join(result.output.split())
+    assert server.requests == 2 and len(TranslationCache(tmp_path / "c.sqlite")) == 2
+    assert not (tmp_path / "out").exists()

@@ -10,12 +10,9 @@
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import http.client
 import json
 import logging
-import math
 import os
 import re
 import random
@@ -23,7 +20,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,6 +27,7 @@ from langmix import languages as langs
 from langmix.errors import UserInputError
 from langmix.translate.identity import is_local_url, key_variable_problem, public_url, weights_identity
 from langmix.translate.memory import MemoryBackend  # noqa: F401  (one interface: every backend is here)
+from langmix.translate.requesting import retry_after_seconds, run_each
 
 log = logging.getLogger(__name__)
 
@@ -79,24 +76,6 @@ _THINK = re.compile(r"<think>.*?</think>\s*", re.S)
 _THOUGHT_BEFORE = re.compile(r"^(?:(?!<think>).)*</think>\s*", re.S)
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """The wait a `Retry-After` header asks for (RFC 9110: seconds, or an HTTP date), or None when it is missing
-    or malformed ("1.2.3", "²", "-1", "nan"), which a server's bug should not turn into a crash."""
-    text = str(value).strip() if value is not None else ""
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # RFC 9110 dates are GMT
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        seconds = max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
 
 @dataclass
 class OpenAIBackend:
@@ -119,6 +98,7 @@ class OpenAIBackend:
     stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "retries": 0, "failures": 0})
     on_retry: Callable[[], None] | None = field(default=None, repr=False)  # each retry of a request (any thread)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)  # set: no new request or retry
     _next_slot: float = 0.0
     _key: str | None = field(default=None, repr=False)
 
@@ -155,7 +135,7 @@ class OpenAIBackend:
             now = time.monotonic()
             slot = max(now, self._next_slot)
             self._next_slot = slot + 1.0 / self.requests_per_second
-        time.sleep(max(0.0, slot - now))
+        self._stop.wait(max(0.0, slot - now))
 
     def _post(self, payload: dict) -> str:
         headers = {"Content-Type": "application/json"}
@@ -198,6 +178,8 @@ class OpenAIBackend:
         payload = {"model": self.model, "messages": chat_prompt(req), "temperature": self.temperature}
         for attempt in range(self.max_retries + 1):
             self._wait_for_rate_limit()
+            if self._stop.is_set():  # the batch was interrupted or failed: nothing more is sent
+                return None
             try:
                 return self._post(payload)
             except SegmentRefused as exc:
@@ -206,6 +188,8 @@ class OpenAIBackend:
                 log.warning("translation request for %s refused: %s", req.source_id, exc.args[0])
                 return None
             except TransientError as exc:
+                if self._stop.is_set():
+                    return None
                 if attempt == self.max_retries:
                     with self._lock:
                         self.stats["failures"] += 1
@@ -219,31 +203,27 @@ class OpenAIBackend:
                     self.stats["retries"] += 1
                 if self.on_retry:
                     self.on_retry()
-                time.sleep(min(delay, 30.0))
+                self._stop.wait(min(delay, 30.0))
         return None
 
     def translate(self, requests: list[Request], done: Callable[[int, str | None], None] | None = None
                   ) -> list[str | None]:
         """Translations in request order. `done(i, text)` is called in this thread as each request completes, so a
         caller can keep finished work when the batch is interrupted (Ctrl-C) or fails part-way; on an error or an
-        interrupt, requests not yet started are cancelled."""
+        interrupt no request or retry is sent after it, and the requests in flight are abandoned (`run_each`)."""
         results: list[str | None] = [None] * len(requests)
-        if self.concurrency <= 1:
+
+        def finished(i: int, text: str | None) -> None:
+            results[i] = text
+            if done:
+                done(i, text)
+
+        self._stop.clear()
+        if self.concurrency <= 1:  # in this thread: Ctrl-C interrupts the request itself
             for i, r in enumerate(requests):
-                results[i] = self._one(r)
-                if done:
-                    done(i, results[i])
+                finished(i, self._one(r))
             return results
-        pool = ThreadPoolExecutor(max_workers=self.concurrency)
-        try:
-            futures = {pool.submit(self._one, r): i for i, r in enumerate(requests)}
-            for future in as_completed(futures):
-                i = futures[future]
-                results[i] = future.result()
-                if done:
-                    done(i, results[i])
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        run_each(requests, self._one, self.concurrency, self._stop, finished)
         return results
 
 
