@@ -134,6 +134,9 @@ def translate_cmd(
     except tb.BackendRefused as exc:  # finished batches are in the cache: a re-run resumes from them
         error(f"{exc}")
         raise typer.Exit(2) from None
+    except tb.ServerUnreachable as exc:
+        error(f"{exc}; the translations received are kept in {cache}: a re-run resumes from them")
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:  # no request or retry was sent after it (the backend's stop)
         error(f"interrupted: the translations received are kept in {cache}; a re-run resumes from them")
         raise typer.Exit(130) from None

@@ -106,7 +106,8 @@ def test_ctrl_c_sends_no_request_or_retry_after_it(hanging):
     threading.Thread(target=interrupt_when_both_are_in_flight, daemon=True).start()
     with pytest.raises(KeyboardInterrupt):
         backend.translate([Request(f"Hello {i}?", "en", "es", f"x{i}#0") for i in range(6)])
-    workers = [t for t in threading.enumerate() if t not in before and t.name.startswith(("translate", "ThreadPoolExecutor"))]
+    workers = [t for t in threading.enumerate()
+               if t not in before and t.name.startswith(("translate", "ThreadPoolExecutor"))]
     for thread in workers:  # each ends when its request in flight times out (1 s), instead of retrying
         thread.join(timeout=20)
     assert not any(t.is_alive() for t in workers)
@@ -156,4 +157,73 @@ def test_an_interrupted_run_exits_130_with_one_line_and_keeps_what_it_received(t
     assert len(lines) == 1 and "Traceback" not in result.output and "Aborted" not in result.output
     assert "a re-run resumes from them" in " ".join(result.output.split())
     assert server.requests == 2 and len(TranslationCache(tmp_path / "c.sqlite")) == 2
+    assert not (tmp_path / "out").exists()
+
+
+def _closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def test_an_unreachable_server_ends_the_run_after_a_few_requests(tmp_path):
+    """A closed port was retried for every segment: 64 segments took 73 s before "nothing was translated" (hours
+    for a real data set)."""
+    from langmix.translate.backends import ServerUnreachable
+
+    backend = OpenAIBackend(_closed_port_url(), "m", api_key_env=None, max_retries=1, backoff=0.0, concurrency=1)
+    with pytest.raises(ServerUnreachable, match=r"cannot be reached: 3 requests in a row failed to connect .*"
+                                                r"Connection refused.*2 attempts each"):
+        backend.translate([Request(f"Hello {i}?", "en", "es", f"x{i}#0") for i in range(10)])
+    assert backend.stats == {"requests": 6, "retries": 3, "failures": 3}
+
+
+def test_connection_failures_count_only_in_a_row_and_not_a_busy_servers_errors(canned):
+    import urllib.error
+
+    from langmix.translate.backends import TransientError
+
+    outcomes = ["refused", "refused", "ok", "refused", "refused", "ok", "refused", "refused"]
+
+    def post(payload):  # as OpenAIBackend._post reports a refused connection
+        if outcomes.pop(0) == "refused":
+            try:
+                raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+            except urllib.error.URLError:
+                raise TransientError("URLError (Connection refused)", None) from None
+        return "Hola"
+
+    backend = OpenAIBackend("http://127.0.0.1:9/v1", "m", api_key_env=None, max_retries=0, concurrency=1)
+    backend._post = post
+    assert backend.translate([Request(f"Hi {i}", "en", "es", f"x{i}#0") for i in range(8)]) == [
+        None, None, "Hola", None, None, "Hola", None, None]
+    server, url = canned(503, b'{"error": "busy"}')  # a busy server answers: not unreachable
+    busy = OpenAIBackend(url, "m", api_key_env=None, max_retries=0, concurrency=2)
+    assert busy.translate([Request(f"Hi {i}", "en", "es", f"x{i}#0") for i in range(6)]) == [None] * 6
+    assert server.requests == 6
+
+
+def test_a_timeout_is_not_a_connection_failure(hanging):
+    server, url = hanging()
+    backend = OpenAIBackend(url, "m", api_key_env=None, timeout=1.0, max_retries=0, concurrency=4)
+    assert backend.translate([Request(f"Hi {i}", "en", "es", f"x{i}#0") for i in range(4)]) == [None] * 4
+    assert server.requests == 4
+
+
+def test_the_command_line_says_in_one_line_that_the_server_cannot_be_reached(tmp_path):
+    from typer.testing import CliRunner
+
+    from langmix.cli import app
+
+    url = _closed_port_url()
+    result = CliRunner().invoke(app, ["translate", _source(tmp_path), "--to", "es", "--base-url", url, "--model",
+                                      "m", "--no-api-key", "--retries", "0", "--out", str(tmp_path / "out"),
+                                      "--cache", str(tmp_path / "c.sqlite")])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert f"the translation server at {url} cannot be reached: 3 requests in a row failed to connect" in text
+    assert "a re-run resumes from them" in text and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()

@@ -1,8 +1,9 @@
 """Translation backends, one interface: `translate(requests) -> list[str | None]` (None = not available).
 
 - openai: any OpenAI-compatible chat-completions server; bounded concurrency, timeouts, retries with exponential
-  backoff on 429/5xx (honouring Retry-After), an optional request-rate limit. The key is read from an environment
-  variable and never logged.
+  backoff on 429/5xx (honouring Retry-After), an optional request-rate limit; a server that cannot be reached ends
+  the run (`ServerUnreachable`), and Ctrl-C stops it at once. The key is read from an environment variable and
+  never logged.
 - seq2seq: a Hugging Face translation model (M2M100, NLLB, MADLAD, Marian), batched.
 - causal: a local causal LM prompted to translate, batched greedy generation.
 - memory: a translation memory of existing translations; a miss is None, never an invention (`memory.py`).
@@ -27,7 +28,7 @@ from langmix import languages as langs
 from langmix.errors import UserInputError
 from langmix.translate.identity import is_local_url, key_variable_problem, public_url, weights_identity
 from langmix.translate.memory import MemoryBackend  # noqa: F401  (one interface: every backend is here)
-from langmix.translate.requesting import retry_after_seconds, run_each
+from langmix.translate.requesting import could_not_connect, retry_after_seconds, run_each
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,12 @@ class BackendRefused(UserInputError):
     """The server refuses every request (HTTP 401/403/404: the key, the URL or the model name)."""
 
 
+class ServerUnreachable(UserInputError):
+    """Several requests in a row could not connect to the server, each after all its retries (connection refused,
+    no such host, network unreachable): the URL is wrong or the server is down, and every other request would
+    fail the same way."""
+
+
 _THINK = re.compile(r"<think>.*?</think>\s*", re.S)
 # Thinking whose opening tag was in the prompt (chat templates that open the block themselves): up to `</think>`.
 _THOUGHT_BEFORE = re.compile(r"^(?:(?!<think>).)*</think>\s*", re.S)
@@ -91,6 +98,7 @@ class OpenAIBackend:
     max_retries: int = 5
     backoff: float = 0.5
     requests_per_second: float | None = None
+    unreachable_after: int = 3  # requests in a row that cannot connect, after their retries, end the run
     temperature: float = 0.0
     name: str = "openai"
     protects_numbers: bool = True
@@ -100,6 +108,7 @@ class OpenAIBackend:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)  # set: no new request or retry
     _next_slot: float = 0.0
+    _unconnected: int = 0  # requests in a row that could not connect
     _key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -181,8 +190,11 @@ class OpenAIBackend:
             if self._stop.is_set():  # the batch was interrupted or failed: nothing more is sent
                 return None
             try:
-                return self._post(payload)
+                text = self._post(payload)
+                self._connected()
+                return text
             except SegmentRefused as exc:
+                self._connected()
                 with self._lock:
                     self.stats["failures"] += 1
                 log.warning("translation request for %s refused: %s", req.source_id, exc.args[0])
@@ -190,11 +202,16 @@ class OpenAIBackend:
             except TransientError as exc:
                 if self._stop.is_set():
                     return None
+                unconnected = could_not_connect(exc)
+                if not unconnected:
+                    self._connected()
                 if attempt == self.max_retries:
                     with self._lock:
                         self.stats["failures"] += 1
                     log.warning("translation request for %s failed after %d attempts: %s", req.source_id, attempt + 1,
                                 exc.args[0])
+                    if unconnected:
+                        self._not_connected(exc.args[0])
                     return None
                 delay = retry_after_seconds(exc.args[1] if len(exc.args) > 1 else None)
                 if delay is None:  # none given, or not a number of seconds or a date: the usual backoff
@@ -205,6 +222,19 @@ class OpenAIBackend:
                     self.on_retry()
                 self._stop.wait(min(delay, 30.0))
         return None
+
+    def _connected(self) -> None:
+        with self._lock:
+            self._unconnected = 0
+
+    def _not_connected(self, reason: str) -> None:
+        with self._lock:
+            self._unconnected += 1
+            n = self._unconnected
+        if n >= self.unreachable_after:
+            raise ServerUnreachable(f"the translation server at {public_url(self.base_url)} cannot be reached: {n} "
+                                    f"requests in a row failed to connect ({reason}; {self.max_retries + 1} "
+                                    f"attempts each): check --base-url and that the server is running")
 
     def translate(self, requests: list[Request], done: Callable[[int, str | None], None] | None = None
                   ) -> list[str | None]:

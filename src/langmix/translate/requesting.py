@@ -1,19 +1,37 @@
 """How an HTTP translation backend runs its requests: a pool of worker threads that a stop event ends promptly
-(Ctrl-C, or a failure that ends the run: no new request or retry after it), and the wait a `Retry-After` header
-asks for."""
+(Ctrl-C, or a failure that ends the run: no new request or retry after it), the wait a `Retry-After` header asks
+for, and which failures say that the server cannot be reached at all."""
 
 from __future__ import annotations
 
 import datetime
 import email.utils
+import errno
 import math
 import queue
+import socket
 import threading
+import urllib.error
 from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+_NO_ROUTE = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN,
+             errno.EADDRNOTAVAIL}
+
+
+def could_not_connect(exc: BaseException) -> bool:
+    """Whether the failure behind `exc` (its cause or context: the error a request raised) is a connection that was
+    never made: refused, no such host, no route. Not a timeout (a busy server, or a dropped packet), a reset or
+    cut-off response, or an HTTP status, which a server that is there gives."""
+    cause = exc.__cause__ or exc.__context__ or exc
+    if isinstance(cause, urllib.error.URLError) and not isinstance(cause, urllib.error.HTTPError):
+        cause = cause.reason
+    if isinstance(cause, socket.gaierror):
+        return True
+    return isinstance(cause, OSError) and not isinstance(cause, TimeoutError) and cause.errno in _NO_ROUTE
 
 
 def retry_after_seconds(value: str | None) -> float | None:
