@@ -347,3 +347,34 @@ def test_evaluations_from_before_context_fitting_beside_ones_that_exceeded_it_ar
     report = _invoke("report", copied)
     assert report.exit_code == 0, report.output
     assert "generated before answers were fitted" in (copied / "report" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("sql", [
+    "EXPLAIN ANALYZE COPY (SELECT 1 AS a) TO '{items}' (FORMAT parquet)",
+    "EXPLAIN ANALYZE COPY (SELECT 1 AS a) TO '{items}' (FORMAT parquet, USE_TMP_FILE false)",
+    "EXPLAIN ANALYZE COPY (SELECT 1 AS a) TO '{tmp}/x.csv'",
+    "COPY (SELECT 1 AS a) TO '{tmp}/x.csv'",
+    "SELECT * FROM read_csv('{tmp}/secret.csv')",
+    "SELECT * FROM read_text('{tmp}/secret.csv')",
+    "SELECT * FROM read_parquet('{items}')",
+    "SELECT * FROM glob('{tmp}/*')",
+    "EXPLAIN ANALYZE SELECT * FROM read_csv('{tmp}/secret.csv')",
+    "ATTACH '{tmp}/x.duckdb'", "SELECT * FROM read_blob('{items}')",
+    "INSTALL httpfs", "LOAD httpfs", "EXPLAIN ANALYZE LOAD httpfs",
+    "SET enable_external_access = true", "EXPLAIN ANALYZE SET enable_external_access = true"])
+def test_query_reads_the_views_and_nothing_else(tmp_path, copied, sql):
+    """EXPLAIN ANALYZE runs its statement: `EXPLAIN ANALYZE COPY (...) TO '<run>/items.parquet'` passed the check on
+    the statement's kind, exited 0 and overwrote a finished evaluation's file (the run turned corrupt and was redone),
+    and any file could be read or written. The engine itself now refuses every file, database and extension."""
+    items = next((copied / "eval").glob("tiny-en_sw-math-*")) / "items.parquet"
+    before = items.read_bytes()
+    (tmp_path / "secret.csv").write_text("a\nhidden-value\n")
+    result = _invoke("query", copied, sql.format(items=items, tmp=tmp_path))
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "hidden-value" not in result.output and "Traceback" not in result.output
+    assert items.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["moved", "secret.csv"]  # nothing written
+    ok = _invoke("query", copied, "SELECT count(*) AS n FROM items WHERE eval_hash IN (SELECT run_hash FROM results)")
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.split()[-2:] == ["n", "36"]

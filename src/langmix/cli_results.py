@@ -35,11 +35,13 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
               sql: str = typer.Argument(..., help="one SELECT (or EXPLAIN) statement"),
               overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Run SQL (DuckDB) over the study's finished runs: views `results` (per language and metric) and `items`
-    (per item). Only one SELECT (or EXPLAIN) statement runs: the SQL never changes the study. Finished runs
+    (per item). Only one SELECT (or EXPLAIN) statement runs, on a connection that can read those views and nothing
+    else, and write nowhere (`results.seal`): the SQL never changes the study. Finished runs
     judged by another scorer are re-scored from their stored outputs first, as for every table (their files are
     rewritten; no model)."""
     import duckdb
 
+    from langmix.results import refused, seal
     from langmix.study.runner import study_dir
 
     if not sql.strip():
@@ -52,8 +54,8 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
         raise typer.Exit(2) from None
     kinds = [st.type.name for st in statements]
     if len(kinds) != 1 or kinds[0] not in ("SELECT", "EXPLAIN"):
-        # DuckDB answers DDL with a one-column "Success" table, and cannot open an in-memory database read-only:
-        # refusing every other statement is what keeps a query from changing the views or writing files (COPY)
+        # DuckDB answers DDL with a one-column "Success" table: name what was asked instead. (What keeps a query
+        # from writing anything, an EXPLAIN ANALYZE included, is the sealed connection below, not this check.)
         error(f"the query returned no table: {' ; '.join(kinds) or 'no statement'} is not one query; use one SELECT "
               "over the views `results` and `items`")
         raise typer.Exit(2)
@@ -68,13 +70,17 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
     if caveats.unfitted:
         cli_study.warn(caveats.unfitted)
     try:
-        result = con.execute(sql)
+        result = seal(con).execute(sql)
         if result.description is None:  # a statement without rows
             error("the query returned no table; use a SELECT over the views `results` and `items`")
             raise typer.Exit(2)
         print(result.df().to_string(index=False))
     except duckdb.Error as exc:
-        error(f"{exc}")
+        if refused(exc):  # DuckDB's own message, its first line: the file, extension or setting it refused
+            error(f"the query may read only the views `results` and `items` (no files, databases, extensions or "
+                  f"settings): {str(exc).splitlines()[0]}")
+        else:
+            error(f"{exc}")
         raise typer.Exit(2) from None
 
 

@@ -87,6 +87,9 @@ def write_predictions(predictions: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
+VIEWS = ("results", "items")
+
+
 def connect(run_dirs: Iterable[Path]) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with views `results` and `items` over the given evaluation run directories."""
     dirs = list(run_dirs)
@@ -102,6 +105,30 @@ def connect(run_dirs: Iterable[Path]) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def seal(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Make `con` safe for SQL from a user: the views `results` and `items` become in-memory tables, then the
+    engine's access to anything outside itself is turned off (files, other databases, extensions, Python objects)
+    and its configuration locked, so no statement can turn it back on. A statement run on it afterwards reads those
+    tables and writes nowhere: an `EXPLAIN ANALYZE COPY ... TO` (EXPLAIN ANALYZE runs its statement) or a
+    `read_csv('/etc/passwd')` is refused by DuckDB itself. (Allowing only the study's files is not enough: DuckDB
+    lets a statement write to a path it may read.)"""
+    for view in VIEWS:
+        con.execute(f"CREATE TABLE _sealed_{view} AS SELECT * FROM {view}")
+        con.execute(f"DROP VIEW {view}")
+        con.execute(f"ALTER TABLE _sealed_{view} RENAME TO {view}")
+    con.execute("SET python_enable_replacements = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def refused(exc: duckdb.Error) -> bool:
+    """Whether a sealed connection (`seal`) refused the statement: it reached for a file, a database, an extension
+    or a setting."""
+    return isinstance(exc, duckdb.PermissionException) or "the configuration has been locked" in str(exc)
+
+
 def query(run_dirs: Iterable[Path], sql: str):
-    """Run SQL against the views `results` and `items`; returns a pandas DataFrame."""
-    return connect(run_dirs).execute(sql).df()
+    """Run SQL against the views `results` and `items` (on a sealed connection: it reads them and writes nowhere);
+    returns a pandas DataFrame."""
+    return seal(connect(run_dirs)).execute(sql).df()
