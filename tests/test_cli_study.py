@@ -378,3 +378,50 @@ def test_query_reads_the_views_and_nothing_else(tmp_path, copied, sql):
     ok = _invoke("query", copied, "SELECT count(*) AS n FROM items WHERE eval_hash IN (SELECT run_hash FROM results)")
     assert ok.exit_code == 0, ok.output
     assert ok.output.split()[-2:] == ["n", "36"]
+
+
+def test_concurrent_report_builds_take_turns(copied, monkeypatch):
+    """Several `study run` drivers of one study each build the report at the end: concurrent builds raced (one of
+    ~28 `report` processes died with FileNotFoundError in report._clear_outputs, is_file() then unlink()). Each build
+    now holds an exclusive lock on the report directory: a second build waits for the first to finish."""
+    import fcntl
+    import threading
+
+    from langmix import cli_study, report
+
+    build, inside, most, lock = report.build_report, [], [], copied / "report" / ".lock"
+    second = threading.Event()
+
+    def watched(*args, **kwargs):
+        with open(lock, "a") as probe:  # held by this build: another process could not take it
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        inside.append(threading.current_thread().name)
+        most.append(len(inside))
+        if len(most) == 1:
+            second.wait(timeout=5)  # without the lock, the other build comes in meanwhile
+        else:
+            second.set()
+        try:
+            return build(*args, **kwargs)
+        finally:
+            inside.remove(threading.current_thread().name)
+
+    monkeypatch.setattr(report, "build_report", watched)
+    cfg = cli_study._study_config(copied)
+    paths, errors = [], []
+
+    def run() -> None:
+        try:
+            paths.append(cli_study._report(cfg))
+        except BaseException as exc:  # noqa: BLE001 - the test reports it below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, name=f"build{i}") for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and most == [1, 1]
+    assert paths == [copied / "report" / "report.html"] * 2
+    assert paths[0].read_text(encoding="utf-8").endswith("</html>")

@@ -254,3 +254,18 @@ def test_sections_name_what_their_gains_leave_out_for_want_of_english_only(tmp_p
         body = next(s for s in sections if s.startswith(title))
         assert line in body, body
     assert md.count("left out for want of an English-only run to compare with: a-4b/math") >= 4
+
+
+def test_clearing_an_earlier_build_tolerates_files_already_gone(tmp_path, monkeypatch):
+    """Two builds at once: one saw a table (is_file) that the other then removed, and died in unlink() with
+    FileNotFoundError. A file already gone is what the clean-up wanted."""
+    from langmix import report as report_module
+
+    tables, plots = tmp_path / "tables", tmp_path / "plots"
+    tables.mkdir()
+    plots.mkdir()
+    (tables / "coverage.csv").write_text("x\n")
+    (tmp_path / "notes.txt").write_text("mine\n")
+    monkeypatch.setattr(Path, "is_file", lambda self: True)  # every output "seen", then (but one) removed by another
+    report_module._clear_outputs(tables, plots)
+    assert list(tables.iterdir()) == [] and (tmp_path / "notes.txt").exists()

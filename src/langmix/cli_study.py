@@ -134,25 +134,31 @@ def warn(message: str) -> None:
 
 
 def _report(cfg: StudyConfig) -> Path | None:
-    """Build the report from the study's finished runs (never from a stale table)."""
+    """Build the report from the study's finished runs (never from a stale table), under an exclusive lock on the
+    report directory: several `study run` drivers of one study each build it when they end, and two builds at once
+    removed and wrote the same files (one died in the other's clean-up). The tables are read under the lock too, so
+    the last build reads the newest runs."""
     from langmix.report import build_report
     from langmix.study.runner import study_dir
+    from langmix.study.state import exclusive_lock
 
-    _, tables, caveats = _finished_tables(cfg)
-    items = tables.execute("SELECT * FROM items").df()
-    if items.empty:
-        return None
-    notes = [f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
-             if "api" in cfg.tasks else ""]
-    if caveats.left_out:  # a planned run that failed or has not finished is not in any figure: say which
-        notes.append(f"Not in this report: {caveats.left_out}")
-    if caveats.other:  # e.g. a re-evaluation under `-s evaluation.X=...`, which this config's grid does not name
-        warn(f"not in this report: {caveats.other}")
-    if caveats.unfitted:
-        notes.append(f"Warning: {caveats.unfitted}")
-        warn(caveats.unfitted)
-    note = ". ".join(n for n in notes if n)
-    return build_report(items, study_dir(cfg) / "report", title=f"langmix study: {cfg.name}", config_note=note)
+    out = study_dir(cfg) / "report"
+    with exclusive_lock(out / ".lock", f"{cfg.name}: waiting for another build of this report to finish"):
+        _, tables, caveats = _finished_tables(cfg)
+        items = tables.execute("SELECT * FROM items").df()
+        if items.empty:
+            return None
+        notes = [f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
+                 if "api" in cfg.tasks else ""]
+        if caveats.left_out:  # a planned run that failed or has not finished is not in any figure: say which
+            notes.append(f"Not in this report: {caveats.left_out}")
+        if caveats.other:  # e.g. a re-evaluation under `-s evaluation.X=...`, which this config's grid does not name
+            warn(f"not in this report: {caveats.other}")
+        if caveats.unfitted:
+            notes.append(f"Warning: {caveats.unfitted}")
+            warn(caveats.unfitted)
+        note = ". ".join(n for n in notes if n)
+        return build_report(items, out, title=f"langmix study: {cfg.name}", config_note=note)
 
 
 STUDY = typer.Argument(..., help="the study's config file or its output directory (holding the study.yaml it wrote)")

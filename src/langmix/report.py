@@ -333,7 +333,7 @@ def _clear_outputs(tables: Path, plots: Path) -> None:
     gone = [path for path in [tables / f"{name}.csv" for name in TABLES]
             + [plots / f"{stem}.{ext}" for stem in PLOTS for ext in ("png", "svg")] if path.is_file()]
     for path in gone:
-        path.unlink()
+        path.unlink(missing_ok=True)  # another build removed it meanwhile (`langmix report` builds under a lock)
     if gone:
         log.info("removed %d tables and figures of an earlier build of this report", len(gone))
 
