@@ -413,7 +413,7 @@ def test_concurrent_report_builds_take_turns(copied, monkeypatch):
 
     def run() -> None:
         try:
-            paths.append(cli_study._report(cfg))
+            paths.append(cli_study._report(cfg)[0])
         except BaseException as exc:  # noqa: BLE001 - the test reports it below
             errors.append(exc)
 
@@ -425,3 +425,20 @@ def test_concurrent_report_builds_take_turns(copied, monkeypatch):
     assert errors == [] and most == [1, 1]
     assert paths == [copied / "report" / "report.html"] * 2
     assert paths[0].read_text(encoding="utf-8").endswith("</html>")
+
+
+@pytest.mark.parametrize("argv", [["query", "{study}", "SELECT count(*) FROM items"], ["report", "{study}"],
+                                  ["plan", "--from", "{study}", "--targets", "sw", "--budget", "100"]])
+def test_no_finished_runs_in_this_grid_names_the_ones_made_under_other_settings(copied, argv):
+    """`query STUDY SQL -s data.eval_items=3` (and `report`, `plan`) said only that the study had no finished
+    evaluation runs, "run `langmix study run` first", although it held 3 under other settings: the line naming them
+    (and how to read them) was printed only where some run of this grid had finished. A user would redo the study."""
+    result = _invoke(*[a.replace("{study}", str(copied)) for a in argv], "-s", "data.eval_items=3")
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert any(f"3 finished evaluations in {copied / 'eval'} are not in this config's grid: " in line
+               and line.endswith("pass the same overrides to include them") for line in lines), result.output
+    assert lines[-1] == (f"no finished evaluation runs in this config's grid, but {copied / 'eval'} holds 3 made under "
+                         "other settings (named above): pass the overrides they were made under to read them, or "
+                         f"`langmix study run {copied} -s data.eval_items=3` to run this grid")
+    assert not (copied / "report" / "report.html").exists()

@@ -23,11 +23,26 @@ def report_cmd(config: Path = typer.Argument(..., help="the study's config file 
 
     cfg = cli_study._study_config(config, overrides)
     check_output(study_dir(cfg) / "report", "output_dir")
-    path = cli_study._report(cfg)
+    path, caveats = cli_study._report(cfg)
     if path is None:
-        error(f"no finished evaluation runs in this study: run `langmix study run {config}` first")
-        raise typer.Exit(2)
+        _no_finished_runs(cfg, config, overrides, caveats)
     print(path)
+
+
+def _no_finished_runs(cfg, config: Path, overrides: Optional[list[str]], caveats: cli_study.TableCaveats) -> None:
+    """Exit 2 with one line where no evaluation of this config's grid has finished: where the study holds finished
+    evaluations made under other settings (`caveats.other`, printed above it), the line says so and how to read
+    them, not "run the study first" (which would redo them)."""
+    from langmix.study.runner import study_dir
+
+    again = f"`langmix study run {config}" + "".join(f" -s {o}" for o in overrides or []) + "`"
+    if caveats.n_other:
+        error(f"no finished evaluation runs in this config's grid, but {study_dir(cfg) / 'eval'} holds "
+              f"{caveats.n_other} made under other settings (named above): pass the overrides they were made under "
+              f"to read them, or {again} to run this grid")
+    else:
+        error(f"no finished evaluation runs in {study_dir(cfg)}: run {again} first")
+    raise typer.Exit(2)
 
 
 @app.command("query")
@@ -42,7 +57,6 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
     import duckdb
 
     from langmix.results import refused, seal
-    from langmix.study.runner import study_dir
 
     if not sql.strip():
         error("the SQL query is empty; e.g. \"SELECT mixture, language, avg(correct::INT) FROM items GROUP BY ALL\"")
@@ -61,12 +75,11 @@ def query_cmd(config: Path = typer.Argument(..., help="the study's config file o
         raise typer.Exit(2)
     cfg = cli_study._study_config(config, overrides)
     finished, con, caveats = cli_study._finished_tables(cfg, shown=5)
-    if not finished:  # empty views would answer any query with nothing, like a study whose runs found nothing
-        error(f"no finished evaluation runs in {study_dir(cfg)}: run `langmix study run {config}` first")
-        raise typer.Exit(2)
-    for line in (caveats.left_out, caveats.other):
+    for line in (caveats.left_out, caveats.other) if finished else (caveats.other,):
         if line:
             cli_study.warn(f"not in these views: {line}")
+    if not finished:  # empty views would answer any query with nothing, like a study whose runs found nothing
+        _no_finished_runs(cfg, config, overrides, caveats)
     if caveats.unfitted:
         cli_study.warn(caveats.unfitted)
     try:
@@ -115,8 +128,9 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     _, tables, caveats = cli_study._finished_tables(cfg, shown=5)
     items = tables.execute("SELECT * FROM items").df()
     if items.empty:
-        error(f"no finished evaluation runs in {cfg.name}")
-        raise typer.Exit(2)
+        if caveats.other:
+            cli_study.warn(f"not in this plan: {caveats.other}")
+        _no_finished_runs(cfg, study, overrides, caveats)
     left_out, other, unfitted = caveats.left_out, caveats.other, caveats.unfitted
     cells = cell_bootstrap(items, n_boot=400)
     try:

@@ -60,11 +60,11 @@ def _left_out(runs: list, shown: int = 8, rescoring: dict[Path, str] | None = No
             "shows each")
 
 
-def _other_evals(cfg: StudyConfig, runs: list, shown: int = 3) -> str | None:
-    """'2 finished evaluations in <study>/eval are not in this config's grid: a, b; made under ...', or None: the
-    finished evaluation runs (a DONE file) in the study directory whose names are none of this grid's (`runs`, from
-    `study_status`), e.g. made by `eval --study -s evaluation.X=...`, which records no override. A directory
-    listing, nothing verified or hashed."""
+def _other_evals(cfg: StudyConfig, runs: list, shown: int = 3) -> tuple[str | None, int]:
+    """('2 finished evaluations in <study>/eval are not in this config's grid: a, b; made under ...', 2), or (None,
+    0): the finished evaluation runs (a DONE file) in the study directory whose names are none of this grid's
+    (`runs`, from `study_status`), e.g. made by `eval --study -s evaluation.X=...`, which records no override. A
+    directory listing, nothing verified or hashed."""
     from langmix.study.runner import study_dir
     from langmix.study.state import DONE
 
@@ -73,14 +73,14 @@ def _other_evals(cfg: StudyConfig, runs: list, shown: int = 3) -> str | None:
     try:
         others = sorted(p.name for p in root.iterdir() if p.name not in planned and (p / DONE).exists())
     except OSError:  # no eval directory yet
-        return None
+        return None, 0
     if not others:
-        return None
+        return None, 0
     many = len(others) > 1
     names = ", ".join(others[:shown]) + (" ..." if len(others) > shown else "")
     return (f"{len(others)} finished evaluation{'s' if many else ''} in {root} {'are' if many else 'is'} not in this "
             f"config's grid: {names}; made under other settings (-s overrides, an earlier config, data since "
-            "changed, or a langmix whose run keys differed): pass the same overrides to include them")
+            "changed, or a langmix whose run keys differed): pass the same overrides to include them"), len(others)
 
 
 def _unfitted_runs(con, shown: int = 3) -> str | None:
@@ -112,6 +112,7 @@ class TableCaveats:
     left_out: str | None
     other: str | None
     unfitted: str | None
+    n_other: int = 0  # the finished evaluations `other` names
 
 
 def _finished_tables(cfg: StudyConfig, shown: int = 8):
@@ -124,8 +125,8 @@ def _finished_tables(cfg: StudyConfig, shown: int = 8):
     runs = study_status(cfg, evals_only=True)
     finished = finished_eval_dirs(cfg, left_out=rescoring, runs=runs)
     con = connect(finished)
-    return finished, con, TableCaveats(_left_out(runs, shown, rescoring), _other_evals(cfg, runs),
-                                       _unfitted_runs(con))
+    other, n_other = _other_evals(cfg, runs)
+    return finished, con, TableCaveats(_left_out(runs, shown, rescoring), other, _unfitted_runs(con), n_other)
 
 
 def warn(message: str) -> None:
@@ -133,11 +134,11 @@ def warn(message: str) -> None:
     console.print(Text(str(message), style="yellow"), soft_wrap=True)
 
 
-def _report(cfg: StudyConfig) -> Path | None:
+def _report(cfg: StudyConfig) -> tuple[Path | None, TableCaveats]:
     """Build the report from the study's finished runs (never from a stale table), under an exclusive lock on the
     report directory: several `study run` drivers of one study each build it when they end, and two builds at once
     removed and wrote the same files (one died in the other's clean-up). The tables are read under the lock too, so
-    the last build reads the newest runs."""
+    the last build reads the newest runs. The path is None where no run of this grid has finished."""
     from langmix.report import build_report
     from langmix.study.runner import study_dir
     from langmix.study.state import exclusive_lock
@@ -145,20 +146,20 @@ def _report(cfg: StudyConfig) -> Path | None:
     out = study_dir(cfg) / "report"
     with exclusive_lock(out / ".lock", f"{cfg.name}: waiting for another build of this report to finish"):
         _, tables, caveats = _finished_tables(cfg)
+        if caveats.other:  # e.g. a re-evaluation under `-s evaluation.X=...`, which this config's grid does not name
+            warn(f"not in this report: {caveats.other}")
         items = tables.execute("SELECT * FROM items").df()
         if items.empty:
-            return None
+            return None, caveats
         notes = [f"API calls checked in `{cfg.evaluation.api_checker}` mode of langmix's AST checker"
                  if "api" in cfg.tasks else ""]
         if caveats.left_out:  # a planned run that failed or has not finished is not in any figure: say which
             notes.append(f"Not in this report: {caveats.left_out}")
-        if caveats.other:  # e.g. a re-evaluation under `-s evaluation.X=...`, which this config's grid does not name
-            warn(f"not in this report: {caveats.other}")
         if caveats.unfitted:
             notes.append(f"Warning: {caveats.unfitted}")
             warn(caveats.unfitted)
         note = ". ".join(n for n in notes if n)
-        return build_report(items, out, title=f"langmix study: {cfg.name}", config_note=note)
+        return build_report(items, out, title=f"langmix study: {cfg.name}", config_note=note), caveats
 
 
 STUDY = typer.Argument(..., help="the study's config file or its output directory (holding the study.yaml it wrote)")
@@ -222,7 +223,7 @@ def study_run(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES,
         for name in outcome["busy"]:
             console.print(f"[yellow]held by another driver: {name}[/yellow]")
     if report and not dry_run:
-        path = _report(cfg)
+        path, _ = _report(cfg)
         if path:
             print(path)  # on stdout, for scripts; the log line on stderr says the same
     raise typer.Exit(1 if outcome and (outcome["failed"] or outcome["blocked"]) else 0)

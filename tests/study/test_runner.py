@@ -102,7 +102,7 @@ def test_failed_run_is_recorded_and_others_finish(tmp_path, tiny_model_path):
     assert "no-such-model" in json.loads((failed / "status.json").read_text())["error"]
     from langmix.cli_study import _report  # the report names what it leaves out (it dropped them silently)
 
-    md = (_report(cfg).parent / "report.md").read_text()
+    md = (_report(cfg)[0].parent / "report.md").read_text()
     assert "Not in this report: 3 of 6 planned evaluations (2 blocked, 1 failed): missing/base/math/s0" in md, md[:600]
 
 
