@@ -13,6 +13,8 @@ from langmix.analysis.stats import summarise
 # The attrs key under which a gain frame names what it left out for want of an English-only cell (`reference_cells`);
 # the findings and the report say it beside every figure from that frame.
 NO_REFERENCE = "no_reference"
+# EN+1's, per target (english, added, neither): a language English-only has no cell for is left out of 'neither' only
+NO_REFERENCE_BY_TARGET = "no_reference_by_target"
 
 
 def english_only_mixture(cb: CellBoot, model: str, task: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from langmix.analysis import Analyses
-from langmix.analysis.contrasts import NO_REFERENCE
+from langmix.analysis.contrasts import NO_REFERENCE, NO_REFERENCE_BY_TARGET
 from langmix.analysis.resample import fine_tuned
 from langmix.analysis.table import listed
 from langmix.languages import get
@@ -99,10 +99,11 @@ def _gap_note(gap: list[str]) -> str:
             f"English-only ({listed(gap)})" if gap else "")
 
 
-def no_reference_note(frame: pd.DataFrame) -> str:
+def no_reference_note(frame: pd.DataFrame, target: str | None = None) -> str:
     """'; left out for want of an English-only run to compare with: m2/math, ...' for a gain frame that left cells
-    out (`contrasts.reference_cells`, attrs[NO_REFERENCE]), or ''. Every sentence from a gain frame carries it."""
-    gone = frame.attrs.get(NO_REFERENCE) or []
+    out (`contrasts.reference_cells`, attrs[NO_REFERENCE]; EN+1's for one `target`), or ''. Every sentence from a
+    gain frame carries it."""
+    gone = (frame.attrs.get(NO_REFERENCE) if target is None else frame.attrs[NO_REFERENCE_BY_TARGET][target]) or []
     return f"; left out for want of an English-only run to compare with: {listed(gone)}" if gone else ""
 
 
@@ -153,7 +154,7 @@ def findings(a: Analyses) -> list[str]:
         e = fr["en_plus_one"]
         pooled = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] == "all")].set_index("target")
         gaps = e.attrs["gaps"]  # the mixtures with no figure for a target (`minimal.en_plus_one`)
-        gone = no_reference_note(e)
+        gone = no_reference_note(e, "neither")
         if "neither" in pooled.index:
             r = pooled.loc["neither"]
             f.append(f"Adding one language to English (EN+1, mean over the EN+1 mixtures, models and tasks{gone}) "
@@ -178,7 +179,8 @@ def findings(a: Analyses) -> list[str]:
         for target, label in (("added", "the added language itself"), ("english", "English")):
             if target in pooled.index:
                 r = pooled.loc[target]
-                f.append(f"EN+1 {_change(r, 'accuracy on ' + label)}, {_n(r)}{gone}{_gap_note(gaps[target])}.")
+                f.append(f"EN+1 {_change(r, 'accuracy on ' + label)}, {_n(r)}{no_reference_note(e, target)}"
+                         f"{_gap_note(gaps[target])}.")
             elif gaps[target]:
                 f.append(_cannot(label, gaps[target]))
     if "relative_gain" in fr:

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.contrasts import (NO_REFERENCE, english_only_mixture, estimate_frame, pooled_items,
+from langmix.analysis.contrasts import (NO_REFERENCE, NO_REFERENCE_BY_TARGET, english_only_mixture, estimate_frame, pooled_items,
                                         reference_cells, why_none)
 from langmix.analysis.core import AnalysisError, CellBoot, holm, summarise, train_set
 
@@ -18,11 +18,13 @@ log = logging.getLogger(__name__)
 TARGETS = ("english", "added", "neither")
 
 
-def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]], list[str], dict[str, list[str]]]:
-    """(keys, contrast rows, what is left out for want of an English-only cell (`contrasts.reference_cells`: model/task
-    pairs with no English-only run, and the languages in neither mixture that English-only has no cell for: a
-    missing English or added language is a gap), and per target the EN+1 mixtures ('en+sw (model/task)') with no
-    figure for it: none of its languages has a scored cell in both the mixture and English-only)."""
+def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]], dict[str, list[str]],
+                                              dict[str, list[str]]]:
+    """(keys, contrast rows, per target what is left out for want of an English-only cell
+    (`contrasts.reference_cells`: model/task pairs with no English-only run, for every target; the languages in
+    neither mixture that English-only has no cell for, for the 'neither' target only: a missing English or added
+    language is a gap), and per target the EN+1 mixtures ('en+sw (model/task)') with no figure for it: none of its
+    languages has a scored cell in both the mixture and English-only)."""
     c = cb.cells
     keys, rows = [], []
     gaps: dict[str, list[str]] = {t: [] for t in TARGETS}
@@ -31,7 +33,8 @@ def _en_plus_one_rows(cb: CellBoot) -> tuple[list[dict], list[dict[int, float]],
     neither = [lang not in ("en", *added_of[tl]) for lang, tl in zip(plus["language"], plus["train_languages"])]
     runs = [f"{m}/{t}" for m, t in sorted(set(zip(plus["model"], plus["task"])))
             if english_only_mixture(cb, m, t) is None]
-    left_out = runs + [x for x in reference_cells(cb, plus.index[neither])[1] if x not in runs]
+    languages = [x for x in reference_cells(cb, plus.index[neither])[1] if x not in runs]
+    left_out = {t: runs + (languages if t == "neither" else []) for t in TARGETS}
     for (model, task, mixture), g in plus.groupby(["model", "task", "mixture"], sort=True):
         ref = english_only_mixture(cb, model, task)
         if ref is None:
@@ -67,9 +70,9 @@ def en_plus_one(cb: CellBoot) -> pd.DataFrame:
     keys, rows, left_out, gaps = _en_plus_one_rows(cb)
     if not rows:
         raise AnalysisError("no EN+1 and English-only mixtures of the same model and task")
-    if left_out:
+    if left_out["neither"]:  # every target's, and the languages of the 'neither' target
         log.warning("EN+1: left out of the means for want of an English-only run to compare with: %s",
-                    ", ".join(left_out))
+                    ", ".join(left_out["neither"]))
     k = pd.DataFrame(keys)
     pooled_keys, pooled_rows = [], []
     for spec in (("task", "added", "target"), ("added", "target"), ("task", "target"), ("target",)):
@@ -92,7 +95,8 @@ def en_plus_one(cb: CellBoot) -> pd.DataFrame:
     for target in TARGETS:
         for family in (per, per_mixture):
             holm(cb, out, all_rows, boot, family & (out["target"] == target))
-    out.attrs[NO_REFERENCE] = left_out  # said beside every pooled figure (findings, report)
+    out.attrs[NO_REFERENCE] = left_out["neither"]  # all that is left out (report); per target, for the findings:
+    out.attrs[NO_REFERENCE_BY_TARGET] = left_out
     out.attrs["gaps"] = gaps  # likewise: the mixtures with no figure for a target
     return out
 
