@@ -109,14 +109,16 @@ def _language(label, column: str, entry=None) -> str:
 
 
 def _canonical(col: pd.Series, column: str) -> pd.Series | None:
-    """`col` with each label replaced by its registry code (each code of a comma-separated `train_languages`;
-    `response_language` keeps a label the registry does not know: a response in some other language); None
-    when every label is already canonical."""
+    """`col` with each label replaced by its registry code (each code of a comma-separated `train_languages`, a set
+    written in another order written as it was first: "sw,en" as "en,sw"; `response_language` keeps a label the
+    registry does not know: a response in some other language); None when every label is already canonical."""
     labels = pd.unique(col.dropna())
     mapping = {}
+    first_of_set: dict[frozenset[str], str] = {}
     for label in labels:
         if column == "train_languages":
-            mapping[label] = ",".join(_language(x, column, label) for x in str(label).split(",") if x.strip())
+            codes = ",".join(_language(x, column, label) for x in str(label).split(",") if x.strip())
+            mapping[label] = first_of_set.setdefault(frozenset(codes.split(",")), codes)
         elif column == "response_language":
             try:
                 mapping[label] = resolve(label).code
