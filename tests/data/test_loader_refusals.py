@@ -165,6 +165,8 @@ def test_every_line_based_reader_reads_cr_only_line_endings(tmp_path):
 
     (tmp_path / "rows.jsonl").write_bytes(b'{"a": 1}\r{"a": 2}\r')
     assert [(n, r["a"]) for n, r in iter_jsonl(tmp_path / "rows.jsonl")] == [(1, 1), (2, 2)]
+    (tmp_path / "one.jsonl").write_bytes(b'{"a": 1,\r "b": 2}\n')  # one object whose whitespace holds a CR
+    assert [r for _, r in iter_jsonl(tmp_path / "one.jsonl")] == [{"a": 1, "b": 2}]
     (tmp_path / "apis.csv").write_bytes(b'class_name,api_info\rAddAlarm,"x = 1"\rGetToday,"y = 2"\r')
     assert sorted(load_apibank_schemas(tmp_path / "apis.csv")) == ["AddAlarm", "GetToday"]
     (tmp_path / "tm.tsv").write_bytes(b"Hello\tes\tHola\rBye\tes\tAdios\r")

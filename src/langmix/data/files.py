@@ -13,7 +13,7 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from pydantic import ValidationError
 
@@ -69,12 +69,13 @@ def iter_raw_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
             yield lineno, raw[len(BOM):] if lineno == 1 and raw.startswith(BOM) else raw
 
 
-def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def iter_lines(path: str | Path, whole: Callable[[str], bool] | None = None) -> Iterator[tuple[int, str]]:
     """(line number, text) for each line, decoded as UTF-8 (a leading BOM is dropped); bad bytes name the line.
 
     LF, CRLF and CR-only (old Mac) line endings are read: a file whose text holds no line feed but at its end and
     carriage returns inside is read as the lines its CRs end (each given a LF), so every line-based reader (JSONL,
-    TSV/CSV, API-Bank schemas, translation memories) reads such a file as lines, not as one."""
+    TSV/CSV, API-Bank schemas, translation memories) reads such a file as lines, not as one; except where `whole`
+    says the one line is whole as it is (a JSON object whose whitespace holds CRs)."""
     path = require_file(path)
     lines = ((lineno, _decode(path, lineno, raw)) for lineno, raw in iter_raw_lines(path))
     first = next(lines, None)
@@ -82,7 +83,7 @@ def iter_lines(path: str | Path) -> Iterator[tuple[int, str]]:
         return
     second = next(lines, None)
     body = first[1][:-1] if first[1].endswith("\n") else first[1]
-    if second is None and "\r" in body.rstrip("\r"):
+    if second is None and "\r" in body.rstrip("\r") and not (whole and whole(first[1])):
         parts = body.split("\r")
         if parts[-1] == "":
             parts.pop()
@@ -99,9 +100,17 @@ def read_text(path: str | Path) -> str:
     return "".join(text for _, text in iter_lines(path))
 
 
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; anything but a JSON object is a DataFormatError."""
-    for lineno, line in iter_lines(path):
+    for lineno, line in iter_lines(path, whole=_is_json):
         if not line.strip():
             continue
         try:
