@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from langmix.analysis import Analyses, run_all  # noqa: E402
 from langmix.analysis.findings import count, findings, language_name as _name, seed_range  # noqa: E402
 from langmix.analysis.contrasts import NO_REFERENCE, estimate_frame, group_contrasts  # noqa: E402
+from langmix.analysis.table import listed  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +293,7 @@ def _left_out(sec: str, frame: pd.DataFrame) -> str:
     else:
         gone = frame.attrs.get(NO_REFERENCE) or []
         why = "Left out of this section's figures for want of an English-only run to compare with"
-    return f"{why}: {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}." if gone else ""
+    return f"{why}: {listed(gone, 10)}." if gone else ""
 
 
 def _ci_pivot(frame: pd.DataFrame, task: str) -> pd.DataFrame:

@@ -68,14 +68,13 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from langmix.evaluate import call_parse
-from langmix.evaluate.call_compare import TYPES, CallVerdict, _check_one, _schema, check_one  # noqa: F401
-from langmix.evaluate.call_parse import MAX_OUTPUT_CHARS, ParseError  # noqa: F401  (re-exported)
-from langmix.evaluate.leniencies import (LENIENCIES, MODES, Mode, _Context, _copied_span,  # noqa: F401
-                                         names_match, normalise_string, standardise)
+from langmix.evaluate.call_compare import CallVerdict, _check_one, _schema
+from langmix.evaluate.call_parse import MAX_OUTPUT_CHARS, ParseError
+from langmix.evaluate.leniencies import LENIENCIES, MODES, Mode, _Context, _copied_span  # noqa: F401
 from langmix.evaluate.schema import check_functions, check_possible_answer
 
-# Re-exported from their modules: the checker's names as they were before it was split (language ID and the tests
-# import `_copied_span`, `LENIENCIES` and `MODES` from here).
+# Re-exported from their modules: the checker's rule sets (`LENIENCIES`, `MODES`) and whole-word test
+# (`_copied_span`, which language ID imports) as they were before it was split.
 
 
 def parse_calls(output: str, mode: Mode = "multilingual", names: Collection[str] = ()
