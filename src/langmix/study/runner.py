@@ -32,7 +32,8 @@ from langmix.study.eval_outputs import write_eval_outputs
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
 from langmix.study.rescore_stale import rescore_stale
 from langmix.study.progress import Hooks, Relay, WorkerProgress
-from langmix.study.state import ClaimLost, ensure_claim, mark_done, run_state, try_claim, write_status
+from langmix.study.state import (ClaimLost, ensure_claim, mark_done, prepare_redo, run_state, try_claim,
+                                 write_status)
 from langmix.tokenization import count_tokens_cached
 from langmix.study.workers import WORKER, start_worker, stop_workers
 
@@ -141,7 +142,7 @@ def _guarded(path: Path, work: Callable[[], None]) -> str:
     with claim:
         if run_state(path) == "done":  # finished by another driver between the check and the claim
             return "skipped"
-        (path / "DONE").unlink(missing_ok=True)  # a corrupt run is redone
+        prepare_redo(path)  # a corrupt run is redone
         try:
             work()
             return "done"

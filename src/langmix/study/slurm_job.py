@@ -112,7 +112,7 @@ def accelerate_command(cfg: StudyConfig, job: Job, config_file: Path, study_file
 def _train_distributed(cfg: StudyConfig, job: Job) -> None:
     """Train a multi-GPU run under `accelerate launch`, holding the run's claim meanwhile (the launched processes
     hold none): a busy run is left to its owner, and a claim lost while training stops the launch."""
-    from langmix.study.state import run_state, try_claim
+    from langmix.study.state import prepare_redo, run_state, try_claim
 
     path = train_dir(cfg, job.train)
     if run_state(path) == "done":
@@ -121,6 +121,9 @@ def _train_distributed(cfg: StudyConfig, job: Job) -> None:
     if claim is None:
         return  # another process trains it; run_job then waits for it like for any busy run
     with claim:
+        if run_state(path) == "done":  # finished by another process between the check and the claim
+            return
+        prepare_redo(path)  # a corrupt run is redone
         config_file, study_file = path / "fsdp.yaml", path / "study.json"
         config_file.write_text(yaml.safe_dump(fsdp_config(resources(job, cfg).gpus)))
         study_file.write_text(cfg.model_dump_json())

@@ -8,6 +8,11 @@
 - `.staging/`, `SWAP.json`: new files of a run and the journal that swaps them in (`swap_in`): an interrupted swap is
   completed, or rolled back, at the next look, so rewriting a finished run never leaves it corrupt.
 
+Every record is written whole (tmp + rename), so one that cannot be read, or is not what its writer writes, was
+damaged from outside (a disk, a sync tool, a hand edit): a damaged claim or status reads as absent, a damaged DONE or
+swap journal makes the run `corrupt` (its files cannot be vouched for; the next run redoes it, `prepare_redo`), and
+nothing a damaged journal names is moved or deleted.
+
 States: done | corrupt | failed | running | interrupted | pending.
 """
 
@@ -18,6 +23,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -111,12 +117,14 @@ class Claim:
 
     def _still_mine(self) -> bool:
         """Whether claim.json still names this owner (False when it is gone or names another); OSError other
-        than a missing file and unreadable JSON propagate."""
+        than a missing file and an unreadable claim (ValueError) propagate."""
         try:
             current = json.loads(self.path.read_text())
         except FileNotFoundError:
             return False
-        if current.get("owner", {}).get("token") != self.owner["token"]:
+        if not isinstance(current, dict):
+            raise ValueError(f"{self.path} is not a claim")
+        if _token(current) != self.owner["token"]:
             log.error("lost the claim on %s to %s", self.path.parent, current.get("owner"))
             return False
         return True
@@ -150,8 +158,7 @@ class Claim:
     def release(self) -> None:
         self._stop.set()
         try:
-            current = json.loads(self.path.read_text())
-            if current.get("owner", {}).get("token") == self.owner["token"]:
+            if _token(json.loads(self.path.read_text())) == self.owner["token"]:
                 self.path.unlink()
         except (OSError, ValueError):
             pass
@@ -174,23 +181,50 @@ def ensure_claim() -> None:
         _HELD[-1].ensure()
 
 
-def read_claim(run: Path) -> dict | None:
+def _read_record(path: Path) -> dict | None:
+    """The JSON object in `path`, or None where it is missing, unreadable or not an object."""
     try:
-        return json.loads((run / CLAIM).read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) else None
+
+
+def _token(claim: object) -> object:
+    """The owner token a claim records (None where it records none)."""
+    owner = claim.get("owner") if isinstance(claim, dict) else None
+    return owner.get("token") if isinstance(owner, dict) else None
+
+
+def read_claim(run: Path) -> dict | None:
+    """The run's claim, or None where there is none or it is not one (unreadable, no numeric heartbeat, an owner
+    that is not a mapping): `try_claim` judges such a file by its age."""
+    claim = _read_record(run / CLAIM)
+    if claim is None or not isinstance(claim.get("owner", {}), dict) or _heartbeat(claim) is None:
+        return None
+    return claim
+
+
+def _heartbeat(claim: object) -> float | None:
+    """When a claim was last refreshed (None where it records no finite number)."""
+    beat = claim.get("heartbeat") if isinstance(claim, dict) else None
+    if isinstance(beat, bool) or not isinstance(beat, (int, float)) or not math.isfinite(beat):
+        return None
+    return float(beat)
 
 
 def claim_is_live(claim: dict | None) -> bool:
     """A claim refreshed within STALE_S, unless its owner ran on this host, in this PID namespace, and that process
     is gone (a driver killed with SIGKILL: its runs are free at once, not after STALE_S). Where the owner's process
     cannot be identified here (another host or container, or no /proc), the heartbeat alone decides."""
-    if not claim or time.time() - float(claim.get("heartbeat", 0)) >= STALE_S:
+    beat = _heartbeat(claim)
+    if beat is None or time.time() - beat >= STALE_S:
         return False
-    owner = claim.get("owner") or {}
+    owner = claim.get("owner") if isinstance(claim.get("owner"), dict) else {}  # type: ignore[union-attr]
     mine = _process_identity(os.getpid())
     pid, process = owner.get("pid"), owner.get("process")
-    if (owner.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0 and process and mine
+    if (owner.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0 and isinstance(process, str)
+            and process and mine
             and process.split()[0] == mine.split()[0]):  # the same PID namespace: its pids mean the same
         return _process_identity(pid) == process  # gone, or the pid now belongs to another process
     return True
@@ -239,10 +273,7 @@ def write_status(run: Path, state: str, **extra) -> None:
 
 
 def read_status(run: Path) -> dict | None:
-    try:
-        return json.loads((run / "status.json").read_text())
-    except (OSError, ValueError):
-        return None
+    return _read_record(run / "status.json")
 
 
 def _file_check(path: Path) -> str:
@@ -301,9 +332,35 @@ def swap_in(run: Path, staged: Path, files: list[str], outputs: list[str]) -> No
     _finish_swap(run)
 
 
+def _plain_name(name: object) -> bool:
+    """A file name inside one directory (no folder part, not `.` or `..`)."""
+    return isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name
+
+
+def _read_journal(run: Path) -> dict | None:
+    """The run's swap journal, or None where it is damaged: unreadable, or not what `swap_in` writes (the staging
+    directory's name, plain file names, a DONE record vouching for files)."""
+    journal = _read_record(run / SWAP)
+    if journal is None or journal.get("staging") != STAGING:
+        return None
+    files, done = journal.get("files"), journal.get("done")
+    if not isinstance(files, list) or not all(_plain_name(name) for name in files):
+        return None
+    return journal if isinstance(done, dict) and _done_files(done) is not None else None
+
+
+class DamagedJournal(ValueError):
+    """A run's swap journal that cannot be read: the run cannot be trusted (`corrupt`)."""
+
+
+_DAMAGED_SEEN: set[Path] = set()  # runs whose damaged journal this process has warned about
+
+
 def _finish_swap(run: Path) -> None:
-    journal = json.loads((run / SWAP).read_text())
-    staged = run / journal["staging"]
+    journal = _read_journal(run)
+    if journal is None:
+        raise DamagedJournal(f"{run.name}: its swap journal {SWAP} is damaged")
+    staged = run / STAGING
     for name in journal["files"]:
         if (staged / name).exists():  # not moved yet
             _move(staged / name, run / name)
@@ -313,33 +370,57 @@ def _finish_swap(run: Path) -> None:
     shutil.rmtree(staged, ignore_errors=True)
 
 
-def _settle(run: Path) -> bool:
-    """Complete an interrupted swap (journal written) or roll one back (staged files only); False when a live
-    process holds the run (it may be writing them now)."""
-    def settle() -> None:
+def _settle(run: Path) -> str | None:
+    """Complete an interrupted swap (journal written) or roll one back (staged files only): None when settled;
+    'running' when a live process holds the run (it may be writing them now); 'corrupt' when the journal is
+    damaged (left as found, with the staged files: nothing it names is trusted; `prepare_redo` removes them)."""
+    def settle() -> str | None:
         if (run / SWAP).exists():
+            if _read_journal(run) is None:
+                if run not in _DAMAGED_SEEN:
+                    _DAMAGED_SEEN.add(run)
+                    log.warning("%s: its swap journal %s is damaged, so its files cannot be trusted: corrupt (the "
+                                "next `study run` redoes it)", run.name, SWAP)
+                return "corrupt"
             log.warning("%s: completing an interrupted rewrite of its files", run.name)
             _finish_swap(run)
         elif (run / STAGING).exists():
             shutil.rmtree(run / STAGING, ignore_errors=True)
+        return None
 
     if any(c.path.parent == run for c in _HELD):
-        settle()
-        return True
+        return settle()
     claim = try_claim(run)
     if claim is None:
-        return False
+        return "running"
     with claim:
-        settle()
-    return True
+        return settle()
+
+
+def prepare_redo(run: Path) -> None:
+    """Clear a run that is not done for its redo, under its claim (after `run_state`, which settled any sound
+    journal): its DONE, a damaged swap journal and staged files."""
+    (run / DONE).unlink(missing_ok=True)
+    (run / SWAP).unlink(missing_ok=True)
+    shutil.rmtree(run / STAGING, ignore_errors=True)
+
+
+def _done_files(record: dict) -> dict[str, str] | None:
+    """The files a DONE record vouches for ({relative path: check}), or None where it is not a DONE record (no
+    mapping of paths inside the run to checks, or an empty one: every run has outputs)."""
+    files = record.get("files")
+    if not isinstance(files, dict) or not files or not all(isinstance(c, str) for c in files.values()):
+        return None
+    if any(Path(name).is_absolute() or ".." in Path(name).parts for name in files):
+        return None  # never a file outside the run
+    return files
 
 
 def verify_done(run: Path) -> str | None:
     """None if the run's DONE record matches its files, else what is wrong."""
-    try:
-        record = json.loads((run / DONE).read_text())
-        files = record["files"]
-    except (OSError, ValueError, KeyError, TypeError):
+    record = _read_record(run / DONE)
+    files = _done_files(record) if record is not None else None
+    if files is None:
         return "DONE marker unreadable"
     for name, check in files.items():
         p = run / name
@@ -352,8 +433,10 @@ def verify_done(run: Path) -> str | None:
 
 def run_state(run: Path) -> str:
     """done | corrupt | failed | running | interrupted | pending. An interrupted `swap_in` is settled first."""
-    if ((run / SWAP).exists() or (run / STAGING).exists()) and not _settle(run):
-        return "running"
+    if (run / SWAP).exists() or (run / STAGING).exists():
+        unsettled = _settle(run)
+        if unsettled is not None:
+            return unsettled
     if (run / DONE).exists():
         return "done" if verify_done(run) is None else "corrupt"
     if claim_is_live(read_claim(run)):
