@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from langmix import durable
-from langmix.study import state
+from langmix.study import done, state
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_a_flushed_record_is_on_disk_before_it_is_renamed_and_its_folder_after(t
 
 
 def test_done_is_written_only_after_the_files_it_checks_by_size_reach_the_disk(tmp_path, disk_events, monkeypatch):
-    monkeypatch.setattr(state, "_HASH_LIMIT", 10)
+    monkeypatch.setattr(done, "_HASH_LIMIT", 10)
     run = tmp_path / "run"
     (run / "final").mkdir(parents=True)
     (run / "final" / "model.safetensors").write_bytes(b"weights above the limit")

@@ -4,7 +4,8 @@
   refreshes every HEARTBEAT_S seconds. Claims are created with O_EXCL, so two drivers never run the same run;
   a claim whose heartbeat is older than STALE_S is abandoned and may be taken over (atomically, by renaming it).
 - `status.json`: what the last attempt recorded (running / failed with the error and the tail of its log).
-- `DONE`: written last, with a digest of every output file; a run whose outputs no longer match is `corrupt`.
+- `DONE`: written last, with a digest of every output file (`done.py`); a run whose outputs no longer match is
+  `corrupt`.
 - `.staging/`, `SWAP.json`: new files of a run and the journal that swaps them in (`swap_in`): an interrupted swap is
   completed, or rolled back, at the next look, so rewriting a finished run never leaves it corrupt.
 
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import math
@@ -34,10 +34,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from langmix import durable
+from langmix.study.done import DONE, done_files, done_record, read_record, verify_done
 
 log = logging.getLogger(__name__)
 
-DONE = "DONE"
 CLAIM = "claim.json"
 SWAP = "SWAP.json"  # the journal of `swap_in`
 STAGING = ".staging"
@@ -45,7 +45,6 @@ STAGING = ".staging"
 # Both can be set through the environment (e.g. shorter in tests, longer on a slow shared filesystem).
 HEARTBEAT_S = float(os.environ.get("LANGMIX_HEARTBEAT_S", 10.0))
 STALE_S = float(os.environ.get("LANGMIX_CLAIM_STALE_S", 60.0))
-_HASH_LIMIT = 64 << 20  # files above this size are checked by size (model weights), below it by SHA-256
 
 
 def _process_identity(pid: int) -> str | None:
@@ -181,15 +180,6 @@ def ensure_claim() -> None:
         _HELD[-1].ensure()
 
 
-def _read_record(path: Path) -> dict | None:
-    """The JSON object in `path`, or None where it is missing, unreadable or not an object."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def _token(claim: object) -> object:
     """The owner token a claim records (None where it records none)."""
     owner = claim.get("owner") if isinstance(claim, dict) else None
@@ -199,7 +189,7 @@ def _token(claim: object) -> object:
 def read_claim(run: Path) -> dict | None:
     """The run's claim, or None where there is none or it is not one (unreadable, no numeric heartbeat, an owner
     that is not a mapping): `try_claim` judges such a file by its age."""
-    claim = _read_record(run / CLAIM)
+    claim = read_record(run / CLAIM)
     if claim is None or not isinstance(claim.get("owner", {}), dict) or _heartbeat(claim) is None:
         return None
     return claim
@@ -273,40 +263,12 @@ def write_status(run: Path, state: str, **extra) -> None:
 
 
 def read_status(run: Path) -> dict | None:
-    return _read_record(run / "status.json")
-
-
-def _file_check(path: Path) -> str:
-    size = path.stat().st_size
-    if size > _HASH_LIMIT:
-        return f"size:{size}"
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _done_record(root: Path, outputs: list[str]) -> dict:
-    """The DONE record of `outputs` under `root`: a check of each file. A file checked by its size alone (model
-    weights, `_HASH_LIMIT`) is flushed to disk first, with its folder: after a machine crash it could hold zeros at
-    its full size, which its check would pass, so the DONE that vouches for it is written only once its data is on
-    disk. Every other file is checked by its hash, so a crash that loses or garbles it makes the run `corrupt` (and
-    redone), never read as done: flushing it would cost ~10 ms a file for nothing."""
-    files: dict[str, str] = {}
-    folders: set[Path] = set()
-    for name in outputs:
-        target = root / name
-        paths = sorted(p for p in target.rglob("*") if p.is_file()) if target.is_dir() else [target]
-        for p in paths:
-            files[str(p.relative_to(root))] = check = _file_check(p)
-            if check.startswith("size:"):
-                durable.fsync_file(p)
-                folders.add(p.parent)
-    for folder in folders:
-        durable.fsync_dir(folder)
-    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "files": files}
+    return read_record(run / "status.json")
 
 
 def mark_done(run: Path, outputs: list[str]) -> None:
     """Write DONE last, recording a check of every output (files, or every file under a directory)."""
-    write_json_atomic(run / DONE, _done_record(run, outputs))
+    write_json_atomic(run / DONE, done_record(run, outputs))
 
 
 def staging_dir(run: Path) -> Path:
@@ -328,7 +290,7 @@ def swap_in(run: Path, staged: Path, files: list[str], outputs: list[str]) -> No
     point is completed by the next look at the run (`run_state`), and one interrupted before the journal is rolled
     back (the staged files dropped, the run's files untouched). Replaces the files of a finished run (re-scoring)
     without ever leaving it corrupt."""
-    write_json_atomic(run / SWAP, {"staging": staged.name, "files": files, "done": _done_record(staged, outputs)})
+    write_json_atomic(run / SWAP, {"staging": staged.name, "files": files, "done": done_record(staged, outputs)})
     _finish_swap(run)
 
 
@@ -340,13 +302,13 @@ def _plain_name(name: object) -> bool:
 def _read_journal(run: Path) -> dict | None:
     """The run's swap journal, or None where it is damaged: unreadable, or not what `swap_in` writes (the staging
     directory's name, plain file names, a DONE record vouching for files)."""
-    journal = _read_record(run / SWAP)
+    journal = read_record(run / SWAP)
     if journal is None or journal.get("staging") != STAGING:
         return None
     files, done = journal.get("files"), journal.get("done")
     if not isinstance(files, list) or not all(_plain_name(name) for name in files):
         return None
-    return journal if isinstance(done, dict) and _done_files(done) is not None else None
+    return journal if isinstance(done, dict) and done_files(done) is not None else None
 
 
 class DamagedJournal(ValueError):
@@ -403,32 +365,6 @@ def prepare_redo(run: Path) -> None:
     (run / DONE).unlink(missing_ok=True)
     (run / SWAP).unlink(missing_ok=True)
     shutil.rmtree(run / STAGING, ignore_errors=True)
-
-
-def _done_files(record: dict) -> dict[str, str] | None:
-    """The files a DONE record vouches for ({relative path: check}), or None where it is not a DONE record (no
-    mapping of paths inside the run to checks, or an empty one: every run has outputs)."""
-    files = record.get("files")
-    if not isinstance(files, dict) or not files or not all(isinstance(c, str) for c in files.values()):
-        return None
-    if any(Path(name).is_absolute() or ".." in Path(name).parts for name in files):
-        return None  # never a file outside the run
-    return files
-
-
-def verify_done(run: Path) -> str | None:
-    """None if the run's DONE record matches its files, else what is wrong."""
-    record = _read_record(run / DONE)
-    files = _done_files(record) if record is not None else None
-    if files is None:
-        return "DONE marker unreadable"
-    for name, check in files.items():
-        p = run / name
-        if not p.is_file():
-            return f"{name} is missing"
-        if _file_check(p) != check:
-            return f"{name} changed or is corrupt"
-    return None
 
 
 def run_state(run: Path) -> str:
