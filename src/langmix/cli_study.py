@@ -322,9 +322,9 @@ def study_status_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVER
     """Each run's state, from the run directories: done (outputs verified); done, other scorer (judged by another
     scorer: re-scored from its outputs before any table); running (claimed by a live process); interrupted
     (stopped before finishing: resumes); failed (its status.json holds the error); corrupt (outputs changed since
-    DONE: redone); blocked (an evaluation whose training failed); pending (not started). Where the study was
-    submitted to a cluster, also queued (not started, its job waiting) and requeued (its job requeued), with
-    SLURM's view of each run's job."""
+    DONE: redone); foreign (it holds another run's files, copied or moved over it: set aside and redone); blocked
+    (an evaluation whose training failed); pending (not started). Where the study was submitted to a cluster, also
+    queued (not started, its job waiting) and requeued (its job requeued), with SLURM's view of each run's job."""
     from langmix.study import slurm
     from langmix.study.grid import expand
     from langmix.study.rescore_stale import is_stale
@@ -350,7 +350,7 @@ def study_status_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVER
         if state == "done" and slurm_state and slurm_state not in ("COMPLETED", *slurm.LIVE_STATES):
             slurm_state += " (an earlier job; the run finished since)"
         counts[state] = counts.get(state, 0) + 1
-        color = {"done": "green", "failed": "red", "corrupt": "red", "running": "yellow",
+        color = {"done": "green", "failed": "red", "corrupt": "red", "foreign": "red", "running": "yellow",
                  "interrupted": "magenta", "blocked": "red", "done, other scorer": "yellow"}.get(state, "")
         table.add_row(kind, spec.key, spec.model.name, spec.mixture_name, spec.task, str(spec.seed),
                       f"[{color}]{state}[/{color}]" if color else state,
@@ -361,6 +361,10 @@ def study_status_cmd(config: Path = STUDY, overrides: Optional[list[str]] = OVER
         console.print(f"{counts['done, other scorer']} finished evaluation(s) were judged by another scorer than "
                       "this langmix's: `study run`, `report`, `query` and `plan` re-score them from their stored "
                       "outputs first (no model)")
+    if counts.get("foreign"):
+        console.print(f"{counts['foreign']} run(s) hold another run's files (a directory copied or moved over theirs: "
+                      "its DONE or files name another run): in no table; the next `study run` sets those files "
+                      "aside (a foreign-<time> folder inside the run) and redoes the run")
     stale = {slug: job_id for slug, job_id in ids.items() if slug not in shown}
     if stale:  # submitted for runs whose keys changed since (the config, or a data file's content)
         many = len(stale) > 1

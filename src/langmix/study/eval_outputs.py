@@ -65,7 +65,7 @@ def write_eval_outputs(spec: EvalSpec, path: Path, study: str, predictions: list
         raise
     ensure_claim()
     write_status(path, "done")
-    swap_in(path, staged, EVAL_OUTPUTS + ([TRAIL] if trail is not None else []), EVAL_OUTPUTS)
+    swap_in(path, staged, EVAL_OUTPUTS + ([TRAIL] if trail is not None else []), EVAL_OUTPUTS, spec.key)
 
 
 def scorer_record(path: Path) -> dict[str, Any] | None:

@@ -7,7 +7,8 @@ Layout under `<output_dir>/<name>/`:
   `scorer.json` (the scorer that judged it), `DONE`.
 Each run is claimed before it starts (see `state.py`), so any number of drivers, local workers or SLURM jobs can
 work on one study: a finished run is never repeated, an interrupted one resumes from its newest checkpoint, a
-corrupt one is redone, and a failure is recorded and blocks only the runs that need its model.
+corrupt one is redone (so is a directory holding another run's files: `state.prepare_redo`), and a failure is
+recorded and blocks only the runs that need its model.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluati
           callbacks=[StepProgress(start, hooks.advance, lambda loss: hooks.note(f"loss {loss:.4g}"))])
     ensure_claim()
     write_status(path, "done")
-    mark_done(path, TRAIN_OUTPUTS)
+    mark_done(path, TRAIN_OUTPUTS, spec.key)
 
 
 def train_identity(spec: TrainSpec, examples: list[Example]) -> dict:
@@ -140,9 +141,10 @@ def _guarded(path: Path, work: Callable[[], None]) -> str:
     if claim is None:
         return "busy"
     with claim:
-        if run_state(path) == "done":  # finished by another driver between the check and the claim
+        state = run_state(path)
+        if state == "done":  # finished by another driver between the check and the claim
             return "skipped"
-        prepare_redo(path)  # a corrupt run is redone
+        prepare_redo(path, state)  # a corrupt run is redone; another run's files are set aside first
         try:
             work()
             return "done"

@@ -121,9 +121,10 @@ def _train_distributed(cfg: StudyConfig, job: Job) -> None:
     if claim is None:
         return  # another process trains it; run_job then waits for it like for any busy run
     with claim:
-        if run_state(path) == "done":  # finished by another process between the check and the claim
+        state = run_state(path)
+        if state == "done":  # finished by another process between the check and the claim
             return
-        prepare_redo(path)  # a corrupt run is redone
+        prepare_redo(path, state)  # a corrupt run is redone; another run's files are set aside first
         config_file, study_file = path / "fsdp.yaml", path / "study.json"
         config_file.write_text(yaml.safe_dump(fsdp_config(resources(job, cfg).gpus)))
         study_file.write_text(cfg.model_dump_json())

@@ -4,8 +4,8 @@
   refreshes every HEARTBEAT_S seconds. Claims are created with O_EXCL, so two drivers never run the same run;
   a claim whose heartbeat is older than STALE_S is abandoned and may be taken over (atomically, by renaming it).
 - `status.json`: what the last attempt recorded (running / failed with the error and the tail of its log).
-- `DONE`: written last, with a digest of every output file (`done.py`); a run whose outputs no longer match is
-  `corrupt`.
+- `DONE`: written last, with a digest of every output file and the run's key (`done.py`); a run whose outputs no
+  longer match is `corrupt`, a directory holding another run's files (copied or moved over it) is `foreign`.
 - `.staging/`, `SWAP.json`: new files of a run and the journal that swaps them in (`swap_in`): an interrupted swap is
   completed, or rolled back, at the next look, so rewriting a finished run never leaves it corrupt.
 
@@ -14,7 +14,7 @@ damaged from outside (a disk, a sync tool, a hand edit): a damaged claim or stat
 swap journal makes the run `corrupt` (its files cannot be vouched for; the next run redoes it, `prepare_redo`), and
 nothing a damaged journal names is moved or deleted.
 
-States: done | corrupt | failed | running | interrupted | pending.
+States: done | corrupt | foreign | failed | running | interrupted | pending.
 """
 
 from __future__ import annotations
@@ -34,13 +34,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from langmix import durable
-from langmix.study.done import DONE, done_files, done_record, read_record, verify_done
+from langmix.study.done import (DONE, Foreign, done_files, done_record, held_key, name_key, read_record,
+                                verify_done)
 
 log = logging.getLogger(__name__)
 
 CLAIM = "claim.json"
 SWAP = "SWAP.json"  # the journal of `swap_in`
 STAGING = ".staging"
+FOREIGN = "foreign-"  # the folder in a run where `prepare_redo` sets another run's files aside
 # A live owner refreshes its claim every HEARTBEAT_S seconds; a claim not refreshed for STALE_S is abandoned.
 # Both can be set through the environment (e.g. shorter in tests, longer on a slow shared filesystem).
 HEARTBEAT_S = float(os.environ.get("LANGMIX_HEARTBEAT_S", 10.0))
@@ -266,9 +268,10 @@ def read_status(run: Path) -> dict | None:
     return read_record(run / "status.json")
 
 
-def mark_done(run: Path, outputs: list[str]) -> None:
-    """Write DONE last, recording a check of every output (files, or every file under a directory)."""
-    write_json_atomic(run / DONE, done_record(run, outputs))
+def mark_done(run: Path, outputs: list[str], key: str | None = None) -> None:
+    """Write DONE last, recording a check of every output (files, or every file under a directory) and the key of
+    the run (default: the one `run` is named for)."""
+    write_json_atomic(run / DONE, done_record(run, outputs, key or name_key(run)))
 
 
 def staging_dir(run: Path) -> Path:
@@ -284,13 +287,14 @@ def _move(src: Path, dst: Path) -> None:
     os.replace(src, dst)  # the run directory is synced once, after the last move (`_finish_swap`)
 
 
-def swap_in(run: Path, staged: Path, files: list[str], outputs: list[str]) -> None:
+def swap_in(run: Path, staged: Path, files: list[str], outputs: list[str], key: str | None = None) -> None:
     """Move `files` (plain files, all written in `staged`) into `run` and mark it done over `outputs`, crash-safe:
     the journal (SWAP) records the move and the new DONE before anything is moved, so a swap interrupted at any
     point is completed by the next look at the run (`run_state`), and one interrupted before the journal is rolled
     back (the staged files dropped, the run's files untouched). Replaces the files of a finished run (re-scoring)
-    without ever leaving it corrupt."""
-    write_json_atomic(run / SWAP, {"staging": staged.name, "files": files, "done": done_record(staged, outputs)})
+    without ever leaving it corrupt. `key`: the run's (`mark_done`)."""
+    write_json_atomic(run / SWAP, {"staging": staged.name, "files": files,
+                                   "done": done_record(staged, outputs, key or name_key(run))})
     _finish_swap(run)
 
 
@@ -359,22 +363,35 @@ def _settle(run: Path) -> str | None:
         return settle()
 
 
-def prepare_redo(run: Path) -> None:
-    """Clear a run that is not done for its redo, under its claim (after `run_state`, which settled any sound
-    journal): its DONE, a damaged swap journal and staged files."""
+def prepare_redo(run: Path, state: str) -> None:
+    """Clear a run that is not done (its `run_state`, read under its claim, which settled any sound journal) for
+    its redo: its DONE, a damaged swap journal and staged files; where it holds another run's files (`foreign`),
+    every file is set aside first, in a `foreign-<time>` folder inside it (the work of a run moved here is kept;
+    a training would refuse its checkpoints)."""
+    if state == "foreign":
+        held = held_key(run, read_record(run / DONE) or {})
+        aside = run / f"{FOREIGN}{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
+        aside.mkdir()
+        for path in sorted(run.iterdir()):
+            if path != aside and path.name != CLAIM and not path.name.startswith((FOREIGN, "claim.")):
+                os.replace(path, aside / path.name)
+        log.warning("%s held the files of run %s (a directory copied or moved over it): set aside in %s (delete it "
+                    "once not needed); the run is redone", run.name, held, aside)
     (run / DONE).unlink(missing_ok=True)
     (run / SWAP).unlink(missing_ok=True)
     shutil.rmtree(run / STAGING, ignore_errors=True)
 
 
 def run_state(run: Path) -> str:
-    """done | corrupt | failed | running | interrupted | pending. An interrupted `swap_in` is settled first."""
+    """done | corrupt | foreign | failed | running | interrupted | pending. An interrupted `swap_in` is settled
+    first. `foreign`: the directory holds another run's files (`done.Foreign`)."""
     if (run / SWAP).exists() or (run / STAGING).exists():
         unsettled = _settle(run)
         if unsettled is not None:
             return unsettled
     if (run / DONE).exists():
-        return "done" if verify_done(run) is None else "corrupt"
+        problem = verify_done(run)
+        return "done" if problem is None else "foreign" if isinstance(problem, Foreign) else "corrupt"
     if claim_is_live(read_claim(run)):
         return "running"
     status = read_status(run)
