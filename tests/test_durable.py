@@ -64,6 +64,8 @@ def test_a_swap_syncs_the_moved_files_folder_before_its_done(tmp_path, disk_even
     staged = state.staging_dir(run)
     (staged / "predictions.jsonl").write_text("new\n")
     state.swap_in(run, staged, ["predictions.jsonl"], ["predictions.jsonl"])
+    journal = disk_events.index(("rename", state.SWAP))
+    assert disk_events[journal - 1][0] == "fsync" and disk_events[journal + 1] == ("fsync", "run")  # flushed
     moved = disk_events.index(("rename", "predictions.jsonl"))
     done = disk_events.index(("rename", state.DONE))
     assert ("fsync", "run") in disk_events[moved:done]

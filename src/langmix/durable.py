@@ -45,11 +45,15 @@ def temp_beside(target: Path, suffix: str = ".tmp") -> Path:
     return target.with_name(f"{target.name}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
 
-def write_text(target: Path, text: str) -> None:
-    """Write `text` (UTF-8) to `target` durably: a reader sees the old content or the new, after any crash."""
+def write_text(target: Path, text: str, flush: bool = True) -> None:
+    """Write `text` (UTF-8) to `target` through a temp file renamed over it: a reader, and a crashed process, see
+    the old content or the new; with `flush` (~10 ms), a crashed machine too."""
     tmp = temp_beside(target)
     try:
         tmp.write_text(text, encoding="utf-8")
-        replace(tmp, target)
+        if flush:
+            replace(tmp, target)
+        else:
+            os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -69,12 +69,7 @@ def _owner() -> dict:
 def write_json_atomic(path: Path, data: dict, flush: bool = False) -> None:
     """Write `data` as JSON to `path`: readers and a crashed process see the old file or the new one. `flush`: a
     crash of the machine too (`durable.write_text`: ~10 ms; for records nothing else can rebuild)."""
-    if flush:
-        durable.write_text(path, json.dumps(data, indent=2))
-        return
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    durable.write_text(path, json.dumps(data, indent=2), flush=flush)
 
 
 @contextlib.contextmanager
@@ -293,8 +288,8 @@ def swap_in(run: Path, staged: Path, files: list[str], outputs: list[str], key: 
     point is completed by the next look at the run (`run_state`), and one interrupted before the journal is rolled
     back (the staged files dropped, the run's files untouched). Replaces the files of a finished run (re-scoring)
     without ever leaving it corrupt. `key`: the run's (`mark_done`)."""
-    write_json_atomic(run / SWAP, {"staging": staged.name, "files": files,
-                                   "done": done_record(staged, outputs, key or name_key(run))})
+    write_json_atomic(run / SWAP, {"staging": staged.name, "files": files,  # lost, the run would be redone
+                                   "done": done_record(staged, outputs, key or name_key(run))}, flush=True)
     _finish_swap(run)
 
 
