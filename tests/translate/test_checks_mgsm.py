@@ -237,6 +237,13 @@ def test_untranslated_part_on_human_translations(mgsm_pairs):
     ("У Тома два кота.", "У Тома двое котов.", "ru", [], False),
     ("Mary has two cats and three dogs.", "メアリーは猫を二匹と犬を三匹飼っています。", "ja", [], False),
     ("Tom has two cats. He buys three more.", "لدى توم قطط.", "ar", [], False),  # no words for Arabic here
+    ("He read one hundred and twelve pages. Then he read three more.", "Leyó 112 páginas y luego 3 más.", "es", [],
+     False),  # "twelve" is part of 112, not a 12 of its own
+    ("It costs two hundred and two dollars. She pays with bills.", "Cuesta 202 dólares y paga con billetes.", "es",
+     [], False),
+    ("A hundred and two birds, two dozen eggs and two and a half pies.", "102 pájaros, 24 huevos y 2,5 tartas.", "es",
+     [], False),
+    ("It costs two hundred and two dollars. She pays with three bills.", "Cuesta 202 dólares.", "es", [3.0], True),
 ])
 def test_a_dropped_sentence_with_number_words_is_caught(source, target, lang, lost, refused):
     assert number_words_lost(source, target, lang) == lost and number_word_lost(source, target, lang) == refused

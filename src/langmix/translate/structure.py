@@ -10,7 +10,7 @@ import re
 from collections import Counter
 
 from langmix.evaluate.math import numbers
-from langmix.translate.number_words import word_numbers
+from langmix.translate.number_words import NUMBER_WORDS, standalone_numbers, word_numbers
 
 # Calculator annotations, arithmetic expressions, money and plain numbers, longest first.
 # A leading-dot decimal (`.5`, as in GSM8K's `18*.5`) is a number too, unless a letter, digit or separator precedes.
@@ -194,56 +194,14 @@ def numbers_preserved(source: str, target: str, target_lang: str) -> tuple[bool,
     return False, f"missing {sorted(missing.elements())} extra {sorted(extra.elements())}"
 
 
-# The numbers two to twelve as each language writes them as words, as stems (inflected and counted forms:
-# Russian двух/двое/вдвое, Swahili mbili/miwili/wawili, Telugu ఇద్దరు, Japanese ふたつ; "pair" and "double" for two).
-# "One" is left out (it is also an article); languages not listed are not checked. Measured on MGSM's human
-# translations: a source's number word is missing from them 6 times in 2,500 (omitted or reworded), never two of
-# them, never one with a sentence fewer (Thai, which marks no sentence end, aside).
-_ENGLISH_SMALL = {w: float(i) for i, w in enumerate(
-    "two three four five six seven eight nine ten eleven twelve".split(), start=2)}
-_NUMBER_STEMS: dict[str, list[str]] = {
-    "es": ["dos|ambos|ambas|doble|par", "tres|triple", "cuatro", "cinco", "seis", "siete", "ocho", "nueve", "diez",
-           "once", "doce"],
-    "fr": ["deux|double|paire|couple", "trois|triple", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze",
-           "douze"],
-    "de": ["zwei|beide|doppel|paar", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun", "zehn", "elf",
-           "zwölf"],
-    "ru": ["два|две|двух|двум|двое|вдвое|дважды|пар|оба|обе", "три|трех|трёх|тремя|трое|трои|втрое", "четыр|четвер",
-           "пят", "шест", "сем", "восем|восьм", "девят", "десят", "одиннадцат", "двенадцат"],
-    "zh": ["二|两|俩|双|对", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二"],
-    "ja": ["二|両|ふた|双|ペア", "三|みっ", "四|よっ|よん", "五|いつ", "六|むっ", "七|なな", "八|やっ", "九|ここの",
-           "十|とお", "十一", "十二"],
-    "th": ["สอง|คู่", "สาม", "สี่", "ห้า", "หก", "เจ็ด", "แปด", "เก้า", "สิบ", "สิบเอ็ด", "สิบสอง"],
-    "sw": ["bili|wili|pili|jozi", "tatu", "nne", "tano", "sita", "saba", "nane", "tisa", "kumi", "kumi na moja",
-           "kumi na mbili"],
-    "bn": ["দুই|দুটি|দুটো|দু|জোড়া|দ্বিগুণ", "তিন", "চার", "পাঁচ", "ছয়|ছয়|ছ", "সাত", "আট", "নয়|নয়", "দশ",
-           "এগারো", "বারো"],
-    "te": ["రెండు|ఇద్దరు|ఇద్దరి|జత|రెట్టింపు|రెం", "మూడు|ముగ్గురు|మూడ", "నాలుగు|నలుగురు|నాలుగ",
-           "ఐదు|అయిదు|ఐదుగురు", "ఆరు", "ఏడు", "ఎనిమిది", "తొమ్మిది", "పది", "పదకొండు", "పన్నెండు"],
-}
-_NUMBER_WORDS = {lang: {float(i): re.compile(stem, re.I) for i, stem in enumerate(stems, start=2)}
-                 for lang, stems in _NUMBER_STEMS.items()}
-# Words next to a small number that make it part of another number: "twenty-two", "two hundred", "two-thirds",
-# "two and a half".
-_TENS_WORDS = {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"}
-_AFTER = {"hundred", "hundreds", "thousand", "thousands", "million", "millions", "billion", "dozen", "dozens", "half",
-          "halves", "quarter", "quarters", "third", "thirds", "fourth", "fourths", "fifth", "fifths", "sixth",
-          "sixths", "seventh", "sevenths", "eighth", "eighths", "ninth", "ninths", "tenth", "tenths"}
-_ENGLISH_WORD = re.compile(r"[a-z]+")
-
-
 def number_words_lost(source: str, target: str, target_lang: str) -> list[float]:
     """The numbers two to twelve the English source writes as a word of their own ("She eats three for breakfast")
     that the translation writes neither in digits nor as a word of the target language (a dropped sentence takes
     them along, and no number check saw them); empty for a language without its words here."""
-    stems = _NUMBER_WORDS.get(target_lang)
+    stems = NUMBER_WORDS.get(target_lang)
     if not stems:
         return []
-    words = _ENGLISH_WORD.findall(source.lower())
-    values = {_ENGLISH_SMALL[w] for i, w in enumerate(words) if w in _ENGLISH_SMALL
-              and (i == 0 or words[i - 1] not in _TENS_WORDS)
-              and (i + 1 == len(words) or words[i + 1] not in _AFTER)
-              and words[i + 1:i + 4] != ["and", "a", "half"]}
+    values = {v for v in standalone_numbers(source) if v in stems}
     if not values:
         return []
     digits = number_multiset(target, target_lang)
