@@ -183,7 +183,7 @@ def test_an_interrupted_batch_keeps_the_translations_that_finished(gsm_questions
 
     asked: list[str] = []
 
-    def one(request):
+    def one(request, stop):
         asked.append(request.text)
         if len(asked) == 4:  # the 4th request is in flight when the user presses Ctrl-C
             time.sleep(0.3)

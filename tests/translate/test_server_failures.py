@@ -139,11 +139,11 @@ def test_an_interrupted_run_exits_130_with_one_line_and_keeps_what_it_received(t
     server = FakeServer({(q, "Spanish"): q.replace(" has ", " tiene ") for q in QUESTIONS}).start()
     real_one, asked = OpenAIBackend._one, []
 
-    def one(self, request):
+    def one(self, request, stop):
         asked.append(request)
         if len(asked) == 3:  # the user presses Ctrl-C during the 3rd request
             raise KeyboardInterrupt
-        return real_one(self, request)
+        return real_one(self, request, stop)
 
     monkeypatch.setattr(OpenAIBackend, "_one", one)
     try:
@@ -227,3 +227,36 @@ def test_the_command_line_says_in_one_line_that_the_server_cannot_be_reached(tmp
     assert f"the translation server at {url} cannot be reached: 3 requests in a row failed to connect" in text
     assert "a re-run resumes from them" in text and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_batchs_workers_send_nothing_when_the_next_batch_starts():
+    """A batch that ended on an error left its daemon workers alive (one with a request in flight); the next
+    translate() cleared the shared stop event and that worker went on with the dead batch's queue: after a
+    BackendRefused, the next call sent all 5 leftover requests."""
+    from langmix.translate.backends import BackendRefused
+
+    sent, release = [], threading.Event()
+
+    def post(payload):
+        text = payload["messages"][-1]["content"]
+        sent.append(text)
+        if "slow" in text:
+            release.wait(30)  # a request still in flight when the batch fails
+        if "FAIL" in text:
+            raise BackendRefused("refused")
+        return "ok"
+
+    backend = OpenAIBackend("http://127.0.0.1:9/v1", "m", api_key_env=None, concurrency=2)
+    backend._post = post
+    before = set(threading.enumerate())
+    first = [Request("slow A", "en", "es", "s#0"), Request("FAIL", "en", "es", "f#0")] + [
+        Request(f"old {i}", "en", "es", f"o{i}#0") for i in range(5)]
+    with pytest.raises(BackendRefused):
+        backend.translate(first)
+    ghosts = [t for t in threading.enumerate() if t not in before and t.name.startswith("translate")]
+    assert backend.translate([Request("new 0", "en", "es", "n#0")]) == ["ok"]
+    release.set()
+    for thread in ghosts:
+        thread.join(timeout=20)
+    assert not any(t.is_alive() for t in ghosts)
+    assert [t for t in sent if t.startswith("old")] == [] and sorted(sent) == ["FAIL", "new 0", "slow A"]

@@ -106,7 +106,6 @@ class OpenAIBackend:
     stats: dict[str, int] = field(default_factory=lambda: {"requests": 0, "retries": 0, "failures": 0})
     on_retry: Callable[[], None] | None = field(default=None, repr=False)  # each retry of a request (any thread)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _stop: threading.Event = field(default_factory=threading.Event, repr=False)  # set: no new request or retry
     _next_slot: float = 0.0
     _unconnected: int = 0  # requests in a row that could not connect
     _key: str | None = field(default=None, repr=False)
@@ -137,14 +136,14 @@ class OpenAIBackend:
         other weights under the same name); the URL without credentials."""
         return f"{self.model}@{public_url(self.base_url)}"
 
-    def _wait_for_rate_limit(self) -> None:
+    def _wait_for_rate_limit(self, stop: threading.Event) -> None:
         if not self.requests_per_second:
             return
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next_slot)
             self._next_slot = slot + 1.0 / self.requests_per_second
-        self._stop.wait(max(0.0, slot - now))
+        stop.wait(max(0.0, slot - now))
 
     def _post(self, payload: dict) -> str:
         headers = {"Content-Type": "application/json"}
@@ -183,11 +182,12 @@ class OpenAIBackend:
         # translation after it: it is left in, and validation refuses it (`reasoning_left`, retried with that).
         return _THOUGHT_BEFORE.sub("", _THINK.sub("", content))
 
-    def _one(self, req: Request) -> str | None:
+    def _one(self, req: Request, stop: threading.Event) -> str | None:
+        """One request with its retries; none is sent, and no retry, once `stop` (its batch's) is set."""
         payload = {"model": self.model, "messages": chat_prompt(req), "temperature": self.temperature}
         for attempt in range(self.max_retries + 1):
-            self._wait_for_rate_limit()
-            if self._stop.is_set():  # the batch was interrupted or failed: nothing more is sent
+            self._wait_for_rate_limit(stop)
+            if stop.is_set():  # the batch was interrupted or failed: nothing more is sent
                 return None
             try:
                 text = self._post(payload)
@@ -200,7 +200,7 @@ class OpenAIBackend:
                 log.warning("translation request for %s refused: %s", req.source_id, exc.args[0])
                 return None
             except TransientError as exc:
-                if self._stop.is_set():
+                if stop.is_set():
                     return None
                 unconnected = could_not_connect(exc)
                 if not unconnected:
@@ -220,7 +220,7 @@ class OpenAIBackend:
                     self.stats["retries"] += 1
                 if self.on_retry:
                     self.on_retry()
-                self._stop.wait(min(delay, 30.0))
+                stop.wait(min(delay, 30.0))
         return None
 
     def _connected(self) -> None:
@@ -248,12 +248,14 @@ class OpenAIBackend:
             if done:
                 done(i, text)
 
-        self._stop.clear()
+        # A new event for each batch: the workers of an earlier batch that ended on an error (daemon threads, one
+        # may still have a request in flight) keep theirs set and send nothing more of their dead batch's queue.
+        stop = threading.Event()
         if self.concurrency <= 1:  # in this thread: Ctrl-C interrupts the request itself
             for i, r in enumerate(requests):
-                finished(i, self._one(r))
+                finished(i, self._one(r, stop))
             return results
-        run_each(requests, self._one, self.concurrency, self._stop, finished)
+        run_each(requests, lambda r: self._one(r, stop), self.concurrency, stop, finished)
         return results
 
 
