@@ -51,32 +51,40 @@ def server(mgsm_memory):
 
 @pytest.fixture
 def canned():
-    """A local server answering every POST with one canned (status, body); counts the requests and keeps their
-    Authorization headers (`server.auth`)."""
+    """A local server answering every POST with one canned (status, body) and any extra `headers`; counts the
+    requests and keeps their Authorization headers (`server.auth`). With `hang`, it never answers in time: each
+    POST waits (up to 30 s) until the test ends."""
     servers = []
 
-    def start(status: int, body: bytes):
+    def start(status: int, body: bytes = b"", headers: dict[str, str] | None = None, hang: bool = False):
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
             def do_POST(self):
                 self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                server.requests += 1
-                server.auth.append(self.headers.get("Authorization"))
+                with server.lock:
+                    server.requests += 1
+                    server.auth.append(self.headers.get("Authorization"))
+                if hang:
+                    server.stopped.wait(30)
+                    return
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.requests, server.auth = 0, []
+        server.daemon_threads = True
+        server.requests, server.auth, server.lock, server.stopped = 0, [], threading.Lock(), threading.Event()
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
 
     yield start
     for server in servers:
+        server.stopped.set()
         server.shutdown()
         server.server_close()

@@ -2,49 +2,18 @@
 unreachable server, a Ctrl-C while requests hang."""
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from langmix.translate.backends import OpenAIBackend, Request
 
 
-@pytest.fixture
-def throttling():
-    """A local server answering every POST with 429 and the given Retry-After header; counts the requests."""
-    servers = []
-
-    def start(retry_after: str):
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                server.requests += 1
-                self.send_response(429)
-                self.send_header("Retry-After", retry_after)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.requests = 0
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.parametrize("header", ["1.2.3", "²", "-1", "nan", "soon", ""])
-def test_a_malformed_retry_after_falls_back_to_the_backoff(throttling, header):
+def test_a_malformed_retry_after_falls_back_to_the_backoff(canned, header):
     """`Retry-After: 1.2.3` passed the `.replace('.', '').isdigit()` guard and float() raised ValueError out of the
     worker (a traceback, exit 1); `²` is a digit to isdigit() but not to float(); `-1` and `nan` made time.sleep
     raise."""
-    server, url = throttling(header)
+    server, url = canned(429, headers={"Retry-After": header})
     backend = OpenAIBackend(url, "m", api_key_env=None, max_retries=2, backoff=0.0, concurrency=2)
     assert backend.translate([Request("Hello 3?", "en", "es", "x#0")]) == [None]
     assert server.requests == 3 and backend.stats == {"requests": 3, "retries": 2, "failures": 1}
@@ -58,43 +27,13 @@ def test_retry_after_in_seconds_or_as_a_date():
     assert [retry_after_seconds(v) for v in (None, "", "1.2.3", "²", "-1", "nan", "inf", "soon")] == [None] * 8
 
 
-@pytest.fixture
-def hanging():
-    """A local server that never answers in time (each POST sleeps 30 s); counts the requests."""
-    servers = []
-
-    def start():
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with server.lock:
-                    server.requests += 1
-                server.stopped.wait(30)
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        server.requests, server.lock, server.stopped = 0, threading.Lock(), threading.Event()
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server, f"http://127.0.0.1:{server.server_address[1]}/v1"
-
-    yield start
-    for server in servers:
-        server.stopped.set()
-        server.shutdown()
-        server.server_close()
-
-
-def test_ctrl_c_sends_no_request_or_retry_after_it(hanging):
+def test_ctrl_c_sends_no_request_or_retry_after_it(canned):
     """With a hanging server, `--timeout 5 --retries 3`, the process kept retrying for 20 s after SIGINT: the pool's
     running requests went on through their retries, and the interpreter waited for them at exit."""
     import os
     import signal
 
-    server, url = hanging()
+    server, url = canned(200, hang=True)
     backend = OpenAIBackend(url, "m", api_key_env=None, timeout=1.0, max_retries=3, backoff=0.0, concurrency=2)
     before = set(threading.enumerate())
 
@@ -206,8 +145,8 @@ def test_connection_failures_count_only_in_a_row_and_not_a_busy_servers_errors(c
     assert server.requests == 6
 
 
-def test_a_timeout_is_not_a_connection_failure(hanging):
-    server, url = hanging()
+def test_a_timeout_is_not_a_connection_failure(canned):
+    server, url = canned(200, hang=True)
     backend = OpenAIBackend(url, "m", api_key_env=None, timeout=1.0, max_retries=0, concurrency=4)
     assert backend.translate([Request(f"Hi {i}", "en", "es", f"x{i}#0") for i in range(4)]) == [None] * 4
     assert server.requests == 4
