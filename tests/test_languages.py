@@ -66,3 +66,17 @@ def test_synthetic_templates_use_the_canonical_phrase(code):
     from langmix.data import synth
 
     assert synth.answer_phrase(code) == langs.answer_phrase(code)
+
+
+def test_a_word_is_a_run_of_letters_defined_once():
+    """The letters pattern was written out three times (translate/validate.py, translate/structure.py,
+    evaluate/langid.py); each now uses languages.WORD."""
+    from pathlib import Path
+
+    import langmix
+
+    assert langs.WORD.findall("living_room 3 Lagos東京 café") == ["living", "room", "Lagos東京", "café"]
+    root = Path(langmix.__file__).parent
+    defined = [str(p.relative_to(root)) for p in sorted(root.rglob("*.py"))
+               if r"[^\W\d_]" in p.read_text(encoding="utf-8")]
+    assert defined == ["languages.py"]

@@ -19,11 +19,17 @@ these phrases, so "strict" keeps meaning "the model stated its answer with the l
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 import langcodes
 
 from langmix.errors import UserInputError
+
+
+# A word: a run of letters in any script (`living_room` is two words, `Lagos` one, digits are none). The one
+# definition, for language ID (evaluate/langid.py) and the translation checks (translate/).
+WORD = re.compile(r"[^\W\d_]+")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from functools import lru_cache
 
 from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
+from langmix.languages import WORD
+
 # lingua reads at most this much of a text: its first and last halves. lingua's time grows faster than the length
 # on text without spaces (measured: 128K characters of "x" took 2.65 s, 512K 39.9 s), and an answer's language
 # shows in its first and last sentences.
@@ -127,7 +129,6 @@ def script_of(text: str) -> str | None:
     return max(counts, key=counts.get) if counts else None
 
 
-_WORD = re.compile(r"[^\W\d_]+")  # a run of letters: `living_room` is two words, `Lagos` one
 
 
 def wrong_language_argument(got: str, canonical: str, lang: str, study_languages: list[str],
@@ -146,7 +147,7 @@ def wrong_language_argument(got: str, canonical: str, lang: str, study_languages
     got_script, canonical_script = script_of(got), script_of(canonical)
     if got_script and canonical_script and got_script != canonical_script:
         return True
-    if got_script != "LATIN" or len(_WORD.findall(got)) < 2:
+    if got_script != "LATIN" or len(WORD.findall(got)) < 2:
         return False
     if request:
         from langmix.evaluate.ast_check import _copied_span  # the checker's whole-word test (lazy: no cycle)

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 
 from langmix.evaluate.math import numbers
+from langmix.languages import WORD
 from langmix.translate.number_words import NUMBER_WORDS, standalone_numbers, word_numbers
 
 # Calculator annotations, arithmetic expressions, money and plain numbers, longest first.
@@ -208,9 +209,6 @@ def number_words_lost(source: str, target: str, target_lang: str) -> list[float]
     return sorted(v for v in values if v not in digits and not stems[v].search(target))
 
 
-_WORD = re.compile(r"[^\W\d_]+")
-
-
 def _numbers_in_order(text: str, lang: str) -> list[float]:
     return [round(v, 6) for v in numbers(text, lang, cjk=False)]
 
@@ -223,7 +221,7 @@ def numbers_swapped(source: str, target: str, target_lang: str) -> bool:
     before: list[tuple[float, str]] = []  # each plain number of the source and the word right after it
     for match in PROTECT.finditer(source):
         values = numbers(match.group(), "en", cjk=False)
-        word = _WORD.match(source, match.end() + 1 if source[match.end():match.end() + 1] == " " else match.end())
+        word = WORD.match(source, match.end() + 1 if source[match.end():match.end() + 1] == " " else match.end())
         if len(values) == 1 and word:
             before.append((round(values[0], 6), word.group().casefold()))
     counts = Counter(_numbers_in_order(source, "en"))  # a number written twice (`1/6 ... 6 liters`) has no order

@@ -45,7 +45,6 @@ def question_lost(source: str, target: str, target_lang: str) -> bool:
 
 # A sentence ends at . ! ? ; : (and their CJK, Arabic and Devanagari forms) or a line break.
 _SENTENCE_END = re.compile(r"(?<=[.!?;:。？！؟।])\s+|(?<=[。？！；：])|\n+")
-_WORDS = re.compile(r"[^\W\d_]+")
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]|'[^'\n]*'|「[^」\n]*」")
 # A sentence judged for English has this many letters outside the source's capitalised words (names: "Raymond y
 # Samantha son primos." reads as English), and this share of them in words the source uses (an untranslated
@@ -63,11 +62,11 @@ def _english_looking(source: str, target: str) -> list[str]:
     for start, end in reversed(math_spans(target)):
         target = target[:start] + " " + target[end:]
     target = TEMPLATE.sub(" ", _QUOTED.sub(lambda m: " " if m.group()[1:-1] in source else m.group(), prose(target)))
-    names = {w for w in _WORDS.findall(source) if w[0].isupper()}
-    vocabulary = {w.casefold() for w in _WORDS.findall(source)}
+    names = {w for w in langs.WORD.findall(source) if w[0].isupper()}
+    vocabulary = {w.casefold() for w in langs.WORD.findall(source)}
     out = []
     for sentence in _SENTENCE_END.split(target):
-        words = [w for w in _WORDS.findall(sentence) if w not in names]
+        words = [w for w in langs.WORD.findall(sentence) if w not in names]
         letters = sum(len(w) for w in words)
         if letters >= UNTRANSLATED_LETTERS and \
                 sum(len(w) for w in words if w.casefold() in vocabulary) >= UNTRANSLATED_SHARE * letters:
@@ -88,7 +87,7 @@ _NO_SENTENCE_MARK = {"th"}
 
 
 def _sentences(text: str) -> int:
-    return sum(1 for part in _SENTENCE_END.split(text.strip()) if _WORDS.search(part))
+    return sum(1 for part in _SENTENCE_END.split(text.strip()) if langs.WORD.search(part))
 
 
 def number_word_lost(source: str, target: str, target_lang: str) -> bool:
