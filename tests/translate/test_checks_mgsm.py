@@ -7,11 +7,14 @@ from collections import Counter
 
 import pytest
 
+from langmix.data.math_data import load_mgsm_exemplars
 from langmix.records import Example
 from langmix.translate.cache import TranslationCache
+from langmix.translate.chatter import SENTENCE_END, postscript, preamble
 from langmix.translate.pipeline import qa_table, translate_examples
 from langmix.translate.structure import number_words_lost
-from langmix.translate.validate import _SENTENCE_END, notes, number_word_lost, untranslated_part, validate
+from langmix.translate.validate import notes, number_word_lost, untranslated_part, validate
+from tests.shared_data import shared
 from tests.translate.conftest import TARGETS
 
 LANGS = ["en", *TARGETS]
@@ -122,6 +125,7 @@ SPANISH = "Tom tiene 3 manzanas y María tiene 5 manzanas. Tom le da a María 2 
     (f"{SPANISH}\n***", "es", "postscript"),
     (f"{SPANISH} ¡Espero que te ayude!", "es", "postscript"),  # a closing wish
     (f"{SPANISH}\nHope this helps.", "es", "postscript"),
+    ("汤姆有3个苹果，玛丽有5个苹果。汤姆给了玛丽2个苹果。玛丽现在有几个苹果？希望这对你有帮助。", "zh", "postscript"),  # a sentence more
     (f"Español: {SPANISH}", "es", "preamble"),  # a language's name as a label
     (f"**Spanish (Spain):** {SPANISH}", "es", "preamble"),
     (f"ES: {SPANISH}", "es", "preamble"),
@@ -153,11 +157,34 @@ def test_what_the_source_says_itself_is_no_chatter(source, target):
     assert not {"preamble", "postscript"} & set(validate(source, target, "es", LANGS, detected="es"))
 
 
+@pytest.mark.parametrize("source, target, lang", [
+    ("Jan wants to save $500 in 5 weeks. How much must she save each week?", "简希望能在5周内存下500美元。她每周必须存多少钱？",
+     "zh"),
+    ("Maria wishes to buy 3 dresses at $20 each. How much will she pay?", "玛丽亚希望能买3件连衣裙，每件20美元。她要付多少钱？",
+     "zh"),
+    ("The shop expects to sell 40 cakes a day. How many cakes does it sell in 7 days?",
+     "दुकान को एक दिन में 40 केक बेचने की उम्मीद है। 7 दिनों में वह कितने केक बेचती है?", "hi"),
+    ("The team expects to win 5 of its 8 games. How many games does it expect to lose?",
+     "টিমটি তার 8টি খেলার মধ্যে 5টি জিতবে বলে আশা করি। কতগুলি খেলা হারবে বলে আশা করা হচ্ছে?", "bn"),
+    ("Jan wants to save $500 in 5 weeks.", "简希望能在5周内存下500美元。", "zh"),  # one line: its last line is all
+])
+def test_a_wish_the_source_states_in_other_words_is_no_closing_wish(source, target, lang):
+    """The closing-wish check searched the whole last line, which in a one-line translation is the whole text:
+    "简希望能在5周内存下500美元。" (for "Jan wants to save ...") and "...बेचने की उम्मीद है।" (for "The shop expects to
+    sell ...") were refused as postscript. A closing wish is the last sentence, one the source has no match for."""
+    assert not postscript(source, target) and "postscript" not in validate(source, target, lang, [*LANGS, lang],
+                                                                           detected=lang)
+
+
 def test_chatter_checks_on_human_translations(mgsm_pairs):
     rate, by_lang = _rate(mgsm_pairs, lambda s, t, lang: {"preamble", "postscript"} & set(
         validate(s, t, lang, LANGS, detected=lang)))
     print(f"preamble/postscript on MGSM human translations: {rate:.4f} {dict(by_lang)}")
     assert sum(by_lang.values()) == 0  # measured 0; a parenthesis moved to the end (10 pairs) is allowed
+    exemplars = load_mgsm_exemplars(shared("mgsm", "exemplars.json"))
+    pairs = [(source, target) for lang in TARGETS for english, translated in zip(exemplars["en"], exemplars[lang])
+             for source, target in zip(english, translated)]  # each exemplar's question and step-by-step answer
+    assert len(pairs) == 160 and [p for p in pairs if preamble(*p) or postscript(*p)] == []  # measured 0
 
 
 JANET = "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her " \
@@ -259,7 +286,7 @@ def test_number_word_check_on_human_translations(mgsm_pairs):
     assert sum(by_lang.values()) == 0  # measured 0
 
     def sentences(text):
-        return [p for p in _SENTENCE_END.split(text.strip()) if p.strip()]
+        return [p for p in SENTENCE_END.split(text.strip()) if p.strip()]
 
     planted = []
     for src, tgt, lang in mgsm_pairs:

@@ -44,17 +44,24 @@ _SOURCE_OPENER = re.compile(r"^\W*(?:sure|certainly|of course|absolutely|okay|ok
                             re.I)
 # A separator line (---, ***, ___, ===, ~~~) with the chatter after it: "...\n---\nEspero que te sirva."
 _SEPARATOR = re.compile(r"^[ \t]*(?:[-*_=~][ \t]*){3,}$", re.M)
-# A closing wish in the last line: "Hope this helps!", "Espero que te sirva.", "Let me know if ...".
+# A closing wish, as the last sentence: "Hope this helps!", "Espero que te sirva.", "Let me know if ...".
 _CLOSING = re.compile(
     r"hope (?:this|it|that) helps|let me know|espero que (?:te|le|os|les) (?:sirva|ayude|guste)|j'espère que (?:cela"
     r"|ça|c'est)|ich hoffe,? (?:das|es|ich)|надеюсь,? (?:это|что)|希望(?:这|這|对|對|能)|お役に立て|도움이 되"
     r"|semoga (?:membantu|bermanfaat)|natumaini (?:hii|hili|kwamba)|আশা করি|उम्मीद है|आशा है|ఆశిస్తున్నా"
     r"|หวังว่า|أتمنى أن|آمل أن", re.I)
 _HOPE = re.compile(r"\bhop(?:e|ed|es|ing)\b|\blet me know\b", re.I)  # the source's own wish
+# A sentence ends at . ! ? ; : (and their CJK, Arabic and Devanagari forms) or a line break.
+SENTENCE_END = re.compile(r"(?<=[.!?;:。？！؟।])\s+|(?<=[。？！；：])|\n+")
 # A reasoning model's thinking tags (an unclosed `<think>` block before the translation).
 _THINK_TAG = re.compile(r"</?think>", re.I)
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 _END = " \t\n.?!。？！؟।"
+
+
+def sentences(text: str) -> list[str]:
+    """A text's sentences that hold a word (a number or a mark alone is none)."""
+    return [part for part in SENTENCE_END.split(text.strip()) if langs.WORD.search(part)]
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -103,8 +110,9 @@ def preamble(source: str, target: str) -> bool:
 
 def postscript(source: str, target: str) -> bool:
     """Chatter after the translation (after a preamble's line, where there is one): a paragraph more than the
-    source has, a note ("Nota:", "(Note: ...") or a separator line ("---") the source lacks, a closing wish in the
-    last line ("Espero que te sirva.", "Hope this helps") the source makes none of, a word for "translation" the
+    source has, a note ("Nota:", "(Note: ...") or a separator line ("---") the source lacks, a closing wish as an
+    added last sentence ("Espero que te sirva.", "Hope this helps": the translation has more sentences than the
+    source) the source makes none of, a word for "translation" the
     source lacks, or a closing parenthesis where the source has none."""
     target = target.strip()
     if preamble(source, target):
@@ -117,7 +125,8 @@ def postscript(source: str, target: str) -> bool:
         return True
     if _SEPARATOR.search(target) and not _SEPARATOR.search(source):
         return True
-    if not _HOPE.search(source) and _CLOSING.search(target.rsplit("\n", 1)[-1]):
+    said = sentences(target)  # not the whole last line: that is the whole text of a one-line translation ("简希望能...")
+    if not _HOPE.search(source) and len(said) > len(sentences(source)) and _CLOSING.search(said[-1]):
         return True
     if not _TRANSLATION_WORD.search(source) and _TRANSLATION_WORD.search(target):
         return True

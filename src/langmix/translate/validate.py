@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from langmix import languages as langs
 from langmix.evaluate import langid
-from langmix.translate.chatter import postscript, preamble, reasoning
+from langmix.translate.chatter import SENTENCE_END, postscript, preamble, reasoning, sentences
 from langmix.translate.structure import (PLACEHOLDER, TEMPLATE, formulas_preserved, math_spans, number_words_lost,
                                          numbers_preserved, numbers_reordered, numbers_swapped, prose,
                                          structure_preserved, templates_preserved)
@@ -43,8 +43,6 @@ def question_lost(source: str, target: str, target_lang: str) -> bool:
     return found < asked
 
 
-# A sentence ends at . ! ? ; : (and their CJK, Arabic and Devanagari forms) or a line break.
-_SENTENCE_END = re.compile(r"(?<=[.!?;:。？！؟।])\s+|(?<=[。？！；：])|\n+")
 _QUOTED = re.compile(r"\"[^\"\n]*\"|“[^”\n]*”|«[^»\n]*»|„[^“”\n]*[“”]|'[^'\n]*'|「[^」\n]*」")
 # A sentence judged for English has this many letters outside the source's capitalised words (names: "Raymond y
 # Samantha son primos." reads as English), and this share of them in words the source uses (an untranslated
@@ -65,7 +63,7 @@ def _english_looking(source: str, target: str) -> list[str]:
     names = {w for w in langs.WORD.findall(source) if w[0].isupper()}
     vocabulary = {w.casefold() for w in langs.WORD.findall(source)}
     out = []
-    for sentence in _SENTENCE_END.split(target):
+    for sentence in SENTENCE_END.split(target):
         words = [w for w in langs.WORD.findall(sentence) if w not in names]
         letters = sum(len(w) for w in words)
         if letters >= UNTRANSLATED_LETTERS and \
@@ -86,10 +84,6 @@ def untranslated_part(source: str, target: str, target_lang: str) -> bool:
 _NO_SENTENCE_MARK = {"th"}
 
 
-def _sentences(text: str) -> int:
-    return sum(1 for part in _SENTENCE_END.split(text.strip()) if langs.WORD.search(part))
-
-
 def number_word_lost(source: str, target: str, target_lang: str) -> bool:
     """Whether a sentence with a number written as a word was dropped ("She eats three for breakfast ... with
     four." gone: the length ratio stayed in bounds, and no number check sees number words): two of the source's
@@ -98,7 +92,7 @@ def number_word_lost(source: str, target: str, target_lang: str) -> bool:
     translations merge sentences (fr, te: 1 in 10 has a sentence fewer), so neither alone is refused."""
     lost = number_words_lost(source, target, target_lang)
     return len(lost) > 1 or (len(lost) == 1 and target_lang not in _NO_SENTENCE_MARK
-                             and _sentences(target) < _sentences(source))
+                             and len(sentences(target)) < len(sentences(source)))
 
 
 @dataclass(frozen=True)
