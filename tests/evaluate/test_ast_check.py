@@ -323,7 +323,7 @@ def test_request_fragments_are_not_accepted_as_arguments():
 def test_free_text_spans_ignore_punctuation_and_respect_vowel_signs():
     """A message body copied without the request's comma is the copied span; a Bengali fragment that starts
     after a vowel sign (a mark, mid-word) is not whole words."""
-    from langmix.evaluate.ast_check import _copied_span
+    from langmix.evaluate.leniencies import _copied_span
 
     assert _copied_span("Nos vemos mañana a las cinco", "Escribe: nos vemos mañana, a las cinco.")
     request = "বার্তা পাঠাও: কাল পাঁচটায় দেখা হবে"

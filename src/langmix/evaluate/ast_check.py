@@ -70,11 +70,10 @@ from scipy.optimize import linear_sum_assignment
 from langmix.evaluate import call_parse
 from langmix.evaluate.call_compare import CallVerdict, _check_one, _schema
 from langmix.evaluate.call_parse import MAX_OUTPUT_CHARS, ParseError
-from langmix.evaluate.leniencies import LENIENCIES, MODES, Mode, _Context, _copied_span  # noqa: F401
+from langmix.evaluate.leniencies import LENIENCIES, MODES, Mode, _Context  # noqa: F401  (LENIENCIES re-exported)
 from langmix.evaluate.schema import check_functions, check_possible_answer
 
-# Re-exported from their modules: the checker's rule sets (`LENIENCIES`, `MODES`) and whole-word test
-# (`_copied_span`, which language ID imports) as they were before it was split.
+# Re-exported from their module: the checker's rule sets (`LENIENCIES`, `MODES`), as before it was split.
 
 
 def parse_calls(output: str, mode: Mode = "multilingual", names: Collection[str] = ()

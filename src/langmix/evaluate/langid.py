@@ -150,7 +150,7 @@ def wrong_language_argument(got: str, canonical: str, lang: str, study_languages
     if got_script != "LATIN" or len(WORD.findall(got)) < 2:
         return False
     if request:
-        from langmix.evaluate.ast_check import _copied_span  # the checker's whole-word test (lazy: no cycle)
+        from langmix.evaluate.leniencies import _copied_span  # the checker's whole-word test (lazy: no cycle)
 
         if _copied_span(got, request):
             return False
