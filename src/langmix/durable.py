@@ -5,6 +5,7 @@ the rename to disk before the data)."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -57,3 +58,13 @@ def write_text(target: Path, text: str, flush: bool = True) -> None:
             os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_json_object(path: Path) -> dict | None:
+    """A JSON record written here, read back: the object in `path`, or None where it is missing, unreadable,
+    damaged or not an object (a reader decides what a lost record means; none crashes on one)."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None

@@ -205,7 +205,7 @@ def check_identity(out_dir: Path, identity: dict) -> None:
     path = out_dir / "identity.json"
     has_checkpoints = any((out_dir / "checkpoints").glob("checkpoint-*")) or (out_dir / "final").exists()
     if path.exists():
-        recorded = _recorded_identity(path)
+        recorded = durable.read_json_object(path)
         if recorded is None and has_checkpoints:  # written whole (durable): damaged from outside
             raise IdentityError(f"{path} is unreadable, so langmix cannot tell which run wrote the checkpoints in "
                                 f"{out_dir}; use another --out or delete them")
@@ -222,17 +222,8 @@ def check_identity(out_dir: Path, identity: dict) -> None:
 def finished(out_dir: Path, identity: dict) -> bool:
     """Whether `out_dir` holds this very training, finished: its identity, final weights and summary (a re-run of
     `train` then has nothing to do; resuming would redo the steps after the last checkpoint)."""
-    return (_recorded_identity(out_dir / "identity.json") == identity and (out_dir / "final").is_dir()
+    return (durable.read_json_object(out_dir / "identity.json") == identity and (out_dir / "final").is_dir()
             and (out_dir / "train_summary.json").exists())
-
-
-def _recorded_identity(path: Path) -> dict | None:
-    """The identity recorded in `path`, or None where it is missing, unreadable or not a JSON object."""
-    try:
-        recorded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return recorded if isinstance(recorded, dict) else None
 
 
 def training_identity(model_cfg: ModelConfig, cfg: TrainingConfig, seed: int, examples: list[Example]) -> dict:

@@ -12,7 +12,6 @@ it counts as the run its name is for.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from pathlib import Path
@@ -36,13 +35,7 @@ def name_key(run: Path) -> str:
     return run.name.rsplit("-", 1)[-1]
 
 
-def read_record(path: Path) -> dict | None:
-    """The JSON object in `path`, or None where it is missing, unreadable or not an object."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
+read_record = durable.read_json_object  # the run's records (DONE, claim, status, journal, identity) read back
 
 
 def _file_check(path: Path) -> str:
