@@ -433,12 +433,15 @@ def test_no_finished_runs_in_this_grid_names_the_ones_made_under_other_settings(
     """`query STUDY SQL -s data.eval_items=3` (and `report`, `plan`) said only that the study had no finished
     evaluation runs, "run `langmix study run` first", although it held 3 under other settings: the line naming them
     (and how to read them) was printed only where some run of this grid had finished. A user would redo the study."""
-    result = _invoke(*[a.replace("{study}", str(copied)) for a in argv], "-s", "data.eval_items=3")
+    result = _invoke(*[a.replace("{study}", str(copied)) for a in argv], "-s", "data.eval_items=3",
+                     "-s", "evaluation.max_new_tokens={math: 12}")
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert any(f"3 finished evaluations in {copied / 'eval'} are not in this config's grid: " in line
                and line.endswith("pass the same overrides to include them") for line in lines), result.output
+    # the command it suggests can be pasted into a shell (an override with spaces is quoted: review)
     assert lines[-1] == (f"no finished evaluation runs in this config's grid, but {copied / 'eval'} holds 3 made under "
-                         "other settings (named above): pass the overrides they were made under to read them, or "
-                         f"`langmix study run {copied} -s data.eval_items=3` to run this grid")
+                         "other settings (named above; each run's config.yaml holds its settings): pass the overrides "
+                         f"they were made under to read them, or `langmix study run {copied} -s data.eval_items=3 "
+                         "-s 'evaluation.max_new_tokens={math: 12}'` to run this grid")
     assert not (copied / "report" / "report.html").exists()

@@ -135,10 +135,10 @@ def translate_cmd(
         error(f"{exc}")
         raise typer.Exit(2) from None
     except tb.ServerUnreachable as exc:
-        error(f"{exc}; the translations received are kept in {cache}: a re-run resumes from them")
+        error(f"{exc}; any translations received are kept in {cache}: a re-run resumes from them")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:  # no request or retry was sent after it (the backend's stop)
-        error(f"interrupted: the translations received are kept in {cache}; a re-run resumes from them")
+        error(f"interrupted: any translations received are kept in {cache}; a re-run resumes from them")
         raise typer.Exit(130) from None
     manifest = {"source": str(source), "format": fmt, "backend": backend, "model": engine.model_id,
                 "targets": targets, "policy": policy, "n_source": len(examples),
@@ -155,7 +155,7 @@ def translate_cmd(
     cached = {lang: q.cached_rejections for lang, q in qa.items() if q.cached_rejections}
     if cached:
         console.print(f"the cache answered with translations that failed validation ("
-                      f"{', '.join(f'{k} {v} segments' for k, v in cached.items())}); "
+                      f"{', '.join(f'{k} {v} segment' + ('' if v == 1 else 's') for k, v in cached.items())}); "
                       f"--retranslate-rejected asks for them again")
     empty = [lang for lang in targets if qa[lang].passed + qa[lang].flagged == 0]
     if empty:  # e.g. an unreachable server: every segment a backend miss

@@ -5,6 +5,7 @@ runs its tables leave out: planned ones not finished, and finished evaluations t
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Optional
 
@@ -35,11 +36,12 @@ def _no_finished_runs(cfg, config: Path, overrides: Optional[list[str]], caveats
     them, not "run the study first" (which would redo them)."""
     from langmix.study.runner import study_dir
 
-    again = f"`langmix study run {config}" + "".join(f" -s {o}" for o in overrides or []) + "`"
+    again = "`" + shlex.join(["langmix", "study", "run", str(config), *(a for o in overrides or [] for a in ("-s", o))]) \
+        + "`"
     if caveats.n_other:
         error(f"no finished evaluation runs in this config's grid, but {study_dir(cfg) / 'eval'} holds "
-              f"{caveats.n_other} made under other settings (named above): pass the overrides they were made under "
-              f"to read them, or {again} to run this grid")
+              f"{caveats.n_other} made under other settings (named above; each run's config.yaml holds its settings): "
+              f"pass the overrides they were made under to read them, or {again} to run this grid")
     else:
         error(f"no finished evaluation runs in {study_dir(cfg)}: run {again} first")
     raise typer.Exit(2)

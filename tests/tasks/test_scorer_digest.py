@@ -14,7 +14,8 @@ MATH_MODULES = ["langmix.evaluate.langid", "langmix.evaluate.math", "langmix.eva
                 "langmix.tasks.base", "langmix.tasks.math"]
 API_MODULES = ["langmix.evaluate.ast_check", "langmix.evaluate.call_compare", "langmix.evaluate.call_parse",
                "langmix.evaluate.langid", "langmix.evaluate.leniencies", "langmix.evaluate.run",
-               "langmix.evaluate.schema", "langmix.records", "langmix.tasks.api", "langmix.tasks.base"]
+               "langmix.evaluate.schema", "langmix.languages", "langmix.records", "langmix.tasks.api",
+               "langmix.tasks.base"]
 # the AST checker's modules: an output's verdict, one call against one expected call, the rule sets and leniencies
 CHECKER_MODULES = ["langmix.evaluate.ast_check", "langmix.evaluate.call_compare", "langmix.evaluate.leniencies"]
 

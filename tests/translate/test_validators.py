@@ -145,3 +145,13 @@ def test_leading_dot_decimals_are_protected():
     """`.5` (GSM8K's `18*.5`) was left unprotected, so a translator could drop or rewrite it."""
     masked, spans = protect("Each dog takes .5 hours, so 18*.5 = 9 hours; v2.5 costs $.75.")
     assert spans == [".5", "18*.5 = 9", "2.5", "$.75"] and ".5" not in masked
+
+
+def test_a_word_in_a_formulas_text_may_change_and_is_no_placeholder():
+    """`$\\text{apples} \\times 4$` -> `$\\text{manzanas} \\times 4$` was refused as placeholder_lost: the template
+    check read `{apples}` inside `\\text{}` as a placeholder, though formulas are checked on their own and the README
+    says the words in `\\text{}` may change (docs probe). A real placeholder outside a formula is still checked."""
+    from langmix.translate.structure import templates_preserved
+
+    assert templates_preserved(r"Ana has $\text{apples} \times 4$.", r"Ana tiene $\text{manzanas} \times 4$.")
+    assert not templates_preserved(r"Send {name} $\text{x} + 1$.", r"Envía {nombre} $\text{x} + 1$.")

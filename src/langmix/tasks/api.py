@@ -26,7 +26,7 @@ class ApiTask(Task):
     # aggregation (evaluate.run); metrics: `rate` (base). No language registry, no numbers.
     scorer_modules = ("langmix.evaluate.ast_check", "langmix.evaluate.call_compare", "langmix.evaluate.leniencies",
                       "langmix.evaluate.call_parse", "langmix.evaluate.schema", "langmix.evaluate.langid",
-                      "langmix.evaluate.run", "langmix.records", "langmix.tasks.base")
+                      "langmix.evaluate.run", "langmix.languages", "langmix.records", "langmix.tasks.base")
     scorer_libraries = ("lingua-language-detector", "regex", "scipy")
 
     def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:

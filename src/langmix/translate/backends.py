@@ -234,7 +234,8 @@ class OpenAIBackend:
         if n >= self.unreachable_after:
             raise ServerUnreachable(f"the translation server at {public_url(self.base_url)} cannot be reached: {n} "
                                     f"requests in a row failed to connect ({reason}; {self.max_retries + 1} "
-                                    f"attempts each): check --base-url and that the server is running")
+                                    f"attempt{'' if self.max_retries == 0 else 's'} each): check --base-url and "
+                                    f"that the server is running")
 
     def translate(self, requests: list[Request], done: Callable[[int, str | None], None] | None = None
                   ) -> list[str | None]:

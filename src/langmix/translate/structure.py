@@ -173,8 +173,21 @@ TEMPLATE = re.compile(r"\{\{[^{}\n]+\}\}|\{[A-Za-z_][\w.]*\}|\{\d+\}"
 
 
 def templates_preserved(source: str, target: str) -> bool:
-    """Every template placeholder and code span of the source appears in the translation as often, unchanged."""
-    return Counter(TEMPLATE.findall(source)) <= Counter(TEMPLATE.findall(target))
+    """Every template placeholder and code span of the source appears in the translation as often, unchanged. A
+    LaTeX formula's braces (`\\text{apples}`) are no placeholder: formulas are checked by `formulas_preserved`,
+    which lets the words in `\\text{}` change."""
+    return Counter(TEMPLATE.findall(_without_math(source))) <= Counter(TEMPLATE.findall(_without_math(target)))
+
+
+def _without_math(text: str) -> str:
+    spans = math_spans(text)
+    if not spans:
+        return text
+    parts, pos = [], 0
+    for start, end in spans:
+        parts.append(text[pos:start])
+        pos = end
+    return " ".join(parts + [text[pos:]])
 
 
 def number_multiset(text: str, lang: str) -> Counter:
