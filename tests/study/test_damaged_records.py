@@ -85,11 +85,16 @@ def test_the_next_study_run_redoes_a_run_whose_journal_is_damaged(study):
 
 
 @pytest.mark.parametrize("done", ["", "[]", '"x"', '{"files": []}', '{"files": "x"}', '{"files": {}}',
-                                  '{"files": {"results.parquet": 5}}', '{"files": {"../../t/study.yaml": "x"}}'])
+                                  '{"files": {"results.parquet": 5}}', '{"files": {"../../t/study.yaml": "x"}}',
+                                  "KEY:''", "KEY:7", "KEY:null"])
 def test_a_damaged_done_makes_its_run_corrupt(study, done):
     """A DONE whose `files` was not a mapping raised AttributeError; one vouching for no file made a run done."""
     run = _en_eval(study)
-    (run / state.DONE).write_text(done)
+    if done.startswith("KEY:"):  # a DONE whose files hold but whose key is no run's key (an empty key read foreign)
+        record = json.loads((run / state.DONE).read_text())
+        (run / state.DONE).write_text(json.dumps({**record, "key": yaml.safe_load(done[4:])}))
+    else:
+        (run / state.DONE).write_text(done)
     assert state.verify_done(run) is not None
     assert state.run_state(run) == "corrupt"
     assert [s for kind, _, s, p in study_status(study) if p == run] == ["corrupt"]
@@ -178,3 +183,33 @@ def test_a_damaged_training_identity_is_a_one_line_error_where_checkpoints_are_k
     shutil.rmtree(out / "final")  # nothing saved yet: the record binds nothing and is replaced
     check_identity(out, {"train_key": "abc"})
     assert json.loads((out / "identity.json").read_text()) == {"train_key": "abc"}
+
+
+def test_a_claim_with_a_heartbeat_far_in_the_future_is_not_live_for_ever(study):
+    """A heartbeat a million seconds ahead (a damaged record, or a node's clock far off) kept the run 'running' for
+    good: `study run` never started it and query/report left it out (state probe). Further ahead than STALE_S, it
+    is no heartbeat: the claim is judged by its file's age, as an unreadable one."""
+    run = _en_eval(study)
+    owner = {"host": "node7", "pid": 123, "token": "ab"}
+    (run / state.CLAIM).write_text(json.dumps({"owner": owner, "heartbeat": time.time() + 1e6}))
+    assert not state.claim_is_live(state.read_claim(run))
+    ahead = {"owner": owner, "heartbeat": time.time() + state.STALE_S / 2}  # a little skew: still live
+    (run / state.CLAIM).write_text(json.dumps(ahead))
+    assert state.claim_is_live(state.read_claim(run))
+
+
+@pytest.mark.parametrize("record", [state.CLAIM, "status.json"])
+def test_a_directory_where_a_record_belongs_never_crashes(tmp_path, record):
+    """status.json or claim.json as a directory: writing the status raised IsADirectoryError inside the failure
+    handler, and taking over the claim raised it on the directory it had renamed (state probe)."""
+    run = tmp_path / "run-abc"
+    (run / record / "x").mkdir(parents=True)
+    old = time.time() - 2 * state.STALE_S
+    os.utime(run / record, (old, old))
+    state.write_status(run, "failed", error="boom")
+    claim = state.try_claim(run)
+    assert claim is not None
+    with claim:
+        pass
+    assert state.read_status(run)["state"] == "failed" and not (run / state.CLAIM).exists()
+    assert [p.name for p in run.iterdir()] == ["status.json"]

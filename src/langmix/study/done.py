@@ -86,6 +86,8 @@ def verify_done(run: Path) -> str | None:
     files = done_files(record) if record is not None else None
     if files is None:
         return "DONE marker unreadable"
+    if "key" in record and not (isinstance(record["key"], str) and record["key"]):  # type: ignore[operator]
+        return "DONE marker unreadable (its key is not a run's key)"
     held = held_key(run, record)  # type: ignore[arg-type]
     if held is not None and held != name_key(run):
         return Foreign(f"it holds the files of run {held}, not of {name_key(run)} (a directory copied or moved "

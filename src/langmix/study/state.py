@@ -68,8 +68,20 @@ def _owner() -> dict:
 
 def write_json_atomic(path: Path, data: dict, flush: bool = False) -> None:
     """Write `data` as JSON to `path`: readers and a crashed process see the old file or the new one. `flush`: a
-    crash of the machine too (`durable.write_text`: ~10 ms; for records nothing else can rebuild)."""
+    crash of the machine too (`durable.write_text`: ~10 ms; for records nothing else can rebuild). A directory
+    squatting on a record's name (a record is a file) is removed first."""
+    if path.is_dir() and not path.is_symlink():
+        log.warning("%s: a directory stood where this record belongs; removed", path)
+        shutil.rmtree(path)
     durable.write_text(path, json.dumps(data, indent=2), flush=flush)
+
+
+def _remove(path: Path) -> None:
+    """Remove `path`, a file or a directory."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -193,11 +205,12 @@ def read_claim(run: Path) -> dict | None:
 
 
 def _heartbeat(claim: object) -> float | None:
-    """When a claim was last refreshed (None where it records no finite number)."""
+    """When a claim was last refreshed (None where it records no finite number, or one further in the future than
+    STALE_S: a damaged record, or a clock so far off that the claim would otherwise stay live for ever)."""
     beat = claim.get("heartbeat") if isinstance(claim, dict) else None
     if isinstance(beat, bool) or not isinstance(beat, (int, float)) or not math.isfinite(beat):
         return None
-    return float(beat)
+    return float(beat) if beat - time.time() <= STALE_S else None
 
 
 def claim_is_live(claim: dict | None) -> bool:
@@ -238,7 +251,7 @@ def try_claim(run: Path) -> Claim | None:
                 return None
             try:  # take the abandoned claim over: only one process can rename this file away
                 path.rename(run / f"claim.stale.{owner['token']}")
-                (run / f"claim.stale.{owner['token']}").unlink()
+                _remove(run / f"claim.stale.{owner['token']}")  # a file, or a directory squatting on the name
                 log.warning("%s: taking over an abandoned claim of %s", run.name,
                             (current or {}).get("owner"))
             except FileNotFoundError:
