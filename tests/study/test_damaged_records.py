@@ -213,3 +213,17 @@ def test_a_directory_where_a_record_belongs_never_crashes(tmp_path, record):
         pass
     assert state.read_status(run)["state"] == "failed" and not (run / state.CLAIM).exists()
     assert [p.name for p in run.iterdir()] == ["status.json"]
+
+
+@pytest.mark.parametrize("name", [state.DONE, state.SWAP])
+def test_a_done_or_journal_that_is_a_folder_is_cleared_for_the_redo(study, name):
+    """`prepare_redo` crashed with IsADirectoryError on `(run / DONE).unlink()` where DONE (or SWAP.json) was a
+    directory, so the run could never be redone."""
+    run = _en_eval(study)
+    (run / name).unlink(missing_ok=True)
+    (run / name).mkdir()
+    (run / name / "inside").write_text("x")
+    assert state.run_state(run) == "corrupt"
+    state.prepare_redo(run, "corrupt")
+    assert not (run / state.DONE).exists() and not (run / state.SWAP).exists()
+    assert (run / "results.parquet").is_file()  # the run's own files stay until its redo rewrites them

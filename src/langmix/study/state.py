@@ -77,7 +77,7 @@ def write_json_atomic(path: Path, data: dict, flush: bool = False) -> None:
 
 
 def _remove(path: Path) -> None:
-    """Remove `path`, a file or a directory."""
+    """Remove `path` whatever its kind (a file; a record damaged into a folder, a staging folder), if there."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -385,9 +385,8 @@ def prepare_redo(run: Path, state: str) -> None:
                 os.replace(path, aside / path.name)
         log.warning("%s held the files of run %s (a directory copied or moved over it): set aside in %s (delete it "
                     "once not needed); the run is redone", run.name, held, aside)
-    (run / DONE).unlink(missing_ok=True)
-    (run / SWAP).unlink(missing_ok=True)
-    shutil.rmtree(run / STAGING, ignore_errors=True)
+    for name in (DONE, SWAP, STAGING):
+        _remove(run / name)
 
 
 def run_state(run: Path) -> str:
