@@ -6,6 +6,7 @@ identity.json, an evaluation's results.parquet)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -152,3 +153,34 @@ def test_the_next_study_run_redoes_an_evaluation_moved_over_another(study):
     assert [h for _, h, _ in rows] == [p.name.rsplit("-", 1)[1] for p in (base, en, en_sw)]
     [aside] = en_sw.glob(f"{state.FOREIGN}*")  # en's files, kept where they were found
     assert (aside / "results.parquet").is_file() and not (en_sw / state.CLAIM).exists()
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["keyed", "before-keys"])
+def test_a_set_aside_interrupted_after_two_moves_is_completed_by_the_next_run(study, old, monkeypatch):
+    """`sorted(iterdir())` moved DONE first: killed after it, the run read `interrupted`, the next run did not
+    finish setting it aside and overwrote the moved run's predictions, items and results."""
+    en, en_sw = _evals(study)
+    if old:
+        _as_before_keys(en)
+    originals = {p.name: p.read_bytes() for p in en.iterdir() if p.is_file()}
+    shutil.rmtree(en_sw)
+    en.rename(en_sw)
+    moves, replace = [], os.replace
+
+    def killed_after_two(src, dst):
+        if len(moves) == 2:
+            raise KeyboardInterrupt("killed")
+        moves.append(Path(src).name)
+        replace(src, dst)
+
+    monkeypatch.setattr(state.os, "replace", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        state.prepare_redo(en_sw, "foreign")
+    monkeypatch.setattr(state.os, "replace", replace)
+    assert state.DONE not in moves and state.run_state(en_sw) == "foreign"
+    outcome = run_study(study)
+    assert f"eval/{en_sw.name}" in outcome["done"] and state.run_state(en_sw) == "done"
+    asides = sorted(en_sw.glob(f"{state.FOREIGN}*"))
+    assert len(asides) == 2  # the interrupted set-aside's and the one completing it
+    kept = {p.name: p.read_bytes() for aside in asides for p in aside.iterdir()}
+    assert kept == originals  # every file of the moved run, unchanged

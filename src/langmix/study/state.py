@@ -380,7 +380,10 @@ def prepare_redo(run: Path, state: str) -> None:
         held = held_key(run, read_record(run / DONE) or {})
         aside = run / f"{FOREIGN}{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
         aside.mkdir()
-        for path in sorted(run.iterdir()):
+        # what says whose files these are (`held_key`) is moved last, DONE the very last: a set-aside interrupted
+        # at any point still reads foreign, so the next run completes it (into a folder of its own)
+        last = ("identity.json", "results.parquet", DONE)
+        for path in sorted(run.iterdir(), key=lambda p: (last.index(p.name) if p.name in last else -1, p.name)):
             if path != aside and path.name != CLAIM and not path.name.startswith((FOREIGN, "claim.")):
                 os.replace(path, aside / path.name)
         log.warning("%s held the files of run %s (a directory copied or moved over it): set aside in %s (delete it "
