@@ -184,3 +184,44 @@ def test_a_set_aside_interrupted_after_two_moves_is_completed_by_the_next_run(st
     assert len(asides) == 2  # the interrupted set-aside's and the one completing it
     kept = {p.name: p.read_bytes() for aside in asides for p in aside.iterdir()}
     assert kept == originals  # every file of the moved run, unchanged
+
+
+def _unfinished_copy_of_en_over_en_sw(cfg: StudyConfig) -> tuple[Path, Path]:
+    """train/<en> copied over train/<en+sw> while en was still training (no DONE, no final weights)."""
+    en_train = train_dir(cfg, _job(cfg, "en").train)
+    en_sw_train = train_dir(cfg, _job(cfg, "en+sw").train)
+    shutil.rmtree(en_sw_train)
+    shutil.copytree(en_train, en_sw_train)
+    (en_sw_train / state.DONE).unlink()
+    shutil.rmtree(en_sw_train / "final")
+    return en_train, en_sw_train
+
+
+def test_an_unfinished_training_copied_over_another_is_foreign_and_retrained(study):
+    """Without a DONE it read `interrupted`, and every `study run` failed on it ("holds another run's training")
+    after writing its config.yaml and mixture over the copied run's."""
+    _, en_sw_train = _unfinished_copy_of_en_over_en_sw(study)
+    config = (en_sw_train / "config.yaml").read_bytes()
+    assert state.run_state(en_sw_train) == "foreign"
+    outcome = run_study(study)
+    assert not outcome["failed"] and f"train/{en_sw_train.name}" in outcome["done"], outcome
+    assert state.run_state(en_sw_train) == "done"
+    [aside] = en_sw_train.glob(f"{state.FOREIGN}*")
+    assert json.loads((aside / "identity.json").read_text())["train_key"] == _job(study, "en").train.key
+    assert (aside / "config.yaml").read_bytes() == config  # set aside as found, never written over
+
+
+def test_a_training_writes_nothing_over_another_runs_training(study):
+    """`execute_train` checks identity.json before it writes config.yaml and mixture/ (a foreign directory that
+    reached it unset-aside, e.g. copied in after the run was claimed)."""
+    from langmix.errors import UserInputError
+    from langmix.study.progress import Hooks
+    from langmix.study.runner import execute_train
+
+    _, en_sw_train = _unfinished_copy_of_en_over_en_sw(study)
+    before = {p: p.read_bytes() for p in en_sw_train.rglob("*") if p.is_file()}
+    spec = _job(study, "en+sw").train
+    en_key = _job(study, "en").train.key
+    with pytest.raises(UserInputError, match=f"holds another run's training \\(train key {en_key}, not {spec.key}"):
+        execute_train(spec, en_sw_train, None, "unused", [], Hooks())
+    assert {p: p.read_bytes() for p in en_sw_train.rglob("*") if p.is_file()} == before

@@ -24,11 +24,13 @@ from typing import Callable
 from langmix import tasks
 from langmix.config import StudyConfig, dump_resolved
 from langmix.data.sources import open_source
+from langmix.errors import UserInputError
 from langmix.evaluate.run import evaluate, load_for_evaluation
 from langmix.mixtures import build_mixture, check_budgets, item_rows, recheck_lineage
 from langmix.models import load_tokenizer, resolve_model_path
 from langmix.records import Example
 from langmix.results import connect
+from langmix.study.done import held_key
 from langmix.study.eval_outputs import write_eval_outputs
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
 from langmix.study.rescore_stale import rescore_stale
@@ -77,6 +79,10 @@ class RunBusy(RuntimeError):
 def execute_train(spec: TrainSpec, path: Path, source, model_path: str, evaluation, hooks: Hooks,
                   show_progress: bool = False) -> None:
     """Build the mixture, fine-tune, and mark the run done (DONE last, so a crash never looks finished)."""
+    held = held_key(path, {})
+    if held is not None and held != spec.key:  # checked before anything of this run is written over its files
+        raise UserInputError(f"{path} holds another run's training (train key {held}, not {spec.key}); nothing "
+                             "was written there")
     # TRL's import is slow; base-only studies never pay it
     from langmix.train import train
     from langmix.train_callbacks import StepProgress

@@ -394,7 +394,8 @@ def prepare_redo(run: Path, state: str) -> None:
 
 def run_state(run: Path) -> str:
     """done | corrupt | foreign | failed | running | interrupted | pending. An interrupted `swap_in` is settled
-    first. `foreign`: the directory holds another run's files (`done.Foreign`)."""
+    first. `foreign`: the directory holds another run's files (`done.Foreign`; without a DONE, where the files it
+    holds name another run: `held_key`)."""
     if (run / SWAP).exists() or (run / STAGING).exists():
         unsettled = _settle(run)
         if unsettled is not None:
@@ -402,6 +403,9 @@ def run_state(run: Path) -> str:
     if (run / DONE).exists():
         problem = verify_done(run)
         return "done" if problem is None else "foreign" if isinstance(problem, Foreign) else "corrupt"
+    held = held_key(run, {})  # unfinished, but another run's (its identity.json or results copied over it)
+    if held is not None and held != name_key(run):
+        return "foreign"
     if claim_is_live(read_claim(run)):
         return "running"
     status = read_status(run)
