@@ -129,8 +129,10 @@ def test_a_training_moved_over_another_is_foreign_and_retrained(study, old, capl
     assert _states(study)["train/en+sw"] == "foreign" and _states(study)["train/en"] == "pending"
     outcome = run_study(study)
     assert not outcome["failed"], outcome
-    # the evaluations are their own runs' (keyed by the training's key, not its weights): kept
-    assert sorted(outcome["done"]) == [f"train/{en_train.name}", f"train/{en_sw_train.name}"]
+    # en+sw's evaluation may have been made from the files set aside (an older langmix evaluated them): redone
+    en_sw_eval = _evals(study)[1]
+    assert sorted(outcome["done"]) == sorted([f"train/{en_train.name}", f"train/{en_sw_train.name}",
+                                              f"eval/{en_sw_eval.name}"])
     assert set(_states(study).values()) == {"done"}
     [aside] = en_sw_train.glob(f"{state.FOREIGN}*")
     assert json.loads((aside / "identity.json").read_text())["train_key"] == _job(study, "en").train.key
@@ -225,3 +227,35 @@ def test_a_training_writes_nothing_over_another_runs_training(study):
     with pytest.raises(UserInputError, match=f"holds another run's training \\(train key {en_key}, not {spec.key}"):
         execute_train(spec, en_sw_train, None, "unused", [], Hooks())
     assert {p: p.read_bytes() for p in en_sw_train.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("damage", ["copied-keyed", "copied-before-keys", "corrupt"])
+def test_an_evaluation_of_a_training_redone_is_set_aside_and_redone(study, damage, caplog):
+    """An older langmix evaluated train/<en> copied over train/<en+sw> (its predictions were en's); the next `study
+    run` found the training foreign and retrained it, but the en+sw evaluation stayed done, in every table."""
+    en_train = train_dir(study, _job(study, "en").train)
+    en_sw_train = train_dir(study, _job(study, "en+sw").train)
+    en_eval, en_sw_eval = _evals(study)
+    if damage == "corrupt":
+        (en_sw_train / "train_summary.json").write_text("{}")
+    else:
+        shutil.rmtree(en_sw_train)
+        shutil.copytree(en_train, en_sw_train)
+        if damage == "copied-before-keys":
+            _as_before_keys(en_sw_train)  # identity.json names en's key
+        for name in ("predictions.jsonl", "items.parquet"):  # evaluated from en's model: en's outputs
+            shutil.copy(en_eval / name, en_sw_eval / name)
+        record = json.loads((en_sw_eval / state.DONE).read_text())
+        state.mark_done(en_sw_eval, list(record["files"]), record["key"])
+    evaluated = {p.name: p.read_bytes() for p in en_sw_eval.iterdir() if p.is_file()}
+    en_done = (en_eval / state.DONE).read_bytes()
+    assert _states(study)["eval/en+sw"] == "done" and _states(study)["train/en+sw"] == damage.split("-")[0].replace(
+        "copied", "foreign")
+    outcome = run_study(study)
+    assert not outcome["failed"], outcome
+    assert sorted(outcome["done"]) == sorted([f"train/{en_sw_train.name}", f"eval/{en_sw_eval.name}"])
+    assert set(_states(study).values()) == {"done"}
+    assert (en_eval / state.DONE).read_bytes() == en_done  # the other training's evaluation is kept
+    [stale] = en_sw_eval.glob(f"{state.STALE}*")
+    assert {p.name: p.read_bytes() for p in stale.iterdir()} == evaluated  # set aside, never deleted
+    assert f"{en_sw_eval.name} was evaluated from a training that is redone" in caplog.text

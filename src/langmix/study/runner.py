@@ -35,8 +35,8 @@ from langmix.study.eval_outputs import write_eval_outputs
 from langmix.study.grid import EvalSpec, Job, TrainSpec, expand
 from langmix.study.rescore_stale import rescore_stale
 from langmix.study.progress import Hooks, Relay, WorkerProgress
-from langmix.study.state import (ClaimLost, ensure_claim, mark_done, prepare_redo, run_state, try_claim,
-                                 write_status)
+from langmix.study.state import (ClaimLost, ensure_claim, mark_done, prepare_redo, run_state, set_aside,
+                                 try_claim, write_status)
 from langmix.tokenization import count_tokens_cached
 from langmix.study.workers import WORKER, start_worker, stop_workers
 
@@ -139,8 +139,9 @@ def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str
     write_eval_outputs(spec, path, study, predictions, metrics, scorer)
 
 
-def _guarded(path: Path, work: Callable[[], None]) -> str:
-    """Run `work` under the run's claim: 'done' | 'skipped' | 'busy' | 'failed'."""
+def _guarded(path: Path, work: Callable[[], None], before_redo: Callable[[str], bool] | None = None) -> str:
+    """Run `work` under the run's claim: 'done' | 'skipped' | 'busy' | 'failed'. `before_redo(state)`, under the
+    claim, before the run is cleared for its redo: False leaves it as found ('busy')."""
     if run_state(path) == "done":
         return "skipped"
     claim = try_claim(path)
@@ -150,6 +151,8 @@ def _guarded(path: Path, work: Callable[[], None]) -> str:
         state = run_state(path)
         if state == "done":  # finished by another driver between the check and the claim
             return "skipped"
+        if before_redo is not None and not before_redo(state):
+            return "busy"
         prepare_redo(path, state)  # a corrupt run is redone; another run's files are set aside first
         try:
             work()
@@ -191,7 +194,7 @@ def run_job(cfg: StudyConfig, job: Job, ctx: Context | None = None, hooks: Hooks
         spec, path = job.train, train_dir(cfg, job.train)
         outcome[f"train/{spec.slug}"] = _guarded(path, lambda: execute_train(
             spec, path, ctx.source, ctx.model_path(spec), ctx.source.eval_examples(spec.task, cfg.languages),
-            hooks, show_train_progress))
+            hooks, show_train_progress), lambda state: _set_aside_evaluations(cfg, job, state))
         if run_state(path) != "done":
             waiting = "busy" if outcome[f"train/{spec.slug}"] == "busy" else "blocked"
             for ev in job.evals:
@@ -203,6 +206,29 @@ def run_job(cfg: StudyConfig, job: Job, ctx: Context | None = None, hooks: Hooks
         outcome[f"eval/{ev.slug}"] = _guarded(path, lambda ev=ev, path=path: execute_eval(
             ev, path, cfg.name, ctx.source, ctx.model_path(ev), trained, hooks))
     return outcome
+
+
+def _set_aside_evaluations(cfg: StudyConfig, job: Job, train_state: str) -> bool:
+    """Before a training whose files were another run's or corrupt (`train_state`) is redone: its finished
+    evaluations were made from those files (an older langmix evaluated a training copied over another), so each is
+    set aside (`state.set_aside`, a `stale-<time>` folder in it) and redone after the training. Done first, each
+    under its claim: a driver killed in between finds the training still foreign or corrupt and does it again.
+    False where a live process holds one of them (the training then waits too)."""
+    if train_state not in ("foreign", "corrupt"):
+        return True
+    for ev in job.evals:
+        path = eval_dir(cfg, ev)
+        if run_state(path) != "done":  # not done: redone after the training anyway
+            continue
+        claim = try_claim(path)
+        if claim is None:
+            return False
+        with claim:
+            if run_state(path) == "done":
+                aside = set_aside(path)
+                log.warning("%s was evaluated from a training that is redone (it was %s): its files are set aside "
+                            "in %s and it is evaluated again", path.name, train_state, aside)
+    return True
 
 
 def _prepare(cfg: StudyConfig, record: bool = True, source=None) -> list[Job]:

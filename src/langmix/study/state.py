@@ -43,6 +43,7 @@ CLAIM = "claim.json"
 SWAP = "SWAP.json"  # the journal of `swap_in`
 STAGING = ".staging"
 FOREIGN = "foreign-"  # the folder in a run where `prepare_redo` sets another run's files aside
+STALE = "stale-"  # where an evaluation of a training redone (foreign or corrupt) is set aside (`runner.run_job`)
 # A live owner refreshes its claim every HEARTBEAT_S seconds; a claim not refreshed for STALE_S is abandoned.
 # Both can be set through the environment (e.g. shorter in tests, longer on a slow shared filesystem).
 HEARTBEAT_S = float(os.environ.get("LANGMIX_HEARTBEAT_S", 10.0))
@@ -371,6 +372,20 @@ def _settle(run: Path) -> str | None:
         return settle()
 
 
+def set_aside(run: Path, prefix: str = STALE) -> Path:
+    """Move every file of `run` (under its claim) into a new `<prefix><time>` folder inside it, and return that
+    folder: earlier set-aside folders and the claim stay. What says whose files these are (`held_key`) is moved
+    last, DONE the very last, so a set-aside interrupted at any point still reads as before (foreign, or done) and
+    the next run completes it (into a folder of its own): no file is ever written over."""
+    aside = run / f"{prefix}{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
+    aside.mkdir()
+    last = ("identity.json", "results.parquet", DONE)
+    for path in sorted(run.iterdir(), key=lambda p: (last.index(p.name) if p.name in last else -1, p.name)):
+        if path != aside and path.name != CLAIM and not path.name.startswith((FOREIGN, STALE, "claim.")):
+            os.replace(path, aside / path.name)
+    return aside
+
+
 def prepare_redo(run: Path, state: str) -> None:
     """Clear a run that is not done (its `run_state`, read under its claim, which settled any sound journal) for
     its redo: its DONE, a damaged swap journal and staged files; where it holds another run's files (`foreign`),
@@ -378,14 +393,7 @@ def prepare_redo(run: Path, state: str) -> None:
     a training would refuse its checkpoints)."""
     if state == "foreign":
         held = held_key(run, read_record(run / DONE) or {})
-        aside = run / f"{FOREIGN}{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(2)}"
-        aside.mkdir()
-        # what says whose files these are (`held_key`) is moved last, DONE the very last: a set-aside interrupted
-        # at any point still reads foreign, so the next run completes it (into a folder of its own)
-        last = ("identity.json", "results.parquet", DONE)
-        for path in sorted(run.iterdir(), key=lambda p: (last.index(p.name) if p.name in last else -1, p.name)):
-            if path != aside and path.name != CLAIM and not path.name.startswith((FOREIGN, "claim.")):
-                os.replace(path, aside / path.name)
+        aside = set_aside(run, FOREIGN)
         log.warning("%s held the files of run %s (a directory copied or moved over it): set aside in %s (delete it "
                     "once not needed); the run is redone", run.name, held, aside)
     for name in (DONE, SWAP, STAGING):
