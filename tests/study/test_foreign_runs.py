@@ -259,3 +259,19 @@ def test_an_evaluation_of_a_training_redone_is_set_aside_and_redone(study, damag
     [stale] = en_sw_eval.glob(f"{state.STALE}*")
     assert {p.name: p.read_bytes() for p in stale.iterdir()} == evaluated  # set aside, never deleted
     assert f"{en_sw_eval.name} was evaluated from a training that is redone" in caplog.text
+
+
+def test_a_multi_gpu_launch_sets_aside_the_evaluations_of_a_training_it_redoes(study, monkeypatch):
+    """The SLURM multi-GPU path clears a training for its redo itself (`_train_distributed`): the same rule."""
+    import sys
+
+    from langmix.study import slurm_job
+
+    en_sw_train = train_dir(study, _job(study, "en+sw").train)
+    (en_sw_train / "train_summary.json").write_text("{}")  # corrupt
+    _, en_sw_eval = _evals(study)
+    monkeypatch.setattr(slurm_job, "accelerate_command", lambda *a: [sys.executable, "-c", "pass"])
+    slurm_job._train_distributed(study, _job(study, "en+sw"))
+    [stale] = en_sw_eval.glob(f"{state.STALE}*")
+    assert (stale / state.DONE).is_file() and (stale / "results.parquet").is_file()
+    assert state.run_state(en_sw_eval) == "pending"

@@ -194,7 +194,7 @@ def run_job(cfg: StudyConfig, job: Job, ctx: Context | None = None, hooks: Hooks
         spec, path = job.train, train_dir(cfg, job.train)
         outcome[f"train/{spec.slug}"] = _guarded(path, lambda: execute_train(
             spec, path, ctx.source, ctx.model_path(spec), ctx.source.eval_examples(spec.task, cfg.languages),
-            hooks, show_train_progress), lambda state: _set_aside_evaluations(cfg, job, state))
+            hooks, show_train_progress), lambda state: set_aside_evaluations(cfg, job, state))
         if run_state(path) != "done":
             waiting = "busy" if outcome[f"train/{spec.slug}"] == "busy" else "blocked"
             for ev in job.evals:
@@ -208,7 +208,7 @@ def run_job(cfg: StudyConfig, job: Job, ctx: Context | None = None, hooks: Hooks
     return outcome
 
 
-def _set_aside_evaluations(cfg: StudyConfig, job: Job, train_state: str) -> bool:
+def set_aside_evaluations(cfg: StudyConfig, job: Job, train_state: str) -> bool:
     """Before a training whose files were another run's or corrupt (`train_state`) is redone: its finished
     evaluations were made from those files (an older langmix evaluated a training copied over another), so each is
     set aside (`state.set_aside`, a `stale-<time>` folder in it) and redone after the training. Done first, each

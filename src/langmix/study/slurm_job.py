@@ -19,7 +19,7 @@ import yaml
 from langmix.config import StudyConfig
 from langmix.study.estimate import resources
 from langmix.study.grid import Job, expand
-from langmix.study.runner import _quiet_library_progress, run_job, train_dir
+from langmix.study.runner import _quiet_library_progress, run_job, set_aside_evaluations, train_dir
 from langmix.study.state import HEARTBEAT_S, ClaimLost
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ def _train_distributed(cfg: StudyConfig, job: Job) -> None:
     with claim:
         state = run_state(path)
         if state == "done":  # finished by another process between the check and the claim
+            return
+        if not set_aside_evaluations(cfg, job, state):  # those made from the files redone (foreign, corrupt)
             return
         prepare_redo(path, state)  # a corrupt run is redone; another run's files are set aside first
         config_file, study_file = path / "fsdp.yaml", path / "study.json"
