@@ -145,11 +145,15 @@ def test_a_damaged_status_is_read_as_none(tmp_path, status):
     assert state.run_state(run) == "interrupted"
 
 
-def test_a_damaged_slurm_job_record_is_read_as_empty(study):
+def test_a_damaged_slurm_job_record_is_read_as_empty(study, caplog):
+    """Read as empty, and said (it was silent: `cancel` would miss the jobs it named)."""
     (state_dir := Path(study.output_dir) / study.name / "slurm").mkdir()
     for text in ("", "[]", '{"a": '):
         (state_dir / "jobs.json").write_text(text)
-        assert slurm.read_job_ids(study) == {} and slurm.recorded_job_ids(study) == []
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="langmix.study.slurm"):
+            assert slurm.read_job_ids(study) == {} and slurm.recorded_job_ids(study) == []
+        assert any("jobs.json is damaged and read as empty" in r.getMessage() for r in caplog.records), text
     (state_dir / "jobs.json").write_text('{"job-a": ["1", "2"], "job-b": "3"}')
     assert slurm.read_job_ids(study) == {"job-a": "2", "job-b": "3"}
 

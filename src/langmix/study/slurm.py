@@ -61,12 +61,18 @@ def _jobs_lock(cfg: StudyConfig):
 
 def _read_record(cfg: StudyConfig) -> dict[str, list[str]]:
     """jobs.json: {job slug: [job id, ...]}, the newest last; an older job id stays until SLURM says it ended.
-    (Files of the earlier format, {job slug: job id}, read the same.)"""
+    (Files of the earlier format, {job slug: job id}, read the same.) A damaged one is read as empty, with a warning:
+    `cancel` and `status` then cannot see the jobs it named (squeue can: `squeue -u $USER`)."""
+    path = _jobs_file(cfg)
     try:
-        raw = json.loads(_jobs_file(cfg).read_text())
-    except (OSError, ValueError):
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
         return {}
+    except (OSError, ValueError):
+        raw = None
     if not isinstance(raw, dict):
+        log.warning("%s is damaged and read as empty: jobs it named are not seen by cancel or status (squeue lists "
+                    "them)", path)
         return {}
     return {str(slug): [str(i) for i in ids] if isinstance(ids, list) else [str(ids)]
             for slug, ids in raw.items() if ids}
