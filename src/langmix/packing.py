@@ -10,13 +10,13 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
 
 import torch
 
+from langmix import durable
 from langmix.records import Example
 from langmix.tokenization import tokenizer_fingerprint
 
@@ -71,7 +71,7 @@ def tokenize_mixture(tokenizer, examples: list[Example], max_length: int,
     offsets = np.cumsum([0] + [len(r) for r in tok.input_ids], dtype=np.int64)
     flat_ids = np.fromiter((t for r in tok.input_ids for t in r), dtype=np.int64, count=int(offsets[-1]))
     flat_mask = np.fromiter((m for r in tok.masks for m in r), dtype=np.uint8, count=int(offsets[-1]))
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
+    tmp = durable.temp_beside(path.with_suffix(""), ".tmp.npz")  # np.savez names it *.npz
     np.savez(tmp, ids=flat_ids.astype(np.int32 if flat_ids.max(initial=0) < 2**31 else np.int64),
              mask=flat_mask, offsets=offsets)
     tmp.replace(path)

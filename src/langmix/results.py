@@ -10,7 +10,6 @@ built when asked for, so they are never stale: a run that is re-evaluated or rem
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
+from langmix import durable
 from langmix.records import ItemRow, ResultRow
 
 
@@ -42,7 +42,7 @@ ITEM_SCHEMA = schema_of(ItemRow)
 
 
 def _write_table(table: pa.Table, path: Path) -> Path:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = durable.temp_beside(path)
     pq.write_table(table, tmp)
     tmp.replace(path)
     return path
@@ -80,7 +80,7 @@ def _json_lines(records: list[dict[str, Any]]) -> Iterable[str]:
 
 
 def write_predictions(predictions: list[dict[str, Any]], path: Path) -> Path:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = durable.temp_beside(path)
     with open(tmp, "w", encoding="utf-8") as f:
         f.writelines(line + "\n" for line in _json_lines(predictions))
     tmp.replace(path)

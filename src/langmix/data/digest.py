@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from langmix import durable
+
 _MEMO: dict[tuple[str, int, int], str] = {}
 
 
@@ -40,7 +42,7 @@ def file_digest(path: Path) -> str:
         try:  # a shared cache: write a unique temp file, then rename atomically
             target = _cache_file()
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+            tmp = durable.temp_beside(target)
             tmp.write_text(json.dumps(disk))
             tmp.replace(target)
         except OSError:
