@@ -105,10 +105,10 @@ def protect(text: str) -> tuple[str, list[str]]:
 
 def prose(text: str) -> str:
     """The text without its JSON and fenced code (what language identification should read)."""
-    return _without(text, structured_spans(text))
+    return without_spans(text, structured_spans(text))
 
 
-def _without(text: str, spans: list[tuple[int, int]]) -> str:
+def without_spans(text: str, spans: list[tuple[int, int]]) -> str:
     """`text` with its `spans` (sorted, disjoint) cut out, the pieces joined by spaces."""
     if not spans:
         return text
@@ -180,8 +180,8 @@ def templates_preserved(source: str, target: str) -> bool:
     """Every template placeholder and code span of the source appears in the translation as often, unchanged. A
     LaTeX formula's braces (`\\text{apples}`) are no placeholder: formulas are checked by `formulas_preserved`,
     which lets the words in `\\text{}` change."""
-    return Counter(TEMPLATE.findall(_without(source, math_spans(source)))) \
-        <= Counter(TEMPLATE.findall(_without(target, math_spans(target))))
+    return Counter(TEMPLATE.findall(without_spans(source, math_spans(source)))) \
+        <= Counter(TEMPLATE.findall(without_spans(target, math_spans(target))))
 
 
 def number_multiset(text: str, lang: str) -> Counter:

@@ -17,7 +17,7 @@ from langmix.evaluate import langid
 from langmix.translate.chatter import SENTENCE_END, postscript, preamble, reasoning, sentences
 from langmix.translate.structure import (PLACEHOLDER, TEMPLATE, formulas_preserved, math_spans, number_words_lost,
                                          numbers_preserved, numbers_reordered, numbers_swapped, prose,
-                                         structure_preserved, templates_preserved)
+                                         structure_preserved, templates_preserved, without_spans)
 
 # Target/source length ratio bounds (characters). Scripts that pack more per character (CJK) run shorter.
 LENGTH_BOUNDS: dict[str, tuple[float, float]] = {"zh": (0.12, 1.2), "ja": (0.15, 1.4)}
@@ -57,8 +57,7 @@ UNTRANSLATED_SHARE = 0.8
 def _english_looking(source: str, target: str) -> list[str]:
     """The target's sentences that may be left in the source's English: enough letters, mostly the source's words
     (without formulas, code and template placeholders, and quotes the source has verbatim: a title kept as is)."""
-    for start, end in reversed(math_spans(target)):
-        target = target[:start] + " " + target[end:]
+    target = without_spans(target, math_spans(target))
     target = TEMPLATE.sub(" ", _QUOTED.sub(lambda m: " " if m.group()[1:-1] in source else m.group(), prose(target)))
     names = {w for w in langs.WORD.findall(source) if w[0].isupper()}
     vocabulary = {w.casefold() for w in langs.WORD.findall(source)}
