@@ -204,3 +204,20 @@ def test_run_all_checks_the_table_once_and_its_frames_equal_the_checked_paths(mo
     pd.testing.assert_frame_equal(result.cells.cells, expected.cells)
     np.testing.assert_array_equal(result.cells.boot, expected.boot)
     assert "fidelity" in result.frames
+
+
+@pytest.mark.parametrize("owner, fact, value, said", [
+    ("model", "model_params", 999, r"model tiny: \d+ on \d+ rows vs 999 on \d+ rows"),
+    ("language", "resource", "high", r"language sw: 'high' on 40 rows vs 'low' on 40 rows")])
+def test_a_model_size_or_resource_group_that_differs_between_rows_is_refused(owner, fact, value, said):
+    """A model's size and a language's resource group were read from each cell's first row: seed 1 saying sw is
+    high-resource put sw's en+sw cell in one group and its en cell in the other, by row order (leftover of the
+    stop-25 analysis probe)."""
+    items = _table()
+    if fact == "resource":
+        items[fact] = items[fact].astype(object)
+    rows = (items["seed"] == 1) & (items["language"] == "sw") if owner == "language" else items["seed"] == 1
+    items.loc[rows, fact] = value
+    with pytest.raises(UserInputError, match=rf"^1 {owner} of the item table has rows that disagree on its {fact}, "
+                                             rf"e\.g\. {said}; each cell would take its first row's"):
+        run_all(items, n_boot=20)

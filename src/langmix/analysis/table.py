@@ -10,6 +10,8 @@ A mixture's facts (`design`, `train_languages`, `n_train_languages`) are one per
 `n_train_languages` counts `train_languages`: every cell takes its facts from its first row, so a mixture whose
 rows disagree (another training set in one seed, a count that is not its languages') would be analysed as whichever
 row came first, with a language seen or unseen by the row order. Such a table is refused naming the mixture.
+Likewise a model's size (`model_params`) is one per model and a language's `resource` group one per language: the
+capacity analysis read a model's size, and the resource analyses a language's group, from a cell's first row.
 
 A repeated (model, task, mixture, language, source_id, seed) key is refused, not dropped: the bootstrap would
 average the two verdicts and count the second run as one more, and whether the rows are a run stored twice, a
@@ -203,6 +205,22 @@ def _refuse_contradictory_mixtures(items: pd.DataFrame) -> None:
             f"must mean one training set and design (rename the mixture of the other runs or fix their rows)")
 
 
+def _refuse_contradictory_facts(items: pd.DataFrame, owner: str, fact: str) -> None:
+    """One value of `fact` per value of `owner` (a model's size, a language's resource group)."""
+    facts = _distinct(items, [owner, fact])
+    versions = facts.groupby(owner, sort=False)["n_rows"].transform("size").to_numpy()
+    if (versions > 1).any():
+        clash = facts[versions > 1]
+        first = clash.iloc[0][owner]
+        sides = sorted(f"{v!r} on {n} rows" for v, n in clash.loc[clash[owner] == first, [fact, "n_rows"]]
+                       .itertuples(index=False))
+        n_owner = clash[owner].nunique()
+        raise ItemTableError(
+            f"{n_owner} {owner}{'' if n_owner == 1 else 's'} of the item table {'has' if n_owner == 1 else 'have'} "
+            f"rows that disagree on its {fact}, e.g. {owner} {first}: {' vs '.join(sides)}; each cell would take "
+            f"its first row's, so fix the rows (one {fact} per {owner})")
+
+
 def check_items(items: pd.DataFrame) -> pd.DataFrame:
     """The table the analyses read: checked (columns, types, blank keys, unknown languages, contradictory mixture
     facts and repeated verdicts are refused with an `ItemTableError` naming the column or rows) and with canonical
@@ -230,5 +248,7 @@ def check_items(items: pd.DataFrame) -> pd.DataFrame:
     if changed:
         items = items.assign(**changed)
     _refuse_contradictory_mixtures(items)
+    _refuse_contradictory_facts(items, "model", "model_params")
+    _refuse_contradictory_facts(items, "language", "resource")
     _refuse_repeats(items)
     return items
