@@ -78,3 +78,28 @@ def test_truncated_newest_checkpoint_falls_back(tiny_model_cfg, tiny_model_path,
                                                                                     "model.safetensors"))
     for name in want:
         torch.testing.assert_close(got[name], want[name])
+
+
+@pytest.mark.parametrize("header", [b"[1, 2]", b'{"w": {"dtype": "F32", "shape": [1]}}',
+                                    b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": "ab"}}',
+                                    b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, "4"]}}',
+                                    b'{"w": 3}', None])
+def test_a_checkpoint_with_a_garbled_safetensors_header_is_skipped(tmp_path, caplog, header):
+    """A safetensors header that is JSON of another shape (no data_offsets, a list, a string offset) raised
+    KeyError/TypeError out of the resume check, and a garbled length asked to read up to 2**64 bytes: each makes
+    the checkpoint incomplete, and the run resumes from the one before (stop-25 leftover)."""
+    from safetensors.torch import save_file
+
+    for step in (2, 4):
+        ckpt = tmp_path / "checkpoints" / f"checkpoint-{step}"
+        ckpt.mkdir(parents=True)
+        (ckpt / "trainer_state.json").write_text("{}")
+        save_file({"w": torch.zeros(1)}, str(ckpt / "model.safetensors"))
+    weights = tmp_path / "checkpoints" / "checkpoint-4" / "model.safetensors"
+    if header is None:  # the length field itself garbled
+        weights.write_bytes((2 ** 63).to_bytes(8, "little") + weights.read_bytes()[8:])
+    else:
+        weights.write_bytes(len(header).to_bytes(8, "little") + header + bytes(4))
+    with caplog.at_level(logging.WARNING, logger="langmix.train"):
+        assert latest_checkpoint(tmp_path / "checkpoints").name == "checkpoint-2"
+    assert "checkpoint-4 is incomplete (model.safetensors " in caplog.text

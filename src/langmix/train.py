@@ -34,6 +34,7 @@ from langmix.models import CHAT_PRESETS, load_model, load_tokenizer
 from langmix.packing import (PaddingFreeCollator, TokenRows, backbone_and_head, register_varlen, sequence_losses,
                              tokenize_mixture)
 from langmix.records import Example
+from langmix.train_checkpoints import latest_checkpoint
 from langmix.train_callbacks import (Guard, LogLastStep, LossSteps, NoCheckpointAtEnd, StepClock, logged_loss_steps,
                                       mean_logged_loss)
 
@@ -143,57 +144,6 @@ def _check_lora_targets(model, targets: str | list[str]) -> None:
 
 class IdentityError(UserInputError):
     """An output directory that holds another run's checkpoints."""
-
-
-def _checkpoint_problem(ckpt: Path) -> str | None:
-    """Why a checkpoint directory cannot be resumed from (None when it is complete).
-
-    A process killed while saving can leave a truncated file: safetensors files must be as long as their header
-    says, and torch's zip-format files (optimizer, scheduler, RNG state) must have a readable central directory.
-    """
-    import struct
-    import zipfile
-
-    if not (ckpt / "trainer_state.json").exists():
-        return "trainer_state.json is missing"
-    try:
-        json.loads((ckpt / "trainer_state.json").read_text())
-    except ValueError:
-        return "trainer_state.json is not valid JSON"
-    for f in sorted(ckpt.iterdir()):
-        if f.suffix == ".safetensors":
-            size = f.stat().st_size
-            with open(f, "rb") as fh:
-                head = fh.read(8)
-                if len(head) < 8:
-                    return f"{f.name} is truncated"
-                (n,) = struct.unpack("<Q", head)
-                try:
-                    header = json.loads(fh.read(n))
-                except ValueError:
-                    return f"{f.name} has a broken header"
-            end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-            if size != 8 + n + end:
-                return f"{f.name} is truncated ({size} of {8 + n + end} bytes)"
-        elif f.suffix in (".pt", ".pth", ".bin"):
-            try:
-                with zipfile.ZipFile(f) as z:
-                    z.namelist()
-            except (zipfile.BadZipFile, OSError):
-                return f"{f.name} is truncated or not a torch archive"
-    return None
-
-
-def latest_checkpoint(ckpt_dir: Path) -> Path | None:
-    """The newest complete `checkpoint-N` directory; an incomplete newer one is skipped with a warning."""
-    candidates = sorted((p for p in ckpt_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                        key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-    for ckpt in candidates:
-        problem = _checkpoint_problem(ckpt)
-        if problem is None:
-            return ckpt
-        log.warning("%s is incomplete (%s); falling back to an earlier checkpoint", ckpt, problem)
-    return None
 
 
 def check_identity(out_dir: Path, identity: dict) -> None:
