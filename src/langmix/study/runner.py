@@ -139,21 +139,36 @@ def execute_eval(spec: EvalSpec, path: Path, study: str, source, model_path: str
     write_eval_outputs(spec, path, study, predictions, metrics, scorer)
 
 
-def _guarded(path: Path, work: Callable[[], None], before_redo: Callable[[str], bool] | None = None) -> str:
-    """Run `work` under the run's claim: 'done' | 'skipped' | 'busy' | 'failed'. `before_redo(state)`, under the
-    claim, before the run is cleared for its redo: False leaves it as found ('busy')."""
+@contextlib.contextmanager
+def claimed_for_redo(path: Path, before_redo: Callable[[str], bool] | None = None):
+    """The run at `path` claimed and cleared for its (re)do, or why not: yields ('claimed', the claim), or
+    ('skipped', None) for a finished run, ('busy', None) for one another process holds (or that `before_redo(state)`,
+    called under the claim, declines). The one sequence of check, claim, re-check and `prepare_redo` that every
+    executor runs before it works on a run."""
     if run_state(path) == "done":
-        return "skipped"
+        yield "skipped", None
+        return
     claim = try_claim(path)
     if claim is None:
-        return "busy"
+        yield "busy", None
+        return
     with claim:
         state = run_state(path)
         if state == "done":  # finished by another driver between the check and the claim
-            return "skipped"
-        if before_redo is not None and not before_redo(state):
-            return "busy"
-        prepare_redo(path, state)  # a corrupt run is redone; another run's files are set aside first
+            yield "skipped", None
+        elif before_redo is not None and not before_redo(state):
+            yield "busy", None
+        else:
+            prepare_redo(path, state)  # a corrupt run is redone; another run's files are set aside first
+            yield "claimed", claim
+
+
+def _guarded(path: Path, work: Callable[[], None], before_redo: Callable[[str], bool] | None = None) -> str:
+    """Run `work` under the run's claim: 'done' | 'skipped' | 'busy' | 'failed'. `before_redo(state)`, under the
+    claim, before the run is cleared for its redo: False leaves it as found ('busy')."""
+    with claimed_for_redo(path, before_redo) as (settled, claim):
+        if claim is None:
+            return settled
         try:
             work()
             return "done"

@@ -19,7 +19,8 @@ import yaml
 from langmix.config import StudyConfig
 from langmix.study.estimate import resources
 from langmix.study.grid import Job, expand
-from langmix.study.runner import _quiet_library_progress, run_job, set_aside_evaluations, train_dir
+from langmix.study.runner import (_quiet_library_progress, claimed_for_redo, run_job, set_aside_evaluations,
+                                  train_dir)
 from langmix.study.state import HEARTBEAT_S, ClaimLost
 
 log = logging.getLogger(__name__)
@@ -112,21 +113,11 @@ def accelerate_command(cfg: StudyConfig, job: Job, config_file: Path, study_file
 def _train_distributed(cfg: StudyConfig, job: Job) -> None:
     """Train a multi-GPU run under `accelerate launch`, holding the run's claim meanwhile (the launched processes
     hold none): a busy run is left to its owner, and a claim lost while training stops the launch."""
-    from langmix.study.state import prepare_redo, run_state, try_claim
-
     path = train_dir(cfg, job.train)
-    if run_state(path) == "done":
-        return
-    claim = try_claim(path)
-    if claim is None:
-        return  # another process trains it; run_job then waits for it like for any busy run
-    with claim:
-        state = run_state(path)
-        if state == "done":  # finished by another process between the check and the claim
+    # those of its evaluations made from the files of a training redone (foreign, corrupt) are set aside first
+    with claimed_for_redo(path, lambda state: set_aside_evaluations(cfg, job, state)) as (_, claim):
+        if claim is None:  # done, or another process trains it (run_job then waits for it like for any busy run)
             return
-        if not set_aside_evaluations(cfg, job, state):  # those made from the files redone (foreign, corrupt)
-            return
-        prepare_redo(path, state)  # a corrupt run is redone; another run's files are set aside first
         config_file, study_file = path / "fsdp.yaml", path / "study.json"
         config_file.write_text(yaml.safe_dump(fsdp_config(resources(job, cfg).gpus)))
         study_file.write_text(cfg.model_dump_json())
