@@ -256,3 +256,21 @@ def test_an_extrapolated_target_says_its_interval_leaves_the_extrapolation_out(i
         "(extrapolated to ko: the intervals cover the fit's sampling error only, not the extrapolation)")
     rec = plan.recommend(items, ["sw"], 100, 2, cells=cells)
     assert "extrapolated" not in plan.recommendation_lines(rec)[0]
+
+
+def test_a_runner_up_the_study_trained_shows_its_measured_gain_too(inclusion_study):
+    """Only the recommended set showed what the study measured for it; a runner-up the study trained (en+es for
+    target sw) showed its prediction alone, though its measurement may beat the recommendation's (stop-25 leftover)."""
+    items, cells = inclusion_study
+    rec = plan.recommend(items, ["sw"], 100, 2, cells=cells)
+    by_set = {tuple(r["languages"]): r for r in rec.runners_up}
+    c = cells.cells.set_index(["model", "task", "mixture", "language"])["mean"]
+    pairs = {(m, t) for m, t, _, _ in c.index}
+    expected = np.mean([c[(m, t, "en+es", "sw")] - c[(m, t, "en", "sw")] for m, t in pairs])
+    es = by_set[("en", "es")]["measured"]
+    assert es["estimate"] == pytest.approx(expected, abs=1e-12) and es["mixtures"] == ["en+es"]
+    line = next(x for x in plan.recommendation_lines(rec) if x.startswith("runner-up: en, es: "))
+    assert line.endswith(f"; measured (en+es, trained in the study): {es['estimate']:+.3f} [{es['ci_low']:+.3f}, "
+                         f"{es['ci_high']:+.3f}], n=200 items x 2 seeds, an interval that includes zero")
+    assert by_set[("en", "yo")]["measured"] is None  # never trained: a prediction only
+    assert next(x for x in plan.recommendation_lines(rec) if x.startswith("runner-up: en, yo: ")).count(";") == 0

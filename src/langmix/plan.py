@@ -11,8 +11,8 @@ low = low-resource. Its uncertainty comes from refitting it on each paired-boots
 (items and seeds resampled), so predicted gains carry item/seed sampling error (item only, with one seed); model
 misspecification is what `validate_loo` measures. Only predictions the fitted cells determine are made (see
 `recommend`: English as a target, unseparable terms, extrapolated targets). Where the study trained the
-recommended set itself, its measured gain is shown beside the prediction (the direct evidence for that set). The
-search enumerates every set of candidates with English plus at most max_languages - 1 others and maximises the mean
+recommended set itself, its measured gain is shown beside the prediction (the direct evidence for that set), and so
+is a runner-up's. The search enumerates every set of candidates with English plus at most max_languages - 1 others and maximises the mean
 predicted gain over the targets. Examples are split evenly across the chosen languages: a study with
 `fixed_total` budgets does not identify a per-language count effect, so nothing better is supported by the data
 (the note says so).
@@ -276,6 +276,8 @@ def recommend(items: pd.DataFrame, targets: list[str], budget: int, max_language
                      f"the other languages (the interval covers the fit's sampling error only, not the "
                      f"extrapolation).")
     measured = None if best["languages"] == ["en"] else trained_set_gain(cb, best["languages"], targets)
+    for r in runners_up:  # a runner-up the study trained shows its measurement too (it may beat the recommendation)
+        r["measured"] = None if r["languages"] == ["en"] else trained_set_gain(cb, r["languages"], targets)
     return Recommendation(targets=list(targets), languages=best["languages"],
                           examples_per_language=split,
                           predicted_gain=best["predicted_gain"], ci_low=best["ci_low"], ci_high=best["ci_high"],
@@ -320,16 +322,20 @@ def _gain(languages: list[str], gain: float, low: float, high: float, degenerate
     return f"{gain:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
-def _measured_line(rec: Recommendation) -> str:
-    """The recommended set's measured gain beside its prediction, and which the recommendation rests on."""
-    m = rec.measured
-    assert m is not None
-    on = "" if len(m["targets"]) == len(rec.targets) else f", on {', '.join(m['targets'])} only"
+def _measured(m: dict, languages: list[str], n_targets: int) -> str:
+    """A set's gain as the study measured it (`trained_set_gain`), with its n and interval."""
+    on = "" if len(m["targets"]) == n_targets else f", on {', '.join(m['targets'])} only"
     clear = not m["degenerate"] and (m["ci_low"] > 0 or m["ci_high"] < 0)
     return (f"measured ({', '.join(m['mixtures'])}, trained in the study{on}): "
-            f"{_gain(rec.languages, m['estimate'], m['ci_low'], m['ci_high'], m['degenerate'])}, "
+            f"{_gain(languages, m['estimate'], m['ci_low'], m['ci_high'], m['degenerate'])}, "
             f"n={count(m['n_items'], 'item')} x {seed_range(pd.Series([m['n_seeds_min'], m['n_seeds']]))}"
-            f"{'' if clear else ', an interval that includes zero'}; the recommendation rests on the model's "
+            f"{'' if clear else ', an interval that includes zero'}")
+
+
+def _measured_line(rec: Recommendation) -> str:
+    """The recommended set's measured gain beside its prediction, and which the recommendation rests on."""
+    assert rec.measured is not None
+    return (f"{_measured(rec.measured, rec.languages, len(rec.targets))}; the recommendation rests on the model's "
             f"prediction, not on this direct measurement")
 
 
@@ -344,6 +350,7 @@ def recommendation_lines(rec: Recommendation) -> list[str]:
     lines += [_measured_line(rec)] if rec.measured else []
     lines += [f"runner-up: {', '.join(r['languages'])}: predicted "
               f"{_gain(r['languages'], r['predicted_gain'], r['ci_low'], r['ci_high'], r.get('degenerate', False))}"
+              + (f"; {_measured(r['measured'], r['languages'], len(rec.targets))}" if r.get("measured") else "")
               for r in rec.runners_up]
     return lines
 
