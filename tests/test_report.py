@@ -114,7 +114,7 @@ def test_a_table_shown_in_part_says_so():
 
 
 def test_every_figure_states_its_n(tmp_path, monkeypatch):
-    import langmix.report as rep
+    import langmix.report_figures as rep
     from langmix.analysis import run_all
 
     notes = {}

@@ -13,17 +13,14 @@ import html
 import logging
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from langmix.analysis import Analyses, run_all  # noqa: E402
-from langmix.analysis.findings import count, findings, language_name as _name, seed_range  # noqa: E402
-from langmix.analysis.contrasts import NO_REFERENCE, estimate_frame, group_contrasts  # noqa: E402
-from langmix.analysis.table import listed  # noqa: E402
+from langmix.analysis import Analyses, run_all
+from langmix.analysis.contrasts import NO_REFERENCE, estimate_frame, group_contrasts
+from langmix.analysis.findings import count, findings, seed_range
+from langmix.analysis.table import listed
+from langmix.report_figures import figures
 
 log = logging.getLogger(__name__)
 
@@ -38,150 +35,6 @@ TITLES = {
     "fidelity": "7. Language fidelity: responses in the prompt's language",
     "per_language": "Per-language headline means",
 }
-
-
-# ---------------------------------------------------------------- figures
-
-# Every label drawn as the literal string: names (mixtures, models) are free strings, and mathtext would render
-# 'core$5$' as math and raise on 'core $\\nope{x}$' (an unknown symbol), failing the whole report.
-LITERAL_TEXT = {"text.parse_math": False, "text.usetex": False}
-
-
-def _save(fig, plots: Path, stem: str, note: str = "") -> Path:
-    """PNG and SVG of `fig`, with `note` (its n and what its intervals are) printed under it."""
-    png = plots / f"{stem}.png"
-    if note:
-        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color="#444", wrap=True)
-        fig.tight_layout(rect=(0, 0.06, 1, 1))
-    else:
-        fig.tight_layout()
-    fig.savefig(png, dpi=100)
-    fig.savefig(plots / f"{stem}.svg")
-    plt.close(fig)
-    return png
-
-
-def _err(ax, x, g, col="estimate", **kw):
-    ax.errorbar(x, g[col], yerr=[g[col] - g["ci_low"], g["ci_high"] - g[col]], capsize=2, **kw)
-
-
-def figures(a: Analyses, plots: Path) -> dict[str, Path]:
-    fr, out = a.frames, {}
-    cells = a.cells.cells
-    n_text = f"n = up to {count(cells['n_items'].max(), 'item')} x {seed_range(cells['n_seeds'])} per cell"
-
-    def save(fig, stem: str, what: str = "bars and bands: 95% paired-bootstrap intervals") -> Path:
-        return _save(fig, plots, stem, f"{n_text}; {what}")
-
-    if "coverage_pooled" in fr:
-        c = fr["coverage_pooled"]
-        tasks = sorted(c["task"].unique())
-        fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.8), squeeze=False)
-        cmap = plt.get_cmap("viridis")
-        models = sorted(c["model"].unique(), key=lambda m: (c[c["model"] == m]["model_params"].iloc[0], m))
-        for ax, task in zip(axes[0], tasks):
-            for i, m in enumerate(models):
-                for part, ls in (("all", "-"), ("seen", "--"), ("unseen", ":")):
-                    g = c[(c["task"] == task) & (c["model"] == m) & (c["part"] == part)].sort_values(
-                        "n_train_languages")
-                    if len(g):
-                        _err(ax, g["n_train_languages"], g, col="mean", ls=ls, color=cmap(i / max(1, len(models) - 1)),
-                             label=f"{m} {part}", lw=1, ms=3, marker="o")
-            ax.set_title(f"{task}: mean over the non-English languages\nevaluated at every level (solid: all of them)",
-                         fontsize=9)
-            ax.set_xlabel("training languages")
-            ax.set_ylabel("headline accuracy")
-        axes[0][0].legend(fontsize=6, ncol=2)
-        out["coverage"] = save(fig, "coverage")
-    if "resource_gains" in fr:
-        g = fr["resource_gains"]
-        g = g[(g["model"] == "all") & (g["task"] == "all")]
-        fig, ax = plt.subplots(figsize=(6.5, 3.8))
-        for res, color in (("high", "tab:blue"), ("low", "tab:orange")):
-            s = g[g["resource"] == res].sort_values("n_train_languages")
-            ax.plot(s["n_train_languages"], s["estimate"] * 100, marker="o", color=color, label=f"{res}-resource")
-            ax.fill_between(s["n_train_languages"], s["ci_low"] * 100, s["ci_high"] * 100, color=color, alpha=0.2)
-        if "plateau" in fr and not fr["plateau"].empty:
-            for _, r in fr["plateau"][(fr["plateau"]["model"] == "all") & (fr["plateau"]["task"] == "all")].iterrows():
-                if pd.isna(r["plateau"]):  # no plateau within the levels tested: no line
-                    continue
-                ax.axvline(r["plateau"], ls=":", color="tab:blue" if r["resource"] == "high" else "tab:orange")
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_xlabel("training languages")
-        ax.set_ylabel("gain over English-only (points)")
-        ax.set_title("Gain by resource group (dotted: plateau)")
-        ax.legend(fontsize=8)
-        out["resource"] = save(fig, "resource")
-    if "en_plus_one" in fr:
-        e = fr["en_plus_one"]
-        e = e[(e["model"] == "all") & (e["task"] == "all") & (e["mixture"] != "all")]
-        added = sorted(e["added"].unique())
-        fig, ax = plt.subplots(figsize=(max(6, len(added) * 0.8), 3.8))
-        for k, target in enumerate(("english", "added", "neither")):
-            s = e[e["target"] == target].set_index("added").reindex(added)
-            x = np.arange(len(added)) + (k - 1) * 0.25
-            ax.bar(x, s["estimate"] * 100, 0.25, label=target)
-            ax.errorbar(x, s["estimate"] * 100, yerr=[(s["estimate"] - s["ci_low"]) * 100,
-                                                      (s["ci_high"] - s["estimate"]) * 100], fmt="none", color="k",
-                        capsize=2, lw=0.8)
-        ax.set_xticks(range(len(added)), [f"en+{x}" for x in added])
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_ylabel("gain over English-only (points)")
-        ax.set_title("EN+1: gain on English, on the added language\nand on languages in neither mixture")
-        ax.legend(fontsize=8)
-        out["en_plus_one"] = save(fig, "en_plus_one")
-    if "zero_shot" in fr:
-        z = fr["zero_shot"]
-        z = z[z["model"] == "all"]
-        fig, ax = plt.subplots(figsize=(6, 0.5 * len(z) + 1.6))
-        y = np.arange(len(z))
-        ax.errorbar(z["estimate"] * 100, y, xerr=[(z["estimate"] - z["ci_low"]) * 100,
-                                                  (z["ci_high"] - z["estimate"]) * 100], fmt="o", capsize=3)
-        ax.set_yticks(y, [_name(x) for x in z["language"]])
-        ax.axvline(0, color="grey", lw=0.5)
-        ax.set_xlabel("held out of diverse mixture minus included in narrow one (points)")
-        out["zero_shot"] = save(fig, "zero_shot")
-    if "typology_languages" in fr:
-        t = fr["typology_languages"]
-        t = t[~t["seen"]].dropna(subset=["d_syntactic"])
-        fig, ax = plt.subplots(figsize=(6, 3.8))
-        for res, color in (("high", "tab:blue"), ("low", "tab:orange")):
-            s = t[t["resource"] == res]
-            _err(ax, s["d_syntactic"], s.assign(estimate=s["estimate"] * 100, ci_low=s["ci_low"] * 100,
-                                               ci_high=s["ci_high"] * 100), fmt="o", color=color,
-                 label=f"{res}-resource")
-            for _, r in s.iterrows():
-                ax.annotate(r["language"], (r["d_syntactic"], r["estimate"] * 100), fontsize=7, xytext=(3, 3),
-                            textcoords="offset points")
-        ax.set_xlabel("syntactic URIEL+ distance from English")
-        ax.set_ylabel("zero-shot gain over English-only (points)")
-        ax.legend(fontsize=8)
-        out["typology"] = save(fig, "typology")
-    if "capacity" in fr:
-        c = fr["capacity"]
-        c = c[c["term"] == "slope"]
-        fig, ax = plt.subplots(figsize=(6, 3.8))
-        for task, s in c.groupby("task"):
-            s = s.sort_values("model_params")
-            _err(ax, s["model_params"], s.assign(estimate=s["estimate"] * 100, ci_low=s["ci_low"] * 100,
-                                                 ci_high=s["ci_high"] * 100), marker="o", label=task)
-        ax.set_xscale("log")
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_xlabel("parameters")
-        ax.set_ylabel("points per added training language")
-        ax.legend(fontsize=8)
-        out["capacity"] = save(fig, "capacity")
-    if "fidelity" in fr:
-        d = fr["fidelity"]
-        order = d.drop_duplicates("mixture").sort_values(["n_train_languages", "mixture"])["mixture"].tolist()
-        piv = d.pivot_table(index="mixture", columns="language", values="share").reindex(order)
-        fig, ax = plt.subplots(figsize=(max(6, piv.shape[1] * 0.6), 0.3 * len(piv) + 1.5))
-        im = ax.imshow(piv.values * 100, vmin=0, vmax=100, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(piv.shape[1]), piv.columns)
-        ax.set_yticks(range(len(piv)), piv.index, fontsize=7)
-        fig.colorbar(im, ax=ax, label="% responses in prompt language")
-        out["fidelity"] = save(fig, "fidelity", "each cell's 95% interval is in the table of section 7")
-    return out
 
 
 # ---------------------------------------------------------------- tables and page
@@ -367,8 +220,7 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
     _clear_outputs(tables, plots)
     for name, frame in a.frames.items():
         frame.to_csv(tables / f"{name}.csv", index=False)
-    with plt.rc_context(LITERAL_TEXT):  # mixture and model names are free strings: '$x$' is a name, not math
-        figs = figures(a, plots)
+    figs = figures(a, plots)
     cells = a.cells.cells
     facts = (f"{len(items):,} item verdicts; {count(cells['model'].nunique(), 'model')}, "
              f"{count(cells['mixture'].nunique(), 'mixture')}, {count(cells['task'].nunique(), 'task')}, "
