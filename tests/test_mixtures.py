@@ -162,6 +162,33 @@ def test_clashes_in_several_chunks_are_all_named_and_nothing_is_written(tmp_path
     assert [p.name for p in kept.iterdir()] == ["notes.txt"]
 
 
+def test_check_mixture_refuses_what_the_build_refuses_and_writes_nothing(tmp_path, monkeypatch):
+    """A dry run's check (`check_mixture`) samples and lineage-checks the picks the build would, chunk by chunk:
+    the same clashes named in the same words, and nothing written (it never opens a file)."""
+    import builtins
+
+    from langmix.lineage import LineageError
+    from langmix.mixtures import build_mixture_streaming, check_mixture
+
+    spec = MixtureSpec("core", "fixed", tuple(STUDY))
+    budget = BudgetConfig(mode="fixed_total", total=100)
+    clean = build_mixture_streaming(_PoolSource(), spec, "math", budget, 0, [], tmp_path / "clean")
+    sampled = {ex.source_id for ex in read_mixture(tmp_path / "clean" / "data.jsonl")}
+    unsampled = [item for item in POOL if item.source_id not in sampled]
+    leaks = [to_example(item, "en") for item in POOL if item.source_id in sampled][:3]
+    assert clean["n_examples"] == 100 and len(unsampled) == len(POOL) - 100 and len(leaks) == 3
+    with pytest.raises(LineageError) as built:
+        build_mixture_streaming(_PoolSource(), spec, "math", budget, 0, leaks, tmp_path / "leaky", chunk=10)
+    monkeypatch.setattr(builtins, "open", lambda *a, **k: pytest.fail("check_mixture opened a file"))
+    with pytest.raises(LineageError) as checked:
+        check_mixture(_PoolSource(), spec, "math", budget, 0, leaks, chunk=7)
+    assert str(checked.value) == str(built.value) and str(built.value).startswith("3 evaluation items ")
+    # an evaluation item in the pool but not among the picks: neither refuses
+    assert check_mixture(_PoolSource(), spec, "math", budget, 0, [to_example(unsampled[0], "en")]) is None
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean"]
+
+
 def test_tally_lines_are_model_dump_json_for_any_example(tmp_path):
     """The tally serialises with pydantic's serializer, skipping the str round trip: the bytes equal
     `model_dump_json()` lines, also for awkward text and for a subclass with fields of its own."""

@@ -172,8 +172,10 @@ def study_run(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES,
                                                      "launcher.kind)"),
               workers: Optional[int] = typer.Option(None, min=1, help="local: runs at once (default "
                                                     "launcher.workers)"),
-              dry_run: bool = typer.Option(False, "--dry-run", help="run nothing: slurm: print the job arrays, "
-                                           "resources and multi-GPU commands; local: list the runs still to do"),
+              dry_run: bool = typer.Option(False, "--dry-run", help="run nothing, after the checks a real run makes "
+                                           "before training (data, budgets, each mixture's overlap with the eval "
+                                           "set): slurm: print the job arrays, resources and multi-GPU commands; "
+                                           "local: list the runs still to do"),
               wait: bool = typer.Option(True, help="slurm: wait for the jobs and then build the report")) -> None:
     """Run every unfinished run of a study (finished runs are skipped; interrupted ones resume). Given the study's
     output directory, it runs the study as its study.yaml records it (the config of its last `study run`)."""
@@ -189,10 +191,10 @@ def study_run(config: Path = STUDY, overrides: Optional[list[str]] = OVERRIDES,
     if kind == "slurm":
         failed_jobs = _run_slurm(cfg, dry_run, wait)
         outcome = {"failed": failed_jobs, "blocked": []} if failed_jobs else None
-    elif dry_run:
-        from langmix.study.runner import study_status
+    elif dry_run:  # the checks a real run makes before training (data, budgets, lineage); nothing is written
+        from langmix.study.preflight import preflight
 
-        runs = study_status(cfg)
+        _, runs = preflight(cfg)
         todo = [(kind_, path.name, state) for kind_, _, state, path in runs if state != "done"]
         for kind_, name, state in todo:
             print(f"{kind_:<6} {state:<12} {name}")
@@ -281,8 +283,11 @@ def _run_slurm(cfg: StudyConfig, dry_run: bool, wait: bool) -> list[str]:
     from langmix.study.grid import expand
 
     try:
-        if dry_run:
-            print(slurm.dry_run(cfg, expand(cfg)))
+        if dry_run:  # checked as a local dry run is (`preflight`), then the arrays `submit` would submit
+            from langmix.study.preflight import preflight
+
+            jobs, runs = preflight(cfg)
+            print(slurm.dry_run(cfg, jobs, {path: state for _, _, state, path in runs}))
             return []
         handles = slurm.submit(cfg)
     except (UserInputError, ValueError) as exc:

@@ -288,8 +288,7 @@ def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, 
     paused = gc.isenabled()
     gc.disable()
     try:
-        examples = [render(i, lang) for i, lang in picks]
-        clashes, near_dups = lineage(examples, evaluation, [related(ex) for ex in examples] if related else None)
+        examples, clashes, near_dups = _checked_chunk(render, picks, evaluation, related)
         if clashes:  # nothing of this chunk is written; the caller refuses the mixture naming every clash
             return b"", MixtureTally(), [], clashes, []
         near = [list(d) for d in near_dups]
@@ -300,6 +299,30 @@ def _stream_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, 
     finally:
         if paused:
             gc.enable()
+
+
+def _checked_chunk(render: Callable[[int, str], Example], picks: list[tuple[int, str]], evaluation: list[Example],
+                   related: Callable[[Example], list[Example]] | None) -> tuple[list[Example], list, list]:
+    """One chunk of picks rendered and lineage-checked: (the examples, their clashes, their near-duplicates)."""
+    examples = [render(i, lang) for i, lang in picks]
+    clashes, near_dups = lineage(examples, evaluation, [related(ex) for ex in examples] if related else None)
+    return examples, clashes, near_dups
+
+
+def _sampled(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int):
+    """(render, related, picks): what a mixture is built from (its pool's renderer, the item rows of the other
+    languages where the source knows them, and `sample_picks`)."""
+    pool_size, render = source.pool(task, list(spec.languages))
+    return render, item_rows(source, task), sample_picks(spec, pool_size, budget, seed, tag=task)
+
+
+def check_mixture(source, spec: MixtureSpec, task: str, budget: BudgetConfig, seed: int,
+                  evaluation: list[Example], chunk: int = 5_000) -> None:
+    """What `build_mixture` would refuse (a LineageError naming every clash), without building: the same picks
+    rendered and lineage-checked chunk by chunk, nothing written, kept or counted (a dry run's check)."""
+    render, related, picks = _sampled(source, spec, task, budget, seed)
+    refuse_clashes([clash for start in range(0, len(picks), chunk)
+                    for clash in _checked_chunk(render, picks[start:start + chunk], evaluation, related)[1]])
 
 
 def _new_dirs(path: Path) -> list[Path]:
@@ -338,11 +361,9 @@ def build_mixture_streaming(source, spec: MixtureSpec, task: str, budget: Budget
 
     if keep is not None and workers > 1:
         raise ValueError("keep= needs workers=1 (the examples of other processes are not sent back)")
-    pool_size, render = source.pool(task, list(spec.languages))
     # a source that knows its items' other language rows has them checked too (an es row whose English is an
     # evaluation question is a copy of it)
-    related = item_rows(source, task)
-    picks = sample_picks(spec, pool_size, budget, seed, tag=task)
+    render, related, picks = _sampled(source, spec, task, budget, seed)
     created = _new_dirs(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp_data = out_dir / f".data.jsonl.{os.getpid()}.tmp"

@@ -56,10 +56,15 @@ def test_gpu_hours_follow_6_params_tokens():
     assert resources(job, cfg).gpus == 4 and resources(job, cfg).cpus == 32
 
 
+# The replication's data are translated files it does not ship: a dry run checks the data a real run would read
+# (`study.preflight`), so these dry runs of its launcher settings read a small synthetic set instead.
+SYNTH_DATA = {"data": {"source": "synth", "train_pool": 200, "eval_items": 5}, "budget": {"total": 100}}
+
+
 def test_dry_run_prints_arrays_and_the_fsdp_launch(tmp_path):
     tree = yaml.safe_load((EXAMPLES / "paper-replication.yaml").read_text())
     tree.update(models=[tree["models"][2]], tasks=["math"], mixtures=[{"design": "english_only"}],
-                output_dir=str(tmp_path))
+                output_dir=str(tmp_path), **SYNTH_DATA)
     tree["launcher"]["partition"] = "gpu"
     config = tmp_path / "study.yaml"
     config.write_text(yaml.safe_dump(tree))
@@ -149,7 +154,7 @@ def test_dry_run_with_a_model_of_unknown_size_is_one_line(tmp_path):
     ValueError traceback (`study plan` said it in one line)."""
     tree = yaml.safe_load((EXAMPLES / "paper-replication.yaml").read_text())
     tree.update(models=[{"name": "mystery", "source": "hf", "path": "org/mystery-model"}], tasks=["math"],
-                mixtures=[{"design": "english_only"}], output_dir=str(tmp_path))
+                mixtures=[{"design": "english_only"}], output_dir=str(tmp_path), **SYNTH_DATA)
     config = tmp_path / "study.yaml"
     config.write_text(yaml.safe_dump(tree))
     result = runner.invoke(app, ["study", "run", str(config), "--launcher", "slurm", "--dry-run"])

@@ -246,15 +246,18 @@ def set_aside_evaluations(cfg: StudyConfig, job: Job, train_state: str) -> bool:
     return True
 
 
-def _prepare(cfg: StudyConfig, record: bool = True, source=None) -> list[Job]:
-    """The study's jobs, once every mixture they train is known to fit its pool (`check_budgets`, unless
-    re-evaluating: `record` False). `record` writes the resolved config as the study's `study.yaml` (what `plan
-    --from`, `query` and `report` on the study directory read). Only `study run` records: a re-evaluation with
-    overrides does not redefine the study."""
+def _prepare(cfg: StudyConfig, record: bool = True, source=None, write: bool = True) -> list[Job]:
+    """The study's jobs, once every mixture they train is known to fit its pool (`check_budgets`, which reads the
+    training data, unless re-evaluating: `record` False). `record` writes the resolved config as the study's
+    `study.yaml` (what `plan --from`, `query` and `report` on the study directory read). Only `study run` records:
+    a re-evaluation with overrides does not redefine the study. `write` False (a dry run) checks alone: nothing is
+    created or written."""
     jobs = expand(cfg)
     if record:  # a re-evaluation trains nothing
         check_budgets(source or open_source(cfg.data), [(j.train.task, j.train.mixture()) for j in jobs if j.train],
                       cfg.budget)
+    if not write:
+        return jobs
     root = study_dir(cfg)
     root.mkdir(parents=True, exist_ok=True)
     if record:

@@ -96,13 +96,15 @@ def plan_submission(cfg: StudyConfig, jobs: list[Job]) -> list[tuple[Resources, 
     return list(groups.items())
 
 
-def _to_submit(cfg: StudyConfig, jobs: list[Job], record: dict[str, list[str]], states: dict[str, str]
-               ) -> tuple[list[Job], dict[str, list[str]]]:
+def _to_submit(cfg: StudyConfig, jobs: list[Job], record: dict[str, list[str]], states: dict[str, str],
+               run_states: dict[Path, str] | None = None) -> tuple[list[Job], dict[str, list[str]]]:
     """The jobs `submit` submits (unfinished, no job of theirs queued or running), and {slug: live job ids} of the
-    unfinished jobs it leaves to the job already queued or running (a second would only wait for its claim)."""
+    unfinished jobs it leaves to the job already queued or running (a second would only wait for its claim).
+    `run_states`: {run directory: state} where the caller has read them (each read verifies the run's files)."""
     from langmix.study.state import run_state
 
-    todo = [j for j in jobs if any(run_state(p) != "done" for p in _job_dirs(cfg, j))]
+    known = run_states or {}
+    todo = [j for j in jobs if any((known.get(p) or run_state(p)) != "done" for p in _job_dirs(cfg, j))]
     live = {j.slug: ids for j in todo if (ids := [i for i in record.get(j.slug, []) if states.get(i) in LIVE_STATES])}
     return [j for j in todo if j.slug not in live], live
 
@@ -111,12 +113,14 @@ def _live_text(live: dict[str, list[str]]) -> str:
     return ", ".join(f"{slug} ({' '.join(ids)})" for slug, ids in live.items())
 
 
-def dry_run(cfg: StudyConfig, jobs: list[Job]) -> str:
+def dry_run(cfg: StudyConfig, jobs: list[Job], run_states: dict[Path, str] | None = None) -> str:
     """What `submit` would do: the arrays of the unfinished jobs with their parameters, and for multi-GPU runs the
     accelerate command and FSDP config; finished jobs are counted and jobs already queued or running named, not
-    listed in arrays (submit skips both)."""
+    listed in arrays (submit skips both). `study run --dry-run` passes the jobs (and their runs' states) that
+    `preflight.preflight` checked first."""
     record = _read_record(cfg)
-    todo, live = _to_submit(cfg, jobs, record, queue_states(sorted({i for ids in record.values() for i in ids})))
+    todo, live = _to_submit(cfg, jobs, record, queue_states(sorted({i for ids in record.values() for i in ids})),
+                            run_states)
     finished = len(jobs) - len(todo) - len(live)
     lines = [f"{finished} of {len(jobs)} jobs are finished and would not be submitted"] if finished else []
     if live:
