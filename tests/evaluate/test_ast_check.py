@@ -230,6 +230,50 @@ def test_optimal_matching_finds_the_pairing_greedy_misses():
     assert not check('[f(x="a"), f(x="b")]', want, fn, mode="bfcl").correct  # BFCL's greedy order
 
 
+def _one_string(value: str) -> tuple[list, list]:
+    fns = [{"name": "f", "parameters": {"required": ["x"], "properties": {"x": {"type": "string"}}}}]
+    return [{"f": {"x": [value]}}], fns
+
+
+@pytest.mark.parametrize("want, got", [
+    ("34.0522, -118.2437", "340522, -118.2437"),  # a decimal point dropped
+    ("34.0522, -118.2437", "34.0522, 118.2437"),  # a minus sign dropped
+    ("-118.2437", "118.2437"),
+    ("https://192.168.11.33/", "https://192168.11.33/"),
+    ("https://192.168.11.33/", "https://19216811.33/"),
+    ("v1.2", "v12"),
+    ("0.5", "05"),
+    (".5", "5"),
+    ("x=-5", "x=5"),
+])
+def test_multilingual_mode_keeps_the_value_of_numbers_in_strings_and_bfcl_mode_does_not(want, got):
+    """Multilingual mode removed every `.` and `-` of a string, as BFCL does: a coordinate with its decimal point
+    or minus sign dropped, or an IP address with a dot dropped, passed. `bfcl` mode stays BFCL's rule."""
+    expected, fns = _one_string(want)
+    output = f"f(x={got!r})"
+    verdict = check(output, expected, fns, mode="multilingual")
+    assert (verdict.correct, verdict.reason) == (False, "wrong_value")
+    assert check(output, expected, fns, mode="bfcl").correct  # BFCL's checker strips `.` and `-` by design
+    assert check(f"f(x={want!r})", expected, fns, mode="multilingual").correct
+
+
+@pytest.mark.parametrize("want, got", [
+    ("34.0522, -118.2437", "34.0522,-118.2437"),  # spacing and the comma between the two numbers
+    ("34.0522, -118.2437", "34.0522 -118.2437"),
+    ("34.0522, -118.2437", "３４．０５２２，　－１１８．２４３７"),  # full width (NFKC)
+    ("Jan.1,2022", "Jan 1, 2022"),  # BFCL's dates: an abbreviation's point, the comma before the year
+    ("Oct. 15, 2023", "Oct 15 2023"),
+    ("2022-08-16", "2022/08/16"),  # a date's separators between digits
+    ("16/08/2022", "16.08.2022"),  # a day.month.year date as German or Russian write it
+    ("2019-2020", "2019 2020"),
+    ("Bob-123", "bob 123"),  # a hyphen after a letter is no minus sign
+    ("PEK-ACI", "pek aci"),
+])
+def test_multilingual_mode_still_reads_separators_as_before(want, got):
+    expected, fns = _one_string(want)
+    assert check(f"f(x={got!r})", expected, fns, mode="multilingual").correct
+
+
 def test_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="mode"):
         check("f(x=1)", [{"f": {"x": [1]}}], [], mode="lenient")

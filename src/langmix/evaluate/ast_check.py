@@ -45,9 +45,14 @@ translated into other languages:
   read from where it begins (`call_parse.find_call`: JSON in a call's shape, a fenced block, or a Python call of
   one of the item's functions or with keyword arguments), when the call ends the output; the verdict lists
   `leading_text` in its `leniencies`. Plain prose that names a function is no call.
-And one rule stricter than BFCL's: on an irrelevance item, an output that attempts a call it does not manage to
-write (a `parse_error`: cut off, malformed, text after the call) is wrong (`irrelevance_violated`), not an
-abstention.
+And two rules stricter than BFCL's:
+- numbers inside strings keep their value: a `.` between digits and a `-` or `.` before a digit that follows no
+  letter or digit (a decimal point, an address's dots, a minus sign) are not removed, where BFCL's standardisation
+  takes `340522, -118.2437` for `34.0522, -118.2437`, `118.2437` for `-118.2437` and `https://192168.11.33/` for
+  `https://192.168.11.33/` (`bfcl` mode keeps BFCL's rule); the dots of a day.month.year date (`16.08.2022`) are
+  removed as the `-` and `/` of other dates are, and `,` is removed as before (dates such as `Jan.1,2022`);
+- on an irrelevance item, an output that attempts a call it does not manage to write (a `parse_error`: cut off,
+  malformed, text after the call) is wrong (`irrelevance_violated`), not an abstention.
 A mismatch where the model wrote an argument in the user's language is listed in `wrong_language_args`.
 
 Schemas and expected calls are validated first (`langmix.evaluate.schema`): one the checker cannot read (`"required":

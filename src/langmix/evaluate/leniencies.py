@@ -25,7 +25,13 @@ LENIENCIES: dict[str, tuple[str, ...]] = {
                      "optimal_matching", "user_language_free_text", "leading_text"),
 }
 _BFCL_STRIP = re.compile(r"[ ,./\-_*^]")
-_WIDE_STRIP = re.compile(r"[\s,./\-_*^'\"]+")
+# multilingual: whitespace, quotes and `, . / - _ * ^` are removed, but for a '.' or '-' that gives a number its
+# value: a '.' between digits (34.0522, 192.168.11.33), a '-' or '.' before a digit that follows no letter or digit
+# (a minus sign, a leading point: -118.2437, .5). BFCL removes those too, so it takes '340522, -118.2437' for
+# '34.0522, -118.2437'. The dots of a day.month.year date (16.08.2022, as German or Russian write it) separate like
+# the '-' and '/' of 2022-08-16 and 16/08/2022, and are removed as theirs are.
+_WIDE_STRIP = re.compile(r"[\s,/_*^'\"]+|\.(?!\d)|(?<=[^\W\d_])\.|-(?!\d)|(?<=[^\W_])-")
+_DOTTED_DATE = re.compile(r"(?<![\d.])(?:\d{1,2}\.\d{1,2}\.\d{4}|\d{4}\.\d{1,2}\.\d{1,2})(?![\d.])")
 _CONSTRAINED_DESCRIPTION = re.compile(r"format|%[YmdHMS]|yyyy|\bdate|\btime|\bcode|\bid\b|token|e-?mail|url|phone|"
                                       r"number", re.IGNORECASE)
 _CONSTRAINED_VALUE = re.compile(r"^[\d\s.,:/+\-%]+$|@|://|^\S+$")
@@ -44,9 +50,10 @@ class _Context:
 
 def standardise(value: str, lenient: bool) -> str:
     """BFCL's string standardisation, or (lenient) the multilingual one: NFKC, all whitespace and quotes
-    removed too, casefold."""
+    removed too, but a number's decimal point and minus sign kept (`_WIDE_STRIP`), casefold."""
     if lenient:
-        return _WIDE_STRIP.sub("", unicodedata.normalize("NFKC", value)).casefold()
+        text = _DOTTED_DATE.sub(lambda m: m.group().replace(".", "/"), unicodedata.normalize("NFKC", value))
+        return _WIDE_STRIP.sub("", text).casefold()
     return _BFCL_STRIP.sub("", value).lower().replace("'", '"')
 
 
