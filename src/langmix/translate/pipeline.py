@@ -11,20 +11,19 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable
 
 from langmix import languages as langs
 from langmix.data.answers import answer_line, target_answer_phrase
 from langmix.data.api_data import TOOL_RESULT_PREFIX
 from langmix.records import Example
+from langmix.translate.api_arguments import api_notes, api_reasons, assistant_text_turns, verbatim_arguments
 from langmix.translate.backends import Request
 from langmix.translate.cache import TranslationCache, segment_key
 from langmix.translate.structure import prose, protect, restore, spans_present, structured_spans
 from langmix.evaluate import langid
-from langmix.evaluate.math import numbers
 from langmix.translate.validate import Check, detection_languages, notes, validate
 
 log = logging.getLogger(__name__)
@@ -172,7 +171,7 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             q.n += 1
             reasons = sorted({r for s in segs for r in s.reasons})
             if not reasons:
-                reasons = _api_reasons(ex, segs, lang)
+                reasons = api_reasons(ex, [s.original for s in segs], [s.translation for s in segs], lang)
             q.backend_misses += any(s.translation is None for s in segs)
             q.reasons.update(reasons)
             if not reasons:
@@ -184,23 +183,16 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             else:
                 q.excluded += 1
                 continue
-            english = _assistant_text_turns(ex)
+            english = assistant_text_turns(ex)
             q.assistant_english_turns += english
             q.assistant_english_examples += english > 0
-            noted = sorted({n for s in segs for n in s.notes})
+            noted = sorted({n for s in segs for n in s.notes}
+                           | set(api_notes(ex, [s.original for s in segs], [s.translation for s in segs])))
             q.notes.update(noted)
             out.append(_assemble(ex, lang, segs, reasons, noted))
     log.info("the cache answered %d of %d segments (%s)", sum(q.segments_from_cache for q in qa.values()),
              sum(q.segments for q in qa.values()), ", ".join(f"{k} {q.segments_from_cache}" for k, q in qa.items()))
     return out, dict(qa)
-
-
-def _assistant_text_turns(ex: Example) -> int:
-    """How many of an API dialogue's assistant turns are plain language (not tool calls): left untranslated."""
-    if ex.task != "api":
-        return 0
-    return sum(1 for m in ex.messages if m["role"] == "assistant" and m["content"].strip()
-               and not _history_calls(m["content"]))
 
 
 def _translate(segments: list[Segment], examples: list[Example], lang: str, backend, cache: TranslationCache,
@@ -237,95 +229,6 @@ def _translate(segments: list[Segment], examples: list[Example], lang: str, back
                 seg.translation, seg.attempts, seg.from_cache, seg.asked = text, seg.attempts + 1, False, True
         if progress and attempt == 0:  # retries are extra work, not progress
             progress(sum(len(same[k]) for _, k in batch))
-
-
-# An argument value shaped like an identifier (a letter, and a digit, _, @, ., / or an inner capital: user123,
-# JaneSmith, quarterly_report.txt, ann@x.org), which no translation should change. Plain words may be translated,
-# and dates and times may be rewritten in the target language's format (their numbers are checked).
-_IDENTIFIER = re.compile(r"(?=\S*[A-Za-z])(?=\S*(?:[\d_@./]|[a-z][A-Z]))\S+")
-
-
-def _api_reasons(ex: Example, segs: list[Segment], lang: str) -> list[str]:
-    """Checks of a translated API dialogue against the argument values of its calls, the reference calls and the
-    calls in its history (the assistant's tool calls in `messages`):
-    - argument_changed: an identifier-shaped value written in the English user turns is missing from their
-      translations (the dialogue would ask for one value and the call use another);
-    - argument_order_changed: a user turn that writes two or more numeric argument values has them in another
-      order in its translation ("base 10, height 5" -> "base 5, height 10" keeps the multiset of numbers but
-      swaps the labels). A legitimate reordering is flagged too (counted in qa.md); a translation that keeps
-      the numbers' order but swaps the words naming them is not caught."""
-    if ex.task != "api" or not segs:
-        return []
-    values = _argument_values(ex)
-    identifiers = {v for v in values if isinstance(v, str) and _IDENTIFIER.fullmatch(v)}
-    source = " ".join(seg.original for seg in segs)
-    translated = " ".join(seg.translation or "" for seg in segs)
-    reasons = []
-    if any(v in source and v not in translated for v in identifiers):
-        reasons.append("argument_changed")
-    numeric = {round(float(v), 6) for v in values if _is_number(v)}
-    for seg in segs:
-        src = [v for v in numbers(seg.original, "en", cjk=False) if round(v, 6) in numeric]
-        tgt = [v for v in numbers(seg.translation or "", lang, cjk=False) if round(v, 6) in numeric]
-        if len(set(src)) >= 2 and sorted(src) == sorted(tgt) and src != tgt:
-            reasons.append("argument_order_changed")
-            break
-    return reasons
-
-
-def _is_number(value) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return True
-    try:
-        return isinstance(value, str) and bool(value.strip()) and float(value) == float(value)
-    except ValueError:
-        return False
-
-
-def _argument_values(ex: Example) -> list:
-    """Every argument value of the reference calls and of the tool calls in the dialogue's history."""
-    values = [v for _, _, options in _argument_options(ex.reference) for v in options]
-    for msg in ex.messages:
-        if msg["role"] != "assistant":
-            continue
-        for call in _history_calls(msg["content"]):
-            values.extend(_flat(call.get("arguments")))
-    return values
-
-
-def _history_calls(text: str) -> list[dict]:
-    """The tool calls an assistant turn makes ({"name": ..., "arguments": {...}} or a list of them); none for a
-    plain-language turn."""
-    body = text.strip()
-    if body[:1] not in "{[":
-        return []
-    try:
-        obj = json.loads(body)
-    except ValueError:
-        return []
-    calls = obj if isinstance(obj, list) else [obj]
-    return [c for c in calls if isinstance(c, dict) and isinstance(c.get("arguments"), dict)]
-
-
-def _flat(obj) -> Iterator:
-    if isinstance(obj, dict):
-        for v in obj.values():
-            yield from _flat(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            yield from _flat(v)
-    else:
-        yield obj
-
-
-def _argument_options(reference: dict) -> Iterator[tuple[str, str, list]]:
-    """(function, argument, the values it accepts) of each argument of each reference call."""
-    for call in reference.get("calls", []):
-        for name, args in call.items():
-            for key, options in (args.items() if isinstance(args, dict) else ()):
-                yield name, key, options if isinstance(options, list) else []
 
 
 def _index(seg: Segment, examples: list[Example]) -> int:
@@ -366,9 +269,7 @@ def _assemble(ex: Example, lang: str, segs: list[Segment], reasons: list[str], n
             messages[-1]["content"] = f"{messages[-1]['content'].rstrip()}\n{line}".lstrip()
     if ex.task == "api":
         user_text = " ".join(m["content"] for m in messages if m["role"] == "user")
-        reference["verbatim_arguments"] = sorted(
-            f"{name}.{key}" for name, key, options in _argument_options(reference)
-            if any(isinstance(v, str) and v and v in user_text for v in options))
+        reference["verbatim_arguments"] = verbatim_arguments(reference, user_text)
     if reasons:
         reference["translation_flags"] = reasons
     if noted:
