@@ -112,19 +112,21 @@ def test_scientific_notation_is_read_neither_in_outputs_nor_in_references():
 
 def test_dots_after_a_decimal_comma_are_no_number():
     """In a comma-decimal language, '1,234.5' was read as 1.2345 (its dot dropped as a thousands mark): a dot that
-    groups no thousands before the decimal comma leaves the number unreadable, not silently another value."""
-    assert parse_number("1,234.5", "de") is None and parse_number("1.2,5", "fr") is None
+    groups no thousands before the decimal comma leaves the number unreadable, not silently another value. (Commas
+    grouping thousands before a decimal point have one reading in every language: '1,234.5' is 1234.5 in de.)"""
+    assert parse_number("1.2,5", "fr") is None and parse_number("1,2.5", "de") is None
+    assert parse_number("1,234.5", "de") == 1234.5
     assert [parse_number(t, "de") for t in ("1.234,5", "12.345.678,25", "12,5", "-1.000,75", "+1.234,5")] == \
         [1234.5, 12345678.25, 12.5, -1000.75, 1234.5]
 
 
 def test_an_ambiguous_number_is_no_answer_not_a_skip_to_the_next():
-    """Once '2,5' (en) and '1,234.5' (es) stopped parsing, the extractors skipped them and read the next number:
+    """Once '2,5' (en) and '1.2,5' (es) stopped parsing, the extractors skipped them and read the next number:
     'The answer is 2,5 kg for 4 boxes.' scored 4 as the strict answer. An ambiguous number where the answer is read
     now gives no answer (and no fallback to an earlier answer phrase)."""
     verdict = score_math("The answer is 2,5 kg for 4 boxes.", 4, "The answer is", "en")
     assert (verdict.strict, verdict.strict_correct, verdict.reason) == (None, False, "no_number")
-    assert score_math("La respuesta es 1,234.5 pesos por 3 días.", 3, "La respuesta es", "es").strict is None
+    assert score_math("La respuesta es 1.2,5 pesos por 3 días.", 3, "La respuesta es", "es").strict is None
     assert score_math("So 5 / 2 = 2,5", 2, "The answer is", "en").flexible is None  # not the 2 before it
     assert extract_strict("The answer is 3. So the answer is 2,5", "The answer is") is None
     assert extract_strict("The answer is 3. So the answer is", "The answer is") == 3  # a cut-off phrase still

@@ -6,11 +6,13 @@ documented variants, see `langmix.languages`; a closing colon may carry Markdown
 an em or en dash or a hyphen); *flexible* reads the last number in the output. Extraction is linear in the
 output's length; only outputs over 1 MB are refused. Numbers are normalised before comparison: native and
 full-width digits (Python's `\\d` matches every Unicode decimal digit and `int()` converts it), the minus sign
-U+2212, thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1 234` everywhere),
-decimals (`29.00` == 29), currency and unit symbols around the number, CJK multipliers with Arabic digits
-(`1万2000` = 12,000, `3万5` = 35,000) and simple CJK numerals (`二十三`), except at the start of words that state no
-quantity (一共 "in all", 一次 "once", 十分 "very"). A minus counts only where no digit or Latin letter precedes it
-(`20-25` is a range); superscript and subscript digits (`m²`) are dropped.
+U+2212, thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1 234` everywhere), both
+separators where their order allows one reading (`70,000.00` and `1.234,5` in every language), Arabic separators
+(U+066C thousands, U+066B decimal: `٧٠٬٠٠٠`, `١٨٫٥`), decimals (`29.00` == 29), currency and unit symbols around
+the number, CJK multipliers with Arabic digits (`1万2000` = 12,000, `3万5` = 35,000) and simple CJK numerals
+(`二十三`), except at the start of words that state no quantity (一共 "in all", 一次 "once", 十分 "very"). A minus
+counts only where no digit or Latin letter precedes it (`20-25` is a range); superscript and subscript digits (`m²`)
+are dropped.
 
 Scientific notation is not a number here, in outputs or in references: `1e2` in an output reads as the numbers 1
 and 2 (as `e` elsewhere splits numbers), so `parse_number`, which also reads references and the loaders' answers,
@@ -43,10 +45,12 @@ _SPACES = "\u00a0\u202f\u2009 "
 
 
 # A number: a minus only where no digit or Latin letter precedes it (`20-25` is a range, `COVID-19` a name; `答案是-5`
-# is -5), digits with `.`/`,` and spaces (before 3 digits) inside, then CJK multipliers each optionally followed by
-# more digits (`8万`, `1万2000`, `1亿2000万`). Spaces group thousands in every language: Spanish writes `80 000`.
-_NUMBER = re.compile(r"(?:(?<![\dA-Za-z])-)?(?:\d+|(?<![\d.,])\.(?=\d))(?:(?:[.,]|[" + _SPACES +
-                     r"](?=\d{3}(?!\d)))?\d+)*(?:\s*[億亿]\d*)?(?:\s*[万萬]\d*)?")
+# is -5), digits with `.`/`,`, Arabic separators and spaces (before 3 digits) inside, then CJK multipliers each
+# optionally followed by more digits (`8万`, `1万2000`, `1亿2000万`). Spaces group thousands in every language:
+# Spanish writes `80 000`.
+_NUMBER = re.compile(r"(?:(?<![\dA-Za-z])-)?(?:\d+|(?<![\d.,\u066b\u066c])[.\u066b](?=\d))"
+                     r"(?:(?:[.,\u066b\u066c]|[" + _SPACES + r"](?=\d{3}(?!\d)))?\d+)*"
+                     r"(?:\s*[億亿]\d*)?(?:\s*[万萬]\d*)?")
 _MULTIPLIER_SPLIT = re.compile(r"\s*([万萬億亿])")
 # Superscript and subscript digits are exponents and indices (`m²`, `H₂O`), never an answer; NFKC would make them
 # digits. U+2212 is the minus sign, which NFKC leaves alone.
@@ -55,7 +59,8 @@ _CJK_MULTIPLIER = {"万": 10_000, "萬": 10_000, "億": 100_000_000, "亿": 100_
 _CJK_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
                "八": 8, "九": 9}
 _CJK_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "萬": 10_000}
-_NUMBER_CHARS = frozenset(".,-" + _SPACES + "".join(_CJK_MULTIPLIER) + "".join(_CJK_DIGITS) + "".join(_CJK_UNITS))
+_NUMBER_CHARS = frozenset(".,-\u066b\u066c" + _SPACES + "".join(_CJK_MULTIPLIER) + "".join(_CJK_DIGITS)
+                          + "".join(_CJK_UNITS))
 _CJK_NUMBER = re.compile("[" + "".join(_CJK_DIGITS) + "".join(_CJK_UNITS) + "]+")
 # Common words that begin with a numeral character but state no quantity (一共 "in all", 一次 "once", 十分 "very",
 # 万一 "in case", 一人あたり "per person"): a numeral at their start is not a number.
@@ -85,6 +90,15 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 # lakh grouping (`1,00,000`), never after a leading 0 (`0,125` groups nothing); anything else (`2,5`, `12,50`, `1,2,3`,
 # `0,125`) is ambiguous.
 _COMMA_GROUPS = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d?(?:,\d{2})+,\d{3})(?:\.\d*)?")
+# A number with both separators has one reading where their order allows one: commas grouping thousands before a
+# decimal point (`70,000.00`, `1,00,000.50`) or dots grouping thousands before a decimal comma (`1.234,5`), in
+# every language. Any other mix (`1.2,5`, `1,2.5`, `1,234.5,6`) has none.
+_POINT_DECIMAL_GROUPED = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d?(?:,\d{2})+,\d{3})\.\d+")
+_COMMA_DECIMAL_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+,\d+")
+# Arabic writes U+066C ARABIC THOUSANDS SEPARATOR and U+066B ARABIC DECIMAL SEPARATOR (`٧٠٬٠٠٠`, `١٨٫٥`): each means
+# one thing in every language. Its groups are of three; mixed with `.` or `,` it is no number.
+_AR_THOUSANDS, _AR_DECIMAL = "\u066c", "\u066b"
+_ARABIC_SEPARATED = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:\u066c\d{3})+|\d+)(?:\u066b\d+)?|[+-]?\u066b\d+")
 
 
 def _separated(text: str) -> str:
@@ -96,12 +110,18 @@ def _separated(text: str) -> str:
 
 
 def _ambiguous_separators(s: str, lang: str) -> bool:
-    """Whether a number (`_separated`) has separators that cannot be read either way: in a language whose decimal
+    """Whether a number (`_separated`) has separators that admit no single reading. Both `,` and `.`: unless their
+    order gives one (`_POINT_DECIMAL_GROUPED`, `_COMMA_DECIMAL_GROUPED`: `70,000.00` is 70000 in es as in en,
+    `1.234,5` is 1234.5 in en as in de; `1.2,5` and `1,2.5` are none). Commas alone: in a language whose decimal
     mark is the point, a comma that groups no thousands ('2,5', '12,50', '1,2,3': a decimal comma or a list, never
-    25 or 1250); where it is the comma, dots that group no thousands before it ('1,234.5', never 1.2345)."""
+    25 or 1250); where it is the comma, more than one comma that groups no thousands ('1,2,3', a list). Arabic
+    separators: any that `_ARABIC_SEPARATED` does not read ('١٬٢', '1٬234.5')."""
+    if _AR_THOUSANDS in s or _AR_DECIMAL in s:
+        return not _ARABIC_SEPARATED.fullmatch(s)
+    if "," in s and "." in s:
+        return not (_POINT_DECIMAL_GROUPED.fullmatch(s) or _COMMA_DECIMAL_GROUPED.fullmatch(s))
     if lang in COMMA_DECIMAL:
-        return s.count(",") == 1 and "." in s and not re.fullmatch(r"[+-]?[1-9]\d{0,2},\d{3}", s) \
-            and not re.fullmatch(r"[+-]?\d{1,3}(\.\d{3})+,\d+", s)
+        return s.count(",") > 1 and not _COMMA_GROUPS.fullmatch(s)
     return "," in s and not _COMMA_GROUPS.fullmatch(s)
 
 
@@ -110,8 +130,12 @@ def parse_number(text: str, lang: str = "en") -> float | None:
     for text that is not one, scientific notation included ('1e3': see the module docstring)."""
     s = _separated(text)
     if _ambiguous_separators(s, lang):
-        return None  # '2,5' in en is not 25, '1,234.5' in de not 1.2345
-    if lang in COMMA_DECIMAL:
+        return None  # '2,5' in en is not 25, '1.2,5' in de neither 1.25 nor 12.5
+    if _AR_THOUSANDS in s or _AR_DECIMAL in s:
+        s = s.replace(_AR_THOUSANDS, "").replace(_AR_DECIMAL, ".")
+    elif "," in s and "." in s:  # the order decides (`_ambiguous_separators`): the last separator is the decimal
+        s = s.replace(",", "") if s.rfind(".") > s.rfind(",") else s.replace(".", "").replace(",", ".")
+    elif lang in COMMA_DECIMAL:
         # '1,234' groups thousands, '0,125' cannot (a group never starts a number at 0): it is 0.125
         if s.count(",") == 1 and not re.fullmatch(r"[+-]?[1-9]\d{0,2},\d{3}", s):
             s = s.replace(".", "").replace(",", ".")
@@ -151,16 +175,18 @@ def reference_number(ref: object) -> float:
 
 def number_problem(text: str, lang: str = "en") -> str | None:
     """Why `text` holds a number that cannot be read unambiguously, or None: scientific notation, a fraction, or
-    (where the comma is no decimal mark) a comma that does not group thousands ('2,5', '12,50')."""
+    separators that `parse_number` refuses (`_ambiguous_separators`: where the comma is no decimal mark, a comma that
+    does not group thousands, '2,5', '12,50'; anywhere, '1.2,5')."""
     if re.search(r"\d\s*[eE][+-]?\d", text):
         return "is in scientific notation, which is not read in outputs either (write the number)"
     if re.search(r"\d\s*/\s*\d", text):
         return "is not a number but a fraction (write it as a decimal number)"
-    if lang not in COMMA_DECIMAL:
-        for m in re.finditer(r"[\d,]*\d,\d[\d,]*(?:\.\d+)?", _ascii_digits(text)):
-            if not _COMMA_GROUPS.fullmatch(m.group()):
-                return (f"is not a number as written: its comma groups no thousands ({m.group()!r}: a decimal comma "
-                        "or a list?); write decimals with a point in this language")
+    for m in re.finditer(r"\d[\d.,\u066b\u066c]*\d", _ascii_digits(text)):
+        if _ambiguous_separators(m.group(), lang):
+            if lang in COMMA_DECIMAL or not re.fullmatch(r"[\d,]+(?:\.\d+)?", m.group()):
+                return f"is not a number as written: its separators admit no single reading ({m.group()!r})"
+            return (f"is not a number as written: its comma groups no thousands ({m.group()!r}: a decimal comma "
+                    "or a list?); write decimals with a point in this language")
     return None
 
 
