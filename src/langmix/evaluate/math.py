@@ -9,10 +9,10 @@ full-width digits (Python's `\\d` matches every Unicode decimal digit and `int()
 U+2212, thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1 234` everywhere), both
 separators where their order allows one reading (`70,000.00` and `1.234,5` in every language), Arabic separators
 (U+066C thousands, U+066B decimal: `٧٠٬٠٠٠`, `١٨٫٥`), decimals (`29.00` == 29), currency and unit symbols around
-the number, CJK multipliers with Arabic digits (`1万2000` = 12,000, `3万5` = 35,000) and simple CJK numerals
-(`二十三`), except at the start of words that state no quantity (一共 "in all", 一次 "once", 十分 "very"). A minus
-counts only where no digit or Latin letter precedes it (`20-25` is a range); superscript and subscript digits (`m²`)
-are dropped.
+the number, CJK multipliers with Arabic digits (`1万2000` = 12,000, `3万5` = 35,000, `8千` = 8,000, `1万8千` = 18,000,
+`3百` = 300) and simple CJK numerals (`二十三`), except at the start of words that state no quantity (一共 "in all",
+一次 "once", 十分 "very") or right after Arabic digits (the 千 of `5千克`, 5 kg). A minus counts only where no digit or
+Latin letter precedes it (`20-25` is a range); superscript and subscript digits (`m²`) are dropped.
 
 Scientific notation is not a number here, in outputs or in references: `1e2` in an output reads as the numbers 1
 and 2 (as `e` elsewhere splits numbers), so `parse_number`, which also reads references and the loaders' answers,
@@ -46,16 +46,18 @@ _SPACES = "\u00a0\u202f\u2009 "
 
 # A number: a minus only where no digit or Latin letter precedes it (`20-25` is a range, `COVID-19` a name; `答案是-5`
 # is -5), digits with `.`/`,`, Arabic separators and spaces (before 3 digits) inside, then CJK multipliers each
-# optionally followed by more digits (`8万`, `1万2000`, `1亿2000万`). Spaces group thousands in every language:
-# Spanish writes `80 000`.
+# optionally followed by more digits (`8万`, `1万2000`, `1亿2000万`, `8千`, `1万8千`, `3百`), but not the 千 of a metric
+# unit (`5千克` is 5 kg, `3千米` 3 km) nor the 百 of 百分 (percent) or 百米. Spaces group thousands in every
+# language: Spanish writes `80 000`.
 _NUMBER = re.compile(r"(?:(?<![\dA-Za-z])-)?(?:\d+|(?<![\d.,\u066b\u066c])[.\u066b](?=\d))"
                      r"(?:(?:[.,\u066b\u066c]|[" + _SPACES + r"](?=\d{3}(?!\d)))?\d+)*"
-                     r"(?:\s*[億亿]\d*)?(?:\s*[万萬]\d*)?")
-_MULTIPLIER_SPLIT = re.compile(r"\s*([万萬億亿])")
+                     r"(?:\s*(?:[億亿万萬]|千(?![克米瓦卡焦赫伏帕兆])|百(?![分米]))\d*)*")
+_MULTIPLIER_SPLIT = re.compile(r"\s*([万萬億亿千百])")
 # Superscript and subscript digits are exponents and indices (`m²`, `H₂O`), never an answer; NFKC would make them
 # digits. U+2212 is the minus sign, which NFKC leaves alone.
 _DROP_BEFORE_NFKC = str.maketrans({**{ch: None for ch in "⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉"}, "\u2212": "-"})
-_CJK_MULTIPLIER = {"万": 10_000, "萬": 10_000, "億": 100_000_000, "亿": 100_000_000}
+_CJK_MULTIPLIER = {"万": 10_000, "萬": 10_000, "億": 100_000_000, "亿": 100_000_000, "千": 1000, "百": 100}
+_SECTION_MULTIPLIERS = frozenset("万萬億亿")  # each closes a section: 2千万 is 2000 x 10,000
 _CJK_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
                "八": 8, "九": 9}
 _CJK_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "萬": 10_000}
@@ -214,9 +216,21 @@ def _in_numeral_word(output: str, at: int) -> bool:
                for word in _CJK_NUMERAL_WORDS for k, ch in enumerate(word))
 
 
+def _after_digit(output: str, at: int) -> bool:
+    """Whether the character at `at` follows an Arabic digit (with whitespace between or not). A CJK numeral there is
+    a multiplier read with its digits (`8千`, `7 万`) or a unit's prefix (`5千克` is 5 kg, `3百分点` 3 points), never
+    a number of its own."""
+    at -= 1
+    while at >= 0 and output[at].isspace():
+        at -= 1
+    return at >= 0 and output[at].isdigit()
+
+
 def _cjk_matches(output: str, start: int = 0) -> Iterator[re.Match[str]]:
-    """CJK numerals in `output` from `start`, except one that begins inside a word of _CJK_NUMERAL_WORDS."""
-    return (m for m in _CJK_NUMBER.finditer(output, start) if not _in_numeral_word(output, m.start()))
+    """CJK numerals in `output` from `start`, except one that begins inside a word of _CJK_NUMERAL_WORDS or right
+    after an Arabic digit (`_after_digit`)."""
+    return (m for m in _CJK_NUMBER.finditer(output, start)
+            if not _in_numeral_word(output, m.start()) and not _after_digit(output, m.start()))
 
 
 def _number_matches(output: str, lang: str, cjk: bool) -> Iterator[tuple[int, str, bool]]:
@@ -236,23 +250,43 @@ def _value(text: str, is_cjk: bool, lang: str, after_multiplier: bool) -> float 
     value = parse_number(parts[0], lang)
     if value is None or len(parts) == 1:
         return value
-    total = 0.0
+    return _multiplied(parts, lang)
+
+
+def _multiplied(parts: list[str], lang: str) -> float | None:
+    """The value of Arabic digits with CJK multipliers, split by `_MULTIPLIER_SPLIT` (digits, multiplier, ...,
+    digits): 千 and 百 multiply within a section, 万 and 亿 close one (1万8千 = 18,000, 2千5百 = 2,500, 2千万 =
+    20,000,000); a single digit after the last multiplier is a tenth of it (3万5 = 35,000, 2千5 = 2,500, as 三万五
+    and 两千五). None where the multipliers do not fall in size (5百3千) or 千/百 has no digits."""
+    total, section = 0.0, 0.0
+    last_section, last_inner = math.inf, math.inf
     for digits, multiplier in zip(parts[0:-1:2], parts[1::2]):
-        part = parse_number(digits, lang) if digits else 0.0
-        if part is None:
+        size = _CJK_MULTIPLIER[multiplier]
+        part = parse_number(digits, lang) if digits else None
+        if digits and part is None:
             return None
-        total += part * _CJK_MULTIPLIER[multiplier]
+        if multiplier in _SECTION_MULTIPLIERS:
+            if size >= last_section:
+                return None
+            total += (section + (part or 0.0)) * size
+            section, last_section, last_inner = 0.0, size, math.inf
+        else:
+            if part is None or size >= last_inner:
+                return None
+            section += part * size
+            last_inner = size
     rest = parse_number(parts[-1], lang) if parts[-1] else 0.0
     if rest is not None and len(parts[-1]) == 1:  # 3万5 is 3.5万 (三万五), not 30,005
         rest *= _CJK_MULTIPLIER[parts[-2]] / 10
-    return None if rest is None else total + rest
+    return None if rest is None else total + section + rest
 
 
 def _ambiguous(text: str, lang: str) -> bool:
-    """Whether `text` is a number whose separators `parse_number` will not guess at (`_ambiguous_separators`).
-    Such a number is where an answer is, but unreadable: an extractor stops there (no answer) rather than
-    skipping it for the next number in the text."""
-    return _ambiguous_separators(_separated(text), lang)
+    """Whether `text`, a number `_value` did not read, is one whose separators `parse_number` will not guess at
+    (`_ambiguous_separators`) or whose CJK multipliers do not fall in size (`_multiplied`). Such a number is where an
+    answer is, but unreadable: an extractor stops there (no answer) rather than skipping it for the next number in
+    the text."""
+    return bool(_MULTIPLIER_SPLIT.search(text)) or _ambiguous_separators(_separated(text), lang)
 
 
 def _values(matches: Iterable[tuple[int, str, bool]], lang: str) -> Iterator[float | None]:
