@@ -60,19 +60,24 @@ MGSM_EXEMPLAR_PHRASES: dict[str, tuple[str, ...]] = {
 
 # Variants models commonly write besides the exemplar phrase. Matching treats any run of whitespace in a phrase
 # as any whitespace, and a colon as optionally preceded by whitespace and written ":" or "：" (so "Réponse:"
-# also covers the French "Réponse :"); matching is case-insensitive.
+# also covers the French "Réponse :"); matching is case-insensitive and finds a phrase inside a longer one.
+# Every MGSM language accepts the kinds of forms English does: its exemplar phrase ("The answer is 18"), that
+# phrase with "final" ("The final answer is 18"), the colon form ("Answer: 18") and the colon form with "final"
+# ("Final answer: 18", which "Answer:" finds inside it). Where the language puts "final" after "answer" (es, fr, th,
+# sw), the final forms are phrases of their own; where before it (de, ru, zh, ja, bn, te), the plain phrase finds
+# them. A test writes the four forms in each MGSM language.
 ANSWER_PHRASE_VARIANTS: dict[str, tuple[str, ...]] = {
     "en": ("The final answer is", "Answer:"),
-    "es": ("La respuesta final es", "Respuesta:"),
-    "fr": ("La réponse finale est", "Réponse:"),
-    "de": ("Die endgültige Antwort lautet", "Antwort:"),
+    "es": ("La respuesta final es", "Respuesta:", "Respuesta final:"),
+    "fr": ("La réponse finale est", "Réponse:", "Réponse finale:"),
+    "de": ("Die endgültige Antwort lautet", "Die endgültige Antwort ist", "Antwort:"),  # both exemplar phrases
     "ru": ("Ответ:", "Ответ –"),  # the colon form, and an en dash for the exemplars' em dash
-    "zh": ("答案:",),
+    "zh": ("答案:", "答案为"),  # 答案为 ("the answer is", 为 for 是)
     "ja": ("答え:",),
-    "th": ("คำตอบ:",),
-    "sw": ("Jibu:",),
+    "th": ("คำตอบสุดท้ายคือ", "คำตอบ:", "คำตอบสุดท้าย:"),  # สุดท้าย ("final") follows คำตอบ
+    "sw": ("Jibu la mwisho ni", "Jibu:", "Jibu la mwisho:"),  # la mwisho ("final") follows Jibu
     "bn": ("উত্তর:",),
-    "te": ("జవాబు:",),  # the colon form of జవాబు, the other common word for "answer"
+    "te": ("జవాబు",),  # the other common word for "answer", written as the exemplars write సమాధానం: no colon
 }
 # No variant contains another phrase of its language (a test checks it): "Final answer:" would add nothing to
 # "Answer:", "最终答案是" nothing to "答案是", "উত্তর হলো" nothing to "উত্তর হল".
