@@ -23,6 +23,7 @@ A reference given as a JSON number (`1e3` unquoted is 1000) is a number whatever
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 import re
 import unicodedata
@@ -32,6 +33,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from langmix import languages as langs
+
+log = logging.getLogger(__name__)
 
 MAX_OUTPUT_CHARS = 1_000_000  # only pathological sizes are refused; a rambling 2,000-token answer is scored
 MAX_NUMBER_CHARS = 100  # a longer run of digits is not read as a number
@@ -410,9 +413,27 @@ def _prepare(output: str) -> str:
     return unicodedata.normalize("NFKC", output.translate(_DROP_BEFORE_NFKC))
 
 
+_ENGLISH_FALLBACK_WARNED: set[str] = set()  # languages already warned about in this process
+
+
 def accepted_phrases(answer_phrase: str, lang: str) -> tuple[str, ...]:
-    """What strict scoring accepts: the item's own phrase (if any), then the language's registry phrases."""
-    return tuple(dict.fromkeys(([answer_phrase] if answer_phrase else []) + list(langs.answer_phrases(lang))))
+    """What strict scoring accepts: the item's own phrase (if any), then the language's registry phrases. A language
+    with no phrase of its own in the registry (ar, hi, ko, id, yo) accepts the item's phrase, else English's
+    canonical one (what its training targets are written with, `data.answers.target_answer_phrase`); where that
+    is an English phrase, a warning says so once per language, whichever path scores (a study, `langmix score`,
+    re-scoring): its strict accuracy counts answers stated in English's phrase. No phrase is made up for it."""
+    own = langs.answer_phrases(lang)
+    if own:
+        return tuple(dict.fromkeys(([answer_phrase] if answer_phrase else []) + list(own)))
+    phrase = answer_phrase or langs.answer_phrase(lang)
+    english = {p.casefold() for p in langs.answer_phrases("en")}
+    if phrase.strip().casefold() in english and lang not in _ENGLISH_FALLBACK_WARNED:
+        _ENGLISH_FALLBACK_WARNED.add(lang)
+        log.warning("%s has no answer phrase in the language registry, so strict math scoring accepts only the "
+                    "English phrase %r in its outputs (its strict accuracy counts answers stated in English's phrase); "
+                    "add a sourced phrase for %s to ANSWER_PHRASE_VARIANTS in langmix/languages.py", lang, phrase,
+                    lang)
+    return (phrase,)
 
 
 def score_math(output: str, answer: float, answer_phrase: str = "", lang: str = "en", *,
@@ -420,7 +441,8 @@ def score_math(output: str, answer: float, answer_phrase: str = "", lang: str = 
     """Score one output against the reference answer. Never raises: bad outputs are wrong, with a reason.
 
     Strict accepts `answer_phrase` and every answer phrase of `lang` in the language registry (exemplar phrases
-    and documented variants); pass `phrases` to use exactly those instead. Linear in the output's length; only
+    and documented variants; English's for a language without any, with a warning: `accepted_phrases`); pass
+    `phrases` to use exactly those instead. Linear in the output's length; only
     outputs over `MAX_OUTPUT_CHARS` (1 MB) are refused as `too_long`.
     """
     if len(output) > MAX_OUTPUT_CHARS:
