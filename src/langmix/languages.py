@@ -83,8 +83,8 @@ ANSWER_PHRASE_VARIANTS: dict[str, tuple[str, ...]] = {
 # "Answer:", "最终答案是" nothing to "答案是", "উত্তর হলো" nothing to "উত্তর হল".
 
 # Languages whose decimal mark is the comma ("2,5"; a point or a space groups thousands). Number reading
-# (`evaluate.math.parse_number`) and number writing (`data.answers.write_number`) both take it from here, so a
-# training target is written the way its language's scorer reads it. `it` and `pt` are outside the registry, but
+# (`evaluate.number_reading.parse_number`) and number writing (`data.answers.write_number`) both take it from here,
+# so a training target is written the way its language's scorer reads it. `it` and `pt` are outside the registry, but
 # a score may be asked for them.
 COMMA_DECIMAL: frozenset[str] = frozenset({"de", "es", "fr", "ru", "it", "pt", "id"})
 

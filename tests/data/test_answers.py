@@ -13,7 +13,7 @@ from langmix.config import FileSource
 from langmix.data.answers import read_solution
 from langmix.data.files import DataFormatError
 from langmix.data.sources import load_examples
-from langmix.evaluate.math import parse_number, reference_number
+from langmix.evaluate.number_reading import parse_number, reference_number
 
 
 def load(fmt, path, languages=None, **kw):

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from langmix.evaluate.math import MAX_OUTPUT_CHARS, extract_flexible, extract_strict, parse_number, score_math
+from langmix.evaluate.math import MAX_OUTPUT_CHARS, extract_flexible, extract_strict, score_math
+from langmix.evaluate.number_reading import parse_number
 
 
 @pytest.mark.parametrize("output,answer,phrase,strict,flexible,reason", [
@@ -94,7 +95,7 @@ def test_native_digits_parse(n):
 def test_scientific_notation_is_read_neither_in_outputs_nor_in_references():
     """"1e2" in an output is the numbers 1 and 2, as before; a reference "1e3" was read as 1000 (Decimal), so no
     output written like it could match. One rule now: parse_number (references, the loaders' answers) refuses it."""
-    from langmix.evaluate.math import reference_number
+    from langmix.evaluate.number_reading import reference_number
 
     verdict = score_math("The answer is 1e2.", 100)
     assert (verdict.strict, verdict.flexible, verdict.strict_correct) == (1.0, 2.0, False)

@@ -4,7 +4,8 @@ and the Arabic thousands and decimal separators."""
 import pytest
 
 from langmix import languages as langs
-from langmix.evaluate.math import extract_flexible, number_problem, parse_number, score_math
+from langmix.evaluate.math import extract_flexible, score_math
+from langmix.evaluate.number_reading import number_problem, parse_number
 
 
 @pytest.mark.parametrize(("text", "lang", "expected"), [

@@ -10,8 +10,8 @@ import pytest
 from langmix import imported_source, tasks
 from langmix.tasks import base
 
-MATH_MODULES = ["langmix.evaluate.langid", "langmix.evaluate.math", "langmix.evaluate.run", "langmix.languages",
-                "langmix.tasks.base", "langmix.tasks.math"]
+MATH_MODULES = ["langmix.evaluate.langid", "langmix.evaluate.math", "langmix.evaluate.number_reading",
+                "langmix.evaluate.run", "langmix.languages", "langmix.tasks.base", "langmix.tasks.math"]
 API_MODULES = ["langmix.evaluate.ast_check", "langmix.evaluate.call_compare", "langmix.evaluate.call_parse",
                "langmix.evaluate.langid", "langmix.evaluate.leniencies", "langmix.evaluate.run",
                "langmix.evaluate.schema", "langmix.languages", "langmix.records", "langmix.tasks.api",

@@ -18,7 +18,8 @@ from typing import Any
 
 from langmix import languages as langs
 from langmix.data.files import DataFormatError
-from langmix.evaluate.math import extract_flexible, extract_strict, number_problem, parse_number, phrase_pattern
+from langmix.evaluate.math import extract_flexible, extract_strict, phrase_pattern
+from langmix.evaluate.number_reading import number_problem, parse_number
 
 log = logging.getLogger(__name__)
 

@@ -4,47 +4,41 @@ Two modes, reported separately: *strict* reads the first number after the last o
 language's answer phrases that has one (the registry's `answer_phrases`: the MGSM exemplars' phrases and
 documented variants, see `langmix.languages`; a closing colon may carry Markdown emphasis, a closing dash may be
 an em or en dash or a hyphen); *flexible* reads the last number in the output. Extraction is linear in the
-output's length; only outputs over 1 MB are refused. Numbers are normalised before comparison: native and
-full-width digits (Python's `\\d` matches every Unicode decimal digit and `int()` converts it), the minus sign
-U+2212, thousands separators by the language's convention (`1,234`; `1.234` in de/es; `1 234` everywhere), both
-separators where their order allows one reading (`70,000.00` and `1.234,5` in every language), Arabic separators
-(U+066C thousands, U+066B decimal: `٧٠٬٠٠٠`, `١٨٫٥`), decimals (`29.00` == 29), currency and unit symbols around
-the number, CJK multipliers with Arabic digits (`1万2000` = 12,000, `3万5` = 35,000, `8千` = 8,000, `1万8千` = 18,000,
-`3百` = 300) and simple CJK numerals (`二十三`), except at the start of words that state no quantity (一共 "in all",
-一次 "once", 十分 "very") or right after Arabic digits (the 千 of `5千克`, 5 kg). A minus counts only where no digit or
-Latin letter precedes it (`20-25` is a range); superscript and subscript digits (`m²`) are dropped.
-
-Scientific notation is not a number here, in outputs or in references: `1e2` in an output reads as the numbers 1
-and 2 (as `e` elsewhere splits numbers), so `parse_number`, which also reads references and the loaders' answers,
-refuses `1e3` (and `1_000`, `inf`, `nan`), rather than accept a reference that no output could match as written.
-A reference given as a JSON number (`1e3` unquoted is 1000) is a number whatever its notation.
+output's length; only outputs over 1 MB are refused. A number is Arabic, native or full-width digits with their
+separators and CJK multipliers, read as its language writes it (`evaluate.number_reading`: `1,234`, `1.234` in
+de, `70,000.00` in every language, `٧٠٬٠٠٠`, `1万8千`), or simple CJK numerals (`二十三`), except at the start of
+words that state no quantity (一共 "in all", 一次 "once", 十分 "very") or right after Arabic digits (the 千 of
+`5千克`, 5 kg); currency and unit symbols around it are not part of it. The minus sign U+2212 is a minus, and a
+minus counts only where no digit or Latin letter precedes it (`20-25` is a range); superscript and subscript digits
+(`m²`) are dropped; `1e2` reads as the numbers 1 and 2 (scientific notation is no number: see `number_reading`).
 """
 
 from __future__ import annotations
 
 import heapq
 import logging
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
 from langmix import languages as langs
+from langmix.evaluate.number_reading import (ARABIC_SEPARATORS, CJK_DIGITS, CJK_MULTIPLIERS, CJK_UNITS, SPACES,
+                                             parse_cjk, parse_with_multipliers, unreadable)
+# Where number reading lived before `number_reading`: still importable from here
+from langmix.evaluate.number_reading import COMMA_DECIMAL, number_problem, parse_number, reference_number
+
+__all__ = ["CJK_NUMERAL_LANGUAGES", "COMMA_DECIMAL", "MAX_NUMBER_CHARS", "MAX_OUTPUT_CHARS", "MathVerdict",
+           "accepted_phrases", "extract_flexible", "extract_strict", "first_number", "number_problem", "numbers",
+           "parse_cjk", "parse_number", "phrase_pattern", "reference_number", "score_math"]
 
 log = logging.getLogger(__name__)
 
 MAX_OUTPUT_CHARS = 1_000_000  # only pathological sizes are refused; a rambling 2,000-token answer is scored
 MAX_NUMBER_CHARS = 100  # a longer run of digits is not read as a number
 
-# Languages whose decimal mark is a comma (so "." or a space groups thousands): the registry's table, which number
-# writing (`data.answers.write_number`) reads too.
-COMMA_DECIMAL = langs.COMMA_DECIMAL
 CJK_NUMERAL_LANGUAGES = {"zh", "ja"}
-
-_SPACES = "\u00a0\u202f\u2009 "
 
 
 # A number: a minus only where no digit or Latin letter precedes it (`20-25` is a range, `COVID-19` a name; `答案是-5`
@@ -53,20 +47,14 @@ _SPACES = "\u00a0\u202f\u2009 "
 # unit (`5千克` is 5 kg, `3千米` 3 km) nor the 百 of 百分 (percent) or 百米. Spaces group thousands in every
 # language: Spanish writes `80 000`.
 _NUMBER = re.compile(r"(?:(?<![\dA-Za-z])-)?(?:\d+|(?<![\d.,\u066b\u066c])[.\u066b](?=\d))"
-                     r"(?:(?:[.,\u066b\u066c]|[" + _SPACES + r"](?=\d{3}(?!\d)))?\d+)*"
+                     r"(?:(?:[.,\u066b\u066c]|[" + SPACES + r"](?=\d{3}(?!\d)))?\d+)*"
                      r"(?:\s*(?:[億亿万萬]|千(?![克米瓦卡焦赫伏帕兆])|百(?![分米]))\d*)*")
-_MULTIPLIER_SPLIT = re.compile(r"\s*([万萬億亿千百])")
 # Superscript and subscript digits are exponents and indices (`m²`, `H₂O`), never an answer; NFKC would make them
 # digits. U+2212 is the minus sign, which NFKC leaves alone.
 _DROP_BEFORE_NFKC = str.maketrans({**{ch: None for ch in "⁰¹²³⁴⁵⁶⁷⁸⁹₀₁₂₃₄₅₆₇₈₉"}, "\u2212": "-"})
-_CJK_MULTIPLIER = {"万": 10_000, "萬": 10_000, "億": 100_000_000, "亿": 100_000_000, "千": 1000, "百": 100}
-_SECTION_MULTIPLIERS = frozenset("万萬億亿")  # each closes a section: 2千万 is 2000 x 10,000
-_CJK_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "兩": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-               "八": 8, "九": 9}
-_CJK_UNITS = {"十": 10, "百": 100, "千": 1000, "万": 10_000, "萬": 10_000}
-_NUMBER_CHARS = frozenset(".,-\u066b\u066c" + _SPACES + "".join(_CJK_MULTIPLIER) + "".join(_CJK_DIGITS)
-                          + "".join(_CJK_UNITS))
-_CJK_NUMBER = re.compile("[" + "".join(_CJK_DIGITS) + "".join(_CJK_UNITS) + "]+")
+_NUMBER_CHARS = frozenset(".,-" + ARABIC_SEPARATORS + SPACES + "".join(CJK_MULTIPLIERS) + "".join(CJK_DIGITS)
+                          + "".join(CJK_UNITS))
+_CJK_NUMBER = re.compile("[" + "".join(CJK_DIGITS) + "".join(CJK_UNITS) + "]+")
 # Common words that begin with a numeral character but state no quantity (一共 "in all", 一次 "once", 十分 "very",
 # 万一 "in case", 一人あたり "per person"): a numeral at their start is not a number.
 _CJK_NUMERAL_WORDS = ("一共", "一起", "一下", "一些", "一点", "一样", "一直", "一定", "一般", "一旦", "一切", "一边",
@@ -82,135 +70,6 @@ class MathVerdict:
     flexible_correct: bool
     reason: str  # "ok", "wrong", "no_answer_phrase", "no_number", "too_long"
     phrase: str | None = None  # the answer phrase strict extraction found (as written), None if none
-
-
-def _ascii_digits(text: str) -> str:
-    return "".join(str(unicodedata.digit(ch)) if ch.isdigit() else ch for ch in text)
-
-
-# What parse_number reads once digits, spaces and separators are normalised: the extractor's numbers (no exponent,
-# no `_` grouping, no inf or nan, which Decimal would read).
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
-# Commas that group thousands where the comma is no decimal mark: groups of three (`1,234,567`), or the Indian
-# lakh grouping (`1,00,000`), never after a leading 0 (`0,125` groups nothing); anything else (`2,5`, `12,50`, `1,2,3`,
-# `0,125`) is ambiguous.
-_COMMA_GROUPS = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d?(?:,\d{2})+,\d{3})(?:\.\d*)?")
-# A number with both separators has one reading where their order allows one: commas grouping thousands before a
-# decimal point (`70,000.00`, `1,00,000.50`) or dots grouping thousands before a decimal comma (`1.234,5`), in
-# every language. Any other mix (`1.2,5`, `1,2.5`, `1,234.5,6`) has none.
-_POINT_DECIMAL_GROUPED = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:,\d{3})+|[1-9]\d?(?:,\d{2})+,\d{3})\.\d+")
-_COMMA_DECIMAL_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:\.\d{3})+,\d+")
-# Arabic writes U+066C ARABIC THOUSANDS SEPARATOR and U+066B ARABIC DECIMAL SEPARATOR (`٧٠٬٠٠٠`, `١٨٫٥`): each means
-# one thing in every language. Its groups are of three; mixed with `.` or `,` it is no number.
-_AR_THOUSANDS, _AR_DECIMAL = "\u066c", "\u066b"
-_ARABIC_SEPARATED = re.compile(r"[+-]?(?:[1-9]\d{0,2}(?:\u066c\d{3})+|\d+)(?:\u066b\d+)?|[+-]?\u066b\d+")
-
-
-def _separated(text: str) -> str:
-    """`text` with ASCII digits and no spaces: the separators `parse_number` reads."""
-    s = _ascii_digits(text.strip())
-    for ch in _SPACES:
-        s = s.replace(ch, "")
-    return s
-
-
-def _ambiguous_separators(s: str, lang: str) -> bool:
-    """Whether a number (`_separated`) has separators that admit no single reading. Both `,` and `.`: unless their
-    order gives one (`_POINT_DECIMAL_GROUPED`, `_COMMA_DECIMAL_GROUPED`: `70,000.00` is 70000 in es as in en,
-    `1.234,5` is 1234.5 in en as in de; `1.2,5` and `1,2.5` are none). Commas alone: in a language whose decimal
-    mark is the point, a comma that groups no thousands ('2,5', '12,50', '1,2,3': a decimal comma or a list, never
-    25 or 1250); where it is the comma, more than one comma that groups no thousands ('1,2,3', a list). Arabic
-    separators: any that `_ARABIC_SEPARATED` does not read ('١٬٢', '1٬234.5')."""
-    if _AR_THOUSANDS in s or _AR_DECIMAL in s:
-        return not _ARABIC_SEPARATED.fullmatch(s)
-    if "," in s and "." in s:
-        return not (_POINT_DECIMAL_GROUPED.fullmatch(s) or _COMMA_DECIMAL_GROUPED.fullmatch(s))
-    if lang in COMMA_DECIMAL:
-        return s.count(",") > 1 and not _COMMA_GROUPS.fullmatch(s)
-    return "," in s and not _COMMA_GROUPS.fullmatch(s)
-
-
-def parse_number(text: str, lang: str = "en") -> float | None:
-    """One number as written in `lang` ('1,234' -> 1234, '1.234' in de -> 1234, '29.00' -> 29, '৪২' -> 42); None
-    for text that is not one, scientific notation included ('1e3': see the module docstring)."""
-    s = _separated(text)
-    if _ambiguous_separators(s, lang):
-        return None  # '2,5' in en is not 25, '1.2,5' in de neither 1.25 nor 12.5
-    if _AR_THOUSANDS in s or _AR_DECIMAL in s:
-        s = s.replace(_AR_THOUSANDS, "").replace(_AR_DECIMAL, ".")
-    elif "," in s and "." in s:  # the order decides (`_ambiguous_separators`): the last separator is the decimal
-        s = s.replace(",", "") if s.rfind(".") > s.rfind(",") else s.replace(".", "").replace(",", ".")
-    elif lang in COMMA_DECIMAL:
-        # '1,234' groups thousands, '0,125' cannot (a group never starts a number at 0): it is 0.125
-        if s.count(",") == 1 and not re.fullmatch(r"[+-]?[1-9]\d{0,2},\d{3}", s):
-            s = s.replace(".", "").replace(",", ".")
-        elif "," not in s and s.count(".") >= 1 and all(len(g) == 3 for g in s.split(".")[1:]) \
-                and s.lstrip("-").split(".")[0] not in ("", "0"):
-            s = s.replace(".", "")  # 1.234 groups thousands (0.125 cannot: a group never starts a number at 0)
-        else:
-            s = s.replace(",", "")
-    else:
-        s = s.replace(",", "")
-    if not _PLAIN_NUMBER.fullmatch(s):
-        return None
-    try:
-        return float(Decimal(s))
-    except (InvalidOperation, ValueError):
-        return None
-
-
-def reference_number(ref: object) -> float:
-    """A reference answer as a finite number: a JSON number, or text `parse_number` reads (English separators:
-    '1,234'; not '1e3'). ValueError for NaN, infinities, overflow, booleans, scientific notation and non-numbers.
-    Evaluation (`tasks.math`) and `langmix score` read references through here."""
-    if isinstance(ref, bool) or not isinstance(ref, (int, float, str)):
-        raise ValueError(f"reference {ref!r} is not a number")
-    try:
-        value = float(ref) if isinstance(ref, (int, float)) else parse_number(ref)
-    except OverflowError:  # an int too large for a float
-        value = None
-    problem = number_problem(ref) if isinstance(ref, str) and value is None else None
-    if problem:
-        raise ValueError(f"reference {ref!r} {problem}")
-    if value is None or not math.isfinite(value):
-        shown = repr(ref) if len(repr(ref)) <= 60 else repr(ref)[:57] + "..."
-        raise ValueError(f"reference {shown} is not a {'number' if value is None else 'finite number'}")
-    return value
-
-
-def number_problem(text: str, lang: str = "en") -> str | None:
-    """Why `text` holds a number that cannot be read unambiguously, or None: scientific notation, a fraction, or
-    separators that `parse_number` refuses (`_ambiguous_separators`: where the comma is no decimal mark, a comma that
-    does not group thousands, '2,5', '12,50'; anywhere, '1.2,5')."""
-    if re.search(r"\d\s*[eE][+-]?\d", text):
-        return "is in scientific notation, which is not read in outputs either (write the number)"
-    if re.search(r"\d\s*/\s*\d", text):
-        return "is not a number but a fraction (write it as a decimal number)"
-    for m in re.finditer(r"\d[\d.,\u066b\u066c]*\d", _ascii_digits(text)):
-        if _ambiguous_separators(m.group(), lang):
-            if lang in COMMA_DECIMAL or not re.fullmatch(r"[\d,]+(?:\.\d+)?", m.group()):
-                return f"is not a number as written: its separators admit no single reading ({m.group()!r})"
-            return (f"is not a number as written: its comma groups no thousands ({m.group()!r}: a decimal comma "
-                    "or a list?); write decimals with a point in this language")
-    return None
-
-
-def parse_cjk(text: str) -> int | None:
-    """Simple CJK numerals: 七 -> 7, 十五 -> 15, 二十三 -> 23, 三百零五 -> 305, 两千 -> 2000."""
-    total, section, digit = 0, 0, None
-    for ch in text:
-        if ch in _CJK_DIGITS:
-            if digit is not None and digit != 0:
-                return None  # 二三 is a sequence of digits, not a number: ambiguous
-            digit = _CJK_DIGITS[ch]
-        elif ch in ("万", "萬"):
-            section += digit or 0
-            total += (section or 1) * 10_000
-            section, digit = 0, None
-        else:
-            section += (1 if digit is None else digit) * _CJK_UNITS[ch]
-            digit = None
-    return total + section + (digit or 0)
 
 
 def _in_numeral_word(output: str, at: int) -> bool:
@@ -249,52 +108,12 @@ def _value(text: str, is_cjk: bool, lang: str, after_multiplier: bool) -> float 
         return None  # a run of digits this long is not an answer; parsing it would only cost time
     if is_cjk:
         return None if after_multiplier else (lambda v: None if v is None else float(v))(parse_cjk(text))
-    parts = _MULTIPLIER_SPLIT.split(text)  # 1亿2000万 -> ['1', '亿', '2000', '万', '']: 1e8 + 2000e4
-    value = parse_number(parts[0], lang)
-    if value is None or len(parts) == 1:
-        return value
-    return _multiplied(parts, lang)
-
-
-def _multiplied(parts: list[str], lang: str) -> float | None:
-    """The value of Arabic digits with CJK multipliers, split by `_MULTIPLIER_SPLIT` (digits, multiplier, ...,
-    digits): 千 and 百 multiply within a section, 万 and 亿 close one (1万8千 = 18,000, 2千5百 = 2,500, 2千万 =
-    20,000,000); a single digit after the last multiplier is a tenth of it (3万5 = 35,000, 2千5 = 2,500, as 三万五
-    and 两千五). None where the multipliers do not fall in size (5百3千) or 千/百 has no digits."""
-    total, section = 0.0, 0.0
-    last_section, last_inner = math.inf, math.inf
-    for digits, multiplier in zip(parts[0:-1:2], parts[1::2]):
-        size = _CJK_MULTIPLIER[multiplier]
-        part = parse_number(digits, lang) if digits else None
-        if digits and part is None:
-            return None
-        if multiplier in _SECTION_MULTIPLIERS:
-            if size >= last_section:
-                return None
-            total += (section + (part or 0.0)) * size
-            section, last_section, last_inner = 0.0, size, math.inf
-        else:
-            if part is None or size >= last_inner:
-                return None
-            section += part * size
-            last_inner = size
-    rest = parse_number(parts[-1], lang) if parts[-1] else 0.0
-    if rest is not None and len(parts[-1]) == 1:  # 3万5 is 3.5万 (三万五), not 30,005
-        rest *= _CJK_MULTIPLIER[parts[-2]] / 10
-    return None if rest is None else total + section + rest
-
-
-def _ambiguous(text: str, lang: str) -> bool:
-    """Whether `text`, a number `_value` did not read, is one whose separators `parse_number` will not guess at
-    (`_ambiguous_separators`) or whose CJK multipliers do not fall in size (`_multiplied`). Such a number is where an
-    answer is, but unreadable: an extractor stops there (no answer) rather than skipping it for the next number in
-    the text."""
-    return bool(_MULTIPLIER_SPLIT.search(text)) or _ambiguous_separators(_separated(text), lang)
+    return parse_with_multipliers(text, lang)
 
 
 def _values(matches: Iterable[tuple[int, str, bool]], lang: str) -> Iterator[float | None]:
     """Parsed values of `matches` (in order), skipping a CJK numeral inside an Arabic match (the 万 of `8万`) and
-    other text that is no number; None for a number whose separators are ambiguous (`_ambiguous`)."""
+    other text that is no number; None for a number whose separators are ambiguous (`number_reading.unreadable`)."""
     covered_until = -1
     for start, text, is_cjk in matches:
         value = _value(text, is_cjk, lang, after_multiplier=is_cjk and start < covered_until)
@@ -302,7 +121,7 @@ def _values(matches: Iterable[tuple[int, str, bool]], lang: str) -> Iterator[flo
             covered_until = start + len(text)
         if value is not None:
             yield value
-        elif not is_cjk and _ambiguous(text, lang):
+        elif not is_cjk and unreadable(text, lang):
             yield None
 
 
@@ -313,7 +132,8 @@ def numbers(output: str, lang: str = "en", cjk: bool = True) -> list[float]:
 
 
 def first_number(text: str, lang: str = "en") -> float | None:
-    """The first number in `text`; stops reading at it (None where it is ambiguous as written: `_ambiguous`)."""
+    """The first number in `text`; stops reading at it (None where it is ambiguous as written:
+    `number_reading.unreadable`)."""
     return next(_values(_number_matches(text, lang, True), lang), None)
 
 
@@ -334,7 +154,7 @@ def _last_in(output: str, start: int, lang: str) -> float | None:
     while i >= 0 or j >= 0:
         if j < 0 or (i >= 0 and arabic[i].start() > cjk[j].start()):
             value, i = _value(arabic[i].group(), False, lang, False), i - 1
-            if value is None and _ambiguous(arabic[i + 1].group(), lang):
+            if value is None and unreadable(arabic[i + 1].group(), lang):
                 return None  # the last number is unreadable as written: no answer, not the number before it
         else:  # a CJK numeral inside the previous Arabic match is the 万 of `8万`, read with its digits
             inside = i >= 0 and arabic[i].end() > cjk[j].start()

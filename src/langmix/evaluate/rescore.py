@@ -28,7 +28,8 @@ from langmix import languages as langs
 from langmix.data.files import iter_raw_lines
 from langmix.evaluate import langid
 from langmix.evaluate.ast_check import MODES, check
-from langmix.evaluate.math import reference_number, score_math
+from langmix.evaluate.math import score_math
+from langmix.evaluate.number_reading import reference_number
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,10 @@ class TaskContext:
 # checks, per-language aggregation, response-language fidelity). Named, not imported: the source is hashed
 # (`scorer_digest`), so a later stage's module may be listed.
 SCORER_MODULES: tuple[str, ...] = (
-    "langmix.evaluate.math", "langmix.evaluate.ast_check", "langmix.evaluate.call_compare",
-    "langmix.evaluate.leniencies", "langmix.evaluate.call_parse", "langmix.evaluate.langid", "langmix.evaluate.schema",
-    "langmix.evaluate.run", "langmix.languages", "langmix.tasks.base")
+    "langmix.evaluate.math", "langmix.evaluate.number_reading", "langmix.evaluate.ast_check",
+    "langmix.evaluate.call_compare", "langmix.evaluate.leniencies", "langmix.evaluate.call_parse",
+    "langmix.evaluate.langid", "langmix.evaluate.schema", "langmix.evaluate.run", "langmix.languages",
+    "langmix.tasks.base")
 # lingua judges response and argument languages; `regex` reads the words of arguments in the checker's leniencies
 SCORER_LIBRARIES: tuple[str, ...] = ("lingua-language-detector", "regex")
 

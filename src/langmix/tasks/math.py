@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from langmix.evaluate.math import reference_number, score_math
+from langmix.evaluate.math import score_math
+from langmix.evaluate.number_reading import reference_number
 from langmix.records import Example
 from langmix.tasks.base import Task, TaskContext, rate, register
 
@@ -14,10 +15,10 @@ class MathTask(Task):
     default_max_new_tokens = 72
     headline_metric = "accuracy_strict"
     judge_response_language = True
-    # score: the extractor and the registry's answer phrases and decimal commas; the responses' language (langid,
-    # lingua) and the aggregation (evaluate.run); metrics: `rate` (base)
-    scorer_modules = ("langmix.evaluate.math", "langmix.languages", "langmix.evaluate.langid", "langmix.evaluate.run",
-                      "langmix.tasks.base")
+    # score: the extractor, number reading and the registry's answer phrases and decimal commas; the responses'
+    # language (langid, lingua) and the aggregation (evaluate.run); metrics: `rate` (base)
+    scorer_modules = ("langmix.evaluate.math", "langmix.evaluate.number_reading", "langmix.languages",
+                      "langmix.evaluate.langid", "langmix.evaluate.run", "langmix.tasks.base")
     scorer_libraries = ("lingua-language-detector",)
 
     def score(self, ex: Example, output: str, ctx: TaskContext) -> dict[str, Any]:
