@@ -29,7 +29,8 @@ from langmix.errors import UserInputError
 
 # A word: a run of letters in any script (`living_room` is two words, `Lagos` one, digits are none). The one
 # definition, for language ID (evaluate/langid.py) and the translation checks (translate/).
-WORD = re.compile(r"[^\W\d_]+")
+LETTER = r"[^\W\d_]"  # a letter of any script (a word character that is no digit or underscore)
+WORD = re.compile(LETTER + "+")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Literal
 import regex
 
 from langmix.evaluate import call_parse
+from langmix.languages import LETTER
 
 Mode = Literal["bfcl", "multilingual"]
 MODES: tuple[str, ...] = ("bfcl", "multilingual")
@@ -30,7 +31,7 @@ _BFCL_STRIP = re.compile(r"[ ,./\-_*^]")
 # (a minus sign, a leading point: -118.2437, .5). BFCL removes those too, so it takes '340522, -118.2437' for
 # '34.0522, -118.2437'. The dots of a day.month.year date (16.08.2022, as German or Russian write it) separate like
 # the '-' and '/' of 2022-08-16 and 16/08/2022, and are removed as theirs are.
-_WIDE_STRIP = re.compile(r"[\s,/_*^'\"]+|\.(?!\d)|(?<=[^\W\d_])\.|-(?!\d)|(?<=[^\W_])-")
+_WIDE_STRIP = re.compile(r"[\s,/_*^'\"]+|\.(?!\d)|(?<=" + LETTER + r")\.|-(?!\d)|(?<=[^\W_])-")
 _DOTTED_DATE = re.compile(r"(?<![\d.])(?:\d{1,2}\.\d{1,2}\.\d{4}|\d{4}\.\d{1,2}\.\d{1,2})(?![\d.])")
 _CONSTRAINED_DESCRIPTION = re.compile(r"format|%[YmdHMS]|yyyy|\bdate|\btime|\bcode|\bid\b|token|e-?mail|url|phone|"
                                       r"number", re.IGNORECASE)

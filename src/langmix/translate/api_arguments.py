@@ -10,6 +10,7 @@ import unicodedata
 from typing import Iterator
 
 from langmix.evaluate.math import numbers
+from langmix.languages import WORD
 from langmix.records import Example
 
 # An argument value shaped like an identifier (a letter, and a digit, _, @, ., / or an inner capital: user123,
@@ -138,7 +139,6 @@ def verbatim_arguments(reference: dict, user_text: str) -> list[str]:
                   if any(isinstance(v, str) and v and occurs(v, user_text) for v in options))
 
 
-_WORDS = re.compile(r"[^\W\d_]{3,}")
 
 
 def api_notes(ex: Example, originals: list[str], translations: list[str | None]) -> list[str]:
@@ -152,7 +152,7 @@ def api_notes(ex: Example, originals: list[str], translations: list[str | None])
     source = " ".join(originals)
     translated = " ".join(t or "" for t in translations)
     for _, _, options in _argument_options(ex.reference):
-        words = [v for v in options if isinstance(v, str) and _WORDS.search(v) and not _IDENTIFIER.fullmatch(v)]
+        words = [v for v in options if isinstance(v, str) and any(len(w) >= 3 for w in WORD.findall(v)) and not _IDENTIFIER.fullmatch(v)]
         if any(occurs(v, source) for v in words) and not any(occurs(v, translated) for v in words):
             return ["argument_not_in_request"]
     return []
