@@ -200,7 +200,7 @@ def test_word_by_word_normalisation_equals_the_whole_text_for_every_code_point()
     import sys
     import unicodedata
 
-    from langmix import lineage
+    from langmix import lineage_questions as lineage
 
     space = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
     for s in space:  # combining class 0, and normalises to whitespace only

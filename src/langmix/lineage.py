@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import regex
-
 from langmix.errors import UserInputError
+from langmix.lineage_questions import normalise_question  # noqa: F401  (re-exported: the question form)
+from langmix.lineage_questions import Questions, contained, first_turn_lengths, question_turns
 from langmix.ngram_index import GramTable, near_duplicate_counts
 from langmix.records import Example
 
@@ -29,16 +28,21 @@ class LineageError(MixtureError):
     """Training data would contain an evaluation item or a translation of it."""
 
 
-# Contamination (issue 8.2). Identity is content: questions are compared after `normalise_question`; an exact or
-# normalised match with an evaluation question (any language) is refused. A training item is all of its language
-# rows in the training data, not only the rows a mixture samples: an es-only mixture whose items' English rows are
-# evaluation questions is refused (the caller passes the other rows as `related`). Source ids made by loaders are
-# positional (`gsm8k-<file stem>-<row>`, `<prefix>-<row>`) and coincide across unrelated files, so a shared source
-# id is a clash only where the two items have no language in common whose questions could be compared (a translation
-# of an evaluation item given without its original); where they share one, the questions decide. A training question
-# that shares at least NEAR_DUPLICATE_SHARE of its n-grams with one evaluation question of the same language is a
-# near-duplicate (a light paraphrase or an edited copy; each language row of an item is compared, and an example is
-# reported with its item's best match): reported in the LineageReport and logged, not refused, since templated word
+# Contamination (issue 8.2). Identity is content: what the user wrote. An example's question is its user turns,
+# less tool results (`api_data.is_tool_result`: API-Bank writes a tool's output as a user turn `API result: {...}`)
+# and less few-shot exemplars (`Example.exemplar_messages`): a whole dialogue, not its last turn, since dialogues
+# share boilerplate turns ('My username is JohnDoe and my password is pass123.'). An evaluation question that is
+# consecutive user turns of a training example (any of them: a copied question followed by 'Are you sure?' and a
+# second answer), exactly or after `normalise_question` turn by turn, in any language, is refused. A training item
+# is all of its language rows in the training data, not only the rows a mixture samples: an es-only mixture whose
+# items' English rows are evaluation questions is refused (the caller passes the other rows as `related`). Source
+# ids made by loaders are positional (`gsm8k-<file stem>-<row>`, `<prefix>-<row>`) and coincide across unrelated
+# files, so a shared source id is a clash only where the two items have no language in common whose questions could
+# be compared (a translation of an evaluation item given without its original); where they share one, the
+# questions decide. A training question that shares at least NEAR_DUPLICATE_SHARE of its n-grams with one
+# evaluation question of the same language is a near-duplicate (a light paraphrase or an edited copy; each language
+# row of an item is compared, and an example is reported with its item's best match; a question of several turns
+# is their normalised text joined): reported in the LineageReport and logged, not refused, since templated word
 # problems share phrasing legitimately. n-grams are word 8-grams; languages written without spaces between words
 # (CHAR_NGRAM_LANGUAGES) use character 8-grams of the text with spaces removed: 8 Chinese/Japanese characters are
 # about 4-6 words, a span long enough that chance matches between unrelated questions stay rare, and short enough
@@ -68,55 +72,6 @@ class LineageReport:
     near_duplicates: list[NearDuplicate] = field(default_factory=list)
 
 
-# Unicode punctuation (categories P*) as the `regex` module's Unicode tables define it: 3x the speed of a
-# per-character `str.translate`. Its tables are newer than Python 3.11's `unicodedata` (Unicode 14): 41 recently
-# assigned punctuation marks (Balinese, Kawi, ...) count as punctuation, which Python's tables call unassigned.
-_PUNCTUATION = regex.compile(r"\p{P}+")
-
-
-def _normalise_text(text: str) -> str:
-    if not text.isascii():  # ASCII text is its own NFKC form
-        text = unicodedata.normalize("NFKC", text)
-    return " ".join(_PUNCTUATION.sub(" ", text.casefold()).split())
-
-
-_WORD_FORMS: dict[str, str] = {}  # whitespace-separated word -> its normalised form ('' if only punctuation)
-# Bounded at 250k words: ~50 MB, 73 MB for 32-character CJK words (measured); cleared when full, since words are
-# Zipf-distributed and the common ones return at once.
-_WORD_FORMS_MAX = 250_000
-_WORD_FORM_MAX_CHARS = 32  # longer "words" (a CJK sentence has no spaces) are normalised, not remembered
-
-
-def _word_form(word: str) -> str:
-    form = _normalise_text(word)
-    if len(word) <= _WORD_FORM_MAX_CHARS:
-        if len(_WORD_FORMS) >= _WORD_FORMS_MAX:
-            _WORD_FORMS.clear()
-        _WORD_FORMS[word] = form
-    return form
-
-
-def normalise_question(text: str) -> str:
-    """NFKC, casefold, punctuation -> space, whitespace collapsed: 'How  many?' and 'how many' compare equal.
-
-    Computed word by word (split at whitespace), each word's form remembered: no step crosses whitespace (a
-    whitespace character composes with nothing, has combining class 0 and normalises to whitespace; casefolding
-    and the punctuation pass go character by character), so the result equals normalising the whole text, which
-    tests check for every code point. 2-3x faster on a corpus, whose words repeat."""
-    words = text.split()
-    forms = _WORD_FORMS
-    try:
-        normalised = [forms[w] for w in words]
-    except KeyError:
-        normalised = [forms[w] if w in forms else _word_form(w) for w in words]
-    return " ".join(normalised) if "" not in normalised else " ".join(w for w in normalised if w)
-
-
-def _questions(turns: list[str | None]) -> list[str]:
-    """The normalised text of each question (`Example.last_user_turn`); '' for an example without one."""
-    return ["" if t is None else normalise_question(t) for t in turns]
-
-
 def _gram_unit(language: str) -> tuple[bool, int]:
     """(characters rather than words, n) for a language's n-grams."""
     chars = language.split("-")[0] in CHAR_NGRAM_LANGUAGES
@@ -126,13 +81,16 @@ def _gram_unit(language: str) -> tuple[bool, int]:
 @dataclass
 class _EvalIndex:
     """The evaluation side of the lineage check, built once per evaluation set (every mixture of a study is checked
-    against the same one): source ids, raw and normalised questions, and per language its grams
+    against the same one): source ids, raw and normalised questions (tuples of turns; `*_lengths`: a first turn ->
+    the lengths of the questions starting with it, longest first), and per language its grams
     (`ngram_index.GramTable`; columns: the language's eval questions in eval-set order)."""
 
     evaluation: list[Example]
     by_source: dict[str, dict[str, Example]]
-    exact: dict[str, Example]
-    normal: dict[str, Example]
+    exact: dict[tuple[str, ...], Example]
+    normal: dict[tuple[str, ...], Example]
+    exact_lengths: dict[str, tuple[int, ...]]
+    normal_lengths: dict[str, tuple[int, ...]]
     tables: dict[str, GramTable]  # language -> its eval questions' grams
     columns: dict[str, list[int]]  # language -> eval-set position of each column (ascending)
     vocab: dict[str, int]  # word -> id, the words of the eval questions
@@ -140,22 +98,24 @@ class _EvalIndex:
     @classmethod
     def build(cls, evaluation: list[Example]) -> "_EvalIndex":
         by_source: dict[str, dict[str, Example]] = defaultdict(dict)
-        exact: dict[str, Example] = {}
-        normal: dict[str, Example] = {}
+        exact: dict[tuple[str, ...], Example] = {}
+        normal: dict[tuple[str, ...], Example] = {}
         columns: dict[str, list[int]] = defaultdict(list)
         questions: dict[str, list[str]] = defaultdict(list)
-        turns = [ex.last_user_turn() for ex in evaluation]
-        for j, (ex, raw, question) in enumerate(zip(evaluation, turns, _questions(turns))):
+        turns = question_turns(evaluation, evaluation=True)
+        for j, (ex, raw, normalised, text) in enumerate(zip(evaluation, *turns)):
             by_source[ex.source_id].setdefault(ex.language, ex)
-            if raw is not None and raw.strip():
-                exact.setdefault(raw.strip(), ex)
-                normal.setdefault(question, ex)
+            if raw:
+                exact.setdefault(raw, ex)
+            if normalised:
+                normal.setdefault(normalised, ex)
             columns[ex.language].append(j)
-            questions[ex.language].append(question)
+            questions[ex.language].append(text)
         vocab: dict[str, int] = {}
         tables = {lang: GramTable.build(qs, *_gram_unit(lang), vocab) for lang, qs in questions.items()}
         tables = {lang: t for lang, t in tables.items() if len(t.hashes)}
-        return cls(list(evaluation), dict(by_source), exact, normal, tables, dict(columns), vocab)
+        return cls(list(evaluation), dict(by_source), exact, normal, first_turn_lengths(exact), first_turn_lengths(normal), tables,
+                   dict(columns), vocab)
 
 
 _EVAL_INDEXES: dict[str, _EvalIndex] = {}
@@ -163,8 +123,9 @@ _EVAL_INDEXES: dict[str, _EvalIndex] = {}
 
 # What a recorded lineage check depends on besides the data: the rules. A manifest records them with the eval set's
 # digest; an eval-time recheck against the same eval set, rules and training data is not run again.
-LINEAGE_RULES = (f"clash: exact or normalised question of any row of the item, source id where no language is "
-                 f"shared; near: any row of the item, word {NGRAM_WORDS}-grams, char {NGRAM_CHARS}-grams for "
+LINEAGE_RULES = (f"clash: exact or normalised question (user turns less tool results and exemplars) as consecutive "
+                 f"user turns of any row of the item, source id where no language is shared; near: any row of the "
+                 f"item, its turns joined, word {NGRAM_WORDS}-grams, char {NGRAM_CHARS}-grams for "
                  f"{','.join(sorted(CHAR_NGRAM_LANGUAGES))}, share {NEAR_DUPLICATE_SHARE}")
 
 
@@ -197,7 +158,7 @@ _BLOCK = 5_000  # training questions per array pass
 
 
 def _near_duplicates(train: list[Example], questions: list[str], index: _EvalIndex) -> list[tuple[int, NearDuplicate]]:
-    """`questions`: the train examples' normalised questions (`_questions`), computed once by the caller. Per
+    """`questions`: the train examples' normalised questions (`Questions.text`), computed once by the caller. Per
     language, `ngram_index.near_duplicate_counts`: the eval question sharing most grams with each train question,
     the first in eval-set order on ties, where the shared grams reach the share. (position in `train`, pair)."""
     by_lang: dict[str, list[int]] = defaultdict(list)
@@ -217,17 +178,23 @@ def _near_duplicates(train: list[Example], questions: list[str], index: _EvalInd
     return found
 
 
-def _content_hit(ex: Example, turn: str | None, question: str, index: _EvalIndex) -> tuple[Example, str] | None:
-    """The evaluation example whose question `ex`'s is, exactly or after normalising (any language), and why."""
-    raw = (turn or "").strip()
-    if raw and raw in index.exact:
-        return index.exact[raw], "same question"
-    if question and question in index.normal:
-        return index.normal[question], "same question after normalising"
+def _content_hit(raw: tuple[str, ...], normal: tuple[str, ...], index: _EvalIndex) -> tuple[Example, str] | None:
+    """The evaluation example whose question is consecutive user turns of a training example, exactly or after
+    normalising (any language), and why."""
+    found = index.exact.get(raw)  # the whole (most examples are one turn)
+    if found is None and len(raw) > 1:
+        found = contained(raw, index.exact, index.exact_lengths)
+    if found is not None:
+        return found, "same question"
+    found = index.normal.get(normal)
+    if found is None and len(normal) > 1:
+        found = contained(normal, index.normal, index.normal_lengths)
+    if found is not None:
+        return found, "same question after normalising"
     return None
 
 
-def _clashes(rows: list[Example], groups: list[list[int]], turns: list[str | None], questions: list[str],
+def _clashes(rows: list[Example], groups: list[list[int]], turns: Questions,
              index: _EvalIndex) -> list[tuple[str, str, str, str]]:
     """(train id, eval id, why, eval source id) of each train example (`groups[k][0]`) that clashes: one of its
     item's rows (`groups[k]`: its own first) is an evaluation question; else it shares a source id with an
@@ -239,7 +206,7 @@ def _clashes(rows: list[Example], groups: list[list[int]], turns: list[str | Non
         found = None
         for j in group:
             if j not in hits:
-                hits[j] = _content_hit(rows[j], turns[j], questions[j], index)
+                hits[j] = _content_hit(turns.raw[j], turns.normal[j], index)
             if hits[j] is not None:
                 hit, why = hits[j]  # type: ignore[misc]
                 found = (hit, why if j == group[0] else f"{why}, in its {rows[j].language} row")
@@ -291,18 +258,18 @@ def lineage(train: list[Example], evaluation: list[Example], related: list[list[
             ) -> tuple[list[tuple[str, str, str, str]], list[NearDuplicate]]:
     """(clashes, near-duplicates) of training data against evaluation data. `related[k]`: the other language rows
     of `train[k]`'s item in the training data, checked as its own (the pairs name `train[k]`; a near-duplicate
-    found through another row carries that row's language). A clash shares a question (exactly or after
-    `normalise_question`, any language), or a source id with an evaluation item that has none of the item's
-    languages: (train id, eval id, why, eval source id); near-duplicates (n-gram overlap in the same language, see
-    NEAR_DUPLICATE_SHARE) are looked for only where nothing clashes."""
+    found through another row carries that row's language). A clash holds an evaluation question (its user turns
+    as consecutive user turns, exactly or after `normalise_question`, any language), or shares a source id with an
+    evaluation item that has none of the item's languages: (train id, eval id, why, eval source id);
+    near-duplicates (n-gram overlap in the same language, see NEAR_DUPLICATE_SHARE) are looked for only where
+    nothing clashes."""
     rows, groups = _with_related(train, related)
-    turns = [ex.last_user_turn() for ex in rows]
-    questions = _questions(turns)
+    turns = question_turns(rows, evaluation=False)
     index = _eval_index(evaluation)
-    clashes = _clashes(rows, groups, turns, questions, index)
+    clashes = _clashes(rows, groups, turns, index)
     if clashes:
         return clashes, []
-    return clashes, _best_per_example(groups, _near_duplicates(rows, questions, index), train)
+    return clashes, _best_per_example(groups, _near_duplicates(rows, turns.text, index), train)
 
 
 def refuse_clashes(pairs: list[tuple[str, str, str, str]]) -> None:

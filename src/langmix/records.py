@@ -12,7 +12,9 @@ class Example(BaseModel):
 
     `source_id` is shared by all translations of the same item, so lineage survives translation and mixing.
     `reference` holds what the scorer compares against: {"answer": number} for math,
-    {"call": {"name": ..., "arguments": {...}}} for api.
+    {"call": {"name": ..., "arguments": {...}}} for api. `reference["shots"]`, where set, counts the few-shot
+    exemplars, (user, assistant) pairs of turns that open `messages` (after a system message): the prompt, not
+    the item (the lineage check leaves them out of what identifies it).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -33,6 +35,20 @@ class Example(BaseModel):
         """The last user message's text (the question), or None without one."""
         users = [m["content"] for m in self.messages if m["role"] == "user"]
         return users[-1] if users else None
+
+    def exemplar_messages(self) -> int:
+        """How many messages after the system message are few-shot exemplars: 2 x `reference["shots"]` (0 where
+        unset). A ValueError where that is not a whole number of (user, assistant) pairs before a user message."""
+        if "shots" not in self.reference:
+            return 0
+        shots = self.reference["shots"]
+        start = 1 if self.messages and self.messages[0]["role"] == "system" else 0
+        roles = [m["role"] for m in self.messages[start:]]
+        if (not isinstance(shots, int) or isinstance(shots, bool) or shots < 0 or "user" not in roles[2 * shots:]
+                or roles[:2 * shots] != ["user", "assistant"] * shots):
+            raise ValueError(f"reference.shots {shots!r} is not the number of (user, assistant) exemplar pairs "
+                             "that open its messages before the question")
+        return 2 * shots
 
     def target(self) -> str:
         return self.messages[-1]["content"] if self.messages[-1]["role"] == "assistant" else ""

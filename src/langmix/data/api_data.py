@@ -27,6 +27,22 @@ TOOL_SYSTEM = ("You can call these functions. Reply with the call as JSON, "
 TOOL_RESULT_PREFIX = "API result: "  # a tool's output, written as a user turn (API-Bank's convention)
 
 
+def is_tool_result(text: str) -> bool:
+    """A user turn carrying a tool's output (API-Bank writes them as `API result: {...}`) or other bare JSON:
+    data, not natural language. The translator leaves it as it is (its keys and values would be translated); the
+    lineage check leaves it out of what identifies an example (the same result can follow different requests)."""
+    body = text.strip()
+    if body.startswith(TOOL_RESULT_PREFIX.strip()):
+        return True
+    if body[:1] in "{[":
+        try:
+            json.loads(body)
+            return True
+        except ValueError:
+            return False
+    return False
+
+
 def tool_system_prompt(tools: list[dict[str, Any]]) -> str:
     return TOOL_SYSTEM + "\n" + json.dumps(tools, ensure_ascii=False)
 

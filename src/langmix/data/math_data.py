@@ -37,10 +37,13 @@ def math_messages(question: str, solution: str | None = None,
 
 def math_example(source_id: str, lang: str, question: str, answer: float, answer_phrase: str,
                  solution: str | None = None, exemplars: list[tuple[str, str]] | None = None) -> Example:
-    """An evaluation example has no solution: its messages end with the question."""
+    """An evaluation example has no solution: its messages end with the question. With exemplars, its reference
+    counts them (`shots`: the lineage check leaves them out of the question)."""
+    reference: dict[str, Any] = {"answer": answer, "answer_phrase": answer_phrase}
+    if exemplars:
+        reference["shots"] = len(exemplars)
     return Example(id=f"{source_id}-{lang}", source_id=source_id, task="math", language=lang,
-                   messages=math_messages(question, solution, exemplars),
-                   reference={"answer": answer, "answer_phrase": answer_phrase})
+                   messages=math_messages(question, solution, exemplars), reference=reference)
 
 
 def load_gsm8k(path: str | Path, split: str | None = None, keep_calculator: bool = False,

@@ -28,7 +28,8 @@ def check_task_examples(examples: list[Example], task: str, path: str, split: st
                         label: str | None = None) -> list[Example]:
     """`examples` of `data.<task>.<split>`, refused (DataFormatError naming up to 5) when any is of another task,
     when an item repeats in one language (source id and language: it would count twice), when it has no question
-    (no user message, or an empty one), or (train) when its last message is not the assistant's answer to learn.
+    (no user message, or an empty one), when its few-shot count (`reference.shots`) does not fit its messages, or
+    (train) when its last message is not the assistant's answer to learn.
     `label` names the examples in the message (default `data.<task>.<split>`)."""
     problems = [f"{ex.id!r} is a {ex.task!r} example" for ex in examples if ex.task != task]
     seen: set[tuple[str, str]] = set()
@@ -36,6 +37,7 @@ def check_task_examples(examples: list[Example], task: str, path: str, split: st
                  if (ex.source_id, ex.language) in seen or seen.add((ex.source_id, ex.language))]
     problems += [f"{ex.id!r} has no question (no user message, or an empty one)" for ex in examples
                  if not (ex.last_user_turn() or "").strip()]
+    problems += [f"{ex.id!r} {problem}" for ex in examples if (problem := _shots_problem(ex))]
     if split == "train":
         problems += [f"{ex.id!r} ends with a {ex.messages[-1]['role'] if ex.messages else 'missing'!r} message, "
                      f"not the assistant's answer" for ex in examples
@@ -44,6 +46,15 @@ def check_task_examples(examples: list[Example], task: str, path: str, split: st
         raise DataFormatError(path, None, f"{len(problems)} problem(s) in {label or f'data.{task}.{split}'}: "
                               + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
     return examples
+
+
+def _shots_problem(ex: Example) -> str:
+    """Why `ex`'s few-shot count (`reference.shots`) does not fit its messages, or ''."""
+    try:
+        ex.exemplar_messages()
+    except ValueError as exc:
+        return str(exc)
+    return ""
 
 
 def share_tools(examples: list[Example]) -> list[Example]:

@@ -17,7 +17,7 @@ from typing import Callable
 
 from langmix import languages as langs
 from langmix.data.answers import answer_line, target_answer_phrase
-from langmix.data.api_data import TOOL_RESULT_PREFIX
+from langmix.data.api_data import is_tool_result
 from langmix.records import Example
 from langmix.translate.api_arguments import api_notes, api_reasons, assistant_text_turns, verbatim_arguments
 from langmix.translate.backends import Request
@@ -75,21 +75,6 @@ def _math_parts(ex: Example) -> tuple[str, str | None]:
     return question, head
 
 
-def _is_tool_result(text: str) -> bool:
-    """A user turn carrying a tool's output (API-Bank writes them as `API result: {...}`) or other bare JSON:
-    data, not natural language, so it is never translated (its keys and values would be)."""
-    body = text.strip()
-    if body.startswith(TOOL_RESULT_PREFIX.strip()):
-        return True
-    if body[:1] in "{[":
-        try:
-            json.loads(body)
-            return True
-        except ValueError:
-            return False
-    return False
-
-
 def _segments(ex_index: int, ex: Example, protect_numbers: bool) -> list[Segment]:
     out = []
     last = len(ex.messages) - 1
@@ -97,7 +82,7 @@ def _segments(ex_index: int, ex: Example, protect_numbers: bool) -> list[Segment
         if msg["role"] != "user" and not (ex.task == "math" and msg["role"] == "assistant"):
             continue
         text = msg["content"]
-        if msg["role"] == "user" and _is_tool_result(text):
+        if msg["role"] == "user" and is_tool_result(text):
             continue
         if ex.task == "math" and msg["role"] == "assistant" and m == last:
             text = _math_parts(ex)[1] or ""  # the final solution: its answer line is rebuilt per language
