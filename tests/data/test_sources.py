@@ -92,6 +92,10 @@ def _row(i, lang="en", task="math", last="assistant", answer=5):
     ([_row(1), _row(2, task="api")], "train", r"'q2-en' is a 'api' example"),
     ([_row(1), _row(1, "sw"), dict(_row(1), id="again")], "eval", r"source 'q1' repeats in 'en' \('again'\)"),
     ([_row(1), _row(2, last="user")], "train", r"'q2-en' ends with a 'user' message, not the assistant's answer"),
+    ([_row(1), {**_row(2), "messages": [{"role": "user", "content": "What is 2 + 1?"},
+                                        {"role": "assistant", "content": ""}]}, {**_row(3), "messages": [
+        {"role": "user", "content": "What is 3 + 1?"}, {"role": "assistant", "content": " \n"}]}], "train",
+     r"2 problem\(s\) in data.math.train: 'q2-en' has an empty answer \(its last, assistant message\); 'q3-en'"),
 ])
 def test_files_of_the_wrong_task_repeated_ids_or_no_answer_are_refused(tmp_path, rows, split, message):
     from langmix.data.files import DataFormatError

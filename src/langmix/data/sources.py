@@ -29,7 +29,7 @@ def check_task_examples(examples: list[Example], task: str, path: str, split: st
     """`examples` of `data.<task>.<split>`, refused (DataFormatError naming up to 5) when any is of another task,
     when an item repeats in one language (source id and language: it would count twice), when it has no question
     (no user message, or an empty one), when its few-shot count (`reference.shots`) does not fit its messages, or
-    (train) when its last message is not the assistant's answer to learn.
+    (train) when its last message is not the assistant's answer to learn, or that answer is empty.
     `label` names the examples in the message (default `data.<task>.<split>`)."""
     problems = [f"{ex.id!r} is a {ex.task!r} example" for ex in examples if ex.task != task]
     seen: set[tuple[str, str]] = set()
@@ -42,6 +42,8 @@ def check_task_examples(examples: list[Example], task: str, path: str, split: st
         problems += [f"{ex.id!r} ends with a {ex.messages[-1]['role'] if ex.messages else 'missing'!r} message, "
                      f"not the assistant's answer" for ex in examples
                      if not ex.messages or ex.messages[-1]["role"] != "assistant"]
+        problems += [f"{ex.id!r} has an empty answer (its last, assistant message)" for ex in examples
+                     if ex.messages and ex.messages[-1]["role"] == "assistant" and not ex.target().strip()]
     if problems:
         raise DataFormatError(path, None, f"{len(problems)} problem(s) in {label or f'data.{task}.{split}'}: "
                               + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
