@@ -77,6 +77,19 @@ def test_overflowing_gsm8k_answer_is_refused(tmp_path):
         load("gsm8k", path)
 
 
+def test_a_gsm8k_answer_with_two_final_lines_is_refused_naming_them(tmp_path):
+    """'#### 624' then '#### 9': the last was taken (9) without a word."""
+    path = write_jsonl(tmp_path / "train.jsonl", [{"question": "Q a?", "answer": "1 + 1 = 2\n#### 2"},
+                                                  {"question": "Q b?", "answer": "12*52=624\n#### 624\n#### 9"}])
+    with pytest.raises(DataFormatError, match=r"train.jsonl:2: answer has 2 '####' marks \('#### 624', '#### 9'\): "
+                                              r"a GSM8K answer ends with one '#### <number>' line"):
+        load("gsm8k", path)
+    parallel = write_jsonl(tmp_path / "p.jsonl", [{"id": "a", "language": "en", "question": "Q a?",
+                                                   "answer": "#### 3 #### 4"}])
+    with pytest.raises(DataFormatError, match=r"p.jsonl:1: answer has 2 '####' marks \('#### 3 #### 4'\)"):
+        load("parallel", parallel)
+
+
 @pytest.mark.parametrize("answer,lang,value", [
     ("The answer is 8. (Note: 3 + 5 = 8, checked in 2024)", "en", 8),  # the phrase's number, not the year
     ("1,000 + 500 = 1,500", "en", 1500),  # no phrase: the last number, which ends the solution

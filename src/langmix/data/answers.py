@@ -51,9 +51,15 @@ def read_number(path: Path | str, lineno: int | None, text: str, lang: str = "en
 
 def gsm8k_answer(path: Path | str, lineno: int, text: str, keep_calculator: bool,
                  lang: str = "en") -> tuple[str, float]:
-    """Split a GSM8K answer into (reasoning, final number)."""
+    """Split a GSM8K answer into (reasoning, final number). More than one '####' is refused, naming them: which
+    number is the answer would be a guess."""
     if "####" not in text:
         raise DataFormatError(path, lineno, "answer has no '#### <number>' line")
+    if text.count("####") > 1:
+        marked = [line.strip() for line in text.splitlines() if "####" in line]
+        raise DataFormatError(path, lineno, f"answer has {text.count('####')} '####' marks "
+                              f"({', '.join(_shown(m) for m in marked[:3])}{' ...' if len(marked) > 3 else ''}): "
+                              "a GSM8K answer ends with one '#### <number>' line")
     reasoning, final = text.rsplit("####", 1)
     value = read_number(path, lineno, final, lang)
     if not keep_calculator:
