@@ -1,6 +1,6 @@
 """Inputs a probe of the data path found crashing or silently misread: CR line endings, MGSM shots without enough
 exemplars, BFCL rows without or with repeated ids and multi-turn questions, a headerless parallel TSV with a third
-column, and one gsm8k question given twice with two answers. Each is read correctly or refused naming the file
+column, and one gsm8k or MGSM question given twice with two answers. Each is read correctly or refused naming the file
 and line, never a traceback or a silent drop."""
 
 import json
@@ -145,6 +145,20 @@ def test_a_gsm8k_question_given_twice_with_two_answers_is_refused_naming_both(tm
         assert len(load_gsm8k(path)) == 3
     assert "1 questions repeat an earlier one with the same answer (each copy counts in a mixture): " \
            "gsm8k-dupq-2 = gsm8k-dupq-1" in caplog.text
+
+
+def test_an_mgsm_row_copied_is_warned_about_as_training_data_is(tmp_path, caplog):
+    """A copied MGSM row (an eval set's question twice) was loaded without a word; gsm8k training files warn."""
+    (tmp_path / "mgsm_en.tsv").write_text("Q0 has 1 cat?\t1\nQ1 has 3 cats?\t3\nQ1  has 3 cats?\t3\n")
+    (tmp_path / "mgsm_sw.tsv").write_text("Q1 has 3 cats?\t3\nQ2 ana paka 2?\t2\n")  # other language: no repeat
+    with caplog.at_level(logging.WARNING, logger="langmix.data.answers"):
+        assert len(load("mgsm", tmp_path, ["en", "sw"])) == 5
+    assert "1 questions repeat an earlier one with the same answer (each copy counts in the scores): " \
+           "gsm8k-test-2-en = gsm8k-test-1-en" in caplog.text
+    (tmp_path / "mgsm_en.tsv").write_text("Q0 has 1 cat?\t1\nQ1 has 3 cats?\t3\nQ1 has 3 cats?\t4\n")
+    with pytest.raises(DataFormatError, match=r"mgsm_en.tsv:3: item 'gsm8k-test-2-en' repeats the en question of "
+                                              r"'gsm8k-test-1-en' \(.*mgsm_en.tsv:2\) with another answer \(4 vs 3\)"):
+        load("mgsm", tmp_path, ["en"])
 
 
 def test_a_parallel_question_given_twice_in_one_language_with_two_answers_is_refused(tmp_path):

@@ -157,10 +157,12 @@ def answer_line(value: float, lang: str, phrase: str | None = None) -> str:
 
 
 
-def check_repeated_questions(rows: list[tuple[Path | str, int, str, str, str, float]]) -> None:
+def check_repeated_questions(rows: list[tuple[Path | str, int, str, str, str, float]],
+                             counts_in: str = "a mixture") -> None:
     """Items (path, line, id, language, question, answer) whose question is given twice in one language (compared
     with whitespace collapsed): with another answer, a DataFormatError naming both ids and lines (one of the two
-    targets is wrong); with the same answer, one warning counting them (each copy counts in a mixture)."""
+    targets is wrong); with the same answer, one warning counting them (each copy counts in `counts_in`: a
+    mixture for training data, the scores for an evaluation set)."""
     first: dict[tuple[str, str], tuple[Path | str, int, str, float]] = {}
     repeats: list[str] = []
     for path, lineno, item_id, lang, question, value in rows:
@@ -175,5 +177,5 @@ def check_repeated_questions(rows: list[tuple[Path | str, int, str, str, str, fl
                                   f"{write_number(value0, lang)}); one of them is wrong: fix or remove it")
         repeats.append(f"{item_id} = {id0}")
     if repeats:
-        log.warning("%d questions repeat an earlier one with the same answer (each copy counts in a mixture): %s%s",
-                    len(repeats), "; ".join(repeats[:5]), " ..." if len(repeats) > 5 else "")
+        log.warning("%d questions repeat an earlier one with the same answer (each copy counts in %s): %s%s",
+                    len(repeats), counts_in, "; ".join(repeats[:5]), " ..." if len(repeats) > 5 else "")

@@ -138,7 +138,8 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
     With `shots` > 0, the language's own exemplars come first as earlier turns; fewer than `shots` exemplars for a
     language (or none given) is a DataFormatError naming `exemplars_file`, before any file is read. The answer
     phrase recorded on each item is the language's canonical phrase in the registry (`langmix.languages`); a
-    language without one takes the phrase its exemplars use most, else English's.
+    language without one takes the phrase its exemplars use most, else English's. A question given twice in one
+    language is refused with two answers, else counted in a warning (`answers.check_repeated_questions`).
     """
     directory = require_dir(directory)
     files = _mgsm_files(directory)
@@ -150,6 +151,7 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
             ", ".join(f"{lang} has {n}" for lang, n in short.items()) if exemplars is not None
             else "no exemplars were given (set `exemplars`)"))
     out = []
+    seen: list[tuple[Path, int, str, str, str, float]] = []
     for lang in wanted:
         if lang not in files:
             raise DataFormatError(directory, None, f"no mgsm_{lang}.tsv for language {lang!r}")
@@ -171,11 +173,13 @@ def load_mgsm(directory: str | Path, languages: list[str] | None = None, limit: 
             value = read_number(files[lang], lineno, row[1])
             out.append(math_example(f"gsm8k-test-{index}", lang, row[0].strip(), value, phrase,
                                     exemplars=lang_shots))
+            seen.append((files[lang], lineno, out[-1].id, lang, row[0], value))
             if limit and index + 1 >= offset + limit:
                 break
         if len(out) == n_before:
             raise DataFormatError(files[lang], None, f"no items in file from item {offset} on" if offset
                                   else "no items in file")
+    check_repeated_questions(seen, "the scores")
     return out
 
 
