@@ -36,8 +36,8 @@ def _no_finished_runs(cfg, config: Path, overrides: Optional[list[str]], caveats
     them, not "run the study first" (which would redo them)."""
     from langmix.study.runner import study_dir
 
-    again = "`" + shlex.join(["langmix", "study", "run", str(config), *(a for o in overrides or [] for a in ("-s", o))]) \
-        + "`"
+    again = "`" + shlex.join(["langmix", "study", "run", str(config),
+                              *(a for o in overrides or [] for a in ("-s", o))]) + "`"
     if caveats.n_other:
         error(f"no finished evaluation runs in this config's grid, but {study_dir(cfg) / 'eval'} holds "
               f"{caveats.n_other} made under other settings (named above; each run's config.yaml holds its settings): "

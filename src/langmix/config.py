@@ -179,8 +179,8 @@ class EvalConfig(_Strict):
                                           "over a transformers model) or vllm (optional, needs `vllm` installed "
                                           "and a GPU: LoRA adapters of one base share its engine)")
     vllm_engine_args: dict[str, Any] = Field(default_factory=dict, description="vllm: extra `vllm.LLM` arguments "
-                                             "(e.g. gpu_memory_utilization, max_model_len, tensor_parallel_size); outside the eval key "
-                                             "but max_model_len, to which answers are cut")
+                                             "(e.g. gpu_memory_utilization, max_model_len, tensor_parallel_size); "
+                                             "outside the eval key but max_model_len, to which answers are cut")
     language_id: bool = Field(True, description="judge the language of natural-language answers (lingua)")
     api_checker: Literal["bfcl", "multilingual"] = Field(
         "multilingual", description="AST checker rules for API calls: bfcl follows BFCL's checker exactly; "

@@ -114,8 +114,8 @@ class _EvalIndex:
         vocab: dict[str, int] = {}
         tables = {lang: GramTable.build(qs, *_gram_unit(lang), vocab) for lang, qs in questions.items()}
         tables = {lang: t for lang, t in tables.items() if len(t.hashes)}
-        return cls(list(evaluation), dict(by_source), exact, normal, first_turn_lengths(exact), first_turn_lengths(normal), tables,
-                   dict(columns), vocab)
+        return cls(list(evaluation), dict(by_source), exact, normal, first_turn_lengths(exact),
+                   first_turn_lengths(normal), tables, dict(columns), vocab)
 
 
 _EVAL_INDEXES: dict[str, _EvalIndex] = {}

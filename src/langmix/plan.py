@@ -12,10 +12,10 @@ low = low-resource. Its uncertainty comes from refitting it on each paired-boots
 misspecification is what `validate_loo` measures. Only predictions the fitted cells determine are made (see
 `recommend`: English as a target, unseparable terms, extrapolated targets). Where the study trained the
 recommended set itself, its measured gain is shown beside the prediction (the direct evidence for that set), and so
-is a runner-up's. The search enumerates every set of candidates with English plus at most max_languages - 1 others and maximises the mean
-predicted gain over the targets. Examples are split evenly across the chosen languages: a study with
-`fixed_total` budgets does not identify a per-language count effect, so nothing better is supported by the data
-(the note says so).
+is a runner-up's. The search enumerates every set of candidates with English plus at most max_languages - 1 others
+and maximises the mean predicted gain over the targets. Examples are split evenly across the chosen languages: a
+study with `fixed_total` budgets does not identify a per-language count effect, so nothing better is supported by
+the data (the note says so).
 """
 
 from __future__ import annotations

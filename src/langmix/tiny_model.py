@@ -86,7 +86,8 @@ def train_tokenizer(corpus: dict[str, list[str]], vocab_size: int) -> PreTrained
     # The chat scaffolding is part of what the tokenizer must encode compactly: the tool prompt opens every API
     # example, so it counts as often as the API documents do (its words then merge early, even in a small vocabulary).
     docs = [d for texts in corpus.values() for d in texts]
-    extra = [synth.API_SYSTEM] * max(1, int(len(docs) * synth.PRETRAIN_MIX["api"])) + [json.dumps(t) for t in synth.TOOLS]
+    extra = ([synth.API_SYSTEM] * max(1, int(len(docs) * synth.PRETRAIN_MIX["api"]))
+             + [json.dumps(t) for t in synth.TOOLS])
     tok.train_from_iterator(docs + extra, trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", eos_token="<|end|>",
                                    additional_special_tokens=SPECIAL_TOKENS[2:])

@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.contrasts import (NO_REFERENCE, NO_REFERENCE_BY_TARGET, english_only_mixture, estimate_frame, pooled_items,
-                                        reference_cells, why_none)
+from langmix.analysis.contrasts import (NO_REFERENCE, NO_REFERENCE_BY_TARGET, english_only_mixture, estimate_frame,
+                                        pooled_items, reference_cells, why_none)
 from langmix.analysis.core import AnalysisError, CellBoot, holm, summarise, train_set
 
 log = logging.getLogger(__name__)

@@ -148,8 +148,8 @@ def rescore_eval(spec: EvalSpec, path: Path, study: str, source) -> None:
     predictions, metrics = score_outputs(examples, [row["output"] for row in stored], spec.evaluation,
                                          spec.languages, exceeded if all(type(e) is bool for e in exceeded) else None)
     scorer, headline = tasks.scorer_digest(spec.task), tasks.get(spec.task).headline_metric
-    trail = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "old_scorer": scorer_record(path), "new_scorer": scorer.record(),
-             "headline_metric": headline, "old": _headline(path, headline),
+    trail = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "old_scorer": scorer_record(path),
+             "new_scorer": scorer.record(), "headline_metric": headline, "old": _headline(path, headline),
              "new": {lang: value for _, lang, metric, value, _ in metrics if metric == headline}}
     write_eval_outputs(spec, path, study, predictions, metrics, scorer, trail=trail)
 

@@ -152,7 +152,8 @@ def api_notes(ex: Example, originals: list[str], translations: list[str | None])
     source = " ".join(originals)
     translated = " ".join(t or "" for t in translations)
     for _, _, options in _argument_options(ex.reference):
-        words = [v for v in options if isinstance(v, str) and any(len(w) >= 3 for w in WORD.findall(v)) and not _IDENTIFIER.fullmatch(v)]
+        words = [v for v in options if isinstance(v, str) and any(len(w) >= 3 for w in WORD.findall(v))
+                 and not _IDENTIFIER.fullmatch(v)]
         if any(occurs(v, source) for v in words) and not any(occurs(v, translated) for v in words):
             return ["argument_not_in_request"]
     return []
