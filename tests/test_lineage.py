@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from langmix.data.math_data import math_example
-from langmix.lineage import (NEAR_DUPLICATE_SHARE, LineageError, LineageReport, NearDuplicate, check_lineage,
-                             normalise_question)
+from langmix.lineage import NEAR_DUPLICATE_SHARE, LineageError, LineageReport, NearDuplicate, check_lineage
+from langmix.lineage_questions import normalise_question
 
 Q = "Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins with four."
 
@@ -140,7 +140,7 @@ def test_a_near_duplicate_of_two_eval_questions_names_the_first_whatever_the_has
 def test_normalised_questions_treat_unicode_punctuation_as_space():
     """Punctuation of any script (ASCII, CJK, Arabic, Devanagari danda, full-width) becomes a space; letters, marks
     and digits stay; NFKC folds full-width forms whether or not the text is ASCII."""
-    from langmix.lineage import normalise_question
+    from langmix.lineage_questions import normalise_question
 
     assert normalise_question("How  many, apples?!") == "how many apples"
     assert normalise_question("りんごは何個？「合計」。") == "りんごは何個 合計"

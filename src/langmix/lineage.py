@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from langmix.errors import UserInputError
-from langmix.lineage_questions import normalise_question  # noqa: F401  (re-exported: the question form)
 from langmix.lineage_questions import Questions, contained, first_turn_lengths, question_turns
 from langmix.ngram_index import GramTable, near_duplicate_counts
 from langmix.records import Example

@@ -26,12 +26,10 @@ from functools import lru_cache
 from langmix import languages as langs
 from langmix.evaluate.number_reading import (ARABIC_SEPARATORS, CJK_DIGITS, CJK_MULTIPLIERS, CJK_UNITS, SPACES,
                                              parse_cjk, parse_with_multipliers, unreadable)
-# Where number reading lived before `number_reading`: still importable from here
-from langmix.evaluate.number_reading import COMMA_DECIMAL, number_problem, parse_number, reference_number
 
-__all__ = ["CJK_NUMERAL_LANGUAGES", "COMMA_DECIMAL", "MAX_NUMBER_CHARS", "MAX_OUTPUT_CHARS", "MathVerdict",
-           "accepted_phrases", "extract_flexible", "extract_strict", "first_number", "number_problem", "numbers",
-           "parse_cjk", "parse_number", "phrase_pattern", "reference_number", "score_math"]
+__all__ = ["CJK_NUMERAL_LANGUAGES", "MAX_NUMBER_CHARS", "MAX_OUTPUT_CHARS", "MathVerdict", "accepted_phrases",
+           "extract_flexible", "extract_strict", "first_number", "numbers", "parse_cjk", "phrase_pattern",
+           "score_math"]
 
 log = logging.getLogger(__name__)
 
