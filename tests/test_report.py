@@ -269,3 +269,33 @@ def test_clearing_an_earlier_build_tolerates_files_already_gone(tmp_path, monkey
     monkeypatch.setattr(Path, "is_file", lambda self: True)  # every output "seen", then (but one) removed by another
     report_module._clear_outputs(tables, plots)
     assert list(tables.iterdir()) == [] and (tmp_path / "notes.txt").exists()
+
+
+def _three_mixtures(monkeypatch):
+    """English-only, EN+sw and core3 (en, es, sw), 40 items, seeds 0 and 1: coverage levels 2 and 3 above one
+    training language (the probe's small study)."""
+    import numpy as np
+
+    from tests.analysis import hand
+
+    monkeypatch.setitem(hand.MIXTURES, "core3", ("fixed", "en,es,sw"))
+    return hand.hand_table(lambda m, lang, i: np.full(len(i), 0.5 if m == "en" else 0.6), n_items=40, seed=2,
+                           seeds={"en": (0, 1), "en+sw": (0, 1), "core3": (0, 1)})
+
+
+def test_answers_without_a_verdict_are_in_no_report_n(tmp_path, monkeypatch):
+    import pandas as pd
+
+    items = _three_mixtures(monkeypatch).astype({"correct": object, "response_language": object})
+    core3 = (items["mixture"] == "core3") & (items["seed"] == 0)
+    items.loc[core3 & (items["language"] == "es") & (items["source_id"] == "math-11"), "response_language"] = None
+    items.loc[core3 & (items["language"] == "sw") & (items["source_id"] == "math-4"), "response_language"] = None
+    items.loc[core3 & (items["language"] == "sw") & (items["source_id"] == "math-7"), "correct"] = None
+    md = (build_report(items, tmp_path / "r", "unjudged").parent / "report.md").read_text()
+    assert md.splitlines()[2].startswith("719 item verdicts (1 answer without one, unscored, in no figure); ")
+    assert ("n=40 items x 2 seeds per cell; 238 of the cells' 240 answers language-judged, the 2 unjudged left "
+            "out; each cell in section 7") in md
+    assert "math: n=40 items x 2 seeds per model, 1 model; 719 of the cells' 720 answers scored, the 1 unscored " \
+           "left out" in md
+    fidelity = pd.read_csv(tmp_path / "r" / "tables" / "fidelity.csv").set_index(["mixture", "language"])
+    assert fidelity.loc[("core3", "es"), ["n_items", "n_rows", "n_no_verdict"]].tolist() == [40, 79, 1]

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from langmix.analysis.findings import count, seed_range
+from langmix.analysis.findings import count, no_verdict_note, seed_range
 from langmix.analysis.minimal import trained_set_gain
 from langmix.analysis.contrasts import NO_REFERENCE, reference_cells
 from langmix.analysis.core import ZERO_TOLERANCE, AnalysisError, CellBoot, cell_bootstrap, train_set
@@ -329,6 +329,7 @@ def _measured(m: dict, languages: list[str], n_targets: int) -> str:
     return (f"measured ({', '.join(m['mixtures'])}, trained in the study{on}): "
             f"{_gain(languages, m['estimate'], m['ci_low'], m['ci_high'], m['degenerate'])}, "
             f"n={count(m['n_items'], 'item')} x {seed_range(pd.Series([m['n_seeds_min'], m['n_seeds']]))}"
+            f"{no_verdict_note(m.get('n_rows'), m.get('n_no_verdict'))}"
             f"{'' if clear else ', an interval that includes zero'}")
 
 

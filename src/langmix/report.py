@@ -18,7 +18,7 @@ import pandas as pd
 
 from langmix.analysis import Analyses, run_all
 from langmix.analysis.contrasts import NO_REFERENCE, estimate_frame, group_contrasts
-from langmix.analysis.findings import count, findings, seed_range
+from langmix.analysis.findings import count, findings, no_verdict_note, seed_range
 from langmix.analysis.table import listed
 from langmix.report_figures import figures
 
@@ -133,7 +133,11 @@ def _coverage_table(frame: pd.DataFrame) -> pd.DataFrame:
     n = f.pivot_table(index=by, columns="part", values="n_languages", aggfunc="first")
     for part in ("seen", "unseen"):
         out[f"n_{part}"] = n[part].fillna(0).astype(int) if part in n.columns else 0
-    return out.join(f.groupby(by)[["n_items", "n_seeds"]].max()).reset_index().rename_axis(columns=None)
+    out = out.join(f.groupby(by)[["n_items", "n_seeds"]].max())
+    every = f[f["part"] == "all"].set_index(by)  # every cell of the level: its answers without a verdict
+    if "n_no_verdict" in every and (every["n_no_verdict"] > 0).any():
+        out["n_no_verdict"] = every["n_no_verdict"].reindex(out.index).fillna(0).astype(int)
+    return out.reset_index().rename_axis(columns=None)
 
 
 def _left_out(sec: str, frame: pd.DataFrame) -> str:
@@ -222,7 +226,10 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
         frame.to_csv(tables / f"{name}.csv", index=False)
     figs = figures(a, plots)
     cells = a.cells.cells
-    facts = (f"{len(items):,} item verdicts; {count(cells['model'].nunique(), 'model')}, "
+    scored = int(cells["n_rows"].sum())  # the rows with a verdict: a row without one is in no figure
+    unscored = (f" ({count(len(items) - scored, 'answer')} without one, unscored, in no figure)"
+                if len(items) > scored else "")
+    facts = (f"{scored:,} item verdicts{unscored}; {count(cells['model'].nunique(), 'model')}, "
              f"{count(cells['mixture'].nunique(), 'mixture')}, {count(cells['task'].nunique(), 'task')}, "
              f"{count(cells['language'].nunique(), 'language')}, up to {count(cells['n_seeds'].max(), 'seed')} and "
              f"{count(cells['n_items'].max(), 'item')} per cell. Intervals: 95% "
@@ -258,7 +265,8 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
                 n = a.frames["per_language"][a.frames["per_language"]["task"] == t]
                 seeds = seed_range(n["n_seeds"]) + ("" if n["n_seeds"].nunique() == 1 else " (the base model: one)")
                 cap = (f"{t}: n={count(n['n_items'].max(), 'item')} x {seeds} per model, "
-                       f"{count(n['n_models'].max(), 'model')}")
+                       f"{count(n['n_models'].max(), 'model')}"
+                       f"{no_verdict_note(n['n_rows'].sum(), n['n_no_verdict'].sum())}")
                 md += [md_text(cap), "", md_table(frame, csv="per_language"), ""]
                 part += [f"<p>{html.escape(cap)}</p>", _html_table(frame, csv="per_language")]
         elif KEEP[sec][0] not in a.frames:  # the analysis ran, but this table has no row (e.g. English only)

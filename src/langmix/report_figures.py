@@ -13,6 +13,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from langmix.analysis import Analyses  # noqa: E402
+from langmix.analysis.core import per_cell_n  # noqa: E402
+from langmix.analysis.fidelity import PER_CELL_N  # noqa: E402
 from langmix.analysis.findings import count, language_name as _name, seed_range  # noqa: E402
 
 # Every label drawn as the literal string: names (mixtures, models) are free strings, and mathtext would render
@@ -44,13 +46,22 @@ def figures(a: Analyses, plots: Path) -> dict[str, Path]:
         return _figures(a, plots)
 
 
+def n_per_cell(n: dict, judged: str = "scored", unjudged: str = "unscored") -> str:
+    """'n = up to 40 items x 2 seeds per cell' (`core.per_cell_n`), with how many answers of those items and seeds
+    have no verdict and are left out, where some have none."""
+    text = (f"n = up to {count(n['n_items'], 'item')} x "
+            f"{seed_range(pd.Series([n['n_seeds_min'], n['n_seeds']]))} per cell")
+    missing = int(n["n_no_verdict"])
+    return text + (f" ({n['n_rows']} {judged} answers; {missing} {unjudged}, left out)" if missing > 0 else "")
+
+
 def _figures(a: Analyses, plots: Path) -> dict[str, Path]:
     fr, out = a.frames, {}
     cells = a.cells.cells
-    n_text = f"n = up to {count(cells['n_items'].max(), 'item')} x {seed_range(cells['n_seeds'])} per cell"
+    n_text = n_per_cell(per_cell_n(cells))
 
-    def save(fig, stem: str, what: str = "bars and bands: 95% paired-bootstrap intervals") -> Path:
-        return _save(fig, plots, stem, f"{n_text}; {what}")
+    def save(fig, stem: str, what: str = "bars and bands: 95% paired-bootstrap intervals", n: str = n_text) -> Path:
+        return _save(fig, plots, stem, f"{n}; {what}")
 
     if "coverage_pooled" in fr:
         c = fr["coverage_pooled"]
@@ -159,5 +170,6 @@ def _figures(a: Analyses, plots: Path) -> dict[str, Path]:
         ax.set_xticks(range(piv.shape[1]), piv.columns)
         ax.set_yticks(range(len(piv)), piv.index, fontsize=7)
         fig.colorbar(im, ax=ax, label="% responses in prompt language")
-        out["fidelity"] = save(fig, "fidelity", "each cell's 95% interval is in the table of section 7")
+        out["fidelity"] = save(fig, "fidelity", "each cell's 95% interval is in the table of section 7",
+                               n_per_cell(d.attrs[PER_CELL_N], "language-judged", "unjudged"))
     return out

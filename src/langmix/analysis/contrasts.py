@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.core import CellBoot
+from langmix.analysis.core import N_COLUMNS, CellBoot
 from langmix.analysis.stats import summarise
 
 # The attrs key under which a gain frame names what it left out for want of an English-only cell (`reference_cells`);
@@ -79,8 +79,7 @@ def group_contrasts(cb: CellBoot, sel: pd.Series, by: list[str], gain: bool = Fa
 def estimate_frame(cb: CellBoot, keys: pd.DataFrame, rows: list[dict[int, float]]) -> tuple[pd.DataFrame, np.ndarray]:
     """keys + estimate, CI, p, n for each contrast row; also the replicates (rows x B)."""
     if not rows:
-        return keys.assign(estimate=[], ci_low=[], ci_high=[], p_value=[], n_items=[], n_seeds=[], n_seeds_min=[],
-                           n_runs=[]), \
+        return keys.assign(estimate=[], ci_low=[], ci_high=[], p_value=[], **{k: [] for k in N_COLUMNS}), \
             np.zeros((0, cb.n_boot))
     point, boot, n = cb.contrast(rows)
     return pd.concat([keys.reset_index(drop=True), summarise(point, boot), n], axis=1), boot

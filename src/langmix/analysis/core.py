@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 COLUMNS: tuple[str, ...] = tuple(ItemRow.model_fields)
 CELL_KEYS: tuple[str, ...] = ("model", "task", "mixture", "language")
 N_BOOT = 1000
+# the n every contrast reports (`CellBoot._n`)
+N_COLUMNS: tuple[str, ...] = ("n_items", "n_seeds", "n_seeds_min", "n_runs", "n_rows", "n_no_verdict")
 
 
 ALPHA = stats.ALPHA
@@ -256,25 +258,60 @@ class CellBoot:
     def _n(self, rows: list[dict[int, float]], n_over: list[dict[int, int]] | None = None) -> pd.DataFrame:
         """Per contrast: items (per task the most any of its cells uses, summed over tasks: the bootstrap resamples
         each task's items; a cell restricted to the items it shares counts those), seeds (the most and, as
-        `n_seeds_min`, the fewest of any cell: a side with one seed is not backed by two) and runs."""
+        `n_seeds_min`, the fewest of any cell: a side with one seed is not backed by two), runs, and the verdicts
+        that enter the estimate: `n_rows`, summed over the row's cells, and `n_no_verdict`, the answers of those
+        cells' items and seeds that have none (unscored, or their language not judged) and so are in no mean: an
+        item without a verdict in one seed still counts as an item (its other seeds' verdicts enter), so
+        items x seeds overstates the verdicts by `n_no_verdict`. A cell restricted to the items it has in every
+        seed has a verdict on each of them in each seed."""
         ni = self.cells["n_items"].to_numpy()
         ns = self.cells["n_seeds"].to_numpy()
         nr = self.cells["n_runs"].to_numpy()
+        nv = self.cells["n_rows"].to_numpy()
         run_key = self.cells.groupby(["model", "task", "mixture"], sort=False).ngroup().to_numpy()
         task_key = self.cells.groupby("task", sort=False).ngroup().to_numpy()
         out = []
         for r, coefs in enumerate(rows):
             idx = np.fromiter(coefs, dtype=np.int64, count=len(coefs))
             if len(idx) == 0:
-                out.append((0, 0, 0, 0))
+                out.append((0, 0, 0, 0, 0, 0))
                 continue
             over = n_over[r] if n_over else {}
             runs = dict(zip(run_key[idx].tolist(), nr[idx].tolist()))
             items: dict[int, int] = {}  # tasks have their own items: a contrast over two tasks has both sets
+            verdicts, missing = 0, 0
             for c, task, n in zip(idx.tolist(), task_key[idx].tolist(), ni[idx].tolist()):
                 items[task] = max(items.get(task, 0), over.get(c, n))
-            out.append((int(sum(items.values())), int(ns[idx].max()), int(ns[idx].min()), int(sum(runs.values()))))
-        return pd.DataFrame(out, columns=["n_items", "n_seeds", "n_seeds_min", "n_runs"])
+                if c in over:
+                    verdicts += int(over[c] * ns[c])
+                else:
+                    verdicts += int(nv[c])
+                    missing += int(n * ns[c] - nv[c])
+            out.append((int(sum(items.values())), int(ns[idx].max()), int(ns[idx].min()), int(sum(runs.values())),
+                        verdicts, missing))
+        return pd.DataFrame(out, columns=list(N_COLUMNS))
+
+    def n_of(self, rows: list[dict[int, float]], match: list | None = None) -> pd.Series:
+        """The n of a figure pooled over several contrast rows (`_n`'s columns): its cells counted once each (a
+        cell in several rows, such as an English-only cell every gain subtracts, is one cell's verdicts), a cell
+        restricted to shared items in some row counted on the fewest it is restricted to."""
+        _, n_over = self._matched(rows, match)
+        union: dict[int, float] = {}
+        over: dict[int, int] = {}
+        for coefs, o in zip(rows, n_over):
+            for c in coefs:
+                union[c] = 1.0
+            for c, n in o.items():
+                over[c] = min(over.get(c, n), n)
+        return self._n([union], [over]).iloc[0]
+
+
+def per_cell_n(cells: pd.DataFrame) -> dict[str, int]:
+    """The n of a figure of cells (`CellBoot.cells`): the most items and the fewest and most seeds of a cell, the
+    verdicts of all of them (`n_rows`) and the answers of their items and seeds that have none (`n_no_verdict`)."""
+    return {"n_items": int(cells["n_items"].max()), "n_seeds_min": int(cells["n_seeds"].min()),
+            "n_seeds": int(cells["n_seeds"].max()), "n_rows": int(cells["n_rows"].sum()),
+            "n_no_verdict": int((cells["n_items"] * cells["n_seeds"] - cells["n_rows"]).sum())}
 
 
 def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray | None = None,

@@ -159,7 +159,9 @@ def plateaus(cb: CellBoot, gains: pd.DataFrame, rows: list[dict[int, float]], bo
                         "later_rise_ci_high": rise["ci_high"], "flattening": flat["estimate"],
                         "flattening_ci_low": flat["ci_low"], "flattening_ci_high": flat["ci_high"]}
                 break
-        out.append(rec | {"n_items": int(g["n_items"].max()), "n_seeds": int(g["n_seeds"].max())})
+        n = cb.n_of([rows[i] for i in g.index])  # the verdicts of the group's cells, each cell once
+        out.append(rec | {"n_items": int(g["n_items"].max()), "n_seeds": int(g["n_seeds"].max()),
+                          "n_rows": int(n["n_rows"]), "n_no_verdict": int(n["n_no_verdict"])})
     frame = pd.DataFrame(out)
     if len(frame):
         frame["plateau"] = frame["plateau"].astype("Int64")

@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 
 from langmix.analysis.contrasts import estimate_frame, group_contrasts
-from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, bootstrap_checked, check_items
+from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, bootstrap_checked, check_items, per_cell_n
+
+# the attrs key of `fidelity`'s frame holding the n of its cells (`core.per_cell_n`)
+PER_CELL_N = "per_cell_n"
 
 
 def fidelity_cells(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 1) -> CellBoot:
@@ -34,7 +37,9 @@ def fidelity(cb: CellBoot) -> pd.DataFrame:
     keys, rows = group_contrasts(cb, cb.cells["language"].notna(), ["mixture", "design", "n_train_languages",
                                                                     "language", "seen"])
     out, _ = estimate_frame(cb, keys, rows)
-    return out.drop(columns="p_value").rename(columns={"estimate": "share", "n_cells": "n_model_tasks"})
+    out = out.drop(columns="p_value").rename(columns={"estimate": "share", "n_cells": "n_model_tasks"})
+    out.attrs[PER_CELL_N] = per_cell_n(cb.cells)  # its figure's n: a row pools models and tasks, a cell does not
+    return out
 
 
 def fidelity_pooled(cb: CellBoot) -> pd.DataFrame:

@@ -67,9 +67,19 @@ def _items_seeds(n_items, n_seeds, n_seeds_min=None) -> str:
     return f"n={count(n_items, 'item')} x {_seeds(n_seeds, n_seeds_min)}"
 
 
+def no_verdict_note(n_rows, n_no_verdict, judged: str = "scored", unjudged: str = "unscored") -> str:
+    """'; 317 of the cells' 320 answers scored, the 3 unscored left out' where some answers of a figure's items and
+    seeds have no verdict (`core.CellBoot._n`), else '': items x seeds would count them, and they are in no mean."""
+    if n_no_verdict is None or pd.isna(n_no_verdict) or int(n_no_verdict) <= 0:
+        return ""
+    k, n = int(n_no_verdict), int(n_rows)
+    return f"; {n} of the cells' {n + k} answers {judged}, the {k} {unjudged} left out"
+
+
 def _n(row: pd.Series) -> str:
     runs = f", {int(row['n_runs'])} runs" if "n_runs" in row and not pd.isna(row.get("n_runs")) else ""
-    return _items_seeds(row["n_items"], row["n_seeds"], row.get("n_seeds_min")) + runs
+    return (_items_seeds(row["n_items"], row["n_seeds"], row.get("n_seeds_min")) + runs
+            + no_verdict_note(row.get("n_rows"), row.get("n_no_verdict")))
 
 
 def _degenerate(row: pd.Series) -> bool:
@@ -204,7 +214,7 @@ def findings(a: Analyses) -> list[str]:
             if not (r["best_gain"] > 0 and r["best_p_holm"] < 0.05):  # picked from several: judged after Holm
                 f.append(f"{group} is not clearly above zero at any coverage level ({best}; Holm-adjusted over "
                          f"{count(r['levels'], 'level')}, {_p(r['best_p_holm'])}), so there is no plateau to "
-                         f"locate, {_items_seeds(r['n_items'], r['n_seeds'])}{gone}.")
+                         f"locate, {_n(r)}{gone}.")
                 continue
             tested = f"{r['min_level']}-{r['max_level']} training languages"
             if pd.isna(r["plateau"]):
@@ -215,7 +225,7 @@ def findings(a: Analyses) -> list[str]:
                        f"exceeded later, and rising clearly less per added language after it than before; last "
                        f"step: {step})")
                 f.append(f"{group} shows no plateau within the levels tested ({tested}): {why}; {best}, "
-                         f"{_items_seeds(r['n_items'], r['n_seeds'])}{gone}.")
+                         f"{_n(r)}{gone}.")
                 continue
             f.append(f"{group} reaches its plateau at {r['plateau']} training languages "
                      f"({_pp(r['gain_at_plateau'] * 100)} points "
@@ -225,7 +235,7 @@ def findings(a: Analyses) -> list[str]:
                      f" above it: the interval bounds any further rise) and rising clearly less per added language "
                      f"after it than before (by {_pp(r['flattening'] * 100)} points per language "
                      f"{_bracket(r['flattening_ci_low'], r['flattening_ci_high'])}); {best}; levels tested: {tested}, "
-                     f"{_items_seeds(r['n_items'], r['n_seeds'])}{gone}.")
+                     f"{_n(r)}{gone}.")
     if "zero_shot" in fr:
         z = fr["zero_shot"]
         family = int(z.loc[z["model"] == "all", "p_holm"].notna().sum())  # Holm is over these languages
@@ -268,14 +278,17 @@ def findings(a: Analyses) -> list[str]:
                      f"{_n(r)}.")
     if "fidelity_pooled" in fr:
         for _, r in fr["fidelity_pooled"].sort_values("seen").iterrows():
-            items = (count(r["n_items"], "judged item") if r["n_items_min"] == r["n_items"]
-                     else f"{int(r['n_items_min'])}-{int(r['n_items'])} judged items")
+            missing = no_verdict_note(r.get("n_rows"), r.get("n_no_verdict"), "language-judged", "unjudged")
+            noun = "item" if missing else "judged item"  # items: some of their answers are not judged
+            items = (count(r["n_items"], noun) if r["n_items_min"] == r["n_items"]
+                     else f"{int(r['n_items_min'])}-{int(r['n_items'])} {noun}s")
             interval = (f"({NO_INTERVAL})" if _degenerate(r) or abs(r["ci_high"] - r["ci_low"]) <= 1e-12
                         else f"[{r['ci_low'] * 100:.1f}, {r['ci_high'] * 100:.1f}]")
             f.append(f"On non-English languages {'seen' if r['seen'] else 'not seen'} in training, fine-tuned models "
                      f"answered in the prompt's language {r['share'] * 100:.1f}% {interval} "
                      f"of the time (the mean over {count(r['n_cells'], 'cell')}; "
-                     f"n={items} x {_seeds(r['n_seeds'], r.get('n_seeds_min'))} per cell; each cell in section 7).")
+                     f"n={items} x {_seeds(r['n_seeds'], r.get('n_seeds_min'))} per cell{missing}; each cell in "
+                     f"section 7).")
     for name, why in a.missing.items():
         f.append(f"Cannot answer ({name}): {why}.")
     seeds = int(a.cells.cells["n_seeds"].max())

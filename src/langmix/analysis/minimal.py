@@ -109,6 +109,8 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
     English-only cell to compare with are left out and named in `attrs[NO_REFERENCE]`."""
     c = cb.cells
     recs, num_b, den_b, zero = [], [], [], []
+    all_rows: list[dict[int, float]] = []  # the rows of the pairs the median is over (its n)
+    all_match: list = []
     plus = c[c["design"] == "en_plus_one"]
     ref_of, no_reference = reference_cells(cb, plus.index)
     ref_of = dict(zip(plus.index.tolist(), ref_of.tolist()))
@@ -131,6 +133,7 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
             m_rows += [num_m, den_m]
             m_match += [both, both]
         point, rep, n = cb.contrast(m_rows, match=m_match)
+        verdicts = cb.n_of(m_rows, m_match)  # each cell once: the English-only cells are in every mixture's rows
         num_p, den_p = point[0::2].sum(), point[1::2].sum()
         num_rep, den_rep = rep[0::2].sum(axis=0), rep[1::2].sum(axis=0)
         if den_p == 0:  # a relative gain over a score of 0 is undefined: name the pair instead of a NaN
@@ -140,7 +143,10 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
         den_b.append(den_rep)
         recs.append({"model": model, "task": task, "en_only": float(den_p), "en_plus_one": float(num_p),
                      "n_mixtures": len(pairs_by_mixture), "n_items": int(n["n_items"].max()),
-                     "n_seeds": int(n["n_seeds"].max()), "n_seeds_min": int(n["n_seeds_min"].min())})
+                     "n_seeds": int(n["n_seeds"].max()), "n_seeds_min": int(n["n_seeds_min"].min()),
+                     "n_rows": int(verdicts["n_rows"]), "n_no_verdict": int(verdicts["n_no_verdict"])})
+        all_rows += m_rows
+        all_match += m_match
     if zero:
         log.info("relative gain left out for %d model-task pairs whose English-only score is 0: %s", len(zero),
                  ", ".join(zero))
@@ -159,9 +165,11 @@ def relative_gain(cb: CellBoot) -> pd.DataFrame:
         warnings.simplefilter("ignore", RuntimeWarning)  # all pairs undefined in a replicate: NaN, counted below
         med_boot = np.nanmedian(boot, axis=0)
     med = summarise(np.array([np.median(point)]), med_boot[None, :])
+    pooled = cb.n_of(all_rows, all_match)
     row = {"model": "median", "task": "all", "en_only": np.nan, "en_plus_one": np.nan,
            "n_mixtures": int(out["n_mixtures"].max()), "n_items": pooled_items(out),
            "n_seeds": int(out["n_seeds"].max()), "n_seeds_min": int(out["n_seeds_min"].min()),
+           "n_rows": int(pooled["n_rows"]), "n_no_verdict": int(pooled["n_no_verdict"]),
            "undefined_replicates": int(np.isnan(med_boot).sum())} \
         | med.iloc[0].to_dict()
     out = pd.concat([out, pd.DataFrame([row])], ignore_index=True)
@@ -247,4 +255,5 @@ def trained_set_gain(cb: CellBoot, languages: list[str], targets: list[str]) -> 
     return {"mixtures": sorted(set(sel["mixture"])), "targets": sorted(per_target.groups),
             "estimate": float(s["estimate"]), "ci_low": float(s["ci_low"]), "ci_high": float(s["ci_high"]),
             "degenerate": bool(s["degenerate"]), "n_items": int(n.at[0, "n_items"]),
-            "n_seeds": int(n.at[0, "n_seeds"]), "n_seeds_min": int(n.at[0, "n_seeds_min"])}
+            "n_seeds": int(n.at[0, "n_seeds"]), "n_seeds_min": int(n.at[0, "n_seeds_min"]),
+            "n_rows": int(n.at[0, "n_rows"]), "n_no_verdict": int(n.at[0, "n_no_verdict"])}

@@ -131,6 +131,7 @@ def typology(cb: CellBoot, kinds: tuple[str, ...] = KINDS) -> tuple[pd.DataFrame
         per_lang.append({"language": lang, "seen": bool(seen), "resource": get(lang).resource,
                          "estimate": s["estimate"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
                          "n_cells": len(idx), "n_items": pooled_items(g), "n_seeds": int(g["n_seeds"].max()),
+                         **{k: int(cb.n_of([rows[i] for i in idx])[k]) for k in ("n_rows", "n_no_verdict")},
                          **{f"d_{k}": distances(k).get(lang, np.nan) for k in kinds}})
     per_lang = pd.DataFrame(per_lang)
     coefs = []
