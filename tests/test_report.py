@@ -283,6 +283,21 @@ def _three_mixtures(monkeypatch):
                            seeds={"en": (0, 1), "en+sw": (0, 1), "core3": (0, 1)})
 
 
+def test_too_few_coverage_levels_for_a_plateau_are_said_and_no_table_is_named_unwritten(tmp_path, monkeypatch):
+    html = build_report(_three_mixtures(monkeypatch), tmp_path / "r", "two levels")
+    out = html.parent
+    md = (out / "report.md").read_text()
+    assert not (out / "tables" / "plateau.csv").exists()
+    why = ("locating a plateau needs at least 3 coverage levels above one training language, and the most any "
+           "model, task and resource group has is 2 (2 and 3 training languages)")
+    assert f"Cannot answer (plateau): {why}." in md.split("## ")[1]  # in the findings
+    resource = md.split("## 2. Resource groups and the plateau")[1].split("## 3.")[0]
+    assert f"No plateau table: {why}." in resource
+    for text in (md, html.read_text()):
+        named = set(re.findall(r"tables/(\w+)\.csv", text))
+        assert named and {n for n in named if not (out / "tables" / f"{n}.csv").exists()} == set()
+
+
 def test_answers_without_a_verdict_are_in_no_report_n(tmp_path, monkeypatch):
     import pandas as pd
 

@@ -44,16 +44,15 @@ NOTES = {
                 "at every level (all: the same languages at every level, so its change is the effect of coverage), "
                 "and over those of them seen in training and unseen (zero-shot). Which languages are seen changes "
                 "with the level by design, so the seen and unseen means average different languages at each level "
-                "(n_seen, n_unseen). Each language weighs alike (its mixtures at a level averaged first). "
-                "Per-language rows in tables/coverage.csv.",
+                "(n_seen, n_unseen). Each language weighs alike (its mixtures at a level averaged first).",
     "resource": "Gain over the same model's English-only mixture, mean over the group's non-English languages and "
                 "the mixtures with that many training languages, pooled over models and tasks. Plateau: the first "
                 "level below the largest whose gain is above zero, not clearly exceeded by the later levels' mean "
                 "(later_rise) and rising clearly less per added language after it than before (flattening; paired "
-                "95% CIs); none where the gain still rises at the last step (tables/plateau.csv).",
+                "95% CIs); none where the gain still rises at the last step.",
     "en_plus_one": "Gain of EN+1 over English-only, pooled over models and tasks; p_holm adjusts over the per-model "
                    "mixtures (Holm); p_replicates: the bootstrap replicates behind each p-value (more where the "
-                   "family is large). Per-model rows in tables/en_plus_one.csv.",
+                   "family is large).",
     "zero_shot": "A language's score held out of a high-diversity mixture minus its score included in the narrowest "
                  "mixture that trains on it; Holm over languages.",
     "typology": "MixedLM per distance kind on zero-shot gains (cells), language as random intercept, model, task and "
@@ -65,10 +64,27 @@ NOTES = {
     "fidelity": "Share of language-judged responses in the prompt's language, pooled over models and tasks.",
     "per_language": "Mean headline accuracy with 95% CI, pooled over models, per task, mixture and language.",
 }
+# The sentences of a note that point to a table: said only where that table was written (a frame the analysis
+# left empty is no file), and where it was not, why not (the analysis's "Cannot answer": e.g. too few coverage levels
+# for a plateau). No note names a tables/*.csv of its own text.
+POINTERS = {"coverage": [("coverage", "Per-language rows in tables/coverage.csv.")],
+            "resource": [("plateau", "The plateau per model, task and resource group in tables/plateau.csv.")],
+            "en_plus_one": [("en_plus_one", "Per-model rows in tables/en_plus_one.csv.")]}
 KEEP = {"coverage": ("coverage_pooled", None), "resource": ("resource_gains", ("model", "all")),
         "en_plus_one": ("en_plus_one", ("model", "all")), "zero_shot": ("zero_shot", ("model", "all")),
         "typology": ("typology_regression", None), "capacity": ("capacity", None),
         "fidelity": ("fidelity", None)}
+
+
+def section_note(sec: str, a: Analyses) -> str:
+    """A section's note with its pointers to the tables that were written, and, for those that were not, why."""
+    parts = [NOTES[sec]]
+    for name, sentence in POINTERS.get(sec, []):
+        if name in a.frames:
+            parts.append(sentence)
+        elif name in a.missing:
+            parts.append(f"No {name.replace('_', ' ')} table: {a.missing[name]}.")
+    return " ".join(parts)
 
 
 def per_language(a: Analyses) -> pd.DataFrame:
@@ -254,8 +270,9 @@ def build_report(items: pd.DataFrame, out_dir: Path, title: str, config_note: st
             part.append(f"<p class='missing'>Cannot answer: {html.escape(a.missing[sec])}.</p></section>")
             body += part
             continue
-        md += [NOTES[sec], ""]
-        part.append(f"<p>{html.escape(NOTES[sec])}</p>")
+        note = section_note(sec, a)
+        md += [md_text(note), ""]
+        part.append(f"<p>{html.escape(note)}</p>")
         if sec in figs:
             md += [f"![{TITLES[sec]}]({figs[sec].relative_to(out_dir).as_posix()})", ""]
             part.append(_img(figs[sec], TITLES[sec]))

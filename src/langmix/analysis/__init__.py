@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from langmix.analysis.contrasts import CANNOT
 from langmix.analysis.core import N_BOOT, AnalysisError, CellBoot, bootstrap_checked, cell_bootstrap, check_items
 from langmix.analysis.coverage import capacity, coverage_curves, resource_gains
 from langmix.analysis.fidelity import fidelity, fidelity_cells, fidelity_checked, fidelity_pooled
@@ -59,6 +60,8 @@ def run_all(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> Analyse
             log.info("analysis %s skipped: %s", name, err)
             continue
         out.frames.update({key: frame for key, frame in frames.items() if not frame.empty})
+        out.missing.update({key: frame.attrs[CANNOT] for key, frame in frames.items()
+                            if frame.empty and frame.attrs.get(CANNOT)})
     return out
 
 

@@ -15,6 +15,9 @@ from langmix.analysis.stats import summarise
 NO_REFERENCE = "no_reference"
 # EN+1's, per target (english, added, neither): a language English-only has no cell for is left out of 'neither' only
 NO_REFERENCE_BY_TARGET = "no_reference_by_target"
+# The attrs key of an analysis frame left empty, saying why the table cannot give it (e.g. too few coverage levels
+# for a plateau): `run_all` records it as that frame's "Cannot answer", so the findings and the report say it.
+CANNOT = "cannot"
 
 
 def english_only_mixture(cb: CellBoot, model: str, task: str) -> str | None:

@@ -7,13 +7,15 @@ import logging
 import numpy as np
 import pandas as pd
 
-from langmix.analysis.contrasts import NO_REFERENCE, estimate_frame, group_contrasts, why_none
+from langmix.analysis.contrasts import CANNOT, NO_REFERENCE, estimate_frame, group_contrasts, why_none
 from langmix.analysis.core import AnalysisError, CellBoot, holm, summarise
 from langmix.analysis.table import listed
 
 log = logging.getLogger(__name__)
 
 _TUNED = ["english_only", "en_plus_one", "fixed", "growing", "held_out"]
+# the coverage levels above one training language a plateau needs (`plateaus`)
+PLATEAU_LEVELS = 3
 
 
 def coverage_curves(cb: CellBoot, pooled: bool = False) -> pd.DataFrame:
@@ -107,7 +109,9 @@ def resource_gains(cb: CellBoot) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def plateaus(cb: CellBoot, gains: pd.DataFrame, rows: list[dict[int, float]], boot: np.ndarray) -> pd.DataFrame:
-    """Per (model, task, resource group) with 3+ coverage levels: where the gain stops rising, if it does.
+    """Per (model, task, resource group) with 3+ coverage levels above one training language (`PLATEAU_LEVELS`):
+    where the gain stops rising, if it does; where no group has that many, an empty frame whose `attrs[CANNOT]`
+    says how many levels it needs and how many the study has.
 
     The plateau is the first level k below the largest tested where (paired bootstrap, 95% CIs) the gain is above
     zero, the mean gain of the levels after k is not clearly above it (`later_rise`), and the gain per added
@@ -118,11 +122,14 @@ def plateaus(cb: CellBoot, gains: pd.DataFrame, rows: list[dict[int, float]], bo
     at the last step (largest level minus the one before). The best level is picked after seeing the levels, so
     its p-value is Holm-adjusted over them (`best_p_holm`, and `p_holm` in the gains of the group)."""
     out = []
+    most: list[int] = []  # the coverage levels of the group with the most (said where none has enough)
     for (model, task, res), g in gains.groupby(["model", "task", "resource"], sort=True):
         # a one-language mixture (a non-English language alone) trains as many languages as English-only: it adds
         # none, so it has no gain per added language and is no level of the curve
         g = g[g["n_train_languages"] > 1].sort_values("n_train_languages")
-        if g["n_train_languages"].nunique() < 3:
+        levels_here = sorted(int(k) for k in g["n_train_languages"].unique())
+        most = max(most, levels_here, key=len)
+        if len(levels_here) < PLATEAU_LEVELS:
             continue
         holm(cb, gains, rows, boot, gains.index.isin(g.index))
         rep, est = boot[g.index.to_numpy()], g["estimate"].to_numpy()
@@ -165,7 +172,18 @@ def plateaus(cb: CellBoot, gains: pd.DataFrame, rows: list[dict[int, float]], bo
     frame = pd.DataFrame(out)
     if len(frame):
         frame["plateau"] = frame["plateau"].astype("Int64")
+    else:
+        frame.attrs[CANNOT] = too_few_levels(most)
     return frame
+
+
+def too_few_levels(levels: list[int]) -> str:
+    """Why there is no plateau analysis: the levels above one training language that the best-covered group has."""
+    have = (f"the most any model, task and resource group has is {len(levels)} "
+            f"({' and '.join(str(k) for k in levels)} training languages)" if levels else
+            "no model, task and resource group has any")
+    return (f"locating a plateau needs at least {PLATEAU_LEVELS} coverage levels above one "
+            f"training language, and {have}")
 
 
 def capacity(cb: CellBoot) -> pd.DataFrame:
