@@ -274,3 +274,22 @@ def test_a_runner_up_the_study_trained_shows_its_measured_gain_too(inclusion_stu
                          f"{es['ci_high']:+.3f}], n=200 items x 2 seeds, an interval that includes zero")
     assert by_set[("en", "yo")]["measured"] is None  # never trained: a prediction only
     assert next(x for x in plan.recommendation_lines(rec) if x.startswith("runner-up: en, yo: ")).count(";") == 0
+
+
+def test_a_measured_gain_without_an_interval_does_not_also_say_its_interval_includes_zero():
+    """'+0.000 (no interval: ...), n=40 items x 2 seeds, an interval that includes zero' contradicted itself."""
+    m = {"mixtures": ["en+sw"], "targets": ["sw"], "estimate": -0.00001, "ci_low": -0.00001, "ci_high": -0.00001,
+         "degenerate": True, "n_items": 40, "n_seeds": 2, "n_seeds_min": 2, "n_rows": 160, "n_no_verdict": 0}
+    assert plan._measured(m, ["en", "sw"], 1) == ("measured (en+sw, trained in the study): +0.000 (no interval: every "
+                                                  "bootstrap replicate gave the same value), n=40 items x 2 seeds")
+    m |= {"estimate": 0.01, "ci_low": -0.0002, "ci_high": 0.03, "degenerate": False, "n_rows": 157,
+          "n_no_verdict": 3}
+    assert plan._measured(m, ["en", "sw"], 1) == (
+        "measured (en+sw, trained in the study): +0.010 [+0.000, +0.030], n=40 items x 2 seeds; 157 of the cells' "
+        "160 answers scored, the 3 unscored left out, an interval that includes zero")
+
+
+def test_a_gain_that_rounds_to_zero_has_no_minus_sign():
+    assert plan._gain(["en", "sw"], -0.0004, -0.0003, 0.0125) == "+0.000 [+0.000, +0.013]"
+    assert plan._gain(["en", "sw"], -0.0006, -0.02, 0.01) == "-0.001 [-0.020, +0.010]"
+    assert plan._gain(["en", "sw"], -0.0004, 0.0, 0.0, degenerate=True).startswith("+0.000 (no interval")

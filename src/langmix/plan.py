@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from langmix.analysis.findings import count, no_verdict_note, seed_range
+from langmix.analysis.findings import count, no_verdict_note, seed_range, signed
 from langmix.analysis.minimal import trained_set_gain
 from langmix.analysis.contrasts import NO_REFERENCE, reference_cells
 from langmix.analysis.core import ZERO_TOLERANCE, AnalysisError, CellBoot, cell_bootstrap, train_set
@@ -301,7 +301,7 @@ def _indistinct_note(best: dict, runners_up: list[dict], indistinct: list[dict],
         zero = [0.0] if any(r["languages"] == ["en"] for r in indistinct) else []  # English-only: its 0
         lo = np.nanmin([r["ci_low"] for r in indistinct] + zero) * 100
         hi = np.nanmax([r["ci_high"] for r in indistinct] + zero) * 100
-        span = f"; the runners-up's predicted gains have intervals spanning {lo:+.1f} to {hi:+.1f} points"
+        span = f"; the runners-up's predicted gains have intervals spanning {signed(lo)} to {signed(hi)} points"
     more = ("more seeds (one seed leaves run-to-run variation out of every interval) and more evaluation items per "
             "language" if one_seed else "more seeds and more evaluation items per language")
     return (f" The data cannot tell {what} from {' or from '.join(others)} (the interval of each difference "
@@ -318,19 +318,21 @@ def _gain(languages: list[str], gain: float, low: float, high: float, degenerate
     if languages == ["en"]:
         return ENGLISH_ONLY_GAIN
     if degenerate or not high - low > 1e-12:
-        return f"{gain:+.3f} (no interval: every bootstrap replicate gave the same value)"
-    return f"{gain:+.3f} [{low:+.3f}, {high:+.3f}]"
+        return f"{signed(gain, 3)} (no interval: every bootstrap replicate gave the same value)"
+    return f"{signed(gain, 3)} [{signed(low, 3)}, {signed(high, 3)}]"
 
 
 def _measured(m: dict, languages: list[str], n_targets: int) -> str:
-    """A set's gain as the study measured it (`trained_set_gain`), with its n and interval."""
+    """A set's gain as the study measured it (`trained_set_gain`), with its n and interval: 'an interval that
+    includes zero' only for an interval that has width (a degenerate one is said to be no interval)."""
     on = "" if len(m["targets"]) == n_targets else f", on {', '.join(m['targets'])} only"
-    clear = not m["degenerate"] and (m["ci_low"] > 0 or m["ci_high"] < 0)
+    flat = m["degenerate"] or not m["ci_high"] - m["ci_low"] > 1e-12
+    includes_zero = not flat and m["ci_low"] <= 0 <= m["ci_high"]
     return (f"measured ({', '.join(m['mixtures'])}, trained in the study{on}): "
             f"{_gain(languages, m['estimate'], m['ci_low'], m['ci_high'], m['degenerate'])}, "
             f"n={count(m['n_items'], 'item')} x {seed_range(pd.Series([m['n_seeds_min'], m['n_seeds']]))}"
             f"{no_verdict_note(m.get('n_rows'), m.get('n_no_verdict'))}"
-            f"{'' if clear else ', an interval that includes zero'}")
+            f"{', an interval that includes zero' if includes_zero else ''}")
 
 
 def _measured_line(rec: Recommendation) -> str:

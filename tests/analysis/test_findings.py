@@ -135,3 +135,12 @@ def test_a_side_with_one_seed_is_said_in_n_and_in_the_caveat():
     assert caveat == [caveat[0]] and caveat[0].startswith(
         "One seed only for 1 fine-tuned run (tiny/en), beside runs with several: their intervals borrow the "
         "run-to-run variance measured on the runs with several seeds"), out
+
+
+@pytest.mark.parametrize("value, digits, want", [(-0.04, 1, "+0.0"), (-0.0, 1, "+0.0"), (-0.06, 1, "-0.1"),
+                                                 (-0.0004, 3, "+0.000"), (0.0004, 3, "+0.000"),
+                                                 (-0.0006, 3, "-0.001"), (2.5, 1, "+2.5")])
+def test_every_signed_figure_that_rounds_to_zero_reads_plus_zero(value, digits, want):
+    from langmix.analysis.findings import signed
+
+    assert signed(value, digits) == want

@@ -18,10 +18,15 @@ def language_name(code: str) -> str:
         return code
 
 
+def signed(value: float, digits: int = 1) -> str:
+    """A signed figure with `digits` decimals; a value that rounds to zero reads +0.0 (+0.000), never -0.0: the
+    one formatter of every signed figure the findings, the report and the planner print."""
+    text = f"{value:+.{digits}f}"
+    return "+" + text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
 def _pp(value: float) -> str:
-    """A signed figure with one decimal; a value that rounds to zero reads +0.0, never -0.0."""
-    text = f"{value:+.1f}"
-    return "+0.0" if text == "-0.0" else text
+    return signed(value, 1)
 
 
 NO_INTERVAL = ("no interval: every bootstrap resample gave the same value, so the data (too few items, or every "
