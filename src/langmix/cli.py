@@ -21,7 +21,7 @@ from rich.text import Text
 
 from langmix.config import ConfigError, StudyConfig, dump_resolved
 from langmix.config_loading import load_config
-from langmix.errors import UserInputError, check_output
+from langmix.errors import UserInputError, check_new_file, check_not_input, check_output
 
 
 def error(message: str) -> None:
@@ -118,7 +118,9 @@ def data_synth(task: str = typer.Option("math", help="math or api"),
                held_out: int = typer.Option(
                    1000, min=0, help="train: leave out the questions of the first N eval items of the same seed "
                    "(an eval file of up to N items shares no question with it); eval: --n may not exceed it"),
-               out: Optional[Path] = typer.Option(None, help="JSONL file; stdout if omitted")) -> None:
+               out: Optional[Path] = typer.Option(None, help="JSONL file (a new one: an existing file only with "
+                                                  "--force); stdout if omitted"),
+               force: bool = typer.Option(False, "--force", help="replace the --out file where it exists")) -> None:
     """Render synthetic parallel examples as JSONL of OpenAI-style messages."""
     from langmix import languages as langs
     from langmix.data.synth import content_key, make_items, to_example
@@ -127,7 +129,7 @@ def data_synth(task: str = typer.Option("math", help="math or api"),
         error(f"--split must be train or eval, got {split!r}")
         raise typer.Exit(2)
     if out:
-        check_output(out, "--out", directory=False)
+        check_new_file(out, "--out", force)
     try:
         codes = langs.resolve_all([c.strip() for c in languages.split(",") if c.strip()])
         if not codes:
@@ -171,6 +173,10 @@ def mix(config: Path, out: Path = typer.Option(Path("mixtures"), help="output di
         if not specs:
             raise MixtureError(f"{config}: `mixtures` lists no design, so there is no mixture to write")
         check_budgets(source, [(task, spec) for task in cfg.tasks for spec in specs], cfg.budget)
+        check_not_input([out / f"{mixture_slug(spec.name)}-{task}-s{seed}" / name for task in cfg.tasks
+                         for spec in specs for seed in cfg.seeds for name in ("data.jsonl", "manifest.json",
+                                                                              "config.yaml")],
+                        "--out", [(config, "the config file")])
         written: set[str] = set()
         for task in cfg.tasks:
             evaluation = source.eval_examples(task, cfg.languages)
@@ -207,6 +213,7 @@ def train_cmd(config: Path, mixture: Path = typer.Option(..., help="a mixture's 
 
     cfg = _config(config, overrides)
     check_output(out, "--out")
+    check_not_input([out / "config.yaml"], "--out", [(config, "the config file")])
     model_cfg = next((m for m in cfg.models if model in (None, m.name)), None)
     if model_cfg is None:
         error(f"no model named {model!r} in {config}")
@@ -289,6 +296,8 @@ def eval_cmd(config: Path, out: Optional[Path] = typer.Option(None, help="output
         error("--out is required (or --study)")
         raise typer.Exit(2)
     check_output(out, "--out")
+    check_not_input([out / name for name in ("config.yaml", "predictions.jsonl", "metrics.json")], "--out",
+                    [(config, "the config file")])
     from langmix import tasks
 
     task = task or cfg.tasks[0]

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from langmix.cli import _config, _progress, _setup, app, check_output, console, error, share_with_interval
+from langmix.errors import check_new_file, check_not_input
 
 
 @app.command("translate")
@@ -68,6 +69,8 @@ def translate_cmd(
         if policy not in ("exclude", "flag"):
             raise ValueError(f"--policy must be exclude or flag, got {policy!r}")
         check_output(out, "--out")
+        check_not_input([out / name for name in ("data.jsonl", "manifest.json", "qa.md", "qa.json")], "--out",
+                        [(source, "the SOURCE file"), *([(memory, "the --memory file")] if memory else [])])
         if base_url and not base_url.startswith(("http://", "https://")):
             raise ValueError(f"--base-url must start with http:// or https://, got {base_url!r}")
         examples = load_examples(FileSource(format=fmt, path=str(source), limit=limit, category=category,
@@ -170,8 +173,9 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
               out: Optional[Path] = typer.Option(None, help="verdicts JSONL, one per line scored or refused "
                                                   "with its reason (default: beside PREDICTIONS, its suffix "
                                                   "replaced: run/predictions.jsonl -> "
-                                                  "run/predictions.<task>.verdicts.jsonl)")
-              ) -> None:
+                                                  "run/predictions.<task>.verdicts.jsonl; rewritten there); a file "
+                                                  "named here must be new, or --force given"),
+              force: bool = typer.Option(False, "--force", help="replace the --out file where it exists")) -> None:
     """Re-score stored outputs (any harness or API) with langmix's extractor / AST checker; no model needed.
     Accuracy per language comes with its 95% Wilson interval."""
     from langmix import tasks
@@ -182,6 +186,8 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
     except ValueError as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
+    if out is not None:  # a file the user named: not the predictions (rescore refuses those too), nor another file
+        check_new_file(out, "--out", force, [(predictions, "the predictions file")])
     out = out or predictions.with_suffix(f".{task}.verdicts.jsonl")  # scoring as another task writes elsewhere
     check_output(out, "--out", directory=False)
     try:

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from langmix.cli import OVERRIDES, _setup, app, check_output, console, error
+from langmix.errors import check_new_file
 from langmix import cli_study  # as a module: importing langmix.cli_study first imports this one half-way through it
 
 
@@ -105,7 +106,10 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
              max_languages: int = typer.Option(4, min=2, help="most languages in the mixture, English included"),
              study: Path = typer.Option(..., "--from", help="a study (its finished runs; the others are named): "
                                         "its config file or its output directory (holding study.yaml)"),
-             write: Optional[Path] = typer.Option(None, help="write the recommendation as a study config here"),
+             write: Optional[Path] = typer.Option(None, help="write the recommendation as a study config here (a new "
+                                                  "file: an existing one only with --force)"),
+             force: bool = typer.Option(False, "--force", help="replace the --write file where it exists (never "
+                                        "the --from study's config)"),
              overrides: Optional[list[str]] = OVERRIDES) -> None:
     """Recommend the languages (and examples per language) for your SFT data from a study's results, with the
     predicted gain on the targets and its uncertainty, the runner-up sets, and a leave-one-mixture-out check."""
@@ -116,9 +120,13 @@ def plan_cmd(targets: str = typer.Option(..., help="comma-separated languages to
     from langmix.analysis.core import AnalysisError
     from langmix.plan import cell_bootstrap, recommend, recommendation_lines, to_study_config, validate_loo
 
-    if write:
-        check_output(write, "--write", directory=False)
     cfg = cli_study._study_config(study, overrides)
+    if write:  # before any work; the study's own config is never replaced, another file only with --force
+        from langmix.study.runner import study_dir
+
+        check_new_file(write, "--write", force, [(study / "study.yaml" if study.is_dir() else study,
+                                                  "the --from study's config"),
+                                                 (study_dir(cfg) / "study.yaml", "the study's record of its config")])
     try:
         codes = langs.resolve_all([c.strip() for c in targets.split(",") if c.strip()])
     except ValueError as exc:

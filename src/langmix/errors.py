@@ -30,3 +30,34 @@ def check_output(path: Path, option: str, directory: bool = True) -> None:
         refuse(f"{existing} is not writable")
     if not existing.is_dir() and not os.access(existing, os.W_OK):
         refuse("it is not writable")
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file: the same path once resolved (symbolic links, `..`), or, both existing, one
+    file under two names (a hard link)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_not_input(written: list[Path], option: str, inputs: list[tuple[Path, str]]) -> None:
+    """Refuse (a UserInputError) a file this command would write that is one of the files it reads (`inputs`: each
+    path with what it is, e.g. "the --from config"): writing it would replace the user's input, whatever `--force`
+    says. Compared as files, not as the paths typed (`./a.yaml`, `a.yaml` and a link to it are one file)."""
+    for path in written:
+        for source, what in inputs:
+            if same_file(path, source):
+                raise UserInputError(f"cannot write {path} ({option}): it is {what}, which this command reads and "
+                                     f"writing would replace; choose another {option}")
+
+
+def check_new_file(path: Path, option: str, force: bool, inputs: list[tuple[Path, str]] | None = None) -> None:
+    """`check_output` for a file a command writes whole at a path the user named, refusing to lose a file: one of
+    the command's inputs always (`check_not_input`), any other existing file unless `force` (the command's
+    `--force`)."""
+    check_output(path, option, directory=False)
+    check_not_input([path], option, inputs or [])
+    if path.exists() and not force:
+        raise UserInputError(f"cannot write {path} ({option}): the file exists; pass --force to replace it, or "
+                             f"choose another {option}")
