@@ -146,3 +146,14 @@ def test_mgsm_shots_without_enough_exemplars_exit_2_naming_the_key_and_file(tmp_
     assert result.exit_code == 2, result.output
     assert message in " ".join(result.output.split()), result.output
     assert "Traceback" not in result.output and not (tmp_path / "mix").exists()
+
+
+@pytest.mark.parametrize("override, line", [
+    ("seeds=[0, true]", "seeds.1: expected an integer, got a boolean"),  # was seeds [0, 1], exit 0
+    ("training.epochs=true", "training.epochs: expected a number, got a boolean"),  # was 1.0 epoch
+])
+def test_a_boolean_where_a_number_is_expected_exits_2_naming_the_key(tmp_path, config, override, line):
+    result = runner.invoke(app, ["study", "run", str(config), "-s", override, "--dry-run"])
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines()[-1].strip() == line, result.output
+    assert not (tmp_path / "out").exists()

@@ -142,3 +142,93 @@ def test_a_list_the_design_does_not_read_is_refused(tmp_path, index, override, m
     assert len(str(err.value).splitlines()) == 2  # the config named, then the one problem
     tree["mixtures"][0]["exclude"] = []  # an empty list (as a resolved config dumps every field) reads nothing
     load_config(write(tmp_path, tree))
+
+
+def _config_classes() -> list[type]:
+    from langmix.config import StudyConfig  # its import defines every config class
+    from langmix.config_model import _Strict
+
+    found, todo = [], [_Strict]
+    while todo:
+        cls = todo.pop()
+        found += cls.__subclasses__()
+        todo += cls.__subclasses__()
+    assert StudyConfig in found
+    return found
+
+
+# the least each config needs to validate; the others validate from {}
+_REQUIRED = {"FileSource": {"format": "examples", "path": "x.jsonl"},
+             "TaskFiles": {"eval": {"format": "examples", "path": "x.jsonl"}}}
+
+
+def _boolean_in_place_of_a_number(annotation) -> tuple[object, tuple, str] | None:
+    """(a value holding `True` where the annotation wants a number, its path inside the field, "an integer" or "a
+    number"), or None for a field that holds no number."""
+    import types
+    from typing import Annotated, Union, get_args, get_origin
+
+    def unwrap(annotation) -> list:  # a union's arms; Annotated (PositiveInt) unwrapped
+        if get_origin(annotation) is Annotated:
+            return unwrap(get_args(annotation)[0])
+        if get_origin(annotation) in (Union, types.UnionType):
+            return [arm for part in get_args(annotation) for arm in unwrap(part)]
+        return [annotation]
+
+    arms = unwrap(annotation)
+    if bool not in arms and (int in arms or float in arms):
+        return True, (), "an integer" if int in arms else "a number"
+    for arm in arms:
+        if get_origin(arm) is list and (inner := _boolean_in_place_of_a_number(get_args(arm)[0])):
+            return [inner[0]], (0, *inner[1]), inner[2]
+        if get_origin(arm) is dict and (inner := _boolean_in_place_of_a_number(get_args(arm)[1])):
+            return {"math": inner[0]}, ("math", *inner[1]), inner[2]  # refused before the keys are checked
+    return None
+
+
+def test_every_numeric_config_field_refuses_a_boolean():
+    """pydantic's lax int and float took YAML's `true` as 1: `seeds: [0, true]` ran seeds 0 and 1, and
+    `training.epochs: true` trained 1.0 epoch. Every config field that holds a number (in a list or a mapping too)
+    refuses a boolean, naming its path; a field added later is covered by the base class."""
+    from pydantic import ValidationError
+
+    checked = []
+    for cls in _config_classes():
+        for name, field in cls.model_fields.items():
+            sample = _boolean_in_place_of_a_number(field.annotation)
+            if sample is None:
+                continue
+            value, inside, expected = sample
+            with pytest.raises(ValidationError) as err:
+                cls.model_validate({**_REQUIRED.get(cls.__name__, {}), name: value})
+            problems = [(e["loc"], e["msg"]) for e in err.value.errors()]
+            assert problems == [((name, *inside), f"expected {expected}, got a boolean")], (cls.__name__, problems)
+            checked.append(f"{cls.__name__}.{name}")
+    assert {"StudyConfig.seeds", "TrainingConfig.epochs", "TrainingConfig.batch_size", "DataConfig.eval_items",
+            "TinyModelConfig.language_shares", "EvalConfig.max_new_tokens", "LauncherConfig.gpus_per_run",
+            "ModelConfig.params", "FileSource.limit", "BudgetConfig.total"} <= set(checked)
+    assert len(checked) == 52, checked  # every numeric field of every config as of this test
+
+
+def test_a_boolean_number_in_the_file_or_an_override_names_its_key(tmp_path):
+    path = write(tmp_path, {"seeds": [0, True], "training": {"epochs": True}})
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).splitlines()[1:] == ["  seeds.1: expected an integer, got a boolean",
+                                               "  training.epochs: expected a number, got a boolean"]
+    with pytest.raises(ConfigError, match="models.0.tiny.language_shares.sw: expected a number, got a boolean"):
+        load_config(write(tmp_path, {}), ["models.0.tiny.language_shares.sw=true"])
+
+
+def test_numbers_still_validate_as_before(tmp_path):
+    """An int where a float is expected stays a float; a real boolean field still takes a boolean."""
+    cfg = load_config(write(tmp_path, {"seeds": [0, 3], "training": {"epochs": 1, "learning_rate": 1,
+                                                                     "packing": False}}),
+                      ["launcher.mfu=1", "models.0.tiny.language_shares.sw=0", "include_base=false"])
+    assert cfg.seeds == [0, 3] and cfg.training.epochs == 1.0 and isinstance(cfg.training.epochs, float)
+    assert cfg.training.learning_rate == 1.0 and cfg.launcher.mfu == 1.0 and cfg.training.packing is False
+    assert cfg.models[0].tiny.language_shares["sw"] == 0.0 and cfg.include_base is False
+    cfg.training.epochs = 3  # assignment validates too
+    assert cfg.training.epochs == 3.0
+    with pytest.raises(ValueError, match="expected a number, got a boolean"):
+        cfg.training.epochs = True

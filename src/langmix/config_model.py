@@ -3,16 +3,64 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Iterator, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler,
+                      field_validator, model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from langmix import languages as langs
 
 
 class _Strict(BaseModel):
+    """The base of every config: unknown keys refused, assignments validated, and a YAML boolean refused where a
+    number is expected (pydantic's lax int and float take `true` as 1: `seeds: [0, true]` ran seeds 0 and 1,
+    `-s training.epochs=true` trained 1 epoch), at any depth of a field (`seeds.1`, `language_shares.sw`)."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*", mode="wrap")
+    @classmethod
+    def _no_boolean_numbers(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        found = list(_booleans_as_numbers(value, cls.model_fields[str(info.field_name)].annotation))
+        if found:  # raised as a ValidationError: pydantic prefixes each problem's path with the field's
+            raise ValidationError.from_exception_data(cls.__name__, [InitErrorDetails(
+                type=PydanticCustomError("bool_as_number", "expected {expected}, got a boolean",
+                                         {"expected": expected}), loc=loc, input=boolean)
+                for loc, expected, boolean in found])
+        return handler(value)
+
+
+def _arms(annotation: Any) -> list[Any]:
+    """The types a field's annotation accepts: a union's arms, `Annotated[...]` (PositiveInt) unwrapped."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [arm for part in get_args(annotation) for arm in _arms(part)]
+    return [annotation]
+
+
+def _booleans_as_numbers(value: Any, annotation: Any, loc: tuple = ()) -> Iterator[tuple[tuple, str, Any]]:
+    """(path inside the field, "an integer" or "a number", the boolean) of each boolean in `value` where
+    `annotation` takes an int or a float and no boolean (a list's items and a mapping's values included; a nested
+    config checks its own fields)."""
+    arms = _arms(annotation)
+    if isinstance(value, bool):
+        if not any(arm in (bool, Any, object) for arm in arms) and (int in arms or float in arms):
+            yield loc, "an integer" if int in arms else "a number", value
+        return
+    for arm in arms:
+        origin, args = get_origin(arm), get_args(arm)
+        if isinstance(value, (list, tuple)) and origin in (list, tuple, set, frozenset) and args:
+            for i, item in enumerate(value):
+                yield from _booleans_as_numbers(item, args[0], (*loc, i))
+            return
+        if isinstance(value, dict) and origin is dict and len(args) == 2:
+            for key, item in value.items():
+                yield from _booleans_as_numbers(item, args[1], (*loc, key))
+            return
 
 
 class TinyModelConfig(_Strict):
