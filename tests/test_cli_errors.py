@@ -157,3 +157,27 @@ def test_a_boolean_where_a_number_is_expected_exits_2_naming_the_key(tmp_path, c
     assert result.exit_code == 2, result.output
     assert result.output.splitlines()[-1].strip() == line, result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["report", "{config}"], 2), (["query", "{config}", "SELECT 1"], 2),
+    (["plan", "--from", "{config}", "--targets", "sw", "--budget", "10"], 2),
+    (["study", "status", "{config}"], 0), (["study", "cancel", "{config}"], 0), (["study", "plan", "{config}"], 0),
+    (["study", "run", "{config}", "--dry-run"], 0),
+    (["study", "run", "{config}", "--dry-run", "--launcher", "slurm"], 0),
+])
+def test_a_command_with_nothing_to_do_creates_nothing(tmp_path, config, argv, code):
+    """`report` and `study cancel` on a study that never ran created <out>/<study>/report/.lock and
+    <out>/<study>/slurm/jobs.lock: a command that reads a study (or cancels its SLURM jobs) writes nothing where
+    there is nothing to read (or cancel)."""
+    result = runner.invoke(app, [a.replace("{config}", str(config)) for a in argv])
+    assert result.exit_code == code, result.output
+    assert not (tmp_path / "out").exists(), sorted(str(p) for p in (tmp_path / "out").rglob("*"))
+
+
+def test_cancel_on_a_study_never_submitted_creates_no_slurm_record(tmp_path, config):
+    """`study cancel` on a study run locally created its slurm/jobs.lock."""
+    (tmp_path / "out" / "t" / "eval").mkdir(parents=True)
+    result = runner.invoke(app, ["study", "cancel", str(config)])
+    assert result.exit_code == 0 and "nothing to cancel" in result.output, result.output
+    assert sorted(p.name for p in (tmp_path / "out" / "t").iterdir()) == ["eval"]

@@ -144,6 +144,9 @@ def _report(cfg: StudyConfig) -> tuple[Path | None, TableCaveats]:
     from langmix.study.state import exclusive_lock
 
     out = study_dir(cfg) / "report"
+    if not (study_dir(cfg) / "eval").is_dir():  # no evaluation ever ran: nothing to build, and nothing is created
+        _, _, caveats = _finished_tables(cfg)  # (no report/ directory or lock in a study that may not exist)
+        return None, caveats
     with exclusive_lock(out / ".lock", f"{cfg.name}: waiting for another build of this report to finish"):
         _, tables, caveats = _finished_tables(cfg)
         if caveats.other:  # e.g. a re-evaluation under `-s evaluation.X=...`, which this config's grid does not name

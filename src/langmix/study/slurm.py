@@ -291,7 +291,11 @@ def final_states(cfg: StudyConfig, handles: list, settle_s: float = 10.0) -> dic
 
 def cancel(cfg: StudyConfig) -> list[str]:
     """scancel every recorded job of the study that SLURM still knows; returns their ids. Under the study's job
-    lock: a submission in progress finishes first, and its jobs are cancelled too."""
+    lock: a submission in progress finishes first, and its jobs are cancelled too. A study never submitted (no
+    record, no lock: a submission takes the lock before it records a job) has nothing to cancel, and nothing is
+    created for it (no `slurm/` directory, no lock file)."""
+    if not _jobs_file(cfg).exists() and not _jobs_file(cfg).with_name("jobs.lock").exists():
+        return []
     with _jobs_lock(cfg):
         live = [j for j, s in queue_states(recorded_job_ids(cfg)).items() if s in LIVE_STATES]
         if live:
