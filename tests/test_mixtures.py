@@ -265,3 +265,31 @@ def test_mix_warns_once_about_equal_language_sets(tmp_path):
     result = CliRunner().invoke(app, ["mix", str(config), "--out", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
     assert result.output.count("WARNING  mixtures en+es") == 1, result.output  # rich wraps the line
+
+
+def test_an_empty_languages_list_means_the_study_languages_as_the_docs_say():
+    """`{design: en_plus_one, languages: []}` is EN+1 for every other study language, but the field's description
+    (and the README) did not say that an empty list means all: a user could read it as no mixture at all."""
+    from pathlib import Path
+
+    study = ["en", "es", "sw", "te"]
+
+    def expanded(design: str, **fields) -> list[tuple[str, ...]]:
+        return [spec.languages for spec in expand_designs([MixtureDesign(design=design, languages=[], **fields)],
+                                                          study, warn=False)]
+
+    assert expanded("en_plus_one") == [("en", "es"), ("en", "sw"), ("en", "te")]
+    assert expanded("growing") == [("en", "es"), ("en", "es", "sw"), ("en", "es", "sw", "te")]
+    assert expanded("held_out", exclude=["sw"]) == [("en", "es", "te")]
+    with pytest.raises(MixtureError, match="a `fixed` design needs `languages`"):
+        expanded("fixed")
+    described = " ".join(MixtureDesign.model_fields["languages"].description.split())
+    assert "en_plus_one: the '+1' languages, a mixture of English and each (empty or omitted: every study language " \
+           "but English)" in described
+    assert "fixed: the set (required)" in described
+    assert "growing: the order in which languages are added after English (empty or omitted: the study languages " \
+           "but English, in their order)" in described
+    assert "held_out: the languages `exclude` is taken from (empty or omitted: all study languages)" in described
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text().split())
+    assert ("Where `languages` is empty or left out it means the study's languages: `{design: en_plus_one}` (or "
+            "`languages: []`) is EN+1 for every study language but English") in readme

@@ -34,12 +34,17 @@ DESIGN_LISTS: dict[str, tuple[str, ...]] = {"english_only": (), "en_plus_one": (
 
 
 class MixtureDesign(_Strict):
-    """A language-coverage design; it expands into one or more concrete mixtures (see mixtures.expand_designs)."""
+    """A language-coverage design; it expands into one or more concrete mixtures (see mixtures.expand_designs). An
+    empty `languages` (or none) means the study's languages: `{design: en_plus_one}` is EN+1 for every study language
+    but English; only `fixed` needs its own list."""
 
     design: Design
     name: str | None = Field(None, description="name for a `fixed` set or a prefix for generated mixtures")
-    languages: list[str] = Field(default_factory=list, description="en_plus_one: the '+1' list; fixed: the set; "
-                                 "growing: the order in which languages are added after English")
+    languages: list[str] = Field(default_factory=list, description="en_plus_one: the '+1' languages, a mixture "
+                                 "of English and each (empty or omitted: every study language but English); fixed: "
+                                 "the set (required); growing: the order in which languages are added after English "
+                                 "(empty or omitted: the study languages but English, in their order); held_out: "
+                                 "the languages `exclude` is taken from (empty or omitted: all study languages)")
     exclude: list[str] = Field(default_factory=list, description="held_out: languages left out of training "
                                "(from `languages` when given, else from all study languages)")
 
