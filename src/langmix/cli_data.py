@@ -186,7 +186,7 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
     except ValueError as exc:
         error(f"{exc}")
         raise typer.Exit(2) from None
-    if out is not None:  # a file the user named: not the predictions (rescore refuses those too), nor another file
+    if out is not None:  # a file the user named: never the predictions (rescore refuses them too); existing: --force
         check_new_file(out, "--out", force, [(predictions, "the predictions file")])
     out = out or predictions.with_suffix(f".{task}.verdicts.jsonl")  # scoring as another task writes elsewhere
     check_output(out, "--out", directory=False)
