@@ -259,15 +259,16 @@ class CellBoot:
         """Per contrast: items (per task the most any of its cells uses, summed over tasks: the bootstrap resamples
         each task's items; a cell restricted to the items it shares counts those), seeds (the most and, as
         `n_seeds_min`, the fewest of any cell: a side with one seed is not backed by two), runs, and the verdicts
-        that enter the estimate: `n_rows`, summed over the row's cells, and `n_no_verdict`, the answers of those
-        cells' items and seeds that have none (unscored, or their language not judged) and so are in no mean: an
-        item without a verdict in one seed still counts as an item (its other seeds' verdicts enter), so
-        items x seeds overstates the verdicts by `n_no_verdict`. A cell restricted to the items it has in every
-        seed has a verdict on each of them in each seed."""
+        that enter the estimate: `n_rows`, summed over the row's cells, and `n_no_verdict`, those cells' rows with
+        no verdict (unscored, or their language not judged: `cells["n_no_verdict"]`, counted from the rows), which
+        are in no mean; an item with no verdict in any seed is in no item count but is in `n_no_verdict`, and an
+        answer never made (an item one seed did not evaluate) is in neither. A cell restricted to the items it has
+        in every seed has a verdict on each of them in each seed."""
         ni = self.cells["n_items"].to_numpy()
         ns = self.cells["n_seeds"].to_numpy()
         nr = self.cells["n_runs"].to_numpy()
         nv = self.cells["n_rows"].to_numpy()
+        nn = self.cells["n_no_verdict"].to_numpy()
         run_key = self.cells.groupby(["model", "task", "mixture"], sort=False).ngroup().to_numpy()
         task_key = self.cells.groupby("task", sort=False).ngroup().to_numpy()
         out = []
@@ -286,7 +287,7 @@ class CellBoot:
                     verdicts += int(over[c] * ns[c])
                 else:
                     verdicts += int(nv[c])
-                    missing += int(n * ns[c] - nv[c])
+                    missing += int(nn[c])
             out.append((int(sum(items.values())), int(ns[idx].max()), int(ns[idx].min()), int(sum(runs.values())),
                         verdicts, missing))
         return pd.DataFrame(out, columns=list(N_COLUMNS))
@@ -311,7 +312,19 @@ def per_cell_n(cells: pd.DataFrame) -> dict[str, int]:
     verdicts of all of them (`n_rows`) and the answers of their items and seeds that have none (`n_no_verdict`)."""
     return {"n_items": int(cells["n_items"].max()), "n_seeds_min": int(cells["n_seeds"].min()),
             "n_seeds": int(cells["n_seeds"].max()), "n_rows": int(cells["n_rows"].sum()),
-            "n_no_verdict": int((cells["n_items"] * cells["n_seeds"] - cells["n_rows"]).sum())}
+            "n_no_verdict": int(cells["n_no_verdict"].sum())}
+
+
+def _rows_without_verdict(cell_all: np.ndarray, y_all: np.ndarray, mask: np.ndarray | None,
+                          uniq: np.ndarray) -> np.ndarray:
+    """Per cell (`uniq`, the cells with a verdict), its rows without one (a value None: unscored, or a language not
+    judged), counted from the rows themselves: an item with no verdict in any seed is in no item count, so items x
+    seeds minus verdicts missed it."""
+    gone = np.isnan(y_all) if mask is None else (np.asarray(mask, bool) & np.isnan(y_all))
+    at = np.searchsorted(uniq, cell_all[gone])
+    hit = at < len(uniq)
+    hit[hit] = uniq[at[hit]] == cell_all[gone][hit]
+    return np.bincount(at[hit], minlength=len(uniq)).astype(np.int64)
 
 
 def cell_bootstrap(items: pd.DataFrame, value: str = "correct", mask: np.ndarray | None = None,
@@ -335,7 +348,8 @@ def bootstrap_checked(items: pd.DataFrame, value: str = "correct", mask: np.ndar
         key_codes.append(c)
         key_labels.append(lab)
     dims = tuple(len(lab) for lab in key_labels)
-    cell_full = np.ravel_multi_index(tuple(key_codes), dims)[keep]
+    cell_all = np.ravel_multi_index(tuple(key_codes), dims)
+    cell_full = cell_all[keep]
     uniq, cell = np.unique(cell_full, return_inverse=True)
     task_code = key_codes[1][keep]
     item_code, _ = codes(items["source_id"])
@@ -383,6 +397,7 @@ def bootstrap_checked(items: pd.DataFrame, value: str = "correct", mask: np.ndar
     cells["model_params"] = cells["model_params"].astype(np.int64)
     cells["seen"] = [lang in train_set(tl) for lang, tl in zip(cells["language"], cells["train_languages"])]
     cells = pd.concat([cells, n.reset_index(drop=True)], axis=1)
+    cells["n_no_verdict"] = _rows_without_verdict(cell_all, y_all, mask, uniq)
     cells["mean"] = point
     cells["run_sd_borrowed"], cells["run_sd_logit"] = borrowed_run_sd(cells, tasks)
     noise = {}

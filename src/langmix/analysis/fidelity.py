@@ -27,9 +27,9 @@ def fidelity_checked(items: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 1) -
         raise AnalysisError("no response was language-judged")
     resp = items["response_language"].astype(object).to_numpy()
     lang = items["language"].astype(object).to_numpy()
-    same = np.zeros(len(items), dtype=np.float64)
+    same = np.full(len(items), np.nan)  # an unjudged response has no verdict: in no mean, counted in n_no_verdict
     same[judged] = resp[judged] == lang[judged]
-    return bootstrap_checked(items.assign(_same=same), value="_same", mask=judged, n_boot=n_boot, seed=seed)
+    return bootstrap_checked(items.assign(_same=same), value="_same", n_boot=n_boot, seed=seed)
 
 
 def fidelity(cb: CellBoot) -> pd.DataFrame:
