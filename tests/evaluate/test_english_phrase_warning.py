@@ -26,7 +26,7 @@ def warnings(monkeypatch, caplog):
 
 def _says(messages, lang):
     return [m for m in messages if m.startswith(f"{lang} has no answer phrase in the language registry, so strict "
-                                                "math scoring accepts only the English phrase 'The answer is'")]
+                                                "math scoring accepts only English's phrases in its outputs ('The answer is', ")]
 
 
 def test_langmix_score_warns_once_per_language_and_scores_as_before(tmp_path, warnings):
@@ -66,4 +66,7 @@ def test_no_warning_where_the_language_has_phrases_or_the_item_its_own(warnings)
     assert scorer.score_math("उत्तर है 18.", 18, "उत्तर है", "hi").strict == 18  # the item's own phrase
     assert scorer.score_math("The answer is 18.", 18, "", "hi", phrases=["The answer is"]).strict == 18  # chosen
     assert warnings() == []
-    assert scorer.accepted_phrases("", "hi") == ("The answer is",)  # no phrase is invented for hi
+    # no phrase is invented for hi: English's, every form English itself is scored with (review: "Answer: 18" in a
+    # hi output was wrong where "The answer is 18" was right)
+    assert scorer.accepted_phrases("", "hi") == ("The answer is", "The final answer is", "Answer:")
+    assert scorer.score_math("Answer: 18", 18, "", "hi").strict_correct

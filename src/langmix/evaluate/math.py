@@ -236,22 +236,25 @@ _ENGLISH_FALLBACK_WARNED: set[str] = set()  # languages already warned about in 
 
 def accepted_phrases(answer_phrase: str, lang: str) -> tuple[str, ...]:
     """What strict scoring accepts: the item's own phrase (if any), then the language's registry phrases. A language
-    with no phrase of its own in the registry (ar, hi, ko, id, yo) accepts the item's phrase, else English's
-    canonical one (what its training targets are written with, `data.answers.target_answer_phrase`); where that
-    is an English phrase, a warning says so once per language, whichever path scores (a study, `langmix score`,
+    with no phrase of its own in the registry (ar, hi, ko, id, yo) accepts the item's phrase, else English's (its
+    canonical one first, what its training targets are written with, `data.answers.target_answer_phrase`, then its
+    other forms, as English itself is scored: "Answer: 18" too); where that is English's, a warning says so once
+    per language, whichever path scores (a study, `langmix score`,
     re-scoring): its strict accuracy counts answers stated in English's phrase. No phrase is made up for it."""
     own = langs.answer_phrases(lang)
     if own:
         return tuple(dict.fromkeys(([answer_phrase] if answer_phrase else []) + list(own)))
     phrase = answer_phrase or langs.answer_phrase(lang)
-    english = {p.casefold() for p in langs.answer_phrases("en")}
-    if phrase.strip().casefold() in english and lang not in _ENGLISH_FALLBACK_WARNED:
+    english = langs.answer_phrases("en")
+    if phrase.strip().casefold() not in {p.casefold() for p in english}:
+        return (phrase,)  # the item's own phrase (its exemplars')
+    if lang not in _ENGLISH_FALLBACK_WARNED:
         _ENGLISH_FALLBACK_WARNED.add(lang)
-        log.warning("%s has no answer phrase in the language registry, so strict math scoring accepts only the "
-                    "English phrase %r in its outputs (its strict accuracy counts answers stated in English's phrase); "
-                    "add a sourced phrase for %s to ANSWER_PHRASE_VARIANTS in langmix/languages.py", lang, phrase,
-                    lang)
-    return (phrase,)
+        log.warning("%s has no answer phrase in the language registry, so strict math scoring accepts only "
+                    "English's phrases in its outputs (%s; its strict accuracy counts answers stated in English); "
+                    "add a sourced phrase for %s to ANSWER_PHRASE_VARIANTS in langmix/languages.py", lang,
+                    ", ".join(repr(p) for p in english), lang)
+    return tuple(dict.fromkeys([phrase, *english]))  # English's every form, as English itself is scored
 
 
 def score_math(output: str, answer: float, answer_phrase: str = "", lang: str = "en", *,
