@@ -473,3 +473,18 @@ def test_parse_failures_after_leading_text_count_in_the_parse_failure_rate():
              for v in (check(o, WEATHER_WANT, WEATHER) for o in (
                  'Sure! [{"name": "get_weather", "arguments": {"city": "Pa', 'Sure: get_weather(city="Paris")'))]
     assert tasks.get("api").metrics(items)["parse_failure_rate_on_calls"] == (0.5, 2)
+
+
+@pytest.mark.parametrize("want, got, same", [
+    ("3.5 km", "3,5 km", True),  # a decimal comma (de, es, fr, ru) is the decimal point
+    ("2.5 kg of flour", "2,5 kg of flour", True),
+    ("1000 people", "1,000 people", True),  # a comma before three digits groups thousands
+    ("Jan.1,2022", "Jan 1 2022", True),  # BFCL's dates: a comma before four digits separates
+    ("3.5 km", "35 km", False)])
+def test_a_decimal_comma_inside_a_string_keeps_its_value(want, got, same):
+    """Keeping the decimal point while removing every comma read "3,5 km" as 35km against "3.5 km" (review of the
+    change that keeps numbers' points): the multilingual rule reads a decimal comma as the point."""
+    from langmix.evaluate.leniencies import standardise
+
+    assert (standardise(got, True) == standardise(want, True)) is same
+    assert standardise("3,5 km", False) == standardise("35 km", False)  # bfcl mode: BFCL's own rule, unchanged

@@ -50,7 +50,8 @@ And two rules stricter than BFCL's:
   letter or digit (a decimal point, an address's dots, a minus sign) are not removed, where BFCL's standardisation
   takes `340522, -118.2437` for `34.0522, -118.2437`, `118.2437` for `-118.2437` and `https://192168.11.33/` for
   `https://192.168.11.33/` (`bfcl` mode keeps BFCL's rule); the dots of a day.month.year date (`16.08.2022`) are
-  removed as the `-` and `/` of other dates are, and `,` is removed as before (dates such as `Jan.1,2022`);
+  removed as the `-` and `/` of other dates are; a `,` between a digit and one or two digits is a decimal comma
+  (`3,5 km` is `3.5 km`), and any other `,` is removed as before (`1,000`, dates such as `Jan.1,2022`);
 - on an irrelevance item, an output that attempts a call it does not manage to write (a `parse_error`: cut off,
   malformed, text after the call) is wrong (`irrelevance_violated`), not an abstention.
 A mismatch where the model wrote an argument in the user's language is listed in `wrong_language_args`.

@@ -32,6 +32,10 @@ _BFCL_STRIP = re.compile(r"[ ,./\-_*^]")
 # '34.0522, -118.2437'. The dots of a day.month.year date (16.08.2022, as German or Russian write it) separate like
 # the '-' and '/' of 2022-08-16 and 16/08/2022, and are removed as theirs are.
 _WIDE_STRIP = re.compile(r"[\s,/_*^'\"]+|\.(?!\d)|(?<=" + LETTER + r")\.|-(?!\d)|(?<=[^\W_])-")
+# A decimal comma (de, es, fr, ru write 3,5 for 3.5): a ',' between a digit and one or two digits reads as the
+# decimal point, so "3,5 km" is "3.5 km" (removing it, as other commas are, made it 35: review); a comma before three
+# digits groups thousands (1,000) and one before four (Jan.1,2022, BFCL's dates) separates, and both are removed.
+_DECIMAL_COMMA = re.compile(r"(?<=\d),(?=\d{1,2}(?!\d))")
 _DOTTED_DATE = re.compile(r"(?<![\d.])(?:\d{1,2}\.\d{1,2}\.\d{4}|\d{4}\.\d{1,2}\.\d{1,2})(?![\d.])")
 _CONSTRAINED_DESCRIPTION = re.compile(r"format|%[YmdHMS]|yyyy|\bdate|\btime|\bcode|\bid\b|token|e-?mail|url|phone|"
                                       r"number", re.IGNORECASE)
@@ -51,9 +55,11 @@ class _Context:
 
 def standardise(value: str, lenient: bool) -> str:
     """BFCL's string standardisation, or (lenient) the multilingual one: NFKC, all whitespace and quotes
-    removed too, but a number's decimal point and minus sign kept (`_WIDE_STRIP`), casefold."""
+    removed too, but a number's decimal point (or decimal comma, `_DECIMAL_COMMA`) and minus sign kept
+    (`_WIDE_STRIP`), casefold."""
     if lenient:
         text = _DOTTED_DATE.sub(lambda m: m.group().replace(".", "/"), unicodedata.normalize("NFKC", value))
+        text = _DECIMAL_COMMA.sub(".", text)
         return _WIDE_STRIP.sub("", text).casefold()
     return _BFCL_STRIP.sub("", value).lower().replace("'", '"')
 
