@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import regex
 
-from langmix.data.api_data import TOOL_RESULT_PREFIX, is_tool_result
+from langmix.data.api_data import TOOL_RESULT_STARTS, is_tool_result
 from langmix.records import Example
 
 # Unicode punctuation (categories P*) as the `regex` module's Unicode tables define it: 3x the speed of a
@@ -68,10 +68,6 @@ class Questions(NamedTuple):
     text: list[str]
 
 
-# What a tool result starts with (`is_tool_result`): a user turn starting otherwise is user-authored.
-_TOOL_RESULT_STARTS = (TOOL_RESULT_PREFIX.strip(), "{", "[")
-
-
 def question_turns(examples: list[Example], evaluation: bool) -> Questions:
     """The questions of training examples, or (`evaluation`) of evaluation examples (see `Questions`)."""
     turns = Questions([], [], [])
@@ -80,7 +76,7 @@ def question_turns(examples: list[Example], evaluation: bool) -> Questions:
         users = [m["content"] for m in ex.messages if m["role"] == "user"]
         if len(users) == 1 and "shots" not in ex.reference:  # most examples: one question
             raw = users[0].strip()
-            if not raw.startswith(_TOOL_RESULT_STARTS):
+            if not raw.startswith(TOOL_RESULT_STARTS):
                 normal = normalise_question(raw)
                 raw_turns.append((raw,) if raw else ())
                 normal_turns.append((normal,) if normal else ())

@@ -25,6 +25,8 @@ TOOL_SYSTEM = ("You can call these functions. Reply with the call as JSON, "
                '{"name": ..., "arguments": {...}}, or a JSON list for several calls; reply in words if none fits.')
 
 TOOL_RESULT_PREFIX = "API result: "  # a tool's output, written as a user turn (API-Bank's convention)
+# What a tool result starts with (`is_tool_result`): a turn starting otherwise is natural language, checked at once.
+TOOL_RESULT_STARTS = (TOOL_RESULT_PREFIX.strip(), "{", "[")
 
 
 def is_tool_result(text: str) -> bool:
@@ -32,15 +34,15 @@ def is_tool_result(text: str) -> bool:
     data, not natural language. The translator leaves it as it is (its keys and values would be translated); the
     lineage check leaves it out of what identifies an example (the same result can follow different requests)."""
     body = text.strip()
+    if not body.startswith(TOOL_RESULT_STARTS):
+        return False
     if body.startswith(TOOL_RESULT_PREFIX.strip()):
         return True
-    if body[:1] in "{[":
-        try:
-            json.loads(body)
-            return True
-        except ValueError:
-            return False
-    return False
+    try:  # starts with { or [: a tool result where it is JSON
+        json.loads(body)
+        return True
+    except ValueError:
+        return False
 
 
 def tool_system_prompt(tools: list[dict[str, Any]]) -> str:
