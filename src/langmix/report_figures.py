@@ -36,6 +36,11 @@ def _save(fig, plots: Path, stem: str, note: str = "") -> Path:
     return png
 
 
+def _points(g: pd.DataFrame) -> pd.DataFrame:
+    """An estimate and its interval in points (x 100)."""
+    return g.assign(estimate=g["estimate"] * 100, ci_low=g["ci_low"] * 100, ci_high=g["ci_high"] * 100)
+
+
 def _err(ax, x, g, col="estimate", **kw):
     ax.errorbar(x, g[col], yerr=[g[col] - g["ci_low"], g["ci_high"] - g[col]], capsize=2, **kw)
 
@@ -137,9 +142,7 @@ def _figures(a: Analyses, plots: Path) -> dict[str, Path]:
         fig, ax = plt.subplots(figsize=(6, 3.8))
         for res, color in (("high", "tab:blue"), ("low", "tab:orange")):
             s = t[t["resource"] == res]
-            _err(ax, s["d_syntactic"], s.assign(estimate=s["estimate"] * 100, ci_low=s["ci_low"] * 100,
-                                               ci_high=s["ci_high"] * 100), fmt="o", color=color,
-                 label=f"{res}-resource")
+            _err(ax, s["d_syntactic"], _points(s), fmt="o", color=color, label=f"{res}-resource")
             for _, r in s.iterrows():
                 ax.annotate(r["language"], (r["d_syntactic"], r["estimate"] * 100), fontsize=7, xytext=(3, 3),
                             textcoords="offset points")
@@ -153,8 +156,7 @@ def _figures(a: Analyses, plots: Path) -> dict[str, Path]:
         fig, ax = plt.subplots(figsize=(6, 3.8))
         for task, s in c.groupby("task"):
             s = s.sort_values("model_params")
-            _err(ax, s["model_params"], s.assign(estimate=s["estimate"] * 100, ci_low=s["ci_low"] * 100,
-                                                 ci_high=s["ci_high"] * 100), marker="o", label=task)
+            _err(ax, s["model_params"], _points(s), marker="o", label=task)
         ax.set_xscale("log")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xlabel("parameters")
