@@ -55,8 +55,8 @@ def no_model(monkeypatch):
     (dict(malformed=True), "train.jsonl:61: not valid JSON"),
     (dict(budget={"total": 1000}), "mixture 'en': 1000 examples with distinct sources requested but the pool holds "
                                    "20; enlarge the pool or set budget.allow_shared_sources"),
-    (dict(leak=True), "2 of the 2 trainings still to do would be refused, their mixtures holding evaluation items: "
-                      "train/tiny-en-math-s0-"),
+    (dict(leak=True), "2 of the 2 training mixtures to build or evaluate would be refused, holding evaluation "
+                      "items: train/tiny-en-math-s0-"),
 ])
 def test_a_dry_run_refuses_what_the_run_would_refuse(tmp_path, no_model, launcher, study, message):
     config = _study(tmp_path, **study)
@@ -105,3 +105,35 @@ def test_a_finished_training_is_not_checked_again(tmp_path, no_model, monkeypatc
     jobs, runs = module.preflight(cfg)
     assert len(jobs) == 3 and len(runs) == 5  # the base model's evaluation, two trainings and theirs
     assert checked == ["en+sw"] and done.startswith("tiny-en-math")
+
+
+def test_a_finished_training_is_checked_against_the_eval_set_of_the_day(tmp_path, no_model, monkeypatch):
+    """A finished training whose evaluation is still to do passed the dry run, while the real run's evaluation
+    refused it (`execute_eval` checks the trained mixture again against the eval set, which had gained one of its
+    questions): the dry run checks it as the evaluation will (new-features probe)."""
+    from langmix.config import StudyConfig
+    from langmix.data.sources import open_source
+    from langmix.mixtures import build_mixture
+    from langmix.study import preflight as module
+    from langmix.study.grid import expand
+    from langmix.study.runner import train_dir
+
+    config = _study(tmp_path)
+    cfg = StudyConfig.model_validate(yaml.safe_load(config.read_text()))
+    spec = next(job.train for job in expand(cfg) if job.train is not None)
+    source = open_source(cfg.data)
+    built, _ = build_mixture(source, spec.mixture(), spec.task, spec.budget, spec.seed,
+                             source.eval_examples("math", LANGUAGES), train_dir(cfg, spec) / "mixture")
+    real = module.study_status
+    monkeypatch.setattr(module, "study_status", lambda cfg, jobs: [
+        (kind, s, "done" if s.slug == spec.slug else state, path) for kind, s, state, path in real(cfg, jobs)])
+    module.preflight(cfg)  # the eval set it was built against: passes
+    trained = built[0].model_copy(update={"id": "new-eval-en", "source_id": "new-eval",
+                                          "messages": built[0].messages[:-1]})
+    with open(tmp_path / "eval.jsonl", "a") as f:  # the eval set gains a question the finished training holds
+        f.write(trained.model_dump_json() + "\n")
+    result = CliRunner().invoke(app, ["study", "run", str(config), "--dry-run"])
+    assert result.exit_code == 2, result.output
+    said = result.output.replace("\n", "")
+    assert said.startswith("2 of the 2 training mixtures to build or evaluate would be refused")  # en+sw: to do
+    assert said.endswith(f"also refused: train/{spec.slug}") and "/ new-eval-en (same question)" in said

@@ -12,9 +12,9 @@ from langmix import tasks
 from langmix.config import StudyConfig
 from langmix.data.sources import open_source
 from langmix.lineage import LineageError
-from langmix.mixtures import check_mixture
+from langmix.mixtures import check_mixture, item_rows, recheck_lineage
 from langmix.study.grid import Job
-from langmix.study.runner import _prepare, study_status
+from langmix.study.runner import _prepare, study_status, train_dir
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ def preflight(cfg: StudyConfig) -> tuple[list[Job], list[tuple[str, object, str,
     - for each task with a run still to do: its evaluation set read and its references checked
       (`tasks.check_references`, as `execute_train` does before training and `evaluate` before generating);
     - for each training still to do: its mixture sampled and lineage-checked as `build_mixture` would
-      (`check_mixture`), so a training file holding an evaluation item is refused here as the run would refuse it.
+      (`check_mixture`), so a training file holding an evaluation item is refused here as the run would refuse it;
+      for each finished training with evaluations still to do: its mixture checked again against the eval set
+      (`recheck_lineage`, as `execute_eval` does: the eval set may be newer than the training).
     A UserInputError (the CLI: one line, exit 2) where one fails."""
     source = open_source(cfg.data)
     jobs = _prepare(cfg, source=source, write=False)
@@ -52,11 +54,25 @@ def preflight(cfg: StudyConfig) -> tuple[list[Job], list[tuple[str, object, str,
                 verdicts[sample] = str(exc)
         if verdicts[sample] is not None:
             refused.append((spec.slug, verdicts[sample]))
+    # a finished training whose evaluations are still to do is checked again against the eval set, as
+    # `execute_eval` does (`recheck_lineage`): the eval set may have changed since it trained
+    waiting = {ev.train_key for kind, ev, state, _ in runs if kind == "eval" and state != "done" and ev.train_key}
+    to_train = {spec.key for spec in trainings}
+    finished = {job.train.key: job.train for job in jobs
+                if job.train is not None and job.train.key in waiting and job.train.key not in to_train}
+    for spec in finished.values():
+        mixture = train_dir(cfg, spec) / "mixture"
+        if not (mixture / "manifest.json").exists():  # (a finished training has one: DONE checks it)
+            continue
+        try:
+            recheck_lineage(mixture, evaluation[spec.task], item_rows(source, spec.task))
+        except LineageError as exc:
+            refused.append((spec.slug, str(exc)))
     if refused:
         (first, why), others = refused[0], [slug for slug, _ in refused[1:]]
         also = (f"; also refused: {', '.join(f'train/{s}' for s in others[:SHOWN])}"
                 f"{' ...' if len(others) > SHOWN else ''}") if others else ""
-        raise LineageError(f"{len(refused)} of the {len(trainings)} trainings still to do would be refused, their "
-                           f"mixtures holding evaluation items: train/{first}: {why}{also}")
+        raise LineageError(f"{len(refused)} of the {len(trainings) + len(finished)} training mixtures to build or "
+                           f"evaluate would be refused, holding evaluation items: train/{first}: {why}{also}")
     log.debug("dry run: %d mixtures lineage-checked", len(verdicts))
     return jobs, runs
