@@ -146,3 +146,15 @@ def test_the_real_api_bank_split_in_two_halves_is_not_refused(tmp_path):
     assert [(c[0], c[1]) for c in clashes] == [
         ("apibank-ModifyPassword-ForgotPassword-DeleteAccount-GetUserToken-level-2-2-4-en",
          "apibank-ModifyPassword-RegisterUser-GetUserToken-level-2-1-2-en")]
+
+
+def test_a_math_eval_item_whose_exemplars_are_written_inline_is_one_question():
+    """An MGSM few-shot eval set written as `examples` JSONL without `reference.shots` made its question every user
+    turn (exemplars and question): a training copy of the question alone passed as a near-duplicate (probe of the
+    new features). A math item is one question, its last user turn."""
+    inline = [e.model_copy(update={"reference": {k: v for k, v in e.reference.items() if k != "shots"}})
+              for e in (ex("gsm8k-test-0", Q, exemplars=EXEMPLARS), ex("gsm8k-test-1", OTHER, exemplars=EXEMPLARS))]
+    assert "shots" not in inline[0].reference and len(inline[0].messages) == 5
+    with pytest.raises(LineageError, match=r"t1-en / gsm8k-test-0-en \(same question after normalising\)"):
+        check_lineage([ex("t1", Q.upper())], inline)
+    assert check_lineage([ex("t2", EXEMPLARS[0][0])], inline).near_duplicates == []  # an exemplar is no eval item

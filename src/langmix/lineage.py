@@ -122,7 +122,8 @@ _EVAL_INDEXES: dict[str, _EvalIndex] = {}
 
 # What a recorded lineage check depends on besides the data: the rules. A manifest records them with the eval set's
 # digest; an eval-time recheck against the same eval set, rules and training data is not run again.
-LINEAGE_RULES = (f"clash: exact or normalised question (user turns less tool results and exemplars) as consecutive "
+LINEAGE_RULES = (f"clash: exact or normalised question (user turns less tool results and exemplars; a math eval "
+                 f"item's last user turn) as consecutive "
                  f"user turns of any row of the item, source id where no language is shared; near: any row of the "
                  f"item, its turns joined, word {NGRAM_WORDS}-grams, char {NGRAM_CHARS}-grams for "
                  f"{','.join(sorted(CHAR_NGRAM_LANGUAGES))}, share {NEAR_DUPLICATE_SHARE}")

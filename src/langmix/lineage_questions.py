@@ -61,7 +61,8 @@ class Questions(NamedTuple):
     """Examples' questions as the check compares them: per example, its user-authored turns stripped (`raw`) and
     normalised (`normal`), empty ones left out; `text`, the normalised turns joined, for the n-grams. A training
     example's `raw`/`normal` hold every such turn, few-shot exemplars too (an evaluation question seen as an
-    exemplar was seen); an evaluation example's hold its question only, as does each side's `text`."""
+    exemplar was seen); an evaluation example's hold its question only, as does each side's `text` (a math
+    evaluation item's question is its last user turn, whether or not its exemplars are marked with `shots`)."""
 
     raw: list[tuple[str, ...]]
     normal: list[tuple[str, ...]]
@@ -93,6 +94,8 @@ def question_turns(examples: list[Example], evaluation: bool) -> Questions:
                 raws.append(m["content"].strip())
                 normals.append(normalise_question(m["content"]))
                 exemplars += i < first
+        if evaluation and ex.task == "math":  # one question, its last turn: earlier ones are exemplars, marked
+            exemplars = max(exemplars, len(normals) - 1)  # (`shots`) or written inline without it
         question = tuple(n for n in normals[exemplars:] if n)
         raw_turns.append(tuple(r for r in raws[exemplars if evaluation else 0:] if r))
         normal_turns.append(question if evaluation else tuple(n for n in normals if n))
