@@ -151,6 +151,8 @@ def test_mgsm_shots_without_enough_exemplars_exit_2_naming_the_key_and_file(tmp_
 @pytest.mark.parametrize("override, line", [
     ("seeds=[0, true]", "seeds.1: expected an integer, got a boolean"),  # was seeds [0, 1], exit 0
     ("training.epochs=true", "training.epochs: expected a number, got a boolean"),  # was 1.0 epoch
+    # the mirror image (new-features probe): pydantic's lax bool read 0 as false
+    ("evaluation.language_id=0", "evaluation.language_id: expected a boolean (true or false), got a number"),
 ])
 def test_a_boolean_where_a_number_is_expected_exits_2_naming_the_key(tmp_path, config, override, line):
     result = runner.invoke(app, ["study", "run", str(config), "-s", override, "--dry-run"])

@@ -27,9 +27,9 @@ class _Strict(BaseModel):
         found = list(_booleans_as_numbers(value, cls.model_fields[str(info.field_name)].annotation))
         if found:  # raised as a ValidationError: pydantic prefixes each problem's path with the field's
             raise ValidationError.from_exception_data(cls.__name__, [InitErrorDetails(
-                type=PydanticCustomError("bool_as_number", "expected {expected}, got a boolean",
-                                         {"expected": expected}), loc=loc, input=boolean)
-                for loc, expected, boolean in found])
+                type=PydanticCustomError("bool_as_number", "expected {expected}, got {got}",
+                                         {"expected": expected, "got": got}), loc=loc, input=bad)
+                for loc, expected, got, bad in found])
         return handler(value)
 
 
@@ -42,14 +42,20 @@ def _arms(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _booleans_as_numbers(value: Any, annotation: Any, loc: tuple = ()) -> Iterator[tuple[tuple, str, Any]]:
-    """(path inside the field, "an integer" or "a number", the boolean) of each boolean in `value` where
-    `annotation` takes an int or a float and no boolean (a list's items and a mapping's values included; a nested
-    config checks its own fields)."""
+def _booleans_as_numbers(value: Any, annotation: Any, loc: tuple = ()) -> Iterator[tuple[tuple, str, str, Any]]:
+    """(path inside the field, what was expected, what was given, the value) of each boolean in `value` where
+    `annotation` takes an int or a float and no boolean, and of each number where it takes a boolean and no number
+    (pydantic's lax bool takes 0 and 1: `-s evaluation.language_id=0` read false); a list's items and a mapping's
+    values included; a nested config checks its own fields."""
     arms = _arms(annotation)
+    loose = any(arm in (Any, object) for arm in arms)
     if isinstance(value, bool):
-        if not any(arm in (bool, Any, object) for arm in arms) and (int in arms or float in arms):
-            yield loc, "an integer" if int in arms else "a number", value
+        if not loose and bool not in arms and (int in arms or float in arms):
+            yield loc, "an integer" if int in arms else "a number", "a boolean", value
+        return
+    if isinstance(value, (int, float)):
+        if not loose and bool in arms and int not in arms and float not in arms:
+            yield loc, "a boolean (true or false)", "a number", value
         return
     for arm in arms:
         origin, args = get_origin(arm), get_args(arm)
