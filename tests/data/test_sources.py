@@ -165,3 +165,26 @@ def test_an_evaluation_format_as_training_data_is_a_config_error():
     with pytest.raises((ConfigError, ValueError), match="'mgsm' is an evaluation set"):
         DataConfig.model_validate({"source": "files", "math": {"train": {"format": "mgsm", "path": "m"},
                                                                "eval": {"format": "mgsm", "path": "m"}}})
+
+
+def test_a_question_repeated_in_an_examples_eval_set_is_warned_or_refused(tmp_path, caplog):
+    """An `examples`-format eval set giving one question twice (under two source ids) counted it twice in the scores
+    in silence; the MGSM, GSM8K and parallel loaders check this (data probe): a warning with the same answer, a
+    refusal naming both with another."""
+    from langmix.data.files import DataFormatError
+
+    same = {**_row(2), "id": "copy-en", "source_id": "copy", "messages": _row(1)["messages"]}
+    train = _example_file(tmp_path, "t.jsonl", [_row(9)])
+
+    def eval_of(rows):
+        return open_source(DataConfig.model_validate({"source": "files", "math": {
+            "train": {"format": "examples", "path": train},
+            "eval": {"format": "examples", "path": _example_file(tmp_path, "e.jsonl", rows)}}})).eval_examples(
+            "math", ["en"])
+
+    assert len(eval_of([_row(1), same])) == 2
+    assert "1 questions repeat an earlier one with the same answer (each copy counts in the scores): copy-en = q1-en" \
+        in caplog.text
+    with pytest.raises(DataFormatError, match=r"item 'copy-en' repeats the en question of 'q1-en' \(\S+e\.jsonl\) "
+                                              r"with another answer \(6 vs 5\)"):
+        eval_of([_row(1), {**same, "reference": {"answer": 6}}])

@@ -157,12 +157,12 @@ def answer_line(value: float, lang: str, phrase: str | None = None) -> str:
 
 
 
-def check_repeated_questions(rows: list[tuple[Path | str, int, str, str, str, float]],
+def check_repeated_questions(rows: list[tuple[Path | str, int | None, str, str, str, float]],
                              counts_in: str = "a mixture") -> None:
     """Items (path, line, id, language, question, answer) whose question is given twice in one language (compared
     with whitespace collapsed): with another answer, a DataFormatError naming both ids and lines (one of the two
     targets is wrong); with the same answer, one warning counting them (each copy counts in `counts_in`: a
-    mixture for training data, the scores for an evaluation set)."""
+    mixture for training data, the scores for an evaluation set). A line of None: the file's, not known."""
     first: dict[tuple[str, str], tuple[Path | str, int, str, float]] = {}
     repeats: list[str] = []
     for path, lineno, item_id, lang, question, value in rows:
@@ -172,8 +172,9 @@ def check_repeated_questions(rows: list[tuple[Path | str, int, str, str, str, fl
             continue
         path0, line0, id0, value0 = first[key]
         if value0 != value:
+            where = f"{path0}:{line0}" if line0 is not None else str(path0)
             raise DataFormatError(path, lineno, f"item {item_id!r} repeats the {lang} question of {id0!r} "
-                                  f"({path0}:{line0}) with another answer ({write_number(value, lang)} vs "
+                                  f"({where}) with another answer ({write_number(value, lang)} vs "
                                   f"{write_number(value0, lang)}); one of them is wrong: fix or remove it")
         repeats.append(f"{item_id} = {id0}")
     if repeats:

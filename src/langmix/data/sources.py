@@ -14,6 +14,7 @@ from typing import Callable
 
 from langmix.config import ConfigError, DataConfig, FileSource
 from langmix.data import api_data, math_data
+from langmix.data.answers import check_repeated_questions
 from langmix.data.files import DataFormatError, load_example_file
 from langmix.data.synth import SynthWorld, to_example
 from langmix.mixtures import MixtureError
@@ -188,6 +189,9 @@ class FileDataSource(_EvalSets):
     def _load_eval(self, task: str, languages: list[str]) -> list[Example]:
         src = self._files(task).eval
         examples = check_task_examples(load_examples(src, languages), task, src.path, "eval")
+        if src.format == "examples" and task == "math":  # the other math formats' loaders check this themselves
+            check_repeated_questions([(src.path, None, ex.id, ex.language, ex.last_user_turn() or "",
+                                       ex.reference.get("answer")) for ex in examples], "the scores")
         kept = [ex for ex in examples if ex.language in languages]
         if len(kept) < len(examples):
             left = Counter(ex.language for ex in examples if ex.language not in languages)
