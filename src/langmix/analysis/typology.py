@@ -128,10 +128,11 @@ def typology(cb: CellBoot, kinds: tuple[str, ...] = KINDS) -> tuple[pd.DataFrame
         idx = g.index.to_numpy()
         est = gains.loc[idx, "estimate"].mean()
         s = summarise(np.array([est]), boot[idx].mean(axis=0)[None, :]).iloc[0]
+        n = cb.n_of([rows[i] for i in idx])  # the verdicts of its cells, each once
         per_lang.append({"language": lang, "seen": bool(seen), "resource": get(lang).resource,
                          "estimate": s["estimate"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
                          "n_cells": len(idx), "n_items": pooled_items(g), "n_seeds": int(g["n_seeds"].max()),
-                         **{k: int(cb.n_of([rows[i] for i in idx])[k]) for k in ("n_rows", "n_no_verdict")},
+                         "n_rows": int(n["n_rows"]), "n_no_verdict": int(n["n_no_verdict"]),
                          **{f"d_{k}": distances(k).get(lang, np.nan) for k in kinds}})
     per_lang = pd.DataFrame(per_lang)
     coefs = []
