@@ -187,9 +187,10 @@ def score_cmd(predictions: Path, task: str = typer.Option(..., help="math or api
         error(f"{exc}")
         raise typer.Exit(2) from None
     if out is not None:  # a file the user named: never the predictions (rescore refuses them too); existing: --force
-        check_new_file(out, "--out", force, [(predictions, "the predictions file")])
-    out = out or predictions.with_suffix(f".{task}.verdicts.jsonl")  # scoring as another task writes elsewhere
-    check_output(out, "--out", directory=False)
+        check_new_file(out, "--out", force, [(predictions, "the predictions file")])  # (check_output included)
+    else:  # the command's own output beside the predictions, rewritten (scoring as another task writes elsewhere)
+        out = predictions.with_suffix(f".{task}.verdicts.jsonl")
+        check_output(out, "--out", directory=False)
     try:
         totals = rescore(task, predictions, out)
     except (ValueError, OSError) as exc:
