@@ -155,8 +155,9 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             q = qa[lang]
             q.n += 1
             reasons = sorted({r for s in segs for r in s.reasons})
+            originals, translations = [s.original for s in segs], [s.translation for s in segs]
             if not reasons:
-                reasons = api_reasons(ex, [s.original for s in segs], [s.translation for s in segs], lang)
+                reasons = api_reasons(ex, originals, translations, lang)
             q.backend_misses += any(s.translation is None for s in segs)
             q.reasons.update(reasons)
             if not reasons:
@@ -171,8 +172,7 @@ def translate_examples(examples: list[Example], targets: list[str], backend, cac
             english = assistant_text_turns(ex)
             q.assistant_english_turns += english
             q.assistant_english_examples += english > 0
-            noted = sorted({n for s in segs for n in s.notes}
-                           | set(api_notes(ex, [s.original for s in segs], [s.translation for s in segs])))
+            noted = sorted({n for s in segs for n in s.notes} | set(api_notes(ex, originals, translations)))
             q.notes.update(noted)
             out.append(_assemble(ex, lang, segs, reasons, noted))
     log.info("the cache answered %d of %d segments (%s)", sum(q.segments_from_cache for q in qa.values()),
