@@ -73,16 +73,20 @@ def test_plan_replaces_another_existing_file_only_with_force(tmp_path, config):
     assert other.read_text() == "mine\n"
 
 
-def test_data_synth_replaces_an_existing_out_file_only_with_force(tmp_path):
-    out = tmp_path / "notes.jsonl"
-    out.write_text("mine\n")
-    argv = ["data", "synth", "--n", "2", "--out", str(out)]
+def _refused_then_forced(argv: list[str], out) -> None:
+    """`argv` naming the existing file `out` ("mine") is refused and leaves it alone; with --force it runs."""
     refused = runner.invoke(app, argv)
     assert refused.exit_code == 2, refused.output
     assert "the file exists; pass --force to replace it" in _one_line(refused)
     assert out.read_text() == "mine\n"
     forced = runner.invoke(app, [*argv, "--force"])
     assert forced.exit_code == 0, forced.output
+
+
+def test_data_synth_replaces_an_existing_out_file_only_with_force(tmp_path):
+    out = tmp_path / "notes.jsonl"
+    out.write_text("mine\n")
+    _refused_then_forced(["data", "synth", "--n", "2", "--out", str(out)], out)
     assert len(out.read_text().splitlines()) == 2
 
 
@@ -91,13 +95,7 @@ def test_score_replaces_an_existing_out_file_only_with_force(tmp_path):
     preds.write_text(json.dumps({"language": "en", "output": "The answer is 7.", "reference": 7}) + "\n")
     out = tmp_path / "v.jsonl"
     out.write_text("mine\n")
-    argv = ["score", str(preds), "--task", "math", "--out", str(out)]
-    refused = runner.invoke(app, argv)
-    assert refused.exit_code == 2, refused.output
-    assert "the file exists; pass --force to replace it" in _one_line(refused)
-    assert out.read_text() == "mine\n"
-    forced = runner.invoke(app, [*argv, "--force"])
-    assert forced.exit_code == 0, forced.output
+    _refused_then_forced(["score", str(preds), "--task", "math", "--out", str(out)], out)
     assert json.loads(out.read_text())["correct"] is True
     again = runner.invoke(app, ["score", str(preds), "--task", "math"])  # the default path is the command's own
     assert again.exit_code == 0 and runner.invoke(app, ["score", str(preds), "--task", "math"]).exit_code == 0
